@@ -1,0 +1,96 @@
+//! Durations as operators write them in rule files: `7d`, `36h`, `90m`, `45s`, or a
+//! sum such as `1d12h`. Parsed once at load into a `chrono::Duration`.
+
+use chrono::Duration;
+
+/// Parses `7d`, `36h`, `90m`, `30s`, `2w` or combinations (`1d12h`). Zero is refused:
+/// every duration in a rule file is a positive wait.
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("empty duration (write e.g. \"7d\", \"36h\", \"90m\")".into());
+    }
+    let mut total = Duration::zero();
+    let mut digits = String::new();
+    for c in trimmed.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: i64 = digits.parse().map_err(|_| {
+            format!("invalid duration {text:?}: expected a number before {c:?} (e.g. \"7d\", \"36h\", \"90m\")")
+        })?;
+        digits.clear();
+        let part = match c {
+            'w' => Duration::try_weeks(n),
+            'd' => Duration::try_days(n),
+            'h' => Duration::try_hours(n),
+            'm' => Duration::try_minutes(n),
+            's' => Duration::try_seconds(n),
+            _ => {
+                return Err(format!(
+                    "invalid duration {text:?}: unknown unit {c:?} (use w, d, h, m or s)"
+                ))
+            }
+        };
+        total = part
+            .and_then(|p| total.checked_add(&p))
+            .ok_or_else(|| format!("duration {text:?} is too long"))?;
+    }
+    if !digits.is_empty() {
+        return Err(format!(
+            "invalid duration {text:?}: a number needs a unit (w, d, h, m or s), e.g. \"{digits}d\""
+        ));
+    }
+    if total <= Duration::zero() {
+        return Err(format!("duration {text:?} must be longer than zero"));
+    }
+    Ok(total)
+}
+
+/// Formats a duration the way it is written in rule files (largest units first).
+pub fn format(d: Duration) -> String {
+    let mut secs = d.num_seconds();
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            out.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operators_units_parse() {
+        assert_eq!(parse("7d").unwrap(), Duration::days(7));
+        assert_eq!(parse("36h").unwrap(), Duration::hours(36));
+        assert_eq!(parse("90m").unwrap(), Duration::minutes(90));
+        assert_eq!(parse("1d12h").unwrap(), Duration::hours(36));
+        assert_eq!(parse("2w").unwrap(), Duration::days(14));
+    }
+
+    #[test]
+    fn bad_durations_say_why() {
+        assert!(parse("7").unwrap_err().contains("needs a unit"));
+        assert!(parse("7y").unwrap_err().contains("unknown unit"));
+        assert!(parse("d").unwrap_err().contains("expected a number"));
+        assert!(parse("0h").unwrap_err().contains("longer than zero"));
+        assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn format_round_trips() {
+        for text in ["7d", "36h", "1h30m", "45s"] {
+            let d = parse(text).unwrap();
+            assert_eq!(parse(&format(d)).unwrap(), d);
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! What a step decides: the member's new state plus the records it produced. The store
+//! commits an outcome whole or not at all.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::member::Member;
+
+/// One award or deduction (SPEC §2.3): member, amount, balance after, reason, rule,
+/// triggering event, time — and, when a cap clipped it, what was asked and which cap.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub member: String,
+    pub amount: i64,
+    pub balance: i64,
+    pub reason: String,
+    pub rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(with = "utc")]
+    pub at: DateTime<Utc>,
+    /// The amount the rule asked for, when a cap awarded less.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<i64>,
+    /// `daily_cap` or `budget:<campaign>`, when a cap awarded less.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipped_by: Option<String>,
+}
+
+/// A rule that fired (the rule history).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Firing {
+    pub rule: String,
+    pub member: String,
+    /// The trigger kind: `event`, `milestone`, `tier`, `inactive`, `returned`, `phase`, `schedule`.
+    pub trigger: String,
+    #[serde(with = "utc")]
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// The rule-set version that produced it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+}
+
+/// A rule that failed for this step and changed nothing (SPEC §2.4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RuleFailure {
+    pub rule: String,
+    pub member: String,
+    /// `path:line` of the rule, or of the failing line of its script.
+    pub at: String,
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(rename = "time", with = "utc")]
+    pub when: DateTime<Utc>,
+}
+
+/// Everything one step decided for one member.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub member: Member,
+    pub ledger: Vec<LedgerEntry>,
+    pub firings: Vec<Firing>,
+    pub failures: Vec<RuleFailure>,
+}
+
+/// RFC 3339 UTC with `Z`, as every time in Rally's output.
+pub mod utc {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::member::rfc3339(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}

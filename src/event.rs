@@ -1,0 +1,384 @@
+//! Member events (SPEC §1): the one JSON shape every input arrives in, and its validation.
+//!
+//! Validation is strict and happens once, here: everything downstream may assume an
+//! `Event` is well formed (a `purchase` amount is a finite number ≥ 0, a `profile`
+//! timezone is an IANA name, a ticket command names a ticket).
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// Largest `data` object accepted, serialized.
+pub const MAX_DATA_BYTES: usize = 64 * 1024;
+
+/// A validated event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Idempotency key: an id seen before is a duplicate.
+    pub id: String,
+    /// `type` in the JSON (a Rust keyword, hence the name).
+    pub kind: String,
+    pub member: String,
+    /// When it happened. `None` only where the caller allows it (the daemon fills in
+    /// the receipt time before the event reaches the engine).
+    pub at: Option<DateTime<FixedOffset>>,
+    pub data: Map<String, Value>,
+}
+
+/// Why an event was rejected: the field at fault and what is wrong with it.
+#[derive(Clone, Debug, Error, PartialEq)]
+#[error("{field}: {message}")]
+pub struct EventError {
+    pub field: String,
+    pub message: String,
+}
+
+impl EventError {
+    fn new(field: &str, message: impl Into<String>) -> Self {
+        EventError {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Whether `at` must be present: `sim` needs it, the daemon defaults it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtPolicy {
+    Required,
+    Optional,
+}
+
+impl Event {
+    /// The instant of the event in UTC. Callers that allowed a missing `at` must have
+    /// filled it in; a missing one here reads as the Unix epoch, never a panic.
+    pub fn at_utc(&self) -> DateTime<Utc> {
+        self.at
+            .map(|at| at.with_timezone(&Utc))
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+    }
+
+    /// `data.<key>` as a string, if it is one.
+    pub fn data_str(&self, key: &str) -> Option<&str> {
+        self.data.get(key).and_then(Value::as_str)
+    }
+
+    /// The event as the JSON object it was written as (used for `event` in scripts
+    /// and templates).
+    pub fn to_json(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("id".into(), Value::String(self.id.clone()));
+        map.insert("type".into(), Value::String(self.kind.clone()));
+        map.insert("member".into(), Value::String(self.member.clone()));
+        if let Some(at) = self.at {
+            map.insert(
+                "at".into(),
+                Value::String(
+                    at.with_timezone(&Utc)
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                ),
+            );
+        }
+        map.insert("data".into(), Value::Object(self.data.clone()));
+        Value::Object(map)
+    }
+}
+
+/// Parses one line of JSON into a validated event.
+pub fn parse_line(line: &str, at_policy: AtPolicy) -> Result<Event, EventError> {
+    let value: Value = serde_json::from_str(line)
+        .map_err(|e| EventError::new("event", format!("not valid JSON: {e}")))?;
+    from_value(value, at_policy)
+}
+
+/// Validates an already-parsed JSON value as an event.
+pub fn from_value(value: Value, at_policy: AtPolicy) -> Result<Event, EventError> {
+    let Value::Object(mut object) = value else {
+        return Err(EventError::new("event", "must be a JSON object"));
+    };
+    for key in object.keys() {
+        if !matches!(key.as_str(), "id" | "type" | "member" | "at" | "data") {
+            return Err(EventError::new(
+                key,
+                "unknown field (expected id, type, member, at, data)",
+            ));
+        }
+    }
+    let id = required_string(&mut object, "id")?;
+    check_length("id", &id, 128)?;
+    let kind = required_string(&mut object, "type")?;
+    check_type(&kind)?;
+    let member = required_string(&mut object, "member")?;
+    check_length("member", &member, 128)?;
+    if member.chars().any(char::is_control) {
+        return Err(EventError::new(
+            "member",
+            "must not contain control characters",
+        ));
+    }
+    let at = match object.remove("at") {
+        None | Some(Value::Null) => match at_policy {
+            AtPolicy::Required => return Err(EventError::new("at", "is required")),
+            AtPolicy::Optional => None,
+        },
+        Some(Value::String(text)) => Some(DateTime::parse_from_rfc3339(&text).map_err(|e| {
+            EventError::new(
+                "at",
+                format!("{text:?} is not an RFC 3339 time with offset ({e})"),
+            )
+        })?),
+        Some(other) => {
+            return Err(EventError::new(
+                "at",
+                format!("must be an RFC 3339 string, found {}", json_kind(&other)),
+            ))
+        }
+    };
+    let data = match object.remove("data") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(data)) => data,
+        Some(other) => {
+            return Err(EventError::new(
+                "data",
+                format!("must be a JSON object, found {}", json_kind(&other)),
+            ))
+        }
+    };
+    let size = serde_json::to_vec(&data)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_DATA_BYTES {
+        return Err(EventError::new(
+            "data",
+            format!("is {size} bytes serialized; the limit is {MAX_DATA_BYTES}"),
+        ));
+    }
+    let event = Event {
+        id,
+        kind,
+        member,
+        at,
+        data,
+    };
+    check_well_known(&event)?;
+    Ok(event)
+}
+
+fn required_string(object: &mut Map<String, Value>, field: &str) -> Result<String, EventError> {
+    match object.remove(field) {
+        None | Some(Value::Null) => Err(EventError::new(field, "is required")),
+        Some(Value::String(text)) => Ok(text),
+        Some(other) => Err(EventError::new(
+            field,
+            format!("must be a string, found {}", json_kind(&other)),
+        )),
+    }
+}
+
+fn check_length(field: &str, text: &str, max: usize) -> Result<(), EventError> {
+    let len = text.chars().count();
+    if len == 0 {
+        return Err(EventError::new(field, "must not be empty"));
+    }
+    if len > max {
+        return Err(EventError::new(
+            field,
+            format!("is {len} characters long; the limit is {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_type(kind: &str) -> Result<(), EventError> {
+    if kind.is_empty() || kind.len() > 64 {
+        return Err(EventError::new("type", "must be 1 to 64 characters"));
+    }
+    if let Some(bad) = kind
+        .chars()
+        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_' | '.' | '-'))
+    {
+        return Err(EventError::new(
+            "type",
+            format!("{kind:?} contains {bad:?}; allowed are a-z, 0-9, '_', '.', '-'"),
+        ));
+    }
+    if kind.starts_with("rally.") && !matches!(kind, "rally.ticket.ack" | "rally.ticket.resolve") {
+        return Err(EventError::new(
+            "type",
+            format!("{kind:?} is reserved: types starting with \"rally.\" are Rally's own"),
+        ));
+    }
+    Ok(())
+}
+
+/// The data rules of the well-known types, so their built-in effects cannot fail later.
+fn check_well_known(event: &Event) -> Result<(), EventError> {
+    match event.kind.as_str() {
+        "join" | "profile" => {
+            if let Some(tz) = event.data.get("timezone") {
+                let name = tz.as_str().ok_or_else(|| {
+                    EventError::new("data.timezone", "must be a string (an IANA time zone)")
+                })?;
+                if name.parse::<chrono_tz::Tz>().is_err() {
+                    return Err(EventError::new(
+                        "data.timezone",
+                        format!("{name:?} is not an IANA time zone (e.g. \"Asia/Shanghai\")"),
+                    ));
+                }
+            }
+            if event.kind == "join" {
+                if let Some(tags) = event.data.get("tags") {
+                    let ok = tags
+                        .as_array()
+                        .is_some_and(|list| list.iter().all(Value::is_string));
+                    if !ok {
+                        return Err(EventError::new("data.tags", "must be a list of strings"));
+                    }
+                }
+            }
+        }
+        "purchase" => {
+            if let Some(amount) = event.data.get("amount") {
+                let ok = amount.as_f64().is_some_and(|a| a.is_finite() && a >= 0.0);
+                if !ok {
+                    return Err(EventError::new("data.amount", "must be a number ≥ 0"));
+                }
+            }
+        }
+        "feedback" => {
+            if let Some(rating) = event.data.get("rating") {
+                let ok = rating.as_i64().is_some_and(|r| (1..=5).contains(&r));
+                if !ok {
+                    return Err(EventError::new(
+                        "data.rating",
+                        "must be an integer from 1 to 5",
+                    ));
+                }
+            }
+        }
+        "rally.ticket.ack" | "rally.ticket.resolve" => {
+            match event.data.get("ticket") {
+                Some(Value::String(id)) if !id.is_empty() => {}
+                _ => {
+                    return Err(EventError::new(
+                        "data.ticket",
+                        "is required (a ticket id such as \"T-1\")",
+                    ))
+                }
+            }
+            for field in ["by", "note"] {
+                if event.data.get(field).is_some_and(|v| !v.is_string()) {
+                    return Err(EventError::new(
+                        &format!("data.{field}"),
+                        "must be a string",
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Event, EventError> {
+        parse_line(line, AtPolicy::Required)
+    }
+
+    #[test]
+    fn a_well_formed_purchase_parses() {
+        let e = parse(r#"{"id":"e-1","type":"purchase","member":"m-1","at":"2026-11-11T10:00:00+08:00","data":{"amount":199.0}}"#).unwrap();
+        assert_eq!(e.kind, "purchase");
+        assert_eq!(e.at_utc().to_rfc3339(), "2026-11-11T02:00:00+00:00");
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = [
+            (
+                r#"{"type":"x","member":"m","at":"2026-01-01T00:00:00Z"}"#,
+                "id",
+            ),
+            (
+                r#"{"id":"","type":"x","member":"m","at":"2026-01-01T00:00:00Z"}"#,
+                "id",
+            ),
+            (
+                r#"{"id":"e","type":"Bad Type","member":"m","at":"2026-01-01T00:00:00Z"}"#,
+                "type",
+            ),
+            (
+                r#"{"id":"e","type":"rally.secret","member":"m","at":"2026-01-01T00:00:00Z"}"#,
+                "type",
+            ),
+            (
+                r#"{"id":"e","type":"x","member":"a\u0007b","at":"2026-01-01T00:00:00Z"}"#,
+                "member",
+            ),
+            (r#"{"id":"e","type":"x","member":"m"}"#, "at"),
+            (
+                r#"{"id":"e","type":"x","member":"m","at":"2026-01-01 00:00"}"#,
+                "at",
+            ),
+            (
+                r#"{"id":"e","type":"x","member":"m","at":"2026-01-01T00:00:00Z","data":[1]}"#,
+                "data",
+            ),
+            (
+                r#"{"id":"e","type":"purchase","member":"m","at":"2026-01-01T00:00:00Z","data":{"amount":-1}}"#,
+                "data.amount",
+            ),
+            (
+                r#"{"id":"e","type":"profile","member":"m","at":"2026-01-01T00:00:00Z","data":{"timezone":"Mars/Base"}}"#,
+                "data.timezone",
+            ),
+            (
+                r#"{"id":"e","type":"feedback","member":"m","at":"2026-01-01T00:00:00Z","data":{"rating":9}}"#,
+                "data.rating",
+            ),
+            (
+                r#"{"id":"e","type":"rally.ticket.ack","member":"m","at":"2026-01-01T00:00:00Z"}"#,
+                "data.ticket",
+            ),
+            (
+                r#"{"id":"e","type":"x","member":"m","at":"2026-01-01T00:00:00Z","extra":1}"#,
+                "extra",
+            ),
+            (r#"[1,2]"#, "event"),
+            (r#"{"id":"#, "event"),
+        ];
+        for (line, field) in cases {
+            let err = parse(line).expect_err(line);
+            assert_eq!(err.field, field, "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn at_may_be_missing_where_the_caller_allows_it() {
+        let e = parse_line(r#"{"id":"e","type":"x","member":"m"}"#, AtPolicy::Optional).unwrap();
+        assert_eq!(e.at, None);
+    }
+
+    #[test]
+    fn oversized_data_is_rejected() {
+        let big = "x".repeat(MAX_DATA_BYTES);
+        let line = format!(
+            r#"{{"id":"e","type":"x","member":"m","at":"2026-01-01T00:00:00Z","data":{{"t":"{big}"}}}}"#
+        );
+        assert_eq!(parse(&line).unwrap_err().field, "data");
+    }
+}

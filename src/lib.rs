@@ -1,0 +1,31 @@
+//! # Rally — a rules engine for running member communities
+//!
+//! # Layout
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`event`] | the `Event` type and its validation (SPEC §1) |
+//! | [`member`] | a member's state and the shape `sim` and the API print |
+//! | [`localtime`] | member-local days, weeks and months: the one place that decides "today" |
+//! | [`duration`] | `7d` / `36h` / `90m` durations as written in rule files |
+//! | [`rules`] | loading rule files: YAML with spans → validated, compiled `RuleSet` |
+//! | [`script`] | the Rhai sandbox: engine limits, scope building, script-requested actions |
+//! | [`engine`] | the pure step: (rule set, member, input, now) → changes |
+//! | [`store`] | sled: trees, key encoding, one transaction per group of steps |
+//! | [`sim`] | the `rally sim` command: the engine on a virtual clock |
+//!
+//! Invariants that hold everywhere:
+//! - nothing but a clock reads the time; the step takes `now` as an argument;
+//! - a step is all-or-nothing: its changes commit in one sled transaction or not at all;
+//! - points are integers and a balance never goes below zero.
+
+pub mod cronspec;
+pub mod duration;
+pub mod engine;
+pub mod event;
+pub mod localtime;
+pub mod member;
+pub mod rules;
+pub mod script;
+pub mod sim;
+pub mod store;

@@ -1,0 +1,85 @@
+//! Member-local calendar: the one place that decides which day, week or month an
+//! instant falls in for a member. Streaks, daily caps, limits, counter resets and
+//! quiet hours all go through here so they can never disagree.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+/// The member's time zone: their `timezone` attribute when it is a valid IANA name,
+/// otherwise the rule set's `settings.timezone`.
+pub fn member_zone(timezone_attr: Option<&str>, default: Tz) -> Tz {
+    timezone_attr
+        .and_then(|name| name.parse::<Tz>().ok())
+        .unwrap_or(default)
+}
+
+/// The local calendar day of `at` in `zone`.
+pub fn local_day(at: DateTime<Utc>, zone: Tz) -> NaiveDate {
+    at.with_timezone(&zone).date_naive()
+}
+
+/// A calendar period a limit or a counter reset is counted in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Period {
+    Day,
+    /// ISO weeks: Monday to Sunday.
+    Week,
+    Month,
+    Ever,
+}
+
+/// A stable key naming the period containing `at` (e.g. `2026-11-26`, `2026-W48`,
+/// `2026-11`, `ever`). Two instants share a period exactly when their keys are equal.
+pub fn period_key(period: Period, at: DateTime<Utc>, zone: Tz) -> String {
+    let day = local_day(at, zone);
+    match period {
+        Period::Day => day.format("%Y-%m-%d").to_string(),
+        Period::Week => {
+            let week = day.iso_week();
+            format!("{}-W{:02}", week.year(), week.week())
+        }
+        Period::Month => format!("{}-{:02}", day.year(), day.month()),
+        Period::Ever => "ever".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn local_day_follows_the_zone_not_utc() {
+        let at = utc("2026-11-10T17:00:00Z");
+        assert_eq!(local_day(at, Tz::UTC).to_string(), "2026-11-10");
+        assert_eq!(
+            local_day(at, chrono_tz::Asia::Shanghai).to_string(),
+            "2026-11-11"
+        );
+    }
+
+    #[test]
+    fn an_invalid_member_zone_falls_back_to_the_default() {
+        assert_eq!(member_zone(Some("Nowhere/Land"), Tz::UTC), Tz::UTC);
+        assert_eq!(
+            member_zone(Some("Asia/Tokyo"), Tz::UTC),
+            chrono_tz::Asia::Tokyo
+        );
+    }
+
+    #[test]
+    fn weeks_start_on_monday() {
+        let sunday = utc("2026-11-29T12:00:00Z");
+        let monday = utc("2026-11-30T12:00:00Z");
+        assert_ne!(
+            period_key(Period::Week, sunday, Tz::UTC),
+            period_key(Period::Week, monday, Tz::UTC)
+        );
+        assert_eq!(period_key(Period::Month, sunday, Tz::UTC), "2026-11");
+    }
+}

@@ -1,0 +1,158 @@
+//! A member's state: what Rally knows about one person, stored as one sled value.
+//!
+//! `Member` holds the public state (points, tier, tags, badges, counters, attributes)
+//! and the bookkeeping the engine needs to keep its promises (the last check-in day for
+//! streaks, points awarded today for the daily cap, rule firings per period for limits).
+//! `Member::view` is the shape `sim` prints and the API returns.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: String,
+    pub joined_at: Option<DateTime<Utc>>,
+    /// Profile attributes (`name`, `email`, `timezone`, `locale`, and anything set by
+    /// `profile` events or `set` actions).
+    pub attrs: Map<String, Value>,
+    /// Spendable balance; never below zero.
+    pub points: i64,
+    /// Every point ever awarded (deductions do not lower it): what tiers usually climb on.
+    pub points_lifetime: i64,
+    pub tier: Option<String>,
+    /// Sorted, so output is deterministic.
+    pub tags: BTreeSet<String>,
+    /// In the order they were awarded; each at most once.
+    pub badges: Vec<String>,
+    /// Built-in (`purchases`, `spend_total`, `checkin_streak`, `checkin_best`,
+    /// `events.<type>`) and custom counters. `points` and `points_lifetime` live in
+    /// their own fields and are read through [`Member::counter`].
+    pub counters: BTreeMap<String, f64>,
+    pub last_active: Option<DateTime<Utc>>,
+    /// A `leave` event: no inactivity triggers or marketing until active again.
+    pub left: bool,
+    /// An `unsubscribe` event: marketing messages are suppressed.
+    pub unsubscribed: bool,
+    pub book: Bookkeeping,
+}
+
+/// State the engine keeps to enforce per-period rules. Not part of the public view.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bookkeeping {
+    /// Member-local day of the last check-in that counted toward the streak.
+    pub last_checkin_day: Option<NaiveDate>,
+    /// Points awarded on one member-local day, for `settings.points.daily_cap`.
+    pub points_day: Option<(NaiveDate, i64)>,
+    /// Per rule with a `limit`: the period key and how often it fired in it.
+    pub rule_limits: BTreeMap<String, (String, u32)>,
+    /// Per custom counter with a `reset`: the period key its value belongs to.
+    pub counter_periods: BTreeMap<String, String>,
+    /// Marketing messages on one member-local day, for `settings.messaging.max_per_day`.
+    pub messages_day: Option<(NaiveDate, u32)>,
+}
+
+impl Member {
+    pub fn new(id: &str) -> Self {
+        Member {
+            id: id.to_string(),
+            ..Member::default()
+        }
+    }
+
+    /// A counter by the name rule files use, including `points` and `points_lifetime`.
+    /// A counter never touched reads as 0.
+    pub fn counter(&self, name: &str) -> f64 {
+        match name {
+            "points" => self.points as f64,
+            "points_lifetime" => self.points_lifetime as f64,
+            _ => self.counters.get(name).copied().unwrap_or(0.0),
+        }
+    }
+
+    pub fn add_to_counter(&mut self, name: &str, amount: f64) {
+        *self.counters.entry(name.to_string()).or_insert(0.0) += amount;
+    }
+
+    pub fn attr_str(&self, key: &str) -> Option<&str> {
+        self.attrs.get(key).and_then(Value::as_str)
+    }
+
+    /// The public shape (SPEC §3.1 `members` entry).
+    pub fn view(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("points".into(), Value::from(self.points));
+        map.insert("points_lifetime".into(), Value::from(self.points_lifetime));
+        map.insert(
+            "tier".into(),
+            self.tier.clone().map(Value::String).unwrap_or(Value::Null),
+        );
+        map.insert(
+            "tags".into(),
+            Value::Array(self.tags.iter().cloned().map(Value::String).collect()),
+        );
+        map.insert(
+            "badges".into(),
+            Value::Array(self.badges.iter().cloned().map(Value::String).collect()),
+        );
+        let counters = self
+            .counters
+            .iter()
+            .map(|(k, v)| (k.clone(), number(*v)))
+            .collect();
+        map.insert("counters".into(), Value::Object(counters));
+        map.insert("attrs".into(), Value::Object(self.attrs.clone()));
+        map.insert(
+            "last_active".into(),
+            self.last_active
+                .map(|t| Value::String(rfc3339(t)))
+                .unwrap_or(Value::Null),
+        );
+        if let Some(joined) = self.joined_at {
+            map.insert("joined_at".into(), Value::String(rfc3339(joined)));
+        }
+        if self.left {
+            map.insert("left".into(), Value::Bool(true));
+        }
+        if self.unsubscribed {
+            map.insert("unsubscribed".into(), Value::Bool(true));
+        }
+        Value::Object(map)
+    }
+}
+
+/// A counter value as JSON: integral values print as integers (`7`, not `7.0`).
+pub fn number(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        Value::from(v as i64)
+    } else {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// Times in output are RFC 3339 UTC with a `Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_counters_print_as_integers() {
+        assert_eq!(number(7.0), Value::from(7));
+        assert_eq!(number(199.5), serde_json::json!(199.5));
+    }
+
+    #[test]
+    fn untouched_counters_read_as_zero() {
+        let m = Member::new("m-1");
+        assert_eq!(m.counter("events.checkin"), 0.0);
+        assert_eq!(m.counter("points"), 0.0);
+    }
+}

@@ -1,0 +1,356 @@
+//! The compiled rule set: what the engine runs. Every reference here is resolved, every
+//! expression compiled, every duration and cron parsed — a step never parses anything.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDateTime, NaiveTime};
+use chrono_tz::Tz;
+
+use crate::cronspec::CronSpec;
+use crate::localtime::Period;
+use crate::script::{Expr, Sandbox};
+
+/// Where something was written: `path:line:col`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SourcePos {
+    pub file: Arc<str>,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl fmt::Display for SourcePos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// A whole, valid rule set. Built by `rules::load`; swapped in whole on reload.
+pub struct RuleSet {
+    /// A short hash of every file's path and content: recorded with each firing.
+    pub version: String,
+    /// Files that make up the set, relative to the rules directory.
+    pub files: Vec<PathBuf>,
+    pub settings: Settings,
+    pub tiers: Option<Tiers>,
+    pub counters: Vec<CounterDef>,
+    pub templates: BTreeMap<String, Template>,
+    pub channels: BTreeMap<String, Channel>,
+    pub escalations: BTreeMap<String, EscalationPolicy>,
+    pub campaigns: Vec<Campaign>,
+    /// Enabled rules in run order: priority (higher first), then file path, then position.
+    pub rules: Vec<Rule>,
+    pub index: RuleIndex,
+    /// The Rhai engine every expression and script in this set was compiled for.
+    pub sandbox: Arc<Sandbox>,
+}
+
+/// Rules grouped by what can trigger them (indexes into `RuleSet::rules`, in run order),
+/// so the cost of an event does not grow with rules that cannot match it.
+#[derive(Clone, Debug, Default)]
+pub struct RuleIndex {
+    pub by_event_type: HashMap<String, Vec<usize>>,
+    pub by_milestone_counter: HashMap<String, Vec<usize>>,
+    pub tier: Vec<usize>,
+    pub inactive: Vec<usize>,
+    pub returned: Vec<usize>,
+    pub phase: Vec<usize>,
+    pub schedule: Vec<usize>,
+}
+
+pub struct Settings {
+    pub timezone: Tz,
+    pub activity: Activity,
+    pub daily_cap: Option<i64>,
+    pub messaging: MessagingPolicy,
+}
+
+/// Which event types count as activity (set `last_active`, re-arm inactivity).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Activity {
+    /// Every type except `leave`, `unsubscribe` and `rally.*`.
+    Default,
+    Only(HashSet<String>),
+}
+
+impl Activity {
+    pub fn includes(&self, event_type: &str) -> bool {
+        match self {
+            Activity::Default => {
+                !matches!(event_type, "leave" | "unsubscribe") && !event_type.starts_with("rally.")
+            }
+            Activity::Only(types) => types.contains(event_type),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MessagingPolicy {
+    /// Member-local `(start, end)`; may wrap midnight (`22:00-08:00`).
+    pub quiet_hours: Option<(NaiveTime, NaiveTime)>,
+    pub max_per_day: Option<u32>,
+}
+
+pub struct Tiers {
+    pub by: Measure,
+    /// Ascending by `from`; the first starts the ladder.
+    pub levels: Vec<TierLevel>,
+}
+
+/// What a tier ladder or a counter increment is computed from.
+pub enum Measure {
+    Counter(String),
+    Expr(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TierLevel {
+    pub name: String,
+    pub from: f64,
+}
+
+pub struct CounterDef {
+    pub id: String,
+    pub on: Vec<String>,
+    pub add: Amount,
+    /// `None` = never resets.
+    pub reset: Option<Period>,
+    pub at: SourcePos,
+}
+
+/// A number as written, or a Rhai expression computing one.
+pub enum Amount {
+    Fixed(f64),
+    Expr(Expr),
+}
+
+pub struct Template {
+    pub id: String,
+    pub subject: String,
+    pub body: String,
+    /// Bodies from `.html`/`.htm` files are auto-escaped when rendered.
+    pub html: bool,
+    pub at: SourcePos,
+}
+
+pub struct Channel {
+    pub id: String,
+    pub kind: ChannelKind,
+    pub at: SourcePos,
+}
+
+pub enum ChannelKind {
+    Smtp(SmtpChannel),
+    Webhook(WebhookChannel),
+    Log,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tls {
+    Starttls,
+    Tls,
+    None,
+}
+
+pub struct SmtpChannel {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub timeout: Duration,
+}
+
+pub struct WebhookChannel {
+    pub url: String,
+    /// A template for the JSON body; `None` sends `{"subject", "body", "to", ...}`.
+    pub body: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub timeout: Duration,
+}
+
+pub struct EscalationPolicy {
+    pub id: String,
+    pub levels: Vec<EscalationLevel>,
+    pub at: SourcePos,
+}
+
+pub struct EscalationLevel {
+    pub channel: String,
+    pub to: String,
+    /// Time to acknowledge before climbing; `None` on the last level.
+    pub within: Option<Duration>,
+    pub template: Option<String>,
+}
+
+pub struct Campaign {
+    pub id: String,
+    pub timezone: Tz,
+    /// In the order written; absolute starts are strictly increasing.
+    pub phases: Vec<Phase>,
+    pub end: Option<NaiveDateTime>,
+    pub budget_points: Option<i64>,
+    pub at: SourcePos,
+}
+
+pub struct Phase {
+    pub name: String,
+    pub start: PhaseStart,
+}
+
+pub enum PhaseStart {
+    /// A local wall-clock time in the campaign's zone.
+    At(NaiveDateTime),
+    /// Every occurrence of a cron expression in the campaign's zone.
+    Cron(CronSpec),
+}
+
+pub struct Rule {
+    pub id: String,
+    pub description: Option<String>,
+    pub priority: i64,
+    pub trigger: Trigger,
+    pub condition: Option<Expr>,
+    pub during: Option<During>,
+    pub limit: Option<Limit>,
+    pub audience: Option<Audience>,
+    pub catch_up: CatchUp,
+    pub actions: Vec<Action>,
+    /// Where the rule starts (its `id` line).
+    pub at: SourcePos,
+}
+
+pub enum Trigger {
+    Event(Vec<String>),
+    Milestone {
+        counter: String,
+        threshold: Threshold,
+    },
+    Inactive(Duration),
+    Returned(Duration),
+    Tier(TierChange),
+    Phase {
+        campaign: String,
+        enters: String,
+    },
+    Schedule(CronSpec),
+}
+
+impl Trigger {
+    /// The trigger's kind as recorded in firings.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trigger::Event(_) => "event",
+            Trigger::Milestone { .. } => "milestone",
+            Trigger::Inactive(_) => "inactive",
+            Trigger::Returned(_) => "returned",
+            Trigger::Tier(_) => "tier",
+            Trigger::Phase { .. } => "phase",
+            Trigger::Schedule(_) => "schedule",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Threshold {
+    At(f64),
+    Every(f64),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TierChange {
+    Named(String),
+    Up,
+    Down,
+}
+
+pub struct During {
+    pub campaign: String,
+    pub phases: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitPer {
+    Day,
+    Week,
+    Month,
+    Campaign,
+    Ever,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub times: u32,
+    pub per: LimitPer,
+}
+
+pub enum Audience {
+    All,
+    Expr(Expr),
+}
+
+/// What a `schedule` rule does with occurrences missed while Rally was down.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CatchUp {
+    #[default]
+    All,
+    Latest,
+    Skip,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Low,
+    Normal,
+    High,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Normal => "normal",
+            Severity::High => "high",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        match text {
+            "low" => Some(Severity::Low),
+            "normal" => Some(Severity::Normal),
+            "high" => Some(Severity::High),
+            _ => None,
+        }
+    }
+}
+
+/// One value of a `set` action.
+pub enum SetValue {
+    Literal(serde_json::Value),
+    Expr(Expr),
+}
+
+pub enum Action {
+    Points {
+        amount: Amount,
+        reason: Option<String>,
+    },
+    Tag(String),
+    Untag(String),
+    Badge(String),
+    Set(Vec<(String, SetValue)>),
+    Send {
+        template: String,
+        channel: String,
+        to: Option<String>,
+    },
+    Escalate {
+        policy: String,
+        severity: Severity,
+        summary: String,
+    },
+    Script(Expr),
+}

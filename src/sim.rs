@@ -1,0 +1,1 @@
+//! `rally sim`: the real engine against a fresh temporary store on a virtual clock.
