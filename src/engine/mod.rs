@@ -1,6 +1,61 @@
 //! The pure step (DESIGN.md): `(rule set, member, input, now) → Outcome`. No I/O, no
 //! clock, no sled: everything here is testable with values alone.
+//!
+//! A step runs in this order:
+//! 1. the built-in effects of the event (profile, streaks, spend, `events.<type>`,
+//!    activity) and custom counters;
+//! 2. the rules triggered by the event, by priority;
+//! 3. cascades: milestones crossed and tier changes caused by 1 and 2, in the order they
+//!    happened, each running its rules by priority — bounded, so a loop is reported and
+//!    stopped instead of hanging.
+//!
+//! A rule either applies all its actions or none: a failing `if`, expression, script
+//! or deduction restores the member to what it was before that rule and is reported.
 
+mod actions;
+mod builtin;
+mod cascade;
 pub mod outcome;
+mod run;
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
 
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
+
+use crate::event::Event;
+use crate::member::Member;
+use crate::rules::RuleSet;
+
+/// The world a step sees besides the member: the rules and the time.
+pub struct Context<'a> {
+    pub rules: &'a RuleSet,
+    /// The step's "now": the event's time, or the due time of a timer.
+    pub now: DateTime<Utc>,
+}
+
+/// What started the step.
+pub enum Input<'a> {
+    /// A member event (already validated and known not to be a duplicate).
+    Event(&'a Event),
+}
+
+impl Input<'_> {
+    pub fn member_id(&self) -> &str {
+        match self {
+            Input::Event(event) => &event.member,
+        }
+    }
+}
+
+/// Runs one step for one member. `member` is the stored state, `None` for a member
+/// Rally has not seen yet (created by this step).
+pub fn step(ctx: &Context<'_>, member: Option<Member>, input: &Input<'_>) -> Outcome {
+    let member = member.unwrap_or_else(|| Member::new(input.member_id()));
+    let mut run = run::Run::new(ctx, member, input);
+    match input {
+        Input::Event(event) => run.on_event(event),
+    }
+    run.finish()
+}

@@ -1,0 +1,161 @@
+//! Applying a rule's actions (SPEC §2.3) to the working member. The caller restores
+//! the member if any action fails, so a rule applies all of its actions or none.
+
+use super::outcome::LedgerEntry;
+use super::run::{Failed, Run};
+use crate::localtime;
+use crate::rules::{Action, Amount, Rule, SetValue};
+use crate::script::ScriptAction;
+
+/// Largest single award or deduction: far above any real use, far below overflow.
+const MAX_AWARD: i64 = 1_000_000_000;
+
+impl Run<'_> {
+    pub fn apply_actions(&mut self, rule: &Rule) -> Result<(), Failed> {
+        let sandbox = self.rules().sandbox.clone();
+        for action in &rule.actions {
+            match action {
+                Action::Points { amount, reason } => {
+                    let requested = match amount {
+                        Amount::Fixed(n) => *n,
+                        Amount::Expr(expr) => sandbox
+                            .eval_number(expr, self.bindings())
+                            .map_err(|e| Failed::script(e, expr))?,
+                    };
+                    let requested = whole_points(requested)?;
+                    self.award(rule, requested, reason.as_deref())?;
+                }
+                Action::Tag(name) => {
+                    self.member.tags.insert(name.clone());
+                }
+                Action::Untag(name) => {
+                    self.member.tags.remove(name);
+                }
+                Action::Badge(name) => self.badge(name),
+                Action::Set(pairs) => {
+                    for (key, value) in pairs {
+                        let value = match value {
+                            SetValue::Literal(v) => v.clone(),
+                            SetValue::Expr(expr) => sandbox
+                                .eval_value(expr, self.bindings())
+                                .map_err(|e| Failed::script(e, expr))?,
+                        };
+                        self.member.attrs.insert(key.clone(), value);
+                    }
+                }
+                Action::Script(script) => {
+                    let requested = sandbox
+                        .run_script(script, self.bindings())
+                        .map_err(|e| Failed::script(e, script))?;
+                    for request in requested {
+                        self.apply_script_action(rule, request)?;
+                    }
+                }
+                Action::Send { .. } | Action::Escalate { .. } => {
+                    return Err(Failed::new(
+                        "send and escalate actions are not available in this build",
+                    ))
+                }
+            }
+            self.member_changed();
+        }
+        Ok(())
+    }
+
+    fn apply_script_action(&mut self, rule: &Rule, action: ScriptAction) -> Result<(), Failed> {
+        match action {
+            ScriptAction::Award { amount, reason } => self.award(rule, amount, reason.as_deref()),
+            ScriptAction::Tag(name) => {
+                self.member.tags.insert(name);
+                Ok(())
+            }
+            ScriptAction::Untag(name) => {
+                self.member.tags.remove(&name);
+                Ok(())
+            }
+            ScriptAction::Badge(name) => {
+                self.badge(&name);
+                Ok(())
+            }
+            ScriptAction::Set(key, value) => {
+                self.member.attrs.insert(key, value);
+                Ok(())
+            }
+            ScriptAction::Send { .. } | ScriptAction::Escalate { .. } => Err(Failed::new(
+                "send and escalate are not available in this build",
+            )),
+        }
+    }
+
+    fn badge(&mut self, name: &str) {
+        if !self.member.badges.iter().any(|b| b == name) {
+            self.member.badges.push(name.to_string());
+        }
+    }
+
+    /// Awards (or, when negative, deducts) points: clipped by the daily cap, never
+    /// taking the balance below zero, always recorded in the ledger.
+    pub fn award(&mut self, rule: &Rule, requested: i64, reason: Option<&str>) -> Result<(), Failed> {
+        if requested.abs() > MAX_AWARD {
+            return Err(Failed::new(format!(
+                "{requested} points is more than one action may move (limit {MAX_AWARD})"
+            )));
+        }
+        if requested == 0 {
+            return Ok(());
+        }
+        let mut amount = requested;
+        let mut clipped_by = None;
+        if requested < 0 {
+            if self.member.points + requested < 0 {
+                return Err(Failed::new(format!(
+                    "deducting {} points would take the balance below zero (balance is {})",
+                    -requested, self.member.points
+                )));
+            }
+        } else if let Some(cap) = self.rules().settings.daily_cap {
+            let today = localtime::local_day(self.now(), self.zone());
+            let so_far = match self.member.book.points_day {
+                Some((day, n)) if day == today => n,
+                _ => 0,
+            };
+            let room = (cap - so_far).max(0);
+            if amount > room {
+                amount = room;
+                clipped_by = Some("daily_cap".to_string());
+            }
+            self.member.book.points_day = Some((today, so_far + amount));
+        }
+        self.member.points += amount;
+        if amount > 0 {
+            self.member.points_lifetime += amount;
+        }
+        self.ledger.push(LedgerEntry {
+            member: self.member.id.clone(),
+            amount,
+            balance: self.member.points,
+            reason: reason.unwrap_or(&rule.id).to_string(),
+            rule: rule.id.clone(),
+            event: self.event.map(|e| e.id.clone()),
+            at: self.now(),
+            requested: clipped_by.as_ref().map(|_| requested),
+            clipped_by,
+        });
+        Ok(())
+    }
+}
+
+/// Points are integers: a computed amount is rounded toward zero; NaN and infinities
+/// are errors.
+fn whole_points(value: f64) -> Result<i64, Failed> {
+    if !value.is_finite() {
+        return Err(Failed::new(format!("points amount {value} is not a number")));
+    }
+    let whole = value.trunc();
+    if whole.abs() > MAX_AWARD as f64 {
+        return Err(Failed::new(format!(
+            "{whole} points is more than one action may move (limit {MAX_AWARD})"
+        )));
+    }
+    Ok(whole as i64)
+}

@@ -1,0 +1,151 @@
+//! What Rally itself does with an event before any rule runs (SPEC §1): profile
+//! fields, check-in streaks in the member's local day, spend, `events.<type>`,
+//! activity, and custom counters.
+
+use serde_json::Value;
+
+use super::run::{Failed, Run};
+use crate::event::Event;
+use crate::localtime::{self, Period};
+use crate::rules::Amount;
+
+/// Profile fields a `join` event carries into the member's attributes.
+const JOIN_FIELDS: [&str; 4] = ["name", "email", "timezone", "locale"];
+
+impl Run<'_> {
+    pub fn on_event(&mut self, event: &Event) {
+        self.place_on_ladder();
+        self.builtin_effects(event);
+        self.count_custom(event);
+        self.member_changed();
+        self.detect(1);
+        let rules = self.rules();
+        if let Some(indexes) = rules.index.by_event_type.get(&event.kind) {
+            for &index in indexes {
+                self.try_rule(index, 0);
+            }
+        }
+        self.drain();
+    }
+
+    fn builtin_effects(&mut self, event: &Event) {
+        let at = event.at_utc();
+        let member = &mut self.member;
+        match event.kind.as_str() {
+            "join" => {
+                if member.joined_at.is_none() {
+                    member.joined_at = Some(at);
+                }
+                for field in JOIN_FIELDS {
+                    if let Some(value) = event.data.get(field) {
+                        member.attrs.insert(field.to_string(), value.clone());
+                    }
+                }
+                if let Some(Value::Array(tags)) = event.data.get("tags") {
+                    member
+                        .tags
+                        .extend(tags.iter().filter_map(Value::as_str).map(str::to_string));
+                }
+            }
+            "profile" => {
+                // A merge: `null` removes an attribute, anything else sets it.
+                for (key, value) in &event.data {
+                    if value.is_null() {
+                        member.attrs.remove(key);
+                    } else {
+                        member.attrs.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            "checkin" => self.checkin(at),
+            "purchase" => {
+                let amount = event.data.get("amount").and_then(Value::as_f64).unwrap_or(0.0);
+                member.add_to_counter("spend_total", amount);
+                member.add_to_counter("purchases", 1.0);
+            }
+            "leave" => member.left = true,
+            "unsubscribe" => member.unsubscribed = true,
+            _ => {}
+        }
+        self.member
+            .add_to_counter(&format!("events.{}", event.kind), 1.0);
+        if self.rules().settings.activity.includes(&event.kind) {
+            self.activity(at);
+        }
+    }
+
+    /// A check-in extends the streak when it is on the local day after the last one,
+    /// restarts it after a gap, and changes nothing on the same day (or an earlier one,
+    /// for an event that arrives out of order).
+    fn checkin(&mut self, at: chrono::DateTime<chrono::Utc>) {
+        let day = localtime::local_day(at, self.zone());
+        let member = &mut self.member;
+        let streak = member.counter("checkin_streak");
+        let new_streak = match member.book.last_checkin_day {
+            Some(last) if day <= last => return,
+            Some(last) if last.succ_opt() == Some(day) => streak + 1.0,
+            _ => 1.0,
+        };
+        member.book.last_checkin_day = Some(day);
+        member.counters.insert("checkin_streak".into(), new_streak);
+        if new_streak > member.counter("checkin_best") {
+            member.counters.insert("checkin_best".into(), new_streak);
+        }
+    }
+
+    /// Activity moves `last_active` forward (never back) and brings back a member who left.
+    fn activity(&mut self, at: chrono::DateTime<chrono::Utc>) {
+        let member = &mut self.member;
+        member.left = false;
+        if member.last_active.is_none_or(|last| at > last) {
+            member.last_active = Some(at);
+        }
+    }
+
+    fn count_custom(&mut self, event: &Event) {
+        let rules = self.rules();
+        for counter in &rules.counters {
+            if !counter.on.iter().any(|t| *t == event.kind) {
+                continue;
+            }
+            if let Some(period) = counter.reset {
+                self.reset_if_new_period(&counter.id, period);
+            }
+            let amount = match &counter.add {
+                Amount::Fixed(n) => *n,
+                Amount::Expr(expr) => {
+                    let sandbox = rules.sandbox.clone();
+                    match sandbox.eval_number(expr, self.bindings()) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            let failed = Failed::script(e, expr);
+                            self.failures.push(super::RuleFailure {
+                                rule: format!("counter:{}", counter.id),
+                                member: self.member.id.clone(),
+                                at: failed.at.unwrap_or_default(),
+                                error: failed.message,
+                                event: Some(event.id.clone()),
+                                when: self.now(),
+                            });
+                            continue;
+                        }
+                    }
+                }
+            };
+            self.member.add_to_counter(&counter.id, amount);
+            self.member_changed();
+        }
+    }
+
+    /// A counter with a `reset` starts from zero in each new member-local period.
+    fn reset_if_new_period(&mut self, id: &str, period: Period) {
+        let key = localtime::period_key(period, self.now(), self.zone());
+        let member = &mut self.member;
+        if member.book.counter_periods.get(id) != Some(&key) {
+            member.counters.insert(id.to_string(), 0.0);
+            member.book.counter_periods.insert(id.to_string(), key);
+            // Counting restarts: a milestone at N fires again in the new period.
+            self.watch_set(id, 0.0);
+        }
+    }
+}

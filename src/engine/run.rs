@@ -1,0 +1,232 @@
+//! One step in progress: the working member, what it produced so far, and running a
+//! rule all-or-nothing.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde_json::Value;
+
+use super::cascade::{Cascade, Watch};
+use super::outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
+use super::{Context, Input};
+use crate::event::Event;
+use crate::localtime::{self, Period};
+use crate::member::Member;
+use crate::rules::{LimitPer, Rule, RuleSet};
+use crate::script::{Bindings, Expr, ScriptError};
+
+/// How deep a chain of cascades may go (a milestone whose rule crosses another
+/// milestone …) before it is treated as a loop.
+pub(super) const MAX_CASCADE_DEPTH: u32 = 16;
+/// How often one rule may fire within one step before it is treated as a loop.
+pub(super) const MAX_FIRINGS_PER_RULE: u32 = 64;
+
+pub(super) struct Run<'a> {
+    pub ctx: &'a Context<'a>,
+    pub member: Member,
+    pub event: Option<&'a Event>,
+    pub ledger: Vec<LedgerEntry>,
+    pub firings: Vec<Firing>,
+    pub failures: Vec<RuleFailure>,
+    /// Built lazily (most events run no expression) and rebuilt only when the member
+    /// changed since.
+    bindings: Option<Bindings>,
+    bindings_stale: bool,
+    pub watch: Watch,
+    pub queue: VecDeque<Cascade>,
+    fired: HashMap<usize, u32>,
+}
+
+/// Why a rule stopped: reported with the rule's id and location.
+pub(super) struct Failed {
+    pub message: String,
+    /// `path:line` when more precise than the rule's own position (a script line).
+    pub at: Option<String>,
+}
+
+impl Failed {
+    pub fn new(message: impl Into<String>) -> Self {
+        Failed {
+            message: message.into(),
+            at: None,
+        }
+    }
+
+    pub fn script(error: ScriptError, expr: &Expr) -> Self {
+        Failed {
+            at: Some(error.location(expr)),
+            message: error.message,
+        }
+    }
+}
+
+impl<'a> Run<'a> {
+    pub fn new(ctx: &'a Context<'a>, member: Member, input: &'a Input<'a>) -> Self {
+        let event = match input {
+            Input::Event(event) => Some(*event),
+        };
+        let watch = Watch::new(ctx.rules, &member);
+        Run {
+            ctx,
+            member,
+            event,
+            ledger: Vec::new(),
+            firings: Vec::new(),
+            failures: Vec::new(),
+            bindings: None,
+            bindings_stale: false,
+            watch,
+            queue: VecDeque::new(),
+            fired: HashMap::new(),
+        }
+    }
+
+    pub fn rules(&self) -> &'a RuleSet {
+        self.ctx.rules
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.ctx.now
+    }
+
+    /// The member's zone for local days and hours.
+    pub fn zone(&self) -> Tz {
+        localtime::member_zone(
+            self.member.attr_str("timezone"),
+            self.ctx.rules.settings.timezone,
+        )
+    }
+
+    /// The bindings for the member as it is now.
+    pub fn bindings(&mut self) -> &mut Bindings {
+        let member = &self.member;
+        match &mut self.bindings {
+            Some(bindings) => {
+                if self.bindings_stale {
+                    bindings.set_member(member);
+                    self.bindings_stale = false;
+                }
+            }
+            None => {
+                self.bindings = Some(Bindings::new(
+                    member,
+                    self.event,
+                    self.ctx.now,
+                    &Value::Object(Default::default()),
+                ));
+                self.bindings_stale = false;
+            }
+        }
+        match &mut self.bindings {
+            Some(bindings) => bindings,
+            None => unreachable!("bindings were just built"),
+        }
+    }
+
+    /// The member changed: expressions must see the new state.
+    pub fn member_changed(&mut self) {
+        self.bindings_stale = true;
+    }
+
+    /// Runs rule `index` if its limit, phase and condition allow; all or nothing.
+    pub fn try_rule(&mut self, index: usize, depth: u32) {
+        let rules = self.rules();
+        let rule = &rules.rules[index];
+        let fired = self.fired.get(&index).copied().unwrap_or(0);
+        if depth > MAX_CASCADE_DEPTH || fired >= MAX_FIRINGS_PER_RULE {
+            self.fail(
+                rule,
+                Failed::new(format!(
+                    "cascade loop: the rule keeps triggering itself through its own effects \
+                     ({fired} firings, {depth} cascades deep in one step); stopped"
+                )),
+            );
+            return;
+        }
+        let limit_key = match rule.limit {
+            Some(limit) => {
+                let key = self.limit_key(limit.per);
+                let used = match self.member.book.rule_limits.get(&rule.id) {
+                    Some((period, count)) if *period == key => *count,
+                    _ => 0,
+                };
+                if used >= limit.times {
+                    return;
+                }
+                Some((key, used))
+            }
+            None => None,
+        };
+        if let Some(condition) = &rule.condition {
+            let sandbox = rules.sandbox.clone();
+            match sandbox.eval_bool(condition, self.bindings()) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    self.fail(rule, Failed::script(e, condition));
+                    return;
+                }
+            }
+        }
+        let before = self.member.clone();
+        let ledger_len = self.ledger.len();
+        if let Err(failed) = self.apply_actions(rule) {
+            self.member = before;
+            self.ledger.truncate(ledger_len);
+            self.member_changed();
+            self.fail(rule, failed);
+            return;
+        }
+        if let Some((key, used)) = limit_key {
+            self.member
+                .book
+                .rule_limits
+                .insert(rule.id.clone(), (key, used + 1));
+        }
+        *self.fired.entry(index).or_insert(0) += 1;
+        self.firings.push(Firing {
+            rule: rule.id.clone(),
+            member: self.member.id.clone(),
+            trigger: rule.trigger.kind().to_string(),
+            at: self.now(),
+            event: self.event.map(|e| e.id.clone()),
+            version: rules.version.clone(),
+        });
+        self.member_changed();
+        self.detect(depth + 1);
+    }
+
+    fn limit_key(&self, per: LimitPer) -> String {
+        let period = match per {
+            LimitPer::Day => Period::Day,
+            LimitPer::Week => Period::Week,
+            LimitPer::Month => Period::Month,
+            LimitPer::Ever | LimitPer::Campaign => Period::Ever,
+        };
+        localtime::period_key(period, self.now(), self.zone())
+    }
+
+    pub fn fail(&mut self, rule: &Rule, failed: Failed) {
+        let at = failed
+            .at
+            .unwrap_or_else(|| format!("{}:{}", rule.at.file, rule.at.line));
+        self.failures.push(RuleFailure {
+            rule: rule.id.clone(),
+            member: self.member.id.clone(),
+            at,
+            error: failed.message,
+            event: self.event.map(|e| e.id.clone()),
+            when: self.now(),
+        });
+    }
+
+    pub fn finish(self) -> Outcome {
+        Outcome {
+            member: self.member,
+            ledger: self.ledger,
+            firings: self.firings,
+            failures: self.failures,
+        }
+    }
+}
