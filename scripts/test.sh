@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs Rally's whole test suite. The SMTP tests need a real SMTP server (Debian's
+# python3-aiosmtpd); install it first when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
+    echo "installing python3-aiosmtpd (a real SMTP server for the email tests)..." >&2
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-aiosmtpd >/dev/null
+fi
+
+exec cargo test "$@"
