@@ -26,6 +26,7 @@ pub mod event;
 pub mod localtime;
 pub mod member;
 pub mod rules;
+pub mod runner;
 pub mod script;
 pub mod sim;
 pub mod store;
