@@ -272,3 +272,29 @@ fn an_absolute_phase_start_inside_a_gap_or_an_overlap_follows_the_same_rules() {
         ]
     );
 }
+
+proptest::proptest! {
+    /// Catch-up and live running agree: the current phase is always the one entered by
+    /// the latest transition, across New York's DST changes and at any second of 2026.
+    #[test]
+    fn the_current_phase_is_the_one_the_latest_transition_entered(
+        secs in proptest::prop_oneof![
+            utc("2026-01-03T00:00:00Z").timestamp()..utc("2026-12-31T00:00:00Z").timestamp(),
+            utc("2026-03-07T00:00:00Z").timestamp()..utc("2026-03-10T00:00:00Z").timestamp(),
+            utc("2026-10-31T00:00:00Z").timestamp()..utc("2026-11-03T00:00:00Z").timestamp(),
+        ]
+    ) {
+        let c = campaign(
+            "dst-daily",
+            New_York,
+            vec![phase("a", "30 1 * * *"), phase("b", "30 2 * * *"), phase("c", "0 3 * * Sun")],
+            None,
+        );
+        let t = DateTime::from_timestamp(secs, 0).unwrap();
+        let last = transitions(&c, t - chrono::Duration::days(2), t).pop().unwrap();
+        proptest::prop_assert_eq!(
+            phase_at(&c, t),
+            Some(PhaseNow { name: last.phase.unwrap(), since: last.at })
+        );
+    }
+}

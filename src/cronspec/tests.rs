@@ -222,3 +222,16 @@ fn the_latest_occurrence_in_a_repeated_hour_is_its_first_pass() {
         Some(utc("2026-10-31T05:30:00Z"))
     );
 }
+
+#[test]
+fn the_latest_occurrence_of_a_skipped_time_is_the_end_of_its_gap() {
+    let daily = CronSpec::parse("30 2 * * *").unwrap();
+    assert_eq!(
+        daily.latest_at_or_before(utc("2026-03-08T07:00:00Z"), New_York),
+        Some(utc("2026-03-08T07:00:00Z"))
+    );
+    assert_eq!(
+        daily.latest_at_or_before(utc("2026-03-08T06:59:59Z"), New_York),
+        Some(utc("2026-03-07T07:30:00Z"))
+    );
+}
