@@ -33,8 +33,9 @@ pub struct CronSpec {
     either_day: Option<Box<[Schedule; 2]>>,
 }
 
-/// Time zone offsets never differ by this much across one transition, so a naive local
-/// time this far past an instant's own is always later than it.
+/// Hours by which a fall-back can repeat local time (no zone's clocks go back this far
+/// in one change): how far past an instant's own local time an earlier-firing repeated
+/// time can lie.
 const LONGEST_SHIFT: i64 = 3;
 
 impl CronSpec {
@@ -64,12 +65,14 @@ impl CronSpec {
                 ))
             }
         };
+        // crontab (vixie) treats a day field starting with `*` (as in `*/2`) as
+        // unrestricted: judged on the fields as written, before translation.
+        let restricted = |field: &str| !field.starts_with('*') && !field.starts_with('?');
+        let both_days_restricted = restricted(&fields[3]) && restricted(&fields[5]);
         fields[5] =
             weekday::translate(&fields[5]).map_err(|e| format!("cron expression {text:?}: {e}"))?;
         let schedule = compile(text, &fields)?;
-        // crontab (vixie) treats a day field starting with `*` as unrestricted.
-        let restricted = |field: &str| !field.starts_with('*') && !field.starts_with('?');
-        let either_day = if restricted(&fields[3]) && restricted(&fields[5]) {
+        let either_day = if both_days_restricted {
             let mut by_month_day = fields.clone();
             by_month_day[5] = "*".to_string();
             let mut by_weekday = fields.clone();

@@ -235,3 +235,18 @@ fn the_latest_occurrence_of_a_skipped_time_is_the_end_of_its_gap() {
         Some(utc("2026-03-07T07:30:00Z"))
     );
 }
+
+#[test]
+fn a_stepped_star_day_field_does_not_count_as_restricted() {
+    // As in crontab: `*/2` weekdays with day 1 means the 1st, if it is one of those days.
+    // 2026-11-01 is a Sunday (in `*/2`); 2026-12-01 a Tuesday (in); 2027-01-01 a Friday.
+    assert_eq!(
+        all(
+            "0 9 1 * */2",
+            "2026-10-25T00:00:00Z",
+            "2027-01-15T00:00:00Z",
+            Shanghai
+        ),
+        ["2026-11-01T01:00:00+00:00", "2026-12-01T01:00:00+00:00"]
+    );
+}
