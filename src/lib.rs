@@ -7,6 +7,7 @@
 //! | [`event`] | the `Event` type and its validation (SPEC §1) |
 //! | [`member`] | a member's state and the shape `sim` and the API print |
 //! | [`localtime`] | member-local days, weeks and months: the one place that decides "today" |
+//! | [`campaign`] | campaign phase schedules: the current phase, transitions, DST rules |
 //! | [`duration`] | `7d` / `36h` / `90m` durations as written in rule files |
 //! | [`rules`] | loading rule files: YAML with spans → validated, compiled `RuleSet` |
 //! | [`script`] | the Rhai sandbox: engine limits, scope building, script-requested actions |
@@ -19,6 +20,7 @@
 //! - a step is all-or-nothing: its changes commit in one sled transaction or not at all;
 //! - points are integers and a balance never goes below zero.
 
+pub mod campaign;
 pub mod cronspec;
 pub mod duration;
 pub mod engine;
