@@ -378,3 +378,9 @@ fn open_creates_missing_directories() {
     Store::open(&nested).unwrap();
     assert!(nested.join("db").exists());
 }
+
+#[test]
+fn a_store_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Store>();
+}

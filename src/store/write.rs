@@ -114,52 +114,49 @@ fn refuse_reserved_meta(group: &[StepWrite]) -> Result<(), StoreError> {
 fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Vec<Op>, Counters), StoreError> {
     let mut next = counters;
     let mut ops = Vec::new();
-    let put = |tree, key: &[u8], value: &[u8]| (tree, IVec::from(key), Some(IVec::from(value)));
-    let remove = |tree, key: &[u8]| (tree, IVec::from(key), None);
     for step in group {
         for member in &step.members {
             let key = keys::text_key(&member.id);
-            ops.push(put(
-                TreeId::Members,
-                key,
-                &encode(TreeId::Members, key, member)?,
-            ));
+            let value = encode(TreeId::Members, key, member)?;
+            ops.push(put(TreeId::Members, key, value));
         }
         for entry in &step.ledger {
             let key = keys::member_seq(&entry.member, next.ledger);
             next.ledger += 1;
-            ops.push(put(
-                TreeId::Ledger,
-                &key,
-                &encode(TreeId::Ledger, &key, entry)?,
-            ));
+            let value = encode(TreeId::Ledger, &key, entry)?;
+            ops.push(put(TreeId::Ledger, key, value));
         }
         for firing in &step.firings {
             let key = keys::member_seq(&firing.member, next.firing);
             next.firing += 1;
-            ops.push(put(
-                TreeId::Firings,
-                &key,
-                &encode(TreeId::Firings, &key, firing)?,
-            ));
+            let value = encode(TreeId::Firings, &key, firing)?;
+            ops.push(put(TreeId::Firings, key, value));
         }
         for timer in &step.timers_clear {
-            ops.push(remove(TreeId::Timers, &timer.encode()));
+            ops.push(remove(TreeId::Timers, timer.encode()));
         }
         for (timer, value) in &step.timers_set {
-            ops.push(put(TreeId::Timers, &timer.encode(), value));
+            ops.push(put(TreeId::Timers, timer.encode(), value.as_slice()));
         }
         for seq in &step.outbox_remove {
-            ops.push(remove(TreeId::Outbox, &keys::u64_key(*seq)));
+            ops.push(remove(TreeId::Outbox, &keys::u64_key(*seq)[..]));
         }
         for (seq, value) in &step.outbox_put {
-            ops.push(put(TreeId::Outbox, &keys::u64_key(*seq), value));
+            ops.push(put(
+                TreeId::Outbox,
+                &keys::u64_key(*seq)[..],
+                value.as_slice(),
+            ));
         }
         for (number, value) in &step.tickets_put {
-            ops.push(put(TreeId::Tickets, &keys::u64_key(*number), value));
+            ops.push(put(
+                TreeId::Tickets,
+                &keys::u64_key(*number)[..],
+                value.as_slice(),
+            ));
         }
         for (name, value) in &step.meta_put {
-            ops.push(put(TreeId::Meta, keys::text_key(name), value));
+            ops.push(put(TreeId::Meta, keys::text_key(name), value.as_slice()));
         }
         if let Some(event_id) = &step.event_id {
             ops.push(put(TreeId::Seen, keys::text_key(event_id), SEEN_APPLIED));
@@ -167,13 +164,21 @@ fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Vec<Op>, Counters
     }
     if next.ledger != counters.ledger {
         let value = keys::u64_key(next.ledger);
-        ops.push(put(TreeId::Meta, NEXT_LEDGER_SEQ.as_bytes(), &value));
+        ops.push(put(TreeId::Meta, NEXT_LEDGER_SEQ.as_bytes(), &value[..]));
     }
     if next.firing != counters.firing {
         let value = keys::u64_key(next.firing);
-        ops.push(put(TreeId::Meta, NEXT_FIRING_SEQ.as_bytes(), &value));
+        ops.push(put(TreeId::Meta, NEXT_FIRING_SEQ.as_bytes(), &value[..]));
     }
     Ok((ops, next))
+}
+
+fn put(tree: TreeId, key: impl Into<IVec>, value: impl Into<IVec>) -> Op {
+    (tree, key.into(), Some(value.into()))
+}
+
+fn remove(tree: TreeId, key: impl Into<IVec>) -> Op {
+    (tree, key.into(), None)
 }
 
 fn encode<T: Serialize>(tree: TreeId, key: &[u8], value: &T) -> Result<Vec<u8>, StoreError> {
