@@ -23,15 +23,16 @@
 //!   sled's background flusher is off (it contends with transactions for sled's lock,
 //!   and a timer is not durability anyway).
 
+mod durable;
 mod error;
 pub mod keys;
 mod read;
 mod write;
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use durable::DataFiles;
 pub use error::StoreError;
 pub use keys::{KeyError, TimerKey};
 pub use write::StepWrite;
@@ -47,9 +48,9 @@ const NEXT_FIRING_SEQ: &str = "store.next_firing_seq";
 pub struct Store {
     db: sled::Db,
     trees: Trees,
-    /// sled's data file, kept open so `sync` can `fdatasync` it. `None` for a temporary
-    /// store, which promises no durability.
-    data_file: Option<(PathBuf, File)>,
+    /// What `sync` must fsync besides sled's flush. `None` for a temporary store,
+    /// which promises no durability.
+    files: Option<DataFiles>,
     /// The next sequence numbers; a std `Mutex` because it is held only while a group is
     /// prepared and committed, never across an await. It is advanced only after a
     /// commit succeeds, so a failed commit reuses the same numbers.
@@ -163,15 +164,8 @@ impl Store {
             .flush_every_ms(None)
             .open()
             .map_err(StoreError::sled("opening the database"))?;
-        let data_path = dir.join("db");
-        let data_file = File::open(&data_path).map_err(|source| StoreError::Io {
-            context: "cannot open sled's data file",
-            path: data_path.clone(),
-            source,
-        })?;
-        // The directory entries of a freshly created database must survive a crash too.
-        sync_dir(dir)?;
-        Store::with_db(db, Some((data_path, data_file)))
+        let files = DataFiles::open(dir)?;
+        Store::with_db(db, Some(files))
     }
 
     /// A store that lives in memory-backed temporary files and vanishes on drop: for
@@ -185,7 +179,7 @@ impl Store {
         Store::with_db(db, None)
     }
 
-    fn with_db(db: sled::Db, data_file: Option<(PathBuf, File)>) -> Result<Store, StoreError> {
+    fn with_db(db: sled::Db, files: Option<DataFiles>) -> Result<Store, StoreError> {
         let trees = Trees::open(&db)?;
         let counter = |name: &str| -> Result<u64, StoreError> {
             match trees
@@ -205,26 +199,24 @@ impl Store {
         Ok(Store {
             db,
             trees,
-            data_file,
+            files,
             counters: Mutex::new(counters),
         })
     }
 
-    /// Makes every committed group durable: sled's flush, then `fdatasync` of its data
-    /// file, because sled's flush ends in `sync_file_range`, which does not flush the
-    /// device's write cache. Acknowledge work only after this returns.
+    /// Makes every committed group durable: sled's flush, then `fdatasync` of the
+    /// files sled wrote, because sled's flush ends in `sync_file_range`, which does not
+    /// flush the device's write cache (see [`durable`]). Acknowledge work only after
+    /// this returns.
     pub fn sync(&self) -> Result<(), StoreError> {
-        self.db
-            .flush()
-            .map_err(StoreError::sled("flushing the database"))?;
-        if let Some((path, file)) = &self.data_file {
-            file.sync_data().map_err(|source| StoreError::Io {
-                context: "cannot fdatasync sled's data file",
-                path: path.clone(),
-                source,
-            })?;
+        match &self.files {
+            Some(files) => files.sync(&self.db),
+            None => self
+                .db
+                .flush()
+                .map(drop)
+                .map_err(StoreError::sled("flushing the database")),
         }
-        Ok(())
     }
 
     fn counters(&self) -> MutexGuard<'_, Counters> {
@@ -232,16 +224,6 @@ impl Store {
         // the lock was held cannot have left them inconsistent.
         self.counters.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| StoreError::Io {
-            context: "cannot fsync the data directory",
-            path: dir.to_path_buf(),
-            source,
-        })
 }
 
 #[cfg(test)]

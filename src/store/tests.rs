@@ -384,3 +384,23 @@ fn a_store_can_be_shared_between_threads() {
     fn shareable<T: Send + Sync>() {}
     shareable::<Store>();
 }
+
+#[test]
+fn a_member_too_big_for_sleds_log_is_synced_from_its_blob_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = Member::new("m-big");
+    big.attrs.insert("bio".into(), "x".repeat(300 * 1024).into());
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let step = StepWrite {
+            members: vec![big.clone()],
+            ..StepWrite::default()
+        };
+        store.commit(&[step]).unwrap();
+        store.sync().unwrap();
+        let files = store.files.as_ref().unwrap();
+        assert!(files.synced_blob_count() > 0, "sled wrote no blob file");
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.member("m-big").unwrap(), Some(big));
+}
