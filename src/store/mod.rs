@@ -19,7 +19,8 @@
 //!   key computed before the transaction starts; the closure only replays writes.
 //! - There is one writer. Ledger and firing sequence numbers come from counters kept
 //!   in memory and persisted in `meta` in the same transaction as the rows they number.
-//! - Durability is [`Store::sync`]: sled's flush, then `fdatasync` of sled's data file.
+//! - Durability is [`Store::sync`]: sled's flush, then `fdatasync` of sled's files
+//!   (its log, and the blob files it writes for very large items; see `durable`).
 //!   sled's background flusher is off (it contends with transactions for sled's lock,
 //!   and a timer is not durability anyway).
 

@@ -389,7 +389,8 @@ fn a_store_can_be_shared_between_threads() {
 fn a_member_too_big_for_sleds_log_is_synced_from_its_blob_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let mut big = Member::new("m-big");
-    big.attrs.insert("bio".into(), "x".repeat(300 * 1024).into());
+    big.attrs
+        .insert("bio".into(), "x".repeat(300 * 1024).into());
     {
         let store = Store::open(dir.path()).unwrap();
         let step = StepWrite {
