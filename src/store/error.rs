@@ -1,0 +1,56 @@
+//! What can go wrong in the store, with enough context to find the row or file.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// sled itself failed (I/O, or corruption sled detected).
+    #[error("sled failed while {context}: {source}")]
+    Sled {
+        context: &'static str,
+        #[source]
+        source: sled::Error,
+    },
+    /// A stored key or value does not decode: the database was written by something
+    /// else or damaged. Names the row so an operator can look at it.
+    #[error("corrupt row in tree `{tree}` at key {key}: {message}")]
+    Corrupt {
+        tree: &'static str,
+        key: String,
+        message: String,
+    },
+    /// A value could not be serialized; nothing was written.
+    #[error("cannot encode the value for tree `{tree}` at key {key}: {message}")]
+    Encode {
+        tree: &'static str,
+        key: String,
+        message: String,
+    },
+    /// `meta_put` used a name the store keeps for its own counters.
+    #[error("meta name `{name}` is reserved for the store (names starting `store.`)")]
+    ReservedMeta { name: String },
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn sled(context: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+        move |source| StoreError::Sled { context, source }
+    }
+
+    pub(crate) fn corrupt(tree: &'static str, key: &[u8], message: impl ToString) -> StoreError {
+        StoreError::Corrupt {
+            tree,
+            key: super::keys::describe(tree, key),
+            message: message.to_string(),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The one place that turns store keys into bytes and back.
+//!
+//! sled orders keys by their bytes, so every encoding here preserves the order of the
+//! values it encodes:
+//! - `u64` is big-endian;
+//! - `i64` is big-endian with the sign bit flipped, so negative times sort before
+//!   positive ones;
+//! - a string inside a composite key has each `0x00` escaped as `0x00 0xFF` and ends
+//!   with the separator `0x00 0x01`. Escaping (rather than rejecting) keeps every id
+//!   storable, and because the separator sorts below every escaped or plain byte, a
+//!   string sorts before any longer string it is a prefix of, and `m-1`'s rows can
+//!   never be mistaken for `m-10`'s.
+//!
+//! A key made of a single string (members, seen events, meta) is the string's UTF-8
+//! bytes as they are: nothing follows it, so it needs no separator.
+
+use thiserror::Error;
+
+/// Ends a string component inside a composite key.
+const SEPARATOR: [u8; 2] = [0x00, 0x01];
+const SEPARATOR_END: u8 = SEPARATOR[1];
+/// Follows a `0x00` that belongs to the string itself.
+const ESCAPED_NUL: u8 = 0xFF;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("key ends early: expected {expected}")]
+    Truncated { expected: &'static str },
+    #[error("key has an invalid escape byte {byte:#04x} after 0x00")]
+    BadEscape { byte: u8 },
+    #[error("key text is not UTF-8")]
+    NotUtf8,
+    #[error("key has {count} unexpected trailing bytes")]
+    Trailing { count: usize },
+}
+
+/// Where a due timer lives in the timer index: ordered by due time, then kind, then id.
+/// The derived order is the order of the encoded keys (tested below).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimerKey {
+    /// Milliseconds since the Unix epoch, UTC.
+    pub due: i64,
+    /// What kind of timer (`inactive`, `phase`, `schedule`, `sla`, ...): the clock's
+    /// dispatch key.
+    pub kind: String,
+    /// Which one of its kind (a member id, a rule id, a ticket id, ...).
+    pub id: String,
+}
+
+impl TimerKey {
+    pub fn new(due: i64, kind: impl Into<String>, id: impl Into<String>) -> Self {
+        TimerKey {
+            due,
+            kind: kind.into(),
+            id: id.into(),
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + self.kind.len() + self.id.len() + 4);
+        out.extend_from_slice(&i64_key(self.due));
+        push_str(&mut out, &self.kind);
+        push_str(&mut out, &self.id);
+        out
+    }
+
+    pub fn decode(key: &[u8]) -> Result<Self, KeyError> {
+        let mut rest = key;
+        let due = take_i64(&mut rest)?;
+        let kind = take_str(&mut rest)?;
+        let id = take_str(&mut rest)?;
+        finish(rest)?;
+        Ok(TimerKey { due, kind, id })
+    }
+}
+
+/// The first 8 bytes of every timer key due at `due`: timers due at or before `t` are
+/// exactly the keys below `due_prefix(t + 1)`.
+pub fn due_prefix(due: i64) -> [u8; 8] {
+    i64_key(due)
+}
+
+pub fn u64_key(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+pub fn decode_u64(key: &[u8]) -> Result<u64, KeyError> {
+    let mut rest = key;
+    let n = take_u64(&mut rest)?;
+    finish(rest)?;
+    Ok(n)
+}
+
+pub fn i64_key(n: i64) -> [u8; 8] {
+    ((n as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub fn decode_i64(key: &[u8]) -> Result<i64, KeyError> {
+    let mut rest = key;
+    let n = take_i64(&mut rest)?;
+    finish(rest)?;
+    Ok(n)
+}
+
+/// A member row, a seen event id, a meta name: the string's bytes.
+pub fn text_key(text: &str) -> &[u8] {
+    text.as_bytes()
+}
+
+pub fn decode_text(key: &[u8]) -> Result<String, KeyError> {
+    String::from_utf8(key.to_vec()).map_err(|_| KeyError::NotUtf8)
+}
+
+/// A ledger or firing row: the member, then a sequence number, so one member's rows
+/// are contiguous and in the order they were written.
+pub fn member_seq(member: &str, seq: u64) -> Vec<u8> {
+    let mut out = member_prefix(member);
+    out.extend_from_slice(&u64_key(seq));
+    out
+}
+
+/// Every ledger or firing row of `member` starts with this, and no other member's does.
+pub fn member_prefix(member: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(member.len() + 10);
+    push_str(&mut out, member);
+    out
+}
+
+pub fn decode_member_seq(key: &[u8]) -> Result<(String, u64), KeyError> {
+    let mut rest = key;
+    let member = take_str(&mut rest)?;
+    let seq = take_u64(&mut rest)?;
+    finish(rest)?;
+    Ok((member, seq))
+}
+
+/// A key as a person reads it, for error messages: decoded when it has the shape the
+/// tree expects, escaped bytes otherwise.
+pub fn describe(tree: &str, key: &[u8]) -> String {
+    let decoded = match tree {
+        "members" | "seen" | "meta" => decode_text(key).ok(),
+        "ledger" | "firings" => decode_member_seq(key)
+            .ok()
+            .map(|(member, seq)| format!("{member}#{seq}")),
+        "timers" => TimerKey::decode(key)
+            .ok()
+            .map(|t| format!("{}/{}/{}", t.due, t.kind, t.id)),
+        "outbox" | "tickets" => decode_u64(key).ok().map(|n| n.to_string()),
+        _ => None,
+    };
+    decoded.unwrap_or_else(|| key.escape_ascii().to_string())
+}
+
+fn push_str(out: &mut Vec<u8>, text: &str) {
+    for &byte in text.as_bytes() {
+        out.push(byte);
+        if byte == 0x00 {
+            out.push(ESCAPED_NUL);
+        }
+    }
+    out.extend_from_slice(&SEPARATOR);
+}
+
+fn take_str(rest: &mut &[u8]) -> Result<String, KeyError> {
+    let mut text = Vec::new();
+    let mut i = 0;
+    while let Some(&byte) = rest.get(i) {
+        if byte != 0x00 {
+            text.push(byte);
+            i += 1;
+            continue;
+        }
+        match rest.get(i + 1) {
+            Some(&ESCAPED_NUL) => {
+                text.push(0x00);
+                i += 2;
+            }
+            Some(&SEPARATOR_END) => {
+                *rest = &rest[i + 2..];
+                return String::from_utf8(text).map_err(|_| KeyError::NotUtf8);
+            }
+            Some(&byte) => return Err(KeyError::BadEscape { byte }),
+            None => break,
+        }
+    }
+    Err(KeyError::Truncated { expected: "text" })
+}
+
+fn take_u64(rest: &mut &[u8]) -> Result<u64, KeyError> {
+    let (head, tail) = rest.split_first_chunk::<8>().ok_or(KeyError::Truncated {
+        expected: "8-byte number",
+    })?;
+    *rest = tail;
+    Ok(u64::from_be_bytes(*head))
+}
+
+fn take_i64(rest: &mut &[u8]) -> Result<i64, KeyError> {
+    take_u64(rest).map(|n| (n ^ (1 << 63)) as i64)
+}
+
+fn finish(rest: &[u8]) -> Result<(), KeyError> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(KeyError::Trailing { count: rest.len() })
+    }
+}
+
+#[cfg(test)]
+#[path = "keys_tests.rs"]
+mod tests;

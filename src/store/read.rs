@@ -1,0 +1,197 @@
+//! Reads. Every decode failure names its tree and key; nothing here panics on bad data.
+
+use serde::de::DeserializeOwned;
+
+use super::keys::{self, TimerKey};
+use super::{Store, StoreError, TreeId};
+use crate::engine::{Firing, LedgerEntry};
+use crate::member::Member;
+
+/// One stored row: the key decoded, the value as written.
+pub type Row<K> = (K, Vec<u8>);
+
+impl Store {
+    pub fn member(&self, id: &str) -> Result<Option<Member>, StoreError> {
+        let key = keys::text_key(id);
+        self.trees
+            .members
+            .get(key)
+            .map_err(StoreError::sled("reading a member"))?
+            .map(|value| json(TreeId::Members, key, &value))
+            .transpose()
+    }
+
+    /// Every member, ordered by id.
+    pub fn members(&self) -> Result<Vec<Member>, StoreError> {
+        self.members_iter().collect()
+    }
+
+    /// Every member, ordered by id, one at a time: for stores too big to hold at once.
+    pub fn members_iter(&self) -> impl Iterator<Item = Result<Member, StoreError>> {
+        self.trees.members.iter().map(|row| {
+            let (key, value) = row.map_err(StoreError::sled("scanning members"))?;
+            json(TreeId::Members, &key, &value)
+        })
+    }
+
+    /// Walks the whole tree (sled keeps no count): use sparingly.
+    pub fn member_count(&self) -> Result<usize, StoreError> {
+        Ok(self.trees.members.len())
+    }
+
+    /// Whether an event's step has been committed.
+    pub fn seen(&self, event_id: &str) -> Result<bool, StoreError> {
+        self.trees
+            .seen
+            .contains_key(keys::text_key(event_id))
+            .map_err(StoreError::sled("reading the seen events"))
+    }
+
+    /// A member's ledger, oldest first.
+    pub fn ledger(&self, member: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = self.trees.ledger.scan_prefix(keys::member_prefix(member));
+        rows.map(|row| {
+            let (key, value) = row.map_err(StoreError::sled("scanning the ledger"))?;
+            json(TreeId::Ledger, &key, &value)
+        })
+        .collect()
+    }
+
+    /// A member's `limit` most recent firings, most recent last.
+    pub fn firings(&self, member: &str, limit: usize) -> Result<Vec<Firing>, StoreError> {
+        let rows = self.trees.firings.scan_prefix(keys::member_prefix(member));
+        let mut newest_first = rows
+            .rev()
+            .take(limit)
+            .map(|row| {
+                let (key, value) = row.map_err(StoreError::sled("scanning the firings"))?;
+                json(TreeId::Firings, &key, &value)
+            })
+            .collect::<Result<Vec<Firing>, StoreError>>()?;
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
+    /// Every ledger entry of every member, in the order they were committed. Reads the
+    /// whole tree: for `sim` and exports, not for the hot path.
+    pub fn ledger_all(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        all_in_commit_order(&self.trees.ledger, TreeId::Ledger)
+    }
+
+    /// Every firing of every member, in the order they were committed. Reads the whole
+    /// tree: for `sim` and exports, not for the hot path.
+    pub fn firings_all(&self) -> Result<Vec<Firing>, StoreError> {
+        all_in_commit_order(&self.trees.firings, TreeId::Firings)
+    }
+
+    pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .trees
+            .meta
+            .get(keys::text_key(name))
+            .map_err(StoreError::sled("reading meta"))?
+            .map(|value| value.to_vec()))
+    }
+
+    /// Timers due at or before `up_to` (Unix millis), smallest first, at most `max`.
+    /// Reads only the rows it returns.
+    pub fn timers_due(&self, up_to: i64, max: usize) -> Result<Vec<Row<TimerKey>>, StoreError> {
+        let rows = match up_to.checked_add(1) {
+            Some(after) => self.trees.timers.range(..keys::due_prefix(after)),
+            None => self.trees.timers.iter(),
+        };
+        rows.take(max)
+            .map(|row| {
+                let (key, value) = row.map_err(StoreError::sled("scanning the timers"))?;
+                Ok((timer_key(&key)?, value.to_vec()))
+            })
+            .collect()
+    }
+
+    /// The timer that falls due first, if any: what a clock sleeps until.
+    pub fn next_timer(&self) -> Result<Option<TimerKey>, StoreError> {
+        let first = self
+            .trees
+            .timers
+            .first()
+            .map_err(StoreError::sled("reading the first timer"))?;
+        first.map(|(key, _)| timer_key(&key)).transpose()
+    }
+
+    /// Outbox rows with sequence number `from` or later, in order, at most `max`.
+    pub fn outbox_scan(&self, from: u64, max: usize) -> Result<Vec<Row<u64>>, StoreError> {
+        let rows = self.trees.outbox.range(keys::u64_key(from)..);
+        numbered_rows(rows.take(max), TreeId::Outbox)
+    }
+
+    /// The highest outbox sequence number in use: where a writer resumes numbering.
+    pub fn outbox_last(&self) -> Result<Option<u64>, StoreError> {
+        last_number(&self.trees.outbox, TreeId::Outbox)
+    }
+
+    pub fn ticket(&self, number: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .trees
+            .tickets
+            .get(keys::u64_key(number))
+            .map_err(StoreError::sled("reading a ticket"))?
+            .map(|value| value.to_vec()))
+    }
+
+    /// Every ticket, by number.
+    pub fn tickets(&self) -> Result<Vec<Row<u64>>, StoreError> {
+        numbered_rows(self.trees.tickets.iter(), TreeId::Tickets)
+    }
+
+    /// The highest ticket number in use: `T-<n+1>` is the next ticket.
+    pub fn ticket_last(&self) -> Result<Option<u64>, StoreError> {
+        last_number(&self.trees.tickets, TreeId::Tickets)
+    }
+}
+
+fn json<T: DeserializeOwned>(tree: TreeId, key: &[u8], value: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(value).map_err(|e| StoreError::corrupt(tree.name(), key, e))
+}
+
+fn timer_key(key: &[u8]) -> Result<TimerKey, StoreError> {
+    TimerKey::decode(key).map_err(|e| StoreError::corrupt(TreeId::Timers.name(), key, e))
+}
+
+fn number(tree: TreeId, key: &[u8]) -> Result<u64, StoreError> {
+    keys::decode_u64(key).map_err(|e| StoreError::corrupt(tree.name(), key, e))
+}
+
+fn numbered_rows(
+    rows: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    tree: TreeId,
+) -> Result<Vec<Row<u64>>, StoreError> {
+    rows.map(|row| {
+        let (key, value) = row.map_err(StoreError::sled("scanning numbered rows"))?;
+        Ok((number(tree, &key)?, value.to_vec()))
+    })
+    .collect()
+}
+
+fn last_number(tree: &sled::Tree, id: TreeId) -> Result<Option<u64>, StoreError> {
+    let last = tree
+        .last()
+        .map_err(StoreError::sled("reading the last row"))?;
+    last.map(|(key, _)| number(id, &key)).transpose()
+}
+
+fn all_in_commit_order<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    id: TreeId,
+) -> Result<Vec<T>, StoreError> {
+    let mut rows = tree
+        .iter()
+        .map(|row| {
+            let (key, value) = row.map_err(StoreError::sled("scanning a whole tree"))?;
+            let (_, seq) = keys::decode_member_seq(&key)
+                .map_err(|e| StoreError::corrupt(id.name(), &key, e))?;
+            Ok((seq, json(id, &key, &value)?))
+        })
+        .collect::<Result<Vec<(u64, T)>, StoreError>>()?;
+    rows.sort_by_key(|(seq, _)| *seq);
+    Ok(rows.into_iter().map(|(_, row)| row).collect())
+}

@@ -1,0 +1,407 @@
+use chrono::{DateTime, TimeZone, Utc};
+use proptest::prelude::*;
+
+use super::*;
+use crate::engine::{Firing, LedgerEntry};
+use crate::member::Member;
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + secs, 0).single().unwrap()
+}
+
+fn entry(member: &str, amount: i64, reason: &str) -> LedgerEntry {
+    LedgerEntry {
+        member: member.into(),
+        amount,
+        balance: amount,
+        reason: reason.into(),
+        rule: "r".into(),
+        event: None,
+        at: at(0),
+        requested: None,
+        clipped_by: None,
+    }
+}
+
+fn firing(member: &str, rule: &str) -> Firing {
+    Firing {
+        rule: rule.into(),
+        member: member.into(),
+        trigger: "event".into(),
+        at: at(0),
+        event: None,
+        version: String::new(),
+    }
+}
+
+fn member_with_points(id: &str, points: i64) -> Member {
+    Member {
+        points,
+        ..Member::new(id)
+    }
+}
+
+/// The step an accepted event produces in the simplest case.
+fn event_step(event: &str, member: &str, points: i64) -> StepWrite {
+    StepWrite {
+        event_id: Some(event.into()),
+        members: vec![member_with_points(member, points)],
+        ledger: vec![entry(member, points, event)],
+        ..StepWrite::default()
+    }
+}
+
+#[test]
+fn tree_ids_index_the_trees_in_all_order() {
+    for (index, id) in TreeId::ALL.iter().enumerate() {
+        assert_eq!(*id as usize, index, "{}", id.name());
+    }
+}
+
+#[test]
+fn every_step_of_a_group_is_there_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let group: Vec<StepWrite> = (0..128)
+        .map(|i| event_step(&format!("e-{i}"), &format!("m-{i}"), i))
+        .collect();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.commit(&group).unwrap();
+        store.sync().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.member_count().unwrap(), 128);
+    for i in 0..128 {
+        assert!(store.seen(&format!("e-{i}")).unwrap());
+        let member = store.member(&format!("m-{i}")).unwrap().unwrap();
+        assert_eq!(member.points, i);
+        assert_eq!(store.ledger(&format!("m-{i}")).unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn a_refused_group_writes_none_of_its_steps() {
+    let store = Store::open_temporary().unwrap();
+    let refused = StepWrite {
+        meta_put: vec![("store.next_ledger_seq".into(), vec![0; 8])],
+        ..StepWrite::default()
+    };
+    let result = store.commit(&[event_step("e-1", "m-1", 5), refused]);
+    assert!(matches!(result, Err(StoreError::ReservedMeta { .. })));
+    assert!(!store.seen("e-1").unwrap());
+    assert_eq!(store.member("m-1").unwrap(), None);
+    assert!(store.ledger("m-1").unwrap().is_empty());
+}
+
+#[test]
+fn a_refused_group_does_not_use_up_sequence_numbers() {
+    let store = Store::open_temporary().unwrap();
+    let refused = StepWrite {
+        ledger: vec![entry("m-1", 1, "refused")],
+        meta_put: vec![("store.x".into(), vec![])],
+        ..StepWrite::default()
+    };
+    assert!(store.commit(&[refused]).is_err());
+    store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
+    assert_eq!(store.counters().ledger, 1);
+}
+
+#[test]
+fn data_survives_dropping_and_reopening_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
+        store.sync().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.member("m-1").unwrap().unwrap().points, 5);
+    assert!(store.seen("e-1").unwrap());
+}
+
+#[test]
+fn ledger_numbering_continues_after_reopening_instead_of_overwriting() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
+        store.sync().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    store.commit(&[event_step("e-2", "m-1", 7)]).unwrap();
+    let reasons: Vec<String> = store
+        .ledger("m-1")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.reason)
+        .collect();
+    assert_eq!(reasons, ["e-1", "e-2"]);
+}
+
+#[test]
+fn only_committed_event_ids_are_seen() {
+    let store = Store::open_temporary().unwrap();
+    store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
+    assert!(store.seen("e-1").unwrap());
+    assert!(!store.seen("e-2").unwrap());
+}
+
+#[test]
+fn a_members_ledger_is_in_commit_order_and_excludes_similar_ids() {
+    let store = Store::open_temporary().unwrap();
+    store.commit(&[event_step("e-1", "m-1", 1)]).unwrap();
+    store.commit(&[event_step("e-2", "m-10", 2)]).unwrap();
+    let step = StepWrite {
+        ledger: vec![entry("m-1", 3, "a"), entry("m-1", 4, "b")],
+        ..StepWrite::default()
+    };
+    store.commit(&[step]).unwrap();
+    let amounts: Vec<i64> = store
+        .ledger("m-1")
+        .unwrap()
+        .iter()
+        .map(|e| e.amount)
+        .collect();
+    assert_eq!(amounts, [1, 3, 4]);
+    let all: Vec<i64> = store
+        .ledger_all()
+        .unwrap()
+        .iter()
+        .map(|e| e.amount)
+        .collect();
+    assert_eq!(all, [1, 2, 3, 4]);
+}
+
+#[test]
+fn firings_returns_the_most_recent_ones_oldest_first() {
+    let store = Store::open_temporary().unwrap();
+    for rule in ["a", "b", "c", "d"] {
+        let step = StepWrite {
+            firings: vec![firing("m-1", rule), firing("m-2", rule)],
+            ..StepWrite::default()
+        };
+        store.commit(&[step]).unwrap();
+    }
+    let rules: Vec<String> = store
+        .firings("m-1", 2)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.rule)
+        .collect();
+    assert_eq!(rules, ["c", "d"]);
+    assert_eq!(store.firings_all().unwrap().len(), 8);
+}
+
+#[test]
+fn later_steps_of_a_group_win_for_the_same_member() {
+    let store = Store::open_temporary().unwrap();
+    let group = [event_step("e-1", "m-1", 5), event_step("e-2", "m-1", 9)];
+    store.commit(&group).unwrap();
+    assert_eq!(store.member("m-1").unwrap().unwrap().points, 9);
+    assert_eq!(store.ledger("m-1").unwrap().len(), 2);
+}
+
+#[test]
+fn members_are_listed_by_id() {
+    let store = Store::open_temporary().unwrap();
+    let step = StepWrite {
+        members: ["m-b", "m-a", "m-c"].map(Member::new).to_vec(),
+        ..StepWrite::default()
+    };
+    store.commit(&[step]).unwrap();
+    let ids: Vec<String> = store.members().unwrap().into_iter().map(|m| m.id).collect();
+    assert_eq!(ids, ["m-a", "m-b", "m-c"]);
+}
+
+#[test]
+fn a_corrupt_member_row_is_an_error_naming_tree_and_key() {
+    let store = Store::open_temporary().unwrap();
+    store.trees.members.insert("m-1", "{not json").unwrap();
+    match store.member("m-1") {
+        Err(StoreError::Corrupt { tree, key, .. }) => {
+            assert_eq!((tree, key.as_str()), ("members", "m-1"));
+        }
+        other => panic!("expected a corrupt-row error, got {other:?}"),
+    }
+    assert!(store.members().is_err());
+}
+
+#[test]
+fn a_corrupt_timer_key_is_an_error_not_a_panic() {
+    let store = Store::open_temporary().unwrap();
+    store.trees.timers.insert([0u8; 3], "x").unwrap();
+    assert!(matches!(
+        store.next_timer(),
+        Err(StoreError::Corrupt { tree: "timers", .. })
+    ));
+}
+
+fn set_timers(store: &Store, timers: &[TimerKey]) {
+    let step = StepWrite {
+        timers_set: timers
+            .iter()
+            .map(|t| (t.clone(), t.id.clone().into_bytes()))
+            .collect(),
+        ..StepWrite::default()
+    };
+    store.commit(&[step]).unwrap();
+}
+
+#[test]
+fn timers_due_include_the_boundary_and_stop_at_max() {
+    let store = Store::open_temporary().unwrap();
+    let timers = [
+        TimerKey::new(-5, "phase", "a"),
+        TimerKey::new(10, "sla", "T-1"),
+        TimerKey::new(10, "inactive", "m-1"),
+        TimerKey::new(11, "inactive", "m-2"),
+    ];
+    set_timers(&store, &timers);
+    let due: Vec<TimerKey> = store
+        .timers_due(10, 100)
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        due,
+        [timers[0].clone(), timers[2].clone(), timers[1].clone()]
+    );
+    assert_eq!(store.timers_due(10, 1).unwrap().len(), 1);
+    assert_eq!(store.timers_due(i64::MAX, 100).unwrap().len(), 4);
+    assert_eq!(store.next_timer().unwrap(), Some(timers[0].clone()));
+}
+
+#[test]
+fn a_step_that_clears_and_sets_the_same_timer_leaves_it_set() {
+    let store = Store::open_temporary().unwrap();
+    let timer = TimerKey::new(10, "inactive", "m-1");
+    set_timers(&store, std::slice::from_ref(&timer));
+    let rearm = StepWrite {
+        timers_clear: vec![timer.clone()],
+        timers_set: vec![(timer.clone(), b"again".to_vec())],
+        ..StepWrite::default()
+    };
+    store.commit(&[rearm]).unwrap();
+    assert_eq!(
+        store.timers_due(10, 10).unwrap(),
+        [(timer.clone(), b"again".to_vec())]
+    );
+    let clear = StepWrite {
+        timers_clear: vec![timer],
+        ..StepWrite::default()
+    };
+    store.commit(&[clear]).unwrap();
+    assert_eq!(store.next_timer().unwrap(), None);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    #[test]
+    fn timers_due_are_exactly_the_due_ones_in_time_order(
+        timers in proptest::collection::vec((-50i64..50, "[a-c]{1,2}", "[a-z0-9-]{1,4}"), 0..40),
+        up_to in -60i64..60,
+    ) {
+        let store = Store::open_temporary().unwrap();
+        let timers: Vec<TimerKey> = timers.into_iter().map(|(d, k, i)| TimerKey::new(d, k, i)).collect();
+        set_timers(&store, &timers);
+        let mut expected: Vec<TimerKey> = timers.into_iter().filter(|t| t.due <= up_to).collect();
+        expected.sort();
+        expected.dedup();
+        let due: Vec<TimerKey> = store.timers_due(up_to, usize::MAX).unwrap().into_iter().map(|(k, _)| k).collect();
+        prop_assert_eq!(due, expected);
+    }
+}
+
+#[test]
+fn outbox_rows_are_scanned_in_order_updated_and_removed() {
+    let store = Store::open_temporary().unwrap();
+    let step = StepWrite {
+        outbox_put: vec![(3, b"c".to_vec()), (1, b"a".to_vec()), (2, b"b".to_vec())],
+        ..StepWrite::default()
+    };
+    store.commit(&[step]).unwrap();
+    assert_eq!(
+        store.outbox_scan(2, 10).unwrap(),
+        [(2, b"b".to_vec()), (3, b"c".to_vec())]
+    );
+    store.outbox_update(2, b"sent").unwrap();
+    store.outbox_remove(3).unwrap();
+    assert_eq!(
+        store.outbox_scan(0, 2).unwrap(),
+        [(1, b"a".to_vec()), (2, b"sent".to_vec())]
+    );
+    assert_eq!(store.outbox_last().unwrap(), Some(2));
+}
+
+#[test]
+fn tickets_are_stored_by_number() {
+    let store = Store::open_temporary().unwrap();
+    assert_eq!(store.ticket_last().unwrap(), None);
+    let step = StepWrite {
+        tickets_put: vec![(2, b"two".to_vec()), (10, b"ten".to_vec())],
+        ..StepWrite::default()
+    };
+    store.commit(&[step]).unwrap();
+    assert_eq!(store.ticket(10).unwrap(), Some(b"ten".to_vec()));
+    assert_eq!(store.ticket(3).unwrap(), None);
+    assert_eq!(store.tickets().unwrap().len(), 2);
+    assert_eq!(store.ticket_last().unwrap(), Some(10));
+}
+
+#[test]
+fn meta_values_round_trip() {
+    let store = Store::open_temporary().unwrap();
+    let step = StepWrite {
+        meta_put: vec![("rules.version".into(), b"v7".to_vec())],
+        ..StepWrite::default()
+    };
+    store.commit(&[step]).unwrap();
+    assert_eq!(
+        store.meta_get("rules.version").unwrap(),
+        Some(b"v7".to_vec())
+    );
+    assert_eq!(store.meta_get("other").unwrap(), None);
+}
+
+#[test]
+fn sync_succeeds_on_disk_and_in_a_temporary_store() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::open(dir.path()).unwrap().sync().unwrap();
+    Store::open_temporary().unwrap().sync().unwrap();
+}
+
+#[test]
+fn open_creates_missing_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a/b");
+    Store::open(&nested).unwrap();
+    assert!(nested.join("db").exists());
+}
+
+#[test]
+fn a_store_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Store>();
+}
+
+#[test]
+fn a_member_too_big_for_sleds_log_is_synced_from_its_blob_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = Member::new("m-big");
+    big.attrs
+        .insert("bio".into(), "x".repeat(300 * 1024).into());
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let step = StepWrite {
+            members: vec![big.clone()],
+            ..StepWrite::default()
+        };
+        store.commit(&[step]).unwrap();
+        store.sync().unwrap();
+        let files = store.files.as_ref().unwrap();
+        assert!(files.synced_blob_count() > 0, "sled wrote no blob file");
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.member("m-big").unwrap(), Some(big));
+}
