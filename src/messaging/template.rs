@@ -245,7 +245,7 @@ fn add(
     if let Err(e) = env.add_template_owned(name.clone(), source.to_string()) {
         errors.push(TemplateError {
             at: position(at, source, &e),
-            message: format!("template syntax: {}", describe(&e)),
+            message: format!("in template: {}", describe(&e)),
             hint: None,
         });
         return;
@@ -347,3 +347,6 @@ fn hint(variable: &str, scope: &[&str]) -> String {
     }
 }
 
+
+#[cfg(test)]
+mod tests;
