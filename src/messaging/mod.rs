@@ -9,7 +9,5 @@ pub mod smtp;
 pub mod template;
 pub mod webhook;
 
-pub use channel::{
-    deliver, ChannelError, Channels, DeliveryError, DeliveryErrorKind, Outgoing,
-};
+pub use channel::{deliver, ChannelError, Channels, DeliveryError, DeliveryErrorKind, Outgoing};
 pub use template::{RenderError, Rendered, TemplateError, Templates};

@@ -25,8 +25,7 @@ pub const MESSAGE_SCOPE: &[&str] = &["member", "event", "campaign", "ticket", "n
 
 /// What webhook body templates can refer to: the message scope plus the rendered message.
 pub const WEBHOOK_SCOPE: &[&str] = &[
-    "member", "event", "campaign", "ticket", "now", "subject", "body", "to", "channel",
-    "message",
+    "member", "event", "campaign", "ticket", "now", "subject", "body", "to", "channel", "message",
 ];
 
 /// Every template of a rule set, compiled. Immutable and `Send + Sync`: share it in an
@@ -139,7 +138,14 @@ impl Templates {
                 (body_name(id, template.html), &template.body),
             ];
             for (name, source) in parts {
-                add(&mut env, name, source, &template.at, MESSAGE_SCOPE, &mut errors);
+                add(
+                    &mut env,
+                    name,
+                    source,
+                    &template.at,
+                    MESSAGE_SCOPE,
+                    &mut errors,
+                );
             }
         }
         let mut webhooks = BTreeSet::new();
@@ -147,7 +153,14 @@ impl Templates {
             if let ChannelKind::Webhook(hook) = &channel.kind {
                 if let Some(body) = &hook.body {
                     webhooks.insert(id.clone());
-                    add(&mut env, webhook_name(id), body, &channel.at, WEBHOOK_SCOPE, &mut errors);
+                    add(
+                        &mut env,
+                        webhook_name(id),
+                        body,
+                        &channel.at,
+                        WEBHOOK_SCOPE,
+                        &mut errors,
+                    );
                 }
             }
         }
@@ -289,7 +302,10 @@ fn describe(e: &minijinja::Error) -> String {
 /// minijinja counts lines from 1 within the text.
 fn position(at: &SourcePos, source: &str, e: &minijinja::Error) -> SourcePos {
     let line = e.line().unwrap_or(1);
-    let offset = e.range().map(|r| r.start).or_else(|| line_start(source, line));
+    let offset = e
+        .range()
+        .map(|r| r.start)
+        .or_else(|| line_start(source, line));
     offset_position(at, source, offset.unwrap_or(0))
 }
 
@@ -308,10 +324,7 @@ fn line_start(source: &str, line: usize) -> Option<usize> {
     if line <= 1 {
         return Some(0);
     }
-    source
-        .match_indices('\n')
-        .nth(line - 2)
-        .map(|(i, _)| i + 1)
+    source.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)
 }
 
 fn offset_position(at: &SourcePos, source: &str, offset: usize) -> SourcePos {
@@ -346,7 +359,6 @@ fn hint(variable: &str, scope: &[&str]) -> String {
         _ => format!("templates here can use: {}", scope.join(", ")),
     }
 }
-
 
 #[cfg(test)]
 mod tests;

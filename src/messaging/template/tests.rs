@@ -71,7 +71,12 @@ fn a_template_renders_with_the_member_and_the_event_in_scope() {
 fn an_undefined_attribute_fails_the_render_instead_of_printing_nothing() {
     let templates = compile(vec![template("t", "Hi", "Hi {{ member.nickname }}", false)]).unwrap();
     let err = templates.render("t", &ctx()).unwrap_err();
-    let RenderError::Failed { what, line, message } = err else {
+    let RenderError::Failed {
+        what,
+        line,
+        message,
+    } = err
+    else {
         panic!("expected a render failure, got {err:?}");
     };
     assert_eq!(what, "template \"t\" body");
@@ -150,7 +155,12 @@ fn html_bodies_are_escaped_and_plain_bodies_and_subjects_are_not() {
     let mut ctx = ctx();
     ctx["member"]["name"] = json!("<Lin & Co>");
     let templates = compile(vec![
-        template("page", "Hi {{ member.name }}", "<p>{{ member.name }}</p>", true),
+        template(
+            "page",
+            "Hi {{ member.name }}",
+            "<p>{{ member.name }}</p>",
+            true,
+        ),
         template("text", "Hi {{ member.name }}", "{{ member.name }}", false),
     ])
     .unwrap();
@@ -171,21 +181,29 @@ fn a_runaway_template_runs_out_of_fuel() {
 
 #[test]
 fn a_webhook_body_sees_the_rendered_message() {
-    let channels = webhook("wecom", r#"{"text": {{ body | tojson }}, "to": {{ to | tojson }}}"#);
+    let channels = webhook(
+        "wecom",
+        r#"{"text": {{ body | tojson }}, "to": {{ to | tojson }}}"#,
+    );
     let templates = Templates::compile(&BTreeMap::new(), &channels).unwrap();
     let mut ctx = ctx();
     ctx["body"] = json!("He said \"hi\"");
     ctx["to"] = json!("support-team");
     let body = templates.render_webhook_body("wecom", &ctx).unwrap();
     let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(parsed, json!({"text": "He said \"hi\"", "to": "support-team"}));
+    assert_eq!(
+        parsed,
+        json!({"text": "He said \"hi\"", "to": "support-team"})
+    );
     assert!(templates.has_webhook_body("wecom"));
 }
 
 #[test]
 fn a_webhook_body_may_not_use_names_outside_its_scope() {
     let channels = webhook("wecom", r#"{"text": {{ bdy | tojson }}}"#);
-    let errors = Templates::compile(&BTreeMap::new(), &channels).err().unwrap();
+    let errors = Templates::compile(&BTreeMap::new(), &channels)
+        .err()
+        .unwrap();
     assert_eq!(errors[0].at.line, 30);
     assert_eq!(errors[0].hint.as_deref(), Some("did you mean \"body\"?"));
 }
