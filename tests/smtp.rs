@@ -214,3 +214,15 @@ async fn a_plain_connection_to_a_server_that_requires_starttls_is_refused() {
     assert_eq!(err.kind, DeliveryErrorKind::Permanent, "{err}");
     assert!(server.messages().is_empty());
 }
+
+#[tokio::test]
+async fn implicit_tls_delivers_to_a_server_whose_certificate_the_ca_signed() {
+    let server = SmtpServer::start_implicit_tls();
+    let channels = BTreeMap::from([(
+        "email".to_string(),
+        channel("127.0.0.1", server.port, Tls::Tls),
+    )]);
+    let channels = Channels::with_root_ca(&channels, &test_ca()).unwrap();
+    channels.deliver(&message()).await.unwrap();
+    assert_eq!(server.messages().len(), 1);
+}

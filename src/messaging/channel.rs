@@ -105,16 +105,11 @@ impl Channels {
         channels: &BTreeMap<String, Channel>,
         ca_pem: Option<&[u8]>,
     ) -> Result<Channels, Vec<ChannelError>> {
-        let http = WebhookLink::client().map_err(|message| {
-            vec![ChannelError {
-                channel: String::new(),
-                message,
-            }]
-        })?;
+        let mut http = None;
         let mut links = BTreeMap::new();
         let mut errors = Vec::new();
         for (id, channel) in channels {
-            match Link::build(channel, &http, ca_pem) {
+            match Link::build(channel, &mut http, ca_pem) {
                 Ok(link) => {
                     links.insert(id.clone(), link);
                 }
@@ -145,14 +140,21 @@ impl Channels {
 }
 
 impl Link {
+    /// `http` is the client webhooks share, made by the first webhook that needs it.
     fn build(
         channel: &Channel,
-        http: &reqwest::Client,
+        http: &mut Option<reqwest::Client>,
         ca_pem: Option<&[u8]>,
     ) -> Result<Link, String> {
         Ok(match &channel.kind {
             ChannelKind::Smtp(smtp) => Link::Smtp(SmtpLink::build(smtp, ca_pem)?),
-            ChannelKind::Webhook(hook) => Link::Webhook(WebhookLink::build(hook, http.clone())?),
+            ChannelKind::Webhook(hook) => {
+                let client = match http {
+                    Some(client) => client.clone(),
+                    None => http.insert(WebhookLink::client()?).clone(),
+                };
+                Link::Webhook(WebhookLink::build(hook, client)?)
+            }
             ChannelKind::Log => Link::Log,
         })
     }
@@ -172,8 +174,7 @@ impl Link {
 /// Sends one message over `channel` with a client built for this send alone. The
 /// dispatcher uses [`Channels`]; this is for one-off sends.
 pub async fn deliver(channel: &Channel, msg: &Outgoing) -> Result<(), DeliveryError> {
-    let http = WebhookLink::client().map_err(DeliveryError::transient)?;
-    let link = Link::build(channel, &http, None).map_err(|message| {
+    let link = Link::build(channel, &mut None, None).map_err(|message| {
         DeliveryError::permanent(format!("channel \"{}\": {message}", channel.id))
     })?;
     link.send(msg).await

@@ -35,6 +35,18 @@ impl SmtpServer {
         ])
     }
 
+    /// A server that speaks TLS from the first byte (SMTPS) with `tls/server.pem`.
+    pub fn start_implicit_tls() -> SmtpServer {
+        let cert = support_file("tls/server.pem");
+        let key = support_file("tls/server.key");
+        SmtpServer::start_with(&[
+            "--smtpscert",
+            cert.to_str().expect("utf-8 path"),
+            "--smtpskey",
+            key.to_str().expect("utf-8 path"),
+        ])
+    }
+
     /// A server started with extra aiosmtpd options (e.g. `-s 200` to limit size).
     pub fn start_with(args: &[&str]) -> SmtpServer {
         let port = free_port();
