@@ -226,3 +226,36 @@ async fn implicit_tls_delivers_to_a_server_whose_certificate_the_ca_signed() {
     channels.deliver(&message()).await.unwrap();
     assert_eq!(server.messages().len(), 1);
 }
+
+fn with_login(mut channel: Channel, user: &str, password: &str) -> Channel {
+    if let ChannelKind::Smtp(smtp) = &mut channel.kind {
+        smtp.username = Some(user.to_string());
+        smtp.password = Some(password.to_string());
+    }
+    channel
+}
+
+#[tokio::test]
+async fn the_channel_credentials_log_in_to_a_server_that_requires_auth() {
+    let server = SmtpServer::start_auth("rally", "s3cret");
+    let channel = with_login(
+        channel("127.0.0.1", server.port, Tls::None),
+        "rally",
+        "s3cret",
+    );
+    deliver(&channel, &message()).await.unwrap();
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_rejected_login_is_permanent() {
+    let server = SmtpServer::start_auth("rally", "s3cret");
+    let channel = with_login(
+        channel("127.0.0.1", server.port, Tls::None),
+        "rally",
+        "wrong",
+    );
+    let err = deliver(&channel, &message()).await.unwrap_err();
+    assert_eq!(err.kind, DeliveryErrorKind::Permanent, "{err}");
+    assert!(server.messages().is_empty());
+}

@@ -2,7 +2,7 @@
 //! in a Maildir.
 
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -49,18 +49,41 @@ impl SmtpServer {
 
     /// A server started with extra aiosmtpd options (e.g. `-s 200` to limit size).
     pub fn start_with(args: &[&str]) -> SmtpServer {
+        SmtpServer::spawn(|port, maildir| {
+            let mut command = Command::new("/usr/bin/python3");
+            command
+                .args(["-m", "aiosmtpd", "-n", "-l"])
+                .arg(format!("127.0.0.1:{port}"))
+                .args(args)
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(maildir);
+            command
+        })
+    }
+
+    /// A server that accepts mail only after AUTH as `user` with `password`.
+    pub fn start_auth(user: &str, password: &str) -> SmtpServer {
+        SmtpServer::spawn(|port, maildir| {
+            let mut command = Command::new("/usr/bin/python3");
+            command
+                .arg(support_file("smtp_auth.py"))
+                .arg(port.to_string())
+                .arg(maildir)
+                .args([user, password]);
+            command
+        })
+    }
+
+    fn spawn(command: impl FnOnce(u16, &Path) -> Command) -> SmtpServer {
         let port = free_port();
         let maildir = tempfile::tempdir().expect("temp dir");
-        let child = Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(args)
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir.path().join("mail"))
+        // A file, not a pipe: a pipe nobody reads would block the server once full.
+        let log = std::fs::File::create(maildir.path().join("server.log")).expect("log file");
+        let child = command(port, &maildir.path().join("mail"))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(log)
             .spawn()
-            .expect("start /usr/bin/python3 -m aiosmtpd (apt-get install python3-aiosmtpd)");
+            .expect("start /usr/bin/python3 with aiosmtpd (apt-get install python3-aiosmtpd)");
         let mut server = SmtpServer {
             child,
             port,
@@ -74,12 +97,8 @@ impl SmtpServer {
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if let Ok(Some(status)) = self.child.try_wait() {
-                let mut stderr = String::new();
-                if let Some(mut pipe) = self.child.stderr.take() {
-                    use std::io::Read;
-                    let _ = pipe.read_to_string(&mut stderr);
-                }
-                panic!("aiosmtpd exited ({status}): {stderr}");
+                let log = std::fs::read_to_string(self.maildir.path().join("server.log"));
+                panic!("aiosmtpd exited ({status}): {}", log.unwrap_or_default());
             }
             assert!(
                 Instant::now() < deadline,
