@@ -36,6 +36,8 @@ pub struct Templates {
     messages: BTreeMap<String, bool>,
     /// Webhook channels that have a body template.
     webhooks: BTreeSet<String>,
+    /// Environment name → where its text starts, so a render error points at the file.
+    starts: BTreeMap<String, SourcePos>,
 }
 
 /// A rendered message.
@@ -86,11 +88,12 @@ pub enum RenderError {
     UnknownTemplate(String),
     #[error("channel \"{0}\" has no body template")]
     NoBodyTemplate(String),
-    /// `what` names the part: `template "welcome" subject`, `channel "wecom" body`.
-    #[error("{what}, line {line}: {message}")]
+    /// `what` names the part: `template "welcome" subject`, `channel "wecom" body`;
+    /// `at` is the failing line in the rule (or template) file.
+    #[error("{at}: {what}: {message}")]
     Failed {
         what: String,
-        line: usize,
+        at: SourcePos,
         message: String,
     },
     #[error("channel \"{channel}\" body is not valid JSON: {message}")]
@@ -130,6 +133,7 @@ impl Templates {
         });
 
         let mut errors = Vec::new();
+        let mut starts = BTreeMap::new();
         let mut messages = BTreeMap::new();
         for (id, template) in templates {
             messages.insert(id.clone(), template.html);
@@ -138,6 +142,7 @@ impl Templates {
                 (body_name(id, template.html), &template.body),
             ];
             for (name, source) in parts {
+                starts.insert(name.clone(), template.at.clone());
                 add(
                     &mut env,
                     name,
@@ -153,6 +158,7 @@ impl Templates {
             if let ChannelKind::Webhook(hook) = &channel.kind {
                 if let Some(body) = &hook.body {
                     webhooks.insert(id.clone());
+                    starts.insert(webhook_name(id), channel.at.clone());
                     add(
                         &mut env,
                         webhook_name(id),
@@ -169,6 +175,7 @@ impl Templates {
                 env,
                 messages,
                 webhooks,
+                starts,
             })
         } else {
             Err(errors)
@@ -234,15 +241,27 @@ impl Templates {
         ctx: &serde_json::Value,
         what: impl Fn() -> String,
     ) -> Result<String, RenderError> {
-        let failed = |e: minijinja::Error| RenderError::Failed {
-            what: what(),
-            line: e.line().unwrap_or(1),
-            message: describe(&e),
+        let template = self.env.get_template(name);
+        let failed = |e: &minijinja::Error| {
+            let source = template.as_ref().map_or("", |t| t.source());
+            let unknown = SourcePos {
+                file: Arc::from(name),
+                line: 1,
+                col: 1,
+            };
+            let start = self.starts.get(name).unwrap_or(&unknown);
+            RenderError::Failed {
+                what: what(),
+                at: position(start, source, e),
+                message: describe(e),
+            }
         };
-        let template = self.env.get_template(name).map_err(failed)?;
-        template
-            .render(minijinja::Value::from_serialize(ctx))
-            .map_err(failed)
+        match &template {
+            Ok(t) => t
+                .render(minijinja::Value::from_serialize(ctx))
+                .map_err(|e| failed(&e)),
+            Err(e) => Err(failed(e)),
+        }
     }
 }
 

@@ -69,18 +69,23 @@ fn a_template_renders_with_the_member_and_the_event_in_scope() {
 
 #[test]
 fn an_undefined_attribute_fails_the_render_instead_of_printing_nothing() {
-    let templates = compile(vec![template("t", "Hi", "Hi {{ member.nickname }}", false)]).unwrap();
+    let templates = compile(vec![template(
+        "t",
+        "Hi",
+        "Hi\n{{ member.nickname }}",
+        false,
+    )])
+    .unwrap();
     let err = templates.render("t", &ctx()).unwrap_err();
-    let RenderError::Failed {
-        what,
-        line,
-        message,
-    } = err
-    else {
+    let RenderError::Failed { what, at, message } = err else {
         panic!("expected a render failure, got {err:?}");
     };
     assert_eq!(what, "template \"t\" body");
-    assert_eq!(line, 1);
+    // The text starts on line 10; the expression is on its second line, column 4.
+    assert_eq!(
+        (at.file.as_ref(), at.line, at.col),
+        ("rules/messages.yaml", 11, 4)
+    );
     assert!(message.contains("undefined"), "{message}");
 }
 
