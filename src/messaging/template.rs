@@ -138,19 +138,17 @@ impl Templates {
         for (id, template) in templates {
             messages.insert(id.clone(), template.html);
             let parts = [
-                (subject_name(id), &template.subject),
-                (body_name(id, template.html), &template.body),
+                ("subject", subject_name(id), &template.subject),
+                ("body", body_name(id, template.html), &template.body),
             ];
-            for (name, source) in parts {
+            for (part, name, source) in parts {
                 starts.insert(name.clone(), template.at.clone());
-                add(
-                    &mut env,
-                    name,
-                    source,
-                    &template.at,
-                    MESSAGE_SCOPE,
-                    &mut errors,
-                );
+                let part = Part {
+                    what: format!("template \"{id}\" {part}"),
+                    at: &template.at,
+                    scope: MESSAGE_SCOPE,
+                };
+                add(&mut env, name, source, &part, &mut errors);
             }
         }
         let mut webhooks = BTreeSet::new();
@@ -159,14 +157,12 @@ impl Templates {
                 if let Some(body) = &hook.body {
                     webhooks.insert(id.clone());
                     starts.insert(webhook_name(id), channel.at.clone());
-                    add(
-                        &mut env,
-                        webhook_name(id),
-                        body,
-                        &channel.at,
-                        WEBHOOK_SCOPE,
-                        &mut errors,
-                    );
+                    let part = Part {
+                        what: format!("channel \"{id}\" body"),
+                        at: &channel.at,
+                        scope: WEBHOOK_SCOPE,
+                    };
+                    add(&mut env, webhook_name(id), body, &part, &mut errors);
                 }
             }
         }
@@ -265,19 +261,26 @@ impl Templates {
     }
 }
 
+/// One template text being compiled: what to call it, where it starts, what it sees.
+struct Part<'a> {
+    what: String,
+    at: &'a SourcePos,
+    scope: &'a [&'a str],
+}
+
 /// Adds one template source, recording a syntax error or an unknown variable.
 fn add(
     env: &mut Environment<'static>,
     name: String,
     source: &str,
-    at: &SourcePos,
-    scope: &[&str],
+    part: &Part,
     errors: &mut Vec<TemplateError>,
 ) {
+    let Part { what, at, scope } = part;
     if let Err(e) = env.add_template_owned(name.clone(), source.to_string()) {
         errors.push(TemplateError {
             at: position(at, source, &e),
-            message: format!("in template: {}", describe(&e)),
+            message: format!("{what}: {}", describe(&e)),
             hint: None,
         });
         return;
@@ -294,7 +297,7 @@ fn add(
     for variable in unknown {
         errors.push(TemplateError {
             at: variable_position(at, source, &variable),
-            message: format!("unknown variable \"{variable}\" in template"),
+            message: format!("{what}: unknown variable \"{variable}\""),
             hint: Some(hint(&variable, scope)),
         });
     }

@@ -112,7 +112,13 @@ fn a_syntax_error_is_reported_at_its_line_in_the_rule_file() {
     assert_eq!(errors[0].at.file.as_ref(), "rules/messages.yaml");
     // The text starts on line 10; the unclosed block is on its third line.
     assert_eq!(errors[0].at.line, 12);
-    assert!(errors[0].message.contains("syntax"), "{}", errors[0]);
+    assert!(
+        errors[0]
+            .message
+            .starts_with("template \"t\" body: syntax error"),
+        "{}",
+        errors[0]
+    );
 }
 
 #[test]
@@ -255,6 +261,6 @@ fn a_template_error_becomes_a_rule_error_with_its_position_and_hint() {
     let rule_error = RuleError::from(errors[0].clone());
     assert_eq!(
         rule_error.to_string(),
-        "rules/messages.yaml:10:8: unknown variable \"evnt\" in template (did you mean \"event\"?)"
+        "rules/messages.yaml:10:8: template \"t\" subject: unknown variable \"evnt\" (did you mean \"event\"?)"
     );
 }
