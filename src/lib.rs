@@ -12,6 +12,7 @@
 //! | [`rules`] | loading rule files: YAML with spans → validated, compiled `RuleSet` |
 //! | [`script`] | the Rhai sandbox: engine limits, scope building, script-requested actions |
 //! | [`engine`] | the pure step: (rule set, member, input, now) → changes |
+//! | [`messaging`] | rendering templates; delivering over smtp, webhooks and the log |
 //! | [`store`] | sled: trees, key encoding, one transaction per group of steps |
 //! | [`sim`] | the `rally sim` command: the engine on a virtual clock |
 //!
@@ -27,6 +28,7 @@ pub mod engine;
 pub mod event;
 pub mod localtime;
 pub mod member;
+pub mod messaging;
 pub mod rules;
 pub mod runner;
 pub mod script;

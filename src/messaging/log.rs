@@ -1,0 +1,65 @@
+//! The `log` channel: the message goes to the log (target `rally::messages`) instead of
+//! anywhere else. For trying rules out, and for operators who forward logs themselves.
+
+use super::channel::Outgoing;
+
+pub(super) fn send(msg: &Outgoing) {
+    tracing::info!(
+        target: "rally::messages",
+        key = %msg.key,
+        channel = %msg.channel,
+        to = %msg.to,
+        member = %msg.member.as_deref().unwrap_or("-"),
+        subject = %msg.subject,
+        html = msg.html,
+        body = %msg.body,
+        "message"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_logged_message_is_written_under_the_messages_target() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let msg = Outgoing {
+            key: "out-1".to_string(),
+            channel: "console".to_string(),
+            to: "lin@example.com".to_string(),
+            subject: "Welcome".to_string(),
+            body: "Hello Lin".to_string(),
+            html: false,
+            member: Some("m-42".to_string()),
+            webhook_body: None,
+        };
+        tracing::subscriber::with_default(subscriber, || send(&msg));
+        let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("rally::messages"), "{logged}");
+        assert!(logged.contains("subject=Welcome"), "{logged}");
+        assert!(logged.contains("body=Hello Lin"), "{logged}");
+        assert!(logged.contains("member=m-42"), "{logged}");
+    }
+}

@@ -1,0 +1,162 @@
+//! A real SMTP server: aiosmtpd (Debian's python3-aiosmtpd) storing what it receives
+//! in a Maildir.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use super::{free_port, support_file};
+
+/// A running aiosmtpd; killed on drop.
+pub struct SmtpServer {
+    child: Child,
+    pub port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    /// A plain server that accepts every message.
+    pub fn start() -> SmtpServer {
+        SmtpServer::start_with(&[])
+    }
+
+    /// A server that offers STARTTLS with `tls/server.pem` (signed by `tls/ca.pem`) and
+    /// refuses mail before it.
+    pub fn start_starttls() -> SmtpServer {
+        let cert = support_file("tls/server.pem");
+        let key = support_file("tls/server.key");
+        SmtpServer::start_with(&[
+            "--tlscert",
+            cert.to_str().expect("utf-8 path"),
+            "--tlskey",
+            key.to_str().expect("utf-8 path"),
+        ])
+    }
+
+    /// A server that speaks TLS from the first byte (SMTPS) with `tls/server.pem`.
+    pub fn start_implicit_tls() -> SmtpServer {
+        let cert = support_file("tls/server.pem");
+        let key = support_file("tls/server.key");
+        SmtpServer::start_with(&[
+            "--smtpscert",
+            cert.to_str().expect("utf-8 path"),
+            "--smtpskey",
+            key.to_str().expect("utf-8 path"),
+        ])
+    }
+
+    /// A server started with extra aiosmtpd options (e.g. `-s 200` to limit size).
+    pub fn start_with(args: &[&str]) -> SmtpServer {
+        SmtpServer::spawn(|port, maildir| {
+            let mut command = Command::new("/usr/bin/python3");
+            command
+                .args(["-m", "aiosmtpd", "-n", "-l"])
+                .arg(format!("127.0.0.1:{port}"))
+                .args(args)
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(maildir);
+            command
+        })
+    }
+
+    /// A server that accepts mail only after AUTH as `user` with `password`.
+    pub fn start_auth(user: &str, password: &str) -> SmtpServer {
+        SmtpServer::spawn(|port, maildir| {
+            let mut command = Command::new("/usr/bin/python3");
+            command
+                .arg(support_file("smtp_auth.py"))
+                .arg(port.to_string())
+                .arg(maildir)
+                .args([user, password]);
+            command
+        })
+    }
+
+    fn spawn(command: impl FnOnce(u16, &Path) -> Command) -> SmtpServer {
+        let port = free_port();
+        let maildir = tempfile::tempdir().expect("temp dir");
+        // A file, not a pipe: a pipe nobody reads would block the server once full.
+        let log = std::fs::File::create(maildir.path().join("server.log")).expect("log file");
+        let child = command(port, &maildir.path().join("mail"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start /usr/bin/python3 with aiosmtpd (apt-get install python3-aiosmtpd)");
+        let mut server = SmtpServer {
+            child,
+            port,
+            maildir,
+        };
+        server.wait_until_listening();
+        server
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(self.maildir.path().join("server.log"));
+                panic!("aiosmtpd exited ({status}): {}", log.unwrap_or_default());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not start listening"
+            );
+            sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The raw text of every message received so far.
+    pub fn messages(&self) -> Vec<String> {
+        let new = self.maildir.path().join("mail/new");
+        let Ok(entries) = std::fs::read_dir(&new) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = entries.map(|e| e.expect("maildir entry").path()).collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).expect("read message"))
+            .collect()
+    }
+
+    /// Stops the server now (for "the server is down" tests).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The value of header `name` in a raw message (first occurrence, unfolded).
+pub fn header(message: &str, name: &str) -> Option<String> {
+    let head = message.split("\n\n").next()?;
+    let mut lines = head.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        if key.eq_ignore_ascii_case(name) {
+            let mut value = value.trim().to_string();
+            while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
+                value.push(' ');
+                value.push_str(next.trim());
+                lines.next();
+            }
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// The body of a raw message.
+pub fn body(message: &str) -> &str {
+    message.split_once("\n\n").map_or("", |(_, body)| body)
+}
