@@ -127,6 +127,7 @@ impl Sandbox {
         engine.register_global_module(BasicMapPackage::new().as_shared_module());
         engine.register_global_module(BasicMathPackage::new().as_shared_module());
         actions::register(&mut engine);
+        register_string_membership(&mut engine);
 
         engine.set_strict_variables(true);
         engine.disable_symbol("eval");
@@ -250,6 +251,25 @@ impl Sandbox {
             line: Some(expr.at.line),
         }
     }
+}
+
+/// `"vip" in member.tags` is the commonest segment test. The array package's
+/// `contains` compares through a dynamically dispatched `==` call per element; this
+/// overload for a string needle compares directly (functions registered on the engine
+/// are found before package functions), with the same result: equal to a string of the
+/// same text or to the same single character.
+fn register_string_membership(engine: &mut Engine) {
+    engine.register_fn("contains", |array: &mut rhai::Array, needle: &str| {
+        array.iter().any(|item| {
+            if let Some(s) = item.read_lock::<rhai::ImmutableString>() {
+                return s.as_str() == needle;
+            }
+            match item.as_char() {
+                Ok(c) => needle.chars().eq(std::iter::once(c)),
+                Err(_) => false,
+            }
+        })
+    });
 }
 
 impl Default for Sandbox {

@@ -405,27 +405,51 @@ fn a_function_pointer_cannot_be_stored() {
     );
 }
 
-/// Run by hand: `cargo test --lib script::tests::bench -- --ignored --nocapture`.
+#[test]
+fn string_membership_in_arrays_agrees_with_the_array_package() {
+    let mut reference = rhai::Engine::new_raw();
+    reference.register_global_module(ArithmeticPackage::new().as_shared_module());
+    reference.register_global_module(LogicPackage::new().as_shared_module());
+    reference.register_global_module(BasicArrayPackage::new().as_shared_module());
+    for text in [
+        r#""vip" in member.tags"#,
+        r#""gold" in member.tags"#,
+        r#""a" in ['a', 'b']"#,
+        r#""ab" in ['a', 'b']"#,
+        r#""1" in [1, 2.0, ()]"#,
+        r#""x" in [[ "x" ], "y"]"#,
+        r#""" in [""]"#,
+    ] {
+        let ours = truth(text);
+        let plain = text.replace("member.tags", r#"["vip"]"#);
+        let expected: bool = reference.eval_expression(&plain).unwrap();
+        assert_eq!(ours, expected, "{text}");
+    }
+}
+
+/// Run by hand (timings mean something only with optimisation):
+/// `CARGO_PROFILE_DEV_OPT_LEVEL=2 cargo test --lib script::tests::bench -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn bench() {
-    let sandbox = Sandbox::new();
-    let expr = sandbox
-        .compile_expr(
-            "member.purchases >= 10 && \"vip\" in member.tags",
-            inline_at(4),
-        )
-        .unwrap();
-    let m = member();
-    let e = purchase();
-    let campaign = json!({"double11": {"phase": "peak"}});
-    let mut b = Bindings::new(&m, Some(&e), now(), &campaign);
     let n = 200_000;
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        assert!(sandbox.eval_bool(&expr, &mut b).unwrap());
+    let sandbox = Sandbox::new();
+    let mut b = bindings();
+    for text in [
+        "true",
+        "member.purchases >= 10",
+        "\"vip\" in member.tags",
+        "member.purchases >= 10 && \"vip\" in member.tags",
+    ] {
+        let expr = sandbox.compile_expr(text, inline_at(1)).unwrap();
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            assert!(sandbox.eval_bool(&expr, &mut b).unwrap());
+        }
+        println!("eval_bool({text}): {:?}", start.elapsed() / n);
     }
-    println!("eval_bool: {:?}/eval", start.elapsed() / n);
+    let (m, e) = (member(), purchase());
+    let campaign = json!({"double11": {"phase": "peak"}});
     let start = std::time::Instant::now();
     for _ in 0..n {
         std::hint::black_box(Bindings::new(&m, Some(&e), now(), &campaign));
