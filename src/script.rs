@@ -13,6 +13,9 @@
 //!   them) and every variable a script declares is dropped when it ends;
 //! - nothing a script can call reads the clock, the disk, the network or the process
 //!   (no time, `sleep`, `print` output or module packages), so runs are deterministic.
+//!
+//! As everywhere in Rhai, a function a script defines does not see the bindings: pass
+//! what it needs as arguments (`fn bonus(points) { .. } award(bonus(member.points));`).
 
 mod actions;
 mod bindings;

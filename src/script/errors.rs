@@ -27,9 +27,6 @@ pub(super) fn compile_message(err: &ParseError, at: &SourcePos) -> String {
         ParseErrorType::VariableUndefined(name) => {
             format!("unknown variable `{name}` (rules see member, event, campaign and now)")
         }
-        ParseErrorType::Reserved(word) if word == "eval" => {
-            "`eval` is not allowed in rules".to_string()
-        }
         ParseErrorType::Reserved(word) if word == "import" => {
             "`import` is not allowed in rules: a script is one file".to_string()
         }

@@ -155,3 +155,12 @@ fn a_function_pointer_cannot_be_stored() {
         "{message}"
     );
 }
+
+#[test]
+fn the_sandbox_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    fn movable<T: Send>() {}
+    shared::<Sandbox>();
+    shared::<Expr>();
+    movable::<Bindings>();
+}
