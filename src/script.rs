@@ -2,23 +2,67 @@
 //! plus only what expressions and scripts need, with bounds on operations, call depth,
 //! expression depth and string/array/map sizes; no `import`, no `eval`, strict variables.
 //!
-//! Expressions and scripts see `member`, `event`, `campaign` and `now`. Scripts do not
-//! change anything themselves: `award`, `tag`, `untag`, `badge`, `set`, `send` and
-//! `escalate` append a [`ScriptAction`] to the run's list, and the step applies that
-//! list atomically with the rest of the rule — or not at all if the script fails.
+//! Expressions and scripts see `member`, `event`, `campaign` and `now` ([`Bindings`]).
+//! Scripts do not change anything themselves: `award`, `tag`, `untag`, `badge`, `set`,
+//! `send` and `escalate` append a [`ScriptAction`] to the run's list, and the step
+//! applies that list atomically with the rest of the rule — or not at all if the script
+//! fails.
+//!
+//! Invariants:
+//! - no run leaks into the next: the four bindings are constants (a script cannot modify
+//!   them) and every variable a script declares is dropped when it ends;
+//! - nothing a script can call reads the clock, the disk, the network or the process
+//!   (no time, `sleep`, `print` output or module packages), so runs are deterministic.
+//!
+//! As everywhere in Rhai, a function a script defines does not see the bindings: pass
+//! what it needs as arguments (`fn bonus(points) { .. } award(bonus(member.points));`).
 
-use chrono::{DateTime, Utc};
+mod actions;
+mod bindings;
+mod convert;
+mod errors;
+#[cfg(test)]
+mod tests;
+
+use rhai::packages::{
+    ArithmeticPackage, BasicArrayPackage, BasicIteratorPackage, BasicMapPackage, BasicMathPackage,
+    BasicStringPackage, LogicPackage, MoreStringPackage, Package,
+};
+use rhai::{CallFnOptions, Dynamic, Engine, OptimizationLevel, Scope};
 use serde_json::Value;
 
-use crate::event::Event;
-use crate::member::Member;
 use crate::rules::SourcePos;
+
+pub use bindings::Bindings;
+pub use convert::{dynamic_to_json, json_to_dynamic};
+
+/// Operations one evaluation may perform: enough for any real rule, small enough that
+/// an endless loop fails in milliseconds.
+pub const MAX_OPERATIONS: u64 = 100_000;
+/// Nested function calls (recursion depth).
+pub const MAX_CALL_LEVELS: usize = 32;
+/// Nesting of expressions at the top level and inside functions.
+pub const MAX_EXPR_DEPTH: usize = 64;
+pub const MAX_FN_EXPR_DEPTH: usize = 32;
+/// Bytes in one string.
+pub const MAX_STRING_SIZE: usize = 64 * 1024;
+/// Elements in one array (nested arrays count in full).
+pub const MAX_ARRAY_SIZE: usize = 10_000;
+/// Entries in one object map.
+pub const MAX_MAP_SIZE: usize = 10_000;
+
+/// The no-op function every script AST carries, so a run can go through
+/// `call_fn_with_options`, the only entry point that takes a per-call tag (where the
+/// run's action collector travels).
+const SCRIPT_ENTRY: &str = "rally_end_of_script";
 
 /// A compiled expression or script, with where it was written.
 pub struct Expr {
     pub ast: rhai::AST,
     /// The source text, for messages.
     pub text: String,
+    /// Where the text's first line is: in a YAML file for an inline expression or
+    /// script, line 1 column 1 of a `.rhai` file for a script file.
     pub at: SourcePos,
 }
 
@@ -54,31 +98,65 @@ pub struct ScriptError {
     pub line: Option<u32>,
 }
 
-/// The sandboxed engine.
-pub struct Sandbox {
-    engine: rhai::Engine,
+impl ScriptError {
+    /// `file:line` of the failure; the expression's own line when Rhai gave none.
+    pub fn location(&self, expr: &Expr) -> String {
+        format!("{}:{}", expr.at.file, self.line.unwrap_or(expr.at.line))
+    }
 }
 
-/// The variables an evaluation sees. Built once per step (and rebuilt only when the
-/// member changed) and shared by every rule that runs.
-pub struct Bindings {
-    scope: rhai::Scope<'static>,
+/// The sandboxed engine.
+pub struct Sandbox {
+    engine: Engine,
+    /// The names expressions may use, so strict variables reject anything else at
+    /// compile time. Plain `()` variables, never constants: a constant in the compile
+    /// scope could be folded into the AST.
+    names: Scope<'static>,
 }
 
 impl Sandbox {
     /// The engine every rule set compiles its expressions and scripts with.
     pub fn new() -> Self {
-        let mut engine = rhai::Engine::new_raw();
+        let mut engine = Engine::new_raw();
+        // Deliberately absent: LanguageCorePackage (`sleep` blocks the thread outside
+        // the operation count), BasicTimePackage (reads the clock), BasicFnPackage and
+        // the BLOB and bit-field packages (nothing a rule needs).
+        engine.register_global_module(ArithmeticPackage::new().as_shared_module());
+        engine.register_global_module(LogicPackage::new().as_shared_module());
+        engine.register_global_module(BasicStringPackage::new().as_shared_module());
+        engine.register_global_module(MoreStringPackage::new().as_shared_module());
+        engine.register_global_module(BasicIteratorPackage::new().as_shared_module());
+        engine.register_global_module(BasicArrayPackage::new().as_shared_module());
+        engine.register_global_module(BasicMapPackage::new().as_shared_module());
+        engine.register_global_module(BasicMathPackage::new().as_shared_module());
+        actions::register(&mut engine);
+        register_string_membership(&mut engine);
+
         engine.set_strict_variables(true);
-        Sandbox { engine }
+        engine.disable_symbol("eval");
+        engine.set_optimization_level(OptimizationLevel::Simple);
+        engine.set_max_operations(MAX_OPERATIONS);
+        engine.set_max_call_levels(MAX_CALL_LEVELS);
+        engine.set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH);
+        engine.set_max_string_size(MAX_STRING_SIZE);
+        engine.set_max_array_size(MAX_ARRAY_SIZE);
+        engine.set_max_map_size(MAX_MAP_SIZE);
+
+        let mut names = Scope::new();
+        for name in bindings::NAMES {
+            names.push_dynamic(name, Dynamic::UNIT);
+        }
+        Sandbox { engine, names }
     }
 
     /// Compiles a Rhai expression (an `if`, an amount, a `set` value, a tier measure).
+    /// The error names the file line when the text spans several.
     pub fn compile_expr(&self, text: &str, at: SourcePos) -> Result<Expr, String> {
-        let ast = self
+        let mut ast = self
             .engine
-            .compile_expression(text)
-            .map_err(|e| e.to_string())?;
+            .compile_expression_with_scope(&self.names, text)
+            .map_err(|e| errors::compile_message(&e, &at))?;
+        ast.set_source(&*at.file);
         Ok(Expr {
             ast,
             text: text.to_string(),
@@ -88,13 +166,113 @@ impl Sandbox {
 
     /// Compiles a script (a `script:` action, inline or from a file).
     pub fn compile_script(&self, text: &str, at: SourcePos) -> Result<Expr, String> {
-        let ast = self.engine.compile(text).map_err(|e| e.to_string())?;
+        let script = self
+            .engine
+            .compile_with_scope(&self.names, text)
+            .map_err(|e| errors::compile_message(&e, &at))?;
+        let entry = self
+            .engine
+            .compile(format!("fn {SCRIPT_ENTRY}() {{}}"))
+            .map_err(|e| format!("internal error building the script entry: {e}"))?;
+        let mut ast = script.merge(&entry);
+        ast.set_source(&*at.file);
         Ok(Expr {
             ast,
             text: text.to_string(),
             at,
         })
     }
+
+    /// Evaluates a condition (`if`, `audience`): anything but a boolean is an error.
+    pub fn eval_bool(&self, expr: &Expr, bindings: &mut Bindings) -> Result<bool, ScriptError> {
+        let value = self.eval_dynamic(expr, bindings)?;
+        value
+            .as_bool()
+            .map_err(|_| self.mismatch(expr, "a boolean (true or false)", &value))
+    }
+
+    /// Evaluates an amount or a measure: an integer or a finite float.
+    pub fn eval_number(&self, expr: &Expr, bindings: &mut Bindings) -> Result<f64, ScriptError> {
+        let value = self.eval_dynamic(expr, bindings)?;
+        let number = match (value.as_int(), value.as_float()) {
+            (Ok(int), _) => int as f64,
+            (_, Ok(float)) => float,
+            _ => return Err(self.mismatch(expr, "a number", &value)),
+        };
+        if !number.is_finite() {
+            return Err(ScriptError {
+                message: format!("expected a finite number, got {number}"),
+                line: Some(expr.at.line),
+            });
+        }
+        Ok(number)
+    }
+
+    /// Evaluates a value to store (`set: { key: { expr: .. } }`).
+    pub fn eval_value(&self, expr: &Expr, bindings: &mut Bindings) -> Result<Value, ScriptError> {
+        let value = self.eval_dynamic(expr, bindings)?;
+        dynamic_to_json(&self.engine, &value).map_err(|message| ScriptError {
+            message,
+            line: Some(expr.at.line),
+        })
+    }
+
+    /// Runs a script compiled by [`Sandbox::compile_script`] and returns the actions it
+    /// requested, in the order it requested them.
+    pub fn run_script(
+        &self,
+        expr: &Expr,
+        bindings: &mut Bindings,
+    ) -> Result<Vec<ScriptAction>, ScriptError> {
+        let collector = actions::Collector::default();
+        let options = CallFnOptions::new()
+            .eval_ast(true)
+            .rewind_scope(true)
+            .with_tag(collector.clone());
+        self.engine
+            .call_fn_with_options::<()>(options, bindings.scope_mut(), &expr.ast, SCRIPT_ENTRY, ())
+            .map_err(|e| errors::run_error(&self.engine, &e, expr))?;
+        Ok(collector.take())
+    }
+
+    fn eval_dynamic(&self, expr: &Expr, bindings: &mut Bindings) -> Result<Dynamic, ScriptError> {
+        let scope = bindings.scope_mut();
+        let len = scope.len();
+        let result = self.engine.eval_ast_with_scope::<Dynamic>(scope, &expr.ast);
+        // An expression cannot declare variables, but an `Expr` from `compile_script`
+        // can: never let one outlive the evaluation.
+        scope.rewind(len);
+        result.map_err(|e| errors::run_error(&self.engine, &e, expr))
+    }
+
+    fn mismatch(&self, expr: &Expr, wanted: &str, got: &Dynamic) -> ScriptError {
+        ScriptError {
+            message: format!(
+                "expected {wanted}, got {}",
+                self.engine.map_type_name(got.type_name())
+            ),
+            line: Some(expr.at.line),
+        }
+    }
+}
+
+/// `"vip" in member.tags` is the commonest segment test. The array package's
+/// `contains` compares through a dynamically dispatched `==` call per element; this
+/// overload for a string needle compares directly (functions registered on the engine
+/// are found before package functions), with the same result: equal to a string of the
+/// same text or to the same single character.
+fn register_string_membership(engine: &mut Engine) {
+    engine.register_fn("contains", |array: &mut rhai::Array, needle: &str| {
+        array.iter().any(|item| {
+            if let Some(s) = item.read_lock::<rhai::ImmutableString>() {
+                return s.as_str() == needle;
+            }
+            match item.as_char() {
+                Ok(c) => needle.chars().eq(std::iter::once(c)),
+                Err(_) => false,
+            }
+        })
+    });
 }
 
 impl Default for Sandbox {

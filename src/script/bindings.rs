@@ -1,0 +1,131 @@
+//! What an expression or script sees: `member`, `event`, `campaign` and `now`.
+//!
+//! The bindings are scope constants: a script cannot change them, so one `Bindings`
+//! serves every rule of a step.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use rhai::{Dynamic, Map, Scope};
+use serde_json::Value;
+
+use super::convert::{json_to_dynamic, number};
+use crate::event::Event;
+use crate::member::{rfc3339, Member};
+
+/// The names every expression may use (strict variables reject any other).
+pub(super) const NAMES: [&str; 4] = ["member", "event", "campaign", "now"];
+
+/// Built-in counters, present on `member` (and in `member.counters`) even at zero.
+const BUILTIN_COUNTERS: [&str; 4] = ["purchases", "spend_total", "checkin_streak", "checkin_best"];
+
+/// The variables an evaluation sees. Built once per step (and rebuilt only when the
+/// member changed) and shared by every rule that runs.
+pub struct Bindings {
+    scope: Scope<'static>,
+}
+
+impl Bindings {
+    /// `event` is `()` for triggers that are not events; `campaign` is the JSON map of
+    /// campaign id → `{ phase: .. }`.
+    pub fn new(
+        member: &Member,
+        event: Option<&Event>,
+        now: DateTime<Utc>,
+        campaign: &Value,
+    ) -> Bindings {
+        let mut scope = Scope::with_capacity(8);
+        scope.push_constant_dynamic("event", event.map_or(Dynamic::UNIT, event_value));
+        scope.push_constant_dynamic("campaign", json_to_dynamic(campaign));
+        scope.push_constant_dynamic("now", now_value(now));
+        // Last, so replacing it in `set_member` removes the last entry: no shifting.
+        scope.push_constant_dynamic("member", member_value(member));
+        Bindings { scope }
+    }
+
+    /// Rebuilds only `member`, after an action changed it.
+    pub fn set_member(&mut self, member: &Member) {
+        // Constants cannot be assigned in place; remove and push again.
+        let _ = self.scope.remove::<Dynamic>("member");
+        self.scope
+            .push_constant_dynamic("member", member_value(member));
+    }
+
+    pub(super) fn scope_mut(&mut self) -> &mut Scope<'static> {
+        &mut self.scope
+    }
+}
+
+fn member_value(m: &Member) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("id".into(), m.id.as_str().into());
+    map.insert("points".into(), Dynamic::from_int(m.points));
+    map.insert(
+        "points_lifetime".into(),
+        Dynamic::from_int(m.points_lifetime),
+    );
+    map.insert(
+        "tier".into(),
+        m.tier.as_deref().map_or(Dynamic::UNIT, |t| t.into()),
+    );
+    map.insert("tags".into(), strings(m.tags.iter()));
+    map.insert("badges".into(), strings(m.badges.iter()));
+    let mut counters: Map = m
+        .counters
+        .iter()
+        .map(|(name, v)| (name.as_str().into(), number(*v)))
+        .collect();
+    for name in BUILTIN_COUNTERS {
+        let value = number(m.counter(name));
+        counters.insert(name.into(), value.clone());
+        map.insert(name.into(), value);
+    }
+    map.insert("counters".into(), Dynamic::from_map(counters));
+    map.insert("joined_at".into(), time(m.joined_at));
+    map.insert("last_active".into(), time(m.last_active));
+    for (key, value) in &m.attrs {
+        map.entry(key.as_str().into())
+            .or_insert_with(|| json_to_dynamic(value));
+    }
+    Dynamic::from_map(map)
+}
+
+fn event_value(e: &Event) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("id".into(), e.id.as_str().into());
+    map.insert("type".into(), e.kind.as_str().into());
+    map.insert("member".into(), e.member.as_str().into());
+    map.insert("at".into(), time(e.at.map(|t| t.with_timezone(&Utc))));
+    let data = e
+        .data
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
+        .collect();
+    map.insert("data".into(), Dynamic::from_map(data));
+    Dynamic::from_map(map)
+}
+
+/// `now` in UTC; weekday 1 = Monday … 7 = Sunday.
+fn now_value(now: DateTime<Utc>) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("iso".into(), rfc3339(now).into());
+    map.insert("ts".into(), Dynamic::from_int(now.timestamp()));
+    let parts = [
+        ("year", i64::from(now.year())),
+        ("month", i64::from(now.month())),
+        ("day", i64::from(now.day())),
+        ("hour", i64::from(now.hour())),
+        ("minute", i64::from(now.minute())),
+        ("weekday", i64::from(now.weekday().number_from_monday())),
+    ];
+    for (name, value) in parts {
+        map.insert(name.into(), Dynamic::from_int(value));
+    }
+    Dynamic::from_map(map)
+}
+
+fn strings<'a>(items: impl Iterator<Item = &'a String>) -> Dynamic {
+    Dynamic::from_array(items.map(|s| s.as_str().into()).collect())
+}
+
+fn time(t: Option<DateTime<Utc>>) -> Dynamic {
+    t.map_or(Dynamic::UNIT, |t| rfc3339(t).into())
+}
