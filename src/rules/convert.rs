@@ -56,24 +56,31 @@ pub fn did_you_mean<'k>(name: &str, known: impl IntoIterator<Item = &'k str>) ->
         .map(|(_, k)| format!("did you mean {k:?}?"))
 }
 
-/// Levenshtein distance over characters.
+/// Edit distance over characters where swapping two neighbours counts as one edit
+/// (optimal string alignment), since "glod" for "gold" is one typo, not two.
 pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(cur).min(row[j])
-            };
-            prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 /// A mapping whose keys have been checked against the ones allowed.
@@ -286,8 +293,7 @@ pub fn event_type(d: &mut Diag, value: &Value) -> Option<String> {
         );
         return None;
     }
-    if text.starts_with("rally.") && !matches!(text, "rally.ticket.ack" | "rally.ticket.resolve")
-    {
+    if text.starts_with("rally.") && !matches!(text, "rally.ticket.ack" | "rally.ticket.resolve") {
         d.error(
             &value.at,
             format!("{text:?} is reserved: the only rally.* events are rally.ticket.ack and rally.ticket.resolve"),
@@ -392,10 +398,7 @@ pub fn compile_script_file(
         .map_err(|message| {
             let (message, rhai_pos) = split_rhai_position(&message);
             let (line, col) = rhai_pos.unwrap_or((1, 1));
-            d.error(
-                &SourcePos { line, col, ..file },
-                format!("Rhai: {message}"),
-            );
+            d.error(&SourcePos { line, col, ..file }, format!("Rhai: {message}"));
         })
         .ok()
 }
@@ -432,6 +435,7 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("same", "same"), 0);
+        assert_eq!(edit_distance("glod", "gold"), 1);
     }
 
     #[test]

@@ -75,7 +75,10 @@ pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let meta = fs::metadata(dir)
         .map_err(|e| format!("cannot read rules directory {}: {e}", dir.display()))?;
     if !meta.is_dir() {
-        return Err(format!("rules directory {} is not a directory", dir.display()));
+        return Err(format!(
+            "rules directory {} is not a directory",
+            dir.display()
+        ));
     }
     let mut found = Vec::new();
     walk(dir, Path::new(""), 0, &mut found)?;
@@ -88,8 +91,8 @@ fn walk(root: &Path, rel: &Path, depth: usize, found: &mut Vec<PathBuf>) -> Resu
         return Ok(());
     }
     let here = root.join(rel);
-    let entries =
-        fs::read_dir(&here).map_err(|e| format!("cannot read directory {}: {e}", here.display()))?;
+    let entries = fs::read_dir(&here)
+        .map_err(|e| format!("cannot read directory {}: {e}", here.display()))?;
     for entry in entries {
         let entry = entry.map_err(|e| format!("cannot read directory {}: {e}", here.display()))?;
         let name = entry.file_name();

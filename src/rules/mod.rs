@@ -63,7 +63,11 @@ pub fn load_with_env(
             Ok(text) => text,
             Err(message) => {
                 ctx.d.errors.push(RuleError {
-                    at: Some(SourcePos { file, line: 1, col: 1 }),
+                    at: Some(SourcePos {
+                        file,
+                        line: 1,
+                        col: 1,
+                    }),
                     message,
                     hint: None,
                 });

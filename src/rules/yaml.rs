@@ -351,4 +351,3 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(Raw::Map(entries))
     }
 }
-

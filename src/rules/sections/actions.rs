@@ -104,10 +104,8 @@ fn points(ctx: &mut Ctx, value: &Value) -> Option<Action> {
 /// Points are integers: a fixed amount must be a whole number.
 fn whole_points(ctx: &mut Ctx, value: &Value) -> Option<Amount> {
     if let Node::Float(n) = value.node {
-        ctx.d.error(
-            &value.at,
-            format!("points are whole numbers, found {n}"),
-        );
+        ctx.d
+            .error(&value.at, format!("points are whole numbers, found {n}"));
         return None;
     }
     amount(ctx, value, "points")
@@ -118,12 +116,16 @@ fn set(ctx: &mut Ctx, value: &Value) -> Option<Action> {
     let Node::Map(entries) = &value.node else {
         ctx.d.error(
             &value.at,
-            format!("\"set\" must be a mapping of attribute names to values, found {}", value.kind()),
+            format!(
+                "\"set\" must be a mapping of attribute names to values, found {}",
+                value.kind()
+            ),
         );
         return None;
     };
     if entries.is_empty() {
-        ctx.d.error(&value.at, "\"set\" needs at least one attribute");
+        ctx.d
+            .error(&value.at, "\"set\" needs at least one attribute");
         return None;
     }
     let mut out = Vec::new();
@@ -135,7 +137,13 @@ fn set(ctx: &mut Ctx, value: &Value) -> Option<Action> {
                 Some(
                     string(&mut ctx.d, expr_value, "expr")
                         .and_then(|text| {
-                            compile_rhai(&mut ctx.d, ctx.sandbox, expr_value, text, RhaiKind::Expression)
+                            compile_rhai(
+                                &mut ctx.d,
+                                ctx.sandbox,
+                                expr_value,
+                                text,
+                                RhaiKind::Expression,
+                            )
                         })
                         .map(SetValue::Expr),
                 )

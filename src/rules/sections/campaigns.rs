@@ -75,7 +75,10 @@ fn campaign(ctx: &mut Ctx, ids: &mut Ids, item: &Value) -> Option<Campaign> {
 /// are resolved even when another phase of the campaign is wrong.
 fn phases(d: &mut Diag, value: &Value, written: &mut Vec<String>) -> Option<Vec<Phase>> {
     let Node::Seq(items) = &value.node else {
-        d.error(&value.at, format!("\"phases\" must be a list, found {}", value.kind()));
+        d.error(
+            &value.at,
+            format!("\"phases\" must be a list, found {}", value.kind()),
+        );
         return None;
     };
     if items.is_empty() {

@@ -59,13 +59,17 @@ fn counter(ctx: &mut Ctx, ids: &mut Ids, item: &Value) -> Option<CounterDef> {
     let id = id_value.and_then(|v| ident(d, v, "counter"));
     if let (Some(id), Some(v)) = (&id, id_value) {
         if BUILTIN_COUNTERS.contains(&id.as_str()) {
-            d.error(&v.at, format!("{id:?} is a built-in counter; choose another id"));
+            d.error(
+                &v.at,
+                format!("{id:?} is a built-in counter; choose another id"),
+            );
         } else if ids.claim(d, id, &v.at) {
             ctx.names.counters.push(id.clone());
         }
     }
     let on = f.require(d, "on").and_then(|v| one_or_many(d, v, "on"));
-    let on: Option<Vec<String>> = on.map(|list| list.into_iter().filter_map(|v| event_type(d, v)).collect());
+    let on: Option<Vec<String>> =
+        on.map(|list| list.into_iter().filter_map(|v| event_type(d, v)).collect());
     let add = match f.get("add") {
         None => Some(Amount::Fixed(1.0)),
         Some(v) => amount(ctx, v, "add"),
@@ -73,12 +77,14 @@ fn counter(ctx: &mut Ctx, ids: &mut Ids, item: &Value) -> Option<CounterDef> {
     let d = &mut ctx.d;
     let reset = match f.get("reset") {
         None => Some(None),
-        Some(v) => choice(d, v, "reset", &["never", "daily", "weekly", "monthly"]).map(|r| match r {
-            "daily" => Some(Period::Day),
-            "weekly" => Some(Period::Week),
-            "monthly" => Some(Period::Month),
-            _ => None,
-        }),
+        Some(v) => {
+            choice(d, v, "reset", &["never", "daily", "weekly", "monthly"]).map(|r| match r {
+                "daily" => Some(Period::Day),
+                "weekly" => Some(Period::Week),
+                "monthly" => Some(Period::Month),
+                _ => None,
+            })
+        }
     };
     Some(CounterDef {
         id: id?,
@@ -127,7 +133,8 @@ fn measure(ctx: &mut Ctx, value: &Value) -> Option<Measure> {
     if bare_name && !text.starts_with("member") {
         let known = counter_names(&ctx.names);
         let hint = crate::rules::convert::did_you_mean(text, known);
-        ctx.d.error_hint(&value.at, format!("unknown counter {text:?}"), hint);
+        ctx.d
+            .error_hint(&value.at, format!("unknown counter {text:?}"), hint);
         return None;
     }
     compile_rhai(&mut ctx.d, ctx.sandbox, value, text, RhaiKind::Expression).map(Measure::Expr)
@@ -137,7 +144,10 @@ fn measure(ctx: &mut Ctx, value: &Value) -> Option<Measure> {
 /// tier are not also reported when only its `from` is wrong.
 fn levels(d: &mut Diag, value: &Value, written: &mut Vec<String>) -> Option<Vec<TierLevel>> {
     let Node::Seq(items) = &value.node else {
-        d.error(&value.at, format!("\"levels\" must be a list, found {}", value.kind()));
+        d.error(
+            &value.at,
+            format!("\"levels\" must be a list, found {}", value.kind()),
+        );
         return None;
     };
     if items.is_empty() {
@@ -155,7 +165,12 @@ fn levels(d: &mut Diag, value: &Value, written: &mut Vec<String>) -> Option<Vec<
         let name = f.require(d, "name").and_then(|v| {
             let name = string(d, v, "name")?;
             if matches!(name, "up" | "down") {
-                d.error(&v.at, format!("{name:?} cannot name a tier: tier triggers use it for any step {name}"));
+                d.error(
+                    &v.at,
+                    format!(
+                        "{name:?} cannot name a tier: tier triggers use it for any step {name}"
+                    ),
+                );
                 return None;
             }
             written.push(name.to_string());

@@ -24,7 +24,12 @@ pub fn compile(ctx: &mut Ctx, sections: &[Section]) -> BTreeMap<String, Escalati
     out
 }
 
-fn policy(d: &mut Diag, names: &mut Names, ids: &mut Ids, item: &Value) -> Option<EscalationPolicy> {
+fn policy(
+    d: &mut Diag,
+    names: &mut Names,
+    ids: &mut Ids,
+    item: &Value,
+) -> Option<EscalationPolicy> {
     let f = fields(d, item, "escalation policy", &["id", "levels"])?;
     let id_value = f.require(d, "id");
     let id = id_value.and_then(|v| ident(d, v, "escalation policy"));
@@ -46,7 +51,10 @@ fn policy(d: &mut Diag, names: &mut Names, ids: &mut Ids, item: &Value) -> Optio
 
 fn levels(d: &mut Diag, names: &Names, value: &Value) -> Option<Vec<EscalationLevel>> {
     let Node::Seq(items) = &value.node else {
-        d.error(&value.at, format!("\"levels\" must be a list, found {}", value.kind()));
+        d.error(
+            &value.at,
+            format!("\"levels\" must be a list, found {}", value.kind()),
+        );
         return None;
     };
     if items.is_empty() {
@@ -75,7 +83,10 @@ fn level(d: &mut Diag, names: &Names, item: &Value, last: bool) -> Option<Escala
         }
         (Some(v), true) => {
             let at = f.key("within").map_or(&v.at, |k| &k.at);
-            d.error(at, "the last escalation level has nowhere to climb: remove \"within\"");
+            d.error(
+                at,
+                "the last escalation level has nowhere to climb: remove \"within\"",
+            );
             None
         }
         (None, true) => Some(None),

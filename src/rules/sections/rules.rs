@@ -2,8 +2,8 @@
 
 use crate::rules::compile::{Ctx, Ids, Section};
 use crate::rules::convert::{
-    boolean, choice, compile_rhai, fields, ident, integer, positive, resolve, string, Diag,
-    Fields, RhaiKind,
+    boolean, choice, compile_rhai, fields, ident, integer, positive, resolve, string, Diag, Fields,
+    RhaiKind,
 };
 use crate::rules::sections::{actions, triggers};
 use crate::rules::yaml::{Node, Value};
@@ -51,8 +51,12 @@ fn rule(ctx: &mut Ctx, ids: &mut Ids, item: &Value) -> Option<(Rule, bool)> {
         None => Some(None),
         Some(v) => string(d, v, "description").map(|s| Some(s.to_string())),
     };
-    let enabled = f.get("enabled").map_or(Some(true), |v| boolean(d, v, "enabled"));
-    let priority = f.get("priority").map_or(Some(0), |v| integer(d, v, "priority"));
+    let enabled = f
+        .get("enabled")
+        .map_or(Some(true), |v| boolean(d, v, "enabled"));
+    let priority = f
+        .get("priority")
+        .map_or(Some(0), |v| integer(d, v, "priority"));
     let (kind, trigger) = match f.require(d, "trigger") {
         Some(v) => triggers::compile(ctx, v),
         None => (None, None),
@@ -155,7 +159,12 @@ fn during(ctx: &mut Ctx, value: &Value) -> Option<During> {
     let campaign_name = string(d, campaign_value, "campaign")?;
     let known: Vec<String> = ctx.names.campaigns.keys().cloned().collect();
     let campaign = resolve(d, campaign_value, campaign_name, "campaign", &known)?;
-    let phase_names = ctx.names.campaigns.get(&campaign).cloned().unwrap_or_default();
+    let phase_names = ctx
+        .names
+        .campaigns
+        .get(&campaign)
+        .cloned()
+        .unwrap_or_default();
     let phases = match f.get("phase") {
         None => Vec::new(),
         Some(v) => {
@@ -187,7 +196,12 @@ fn limit(d: &mut Diag, value: &Value, has_during: bool) -> Option<Limit> {
     let f = fields(d, value, "limit", &["times", "per"])?;
     let times = f.require(d, "times").and_then(|v| positive(d, v, "times"));
     let per_value = f.require(d, "per")?;
-    let per = choice(d, per_value, "per", &["day", "week", "month", "campaign", "ever"])?;
+    let per = choice(
+        d,
+        per_value,
+        "per",
+        &["day", "week", "month", "campaign", "ever"],
+    )?;
     let per = match per {
         "day" => LimitPer::Day,
         "week" => LimitPer::Week,

@@ -29,7 +29,10 @@ pub fn compile(ctx: &mut Ctx, section: Option<&Section>) -> Settings {
     if let Some(tz) = f.get("timezone").and_then(|v| timezone(d, v)) {
         settings.timezone = tz;
     }
-    if let Some(list) = f.get("activity").and_then(|v| one_or_many(d, v, "activity")) {
+    if let Some(list) = f
+        .get("activity")
+        .and_then(|v| one_or_many(d, v, "activity"))
+    {
         let types: HashSet<String> = list.into_iter().filter_map(|v| event_type(d, v)).collect();
         settings.activity = Activity::Only(types);
     }
@@ -89,7 +92,9 @@ fn quiet_hours(d: &mut Diag, value: &Value) -> Option<(NaiveTime, NaiveTime)> {
         None => {
             d.error(
                 &value.at,
-                format!("quiet_hours must be \"HH:MM-HH:MM\" (e.g. \"22:00-08:00\"), found {text:?}"),
+                format!(
+                    "quiet_hours must be \"HH:MM-HH:MM\" (e.g. \"22:00-08:00\"), found {text:?}"
+                ),
             );
             None
         }

@@ -45,8 +45,10 @@ fn template(ctx: &mut Ctx, key: &Key, value: &Value) -> Option<Template> {
         }
         (Some(_), Some(_)) => {
             let at = f.key("body_file").map_or(&value.at, |k| &k.at);
-            ctx.d
-                .error(at, "a template has either \"body\" or \"body_file\", not both");
+            ctx.d.error(
+                at,
+                "a template has either \"body\" or \"body_file\", not both",
+            );
             return None;
         }
         (None, None) => {

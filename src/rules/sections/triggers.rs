@@ -29,7 +29,12 @@ pub fn compile(ctx: &mut Ctx, value: &Value) -> (Option<&'static str>, Option<Tr
     let written: Vec<_> = f
         .entries
         .iter()
-        .filter_map(|(k, v)| KINDS.iter().find(|kind| **kind == k.name).map(|kind| (*kind, k, v)))
+        .filter_map(|(k, v)| {
+            KINDS
+                .iter()
+                .find(|kind| **kind == k.name)
+                .map(|kind| (*kind, k, v))
+        })
         .collect();
     let (kind, v) = match written.as_slice() {
         [] => {
@@ -72,7 +77,12 @@ pub fn compile(ctx: &mut Ctx, value: &Value) -> (Option<&'static str>, Option<Tr
     (Some(kind), trigger)
 }
 
-fn milestone(ctx: &mut Ctx, v: &Value, at: Option<&Value>, every: Option<&Value>) -> Option<Trigger> {
+fn milestone(
+    ctx: &mut Ctx,
+    v: &Value,
+    at: Option<&Value>,
+    every: Option<&Value>,
+) -> Option<Trigger> {
     let d = &mut ctx.d;
     let counter = string(d, v, "milestone").and_then(|name| {
         if is_counter(&ctx.names, name) {
@@ -90,11 +100,17 @@ fn milestone(ctx: &mut Ctx, v: &Value, at: Option<&Value>, every: Option<&Value>
         (Some(n), None) => positive_number(ctx, n, "at").map(Threshold::At),
         (None, Some(n)) => positive_number(ctx, n, "every").map(Threshold::Every),
         (None, None) => {
-            ctx.d.error(&v.at, "a milestone needs \"at: N\" (once) or \"every: N\" (each multiple)");
+            ctx.d.error(
+                &v.at,
+                "a milestone needs \"at: N\" (once) or \"every: N\" (each multiple)",
+            );
             None
         }
         (Some(_), Some(n)) => {
-            ctx.d.error(&n.at, "a milestone has either \"at\" or \"every\", not both");
+            ctx.d.error(
+                &n.at,
+                "a milestone has either \"at\" or \"every\", not both",
+            );
             None
         }
     };
@@ -107,7 +123,10 @@ fn milestone(ctx: &mut Ctx, v: &Value, at: Option<&Value>, every: Option<&Value>
 fn positive_number(ctx: &mut Ctx, value: &Value, name: &str) -> Option<f64> {
     let n = number(&mut ctx.d, value, name)?;
     if n <= 0.0 {
-        ctx.d.error(&value.at, format!("{name:?} must be greater than zero, found {n}"));
+        ctx.d.error(
+            &value.at,
+            format!("{name:?} must be greater than zero, found {n}"),
+        );
         return None;
     }
     Some(n)
@@ -116,7 +135,10 @@ fn positive_number(ctx: &mut Ctx, value: &Value, name: &str) -> Option<f64> {
 fn tier(ctx: &mut Ctx, v: &Value) -> Option<Trigger> {
     let name = string(&mut ctx.d, v, "tier")?;
     let Some(levels) = &ctx.names.tier_levels else {
-        ctx.d.error(&v.at, "a tier trigger needs a \"tiers\" section, and there is none");
+        ctx.d.error(
+            &v.at,
+            "a tier trigger needs a \"tiers\" section, and there is none",
+        );
         return None;
     };
     match name {
@@ -141,7 +163,12 @@ fn phase(ctx: &mut Ctx, v: &Value) -> Option<Trigger> {
     let campaign = resolve(d, campaign_value?, campaign_name, "campaign", &known)?;
     let enters_value = enters_value?;
     let enters = string(d, enters_value, "enters")?;
-    let phases = ctx.names.campaigns.get(&campaign).cloned().unwrap_or_default();
+    let phases = ctx
+        .names
+        .campaigns
+        .get(&campaign)
+        .cloned()
+        .unwrap_or_default();
     if !phases.iter().any(|p| p == enters) {
         d.unknown(
             &enters_value.at,
@@ -161,6 +188,9 @@ fn schedule(ctx: &mut Ctx, v: &Value) -> Option<Trigger> {
     let text = string(&mut ctx.d, v, "schedule")?;
     CronSpec::parse(text)
         .map(Trigger::Schedule)
-        .map_err(|e| ctx.d.error(&v.at, format!("invalid cron expression {text:?}: {e}")))
+        .map_err(|e| {
+            ctx.d
+                .error(&v.at, format!("invalid cron expression {text:?}: {e}"))
+        })
         .ok()
 }
