@@ -525,6 +525,16 @@ fn a_rhai_syntax_error_points_into_the_expression() {
 }
 
 #[test]
+fn a_rhai_error_in_an_inline_block_script_points_at_its_line() {
+    let rule = format!("{RULE_HEAD}    trigger: {{ event: x }}\n    actions:\n      - script: |\n          let a = 1;\n          let = 2;\n");
+    let (dir, error) = only_error(&[("a.yaml", &rule)]);
+    assert!(
+        error.starts_with(&format!("{}: Rhai: ", at(&dir, "a.yaml", 7, 15))),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_rhai_error_in_a_script_file_points_at_its_line() {
     let rule = format!(
         "{RULE_HEAD}    trigger: {{ event: x }}\n    actions:\n      - script: scripts/s.rhai\n"

@@ -11,6 +11,7 @@ pub mod model;
 
 mod compile;
 mod convert;
+mod expr;
 mod files;
 mod sections;
 mod yaml;

@@ -207,39 +207,47 @@ fn is_env_name(name: &str) -> bool {
 }
 
 /// Finds where a scalar's text starts from its node position and the source text.
+/// Quoted scalars are located at their opening quote; block scalars at their first
+/// content line, with the `|` or `>` header on a line before.
 fn locate_text(text: &str, loc: Location) -> TextStart {
-    let (line, col) = (loc.line() as u32, loc.column() as u32);
     let plain = TextStart {
-        line,
-        col,
+        line: loc.line() as u32,
+        col: loc.column() as u32,
         literal_block: false,
     };
     let Some(offset) = loc.span().byte_offset() else {
         return plain;
     };
-    let rest = text.get(offset as usize..).unwrap_or("");
-    match rest.chars().next() {
-        Some('"' | '\'') => TextStart {
-            col: col + 1,
+    let Some((before, rest)) = text.split_at_checked(offset as usize) else {
+        return plain;
+    };
+    if rest.starts_with(['"', '\'']) {
+        return TextStart {
+            col: plain.col + 1,
             ..plain
-        },
-        Some(style @ ('|' | '>')) => {
-            // The content starts on the first non-blank line after the header.
-            let mut content_line = line;
-            for body_line in rest.lines().skip(1) {
-                content_line += 1;
-                if !body_line.trim().is_empty() {
-                    let indent = body_line.len() - body_line.trim_start_matches(' ').len();
-                    return TextStart {
-                        line: content_line,
-                        col: indent as u32 + 1,
-                        literal_block: style == '|',
-                    };
-                }
-            }
-            plain
-        }
-        _ => plain,
+        };
+    }
+    let header_line = before
+        .trim_end_matches([' ', '\t', '\r', '\n'])
+        .rsplit('\n')
+        .next()
+        .unwrap_or("");
+    let header = header_line
+        .split(" #")
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap_or("");
+    let is_block_header = header.starts_with(['|', '>'])
+        && header[1..]
+            .chars()
+            .all(|c| matches!(c, '+' | '-' | '1'..='9'))
+        && before.ends_with(['\n', ' ']);
+    TextStart {
+        literal_block: is_block_header && header.starts_with('|'),
+        ..plain
     }
 }
 
@@ -349,5 +357,124 @@ impl<'de> Visitor<'de> for NodeVisitor {
             entries.push((Spanned::new(text, key.referenced, key.defined), value));
         }
         Ok(Raw::Map(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> (Option<Value>, Vec<RuleError>) {
+        let src = Source {
+            file: Arc::from("r.yaml"),
+            text,
+            env,
+        };
+        let mut errors = Vec::new();
+        (parse(&src, &mut errors), errors)
+    }
+
+    fn parse_ok(text: &str) -> Value {
+        let (value, errors) = parse_with(text, &|_| None);
+        assert!(errors.is_empty(), "{errors:?}");
+        value.unwrap()
+    }
+
+    fn entry<'a>(value: &'a Value, key: &str) -> &'a Value {
+        match &value.node {
+            Node::Map(entries) => &entries.iter().find(|(k, _)| k.name == key).unwrap().1,
+            _ => panic!("not a map"),
+        }
+    }
+
+    #[test]
+    fn every_key_and_value_knows_its_line_and_column() {
+        let root = parse_ok("a: 1\nb:\n  - x\n  - { c: 2 }\n");
+        let Node::Map(entries) = &root.node else {
+            panic!()
+        };
+        assert_eq!((entries[1].0.at.line, entries[1].0.at.col), (2, 1));
+        let Node::Seq(items) = &entry(&root, "b").node else {
+            panic!()
+        };
+        assert_eq!((items[1].at.line, items[1].at.col), (4, 5));
+        let c = entry(&items[1], "c");
+        assert_eq!(c.node, Node::Int(2));
+        assert_eq!((c.at.line, c.at.col, &*c.at.file), (4, 10, "r.yaml"));
+    }
+
+    #[test]
+    fn yes_no_and_on_are_strings_but_true_is_a_boolean() {
+        let root = parse_ok("on: yes\nx: no\ny: true\n");
+        assert_eq!(entry(&root, "on").node, Node::Str("yes".into()));
+        assert_eq!(entry(&root, "x").node, Node::Str("no".into()));
+        assert_eq!(entry(&root, "y").node, Node::Bool(true));
+    }
+
+    #[test]
+    fn environment_variables_are_substituted_in_strings() {
+        let env = |name: &str| (name == "HOST").then(|| "mail.example".to_string());
+        let (root, errors) = parse_with("host: \"${HOST}:25\"\nkeep: \"$HOME and ${ x }\"\n", &env);
+        assert!(errors.is_empty());
+        let root = root.unwrap();
+        assert_eq!(
+            entry(&root, "host").node,
+            Node::Str("mail.example:25".into())
+        );
+        assert_eq!(
+            entry(&root, "keep").node,
+            Node::Str("$HOME and ${ x }".into())
+        );
+    }
+
+    #[test]
+    fn a_missing_variable_is_an_error_at_its_scalar() {
+        let (_, errors) = parse_with("a:\n  b: x-${NOPE}\n", &|_| None);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors[0].to_string(),
+            "r.yaml:2:6: environment variable NOPE is not set"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_reported_and_parsing_goes_on() {
+        let (root, errors) = parse_with("a: 1\nb: 2\na: 3\n", &|_| None);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors[0].to_string(),
+            "r.yaml:3:1: duplicate key \"a\" (first written at r.yaml:1:1)"
+        );
+        assert_eq!(entry(&root.unwrap(), "a").node, Node::Int(1));
+    }
+
+    #[test]
+    fn text_starts_inside_quotes_and_on_the_first_line_of_a_block() {
+        let root = parse_ok("q: \"abc\"\np: abc\nb: |\n    one\n    two\n");
+        let q = entry(&root, "q").text_start;
+        assert_eq!((q.line, q.col, q.literal_block), (1, 5, false));
+        let p = entry(&root, "p").text_start;
+        assert_eq!((p.line, p.col), (2, 4));
+        let b = entry(&root, "b").text_start;
+        assert_eq!((b.line, b.col, b.literal_block), (4, 5, true));
+    }
+
+    #[test]
+    fn an_empty_file_is_no_document() {
+        assert_eq!(parse_with("# only a comment\n", &|_| None).0, None);
+        assert_eq!(parse_with("", &|_| None).0, None);
+    }
+
+    #[test]
+    fn a_syntax_error_says_where() {
+        let (value, errors) = parse_with("a: b: c\n", &|_| None);
+        assert!(value.is_none());
+        assert_eq!(
+            errors[0].to_string(),
+            "r.yaml:1:5: invalid YAML: mapping values are not allowed in this context"
+        );
     }
 }
