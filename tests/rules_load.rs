@@ -249,6 +249,19 @@ fn an_unknown_key_suggests_the_closest_known_one() {
 }
 
 #[test]
+fn a_misspelt_action_is_reported_once_with_a_hint() {
+    let text = format!("{RULE_HEAD}    trigger: {{ event: x }}\n    actions:\n      - pionts: 5\n");
+    let (dir, error) = only_error(&[("a.yaml", &text)]);
+    assert_eq!(
+        error,
+        format!(
+            "{}: unknown key \"pionts\" in action (did you mean \"points\"?)",
+            at(&dir, "a.yaml", 5, 9)
+        )
+    );
+}
+
+#[test]
 fn an_unknown_section_is_an_error() {
     let (dir, error) = only_error(&[("a.yaml", "rule: []\n")]);
     assert_eq!(
@@ -291,9 +304,9 @@ fn a_missing_required_key_is_an_error_at_its_mapping() {
 #[test]
 fn a_missing_environment_variable_is_named_at_its_scalar() {
     let text = "channels:\n  hook: { kind: webhook, url: \"${NO_SUCH_HOOK}\" }\n";
-    let (dir, errors) = errors_of(&[("a.yaml", text)]);
+    let (dir, error) = only_error(&[("a.yaml", text)]);
     assert_eq!(
-        errors[0],
+        error,
         format!(
             "{}: environment variable NO_SUCH_HOOK is not set",
             at(&dir, "a.yaml", 2, 31)

@@ -87,6 +87,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 pub struct Fields<'a> {
     pub value: &'a Value,
     pub entries: &'a [(Key, Value)],
+    /// Some key was not allowed (and is reported): a "missing" complaint about the
+    /// same mapping would most likely be that typo again.
+    pub had_unknown: bool,
     what: &'a str,
 }
 
@@ -105,8 +108,10 @@ pub fn fields<'a>(
         );
         return None;
     };
+    let mut had_unknown = false;
     for (key, _) in entries {
         if !allowed.contains(&key.name.as_str()) {
+            had_unknown = true;
             d.unknown(
                 &key.at,
                 format!("unknown key {:?} in {what}", key.name),
@@ -118,6 +123,7 @@ pub fn fields<'a>(
     Some(Fields {
         value,
         entries,
+        had_unknown,
         what,
     })
 }
@@ -154,8 +160,10 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A string; `None` without a further error if it names a missing `${NAME}`.
 pub fn string<'a>(d: &mut Diag, value: &'a Value, name: &str) -> Option<&'a str> {
     match &value.node {
+        Node::Str(_) if value.unresolved => None,
         Node::Str(s) => Some(s),
         _ => {
             d.error(

@@ -23,6 +23,9 @@ pub struct Value {
     /// For strings: where the text itself starts (inside quotes, or on the first line
     /// of a block scalar), so errors inside an expression can point into it.
     pub text_start: TextStart,
+    /// A `${NAME}` in this string was not set: that is already reported, so whoever
+    /// reads the value should not report it again as malformed.
+    pub unresolved: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -127,6 +130,7 @@ fn build(src: &Source, raw: Spanned<Raw>, errors: &mut Vec<RuleError>) -> Value 
         col: here.col,
         literal_block: false,
     };
+    let mut unresolved = false;
     let node = match raw.value {
         Raw::Null => Node::Null,
         Raw::Bool(b) => Node::Bool(b),
@@ -134,7 +138,10 @@ fn build(src: &Source, raw: Spanned<Raw>, errors: &mut Vec<RuleError>) -> Value 
         Raw::Float(f) => Node::Float(f),
         Raw::Str(s) => {
             text_start = locate_text(src.text, raw.referenced);
-            Node::Str(substitute(src, &here, &s, errors))
+            let before = errors.len();
+            let text = substitute(src, &here, &s, errors);
+            unresolved = errors.len() > before;
+            Node::Str(text)
         }
         Raw::Seq(items) => Node::Seq(items.into_iter().map(|i| build(src, i, errors)).collect()),
         Raw::Map(entries) => {
@@ -163,6 +170,7 @@ fn build(src: &Source, raw: Spanned<Raw>, errors: &mut Vec<RuleError>) -> Value 
         at: here,
         node,
         text_start,
+        unresolved,
     }
 }
 

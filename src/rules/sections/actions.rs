@@ -38,13 +38,20 @@ pub fn compile(ctx: &mut Ctx, value: &Value) -> Option<Vec<Action>> {
 
 fn action(ctx: &mut Ctx, item: &Value) -> Option<Action> {
     let f = fields(&mut ctx.d, item, "action", &KINDS)?;
-    let (key, v) = match f.entries {
+    let known: Vec<_> = f
+        .entries
+        .iter()
+        .filter(|(k, _)| KINDS.contains(&k.name.as_str()))
+        .collect();
+    let (key, v) = match known.as_slice() {
         [(key, v)] => (key, v),
         [] => {
-            ctx.d.error(
-                &item.at,
-                format!("an action needs one of: {}", KINDS.join(", ")),
-            );
+            if !f.had_unknown {
+                ctx.d.error(
+                    &item.at,
+                    format!("an action needs one of: {}", KINDS.join(", ")),
+                );
+            }
             return None;
         }
         [(first, _), (second, _), ..] => {

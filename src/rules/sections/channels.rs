@@ -139,6 +139,9 @@ fn timeout(d: &mut Diag, f: &Fields, default: Duration) -> Option<Duration> {
 
 /// A port number, also as a string so it can come from `${SMTP_PORT}`.
 fn port(d: &mut Diag, value: &Value) -> Option<u16> {
+    if value.unresolved {
+        return None;
+    }
     let parsed = match &value.node {
         Node::Int(i) => u16::try_from(*i).ok(),
         Node::Str(s) => s.trim().parse::<u16>().ok(),

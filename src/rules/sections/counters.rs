@@ -98,6 +98,7 @@ fn counter(ctx: &mut Ctx, ids: &mut Ids, item: &Value) -> Option<CounterDef> {
 /// A number as written, or a Rhai expression string computing one.
 pub fn amount(ctx: &mut Ctx, value: &Value, name: &str) -> Option<Amount> {
     match &value.node {
+        Node::Str(_) if value.unresolved => None,
         Node::Str(text) => compile_rhai(&mut ctx.d, ctx.sandbox, value, text, RhaiKind::Expression)
             .map(Amount::Expr),
         _ => number(&mut ctx.d, value, name).map(Amount::Fixed),

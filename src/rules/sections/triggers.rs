@@ -38,10 +38,12 @@ pub fn compile(ctx: &mut Ctx, value: &Value) -> (Option<&'static str>, Option<Tr
         .collect();
     let (kind, v) = match written.as_slice() {
         [] => {
-            ctx.d.error(
-                &value.at,
-                format!("a trigger needs one of: {}", KINDS.join(", ")),
-            );
+            if !f.had_unknown {
+                ctx.d.error(
+                    &value.at,
+                    format!("a trigger needs one of: {}", KINDS.join(", ")),
+                );
+            }
             return (None, None);
         }
         [(kind, _, v)] => (*kind, *v),
