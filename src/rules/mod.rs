@@ -5,6 +5,17 @@
 //! into a tree that remembers where every node was written, then compiled into the
 //! types of [`model`]. Every problem found in either stage is collected, so one run of
 //! `rally check` reports them all as `path:line:col: message`.
+//!
+//! Where SPEC §2 leaves a choice, the loader decides:
+//! - `within` on the last escalation level is an error (there is nowhere to climb);
+//! - `during` without `phase` scopes a rule to the whole campaign (`During::phases`
+//!   empty); a counter without `add` adds 1; a template without `subject` has "";
+//! - `tiers.by` that is a bare name (`points_lifetime`) must be a counter; anything
+//!   else (`member.points + member.spend_total`) is compiled as a Rhai expression;
+//! - `${NAME}` is substituted in every string value (not in keys, nor in files that
+//!   values name); Rhai's own `${...}` interpolation only works when it is not a plain
+//!   variable name;
+//! - paths to scripts and template bodies must stay inside the rules directory.
 
 pub mod error;
 pub mod model;
