@@ -5,14 +5,35 @@
 //! into a tree that remembers where every node was written, then compiled into the
 //! types of [`model`]. Every problem found in either stage is collected, so one run of
 //! `rally check` reports them all as `path:line:col: message`.
+//!
+//! Where SPEC §2 leaves a choice, the loader decides:
+//! - `within` on the last escalation level is an error (there is nowhere to climb);
+//! - `during` without `phase` scopes a rule to the whole campaign (`During::phases`
+//!   empty); a counter without `add` adds 1; a template without `subject` has "";
+//! - `tiers.by` that is a bare name (`points_lifetime`) must be a counter; anything
+//!   else (`member.points + member.spend_total`) is compiled as a Rhai expression;
+//! - `${NAME}` is substituted in every string value (not in keys, nor in files that
+//!   values name); Rhai's own `${...}` interpolation only works when it is not a plain
+//!   variable name;
+//! - paths to scripts and template bodies must stay inside the rules directory.
 
 pub mod error;
 pub mod model;
+
+mod compile;
+mod convert;
+mod expr;
+mod files;
+mod sections;
+mod yaml;
 
 pub use error::RuleError;
 pub use model::*;
 
 use std::path::Path;
+use std::sync::Arc;
+
+use crate::script::Sandbox;
 
 /// Loads, validates and compiles the rule set in `dir`, reading `${NAME}` from the
 /// process environment.
@@ -25,6 +46,52 @@ pub fn load_with_env(
     dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<RuleSet, Vec<RuleError>> {
-    let _ = (dir, env);
-    todo!("rules loader")
+    let whole_dir = |message: String| {
+        vec![RuleError {
+            at: None,
+            message,
+            hint: None,
+        }]
+    };
+    let paths = files::rule_files(dir).map_err(whole_dir)?;
+    if paths.is_empty() {
+        return Err(whole_dir(format!(
+            "no rule files (*.yaml, *.yml) in {}",
+            dir.display()
+        )));
+    }
+    let sandbox = Arc::new(Sandbox::new());
+    let mut ctx = compile::Ctx {
+        d: convert::Diag::default(),
+        dir,
+        sandbox: &sandbox,
+        files: files::ReadFiles::default(),
+        names: compile::Names::default(),
+    };
+    let mut docs = Vec::new();
+    for rel in &paths {
+        let file: Arc<str> = Arc::from(files::display(dir, rel));
+        let text = match ctx.files.read(dir, rel) {
+            Ok(text) => text,
+            Err(message) => {
+                ctx.d.errors.push(RuleError {
+                    at: Some(SourcePos {
+                        file,
+                        line: 1,
+                        col: 1,
+                    }),
+                    message,
+                    hint: None,
+                });
+                continue;
+            }
+        };
+        let source = yaml::Source {
+            file,
+            text: &text,
+            env,
+        };
+        docs.extend(yaml::parse(&source, &mut ctx.d.errors));
+    }
+    compile::compile(ctx, &docs, sandbox.clone())
 }

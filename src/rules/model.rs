@@ -201,6 +201,8 @@ pub struct Phase {
     pub start: PhaseStart,
 }
 
+// Built once per rule set and never copied: the size of a cron schedule is no cost.
+#[allow(clippy::large_enum_variant)]
 pub enum PhaseStart {
     /// A local wall-clock time in the campaign's zone.
     At(NaiveDateTime),
@@ -223,6 +225,8 @@ pub struct Rule {
     pub at: SourcePos,
 }
 
+// Built once per rule set and never copied: the size of a cron schedule is no cost.
+#[allow(clippy::large_enum_variant)]
 pub enum Trigger {
     Event(Vec<String>),
     Milestone {

@@ -1,0 +1,102 @@
+//! `settings:` — the rule set's time zone, what counts as activity, the daily point cap
+//! and the messaging policy.
+
+use std::collections::HashSet;
+
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+
+use crate::rules::compile::{Ctx, Section};
+use crate::rules::convert::{event_type, fields, one_or_many, positive, string, Diag};
+use crate::rules::yaml::Value;
+use crate::rules::{Activity, MessagingPolicy, Settings};
+
+pub fn compile(ctx: &mut Ctx, section: Option<&Section>) -> Settings {
+    let mut settings = Settings {
+        timezone: Tz::UTC,
+        activity: Activity::Default,
+        daily_cap: None,
+        messaging: MessagingPolicy::default(),
+    };
+    let Some(section) = section else {
+        return settings;
+    };
+    let d = &mut ctx.d;
+    let allowed = ["timezone", "activity", "points", "messaging"];
+    let Some(f) = fields(d, section.value, "settings", &allowed) else {
+        return settings;
+    };
+    if let Some(tz) = f.get("timezone").and_then(|v| timezone(d, v)) {
+        settings.timezone = tz;
+    }
+    if let Some(list) = f
+        .get("activity")
+        .and_then(|v| one_or_many(d, v, "activity"))
+    {
+        let types: HashSet<String> = list.into_iter().filter_map(|v| event_type(d, v)).collect();
+        settings.activity = Activity::Only(types);
+    }
+    if let Some(points) = f.get("points") {
+        if let Some(p) = fields(d, points, "settings.points", &["daily_cap"]) {
+            settings.daily_cap = p.get("daily_cap").and_then(|v| positive(d, v, "daily_cap"));
+        }
+    }
+    if let Some(messaging) = f.get("messaging") {
+        let allowed = ["quiet_hours", "max_per_day"];
+        if let Some(m) = fields(d, messaging, "settings.messaging", &allowed) {
+            settings.messaging = MessagingPolicy {
+                quiet_hours: m.get("quiet_hours").and_then(|v| quiet_hours(d, v)),
+                max_per_day: m
+                    .get("max_per_day")
+                    .and_then(|v| positive(d, v, "max_per_day")),
+            };
+        }
+    }
+    settings
+}
+
+/// An IANA time zone name, with the closest known one as a hint.
+pub fn timezone(d: &mut Diag, value: &Value) -> Option<Tz> {
+    let name = string(d, value, "timezone")?;
+    match name.parse::<Tz>() {
+        Ok(tz) => Some(tz),
+        Err(_) => {
+            d.unknown(
+                &value.at,
+                format!("{name:?} is not an IANA time zone (e.g. \"Asia/Shanghai\")"),
+                name,
+                chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()),
+            );
+            None
+        }
+    }
+}
+
+/// `"22:00-08:00"`: a member-local window, which may wrap midnight.
+fn quiet_hours(d: &mut Diag, value: &Value) -> Option<(NaiveTime, NaiveTime)> {
+    let text = string(d, value, "quiet_hours")?;
+    let parsed = text.split_once('-').and_then(|(a, b)| {
+        let a = NaiveTime::parse_from_str(a.trim(), "%H:%M").ok()?;
+        let b = NaiveTime::parse_from_str(b.trim(), "%H:%M").ok()?;
+        Some((a, b))
+    });
+    match parsed {
+        Some((a, b)) if a == b => {
+            d.error(
+                &value.at,
+                format!("quiet_hours {text:?} starts and ends at the same time"),
+            );
+            None
+        }
+        Some(window) => Some(window),
+        None => {
+            d.error(
+                &value.at,
+                format!(
+                    "quiet_hours must be \"HH:MM-HH:MM\" (e.g. \"22:00-08:00\"), found {text:?}"
+                ),
+            );
+            None
+        }
+    }
+}

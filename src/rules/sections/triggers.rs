@@ -1,0 +1,198 @@
+//! A rule's `trigger`: exactly one of the kinds of SPEC §2.2.
+
+use crate::cronspec::CronSpec;
+use crate::rules::compile::Ctx;
+use crate::rules::convert::{
+    did_you_mean, duration, event_type, fields, number, one_or_many, resolve, string,
+};
+use crate::rules::sections::counters::{counter_names, is_counter};
+use crate::rules::yaml::Value;
+use crate::rules::{Threshold, TierChange, Trigger};
+
+const KINDS: [&str; 7] = [
+    "event",
+    "milestone",
+    "inactive",
+    "returned",
+    "tier",
+    "phase",
+    "schedule",
+];
+
+/// The trigger's kind (when exactly one was written) and the compiled trigger (when
+/// it is also valid). The kind alone lets the rule check `audience` and `catch_up`.
+pub fn compile(ctx: &mut Ctx, value: &Value) -> (Option<&'static str>, Option<Trigger>) {
+    let allowed: Vec<&str> = KINDS.iter().copied().chain(["at", "every"]).collect();
+    let Some(f) = fields(&mut ctx.d, value, "trigger", &allowed) else {
+        return (None, None);
+    };
+    let written: Vec<_> = f
+        .entries
+        .iter()
+        .filter_map(|(k, v)| {
+            KINDS
+                .iter()
+                .find(|kind| **kind == k.name)
+                .map(|kind| (*kind, k, v))
+        })
+        .collect();
+    let (kind, v) = match written.as_slice() {
+        [] => {
+            if !f.had_unknown {
+                ctx.d.error(
+                    &value.at,
+                    format!("a trigger needs one of: {}", KINDS.join(", ")),
+                );
+            }
+            return (None, None);
+        }
+        [(kind, _, v)] => (*kind, *v),
+        [(first, _, _), (second, key, _), ..] => {
+            ctx.d.error(
+                &key.at,
+                format!("a trigger has exactly one kind: found both {first:?} and {second:?}"),
+            );
+            return (None, None);
+        }
+    };
+    for extra in ["at", "every"] {
+        if let (Some(key), false) = (f.key(extra), kind == "milestone") {
+            ctx.d.error(
+                &key.at,
+                format!("{extra:?} only goes with a milestone trigger"),
+            );
+        }
+    }
+    let d = &mut ctx.d;
+    let trigger = match kind {
+        "event" => one_or_many(d, v, "event").and_then(|items| {
+            let types: Vec<String> = items.iter().filter_map(|t| event_type(d, t)).collect();
+            (types.len() == items.len()).then_some(Trigger::Event(types))
+        }),
+        "milestone" => milestone(ctx, v, f.get("at"), f.get("every")),
+        "inactive" => duration(d, v, "inactive").map(Trigger::Inactive),
+        "returned" => duration(d, v, "returned").map(Trigger::Returned),
+        "tier" => tier(ctx, v),
+        "phase" => phase(ctx, v),
+        _ => schedule(ctx, v),
+    };
+    (Some(kind), trigger)
+}
+
+fn milestone(
+    ctx: &mut Ctx,
+    v: &Value,
+    at: Option<&Value>,
+    every: Option<&Value>,
+) -> Option<Trigger> {
+    let d = &mut ctx.d;
+    let counter = string(d, v, "milestone").and_then(|name| {
+        if is_counter(&ctx.names, name) {
+            return Some(name.to_string());
+        }
+        let hint = did_you_mean(name, counter_names(&ctx.names));
+        d.error_hint(
+            &v.at,
+            format!("unknown counter {name:?} (built-ins: points, points_lifetime, spend_total, purchases, checkin_streak, checkin_best, events.<type>)"),
+            hint,
+        );
+        None
+    });
+    let threshold = match (at, every) {
+        (Some(n), None) => positive_number(ctx, n, "at").map(Threshold::At),
+        (None, Some(n)) => positive_number(ctx, n, "every").map(Threshold::Every),
+        (None, None) => {
+            ctx.d.error(
+                &v.at,
+                "a milestone needs \"at: N\" (once) or \"every: N\" (each multiple)",
+            );
+            None
+        }
+        (Some(_), Some(n)) => {
+            ctx.d.error(
+                &n.at,
+                "a milestone has either \"at\" or \"every\", not both",
+            );
+            None
+        }
+    };
+    Some(Trigger::Milestone {
+        counter: counter?,
+        threshold: threshold?,
+    })
+}
+
+fn positive_number(ctx: &mut Ctx, value: &Value, name: &str) -> Option<f64> {
+    let n = number(&mut ctx.d, value, name)?;
+    if n <= 0.0 {
+        ctx.d.error(
+            &value.at,
+            format!("{name:?} must be greater than zero, found {n}"),
+        );
+        return None;
+    }
+    Some(n)
+}
+
+fn tier(ctx: &mut Ctx, v: &Value) -> Option<Trigger> {
+    let name = string(&mut ctx.d, v, "tier")?;
+    let Some(levels) = &ctx.names.tier_levels else {
+        ctx.d.error(
+            &v.at,
+            "a tier trigger needs a \"tiers\" section, and there is none",
+        );
+        return None;
+    };
+    match name {
+        "up" => Some(Trigger::Tier(TierChange::Up)),
+        "down" => Some(Trigger::Tier(TierChange::Down)),
+        _ => {
+            let mut choices = levels.clone();
+            choices.extend(["up".to_string(), "down".to_string()]);
+            resolve(&mut ctx.d, v, name, "tier", &choices)
+                .map(|n| Trigger::Tier(TierChange::Named(n)))
+        }
+    }
+}
+
+fn phase(ctx: &mut Ctx, v: &Value) -> Option<Trigger> {
+    let d = &mut ctx.d;
+    let f = fields(d, v, "phase trigger", &["campaign", "enters"])?;
+    let campaign_value = f.require(d, "campaign");
+    let enters_value = f.require(d, "enters");
+    let campaign_name = string(d, campaign_value?, "campaign")?;
+    let known: Vec<String> = ctx.names.campaigns.keys().cloned().collect();
+    let campaign = resolve(d, campaign_value?, campaign_name, "campaign", &known)?;
+    let enters_value = enters_value?;
+    let enters = string(d, enters_value, "enters")?;
+    let phases = ctx
+        .names
+        .campaigns
+        .get(&campaign)
+        .cloned()
+        .unwrap_or_default();
+    if !phases.iter().any(|p| p == enters) {
+        d.unknown(
+            &enters_value.at,
+            format!("campaign {campaign:?} has no phase {enters:?}"),
+            enters,
+            phases.iter().map(String::as_str),
+        );
+        return None;
+    }
+    Some(Trigger::Phase {
+        campaign,
+        enters: enters.to_string(),
+    })
+}
+
+fn schedule(ctx: &mut Ctx, v: &Value) -> Option<Trigger> {
+    let text = string(&mut ctx.d, v, "schedule")?;
+    CronSpec::parse(text)
+        .map(Trigger::Schedule)
+        .map_err(|e| {
+            ctx.d
+                .error(&v.at, format!("invalid cron expression {text:?}: {e}"))
+        })
+        .ok()
+}
