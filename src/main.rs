@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use rally::rules::{self, RuleError};
 
 #[derive(Parser)]
-#[command(name = "rally", version, about = "A rules engine for running member communities")]
+#[command(
+    name = "rally",
+    version,
+    about = "A rules engine for running member communities"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

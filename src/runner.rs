@@ -76,7 +76,11 @@ impl Runner {
     }
 
     /// Runs the step for `event` at `now` (the event's time) and adds it to the group.
-    pub fn apply_event(&mut self, event: &Event, now: DateTime<Utc>) -> Result<Applied, StoreError> {
+    pub fn apply_event(
+        &mut self,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
         if self.events.contains(&event.id) || self.store.seen(&event.id)? {
             return Ok(Applied::Duplicate);
         }

@@ -280,39 +280,3 @@ impl Default for Sandbox {
         Sandbox::new()
     }
 }
-
-// TEMPORARY interface stubs (replaced by the sandbox branch).
-impl Bindings {
-    pub fn new(member: &Member, event: Option<&Event>, now: DateTime<Utc>, campaign: &Value) -> Bindings {
-        let _ = (member, event, now, campaign);
-        todo!()
-    }
-    pub fn set_member(&mut self, member: &Member) {
-        let _ = member;
-        let _ = &self.scope;
-        todo!()
-    }
-}
-impl Sandbox {
-    pub fn eval_bool(&self, expr: &Expr, b: &mut Bindings) -> Result<bool, ScriptError> {
-        let _ = (expr, b, &self.engine);
-        todo!()
-    }
-    pub fn eval_number(&self, expr: &Expr, b: &mut Bindings) -> Result<f64, ScriptError> {
-        let _ = (expr, b);
-        todo!()
-    }
-    pub fn eval_value(&self, expr: &Expr, b: &mut Bindings) -> Result<Value, ScriptError> {
-        let _ = (expr, b);
-        todo!()
-    }
-    pub fn run_script(&self, expr: &Expr, b: &mut Bindings) -> Result<Vec<ScriptAction>, ScriptError> {
-        let _ = (expr, b);
-        todo!()
-    }
-}
-impl ScriptError {
-    pub fn location(&self, expr: &Expr) -> String {
-        format!("{}:{}", expr.at.file, self.line.unwrap_or(expr.at.line))
-    }
-}

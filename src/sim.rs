@@ -79,7 +79,11 @@ pub fn simulate(
     document(&runner, record, now)
 }
 
-fn document(runner: &Runner, record: Record, now: Option<DateTime<Utc>>) -> Result<Value, SimError> {
+fn document(
+    runner: &Runner,
+    record: Record,
+    now: Option<DateTime<Utc>>,
+) -> Result<Value, SimError> {
     let mut members = Map::new();
     for member in runner.store().members()? {
         members.insert(member.id.clone(), member.view());
@@ -96,7 +100,8 @@ fn document(runner: &Runner, record: Record, now: Option<DateTime<Utc>>) -> Resu
     let mut doc = Map::new();
     doc.insert(
         "now".into(),
-        now.map(|t| Value::String(rfc3339(t))).unwrap_or(Value::Null),
+        now.map(|t| Value::String(rfc3339(t)))
+            .unwrap_or(Value::Null),
     );
     doc.insert("members".into(), Value::Object(members));
     doc.insert("ledger".into(), to_json(&record.ledger));

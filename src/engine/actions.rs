@@ -95,7 +95,12 @@ impl Run<'_> {
 
     /// Awards (or, when negative, deducts) points: clipped by the daily cap, never
     /// taking the balance below zero, always recorded in the ledger.
-    pub fn award(&mut self, rule: &Rule, requested: i64, reason: Option<&str>) -> Result<(), Failed> {
+    pub fn award(
+        &mut self,
+        rule: &Rule,
+        requested: i64,
+        reason: Option<&str>,
+    ) -> Result<(), Failed> {
         if requested.abs() > MAX_AWARD {
             return Err(Failed::new(format!(
                 "{requested} points is more than one action may move (limit {MAX_AWARD})"
@@ -149,7 +154,9 @@ impl Run<'_> {
 /// are errors.
 fn whole_points(value: f64) -> Result<i64, Failed> {
     if !value.is_finite() {
-        return Err(Failed::new(format!("points amount {value} is not a number")));
+        return Err(Failed::new(format!(
+            "points amount {value} is not a number"
+        )));
     }
     let whole = value.trunc();
     if whole.abs() > MAX_AWARD as f64 {

@@ -59,7 +59,11 @@ impl Run<'_> {
             }
             "checkin" => self.checkin(at),
             "purchase" => {
-                let amount = event.data.get("amount").and_then(Value::as_f64).unwrap_or(0.0);
+                let amount = event
+                    .data
+                    .get("amount")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0);
                 member.add_to_counter("spend_total", amount);
                 member.add_to_counter("purchases", 1.0);
             }

@@ -9,8 +9,17 @@ use crate::rules::{Measure, RuleSet, Threshold, TierChange};
 
 /// Something a change to the member caused, waiting for its rules to run.
 pub(super) enum Cascade {
-    Milestone { counter: String, from: f64, to: f64, depth: u32 },
-    Tier { to: String, up: bool, depth: u32 },
+    Milestone {
+        counter: String,
+        from: f64,
+        to: f64,
+        depth: u32,
+    },
+    Tier {
+        to: String,
+        up: bool,
+        depth: u32,
+    },
 }
 
 /// The last seen values of every counter a milestone watches.
@@ -93,9 +102,8 @@ impl Run<'_> {
             self.member_changed();
             return;
         }
-        let rank = |name: Option<&str>| {
-            name.and_then(|n| tiers.levels.iter().position(|l| l.name == n))
-        };
+        let rank =
+            |name: Option<&str>| name.and_then(|n| tiers.levels.iter().position(|l| l.name == n));
         let up = match (rank(old.as_deref()), rank(Some(new_tier))) {
             (Some(a), Some(b)) => b > a,
             _ => true,

@@ -13,15 +13,18 @@ fn rule_set(yaml: &str) -> RuleSet {
         Ok(set) => set,
         Err(errors) => panic!(
             "rule set does not load:\n{}",
-            errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
         ),
     }
 }
 
 fn ev(id: &str, kind: &str, member: &str, at: &str, data: &str) -> Event {
-    let line = format!(
-        r#"{{"id":"{id}","type":"{kind}","member":"{member}","at":"{at}","data":{data}}}"#
-    );
+    let line =
+        format!(r#"{{"id":"{id}","type":"{kind}","member":"{member}","at":"{at}","data":{data}}}"#);
     event::parse_line(&line, AtPolicy::Required).unwrap()
 }
 
@@ -114,7 +117,13 @@ fn a_missed_day_restarts_the_streak_but_keeps_the_best() {
     let rules = rule_set(CHECKIN_SHANGHAI);
     let mut sim = Sim::new(&rules);
     for (i, day) in ["01", "02", "03", "05"].iter().enumerate() {
-        sim.send(ev(&format!("e{i}"), "checkin", "m", &format!("2026-11-{day}T09:00:00+08:00"), "{}"));
+        sim.send(ev(
+            &format!("e{i}"),
+            "checkin",
+            "m",
+            &format!("2026-11-{day}T09:00:00+08:00"),
+            "{}",
+        ));
     }
     let m = sim.member("m");
     assert_eq!(m.counter("checkin_streak"), 1.0);
@@ -125,7 +134,13 @@ fn a_missed_day_restarts_the_streak_but_keeps_the_best() {
 fn a_members_own_timezone_overrides_the_settings_zone() {
     let rules = rule_set(CHECKIN_SHANGHAI);
     let mut sim = Sim::new(&rules);
-    sim.send(ev("e0", "profile", "m", "2026-11-01T00:00:00Z", r#"{"timezone":"America/New_York"}"#));
+    sim.send(ev(
+        "e0",
+        "profile",
+        "m",
+        "2026-11-01T00:00:00Z",
+        r#"{"timezone":"America/New_York"}"#,
+    ));
     // 23:00 and 01:00 New York on consecutive days; in Shanghai both are 2 Nov.
     sim.send(ev("e1", "checkin", "m", "2026-11-02T04:00:00Z", "{}"));
     sim.send(ev("e2", "checkin", "m", "2026-11-02T06:00:00Z", "{}"));
@@ -136,12 +151,34 @@ fn a_members_own_timezone_overrides_the_settings_zone() {
 fn built_in_effects_fill_the_profile_spend_and_event_counters() {
     let rules = rule_set("rules: []");
     let mut sim = Sim::new(&rules);
-    sim.send(ev("e1", "join", "m", "2026-11-01T00:00:00Z", r#"{"name":"Lin","email":"lin@example.com","tags":["wechat"],"other":1}"#));
-    sim.send(ev("e2", "purchase", "m", "2026-11-02T00:00:00Z", r#"{"amount":199.5}"#));
-    sim.send(ev("e3", "profile", "m", "2026-11-03T00:00:00Z", r#"{"city":"Hangzhou","name":null}"#));
+    sim.send(ev(
+        "e1",
+        "join",
+        "m",
+        "2026-11-01T00:00:00Z",
+        r#"{"name":"Lin","email":"lin@example.com","tags":["wechat"],"other":1}"#,
+    ));
+    sim.send(ev(
+        "e2",
+        "purchase",
+        "m",
+        "2026-11-02T00:00:00Z",
+        r#"{"amount":199.5}"#,
+    ));
+    sim.send(ev(
+        "e3",
+        "profile",
+        "m",
+        "2026-11-03T00:00:00Z",
+        r#"{"city":"Hangzhou","name":null}"#,
+    ));
     let m = sim.member("m");
     assert_eq!(m.attr_str("email"), Some("lin@example.com"));
-    assert_eq!(m.attrs.get("other"), None, "join only copies profile fields");
+    assert_eq!(
+        m.attrs.get("other"),
+        None,
+        "join only copies profile fields"
+    );
     assert_eq!(m.attr_str("name"), None, "null removes an attribute");
     assert_eq!(m.attr_str("city"), Some("Hangzhou"));
     assert!(m.tags.contains("wechat"));
@@ -216,8 +253,20 @@ rules:
 "#,
     );
     let mut sim = Sim::new(&rules);
-    sim.send(ev("e1", "purchase", "a", "2026-11-05T00:00:00Z", r#"{"amount":50}"#));
-    sim.send(ev("e2", "purchase", "b", "2026-11-05T00:00:00Z", r#"{"amount":150}"#));
+    sim.send(ev(
+        "e1",
+        "purchase",
+        "a",
+        "2026-11-05T00:00:00Z",
+        r#"{"amount":50}"#,
+    ));
+    sim.send(ev(
+        "e2",
+        "purchase",
+        "b",
+        "2026-11-05T00:00:00Z",
+        r#"{"amount":150}"#,
+    ));
     assert!(!sim.member("a").tags.contains("big-spender"));
     assert!(sim.member("b").tags.contains("big-spender"));
 }
@@ -233,7 +282,13 @@ rules:
 "#,
     );
     let mut sim = Sim::new(&rules);
-    let o = sim.send(ev("e1", "purchase", "m", "2026-11-05T00:00:00Z", r#"{"amount":199.0}"#));
+    let o = sim.send(ev(
+        "e1",
+        "purchase",
+        "m",
+        "2026-11-05T00:00:00Z",
+        r#"{"amount":199.0}"#,
+    ));
     assert_eq!(o.ledger[0].amount, 19);
     assert_eq!(o.ledger[0].reason, "purchase");
     assert_eq!(o.ledger[0].balance, 19);
@@ -253,10 +308,19 @@ rules:
     );
     let mut sim = Sim::new(&rules);
     for i in 0..4 {
-        sim.send(ev(&format!("e{i}"), "post", "m", &format!("2026-11-05T0{i}:00:00Z"), "{}"));
+        sim.send(ev(
+            &format!("e{i}"),
+            "post",
+            "m",
+            &format!("2026-11-05T0{i}:00:00Z"),
+            "{}",
+        ));
     }
     let ledger: Vec<_> = sim.outcomes.iter().flat_map(|o| o.ledger.clone()).collect();
-    assert_eq!(ledger.iter().map(|l| l.amount).collect::<Vec<_>>(), [5, 5, 2, 0]);
+    assert_eq!(
+        ledger.iter().map(|l| l.amount).collect::<Vec<_>>(),
+        [5, 5, 2, 0]
+    );
     assert_eq!(ledger[2].requested, Some(5));
     assert_eq!(ledger[2].clipped_by.as_deref(), Some("daily_cap"));
     assert_eq!(sim.member("m").points, 12);
@@ -282,15 +346,31 @@ rules:
     );
     let mut sim = Sim::new(&rules);
     sim.send(ev("e1", "post", "m", "2026-11-05T00:00:00Z", "{}"));
-    let o = sim.send(ev("e2", "redeem", "m", "2026-11-05T01:00:00Z", r#"{"points":11}"#));
+    let o = sim.send(ev(
+        "e2",
+        "redeem",
+        "m",
+        "2026-11-05T01:00:00Z",
+        r#"{"points":11}"#,
+    ));
     assert!(o.ledger.is_empty());
     assert_eq!(o.failures.len(), 1);
-    assert!(o.failures[0].error.contains("below zero"), "{}", o.failures[0].error);
+    assert!(
+        o.failures[0].error.contains("below zero"),
+        "{}",
+        o.failures[0].error
+    );
     assert_eq!(o.failures[0].at, "rules.yaml:6");
     let m = sim.member("m");
     assert_eq!(m.points, 10);
     assert!(!m.tags.contains("redeemed"), "the whole rule is undone");
-    sim.send(ev("e3", "redeem", "m", "2026-11-05T02:00:00Z", r#"{"points":10}"#));
+    sim.send(ev(
+        "e3",
+        "redeem",
+        "m",
+        "2026-11-05T02:00:00Z",
+        r#"{"points":10}"#,
+    ));
     assert_eq!(sim.member("m").points, 0);
     assert_eq!(sim.member("m").points_lifetime, 10);
 }
@@ -342,7 +422,13 @@ rules:
     let mut sim = Sim::new(&rules);
     // Mon 2 Nov .. Sun 8 Nov is one week; 9 Nov starts the next.
     for (i, day) in ["02", "03", "04", "09", "10"].iter().enumerate() {
-        sim.send(ev(&format!("e{i}"), "post", "m", &format!("2026-11-{day}T12:00:00Z"), "{}"));
+        sim.send(ev(
+            &format!("e{i}"),
+            "post",
+            "m",
+            &format!("2026-11-{day}T12:00:00Z"),
+            "{}",
+        ));
     }
     assert_eq!(sim.fired("weekly"), 4);
     assert_eq!(sim.fired("monthly"), 3);
@@ -382,7 +468,13 @@ rules:
     );
     let mut sim = Sim::new(&rules);
     for i in 0..5 {
-        sim.send(ev(&format!("e{i}"), "post", "m", "2026-11-05T00:00:00Z", "{}"));
+        sim.send(ev(
+            &format!("e{i}"),
+            "post",
+            "m",
+            "2026-11-05T00:00:00Z",
+            "{}",
+        ));
     }
     assert_eq!(sim.fired("third"), 1);
     assert_eq!(sim.outcomes[2].firings.len(), 1, "on the third post");
@@ -402,11 +494,29 @@ rules:
 "#,
     );
     let mut sim = Sim::new(&rules);
-    sim.send(ev("e1", "purchase", "m", "2026-11-05T00:00:00Z", r#"{"amount":90}"#));
+    sim.send(ev(
+        "e1",
+        "purchase",
+        "m",
+        "2026-11-05T00:00:00Z",
+        r#"{"amount":90}"#,
+    ));
     assert_eq!(sim.fired("every-100"), 0);
-    sim.send(ev("e2", "purchase", "m", "2026-11-05T01:00:00Z", r#"{"amount":20}"#));
+    sim.send(ev(
+        "e2",
+        "purchase",
+        "m",
+        "2026-11-05T01:00:00Z",
+        r#"{"amount":20}"#,
+    ));
     assert_eq!(sim.fired("every-100"), 1);
-    sim.send(ev("e3", "purchase", "m", "2026-11-05T02:00:00Z", r#"{"amount":200}"#));
+    sim.send(ev(
+        "e3",
+        "purchase",
+        "m",
+        "2026-11-05T02:00:00Z",
+        r#"{"amount":200}"#,
+    ));
     assert_eq!(sim.fired("every-100"), 3, "310 crossed 200 and 300");
 }
 
@@ -442,7 +552,13 @@ rules:
     sim.send(ev("e0", "join", "m", "2026-11-05T00:00:00Z", "{}"));
     assert_eq!(sim.member("m").tier.as_deref(), Some("member"));
     assert_eq!(sim.fired("up"), 0, "starting on the ladder is not a change");
-    let o = sim.send(ev("e1", "purchase", "m", "2026-11-05T01:00:00Z", r#"{"amount":100}"#));
+    let o = sim.send(ev(
+        "e1",
+        "purchase",
+        "m",
+        "2026-11-05T01:00:00Z",
+        r#"{"amount":100}"#,
+    ));
     // 100 → silver → +250 → 350 → gold, all in one step.
     assert_eq!(o.member.tier.as_deref(), Some("gold"));
     assert_eq!(o.member.badges, ["gold"]);
@@ -494,7 +610,9 @@ rules:
     let mut sim = Sim::new(&rules);
     let o = sim.send(ev("e1", "post", "m", "2026-11-05T00:00:00Z", "{}"));
     assert!(
-        o.failures.iter().any(|f| f.rule == "feedback-loop" && f.error.contains("cascade loop")),
+        o.failures
+            .iter()
+            .any(|f| f.rule == "feedback-loop" && f.error.contains("cascade loop")),
         "{:?}",
         o.failures
     );
@@ -540,7 +658,11 @@ rules:
     let mut sim = Sim::new(&rules);
     let o = sim.send(ev("e1", "post", "m", "2026-11-05T00:00:00Z", "{}"));
     assert_eq!(o.failures.len(), 1, "{:?}", o.failures);
-    assert!(o.failures[0].error.to_lowercase().contains("zero"), "{}", o.failures[0].error);
+    assert!(
+        o.failures[0].error.to_lowercase().contains("zero"),
+        "{}",
+        o.failures[0].error
+    );
     assert_eq!(o.failures[0].at, "rules.yaml:8");
     assert!(o.ledger.is_empty());
 }
@@ -561,7 +683,13 @@ rules:
 "#,
     );
     let mut sim = Sim::new(&rules);
-    let o = sim.send(ev("e1", "review", "m", "2026-11-05T00:00:00Z", r#"{"rating":4}"#));
+    let o = sim.send(ev(
+        "e1",
+        "review",
+        "m",
+        "2026-11-05T00:00:00Z",
+        r#"{"rating":4}"#,
+    ));
     assert_eq!(o.ledger[0].amount, 7);
     assert_eq!(o.ledger[0].reason, "review");
     assert!(o.member.tags.contains("reviewer"));
@@ -576,7 +704,7 @@ fn a_failing_condition_is_reported_and_changes_nothing() {
 rules:
   - id: bad-if
     trigger: { event: post }
-    if: "event.data.missing > 3"
+    if: "event.data.missing.len() > 3"
     actions: [ { points: 1 } ]
 "#,
     );
@@ -598,7 +726,7 @@ counters:
     reset: weekly
   - id: words
     on: [post]
-    add: "event.data.words / 100"
+    add: "event.data.words / 100.0"
 rules:
   - id: five
     trigger: { milestone: posts_week, at: 2 }
@@ -607,15 +735,37 @@ rules:
     );
     let mut sim = Sim::new(&rules);
     // Sunday 8 Nov 23:00 Shanghai, then Monday 9 Nov 01:00 Shanghai (still Sunday in UTC).
-    sim.send(ev("e1", "post", "m", "2026-11-08T23:00:00+08:00", r#"{"words":250}"#));
+    sim.send(ev(
+        "e1",
+        "post",
+        "m",
+        "2026-11-08T23:00:00+08:00",
+        r#"{"words":250}"#,
+    ));
     sim.send(ev("e2", "comment", "m", "2026-11-08T23:30:00+08:00", "{}"));
     assert_eq!(sim.member("m").counter("posts_week"), 2.0);
-    sim.send(ev("e3", "post", "m", "2026-11-09T01:00:00+08:00", r#"{"words":100}"#));
-    sim.send(ev("e4", "post", "m", "2026-11-09T02:00:00+08:00", r#"{"words":0}"#));
+    sim.send(ev(
+        "e3",
+        "post",
+        "m",
+        "2026-11-09T01:00:00+08:00",
+        r#"{"words":100}"#,
+    ));
+    sim.send(ev(
+        "e4",
+        "post",
+        "m",
+        "2026-11-09T02:00:00+08:00",
+        r#"{"words":0}"#,
+    ));
     let m = sim.member("m");
     assert_eq!(m.counter("posts_week"), 2.0);
     assert_eq!(m.counter("words"), 3.5);
-    assert_eq!(sim.fired("five"), 2, "the milestone fires again in the new week");
+    assert_eq!(
+        sim.fired("five"),
+        2,
+        "the milestone fires again in the new week"
+    );
 }
 
 #[test]

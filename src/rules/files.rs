@@ -14,11 +14,29 @@ const MAX_DEPTH: usize = 32;
 #[derive(Default)]
 pub struct ReadFiles {
     pub contents: BTreeMap<PathBuf, Vec<u8>>,
+    /// Files given in memory instead of a directory (tests of the pure core).
+    pub memory: Option<BTreeMap<PathBuf, String>>,
 }
 
 impl ReadFiles {
+    pub fn in_memory(files: BTreeMap<PathBuf, String>) -> Self {
+        ReadFiles {
+            contents: BTreeMap::new(),
+            memory: Some(files),
+        }
+    }
+
     /// Reads `rel` (relative to `dir`) as UTF-8 text and remembers it.
     pub fn read(&mut self, dir: &Path, rel: &Path) -> Result<String, String> {
+        if let Some(memory) = &self.memory {
+            let text = memory
+                .get(rel)
+                .cloned()
+                .ok_or_else(|| format!("file {:?} does not exist", display(dir, rel)))?;
+            self.contents
+                .insert(rel.to_path_buf(), text.clone().into_bytes());
+            return Ok(text);
+        }
         let bytes = fs::read(dir.join(rel)).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => format!("file {:?} does not exist", display(dir, rel)),
             _ => format!("cannot read {:?}: {e}", display(dir, rel)),

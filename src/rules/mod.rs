@@ -60,16 +60,48 @@ pub fn load_with_env(
             dir.display()
         )));
     }
+    compile_files(dir, &paths, files::ReadFiles::default(), env)
+}
+
+/// Compiles a rule set from files held in memory, `(relative path, content)`: the
+/// pure core's tests use it to build rule sets without a disk.
+pub fn from_sources(
+    sources: &[(&str, &str)],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<RuleSet, Vec<RuleError>> {
+    let memory: std::collections::BTreeMap<std::path::PathBuf, String> = sources
+        .iter()
+        .map(|(path, text)| (std::path::PathBuf::from(path), text.to_string()))
+        .collect();
+    let paths: Vec<std::path::PathBuf> = memory
+        .keys()
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .cloned()
+        .collect();
+    compile_files(
+        Path::new(""),
+        &paths,
+        files::ReadFiles::in_memory(memory),
+        env,
+    )
+}
+
+fn compile_files(
+    dir: &Path,
+    paths: &[std::path::PathBuf],
+    read: files::ReadFiles,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<RuleSet, Vec<RuleError>> {
     let sandbox = Arc::new(Sandbox::new());
     let mut ctx = compile::Ctx {
         d: convert::Diag::default(),
         dir,
         sandbox: &sandbox,
-        files: files::ReadFiles::default(),
+        files: read,
         names: compile::Names::default(),
     };
     let mut docs = Vec::new();
-    for rel in &paths {
+    for rel in paths {
         let file: Arc<str> = Arc::from(files::display(dir, rel));
         let text = match ctx.files.read(dir, rel) {
             Ok(text) => text,
