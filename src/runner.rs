@@ -1,23 +1,29 @@
 //! The imperative shell around the pure step: loads the member, runs the step, and
 //! gathers the results into groups that the store commits in one transaction each.
 //! `sim` and the daemon both drive the engine through a `Runner`, so they cannot
-//! disagree about what an event does.
+//! disagree about what an event — or a timer — does.
 //!
 //! Steps in a group that is not yet committed must see each other: the runner keeps
 //! the members and event ids of the open group in memory, so a second event for the
 //! same member — or a duplicate id — within one group behaves exactly as if the first
-//! had already been committed.
+//! had already been committed. Timers are read from the store, so the open group is
+//! committed before due timers are looked up.
 
-use std::collections::{HashMap, HashSet};
+mod timers;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::engine::{self, Context, Input, Outcome};
 use crate::event::Event;
 use crate::member::Member;
 use crate::rules::RuleSet;
 use crate::store::{StepWrite, Store, StoreError};
+
+pub use timers::FanoutJob;
 
 /// What happened to one event.
 #[derive(Debug)]
@@ -28,6 +34,22 @@ pub enum Applied {
     Accepted(Box<Outcome>),
 }
 
+/// What Rally remembers about a campaign: every phase change it fired and the points
+/// its rules awarded (what its budget is measured against).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CampaignRecord {
+    pub points_awarded: i64,
+    pub transitions: Vec<TransitionRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransitionRecord {
+    /// The phase entered; `None` when the campaign ended.
+    pub phase: Option<String>,
+    #[serde(with = "crate::engine::outcome::utc")]
+    pub at: DateTime<Utc>,
+}
+
 pub struct Runner {
     store: Store,
     rules: Arc<RuleSet>,
@@ -36,17 +58,57 @@ pub struct Runner {
     members: HashMap<String, Member>,
     /// Event ids of the open group.
     events: HashSet<String>,
+    campaigns: BTreeMap<String, CampaignRecord>,
+    budget_used: BTreeMap<String, i64>,
+    jobs: VecDeque<FanoutJob>,
+    next_job: u64,
+    /// When this process started keeping time: occurrences due before it were missed
+    /// while Rally was down (`catch_up`). `None` in `sim`, where nothing is missed.
+    started_at: Option<DateTime<Utc>>,
+    /// Every outcome, in order, when the caller wants them (`sim`).
+    journal: Option<Vec<Outcome>>,
 }
 
+/// Meta names: `campaign.<id>` holds a [`CampaignRecord`].
+const CAMPAIGN_META: &str = "campaign.";
+
 impl Runner {
-    pub fn new(store: Store, rules: Arc<RuleSet>) -> Self {
-        Runner {
+    /// Opens a runner over `store`, picking up campaign records and unfinished
+    /// fan-outs left by an earlier process.
+    pub fn new(store: Store, rules: Arc<RuleSet>) -> Result<Self, StoreError> {
+        let campaigns = load_campaigns(&store)?;
+        let budget_used = budgets(&campaigns);
+        let (jobs, next_job) = timers::load_jobs(&store)?;
+        Ok(Runner {
             store,
             rules,
             group: Vec::new(),
             members: HashMap::new(),
             events: HashSet::new(),
-        }
+            campaigns,
+            budget_used,
+            jobs,
+            next_job,
+            started_at: None,
+            journal: None,
+        })
+    }
+
+    /// Records every outcome from now on (see [`Runner::take_journal`]).
+    pub fn keep_journal(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    pub fn take_journal(&mut self) -> Vec<Outcome> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The daemon's start time: `schedule` occurrences due before it were missed.
+    pub fn set_started_at(&mut self, at: DateTime<Utc>) {
+        self.started_at = Some(at);
     }
 
     pub fn store(&self) -> &Store {
@@ -67,6 +129,11 @@ impl Runner {
         self.group.len()
     }
 
+    /// Campaign records: transitions fired and points awarded.
+    pub fn campaigns(&self) -> &BTreeMap<String, CampaignRecord> {
+        &self.campaigns
+    }
+
     /// A member as the next step would see it.
     pub fn member(&self, id: &str) -> Result<Option<Member>, StoreError> {
         match self.members.get(id) {
@@ -85,22 +152,51 @@ impl Runner {
             return Ok(Applied::Duplicate);
         }
         let member = self.member(&event.member)?;
+        let outcome = self.step(member, &Input::Event(event), now);
+        self.events.insert(event.id.clone());
+        let mut write = self.write_for(&outcome);
+        write.event_id = Some(event.id.clone());
+        self.group.push(write);
+        self.remember(&outcome);
+        Ok(Applied::Accepted(Box::new(outcome)))
+    }
+
+    fn step(&self, member: Option<Member>, input: &Input<'_>, now: DateTime<Utc>) -> Outcome {
         let ctx = Context {
             rules: &self.rules,
             now,
+            budget_used: &self.budget_used,
         };
-        let outcome = engine::step(&ctx, member, &Input::Event(event));
-        self.events.insert(event.id.clone());
-        self.members
-            .insert(outcome.member.id.clone(), outcome.member.clone());
-        self.group.push(StepWrite {
-            event_id: Some(event.id.clone()),
+        engine::step(&ctx, member, input)
+    }
+
+    /// The store writes of one outcome, including the campaign records its awards
+    /// changed. Updates the in-memory budgets so the next step sees them.
+    fn write_for(&mut self, outcome: &Outcome) -> StepWrite {
+        let mut meta_put = Vec::new();
+        for (campaign, points) in &outcome.budget_spent {
+            let record = self.campaigns.entry(campaign.clone()).or_default();
+            record.points_awarded += points;
+            *self.budget_used.entry(campaign.clone()).or_insert(0) += points;
+            meta_put.push(campaign_meta(campaign, record));
+        }
+        StepWrite {
             members: vec![outcome.member.clone()],
             ledger: outcome.ledger.clone(),
             firings: outcome.firings.clone(),
+            timers_set: outcome.timers_set.clone(),
+            timers_clear: outcome.timers_clear.clone(),
+            meta_put,
             ..StepWrite::default()
-        });
-        Ok(Applied::Accepted(Box::new(outcome)))
+        }
+    }
+
+    fn remember(&mut self, outcome: &Outcome) {
+        self.members
+            .insert(outcome.member.id.clone(), outcome.member.clone());
+        if let Some(journal) = &mut self.journal {
+            journal.push(outcome.clone());
+        }
     }
 
     /// Commits the open group in one transaction. On error nothing of the group is
@@ -113,6 +209,41 @@ impl Runner {
         self.group.clear();
         self.members.clear();
         self.events.clear();
+        if result.is_err() {
+            // What the failed group changed in memory must not outlive it.
+            self.reload_records()?;
+        }
         result
     }
+
+    fn reload_records(&mut self) -> Result<(), StoreError> {
+        self.campaigns = load_campaigns(&self.store)?;
+        self.budget_used = budgets(&self.campaigns);
+        (self.jobs, self.next_job) = timers::load_jobs(&self.store)?;
+        Ok(())
+    }
+}
+
+fn load_campaigns(store: &Store) -> Result<BTreeMap<String, CampaignRecord>, StoreError> {
+    let mut campaigns = BTreeMap::new();
+    for (name, bytes) in store.meta_scan(CAMPAIGN_META)? {
+        let record: CampaignRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::corrupt("meta", name.as_bytes(), e))?;
+        campaigns.insert(name[CAMPAIGN_META.len()..].to_string(), record);
+    }
+    Ok(campaigns)
+}
+
+fn budgets(campaigns: &BTreeMap<String, CampaignRecord>) -> BTreeMap<String, i64> {
+    campaigns
+        .iter()
+        .map(|(id, record)| (id.clone(), record.points_awarded))
+        .collect()
+}
+
+fn campaign_meta(id: &str, record: &CampaignRecord) -> (String, Vec<u8>) {
+    (
+        format!("{CAMPAIGN_META}{id}"),
+        serde_json::to_vec(record).unwrap_or_default(),
+    )
 }

@@ -111,6 +111,7 @@ impl Run<'_> {
         }
         let mut amount = requested;
         let mut clipped_by = None;
+        let mut day_total = None;
         if requested < 0 {
             if self.member.points + requested < 0 {
                 return Err(Failed::new(format!(
@@ -129,6 +130,18 @@ impl Run<'_> {
                 amount = room;
                 clipped_by = Some("daily_cap".to_string());
             }
+            day_total = Some((today, so_far));
+        }
+        if amount > 0 {
+            if let Some((campaign, room)) = self.budget_room(rule) {
+                if amount > room {
+                    amount = room;
+                    clipped_by = Some(format!("budget:{campaign}"));
+                }
+                *self.budget_spent.entry(campaign).or_insert(0) += amount;
+            }
+        }
+        if let Some((today, so_far)) = day_total {
             self.member.book.points_day = Some((today, so_far + amount));
         }
         self.member.points += amount;
@@ -147,6 +160,21 @@ impl Run<'_> {
             clipped_by,
         });
         Ok(())
+    }
+}
+
+impl Run<'_> {
+    /// For a rule scoped to a campaign: the campaign and the points its budget has
+    /// left (unbounded without a budget), counting this step's earlier awards.
+    fn budget_room(&self, rule: &Rule) -> Option<(String, i64)> {
+        let id = &rule.during.as_ref()?.campaign;
+        let campaign = self.rules().campaigns.iter().find(|c| c.id == *id)?;
+        let Some(budget) = campaign.budget_points else {
+            return Some((id.clone(), i64::MAX));
+        };
+        let used = self.ctx.budget_used.get(id).copied().unwrap_or(0)
+            + self.budget_spent.get(id).copied().unwrap_or(0);
+        Some((id.clone(), (budget - used).max(0)))
     }
 }
 
