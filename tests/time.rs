@@ -54,11 +54,17 @@ fn a_re_engagement_ladder_runs_once_per_silence_across_two_silences() {
     );
     assert_eq!(
         firings(&doc, "s7"),
-        [at("m", "2026-01-08T10:00:00Z"), at("m", "2026-03-08T10:00:00Z")]
+        [
+            at("m", "2026-01-08T10:00:00Z"),
+            at("m", "2026-03-08T10:00:00Z")
+        ]
     );
     assert_eq!(
         firings(&doc, "s30"),
-        [at("m", "2026-01-31T10:00:00Z"), at("m", "2026-03-31T10:00:00Z")]
+        [
+            at("m", "2026-01-31T10:00:00Z"),
+            at("m", "2026-03-31T10:00:00Z")
+        ]
     );
     assert_eq!(firings(&doc, "back"), [at("m", "2026-03-01T10:00:00Z")]);
     assert_eq!(doc["members"]["m"]["points"], 10);
@@ -74,7 +80,10 @@ fn activity_before_the_deadline_re_arms_it() {
         "2026-01-13T00:00:00Z",
     );
     assert_eq!(firings(&doc, "s7"), [at("m", "2026-01-12T10:00:00Z")]);
-    assert!(firings(&doc, "back").is_empty(), "4 days is not a 7-day silence");
+    assert!(
+        firings(&doc, "back").is_empty(),
+        "4 days is not a 7-day silence"
+    );
 }
 
 #[test]
@@ -145,7 +154,10 @@ rules:
 "#,
         "2026-12-12T00:00:00Z",
     );
-    assert_eq!(doc["members"]["m"]["points"], 20, "once per weekly run, only when live");
+    assert_eq!(
+        doc["members"]["m"]["points"], 20,
+        "once per weekly run, only when live"
+    );
     let phases: Vec<&str> = doc["campaigns"]["salon"]["transitions"]
         .as_array()
         .unwrap()
@@ -153,8 +165,15 @@ rules:
         .map(|t| t["phase"].as_str().unwrap())
         .collect();
     // The clock starts during the first live session (21:00 on 20 Nov).
-    assert_eq!(phases[..6], ["off", "warmup", "live", "off", "warmup", "live"]);
-    assert_eq!(phases.len(), 10, "off on 20 Nov, then three weeks of three phases");
+    assert_eq!(
+        phases[..6],
+        ["off", "warmup", "live", "off", "warmup", "live"]
+    );
+    assert_eq!(
+        phases.len(),
+        10,
+        "off on 20 Nov, then three weeks of three phases"
+    );
 }
 
 #[test]
@@ -185,7 +204,10 @@ rules:
     let members = &doc["members"];
     assert_eq!(members["a"]["points"], 30);
     assert_eq!(members["b"]["points"], 20);
-    assert_eq!(members["c"]["points"], 25, "5 of the budget left, then the campaign ended");
+    assert_eq!(
+        members["c"]["points"], 25,
+        "5 of the budget left, then the campaign ended"
+    );
     assert_eq!(doc["campaigns"]["c"]["points_awarded"], 25);
     let clipped: Vec<&Value> = doc["ledger"]
         .as_array()
@@ -216,7 +238,10 @@ rules:
 "#,
         "2026-11-24T00:00:00Z",
     );
-    assert_eq!(firings(&doc, "monday"), [at("early", "2026-11-23T09:00:00Z")]);
+    assert_eq!(
+        firings(&doc, "monday"),
+        [at("early", "2026-11-23T09:00:00Z")]
+    );
 }
 
 #[test]
@@ -235,7 +260,10 @@ rules:
     // 30 Nov and 7 Dec 2026 are Mondays.
     assert_eq!(
         firings(&doc, "weekly"),
-        [at("m", "2026-11-30T12:00:00Z"), at("m", "2026-12-07T12:00:00Z")]
+        [
+            at("m", "2026-11-30T12:00:00Z"),
+            at("m", "2026-12-07T12:00:00Z")
+        ]
     );
 }
 
@@ -256,7 +284,10 @@ rules:
     // 8 Mar 2026: 02:00 EST jumps to 03:00 EDT; 02:30 does not exist.
     assert_eq!(
         firings(&doc, "nightly"),
-        [at("m", "2026-03-08T07:00:00Z"), at("m", "2026-03-09T06:30:00Z")]
+        [
+            at("m", "2026-03-08T07:00:00Z"),
+            at("m", "2026-03-09T06:30:00Z")
+        ]
     );
 }
 
@@ -277,7 +308,10 @@ rules:
     // 1 Nov 2026: 01:00–02:00 happens twice (EDT, then EST); the first counts.
     assert_eq!(
         firings(&doc, "nightly"),
-        [at("m", "2026-11-01T05:30:00Z"), at("m", "2026-11-02T06:30:00Z")]
+        [
+            at("m", "2026-11-01T05:30:00Z"),
+            at("m", "2026-11-02T06:30:00Z")
+        ]
     );
 }
 
@@ -304,6 +338,9 @@ rules:
     );
     assert_eq!(
         firings(&doc, "peak-open"),
-        [at("a", "2026-11-05T00:00:00Z"), at("b", "2026-11-05T00:00:00Z")]
+        [
+            at("a", "2026-11-05T00:00:00Z"),
+            at("b", "2026-11-05T00:00:00Z")
+        ]
     );
 }

@@ -131,7 +131,7 @@ impl Run<'_> {
     fn count_custom(&mut self, event: &Event) {
         let rules = self.rules();
         for counter in &rules.counters {
-            if !counter.on.iter().any(|t| *t == event.kind) {
+            if !counter.on.contains(&event.kind) {
                 continue;
             }
             if let Some(period) = counter.reset {
