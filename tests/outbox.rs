@@ -391,3 +391,33 @@ async fn the_running_dispatcher_delivers_a_row_it_is_poked_about_and_retries_on_
         .expect("the dispatcher did not stop")
         .unwrap();
 }
+
+#[tokio::test]
+async fn rows_queued_after_a_pass_are_found_alongside_an_older_row_awaiting_retry() {
+    let script = Scripted {
+        replies: Arc::new(Mutex::new(VecDeque::from([503]))),
+        ..Scripted::default()
+    };
+    let (url, _server) = script.clone().serve().await;
+    let limits = DispatchConfig {
+        per_channel_concurrency: 1,
+        ..config()
+    };
+    let s = setup(vec![webhook(&url)], limits);
+    enqueue(&s.store, &[row(1, "hook", "a"), row(2, "hook", "b")]);
+    assert_eq!(s.dispatcher.drain_once().await, 2);
+    // One of the two got the 503.
+    let (retry, sent): (Vec<OutboxRow>, Vec<OutboxRow>) = [1, 2]
+        .into_iter()
+        .map(|seq| stored(&s.store, seq))
+        .partition(|row| row.status == Status::Pending);
+    assert_eq!((retry.len(), sent.len()), (1, 1));
+    assert_eq!(sent[0].status, Status::Sent);
+
+    enqueue(&s.store, &[row(3, "hook", "c")]);
+    s.clock.set(retry[0].due);
+    assert_eq!(s.dispatcher.drain_once().await, 2);
+    for seq in 1..=3 {
+        assert_eq!(stored(&s.store, seq).status, Status::Sent);
+    }
+}
