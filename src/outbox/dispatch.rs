@@ -311,7 +311,11 @@ async fn attempt(inner: Arc<Inner>, row: OutboxRow) -> Option<DateTime<Utc>> {
             .map_err(|e| e.to_string())
     });
     if let Err(error) = written {
-        tracing::error!(seq, %error, "cannot record a delivery attempt; the message may be sent again");
+        tracing::error!(
+            seq,
+            %error,
+            "cannot record a delivery attempt; the message may be sent again"
+        );
     }
     (row.status == Status::Pending).then_some(row.due)
 }
@@ -327,18 +331,22 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// One log line per attempt: quiet on success, louder the worse it went.
 fn report(row: &OutboxRow) {
+    let (seq, key, channel, attempts) = (row.seq, &row.key, &row.channel, row.attempts);
     let error = row.last_error.as_deref().unwrap_or("");
     match row.status {
-        Status::Sent => {
-            tracing::debug!(seq = row.seq, key = %row.key, channel = %row.channel, "message sent")
-        }
-        Status::Pending => {
-            tracing::warn!(seq = row.seq, key = %row.key, channel = %row.channel, attempts = row.attempts, retry_at = %row.due, error, "delivery failed; will retry")
-        }
-        _ => {
-            tracing::error!(seq = row.seq, key = %row.key, channel = %row.channel, attempts = row.attempts, error, "delivery failed; giving up")
-        }
+        Status::Sent => tracing::debug!(seq, %key, %channel, attempts, "message sent"),
+        Status::Pending => tracing::warn!(
+            seq, %key, %channel, attempts, retry_at = %row.due, error,
+            "delivery failed; will retry"
+        ),
+        Status::Failed => tracing::error!(
+            seq, %key, %channel, attempts, error,
+            "delivery failed; giving up"
+        ),
+        // `settle` produces none of these.
+        Status::Deferred | Status::Capped | Status::Suppressed => {}
     }
 }
 
