@@ -9,6 +9,7 @@
 //! had already been committed. Timers are read from the store, so the open group is
 //! committed before due timers are looked up.
 
+mod tickets;
 mod timers;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -32,6 +33,9 @@ pub enum Applied {
     Duplicate,
     /// Its step ran; the outcome is in the open group.
     Accepted(Box<Outcome>),
+    /// Valid as an event but refused (an unknown ticket, an ack of a resolved one):
+    /// nothing changed.
+    Rejected(String),
 }
 
 /// What Rally remembers about a campaign: every phase change it fired and the points
@@ -51,7 +55,8 @@ pub struct TransitionRecord {
 }
 
 pub struct Runner {
-    store: Store,
+    /// Shared with the outbox dispatcher and the API's readers (sled is thread-safe).
+    store: Arc<Store>,
     rules: Arc<RuleSet>,
     group: Vec<StepWrite>,
     /// Members changed by the open group, newer than what the store holds.
@@ -67,6 +72,10 @@ pub struct Runner {
     started_at: Option<DateTime<Utc>>,
     /// Every outcome, in order, when the caller wants them (`sim`).
     journal: Option<Vec<Outcome>>,
+    next_ticket: u64,
+    next_outbox: u64,
+    /// Tickets changed by the open group, newer than what the store holds.
+    tickets: HashMap<u64, crate::tickets::Ticket>,
 }
 
 /// Meta names: `campaign.<id>` holds a [`CampaignRecord`].
@@ -79,8 +88,13 @@ impl Runner {
         let campaigns = load_campaigns(&store)?;
         let budget_used = budgets(&campaigns);
         let (jobs, next_job) = timers::load_jobs(&store)?;
+        let next_ticket = store.ticket_last()?.map_or(1, |n| n + 1);
+        let next_outbox = store.outbox_last()?.map_or(1, |n| n + 1);
         Ok(Runner {
-            store,
+            store: Arc::new(store),
+            next_ticket,
+            next_outbox,
+            tickets: HashMap::new(),
             rules,
             group: Vec::new(),
             members: HashMap::new(),
@@ -113,6 +127,11 @@ impl Runner {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store, for the dispatcher and readers that outlive a borrow.
+    pub fn shared_store(&self) -> Arc<Store> {
+        self.store.clone()
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {
@@ -151,11 +170,21 @@ impl Runner {
         if self.events.contains(&event.id) || self.store.seen(&event.id)? {
             return Ok(Applied::Duplicate);
         }
+        // A ticket command changes its ticket or nothing at all.
+        let ticket_write = match self.ticket_command(event, now)? {
+            Some(Ok(write)) => Some(write),
+            Some(Err(message)) => return Ok(Applied::Rejected(message)),
+            None => None,
+        };
         let member = self.member(&event.member)?;
         let outcome = self.step(member, &Input::Event(event), now);
         self.events.insert(event.id.clone());
         let mut write = self.write_for(&outcome);
         write.event_id = Some(event.id.clone());
+        if let Some(ticket_write) = ticket_write {
+            write.tickets_put.extend(ticket_write.tickets_put);
+            write.timers_clear.extend(ticket_write.timers_clear);
+        }
         self.group.push(write);
         self.remember(&outcome);
         Ok(Applied::Accepted(Box::new(outcome)))
@@ -166,6 +195,7 @@ impl Runner {
             rules: &self.rules,
             now,
             budget_used: &self.budget_used,
+            next_ticket: self.next_ticket,
         };
         engine::step(&ctx, member, input)
     }
@@ -180,7 +210,7 @@ impl Runner {
             *self.budget_used.entry(campaign.clone()).or_insert(0) += points;
             meta_put.push(campaign_meta(campaign, record));
         }
-        StepWrite {
+        let mut write = StepWrite {
             members: vec![outcome.member.clone()],
             ledger: outcome.ledger.clone(),
             firings: outcome.firings.clone(),
@@ -188,7 +218,13 @@ impl Runner {
             timers_clear: outcome.timers_clear.clone(),
             meta_put,
             ..StepWrite::default()
+        };
+        self.queue_messages(&mut write, &outcome.messages);
+        for opened in &outcome.tickets {
+            self.next_ticket = self.next_ticket.max(opened.ticket.number + 1);
+            self.put_ticket(&mut write, opened.ticket.clone(), opened.deadline);
         }
+        write
     }
 
     fn remember(&mut self, outcome: &Outcome) {
@@ -209,6 +245,7 @@ impl Runner {
         self.group.clear();
         self.members.clear();
         self.events.clear();
+        self.tickets.clear();
         if result.is_err() {
             // What the failed group changed in memory must not outlive it.
             self.reload_records()?;
@@ -220,6 +257,8 @@ impl Runner {
         self.campaigns = load_campaigns(&self.store)?;
         self.budget_used = budgets(&self.campaigns);
         (self.jobs, self.next_job) = timers::load_jobs(&self.store)?;
+        self.next_ticket = self.store.ticket_last()?.map_or(1, |n| n + 1);
+        self.next_outbox = self.store.outbox_last()?.map_or(1, |n| n + 1);
         Ok(())
     }
 }

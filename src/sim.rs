@@ -12,7 +12,7 @@ use crate::engine::{Firing, LedgerEntry, RuleFailure};
 use crate::event::{self, AtPolicy};
 use crate::member::rfc3339;
 use crate::rules::RuleSet;
-use crate::runner::Runner;
+use crate::runner::{Applied, Runner};
 use crate::store::{Store, StoreError};
 
 /// Steps per transaction: large groups amortise sled's per-transaction cost.
@@ -32,6 +32,7 @@ struct Record {
     ledger: Vec<LedgerEntry>,
     firings: Vec<Firing>,
     failures: Vec<RuleFailure>,
+    messages: Vec<Value>,
     rejected: Vec<Value>,
 }
 
@@ -81,7 +82,11 @@ pub fn simulate(
         if let Some(c) = clock {
             runner.run_due(c)?;
         }
-        runner.apply_event(&event, at)?;
+        if let Applied::Rejected(error) = runner.apply_event(&event, at)? {
+            record
+                .rejected
+                .push(json!({"line": number, "error": error}));
+        }
         if runner.pending() >= GROUP {
             runner.commit()?;
         }
@@ -109,6 +114,14 @@ impl Record {
             self.ledger.extend(outcome.ledger);
             self.firings.extend(outcome.firings);
             self.failures.extend(outcome.failures);
+            for mut row in outcome.messages {
+                // Channels are not contacted: a message due now counts as sent now.
+                if row.status == crate::outbox::Status::Pending {
+                    row.status = crate::outbox::Status::Sent;
+                    row.sent_at = Some(row.due);
+                }
+                self.messages.push(row.view());
+            }
         }
     }
 }
@@ -139,8 +152,8 @@ fn document(
     );
     doc.insert("members".into(), Value::Object(members));
     doc.insert("ledger".into(), to_json(&record.ledger));
-    doc.insert("messages".into(), json!([]));
-    doc.insert("tickets".into(), json!([]));
+    doc.insert("messages".into(), Value::Array(record.messages));
+    doc.insert("tickets".into(), to_json(&runner.all_tickets()?));
     doc.insert("campaigns".into(), campaigns(runner, now));
     doc.insert("firings".into(), Value::Array(firings));
     doc.insert("errors".into(), to_json(&record.failures));

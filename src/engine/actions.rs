@@ -4,7 +4,7 @@
 use super::outcome::LedgerEntry;
 use super::run::{Failed, Run};
 use crate::localtime;
-use crate::rules::{Action, Amount, Rule, SetValue};
+use crate::rules::{Action, Amount, Rule, SetValue, Severity};
 use crate::script::ScriptAction;
 
 /// Largest single award or deduction: far above any real use, far below overflow.
@@ -51,11 +51,16 @@ impl Run<'_> {
                         self.apply_script_action(rule, request)?;
                     }
                 }
-                Action::Send { .. } | Action::Escalate { .. } => {
-                    return Err(Failed::new(
-                        "send and escalate actions are not available in this build",
-                    ))
-                }
+                Action::Send {
+                    template,
+                    channel,
+                    to,
+                } => self.send(rule, template, channel, to.as_deref())?,
+                Action::Escalate {
+                    policy,
+                    severity,
+                    summary,
+                } => self.escalate(rule, policy, *severity, summary)?,
             }
             self.member_changed();
         }
@@ -81,9 +86,17 @@ impl Run<'_> {
                 self.member.attrs.insert(key, value);
                 Ok(())
             }
-            ScriptAction::Send { .. } | ScriptAction::Escalate { .. } => Err(Failed::new(
-                "send and escalate are not available in this build",
-            )),
+            ScriptAction::Send { template, channel } => self.send(rule, &template, &channel, None),
+            ScriptAction::Escalate {
+                policy,
+                severity,
+                summary,
+            } => {
+                let severity = Severity::parse(&severity).ok_or_else(|| {
+                    Failed::new(format!("severity {severity:?} is not low, normal or high"))
+                })?;
+                self.escalate(rule, &policy, severity, &summary)
+            }
         }
     }
 

@@ -15,6 +15,7 @@
 mod actions;
 mod builtin;
 mod cascade;
+mod messages;
 pub mod outcome;
 mod run;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+pub use messages::{member_context, notification, OpenedTicket};
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
 pub use timed::{inactive_timer_id, INACTIVE};
 
@@ -40,6 +42,8 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
     /// Points awarded so far by rules scoped to each campaign.
     pub budget_used: &'a BTreeMap<String, i64>,
+    /// The number the next ticket opened gets (`T-<n>`).
+    pub next_ticket: u64,
 }
 
 /// What started the step.

@@ -73,6 +73,10 @@ pub struct Outcome {
     pub timers_clear: Vec<TimerKey>,
     /// Points awarded per campaign by campaign-scoped rules (against their budgets).
     pub budget_spent: BTreeMap<String, i64>,
+    /// Messages queued (the runner numbers them).
+    pub messages: Vec<crate::outbox::OutboxRow>,
+    /// Tickets opened.
+    pub tickets: Vec<super::OpenedTicket>,
 }
 
 /// RFC 3339 UTC with `Z`, as every time in Rally's output.

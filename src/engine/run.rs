@@ -41,6 +41,8 @@ pub(super) struct Run<'a> {
     /// The member as the step found it: timers are re-armed when activity changed.
     pub original_last_active: Option<DateTime<Utc>>,
     pub original_left: bool,
+    pub messages: Vec<crate::outbox::OutboxRow>,
+    pub tickets: Vec<super::OpenedTicket>,
 }
 
 /// Why a rule stopped: reported with the rule's id and location.
@@ -90,6 +92,8 @@ impl<'a> Run<'a> {
             budget_spent: BTreeMap::new(),
             original_last_active,
             original_left,
+            messages: Vec::new(),
+            tickets: Vec::new(),
         }
     }
 
@@ -186,10 +190,14 @@ impl<'a> Run<'a> {
         let before = self.member.clone();
         let ledger_len = self.ledger.len();
         let budget_before = self.budget_spent.clone();
+        let messages_len = self.messages.len();
+        let tickets_len = self.tickets.len();
         if let Err(failed) = self.apply_actions(rule) {
             self.member = before;
             self.ledger.truncate(ledger_len);
             self.budget_spent = budget_before;
+            self.messages.truncate(messages_len);
+            self.tickets.truncate(tickets_len);
             self.member_changed();
             self.fail(rule, failed);
             return;
@@ -254,6 +262,8 @@ impl<'a> Run<'a> {
             timers_set,
             timers_clear,
             budget_spent: self.budget_spent,
+            messages: self.messages,
+            tickets: self.tickets,
         }
     }
 }

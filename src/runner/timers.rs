@@ -171,6 +171,7 @@ impl Runner {
             INACTIVE => self.pop_inactive(key, payload, due),
             PHASE => self.pop_phase(key, payload, due),
             SCHEDULE => self.pop_schedule(key, due),
+            super::tickets::SLA => self.pop_sla(key, due),
             _ => {
                 // A kind this build does not know: drop it rather than spin on it.
                 tracing::warn!(kind = %key.kind, id = %key.id, "dropping a timer of unknown kind");
