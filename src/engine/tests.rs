@@ -52,6 +52,7 @@ impl<'a> Sim<'a> {
             rules: self.rules,
             now,
             budget_used: &budget_used,
+            next_ticket: 1,
         };
         let before = self.members.get(&event.member).cloned();
         let outcome = step(&ctx, before, &Input::Event(&event));
