@@ -13,6 +13,9 @@
 //! | [`script`] | the Rhai sandbox: engine limits, scope building, script-requested actions |
 //! | [`engine`] | the pure step: (rule set, member, input, now) → changes |
 //! | [`messaging`] | rendering templates; delivering over smtp, webhooks and the log |
+//! | [`policy`] | whether a marketing message goes now, later (quiet hours), or not at all |
+//! | [`tickets`] | escalation tickets: open, climb the ladder, acknowledge, resolve |
+//! | [`outbox`] | queued messages as stored, and the dispatcher that delivers them |
 //! | [`store`] | sled: trees, key encoding, one transaction per group of steps |
 //! | [`sim`] | the `rally sim` command: the engine on a virtual clock |
 //!
@@ -29,8 +32,11 @@ pub mod event;
 pub mod localtime;
 pub mod member;
 pub mod messaging;
+pub mod outbox;
+pub mod policy;
 pub mod rules;
 pub mod runner;
 pub mod script;
 pub mod sim;
 pub mod store;
+pub mod tickets;

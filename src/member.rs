@@ -12,8 +12,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Member {
     pub id: String,
+    /// When Rally first saw the member: a schedule or phase that fell due before
+    /// that instant does not include them.
+    pub created_at: Option<DateTime<Utc>>,
     pub joined_at: Option<DateTime<Utc>>,
     /// Profile attributes (`name`, `email`, `timezone`, `locale`, and anything set by
     /// `profile` events or `set` actions).
@@ -41,6 +45,7 @@ pub struct Member {
 
 /// State the engine keeps to enforce per-period rules. Not part of the public view.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Bookkeeping {
     /// Member-local day of the last check-in that counted toward the streak.
     pub last_checkin_day: Option<NaiveDate>,
@@ -52,6 +57,9 @@ pub struct Bookkeeping {
     pub counter_periods: BTreeMap<String, String>,
     /// Marketing messages on one member-local day, for `settings.messaging.max_per_day`.
     pub messages_day: Option<(NaiveDate, u32)>,
+    /// Armed inactivity timers: rule id → due time (Unix millis). Activity re-arms
+    /// them, `leave` disarms them, and a timer that pops with another due time is stale.
+    pub armed: BTreeMap<String, i64>,
 }
 
 impl Member {

@@ -1,23 +1,30 @@
 //! The imperative shell around the pure step: loads the member, runs the step, and
 //! gathers the results into groups that the store commits in one transaction each.
 //! `sim` and the daemon both drive the engine through a `Runner`, so they cannot
-//! disagree about what an event does.
+//! disagree about what an event — or a timer — does.
 //!
 //! Steps in a group that is not yet committed must see each other: the runner keeps
 //! the members and event ids of the open group in memory, so a second event for the
 //! same member — or a duplicate id — within one group behaves exactly as if the first
-//! had already been committed.
+//! had already been committed. Timers are read from the store, so the open group is
+//! committed before due timers are looked up.
 
-use std::collections::{HashMap, HashSet};
+mod tickets;
+mod timers;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::engine::{self, Context, Input, Outcome};
 use crate::event::Event;
 use crate::member::Member;
 use crate::rules::RuleSet;
 use crate::store::{StepWrite, Store, StoreError};
+
+pub use timers::FanoutJob;
 
 /// What happened to one event.
 #[derive(Debug)]
@@ -26,31 +33,105 @@ pub enum Applied {
     Duplicate,
     /// Its step ran; the outcome is in the open group.
     Accepted(Box<Outcome>),
+    /// Valid as an event but refused (an unknown ticket, an ack of a resolved one):
+    /// nothing changed.
+    Rejected(String),
+}
+
+/// What Rally remembers about a campaign: every phase change it fired and the points
+/// its rules awarded (what its budget is measured against).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CampaignRecord {
+    pub points_awarded: i64,
+    pub transitions: Vec<TransitionRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransitionRecord {
+    /// The phase entered; `None` when the campaign ended.
+    pub phase: Option<String>,
+    #[serde(with = "crate::engine::outcome::utc")]
+    pub at: DateTime<Utc>,
 }
 
 pub struct Runner {
-    store: Store,
+    /// Shared with the outbox dispatcher and the API's readers (sled is thread-safe).
+    store: Arc<Store>,
     rules: Arc<RuleSet>,
     group: Vec<StepWrite>,
     /// Members changed by the open group, newer than what the store holds.
     members: HashMap<String, Member>,
     /// Event ids of the open group.
     events: HashSet<String>,
+    campaigns: BTreeMap<String, CampaignRecord>,
+    budget_used: BTreeMap<String, i64>,
+    jobs: VecDeque<FanoutJob>,
+    next_job: u64,
+    /// When this process started keeping time: occurrences due before it were missed
+    /// while Rally was down (`catch_up`). `None` in `sim`, where nothing is missed.
+    started_at: Option<DateTime<Utc>>,
+    /// Every outcome, in order, when the caller wants them (`sim`).
+    journal: Option<Vec<Outcome>>,
+    next_ticket: u64,
+    next_outbox: u64,
+    /// Tickets changed by the open group, newer than what the store holds.
+    tickets: HashMap<u64, crate::tickets::Ticket>,
 }
 
+/// Meta names: `campaign.<id>` holds a [`CampaignRecord`].
+const CAMPAIGN_META: &str = "campaign.";
+
 impl Runner {
-    pub fn new(store: Store, rules: Arc<RuleSet>) -> Self {
-        Runner {
-            store,
+    /// Opens a runner over `store`, picking up campaign records and unfinished
+    /// fan-outs left by an earlier process.
+    pub fn new(store: Store, rules: Arc<RuleSet>) -> Result<Self, StoreError> {
+        let campaigns = load_campaigns(&store)?;
+        let budget_used = budgets(&campaigns);
+        let (jobs, next_job) = timers::load_jobs(&store)?;
+        let next_ticket = store.ticket_last()?.map_or(1, |n| n + 1);
+        let next_outbox = store.outbox_last()?.map_or(1, |n| n + 1);
+        Ok(Runner {
+            store: Arc::new(store),
+            next_ticket,
+            next_outbox,
+            tickets: HashMap::new(),
             rules,
             group: Vec::new(),
             members: HashMap::new(),
             events: HashSet::new(),
-        }
+            campaigns,
+            budget_used,
+            jobs,
+            next_job,
+            started_at: None,
+            journal: None,
+        })
+    }
+
+    /// Records every outcome from now on (see [`Runner::take_journal`]).
+    pub fn keep_journal(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    pub fn take_journal(&mut self) -> Vec<Outcome> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The daemon's start time: `schedule` occurrences due before it were missed.
+    pub fn set_started_at(&mut self, at: DateTime<Utc>) {
+        self.started_at = Some(at);
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store, for the dispatcher and readers that outlive a borrow.
+    pub fn shared_store(&self) -> Arc<Store> {
+        self.store.clone()
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {
@@ -65,6 +146,11 @@ impl Runner {
     /// Steps waiting in the open group.
     pub fn pending(&self) -> usize {
         self.group.len()
+    }
+
+    /// Campaign records: transitions fired and points awarded.
+    pub fn campaigns(&self) -> &BTreeMap<String, CampaignRecord> {
+        &self.campaigns
     }
 
     /// A member as the next step would see it.
@@ -84,23 +170,69 @@ impl Runner {
         if self.events.contains(&event.id) || self.store.seen(&event.id)? {
             return Ok(Applied::Duplicate);
         }
+        // A ticket command changes its ticket or nothing at all.
+        let ticket_write = match self.ticket_command(event, now)? {
+            Some(Ok(write)) => Some(write),
+            Some(Err(message)) => return Ok(Applied::Rejected(message)),
+            None => None,
+        };
         let member = self.member(&event.member)?;
+        let outcome = self.step(member, &Input::Event(event), now);
+        self.events.insert(event.id.clone());
+        let mut write = self.write_for(&outcome);
+        write.event_id = Some(event.id.clone());
+        if let Some(ticket_write) = ticket_write {
+            write.tickets_put.extend(ticket_write.tickets_put);
+            write.timers_clear.extend(ticket_write.timers_clear);
+        }
+        self.group.push(write);
+        self.remember(&outcome);
+        Ok(Applied::Accepted(Box::new(outcome)))
+    }
+
+    fn step(&self, member: Option<Member>, input: &Input<'_>, now: DateTime<Utc>) -> Outcome {
         let ctx = Context {
             rules: &self.rules,
             now,
+            budget_used: &self.budget_used,
+            next_ticket: self.next_ticket,
         };
-        let outcome = engine::step(&ctx, member, &Input::Event(event));
-        self.events.insert(event.id.clone());
-        self.members
-            .insert(outcome.member.id.clone(), outcome.member.clone());
-        self.group.push(StepWrite {
-            event_id: Some(event.id.clone()),
+        engine::step(&ctx, member, input)
+    }
+
+    /// The store writes of one outcome, including the campaign records its awards
+    /// changed. Updates the in-memory budgets so the next step sees them.
+    fn write_for(&mut self, outcome: &Outcome) -> StepWrite {
+        let mut meta_put = Vec::new();
+        for (campaign, points) in &outcome.budget_spent {
+            let record = self.campaigns.entry(campaign.clone()).or_default();
+            record.points_awarded += points;
+            *self.budget_used.entry(campaign.clone()).or_insert(0) += points;
+            meta_put.push(campaign_meta(campaign, record));
+        }
+        let mut write = StepWrite {
             members: vec![outcome.member.clone()],
             ledger: outcome.ledger.clone(),
             firings: outcome.firings.clone(),
+            timers_set: outcome.timers_set.clone(),
+            timers_clear: outcome.timers_clear.clone(),
+            meta_put,
             ..StepWrite::default()
-        });
-        Ok(Applied::Accepted(Box::new(outcome)))
+        };
+        self.queue_messages(&mut write, &outcome.messages);
+        for opened in &outcome.tickets {
+            self.next_ticket = self.next_ticket.max(opened.ticket.number + 1);
+            self.put_ticket(&mut write, opened.ticket.clone(), opened.deadline);
+        }
+        write
+    }
+
+    fn remember(&mut self, outcome: &Outcome) {
+        self.members
+            .insert(outcome.member.id.clone(), outcome.member.clone());
+        if let Some(journal) = &mut self.journal {
+            journal.push(outcome.clone());
+        }
     }
 
     /// Commits the open group in one transaction. On error nothing of the group is
@@ -113,6 +245,44 @@ impl Runner {
         self.group.clear();
         self.members.clear();
         self.events.clear();
+        self.tickets.clear();
+        if result.is_err() {
+            // What the failed group changed in memory must not outlive it.
+            self.reload_records()?;
+        }
         result
     }
+
+    fn reload_records(&mut self) -> Result<(), StoreError> {
+        self.campaigns = load_campaigns(&self.store)?;
+        self.budget_used = budgets(&self.campaigns);
+        (self.jobs, self.next_job) = timers::load_jobs(&self.store)?;
+        self.next_ticket = self.store.ticket_last()?.map_or(1, |n| n + 1);
+        self.next_outbox = self.store.outbox_last()?.map_or(1, |n| n + 1);
+        Ok(())
+    }
+}
+
+fn load_campaigns(store: &Store) -> Result<BTreeMap<String, CampaignRecord>, StoreError> {
+    let mut campaigns = BTreeMap::new();
+    for (name, bytes) in store.meta_scan(CAMPAIGN_META)? {
+        let record: CampaignRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::corrupt("meta", name.as_bytes(), e))?;
+        campaigns.insert(name[CAMPAIGN_META.len()..].to_string(), record);
+    }
+    Ok(campaigns)
+}
+
+fn budgets(campaigns: &BTreeMap<String, CampaignRecord>) -> BTreeMap<String, i64> {
+    campaigns
+        .iter()
+        .map(|(id, record)| (id.clone(), record.points_awarded))
+        .collect()
+}
+
+fn campaign_meta(id: &str, record: &CampaignRecord) -> (String, Vec<u8>) {
+    (
+        format!("{CAMPAIGN_META}{id}"),
+        serde_json::to_vec(record).unwrap_or_default(),
+    )
 }

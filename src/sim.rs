@@ -32,17 +32,23 @@ struct Record {
     ledger: Vec<LedgerEntry>,
     firings: Vec<Firing>,
     failures: Vec<RuleFailure>,
+    messages: Vec<Value>,
     rejected: Vec<Value>,
 }
 
 /// Runs the events read from `input` through `rules` and returns the output document.
+///
+/// The virtual clock starts at the first event; before each event it advances to the
+/// event's time, firing every timer due on the way in time order (each step with its
+/// timer's due time as "now"); after the last event it advances to `until`.
 pub fn simulate(
     rules: Arc<RuleSet>,
     input: impl BufRead,
     until: Option<DateTime<Utc>>,
 ) -> Result<Value, SimError> {
     let store = Store::open_temporary()?;
-    let mut runner = Runner::new(store, rules);
+    let mut runner = Runner::new(store, rules)?;
+    runner.keep_journal();
     let mut record = Record::default();
     let mut clock: Option<DateTime<Utc>> = None;
     for (index, line) in input.lines().enumerate() {
@@ -61,22 +67,63 @@ pub fn simulate(
             }
         };
         let at = event.at_utc();
-        clock = Some(clock.map_or(at, |c| c.max(at)));
-        if let Applied::Accepted(outcome) = runner.apply_event(&event, at)? {
-            record.ledger.extend(outcome.ledger);
-            record.firings.extend(outcome.firings);
-            record.failures.extend(outcome.failures);
+        match clock {
+            None => {
+                // The clock starts just before the first event, so a phase change at
+                // that very instant still fires.
+                runner.arm(at - chrono::Duration::milliseconds(1))?;
+                clock = Some(at);
+            }
+            Some(c) if at > c => clock = Some(at),
+            Some(_) => {}
+        }
+        // Timers due up to this event fire first; an event from the past does not
+        // move the clock back.
+        if let Some(c) = clock {
+            runner.run_due(c)?;
+        }
+        if let Applied::Rejected(error) = runner.apply_event(&event, at)? {
+            record
+                .rejected
+                .push(json!({"line": number, "error": error}));
         }
         if runner.pending() >= GROUP {
             runner.commit()?;
         }
+        record.absorb(runner.take_journal());
     }
     runner.commit()?;
-    let now = match (until, clock) {
-        (Some(u), Some(c)) => Some(u.max(c)),
-        (u, c) => u.or(c),
-    };
-    document(&runner, record, now)
+    if let Some(until) = until {
+        if clock.is_none() {
+            runner.arm(until)?;
+        }
+        if clock.is_none_or(|c| until > c) {
+            clock = Some(until);
+        }
+    }
+    if let Some(c) = clock {
+        runner.run_due(c)?;
+    }
+    record.absorb(runner.take_journal());
+    document(&runner, record, clock)
+}
+
+impl Record {
+    fn absorb(&mut self, outcomes: Vec<crate::engine::Outcome>) {
+        for outcome in outcomes {
+            self.ledger.extend(outcome.ledger);
+            self.firings.extend(outcome.firings);
+            self.failures.extend(outcome.failures);
+            for mut row in outcome.messages {
+                // Channels are not contacted: a message due now counts as sent now.
+                if row.status == crate::outbox::Status::Pending {
+                    row.status = crate::outbox::Status::Sent;
+                    row.sent_at = Some(row.due);
+                }
+                self.messages.push(row.view());
+            }
+        }
+    }
 }
 
 fn document(
@@ -105,13 +152,40 @@ fn document(
     );
     doc.insert("members".into(), Value::Object(members));
     doc.insert("ledger".into(), to_json(&record.ledger));
-    doc.insert("messages".into(), json!([]));
-    doc.insert("tickets".into(), json!([]));
-    doc.insert("campaigns".into(), json!({}));
+    doc.insert("messages".into(), Value::Array(record.messages));
+    doc.insert("tickets".into(), to_json(&runner.all_tickets()?));
+    doc.insert("campaigns".into(), campaigns(runner, now));
     doc.insert("firings".into(), Value::Array(firings));
     doc.insert("errors".into(), to_json(&record.failures));
     doc.insert("rejected".into(), Value::Array(record.rejected));
     Ok(Value::Object(doc))
+}
+
+/// Each campaign's phase at `now`, the points its rules awarded, and every phase
+/// change the simulation went through.
+fn campaigns(runner: &Runner, now: Option<DateTime<Utc>>) -> Value {
+    let mut out = Map::new();
+    for campaign in &runner.rules().campaigns {
+        let record = runner
+            .campaigns()
+            .get(&campaign.id)
+            .cloned()
+            .unwrap_or_default();
+        let phase = now
+            .and_then(|t| crate::campaign::phase_at(campaign, t))
+            .map(|p| Value::String(p.name))
+            .unwrap_or(Value::Null);
+        out.insert(
+            campaign.id.clone(),
+            json!({
+                "phase": phase,
+                "points_awarded": record.points_awarded,
+                "budget": campaign.budget_points,
+                "transitions": record.transitions,
+            }),
+        );
+    }
+    Value::Object(out)
 }
 
 fn to_json<T: serde::Serialize>(items: &[T]) -> Value {

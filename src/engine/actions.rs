@@ -4,7 +4,7 @@
 use super::outcome::LedgerEntry;
 use super::run::{Failed, Run};
 use crate::localtime;
-use crate::rules::{Action, Amount, Rule, SetValue};
+use crate::rules::{Action, Amount, Rule, SetValue, Severity};
 use crate::script::ScriptAction;
 
 /// Largest single award or deduction: far above any real use, far below overflow.
@@ -51,11 +51,16 @@ impl Run<'_> {
                         self.apply_script_action(rule, request)?;
                     }
                 }
-                Action::Send { .. } | Action::Escalate { .. } => {
-                    return Err(Failed::new(
-                        "send and escalate actions are not available in this build",
-                    ))
-                }
+                Action::Send {
+                    template,
+                    channel,
+                    to,
+                } => self.send(rule, template, channel, to.as_deref())?,
+                Action::Escalate {
+                    policy,
+                    severity,
+                    summary,
+                } => self.escalate(rule, policy, *severity, summary)?,
             }
             self.member_changed();
         }
@@ -81,9 +86,17 @@ impl Run<'_> {
                 self.member.attrs.insert(key, value);
                 Ok(())
             }
-            ScriptAction::Send { .. } | ScriptAction::Escalate { .. } => Err(Failed::new(
-                "send and escalate are not available in this build",
-            )),
+            ScriptAction::Send { template, channel } => self.send(rule, &template, &channel, None),
+            ScriptAction::Escalate {
+                policy,
+                severity,
+                summary,
+            } => {
+                let severity = Severity::parse(&severity).ok_or_else(|| {
+                    Failed::new(format!("severity {severity:?} is not low, normal or high"))
+                })?;
+                self.escalate(rule, &policy, severity, &summary)
+            }
         }
     }
 
@@ -111,6 +124,7 @@ impl Run<'_> {
         }
         let mut amount = requested;
         let mut clipped_by = None;
+        let mut day_total = None;
         if requested < 0 {
             if self.member.points + requested < 0 {
                 return Err(Failed::new(format!(
@@ -129,6 +143,18 @@ impl Run<'_> {
                 amount = room;
                 clipped_by = Some("daily_cap".to_string());
             }
+            day_total = Some((today, so_far));
+        }
+        if amount > 0 {
+            if let Some((campaign, room)) = self.budget_room(rule) {
+                if amount > room {
+                    amount = room;
+                    clipped_by = Some(format!("budget:{campaign}"));
+                }
+                *self.budget_spent.entry(campaign).or_insert(0) += amount;
+            }
+        }
+        if let Some((today, so_far)) = day_total {
             self.member.book.points_day = Some((today, so_far + amount));
         }
         self.member.points += amount;
@@ -147,6 +173,21 @@ impl Run<'_> {
             clipped_by,
         });
         Ok(())
+    }
+}
+
+impl Run<'_> {
+    /// For a rule scoped to a campaign: the campaign and the points its budget has
+    /// left (unbounded without a budget), counting this step's earlier awards.
+    fn budget_room(&self, rule: &Rule) -> Option<(String, i64)> {
+        let id = &rule.during.as_ref()?.campaign;
+        let campaign = self.rules().campaigns.iter().find(|c| c.id == *id)?;
+        let Some(budget) = campaign.budget_points else {
+            return Some((id.clone(), i64::MAX));
+        };
+        let used = self.ctx.budget_used.get(id).copied().unwrap_or(0)
+            + self.budget_spent.get(id).copied().unwrap_or(0);
+        Some((id.clone(), (budget - used).max(0)))
     }
 }
 

@@ -15,7 +15,7 @@ const JOIN_FIELDS: [&str; 4] = ["name", "email", "timezone", "locale"];
 impl Run<'_> {
     pub fn on_event(&mut self, event: &Event) {
         self.place_on_ladder();
-        self.builtin_effects(event);
+        let returned = self.builtin_effects(event);
         self.count_custom(event);
         self.member_changed();
         self.detect(1);
@@ -25,10 +25,15 @@ impl Run<'_> {
                 self.try_rule(index, 0);
             }
         }
+        for index in returned {
+            self.try_rule(index, 0);
+        }
         self.drain();
     }
 
-    fn builtin_effects(&mut self, event: &Event) {
+    /// Applies the built-in effects; returns the `returned` rules this activity
+    /// triggers, to run after the event's own rules.
+    fn builtin_effects(&mut self, event: &Event) -> Vec<usize> {
         let at = event.at_utc();
         let member = &mut self.member;
         match event.kind.as_str() {
@@ -74,8 +79,9 @@ impl Run<'_> {
         self.member
             .add_to_counter(&format!("events.{}", event.kind), 1.0);
         if self.rules().settings.activity.includes(&event.kind) {
-            self.activity(at);
+            return self.activity(at);
         }
+        Vec::new()
     }
 
     /// A check-in extends the streak when it is on the local day after the last one,
@@ -97,19 +103,35 @@ impl Run<'_> {
         }
     }
 
-    /// Activity moves `last_active` forward (never back) and brings back a member who left.
-    fn activity(&mut self, at: chrono::DateTime<chrono::Utc>) {
+    /// Activity moves `last_active` forward (never back) and brings back a member who
+    /// left. Returns the `returned` rules whose silence this activity ends.
+    fn activity(&mut self, at: chrono::DateTime<chrono::Utc>) -> Vec<usize> {
+        let rules = self.rules();
         let member = &mut self.member;
         member.left = false;
-        if member.last_active.is_none_or(|last| at > last) {
+        let previous = member.last_active;
+        if previous.is_none_or(|last| at > last) {
             member.last_active = Some(at);
         }
+        let Some(silence) = previous.map(|last| at - last) else {
+            return Vec::new();
+        };
+        rules
+            .index
+            .returned
+            .iter()
+            .copied()
+            .filter(|&index| match rules.rules[index].trigger {
+                crate::rules::Trigger::Returned(min) => silence >= min,
+                _ => false,
+            })
+            .collect()
     }
 
     fn count_custom(&mut self, event: &Event) {
         let rules = self.rules();
         for counter in &rules.counters {
-            if !counter.on.iter().any(|t| *t == event.kind) {
+            if !counter.on.contains(&event.kind) {
                 continue;
             }
             if let Some(period) = counter.reset {

@@ -15,36 +15,56 @@
 mod actions;
 mod builtin;
 mod cascade;
+mod messages;
 pub mod outcome;
 mod run;
 #[cfg(test)]
 mod tests;
+mod timed;
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+pub use messages::{member_context, notification, OpenedTicket};
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
+pub use timed::{inactive_timer_id, INACTIVE};
 
 use crate::event::Event;
 use crate::member::Member;
 use crate::rules::RuleSet;
 
-/// The world a step sees besides the member: the rules and the time.
+/// The world a step sees besides the member: the rules, the time, and the points
+/// campaigns have awarded so far (their budgets are shared by every member).
 pub struct Context<'a> {
     pub rules: &'a RuleSet,
     /// The step's "now": the event's time, or the due time of a timer.
     pub now: DateTime<Utc>,
+    /// Points awarded so far by rules scoped to each campaign.
+    pub budget_used: &'a BTreeMap<String, i64>,
+    /// The number the next ticket opened gets (`T-<n>`).
+    pub next_ticket: u64,
 }
 
 /// What started the step.
 pub enum Input<'a> {
     /// A member event (already validated and known not to be a duplicate).
     Event(&'a Event),
+    /// An inactivity timer armed for `rule` that fell due at `due` (Unix millis).
+    Inactive {
+        member: &'a str,
+        rule: &'a str,
+        due: i64,
+    },
+    /// One member's share of a global trigger (`phase` or `schedule`) of `rule`.
+    Global { member: &'a str, rule: &'a str },
 }
 
 impl Input<'_> {
     pub fn member_id(&self) -> &str {
         match self {
             Input::Event(event) => &event.member,
+            Input::Inactive { member, .. } | Input::Global { member, .. } => member,
         }
     }
 }
@@ -52,10 +72,16 @@ impl Input<'_> {
 /// Runs one step for one member. `member` is the stored state, `None` for a member
 /// Rally has not seen yet (created by this step).
 pub fn step(ctx: &Context<'_>, member: Option<Member>, input: &Input<'_>) -> Outcome {
-    let member = member.unwrap_or_else(|| Member::new(input.member_id()));
+    let member = member.unwrap_or_else(|| {
+        let mut member = Member::new(input.member_id());
+        member.created_at = Some(ctx.now);
+        member
+    });
     let mut run = run::Run::new(ctx, member, input);
     match input {
         Input::Event(event) => run.on_event(event),
+        Input::Inactive { rule, due, .. } => run.on_inactive(rule, *due),
+        Input::Global { rule, .. } => run.on_global(rule),
     }
     run.finish()
 }

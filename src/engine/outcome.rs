@@ -1,10 +1,13 @@
 //! What a step decides: the member's new state plus the records it produced. The store
 //! commits an outcome whole or not at all.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::member::Member;
+use crate::store::keys::TimerKey;
 
 /// One award or deduction (SPEC §2.3): member, amount, balance after, reason, rule,
 /// triggering event, time — and, when a cap clipped it, what was asked and which cap.
@@ -64,6 +67,16 @@ pub struct Outcome {
     pub ledger: Vec<LedgerEntry>,
     pub firings: Vec<Firing>,
     pub failures: Vec<RuleFailure>,
+    /// Timers armed by this step (inactivity), with their payload.
+    pub timers_set: Vec<(TimerKey, Vec<u8>)>,
+    /// Timers this step disarmed.
+    pub timers_clear: Vec<TimerKey>,
+    /// Points awarded per campaign by campaign-scoped rules (against their budgets).
+    pub budget_spent: BTreeMap<String, i64>,
+    /// Messages queued (the runner numbers them).
+    pub messages: Vec<crate::outbox::OutboxRow>,
+    /// Tickets opened.
+    pub tickets: Vec<super::OpenedTicket>,
 }
 
 /// RFC 3339 UTC with `Z`, as every time in Rally's output.

@@ -1,7 +1,7 @@
 //! One step in progress: the working member, what it produced so far, and running a
 //! rule all-or-nothing.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -36,6 +36,13 @@ pub(super) struct Run<'a> {
     pub watch: Watch,
     pub queue: VecDeque<Cascade>,
     fired: HashMap<usize, u32>,
+    /// Points awarded per campaign in this step, on top of `Context::budget_used`.
+    pub budget_spent: BTreeMap<String, i64>,
+    /// The member as the step found it: timers are re-armed when activity changed.
+    pub original_last_active: Option<DateTime<Utc>>,
+    pub original_left: bool,
+    pub messages: Vec<crate::outbox::OutboxRow>,
+    pub tickets: Vec<super::OpenedTicket>,
 }
 
 /// Why a rule stopped: reported with the rule's id and location.
@@ -65,8 +72,11 @@ impl<'a> Run<'a> {
     pub fn new(ctx: &'a Context<'a>, member: Member, input: &'a Input<'a>) -> Self {
         let event = match input {
             Input::Event(event) => Some(*event),
+            Input::Inactive { .. } | Input::Global { .. } => None,
         };
         let watch = Watch::new(ctx.rules, &member);
+        let original_last_active = member.last_active;
+        let original_left = member.left;
         Run {
             ctx,
             member,
@@ -79,6 +89,11 @@ impl<'a> Run<'a> {
             watch,
             queue: VecDeque::new(),
             fired: HashMap::new(),
+            budget_spent: BTreeMap::new(),
+            original_last_active,
+            original_left,
+            messages: Vec::new(),
+            tickets: Vec::new(),
         }
     }
 
@@ -109,12 +124,8 @@ impl<'a> Run<'a> {
                 }
             }
             None => {
-                self.bindings = Some(Bindings::new(
-                    member,
-                    self.event,
-                    self.ctx.now,
-                    &Value::Object(Default::default()),
-                ));
+                let campaigns = campaign_bindings(self.ctx.rules, self.ctx.now);
+                self.bindings = Some(Bindings::new(member, self.event, self.ctx.now, &campaigns));
                 self.bindings_stale = false;
             }
         }
@@ -144,9 +155,16 @@ impl<'a> Run<'a> {
             );
             return;
         }
+        if let Some(during) = &rule.during {
+            if !in_phase(rules, during, self.now()) {
+                return;
+            }
+        }
         let limit_key = match rule.limit {
             Some(limit) => {
-                let key = self.limit_key(limit.per);
+                let Some(key) = self.limit_key(rule, limit.per) else {
+                    return;
+                };
                 let used = match self.member.book.rule_limits.get(&rule.id) {
                     Some((period, count)) if *period == key => *count,
                     _ => 0,
@@ -171,9 +189,15 @@ impl<'a> Run<'a> {
         }
         let before = self.member.clone();
         let ledger_len = self.ledger.len();
+        let budget_before = self.budget_spent.clone();
+        let messages_len = self.messages.len();
+        let tickets_len = self.tickets.len();
         if let Err(failed) = self.apply_actions(rule) {
             self.member = before;
             self.ledger.truncate(ledger_len);
+            self.budget_spent = budget_before;
+            self.messages.truncate(messages_len);
+            self.tickets.truncate(tickets_len);
             self.member_changed();
             self.fail(rule, failed);
             return;
@@ -197,14 +221,21 @@ impl<'a> Run<'a> {
         self.detect(depth + 1);
     }
 
-    fn limit_key(&self, per: LimitPer) -> String {
+    /// The period a `limit` counts in; `None` when the rule's campaign has no current
+    /// run (then the rule cannot fire anyway).
+    fn limit_key(&self, rule: &Rule, per: LimitPer) -> Option<String> {
         let period = match per {
             LimitPer::Day => Period::Day,
             LimitPer::Week => Period::Week,
             LimitPer::Month => Period::Month,
-            LimitPer::Ever | LimitPer::Campaign => Period::Ever,
+            LimitPer::Ever => Period::Ever,
+            LimitPer::Campaign => {
+                let id = &rule.during.as_ref()?.campaign;
+                let campaign = self.rules().campaigns.iter().find(|c| c.id == *id)?;
+                return crate::campaign::cycle_key(campaign, self.now());
+            }
         };
-        localtime::period_key(period, self.now(), self.zone())
+        Some(localtime::period_key(period, self.now(), self.zone()))
     }
 
     pub fn fail(&mut self, rule: &Rule, failed: Failed) {
@@ -221,12 +252,45 @@ impl<'a> Run<'a> {
         });
     }
 
-    pub fn finish(self) -> Outcome {
+    pub fn finish(mut self) -> Outcome {
+        let (timers_set, timers_clear) = self.rearm();
         Outcome {
             member: self.member,
             ledger: self.ledger,
             firings: self.firings,
             failures: self.failures,
+            timers_set,
+            timers_clear,
+            budget_spent: self.budget_spent,
+            messages: self.messages,
+            tickets: self.tickets,
         }
     }
+}
+
+/// Whether a campaign-scoped rule's campaign is in one of its phases at `now`
+/// (any phase when the rule names none).
+fn in_phase(rules: &RuleSet, during: &crate::rules::During, now: DateTime<Utc>) -> bool {
+    let Some(campaign) = rules.campaigns.iter().find(|c| c.id == during.campaign) else {
+        return false;
+    };
+    match crate::campaign::phase_at(campaign, now) {
+        Some(phase) => during.phases.is_empty() || during.phases.contains(&phase.name),
+        None => false,
+    }
+}
+
+/// `campaign` in expressions: each campaign's current phase (`()` between runs).
+pub(super) fn campaign_bindings(rules: &RuleSet, now: DateTime<Utc>) -> Value {
+    let map = rules
+        .campaigns
+        .iter()
+        .map(|c| {
+            let phase = crate::campaign::phase_at(c, now)
+                .map(|p| Value::String(p.name))
+                .unwrap_or(Value::Null);
+            (c.id.clone(), serde_json::json!({ "phase": phase }))
+        })
+        .collect();
+    Value::Object(map)
 }

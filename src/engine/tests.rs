@@ -47,9 +47,12 @@ impl<'a> Sim<'a> {
 
     fn send(&mut self, event: Event) -> &Outcome {
         let now: DateTime<Utc> = event.at_utc();
+        let budget_used = Default::default();
         let ctx = Context {
             rules: self.rules,
             now,
+            budget_used: &budget_used,
+            next_ticket: 1,
         };
         let before = self.members.get(&event.member).cloned();
         let outcome = step(&ctx, before, &Input::Event(&event));

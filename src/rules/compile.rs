@@ -181,6 +181,13 @@ pub fn compile(
     let tiers = counters::tiers(&mut ctx, tier_section);
     let templates = templates::compile(&mut ctx, &template_sections);
     let channels = channels::compile(&mut ctx, &channel_sections);
+    let messages = match crate::messaging::Templates::compile(&templates, &channels) {
+        Ok(messages) => Some(messages),
+        Err(errors) => {
+            ctx.d.errors.extend(errors.into_iter().map(RuleError::from));
+            None
+        }
+    };
     let escalations = escalations::compile(&mut ctx, &escalation_sections);
     let campaigns = campaigns::compile(&mut ctx, &campaign_sections);
     let mut rules = rules::compile(&mut ctx, &rule_sections);
@@ -191,6 +198,10 @@ pub fn compile(
         errors.dedup();
         return Err(errors);
     }
+    // Templates compile whenever nothing else is wrong with them.
+    let Some(messages) = messages else {
+        return Err(Vec::new());
+    };
     // Stable: equal priorities keep file-path-then-position order.
     rules.sort_by_key(|rule| std::cmp::Reverse(rule.priority));
     let index = index(&rules);
@@ -207,6 +218,7 @@ pub fn compile(
         rules,
         index,
         sandbox,
+        messages: Arc::new(messages),
     })
 }
 

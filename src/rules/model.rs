@@ -45,6 +45,8 @@ pub struct RuleSet {
     pub index: RuleIndex,
     /// The Rhai engine every expression and script in this set was compiled for.
     pub sandbox: Arc<Sandbox>,
+    /// Every template (and webhook body template), compiled.
+    pub messages: Arc<crate::messaging::Templates>,
 }
 
 /// Rules grouped by what can trigger them (indexes into `RuleSet::rules`, in run order),

@@ -15,7 +15,7 @@ pub(super) fn file_line(at: &SourcePos, pos: Position) -> Option<u32> {
     Some(at.line.saturating_add(line.saturating_sub(1)))
 }
 
-pub(super) fn compile_message(err: &ParseError, at: &SourcePos) -> String {
+pub(super) fn compile_message(err: &ParseError, _at: &SourcePos) -> String {
     let what = match err.err_type() {
         ParseErrorType::ExprTooDeep => format!(
             "expression nested too deeply (the limit is {MAX_EXPR_DEPTH} levels, \
@@ -32,9 +32,12 @@ pub(super) fn compile_message(err: &ParseError, at: &SourcePos) -> String {
         }
         other => other.to_string(),
     };
-    match file_line(at, err.position()) {
-        Some(line) => format!("{what} (line {line})"),
-        None => what,
+    // Rhai's own position, relative to the text compiled: the rule loader maps it onto
+    // the file (inside the YAML scalar or the script file) for `path:line:col`.
+    let pos = err.position();
+    match (pos.line(), pos.position()) {
+        (Some(line), Some(col)) => format!("{what} (line {line}, position {col})"),
+        _ => what,
     }
 }
 

@@ -34,6 +34,43 @@ impl Store {
         })
     }
 
+    /// Up to `max` members whose id sorts after `after` (all from the start when
+    /// `None`), ordered by id: a fan-out walks the members in batches with this.
+    pub fn members_after(
+        &self,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<Member>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(id) => Bound::Excluded(keys::text_key(id).to_vec()),
+            None => Bound::Unbounded,
+        };
+        self.trees
+            .members
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .take(max)
+            .map(|row| {
+                let (key, value) = row.map_err(StoreError::sled("scanning members"))?;
+                json(TreeId::Members, &key, &value)
+            })
+            .collect()
+    }
+
+    /// Every meta entry whose name starts with `prefix`, ordered by name.
+    pub fn meta_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.trees
+            .meta
+            .scan_prefix(prefix.as_bytes())
+            .map(|row| {
+                let (key, value) = row.map_err(StoreError::sled("scanning meta"))?;
+                let name = String::from_utf8(key.to_vec())
+                    .map_err(|e| StoreError::corrupt("meta", &key, e))?;
+                Ok((name, value.to_vec()))
+            })
+            .collect()
+    }
+
     /// Walks the whole tree (sled keeps no count): use sparingly.
     pub fn member_count(&self) -> Result<usize, StoreError> {
         Ok(self.trees.members.len())

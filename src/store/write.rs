@@ -38,6 +38,8 @@ pub struct StepWrite {
     pub tickets_put: Vec<(u64, Vec<u8>)>,
     /// Names starting `store.` are reserved and refused.
     pub meta_put: Vec<(String, Vec<u8>)>,
+    /// Meta names removed (after this step's puts).
+    pub meta_remove: Vec<String>,
 }
 
 /// One write, fully prepared: `None` removes the key.
@@ -101,10 +103,15 @@ impl Store {
 fn refuse_reserved_meta(group: &[StepWrite]) -> Result<(), StoreError> {
     let reserved = group
         .iter()
-        .flat_map(|step| &step.meta_put)
-        .find(|(name, _)| name.starts_with(RESERVED_META));
+        .flat_map(|step| {
+            step.meta_put
+                .iter()
+                .map(|(name, _)| name)
+                .chain(&step.meta_remove)
+        })
+        .find(|name| name.starts_with(RESERVED_META));
     match reserved {
-        Some((name, _)) => Err(StoreError::ReservedMeta { name: name.clone() }),
+        Some(name) => Err(StoreError::ReservedMeta { name: name.clone() }),
         None => Ok(()),
     }
 }
@@ -157,6 +164,9 @@ fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Vec<Op>, Counters
         }
         for (name, value) in &step.meta_put {
             ops.push(put(TreeId::Meta, keys::text_key(name), value.as_slice()));
+        }
+        for name in &step.meta_remove {
+            ops.push((TreeId::Meta, IVec::from(keys::text_key(name)), None));
         }
         if let Some(event_id) = &step.event_id {
             ops.push(put(TreeId::Seen, keys::text_key(event_id), SEEN_APPLIED));

@@ -133,12 +133,13 @@ fn a_script_file_error_names_the_script_line() {
 }
 
 #[test]
-fn a_compile_error_names_the_file_line() {
+fn a_compile_error_carries_rhais_position_within_the_text() {
+    // The rule loader maps this onto the file's line and column.
     let message = Sandbox::new()
         .compile_script("award(1);\naward(2;", inline_at(30))
         .err()
         .unwrap();
-    assert!(message.ends_with("(line 31)"), "{message}");
+    assert!(message.ends_with("(line 2, position 8)"), "{message}");
 }
 
 #[test]

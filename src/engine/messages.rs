@@ -1,0 +1,262 @@
+//! `send` and `escalate` (SPEC §2.3, §2.5, §2.6): render the message now, decide its
+//! fate under the member's messaging policy, and queue it as an outbox row committed
+//! with the step. Delivery happens later, from the durable outbox.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use super::run::{campaign_bindings, Failed, Run};
+use crate::member::{rfc3339, Member};
+use crate::outbox::{OutboxRow, Status};
+use crate::policy::{self, Verdict};
+use crate::rules::{ChannelKind, Rule, RuleSet, Severity};
+use crate::tickets::{self, Ticket};
+
+/// A ticket a step opened, with the instant its first level's SLA runs out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenedTicket {
+    pub ticket: Ticket,
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+/// What templates see as `member`: the public view, the id, and every attribute at
+/// the top level (`member.name`, `member.email`).
+pub fn member_context(member: &Member) -> Value {
+    let mut map = match member.view() {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    for (key, value) in &member.attrs {
+        map.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    map.insert("id".into(), Value::String(member.id.clone()));
+    Value::Object(map)
+}
+
+/// What templates see: `member`, `event`, `campaign`, `ticket`, `now`.
+fn message_context(
+    rules: &RuleSet,
+    member: &Member,
+    event: Option<&crate::event::Event>,
+    ticket: Option<&Ticket>,
+    now: DateTime<Utc>,
+) -> Value {
+    json!({
+        "member": member_context(member),
+        "event": event.map(|e| e.to_json()).unwrap_or(Value::Null),
+        "campaign": campaign_bindings(rules, now),
+        "ticket": ticket.map(|t| serde_json::to_value(t).unwrap_or(Value::Null)).unwrap_or(Value::Null),
+        "now": rfc3339(now),
+    })
+}
+
+impl Run<'_> {
+    fn message_context(&self, ticket: Option<&Ticket>) -> Value {
+        message_context(self.rules(), &self.member, self.event, ticket, self.now())
+    }
+
+    /// The trigger instance in outbox keys: the event, or the instant of a timer.
+    fn instance(&self) -> String {
+        match self.event {
+            Some(event) => format!("e:{}", event.id),
+            None => format!("t:{}", self.now().timestamp_millis()),
+        }
+    }
+
+    /// Queues a marketing message from `rule` to the member.
+    pub fn send(
+        &mut self,
+        rule: &Rule,
+        template: &str,
+        channel: &str,
+        to: Option<&str>,
+    ) -> Result<(), Failed> {
+        let rules = self.rules();
+        let Some(channel_def) = rules.channels.get(channel) else {
+            return Err(Failed::new(format!("unknown channel {channel:?}")));
+        };
+        if !rules.templates.contains_key(template) {
+            return Err(Failed::new(format!("unknown template {template:?}")));
+        }
+        let ctx = self.message_context(None);
+        let rendered = rules
+            .messages
+            .render(template, &ctx)
+            .map_err(|e| Failed::new(format!("template {template:?}: {e}")))?;
+        let recipient = match (to, &channel_def.kind) {
+            (Some(to), _) => Some(to.to_string()),
+            (None, ChannelKind::Smtp(_)) => self.member.attr_str("email").map(str::to_string),
+            (None, _) => Some(self.member.id.clone()),
+        };
+        let webhook_body = if rules.messages.has_webhook_body(channel) {
+            let mut ctx = ctx;
+            if let Value::Object(map) = &mut ctx {
+                map.insert("subject".into(), Value::String(rendered.subject.clone()));
+                map.insert("body".into(), Value::String(rendered.body.clone()));
+                map.insert("to".into(), json!(recipient));
+                map.insert("channel".into(), Value::String(channel.to_string()));
+            }
+            Some(
+                rules
+                    .messages
+                    .render_webhook_body(channel, &ctx)
+                    .map_err(|e| Failed::new(format!("channel {channel:?} body: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let zone = self.zone();
+        let now = self.now();
+        let (status, due, last_error) = match &recipient {
+            None => (
+                Status::Failed,
+                now,
+                Some("the member has no `email` attribute to send to".to_string()),
+            ),
+            Some(_) => {
+                match policy::decide(&self.member, &rules.settings.messaging, zone, now, true) {
+                    Verdict::Send => (Status::Pending, now, None),
+                    Verdict::Defer { until } => (Status::Deferred, until, None),
+                    Verdict::Capped => (Status::Capped, now, None),
+                    Verdict::Suppressed(why) => {
+                        (Status::Suppressed, now, Some(format!("member {why}")))
+                    }
+                }
+            }
+        };
+        if matches!(status, Status::Pending | Status::Deferred) {
+            policy::count_sent(&mut self.member, zone, due);
+        }
+        let n = self.messages.len();
+        self.messages.push(OutboxRow {
+            seq: 0,
+            key: format!("{}|{}|{}|{n}", rule.id, self.instance(), self.member.id),
+            member: Some(self.member.id.clone()),
+            rule: Some(rule.id.clone()),
+            channel: channel.to_string(),
+            template: Some(template.to_string()),
+            to: recipient.unwrap_or_default(),
+            subject: rendered.subject,
+            body: rendered.body,
+            html: rendered.html,
+            webhook_body,
+            status,
+            due,
+            attempts: 0,
+            last_error,
+            created_at: now,
+            sent_at: None,
+        });
+        Ok(())
+    }
+
+    /// Opens a ticket for the member and notifies its policy's first level.
+    pub fn escalate(
+        &mut self,
+        rule: &Rule,
+        policy_id: &str,
+        severity: Severity,
+        summary: &str,
+    ) -> Result<(), Failed> {
+        let rules = self.rules();
+        let Some(policy) = rules.escalations.get(policy_id) else {
+            return Err(Failed::new(format!(
+                "unknown escalation policy {policy_id:?}"
+            )));
+        };
+        let number = self.ctx.next_ticket + self.tickets.len() as u64;
+        let (ticket, deadline) = tickets::open(
+            number,
+            &self.member.id,
+            policy,
+            severity,
+            summary,
+            self.now(),
+        );
+        let row = self.notification(&ticket, Some(&rule.id))?;
+        self.messages.push(row);
+        self.tickets.push(OpenedTicket { ticket, deadline });
+        Ok(())
+    }
+
+    /// The staff notification of the level a ticket has reached.
+    fn notification(&self, ticket: &Ticket, rule: Option<&str>) -> Result<OutboxRow, Failed> {
+        notification_row(self.rules(), &self.member, ticket, rule, self.now()).map_err(Failed::new)
+    }
+}
+
+/// The staff notification of the level `ticket` has reached (an SLA climb), or why it
+/// cannot be built (the policy lost that level in a reload).
+pub fn notification(
+    rules: &RuleSet,
+    member: &Member,
+    ticket: &Ticket,
+    now: DateTime<Utc>,
+) -> Option<OutboxRow> {
+    match notification_row(rules, member, ticket, None, now) {
+        Ok(row) => Some(row),
+        Err(message) => {
+            tracing::warn!(ticket = %ticket.id, "cannot notify: {message}");
+            None
+        }
+    }
+}
+
+/// Staff messages are not subject to members' messaging policies.
+fn notification_row(
+    rules: &RuleSet,
+    member: &Member,
+    ticket: &Ticket,
+    rule: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<OutboxRow, String> {
+    let policy = rules
+        .escalations
+        .get(&ticket.policy)
+        .ok_or_else(|| format!("unknown escalation policy {:?}", ticket.policy))?;
+    let level = tickets::current_level(ticket, policy)
+        .ok_or_else(|| format!("policy {:?} has no level {}", ticket.policy, ticket.level))?;
+    let (subject, body, html) = match &level.template {
+        Some(template) => {
+            let ctx = message_context(rules, member, None, Some(ticket), now);
+            let rendered = rules
+                .messages
+                .render(template, &ctx)
+                .map_err(|e| format!("template {template:?}: {e}"))?;
+            (rendered.subject, rendered.body, rendered.html)
+        }
+        None => (
+            format!("[{}] {} (level {}): {}", ticket.severity.as_str(), ticket.id, ticket.level, ticket.summary),
+            format!(
+                "Ticket {} for member {} ({} severity) needs attention: {}\nOpened {}; now at level {} of policy {}.",
+                ticket.id,
+                ticket.member,
+                ticket.severity.as_str(),
+                ticket.summary,
+                rfc3339(ticket.opened_at),
+                ticket.level,
+                ticket.policy
+            ),
+            false,
+        ),
+    };
+    Ok(OutboxRow {
+        seq: 0,
+        key: format!("{}|level{}|{}", ticket.id, ticket.level, ticket.member),
+        member: Some(ticket.member.clone()),
+        rule: rule.map(str::to_string),
+        channel: level.channel.clone(),
+        template: level.template.clone(),
+        to: level.to.clone(),
+        subject,
+        body,
+        html,
+        webhook_body: None,
+        status: Status::Pending,
+        due: now,
+        attempts: 0,
+        last_error: None,
+        created_at: now,
+        sent_at: None,
+    })
+}

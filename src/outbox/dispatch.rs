@@ -1,0 +1,369 @@
+//! The dispatcher: delivers the outbox rows that fell due, records what happened, and
+//! sleeps until the next one.
+//!
+//! Delivery is at-least-once. A row is marked `sent` only after its channel accepted
+//! the message, so a crash (or a failed store write) between the two sends it again on
+//! the next pass; the repeat carries the same key (SMTP Message-ID `<key@rally>`,
+//! webhook `Idempotency-Key`) so receivers can recognise it. Enqueueing is exactly-once:
+//! the row is written in the transaction of the step that decided to send it.
+//!
+//! Rows are expected to be appended with increasing sequence numbers (see
+//! [`Store::outbox_last`]) and, once written, changed only by the dispatcher. Every row
+//! below the oldest waiting one is final, so a pass scans from there rather than from
+//! the start of history.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use super::lanes::Lanes;
+use super::retry::{settle, DispatchConfig};
+use super::row::{OutboxRow, Status};
+use crate::messaging::Channels;
+use crate::store::{Store, StoreError};
+
+/// Rows read from the store at a time while scanning.
+const PAGE: usize = 256;
+/// The longest the dispatcher sleeps without looking again, so a clock that jumped
+/// (a suspended machine) costs at most this much delay.
+const MAX_NAP: Duration = Duration::from_secs(60);
+/// How long to wait before scanning again after the store failed to answer.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// The dispatcher's notion of now: the real clock in the daemon, a controlled one in
+/// tests.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    /// Replaced whole on a rule reload; a delivery uses the set current when it starts.
+    channels: RwLock<Arc<Channels>>,
+    config: DispatchConfig,
+    lanes: Lanes,
+    wake: Arc<Notify>,
+    now: Clock,
+    /// Rows being delivered, so no pass starts one twice. A std `Mutex`: held only
+    /// to look up, add or remove, never across an await.
+    in_flight: Mutex<HashSet<u64>>,
+    /// Every row below this sequence number is final: where the next scan starts.
+    low_water: Mutex<u64>,
+    /// Rows that do not decode, reported once each rather than on every pass.
+    corrupt: Mutex<HashSet<u64>>,
+}
+
+/// What one scan found and started.
+struct Pass {
+    started: usize,
+    /// The earliest due time among waiting rows not started (unknown if `truncated`).
+    next_due: Option<DateTime<Utc>>,
+    /// Stopped at the limit with due rows left over.
+    truncated: bool,
+}
+
+impl Dispatcher {
+    /// A dispatcher on the real clock.
+    pub fn new(store: Arc<Store>, channels: Arc<Channels>, config: DispatchConfig) -> Dispatcher {
+        Dispatcher::with_clock(store, channels, config, Arc::new(Utc::now))
+    }
+
+    /// A dispatcher whose "now" (what is due; when a row was sent; when to retry) is
+    /// `now`. It still sleeps and paces in real time.
+    pub fn with_clock(
+        store: Arc<Store>,
+        channels: Arc<Channels>,
+        config: DispatchConfig,
+        now: Clock,
+    ) -> Dispatcher {
+        let lanes = Lanes::new(config.per_channel_concurrency, config.per_channel_rate);
+        Dispatcher {
+            inner: Arc::new(Inner {
+                store,
+                channels: RwLock::new(channels),
+                config,
+                lanes,
+                wake: Arc::new(Notify::new()),
+                now,
+                in_flight: Mutex::new(HashSet::new()),
+                low_water: Mutex::new(0),
+                corrupt: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// Call `notify_one()` on it after committing outbox rows: the dispatcher looks at
+    /// once instead of at its next wake-up. A poke while it is busy is not lost.
+    pub fn notifier(&self) -> Arc<Notify> {
+        Arc::clone(&self.inner.wake)
+    }
+
+    /// Uses `channels` for deliveries started from now on (after a rule reload).
+    pub fn set_channels(&self, channels: Arc<Channels>) {
+        *self
+            .inner
+            .channels
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = channels;
+    }
+
+    /// Delivers due rows until `shutdown` completes. Deliveries already under way then
+    /// get `config.shutdown_grace` to finish; any still running after that are
+    /// abandoned and go out again after a restart.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let limit = self.inner.config.max_in_flight.max(1);
+        let mut tasks: JoinSet<Option<DateTime<Utc>>> = JoinSet::new();
+        let mut next_due = None;
+        let mut truncated = false;
+        let mut rescan = true;
+        loop {
+            if rescan {
+                match self.start_due(limit.saturating_sub(tasks.len()), &mut tasks) {
+                    Ok(pass) => (next_due, truncated) = (pass.next_due, pass.truncated),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the outbox; retrying");
+                        next_due = Some((self.inner.now)() + STORE_RETRY);
+                    }
+                }
+            }
+            let nap = self.nap(next_due);
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                () = self.inner.wake.notified() => rescan = true,
+                () = nap => rescan = true,
+                Some(done) = tasks.join_next() => {
+                    let mut done = Some(done);
+                    while let Some(result) = done {
+                        if let Some(retry) = finished(result) {
+                            next_due = Some(next_due.map_or(retry, |due| due.min(retry)));
+                        }
+                        done = tasks.try_join_next();
+                    }
+                    // Rows were left over for lack of room: look again once there is
+                    // room for a good batch, not after every single delivery.
+                    rescan = truncated && tasks.len() <= limit / 2;
+                }
+            }
+        }
+        let grace = self.inner.config.shutdown_grace;
+        let finish = async {
+            while let Some(result) = tasks.join_next().await {
+                finished(result);
+            }
+        };
+        if tokio::time::timeout(grace, finish).await.is_err() {
+            tracing::warn!(
+                abandoned = tasks.len(),
+                "deliveries still running at shutdown; they will be retried after a restart"
+            );
+            tasks.shutdown().await;
+        }
+    }
+
+    /// One pass: starts every row due now, waits until each attempt is recorded, and
+    /// returns how many were attempted. Rows an attempt puts back for a retry wait for
+    /// a later pass.
+    pub async fn drain_once(&self) -> usize {
+        let mut tasks = JoinSet::new();
+        let started = match self.start_due(usize::MAX, &mut tasks) {
+            Ok(pass) => pass.started,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                0
+            }
+        };
+        while let Some(result) = tasks.join_next().await {
+            finished(result);
+        }
+        started
+    }
+
+    /// Scans for due rows and starts up to `limit` of them on `tasks`.
+    fn start_due(
+        &self,
+        limit: usize,
+        tasks: &mut JoinSet<Option<DateTime<Utc>>>,
+    ) -> Result<Pass, StoreError> {
+        let now = (self.inner.now)();
+        let mut due = Vec::new();
+        let pass = self.inner.scan(now, limit, &mut due)?;
+        for row in due {
+            tasks.spawn(attempt(Arc::clone(&self.inner), row));
+        }
+        Ok(pass)
+    }
+
+    /// Sleeps until `next_due` (at most [`MAX_NAP`]); never, when nothing waits.
+    async fn nap(&self, next_due: Option<DateTime<Utc>>) {
+        match next_due {
+            Some(due) => {
+                let wait = (due - (self.inner.now)())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO);
+                tokio::time::sleep(wait.min(MAX_NAP)).await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Inner {
+    /// Collects into `due` up to `limit` waiting rows due at `now` and not in flight,
+    /// marking them in flight.
+    fn scan(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        due: &mut Vec<OutboxRow>,
+    ) -> Result<Pass, StoreError> {
+        let mut from = *lock(&self.low_water);
+        let mut oldest_waiting = None;
+        let mut pass = Pass {
+            started: 0,
+            next_due: None,
+            truncated: false,
+        };
+        'pages: loop {
+            let page = self.store.outbox_scan(from, PAGE)?;
+            let full = page.len() == PAGE;
+            for (seq, bytes) in page {
+                from = seq.saturating_add(1);
+                let Some(row) = self.decode(seq, &bytes) else {
+                    continue;
+                };
+                if !row.status.is_waiting() {
+                    continue;
+                }
+                oldest_waiting.get_or_insert(seq);
+                if row.due > now {
+                    pass.next_due = Some(pass.next_due.map_or(row.due, |d| d.min(row.due)));
+                    continue;
+                }
+                let mut in_flight = lock(&self.in_flight);
+                if in_flight.contains(&seq) {
+                    continue;
+                }
+                if due.len() >= limit {
+                    pass.truncated = true;
+                    break 'pages;
+                }
+                in_flight.insert(seq);
+                due.push(row);
+            }
+            if !full {
+                break;
+            }
+        }
+        *lock(&self.low_water) = oldest_waiting.unwrap_or(from);
+        pass.started = due.len();
+        Ok(pass)
+    }
+
+    fn decode(&self, seq: u64, bytes: &[u8]) -> Option<OutboxRow> {
+        match OutboxRow::decode(seq, bytes) {
+            Ok(row) => Some(row),
+            Err(e) => {
+                if lock(&self.corrupt).insert(seq) {
+                    tracing::error!(error = %e, "skipping an outbox row that cannot be read");
+                }
+                None
+            }
+        }
+    }
+
+    fn channels(&self) -> Arc<Channels> {
+        Arc::clone(&self.channels.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Delivers one row and records the outcome; returns the row's retry time, if any.
+async fn attempt(inner: Arc<Inner>, row: OutboxRow) -> Option<DateTime<Utc>> {
+    let seq = row.seq;
+    // Out of flight however this ends, panics included.
+    let _guard = InFlight { inner: &inner, seq };
+    let lane = inner.lanes.get(&row.channel);
+    let permit = lane.enter().await;
+    let result = inner.channels().deliver(&row.to_outgoing()).await;
+    drop(permit);
+    let row = settle(
+        row,
+        result,
+        (inner.now)(),
+        &inner.config,
+        &mut rand::thread_rng(),
+    );
+    report(&row);
+    let written = row.encode().map_err(|e| e.to_string()).and_then(|bytes| {
+        inner
+            .store
+            .outbox_update(seq, &bytes)
+            .map_err(|e| e.to_string())
+    });
+    if let Err(error) = written {
+        tracing::error!(
+            seq,
+            %error,
+            "cannot record a delivery attempt; the message may be sent again"
+        );
+    }
+    (row.status == Status::Pending).then_some(row.due)
+}
+
+struct InFlight<'a> {
+    inner: &'a Inner,
+    seq: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.in_flight).remove(&self.seq);
+    }
+}
+
+/// One log line per attempt: quiet on success, louder the worse it went.
+fn report(row: &OutboxRow) {
+    let (seq, key, channel, attempts) = (row.seq, &row.key, &row.channel, row.attempts);
+    let error = row.last_error.as_deref().unwrap_or("");
+    match row.status {
+        Status::Sent => tracing::debug!(seq, %key, %channel, attempts, "message sent"),
+        Status::Pending => tracing::warn!(
+            seq, %key, %channel, attempts, retry_at = %row.due, error,
+            "delivery failed; will retry"
+        ),
+        Status::Failed => tracing::error!(
+            seq, %key, %channel, attempts, error,
+            "delivery failed; giving up"
+        ),
+        // `settle` produces none of these.
+        Status::Deferred | Status::Capped | Status::Suppressed => {}
+    }
+}
+
+/// A finished delivery task's retry time; a panicked task is reported.
+fn finished(
+    result: Result<Option<DateTime<Utc>>, tokio::task::JoinError>,
+) -> Option<DateTime<Utc>> {
+    result.unwrap_or_else(|e| {
+        if e.is_panic() {
+            tracing::error!(error = %e, "a delivery task panicked");
+        }
+        None
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section is a single insert, remove or assignment: a panic
+    // elsewhere cannot leave the data half-changed.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

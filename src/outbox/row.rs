@@ -1,0 +1,240 @@
+//! One queued message as the `outbox` tree stores it (JSON), and its delivery status.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::member::rfc3339;
+use crate::messaging::Outgoing;
+
+/// A message queued by a step, and what became of it. Written by the engine in the
+/// step's transaction; after that only the dispatcher changes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRow {
+    /// The row's key in the `outbox` tree.
+    pub seq: u64,
+    /// `rule|trigger-instance|member`: the same message always gets the same key, so
+    /// re-running a step cannot queue it twice, and receivers can drop a repeated
+    /// delivery (it becomes the SMTP Message-ID and the webhook `Idempotency-Key`).
+    pub key: String,
+    pub member: Option<String>,
+    /// The rule that sent it; `None` for escalation notifications.
+    pub rule: Option<String>,
+    pub channel: String,
+    pub template: Option<String>,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    /// `body` is HTML.
+    pub html: bool,
+    /// The channel's rendered JSON body, for webhooks with a body template.
+    pub webhook_body: Option<String>,
+    pub status: Status,
+    /// Not delivered before this instant: the end of quiet hours, or the next retry.
+    pub due: DateTime<Utc>,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    /// Why the last failed attempt failed (kept after a later success).
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// SPEC §2.6 message statuses, plus `pending` (waiting for its first or next attempt).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Waiting to be delivered at `due` (first attempt or a retry).
+    Pending,
+    /// Held by quiet hours until `due`.
+    Deferred,
+    Sent,
+    /// Given up: a permanent error, or the last retry failed. See `last_error`.
+    Failed,
+    /// Over `max_per_day`: recorded, never delivered.
+    Capped,
+    /// The member unsubscribed or left: recorded, never delivered.
+    Suppressed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Deferred => "deferred",
+            Status::Sent => "sent",
+            Status::Failed => "failed",
+            Status::Capped => "capped",
+            Status::Suppressed => "suppressed",
+        }
+    }
+
+    /// Still to be delivered: the dispatcher's business.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, Status::Pending | Status::Deferred)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    #[error("cannot encode outbox row {seq}: {source}")]
+    Encode {
+        seq: u64,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("corrupt outbox row {seq}: {source}")]
+    Decode {
+        seq: u64,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl OutboxRow {
+    /// The bytes stored in the `outbox` tree.
+    pub fn encode(&self) -> Result<Vec<u8>, RowError> {
+        serde_json::to_vec(self).map_err(|source| RowError::Encode {
+            seq: self.seq,
+            source,
+        })
+    }
+
+    /// Reads a stored row; `seq` is its key, and wins over a `seq` inside the value.
+    pub fn decode(seq: u64, bytes: &[u8]) -> Result<OutboxRow, RowError> {
+        let mut row: OutboxRow =
+            serde_json::from_slice(bytes).map_err(|source| RowError::Decode { seq, source })?;
+        row.seq = seq;
+        Ok(row)
+    }
+
+    /// What the channel delivers.
+    pub fn to_outgoing(&self) -> Outgoing {
+        Outgoing {
+            key: self.key.clone(),
+            channel: self.channel.clone(),
+            to: self.to.clone(),
+            subject: self.subject.clone(),
+            body: self.body.clone(),
+            html: self.html,
+            member: self.member.clone(),
+            webhook_body: self.webhook_body.clone(),
+        }
+    }
+
+    /// The SPEC §3.1 `messages` entry: `at` is when it was sent, or, not sent yet,
+    /// when it is due (for `capped`/`suppressed`, when it was recorded). A failed
+    /// message also shows its attempts and last error.
+    pub fn view(&self) -> Value {
+        let at = match self.status {
+            Status::Sent => self.sent_at.unwrap_or(self.due),
+            Status::Pending | Status::Deferred => self.due,
+            Status::Failed | Status::Capped | Status::Suppressed => {
+                self.sent_at.unwrap_or(self.created_at)
+            }
+        };
+        let mut view = json!({
+            "member": self.member,
+            "rule": self.rule,
+            "channel": self.channel,
+            "template": self.template,
+            "to": self.to,
+            "subject": self.subject,
+            "body": self.body,
+            "at": rfc3339(at),
+            "status": self.status.as_str(),
+        });
+        if self.status == Status::Failed {
+            view["attempts"] = json!(self.attempts);
+            view["error"] = json!(self.last_error);
+        }
+        view
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn row() -> OutboxRow {
+        OutboxRow {
+            seq: 7,
+            key: "silent-7d|2026-11-10|m-42".to_string(),
+            member: Some("m-42".to_string()),
+            rule: Some("silent-7d".to_string()),
+            channel: "email".to_string(),
+            template: Some("miss_you".to_string()),
+            to: "lin@example.com".to_string(),
+            subject: "We miss you".to_string(),
+            body: "Come back".to_string(),
+            html: false,
+            webhook_body: None,
+            status: Status::Deferred,
+            due: utc("2026-11-11T00:00:00Z"),
+            attempts: 0,
+            last_error: None,
+            created_at: utc("2026-11-10T15:00:00Z"),
+            sent_at: None,
+        }
+    }
+
+    #[test]
+    fn a_row_survives_encoding_and_decoding() {
+        let row = row();
+        assert_eq!(OutboxRow::decode(7, &row.encode().unwrap()).unwrap(), row);
+    }
+
+    #[test]
+    fn statuses_are_stored_in_lowercase() {
+        let json: Value = serde_json::from_slice(&row().encode().unwrap()).unwrap();
+        assert_eq!(json["status"], "deferred");
+        assert_eq!(json["due"], "2026-11-11T00:00:00Z");
+    }
+
+    #[test]
+    fn a_corrupt_row_names_its_sequence_number() {
+        let err = OutboxRow::decode(9, b"{not json").unwrap_err();
+        assert!(
+            err.to_string().starts_with("corrupt outbox row 9:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_outgoing_message_carries_the_key_and_content() {
+        let out = row().to_outgoing();
+        assert_eq!(out.key, "silent-7d|2026-11-10|m-42");
+        assert_eq!(out.channel, "email");
+        assert_eq!(out.to, "lin@example.com");
+        assert_eq!(out.member.as_deref(), Some("m-42"));
+    }
+
+    #[test]
+    fn the_view_of_a_deferred_message_is_dated_when_it_is_due() {
+        let view = row().view();
+        assert_eq!(view["status"], "deferred");
+        assert_eq!(view["at"], "2026-11-11T00:00:00Z");
+        assert_eq!(view["template"], "miss_you");
+        assert!(view.get("error").is_none());
+    }
+
+    #[test]
+    fn the_view_of_a_failed_message_shows_its_last_error() {
+        let failed = OutboxRow {
+            status: Status::Failed,
+            attempts: 8,
+            last_error: Some("smtp 127.0.0.1:25: connection refused".to_string()),
+            ..row()
+        };
+        let view = failed.view();
+        assert_eq!(view["status"], "failed");
+        assert_eq!(view["attempts"], 8);
+        assert_eq!(view["error"], "smtp 127.0.0.1:25: connection refused");
+    }
+}

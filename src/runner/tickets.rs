@@ -1,0 +1,179 @@
+//! Tickets and the outbox in the shell: numbering outbox rows and tickets, SLA timers,
+//! and `rally.ticket.ack` / `rally.ticket.resolve`.
+
+use chrono::{DateTime, Utc};
+
+use super::Runner;
+use crate::engine::Outcome;
+use crate::event::Event;
+use crate::outbox::OutboxRow;
+use crate::store::keys::TimerKey;
+use crate::store::{StepWrite, StoreError};
+use crate::tickets::{self, Climb, Ticket, TicketStatus};
+
+/// The timer kind of escalation SLA deadlines.
+pub const SLA: &str = "sla";
+
+impl Runner {
+    /// Numbers `rows` and adds them to `write`.
+    pub(super) fn queue_messages(&mut self, write: &mut StepWrite, rows: &[OutboxRow]) {
+        for row in rows {
+            let mut row = row.clone();
+            row.seq = self.next_outbox;
+            self.next_outbox += 1;
+            if let Ok(bytes) = row.encode() {
+                write.outbox_put.push((row.seq, bytes));
+            }
+        }
+    }
+
+    /// Stores `ticket` in `write` and arms its SLA timer when it has a deadline.
+    pub(super) fn put_ticket(
+        &mut self,
+        write: &mut StepWrite,
+        ticket: Ticket,
+        deadline: Option<DateTime<Utc>>,
+    ) {
+        if let Some(deadline) = deadline {
+            write.timers_set.push((
+                TimerKey::new(deadline.timestamp_millis(), SLA, ticket.id.clone()),
+                Vec::new(),
+            ));
+        }
+        if let Ok(bytes) = serde_json::to_vec(&ticket) {
+            write.tickets_put.push((ticket.number, bytes));
+        }
+        self.tickets.insert(ticket.number, ticket);
+    }
+
+    /// A ticket as the next step would see it.
+    pub fn ticket(&self, number: u64) -> Result<Option<Ticket>, StoreError> {
+        if let Some(ticket) = self.tickets.get(&number) {
+            return Ok(Some(ticket.clone()));
+        }
+        match self.store.ticket(number)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::corrupt("tickets", &number.to_be_bytes(), e)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every ticket, oldest first.
+    pub fn all_tickets(&self) -> Result<Vec<Ticket>, StoreError> {
+        self.store
+            .tickets()?
+            .into_iter()
+            .map(|(number, bytes)| {
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| StoreError::corrupt("tickets", &number.to_be_bytes(), e))
+            })
+            .collect()
+    }
+
+    /// For `rally.ticket.ack` / `rally.ticket.resolve`: the ticket's change, or why
+    /// the command is refused. `None` for any other event.
+    pub(super) fn ticket_command(
+        &mut self,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Result<StepWrite, String>>, StoreError> {
+        let resolve = match event.kind.as_str() {
+            "rally.ticket.ack" => false,
+            "rally.ticket.resolve" => true,
+            _ => return Ok(None),
+        };
+        let id = event.data_str("ticket").unwrap_or_default();
+        let by = event.data_str("by");
+        let note = event.data_str("note");
+        Ok(Some(self.ticket_change(id, resolve, by, note, now)?))
+    }
+
+    /// Acknowledges or resolves ticket `id`: the write to commit, or why not.
+    pub fn ticket_change(
+        &mut self,
+        id: &str,
+        resolve: bool,
+        by: Option<&str>,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<StepWrite, String>, StoreError> {
+        let Some(number) = tickets::parse_id(id) else {
+            return Ok(Err(format!(
+                "data.ticket: {id:?} is not a ticket id (T-<n>)"
+            )));
+        };
+        let Some(mut ticket) = self.ticket(number)? else {
+            return Ok(Err(format!("data.ticket: no ticket {id}")));
+        };
+        let result = if resolve {
+            tickets::resolve(&mut ticket, by, note, now)
+        } else {
+            tickets::ack(&mut ticket, by, note, now)
+        };
+        if let Err(e) = result {
+            return Ok(Err(e.to_string()));
+        }
+        let mut write = StepWrite::default();
+        self.put_ticket(&mut write, ticket, None);
+        Ok(Ok(write))
+    }
+
+    /// An SLA deadline ran out: climb one level and notify it, if still open.
+    pub(super) fn pop_sla(&mut self, key: TimerKey, due: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut write = StepWrite {
+            timers_clear: vec![key.clone()],
+            ..StepWrite::default()
+        };
+        let rules = self.rules.clone();
+        let ticket = tickets::parse_id(&key.id)
+            .map(|n| self.ticket(n))
+            .transpose()?
+            .flatten();
+        if let Some(mut ticket) = ticket.filter(|t| t.status == TicketStatus::Open) {
+            if let Some(policy) = rules.escalations.get(&ticket.policy) {
+                if let Climb::Notified { next_deadline, .. } =
+                    tickets::climb(&mut ticket, policy, due)
+                {
+                    let member = self.member(&ticket.member)?;
+                    let outcome = self.notify(member, &ticket, due);
+                    let rows = outcome.messages;
+                    self.queue_messages(&mut write, &rows);
+                    if let Some(journal) = &mut self.journal {
+                        journal.push(Outcome {
+                            messages: rows_for_journal(&write),
+                            ..Outcome::default()
+                        });
+                    }
+                    self.put_ticket(&mut write, ticket, next_deadline);
+                }
+            }
+        }
+        self.group.push(write);
+        Ok(())
+    }
+
+    /// The notification of a ticket's current level, built by the engine's renderer.
+    fn notify(
+        &self,
+        member: Option<crate::member::Member>,
+        ticket: &Ticket,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let member = member.unwrap_or_else(|| crate::member::Member::new(&ticket.member));
+        let row = crate::engine::notification(&self.rules, &member, ticket, now);
+        Outcome {
+            messages: row.into_iter().collect(),
+            ..Outcome::default()
+        }
+    }
+}
+
+/// The rows just queued in `write`, decoded back, for the journal (`sim` output).
+fn rows_for_journal(write: &StepWrite) -> Vec<OutboxRow> {
+    write
+        .outbox_put
+        .iter()
+        .filter_map(|(seq, bytes)| OutboxRow::decode(*seq, bytes).ok())
+        .collect()
+}

@@ -1,0 +1,385 @@
+//! Time-driven steps: popping due timers from the store's timer index (inactivity
+//! deadlines, campaign phase changes, schedule occurrences) and fanning global
+//! triggers out over the members in batches.
+//!
+//! Every timer pop is a step committed with the timer's removal, so a crash never
+//! fires a timer twice or loses it. A global trigger becomes a fan-out job written in
+//! the same transaction as its timer's removal; each batch of members commits with
+//! the job's cursor, so a crash in the middle resumes after the last committed member
+//! and no member is run twice for the same occurrence.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{campaign_meta, Runner, TransitionRecord};
+use crate::engine::Input;
+use crate::rules::{CatchUp, Trigger};
+use crate::store::keys::TimerKey;
+use crate::store::{StepWrite, Store, StoreError};
+
+/// Timer kinds in the index.
+pub const PHASE: &str = "phase";
+pub const SCHEDULE: &str = "schedule";
+use crate::engine::INACTIVE;
+
+/// Members per fan-out transaction: big enough to amortise a commit, small enough
+/// that a huge audience never holds one giant transaction.
+const FANOUT_BATCH: usize = 128;
+/// Timers popped per group.
+const TIMER_BATCH: usize = 128;
+
+const JOB_META: &str = "job.";
+const ARMED_META: &str = "armed.";
+
+/// A global trigger occurrence being run over every member, `cursor` = the last
+/// member id done.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FanoutJob {
+    pub seq: u64,
+    pub rule: String,
+    #[serde(with = "crate::engine::outcome::utc")]
+    pub occurrence: DateTime<Utc>,
+    pub cursor: Option<String>,
+}
+
+impl FanoutJob {
+    fn meta(&self) -> (String, Vec<u8>) {
+        (
+            job_name(self.seq),
+            serde_json::to_vec(self).unwrap_or_default(),
+        )
+    }
+}
+
+fn job_name(seq: u64) -> String {
+    // Zero-padded so meta's byte order is the jobs' order.
+    format!("{JOB_META}{seq:020}")
+}
+
+pub(super) fn load_jobs(store: &Store) -> Result<(VecDeque<FanoutJob>, u64), StoreError> {
+    let mut jobs = VecDeque::new();
+    for (name, bytes) in store.meta_scan(JOB_META)? {
+        let job: FanoutJob = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::corrupt("meta", name.as_bytes(), e))?;
+        jobs.push_back(job);
+    }
+    let next = match store.meta_get("jobs.next")? {
+        Some(bytes) => String::from_utf8_lossy(&bytes).parse().unwrap_or(0),
+        None => 0,
+    };
+    let next = next.max(jobs.back().map_or(0, |j| j.seq + 1));
+    Ok((jobs, next))
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+impl Runner {
+    /// Arms the next phase change of every campaign and the next occurrence of every
+    /// `schedule` rule that has no timer yet, counting from `now`. Called at start,
+    /// after a reload, and by `sim` when its clock starts. Commits.
+    pub fn arm(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.commit()?;
+        let rules = self.rules.clone();
+        let mut write = StepWrite::default();
+        for campaign in &rules.campaigns {
+            let name = format!("{ARMED_META}{PHASE}.{}", campaign.id);
+            if self.store.meta_get(&name)?.is_some() {
+                continue;
+            }
+            if let Some(next) = crate::campaign::next_transition_after(campaign, now) {
+                let key = TimerKey::new(millis(next.at), PHASE, campaign.id.clone());
+                let payload = json!({ "phase": next.phase }).to_string().into_bytes();
+                write.timers_set.push((key, payload));
+                write
+                    .meta_put
+                    .push((name, millis(next.at).to_string().into_bytes()));
+            }
+        }
+        for rule in &rules.rules {
+            let Trigger::Schedule(cron) = &rule.trigger else {
+                continue;
+            };
+            let name = format!("{ARMED_META}{SCHEDULE}.{}", rule.id);
+            if self.store.meta_get(&name)?.is_some() {
+                continue;
+            }
+            if let Some(next) = cron.next_after(now, rules.settings.timezone) {
+                let key = TimerKey::new(millis(next), SCHEDULE, rule.id.clone());
+                write.timers_set.push((key, Vec::new()));
+                write
+                    .meta_put
+                    .push((name, millis(next).to_string().into_bytes()));
+            }
+        }
+        if !write.timers_set.is_empty() {
+            self.group.push(write);
+        }
+        self.commit()
+    }
+
+    /// When something next falls due: `now`-or-earlier while a fan-out is unfinished.
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if let Some(job) = self.jobs.front() {
+            return Ok(Some(job.occurrence));
+        }
+        Ok(self.store.next_timer()?.map(|key| from_millis(key.due)))
+    }
+
+    /// Runs everything due at or before `now` — fan-out batches first, then timers in
+    /// due order, each with its own due time as "now" — committing as it goes.
+    /// Returns how many steps ran.
+    pub fn run_due(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut steps = 0;
+        loop {
+            self.commit()?;
+            if !self.jobs.is_empty() {
+                steps += self.fanout_batch()?;
+                continue;
+            }
+            let due = self.store.timers_due(millis(now), TIMER_BATCH)?;
+            if due.is_empty() {
+                break;
+            }
+            for (key, payload) in due {
+                steps += 1;
+                self.pop(key, &payload)?;
+                if !self.jobs.is_empty() {
+                    // A global trigger fell due: run it over every member before any
+                    // later timer, so things happen in time order.
+                    break;
+                }
+            }
+        }
+        self.commit()?;
+        Ok(steps)
+    }
+
+    fn pop(&mut self, key: TimerKey, payload: &[u8]) -> Result<(), StoreError> {
+        let due = from_millis(key.due);
+        match key.kind.as_str() {
+            INACTIVE => self.pop_inactive(key, payload, due),
+            PHASE => self.pop_phase(key, payload, due),
+            SCHEDULE => self.pop_schedule(key, due),
+            super::tickets::SLA => self.pop_sla(key, due),
+            _ => {
+                // A kind this build does not know: drop it rather than spin on it.
+                tracing::warn!(kind = %key.kind, id = %key.id, "dropping a timer of unknown kind");
+                self.group.push(StepWrite {
+                    timers_clear: vec![key],
+                    ..StepWrite::default()
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn pop_inactive(
+        &mut self,
+        key: TimerKey,
+        payload: &[u8],
+        due: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        #[derive(Deserialize)]
+        struct Payload {
+            member: String,
+            rule: String,
+        }
+        let parsed: Option<Payload> = serde_json::from_slice(payload).ok();
+        let mut write = StepWrite {
+            timers_clear: vec![key.clone()],
+            ..StepWrite::default()
+        };
+        if let Some(p) = parsed {
+            if let Some(member) = self.member(&p.member)? {
+                let input = Input::Inactive {
+                    member: &p.member,
+                    rule: &p.rule,
+                    due: key.due,
+                };
+                let outcome = self.step(Some(member), &input, due);
+                let step = self.write_for(&outcome);
+                write.members = step.members;
+                write.ledger = step.ledger;
+                write.firings = step.firings;
+                write.timers_set = step.timers_set;
+                write.timers_clear.extend(step.timers_clear);
+                write.meta_put = step.meta_put;
+                self.remember(&outcome);
+            }
+        }
+        self.group.push(write);
+        Ok(())
+    }
+
+    fn pop_phase(
+        &mut self,
+        key: TimerKey,
+        payload: &[u8],
+        due: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let rules = self.rules.clone();
+        let campaign_id = key.id.clone();
+        let armed = format!("{ARMED_META}{PHASE}.{campaign_id}");
+        let mut write = StepWrite {
+            timers_clear: vec![key],
+            ..StepWrite::default()
+        };
+        let Some(campaign) = rules.campaigns.iter().find(|c| c.id == campaign_id) else {
+            write.meta_remove.push(armed);
+            self.group.push(write);
+            return Ok(());
+        };
+        let phase: Option<String> = serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()
+            .and_then(|v| v.get("phase").and_then(|p| p.as_str()).map(str::to_string));
+        let record = self.campaigns.entry(campaign_id.clone()).or_default();
+        record.transitions.push(TransitionRecord {
+            phase: phase.clone(),
+            at: due,
+        });
+        write.meta_put.push(campaign_meta(&campaign_id, record));
+        if let Some(entered) = &phase {
+            for &index in &rules.index.phase {
+                let rule = &rules.rules[index];
+                if let Trigger::Phase { campaign, enters } = &rule.trigger {
+                    if *campaign == campaign_id && enters == entered {
+                        let job = self.new_job(&rule.id, due);
+                        write.meta_put.push(job.meta());
+                    }
+                }
+            }
+        }
+        match crate::campaign::next_transition_after(campaign, due) {
+            Some(next) => {
+                let key = TimerKey::new(millis(next.at), PHASE, campaign_id);
+                let payload = json!({ "phase": next.phase }).to_string().into_bytes();
+                write.timers_set.push((key, payload));
+                write
+                    .meta_put
+                    .push((armed, millis(next.at).to_string().into_bytes()));
+            }
+            None => write.meta_remove.push(armed),
+        }
+        self.group.push(write);
+        Ok(())
+    }
+
+    fn pop_schedule(&mut self, key: TimerKey, due: DateTime<Utc>) -> Result<(), StoreError> {
+        let rules = self.rules.clone();
+        let rule_id = key.id.clone();
+        let armed = format!("{ARMED_META}{SCHEDULE}.{rule_id}");
+        let mut write = StepWrite {
+            timers_clear: vec![key],
+            ..StepWrite::default()
+        };
+        let rule = rules.rules.iter().find(|r| r.id == rule_id);
+        let Some((rule, cron)) = rule.and_then(|r| match &r.trigger {
+            Trigger::Schedule(cron) => Some((r, cron)),
+            _ => None,
+        }) else {
+            write.meta_remove.push(armed);
+            self.group.push(write);
+            return Ok(());
+        };
+        let next = cron.next_after(due, rules.settings.timezone);
+        let missed = self.started_at.is_some_and(|start| due < start);
+        let run = match (missed, rule.catch_up) {
+            (false, _) | (true, CatchUp::All) => true,
+            // Only the last occurrence before the restart runs.
+            (true, CatchUp::Latest) => {
+                next.is_none_or(|n| self.started_at.is_some_and(|start| n >= start))
+            }
+            (true, CatchUp::Skip) => false,
+        };
+        if run {
+            let job = self.new_job(&rule_id, due);
+            write.meta_put.push(job.meta());
+        }
+        match next {
+            Some(next) => {
+                let key = TimerKey::new(millis(next), SCHEDULE, rule_id);
+                write.timers_set.push((key, Vec::new()));
+                write
+                    .meta_put
+                    .push((armed, millis(next).to_string().into_bytes()));
+            }
+            None => write.meta_remove.push(armed),
+        }
+        self.group.push(write);
+        Ok(())
+    }
+
+    fn new_job(&mut self, rule: &str, occurrence: DateTime<Utc>) -> FanoutJob {
+        let job = FanoutJob {
+            seq: self.next_job,
+            rule: rule.to_string(),
+            occurrence,
+            cursor: None,
+        };
+        self.next_job += 1;
+        self.jobs.push_back(job.clone());
+        job
+    }
+
+    /// Runs the oldest fan-out job over its next batch of members, committing the
+    /// members' changes and the job's cursor together.
+    fn fanout_batch(&mut self) -> Result<usize, StoreError> {
+        let Some(mut job) = self.jobs.pop_front() else {
+            return Ok(0);
+        };
+        let batch = self
+            .store
+            .members_after(job.cursor.as_deref(), FANOUT_BATCH)?;
+        let done = batch.len() < FANOUT_BATCH;
+        let mut steps = 0;
+        for member in batch {
+            job.cursor = Some(member.id.clone());
+            // Members who did not exist at the occurrence are not its audience.
+            if member
+                .created_at
+                .is_some_and(|created| created > job.occurrence)
+            {
+                continue;
+            }
+            let id = member.id.clone();
+            let input = Input::Global {
+                member: &id,
+                rule: &job.rule,
+            };
+            let outcome = self.step(Some(member), &input, job.occurrence);
+            if outcome.firings.is_empty() && outcome.failures.is_empty() {
+                continue;
+            }
+            let write = self.write_for(&outcome);
+            self.group.push(write);
+            self.remember(&outcome);
+            steps += 1;
+        }
+        let mut bookkeeping = StepWrite::default();
+        if done {
+            bookkeeping.meta_remove.push(job_name(job.seq));
+        } else {
+            bookkeeping.meta_put.push(job.meta());
+        }
+        bookkeeping
+            .meta_put
+            .push(("jobs.next".into(), self.next_job.to_string().into_bytes()));
+        self.group.push(bookkeeping);
+        if !done {
+            self.jobs.push_front(job);
+        }
+        self.commit()?;
+        Ok(steps)
+    }
+}
