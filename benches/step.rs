@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -51,11 +51,14 @@ fn report(name: &str, set: &RuleSet, events: &[Event]) {
     let mut members: HashMap<String, Member> = HashMap::with_capacity(MEMBERS);
     let mut times: Vec<Duration> = Vec::with_capacity(events.len());
     let mut failures = 0usize;
+    let budget_used = BTreeMap::new();
     let all = Instant::now();
     for event in events {
         let ctx = Context {
             rules: set,
             now: event.at_utc(),
+            budget_used: &budget_used,
+            next_ticket: 1,
         };
         let member = members.remove(&event.member);
         let start = Instant::now();

@@ -8,10 +8,13 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 /// The example folders with a test below. A new example needs a test and an entry here.
-const TESTED: [&str; 4] = [
+const TESTED: [&str; 7] = [
     "checkin-streak",
     "content-caps",
+    "double11",
+    "feedback-escalation",
     "purchase-ladder",
+    "reengagement",
     "shipped",
 ];
 
@@ -21,8 +24,16 @@ fn repo() -> PathBuf {
 
 /// `rally sim --rules RULES --events EVENTS`, from the repository root as in the READMEs.
 fn sim(rules: &str, events: &str) -> Value {
+    sim_until(rules, events, None)
+}
+
+fn sim_until(rules: &str, events: &str, until: Option<&str>) -> Value {
+    let mut args = vec!["sim", "--rules", rules, "--events", events];
+    if let Some(until) = until {
+        args.extend(["--until", until]);
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_rally"))
-        .args(["sim", "--rules", rules, "--events", events])
+        .args(args)
         .current_dir(repo())
         .output()
         .expect("rally starts");
@@ -35,8 +46,35 @@ fn sim(rules: &str, events: &str) -> Value {
 }
 
 fn example(name: &str) -> Value {
+    example_until(name, None)
+}
+
+fn example_until(name: &str, until: Option<&str>) -> Value {
     let dir = format!("examples/{name}");
-    sim(&dir, &format!("{dir}/events.jsonl"))
+    sim_until(&dir, &format!("{dir}/events.jsonl"), until)
+}
+
+/// The firings of `rule`, as (member, time).
+fn firings_of(doc: &Value, rule: &str) -> Vec<(String, String)> {
+    doc["firings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == rule)
+        .map(|f| {
+            (
+                f["member"].as_str().unwrap().to_string(),
+                f["at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 /// The ledger entries of `member`, as (amount, balance, rule, event).
@@ -249,4 +287,177 @@ fn shipped() {
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0]["line"], 36);
     assert_eq!(rejected[0]["error"], "member: is required");
+}
+
+#[test]
+fn reengagement() {
+    let doc = example_until("reengagement", Some("2026-12-31T00:00:00Z"));
+    assert_eq!(doc["now"], "2026-12-31T00:00:00Z");
+    let lin_at = |rule: &str| -> Vec<String> {
+        firings_of(&doc, rule)
+            .into_iter()
+            .filter(|(m, _)| m == "m-lin")
+            .map(|(_, at)| at)
+            .collect()
+    };
+    // Exactly 7, 14 and 30 days after the check-in, then again after the return.
+    assert_eq!(
+        lin_at("silent-7d"),
+        ["2026-09-08T01:00:00Z", "2026-10-17T04:00:00Z"]
+    );
+    assert_eq!(
+        lin_at("silent-14d"),
+        ["2026-09-15T01:00:00Z", "2026-10-24T04:00:00Z"]
+    );
+    assert_eq!(
+        lin_at("silent-30d"),
+        ["2026-10-01T01:00:00Z", "2026-11-09T04:00:00Z"]
+    );
+    let back: Vec<&Value> = doc["firings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "welcome-back")
+        .collect();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0]["member"], "m-lin");
+    assert_eq!(back[0]["trigger"], "returned");
+    assert_eq!(back[0]["at"], "2026-10-10T04:00:00Z");
+    // m-wu left: no inactivity rule fires for them.
+    assert!(doc["firings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["member"] != "m-wu"));
+    assert_eq!(doc["members"]["m-lin"]["points"], 60);
+    assert_eq!(doc["members"]["m-zhao"]["points"], 30);
+}
+
+#[test]
+fn double11() {
+    let doc = example_until("double11", Some("2026-11-20T00:00:00Z"));
+    let campaign = &doc["campaigns"]["double11"];
+    assert_eq!(
+        campaign["transitions"],
+        json!([
+            {"phase": "warmup", "at": "2026-10-31T16:00:00Z"},
+            {"phase": "peak", "at": "2026-11-10T12:00:00Z"},
+            {"phase": "wrapup", "at": "2026-11-11T16:00:00Z"},
+            {"phase": null, "at": "2026-11-14T16:00:00Z"}
+        ])
+    );
+    assert_eq!(campaign["phase"], Value::Null);
+    assert_eq!(campaign["points_awarded"], 100);
+    // Double points only in the peak; m-2's bonus is cut by the budget of 100.
+    assert_eq!(
+        ledger_of(&doc, "m-1")[1..],
+        [
+            (60, 90, "purchase-points".into(), "d-4".into()),
+            (60, 150, "peak-double".into(), "d-4".into())
+        ]
+    );
+    let clipped: Vec<&Value> = doc["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.get("clipped_by").is_some())
+        .collect();
+    assert_eq!(clipped.len(), 1);
+    assert_eq!(clipped[0]["member"], "m-2");
+    assert_eq!(clipped[0]["amount"], 40);
+    assert_eq!(clipped[0]["requested"], 80);
+    assert_eq!(clipped[0]["clipped_by"], "budget:double11");
+    // The phase trigger's audience is whoever existed when the peak began.
+    assert_eq!(
+        firings_of(&doc, "peak-starts"),
+        pairs(&[
+            ("m-1", "2026-11-10T12:00:00Z"),
+            ("m-2", "2026-11-10T12:00:00Z")
+        ])
+    );
+    assert_eq!(doc["members"]["m-3"]["tags"], json!(["reminded"]));
+    // Mondays 09:00 Shanghai; on 9 Nov only m-1 has points.
+    assert_eq!(
+        firings_of(&doc, "monday-reminder"),
+        pairs(&[
+            ("m-1", "2026-11-09T01:00:00Z"),
+            ("m-1", "2026-11-16T01:00:00Z"),
+            ("m-2", "2026-11-16T01:00:00Z"),
+            ("m-3", "2026-11-16T01:00:00Z")
+        ])
+    );
+}
+
+#[test]
+fn feedback_escalation() {
+    let doc = example_until("feedback-escalation", Some("2026-11-05T00:00:00Z"));
+    let messages = doc["messages"].as_array().unwrap();
+    let welcome: Vec<(&str, &str, &str)> = messages
+        .iter()
+        .filter(|m| m["rule"] == "welcome")
+        .map(|m| {
+            (
+                m["member"].as_str().unwrap(),
+                m["status"].as_str().unwrap(),
+                m["at"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        welcome,
+        [
+            // Joined at 23:30 local: deferred to 08:00 local.
+            ("m-1", "deferred", "2026-11-03T00:00:00Z"),
+            ("m-1", "capped", "2026-11-03T01:00:00Z"),
+            ("m-1", "capped", "2026-11-03T02:00:00Z"),
+            ("m-2", "suppressed", "2026-11-03T03:00:00Z"),
+        ]
+    );
+    let tickets = doc["tickets"].as_array().unwrap();
+    let states: Vec<(&str, &str, u64)> = tickets
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap(),
+                t["status"].as_str().unwrap(),
+                t["level"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("T-1", "open", 3),
+            ("T-2", "acked", 1),
+            ("T-3", "resolved", 1)
+        ]
+    );
+    assert_eq!(
+        tickets[0]["levels"],
+        json!([
+            {"level": 1, "at": "2026-11-04T02:00:00Z"},
+            {"level": 2, "at": "2026-11-04T04:00:00Z"},
+            {"level": 3, "at": "2026-11-04T08:00:00Z"}
+        ])
+    );
+    let t1_notified: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["member"] == "m-7")
+        .map(|m| m["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        t1_notified,
+        ["support-team", "lead@shop.example", "manager@shop.example"]
+    );
+    let rejected: Vec<u64> = doc["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rejected, [11, 12]);
+    assert!(doc["rejected"][1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("T-99"));
 }
