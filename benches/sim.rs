@@ -1,0 +1,65 @@
+//! `rally sim` end to end: 100,000 generated events on the shipped `rules/`, through
+//! `rally::sim::simulate` (parsing, the step, sled commits, the output document) and
+//! through the `rally` binary (adding rule loading and JSON printing).
+//!
+//! Run with `cargo bench --bench sim`.
+
+mod common;
+
+use std::io::BufReader;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+const EVENTS: usize = 100_000;
+const MEMBERS: usize = 10_000;
+
+fn main() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let events = dir.path().join("events.jsonl");
+    let mut text = common::events(EVENTS, MEMBERS).join("\n");
+    text.push('\n');
+    std::fs::write(&events, text).expect("writing the events file");
+    let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let set = rally::rules::load(&rules_dir).unwrap_or_else(|errors| {
+        for e in errors {
+            eprintln!("{e}");
+        }
+        std::process::exit(1);
+    });
+    println!("sim: {EVENTS} events over {MEMBERS} members on the shipped rules/");
+
+    let file = std::fs::File::open(&events).expect("opening the events file");
+    let start = Instant::now();
+    let doc = rally::sim::simulate(Arc::new(set), BufReader::new(file), None)
+        .expect("the simulation runs");
+    let elapsed = start.elapsed();
+    let members = doc["members"].as_object().map_or(0, |m| m.len());
+    println!(
+        "  rally::sim::simulate   {:>10} events/s   ({:.2} s, {members} members)",
+        common::rate(EVENTS, elapsed),
+        elapsed.as_secs_f64()
+    );
+
+    let out = dir.path().join("out.json");
+    let start = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .arg("sim")
+        .arg("--rules")
+        .arg(&rules_dir)
+        .arg("--events")
+        .arg(&events)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("running rally");
+    let elapsed = start.elapsed();
+    assert!(status.success(), "rally sim failed: {status}");
+    println!(
+        "  rally sim (binary)     {:>10} events/s   ({:.2} s, output {} KiB)",
+        common::rate(EVENTS, elapsed),
+        elapsed.as_secs_f64(),
+        std::fs::metadata(&out).map_or(0, |m| m.len() / 1024)
+    );
+}

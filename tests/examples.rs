@@ -1,0 +1,463 @@
+//! Every folder in `examples/` promises figures in its README; these tests run
+//! `rally sim` on it as the README says and hold it to them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+/// The example folders with a test below. A new example needs a test and an entry here.
+const TESTED: [&str; 7] = [
+    "checkin-streak",
+    "content-caps",
+    "double11",
+    "feedback-escalation",
+    "purchase-ladder",
+    "reengagement",
+    "shipped",
+];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `rally sim --rules RULES --events EVENTS`, from the repository root as in the READMEs.
+fn sim(rules: &str, events: &str) -> Value {
+    sim_until(rules, events, None)
+}
+
+fn sim_until(rules: &str, events: &str, until: Option<&str>) -> Value {
+    let mut args = vec!["sim", "--rules", rules, "--events", events];
+    if let Some(until) = until {
+        args.extend(["--until", until]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("rally starts");
+    assert!(
+        out.status.success(),
+        "rally sim failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("sim prints JSON")
+}
+
+fn example(name: &str) -> Value {
+    example_until(name, None)
+}
+
+fn example_until(name: &str, until: Option<&str>) -> Value {
+    let dir = format!("examples/{name}");
+    sim_until(&dir, &format!("{dir}/events.jsonl"), until)
+}
+
+/// The firings of `rule`, as (member, time).
+fn firings_of(doc: &Value, rule: &str) -> Vec<(String, String)> {
+    doc["firings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == rule)
+        .map(|f| {
+            (
+                f["member"].as_str().unwrap().to_string(),
+                f["at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// The ledger entries of `member`, as (amount, balance, rule, event).
+fn ledger_of(doc: &Value, member: &str) -> Vec<(i64, i64, String, String)> {
+    doc["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["member"] == member)
+        .map(|e| {
+            (
+                e["amount"].as_i64().unwrap(),
+                e["balance"].as_i64().unwrap(),
+                e["rule"].as_str().unwrap().to_string(),
+                e["event"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_example_folder_has_a_test() {
+    let mut missing = Vec::new();
+    for entry in fs::read_dir(repo().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_dir() {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !TESTED.contains(&name.as_str()) {
+            missing.push(name);
+        }
+        assert!(
+            path.join("events.jsonl").exists() && path.join("README.md").exists(),
+            "{} needs events.jsonl and README.md",
+            path.display()
+        );
+    }
+    assert!(
+        missing.is_empty(),
+        "examples without a test in tests/examples.rs: {missing:?}"
+    );
+    for name in TESTED {
+        assert!(
+            Path::new(&repo().join("examples").join(name)).is_dir(),
+            "{name} is listed but has no folder"
+        );
+    }
+}
+
+#[test]
+fn checkin_streak() {
+    let doc = example("checkin-streak");
+    let lin = &doc["members"]["m-42"];
+    assert_eq!(lin["points"], 55);
+    assert_eq!(lin["counters"]["checkin_streak"], 7);
+    assert_eq!(lin["badges"], json!(["streak-7"]));
+    assert_eq!(lin["attrs"]["name"], "Lin");
+    // 23:30 and 00:10 Shanghai time are one UTC day but two local days: both count.
+    let lin_ledger = ledger_of(&doc, "m-42");
+    assert_eq!(lin_ledger[0].3, "e-2");
+    assert_eq!(lin_ledger[1].3, "e-3");
+    // The second check-in on 2 Nov earns nothing; the duplicate e-6 neither.
+    assert!(lin_ledger.iter().all(|e| e.3 != "e-4"));
+    assert_eq!(lin_ledger.iter().filter(|e| e.3 == "e-6").count(), 1);
+    // 8 check-in events reached the engine: e-2..e-9 less the duplicate e-6.
+    assert_eq!(lin["counters"]["events.checkin"], 8);
+    let m7 = &doc["members"]["m-7"];
+    assert_eq!(m7["counters"]["checkin_streak"], 1);
+    assert_eq!(m7["counters"]["checkin_best"], 2);
+    let rejected = doc["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["line"], 14);
+    assert!(
+        rejected[0]["error"].as_str().unwrap().starts_with("at: "),
+        "{}",
+        rejected[0]
+    );
+}
+
+#[test]
+fn content_caps() {
+    let doc = example("content-caps");
+    let a = &doc["members"]["m-a"];
+    assert_eq!(a["points"], 29);
+    assert_eq!(a["counters"]["posts_week"], 1);
+    assert_eq!(a["badges"], json!(["weekly-poster"]));
+    assert_eq!(a["tags"], json!(["poster-of-the-week"]));
+    let ledger = doc["ledger"].as_array().unwrap();
+    // Wednesday: 5 of 8 posts paid (15), then shares at 2 each up to the cap of 20.
+    let posts_wed = ledger
+        .iter()
+        .filter(|e| e["rule"] == "post-points" && e["at"].as_str().unwrap() < "2026-11-26")
+        .count();
+    assert_eq!(posts_wed, 5);
+    let clipped: Vec<&Value> = ledger
+        .iter()
+        .filter(|e| e.get("clipped_by").is_some())
+        .collect();
+    assert_eq!(clipped.len(), 1, "{clipped:#?}");
+    assert_eq!(clipped[0]["event"], "c-11");
+    assert_eq!(clipped[0]["amount"], 1);
+    assert_eq!(clipped[0]["requested"], 2);
+    assert_eq!(clipped[0]["clipped_by"], "daily_cap");
+    assert_eq!(clipped[0]["balance"], 20);
+    // The fourth share fails `shares_day <= 3`.
+    assert!(ledger.iter().all(|e| e["event"] != "c-12"));
+}
+
+#[test]
+fn purchase_ladder() {
+    let doc = example("purchase-ladder");
+    let m1 = &doc["members"]["m-1"];
+    assert_eq!(m1["points"], 40);
+    assert_eq!(m1["points_lifetime"], 340);
+    assert_eq!(m1["tier"], "gold");
+    assert_eq!(m1["tags"], json!(["gold-perks"]));
+    assert_eq!(m1["badges"], json!(["first-purchase", "loyal-10"]));
+    let ledger = ledger_of(&doc, "m-1");
+    // 199.0 / 10 → 19 points per purchase.
+    assert_eq!(ledger[0], (19, 19, "purchase-points".into(), "p-1".into()));
+    assert_eq!(ledger[1], (50, 69, "first-purchase".into(), "p-1".into()));
+    // The tenth purchase: 19, then the milestone's 100 in the same step.
+    let tenth: Vec<_> = ledger.iter().filter(|e| e.3 == "p-10").collect();
+    assert_eq!(tenth.len(), 2);
+    assert_eq!(tenth[1].2, "tenth-purchase");
+    assert_eq!(tenth[1].1, 340);
+    // Only r-2's deduction is in the ledger; r-1's failed.
+    assert!(ledger.iter().all(|e| e.3 != "r-1"));
+    assert_eq!(
+        ledger.last().unwrap(),
+        &(-300, 40, "redeem".into(), "r-2".into())
+    );
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0]["rule"], "redeem");
+    assert_eq!(errors[0]["event"], "r-1");
+    assert_eq!(errors[0]["at"], "examples/purchase-ladder/rules.yaml:35");
+    assert_eq!(
+        doc["rejected"],
+        json!([{"line": 13, "error": doc["rejected"][0]["error"]}])
+    );
+    assert!(doc["rejected"][0]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("data.amount: "));
+    assert!(doc["members"].get("m-2").is_none());
+}
+
+#[test]
+fn shipped() {
+    let doc = sim("rules", "examples/shipped/events.jsonl");
+    let members = &doc["members"];
+
+    let lin = &members["m-lin"];
+    assert_eq!(lin["points"], 55);
+    assert_eq!(lin["counters"]["checkin_streak"], 7);
+    assert_eq!(lin["badges"], json!(["streak-7"]));
+    assert_eq!(lin["tier"], "member");
+
+    let bo = &members["m-bo"];
+    assert_eq!(bo["points"], 720);
+    assert_eq!(bo["points_lifetime"], 1020);
+    assert_eq!(bo["tier"], "silver");
+    assert_eq!(bo["tags"], json!(["big-spender", "customer"]));
+    assert_eq!(bo["badges"], json!(["first-purchase"]));
+    assert_eq!(bo["attrs"]["tier_changed_at"], "2026-11-06T02:00:00Z");
+    let clipped: Vec<(i64, i64)> = doc["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["clipped_by"] == "daily_cap")
+        .map(|e| {
+            (
+                e["requested"].as_i64().unwrap(),
+                e["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(clipped, [(900, 200), (500, 200), (500, 200), (500, 200)]);
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0]["rule"], "redeem");
+    assert_eq!(errors[0]["event"], "s-17");
+    assert_eq!(errors[0]["at"], "rules/points.yaml:82");
+
+    let cy = &members["m-cy"];
+    assert_eq!(cy["points"], 41);
+    assert_eq!(cy["badges"], json!(["reviewer"]));
+    let cy_ledger = ledger_of(&doc, "m-cy");
+    assert_eq!(
+        cy_ledger.last().unwrap(),
+        &(20, 41, "review-points".into(), "s-29".into())
+    );
+
+    let dee = &members["m-dee"];
+    assert_eq!(dee["points"], 0);
+    assert_eq!(dee["tags"], json!(["muted", "warned"]));
+    // The resent violation (line 35, id s-32) is a duplicate.
+    assert_eq!(dee["counters"]["violations"], 3);
+    assert_eq!(
+        ledger_of(&doc, "m-dee"),
+        [
+            (5, 5, "daily-checkin".into(), "s-31".into()),
+            (-5, 0, "violation-warning".into(), "s-32".into())
+        ]
+    );
+
+    let rejected = doc["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["line"], 36);
+    assert_eq!(rejected[0]["error"], "member: is required");
+}
+
+#[test]
+fn reengagement() {
+    let doc = example_until("reengagement", Some("2026-12-31T00:00:00Z"));
+    assert_eq!(doc["now"], "2026-12-31T00:00:00Z");
+    let lin_at = |rule: &str| -> Vec<String> {
+        firings_of(&doc, rule)
+            .into_iter()
+            .filter(|(m, _)| m == "m-lin")
+            .map(|(_, at)| at)
+            .collect()
+    };
+    // Exactly 7, 14 and 30 days after the check-in, then again after the return.
+    assert_eq!(
+        lin_at("silent-7d"),
+        ["2026-09-08T01:00:00Z", "2026-10-17T04:00:00Z"]
+    );
+    assert_eq!(
+        lin_at("silent-14d"),
+        ["2026-09-15T01:00:00Z", "2026-10-24T04:00:00Z"]
+    );
+    assert_eq!(
+        lin_at("silent-30d"),
+        ["2026-10-01T01:00:00Z", "2026-11-09T04:00:00Z"]
+    );
+    let back: Vec<&Value> = doc["firings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "welcome-back")
+        .collect();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0]["member"], "m-lin");
+    assert_eq!(back[0]["trigger"], "returned");
+    assert_eq!(back[0]["at"], "2026-10-10T04:00:00Z");
+    // m-wu left: no inactivity rule fires for them.
+    assert!(doc["firings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["member"] != "m-wu"));
+    assert_eq!(doc["members"]["m-lin"]["points"], 60);
+    assert_eq!(doc["members"]["m-zhao"]["points"], 30);
+}
+
+#[test]
+fn double11() {
+    let doc = example_until("double11", Some("2026-11-20T00:00:00Z"));
+    let campaign = &doc["campaigns"]["double11"];
+    assert_eq!(
+        campaign["transitions"],
+        json!([
+            {"phase": "warmup", "at": "2026-10-31T16:00:00Z"},
+            {"phase": "peak", "at": "2026-11-10T12:00:00Z"},
+            {"phase": "wrapup", "at": "2026-11-11T16:00:00Z"},
+            {"phase": null, "at": "2026-11-14T16:00:00Z"}
+        ])
+    );
+    assert_eq!(campaign["phase"], Value::Null);
+    assert_eq!(campaign["points_awarded"], 100);
+    // Double points only in the peak; m-2's bonus is cut by the budget of 100.
+    assert_eq!(
+        ledger_of(&doc, "m-1")[1..],
+        [
+            (60, 90, "purchase-points".into(), "d-4".into()),
+            (60, 150, "peak-double".into(), "d-4".into())
+        ]
+    );
+    let clipped: Vec<&Value> = doc["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.get("clipped_by").is_some())
+        .collect();
+    assert_eq!(clipped.len(), 1);
+    assert_eq!(clipped[0]["member"], "m-2");
+    assert_eq!(clipped[0]["amount"], 40);
+    assert_eq!(clipped[0]["requested"], 80);
+    assert_eq!(clipped[0]["clipped_by"], "budget:double11");
+    // The phase trigger's audience is whoever existed when the peak began.
+    assert_eq!(
+        firings_of(&doc, "peak-starts"),
+        pairs(&[
+            ("m-1", "2026-11-10T12:00:00Z"),
+            ("m-2", "2026-11-10T12:00:00Z")
+        ])
+    );
+    assert_eq!(doc["members"]["m-3"]["tags"], json!(["reminded"]));
+    // Mondays 09:00 Shanghai; on 9 Nov only m-1 has points.
+    assert_eq!(
+        firings_of(&doc, "monday-reminder"),
+        pairs(&[
+            ("m-1", "2026-11-09T01:00:00Z"),
+            ("m-1", "2026-11-16T01:00:00Z"),
+            ("m-2", "2026-11-16T01:00:00Z"),
+            ("m-3", "2026-11-16T01:00:00Z")
+        ])
+    );
+}
+
+#[test]
+fn feedback_escalation() {
+    let doc = example_until("feedback-escalation", Some("2026-11-05T00:00:00Z"));
+    let messages = doc["messages"].as_array().unwrap();
+    let welcome: Vec<(&str, &str, &str)> = messages
+        .iter()
+        .filter(|m| m["rule"] == "welcome")
+        .map(|m| {
+            (
+                m["member"].as_str().unwrap(),
+                m["status"].as_str().unwrap(),
+                m["at"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        welcome,
+        [
+            // Joined at 23:30 local: deferred to 08:00 local.
+            ("m-1", "deferred", "2026-11-03T00:00:00Z"),
+            ("m-1", "capped", "2026-11-03T01:00:00Z"),
+            ("m-1", "capped", "2026-11-03T02:00:00Z"),
+            ("m-2", "suppressed", "2026-11-03T03:00:00Z"),
+        ]
+    );
+    let tickets = doc["tickets"].as_array().unwrap();
+    let states: Vec<(&str, &str, u64)> = tickets
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap(),
+                t["status"].as_str().unwrap(),
+                t["level"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("T-1", "open", 3),
+            ("T-2", "acked", 1),
+            ("T-3", "resolved", 1)
+        ]
+    );
+    assert_eq!(
+        tickets[0]["levels"],
+        json!([
+            {"level": 1, "at": "2026-11-04T02:00:00Z"},
+            {"level": 2, "at": "2026-11-04T04:00:00Z"},
+            {"level": 3, "at": "2026-11-04T08:00:00Z"}
+        ])
+    );
+    let t1_notified: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["member"] == "m-7")
+        .map(|m| m["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        t1_notified,
+        ["support-team", "lead@shop.example", "manager@shop.example"]
+    );
+    let rejected: Vec<u64> = doc["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rejected, [11, 12]);
+    assert!(doc["rejected"][1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("T-99"));
+}
