@@ -76,9 +76,10 @@ fn populate(dir: &std::path::Path, members: usize, silent: usize) -> (Runner, Da
             member.book.armed.insert("silent-7d".into(), due);
             let id = rally::engine::inactive_timer_id(&member.id, "silent-7d");
             let payload = serde_json::json!({"member": member.id, "rule": "silent-7d"});
-            write
-                .timers_set
-                .push((TimerKey::new(due, rally::engine::INACTIVE, id), payload.to_string().into_bytes()));
+            write.timers_set.push((
+                TimerKey::new(due, rally::engine::INACTIVE, id),
+                payload.to_string().into_bytes(),
+            ));
         }
         write.members.push(member);
         group.push(write);

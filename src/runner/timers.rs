@@ -140,6 +140,11 @@ impl Runner {
     /// due order, each with its own due time as "now" — committing as it goes.
     /// Returns how many steps ran.
     pub fn run_due(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        // The common case — nothing due — must not break the open group: committing
+        // it here would turn every event into its own transaction.
+        if self.jobs.is_empty() && !self.anything_due(now)? {
+            return Ok(0);
+        }
         let mut steps = 0;
         loop {
             self.commit()?;
@@ -163,6 +168,20 @@ impl Runner {
         }
         self.commit()?;
         Ok(steps)
+    }
+
+    /// Whether a timer is due at `now`, committed or in the open group.
+    fn anything_due(&self, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let limit = millis(now);
+        let pending = self
+            .group
+            .iter()
+            .flat_map(|w| &w.timers_set)
+            .any(|(key, _)| key.due <= limit);
+        if pending {
+            return Ok(true);
+        }
+        Ok(self.store.next_timer()?.is_some_and(|key| key.due <= limit))
     }
 
     fn pop(&mut self, key: TimerKey, payload: &[u8]) -> Result<(), StoreError> {
