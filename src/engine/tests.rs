@@ -784,3 +784,23 @@ rules:
     assert!(rules.index.by_event_type.contains_key("post"));
     assert!(!rules.index.by_event_type.contains_key("checkin"));
 }
+
+#[test]
+fn script_awards_round_toward_zero_like_points_amounts() {
+    let rules = rule_set(
+        r#"
+rules:
+  - id: earn
+    trigger: { event: post }
+    actions: [ { points: 10 } ]
+  - id: scripted
+    trigger: { event: redeem }
+    actions: [ { script: "award(-2.5); award(1.9);" } ]
+"#,
+    );
+    let mut sim = Sim::new(&rules);
+    sim.send(ev("e1", "post", "m", "2026-11-05T00:00:00Z", "{}"));
+    let o = sim.send(ev("e2", "redeem", "m", "2026-11-05T01:00:00Z", "{}"));
+    let amounts: Vec<i64> = o.ledger.iter().map(|l| l.amount).collect();
+    assert_eq!(amounts, [-2, 1]);
+}

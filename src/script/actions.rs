@@ -42,9 +42,10 @@ fn push(ctx: &NativeCallContext, action: ScriptAction) -> Outcome {
     Ok(())
 }
 
-/// Points are integers: a fractional amount is floored (as `points:` amounts are).
+/// Points are integers: a fractional amount is rounded toward zero, exactly as
+/// `points:` amounts are (so `award(-2.5)` deducts 2, like `points: -2.5`).
 fn whole_points(amount: FLOAT) -> Result<i64, Box<EvalAltResult>> {
-    let floored = amount.floor();
+    let floored = amount.trunc();
     // i64::MAX as f64 rounds up to 2^63, so the upper bound must be exclusive.
     if floored.is_finite() && floored >= i64::MIN as f64 && floored < i64::MAX as f64 {
         Ok(floored as i64)
