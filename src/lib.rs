@@ -15,6 +15,7 @@
 //! | [`messaging`] | rendering templates; delivering over smtp, webhooks and the log |
 //! | [`store`] | sled: trees, key encoding, one transaction per group of steps |
 //! | [`sim`] | the `rally sim` command: the engine on a virtual clock |
+//! | [`daemon`] | `rally run`: the writer thread, the HTTP API, hot reload, `rally bench` |
 //!
 //! Invariants that hold everywhere:
 //! - nothing but a clock reads the time; the step takes `now` as an argument;
@@ -23,6 +24,7 @@
 
 pub mod campaign;
 pub mod cronspec;
+pub mod daemon;
 pub mod duration;
 pub mod engine;
 pub mod event;

@@ -29,7 +29,9 @@ pub enum Applied {
 }
 
 pub struct Runner {
-    store: Store,
+    /// Shared so the daemon's readers can use the same open database: sled allows one
+    /// open per directory, and reads are safe alongside the one writer.
+    store: Arc<Store>,
     rules: Arc<RuleSet>,
     group: Vec<StepWrite>,
     /// Members changed by the open group, newer than what the store holds.
@@ -41,7 +43,7 @@ pub struct Runner {
 impl Runner {
     pub fn new(store: Store, rules: Arc<RuleSet>) -> Self {
         Runner {
-            store,
+            store: Arc::new(store),
             rules,
             group: Vec::new(),
             members: HashMap::new(),
@@ -51,6 +53,11 @@ impl Runner {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store, for readers on other threads (the daemon's HTTP handlers).
+    pub fn shared_store(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {
