@@ -298,6 +298,18 @@ fn bench(config: BenchConfig) -> Result<ExitCode, String> {
         saturation.events as f64 / seconds
     );
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let inside = |i: &daemon::bench::Inside| {
+        format!(
+            "  inside the daemon: {} groups of {:.1} steps on average; mean step {:.3} ms, \
+             commit {:.2} ms, sync {:.2} ms",
+            i.groups,
+            i.group,
+            ms(i.step),
+            ms(i.commit),
+            ms(i.sync)
+        )
+    };
+    println!("{}", inside(&saturation.inside));
     println!(
         "fixed load: {:.0} events/s offered (one per request) for {:.1} s: {} sent, {} failed; \
          ack latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -309,5 +321,9 @@ fn bench(config: BenchConfig) -> Result<ExitCode, String> {
         ms(latency.p99),
         ms(latency.max)
     );
+    println!("{}", inside(&latency.inside));
+    if let Some(error) = &latency.first_error {
+        println!("  first failure: {error}");
+    }
     Ok(ExitCode::SUCCESS)
 }

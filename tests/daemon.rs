@@ -211,6 +211,15 @@ async fn a_batch_over_the_limit_is_a_413() {
 }
 
 #[tokio::test]
+async fn a_body_over_the_size_limit_is_a_413_with_a_json_error() {
+    let s = start(FIVE_POINTS, &[]);
+    let body = " ".repeat(rally::daemon::MAX_BODY_BYTES + 1);
+    let (status, answer) = s.post("/v1/events", &body).await;
+    assert_eq!(status, 413);
+    assert!(answer["error"].is_string(), "{answer}");
+}
+
+#[tokio::test]
 async fn over_the_rate_limit_events_are_refused_with_429() {
     let s = start(FIVE_POINTS, &[("RALLY_RATE_LIMIT", "1")]);
     // The bucket holds one full batch; a second one right after does not fit.

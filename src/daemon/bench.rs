@@ -55,6 +55,7 @@ pub enum BenchError {
 pub struct Saturation {
     pub events: usize,
     pub elapsed: Duration,
+    pub inside: Inside,
 }
 
 #[derive(Debug)]
@@ -66,6 +67,77 @@ pub struct Latency {
     pub p50: Duration,
     pub p99: Duration,
     pub max: Duration,
+    /// The first failure, to tell a daemon error from an exhausted client.
+    pub first_error: Option<String>,
+    pub inside: Inside,
+}
+
+/// Where the daemon spent its time during a run, from its own metrics: mean step,
+/// commit and sync time, and mean steps per group.
+#[derive(Debug, Default)]
+pub struct Inside {
+    pub step: Duration,
+    pub commit: Duration,
+    pub sync: Duration,
+    pub group: f64,
+    pub groups: u64,
+}
+
+/// `(sum, count)` of each histogram the bench reports, read from `/metrics`.
+#[derive(Clone, Copy, Default)]
+struct Totals {
+    step: (f64, f64),
+    commit: (f64, f64),
+    sync: (f64, f64),
+    group: (f64, f64),
+}
+
+impl Totals {
+    async fn read(client: &reqwest::Client, base: &str) -> Result<Totals, BenchError> {
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let pair = |name: &str| {
+            (
+                value(&format!("{name}_sum")),
+                value(&format!("{name}_count")),
+            )
+        };
+        Ok(Totals {
+            step: pair("rally_step_seconds"),
+            commit: pair("rally_commit_seconds"),
+            sync: pair("rally_store_sync_seconds"),
+            group: pair("rally_group_steps"),
+        })
+    }
+
+    /// What happened between `before` and `self`.
+    fn since(self, before: Totals) -> Inside {
+        let mean = |now: (f64, f64), then: (f64, f64)| {
+            let count = now.1 - then.1;
+            if count > 0.0 {
+                (now.0 - then.0) / count
+            } else {
+                0.0
+            }
+        };
+        let seconds = |now, then| Duration::from_secs_f64(mean(now, then).max(0.0));
+        Inside {
+            step: seconds(self.step, before.step),
+            commit: seconds(self.commit, before.commit),
+            sync: seconds(self.sync, before.sync),
+            group: mean(self.group, before.group),
+            groups: (self.group.1 - before.group.1).max(0.0) as u64,
+        }
+    }
 }
 
 /// Runs both measurements against a fresh daemon and returns what they found.
@@ -110,8 +182,12 @@ async fn against_daemon(
     let client = reqwest::Client::new();
     let measured = async {
         wait_healthy(&client, &base).await?;
-        let saturation = saturate(config, &client, &base).await?;
-        let latency = fixed_load(config, &client, &base).await?;
+        let start = Totals::read(&client, &base).await?;
+        let mut saturation = saturate(config, &client, &base).await?;
+        let middle = Totals::read(&client, &base).await?;
+        saturation.inside = middle.since(start);
+        let mut latency = fixed_load(config, &client, &base).await?;
+        latency.inside = Totals::read(&client, &base).await?.since(middle);
         Ok::<_, BenchError>((saturation, latency))
     }
     .await;
@@ -203,6 +279,7 @@ async fn saturate(
     Ok(Saturation {
         events: config.events,
         elapsed: started.elapsed(),
+        inside: Inside::default(),
     })
 }
 
@@ -231,10 +308,18 @@ async fn fixed_load(
     }
     let mut latencies = Vec::with_capacity(total);
     let mut failed = 0;
+    let mut first_error = None;
     for request in requests {
         match request.await {
             Ok(Ok(latency)) => latencies.push(latency),
-            _ => failed += 1,
+            Ok(Err(e)) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
         }
     }
     let elapsed = started.elapsed();
@@ -247,6 +332,8 @@ async fn fixed_load(
         p50: percentile(&latencies, 0.50),
         p99: percentile(&latencies, 0.99),
         max: latencies.last().copied().unwrap_or_default(),
+        first_error,
+        inside: Inside::default(),
     })
 }
 

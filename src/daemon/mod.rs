@@ -154,8 +154,8 @@ pub async fn run(
         rules_dir = %config.rules_dir.display(), data_dir = %config.data_dir.display(),
         listen = %addr, auth = config.token.is_some(), "rally listening"
     );
-    let rules_info = Arc::new(set);
-    let runner = Runner::new(store, Arc::clone(&rules_info));
+    let set = Arc::new(set);
+    let runner = Runner::new(store, Arc::clone(&set));
     let store = runner.shared_store();
     let (writer, writer_thread) =
         writer::spawn(runner, Arc::clone(&metrics)).map_err(|source| DaemonError::Io {
@@ -164,11 +164,11 @@ pub async fn run(
         })?;
     let reloader = Arc::new(reload::Reloader::new(
         &config.rules_dir,
-        &rules_info,
+        &set,
         writer.clone(),
         Arc::clone(&metrics),
     ));
-    drop(rules_info);
+    drop(set);
     let _watching = if config.watch {
         let watching =
             reload::watch(Arc::clone(&reloader)).map_err(|source| DaemonError::Watch {
