@@ -352,6 +352,27 @@ async fn a_rule_file_changed_on_disk_is_reloaded_without_a_request() {
 }
 
 #[tokio::test]
+async fn a_data_directory_inside_the_rules_directory_does_not_trigger_reloads() {
+    let rules = rules_dir(FIVE_POINTS);
+    let daemon = Daemon::start(rules.path(), &rules.path().join("data"), &[]);
+    let http = client();
+    for n in 0..5 {
+        let response = http
+            .post(daemon.url("/v1/events"))
+            .body(checkin(&format!("e-{n}"), "m-1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    // Longer than the debounce: a reload caused by the writes would have happened.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let metrics = http.get(daemon.url("/metrics")).send().await.unwrap();
+    let text = metrics.text().await.unwrap();
+    assert!(!text.contains("rally_rule_reloads_total{"), "{text}");
+}
+
+#[tokio::test]
 async fn sigterm_exits_0_and_every_acknowledged_event_is_there_after_restart() {
     let mut s = start(FIVE_POINTS, &[]);
     let body: Vec<Value> = (0..20)

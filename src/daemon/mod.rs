@@ -171,9 +171,11 @@ pub async fn run(
     drop(set);
     let _watching = if config.watch {
         let watching =
-            reload::watch(Arc::clone(&reloader)).map_err(|source| DaemonError::Watch {
-                dir: config.rules_dir.clone(),
-                source,
+            reload::watch(Arc::clone(&reloader), &config.data_dir).map_err(|source| {
+                DaemonError::Watch {
+                    dir: config.rules_dir.clone(),
+                    source,
+                }
             })?;
         Some(watching)
     } else {

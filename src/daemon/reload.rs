@@ -131,23 +131,29 @@ impl Reloader {
     }
 }
 
-/// Reloads whenever something under the rules directory changes. Watching stops when
-/// the returned watcher is dropped.
+/// Reloads whenever something under the rules directory changes, except inside
+/// `data_dir` (which may sit inside it: sled writes there on every commit). Watching
+/// stops when the returned watcher is dropped.
 ///
 /// notify reports opens and reads too, and a reload reads every file: those events are
 /// dropped here, or each reload would trigger the next. (notify-debouncer-mini cannot
 /// tell an open from a write, hence this small debounce of our own.)
-pub fn watch(reloader: Arc<Reloader>) -> notify::Result<RecommendedWatcher> {
+pub fn watch(reloader: Arc<Reloader>, data_dir: &Path) -> notify::Result<RecommendedWatcher> {
+    // notify reports paths under the directory as it was given: compare canonical forms.
+    let rules_dir = std::fs::canonicalize(&reloader.dir)?;
+    let data_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     let (changed, mut changes) = mpsc::unbounded_channel::<()>();
     let mut watcher =
         notify::recommended_watcher(move |event: notify::Result<Event>| match event {
             Ok(event) if is_change(&event.kind) => {
-                let _ = changed.send(());
+                if !event.paths.iter().all(|path| path.starts_with(&data_dir)) {
+                    let _ = changed.send(());
+                }
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "watching the rules directory failed"),
         })?;
-    watcher.watch(&reloader.dir, RecursiveMode::Recursive)?;
+    watcher.watch(&rules_dir, RecursiveMode::Recursive)?;
     tokio::spawn(async move {
         while changes.recv().await.is_some() {
             // Editors save in bursts: reload once things have been quiet for a while.
