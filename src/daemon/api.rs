@@ -123,7 +123,7 @@ async fn history(
     })
     .await;
     match found {
-        // Messages join the history with the outbox.
+        // `messages` stays empty until messages are recorded per member.
         Ok(Some(firings)) => Json(json!({ "firings": firings, "messages": [] })).into_response(),
         Ok(None) => unknown_member(&id),
         Err(response) => response,

@@ -4,8 +4,8 @@
 //! It loops: wait for a job, drain whatever else is queued up to [`GROUP_STEPS`] steps,
 //! apply the events in arrival order, commit them in one transaction, make that
 //! durable (`Store::sync`), and only then answer every waiting request. A request is
-//! never split across groups, so it is answered once, for all its events; a request
-//! larger than [`GROUP_STEPS`] is a group of its own.
+//! never split across groups, so it is answered once, for all its events; a group
+//! therefore overshoots [`GROUP_STEPS`] by at most one request.
 //!
 //! If the commit or the sync fails, every request of the group is answered
 //! "unavailable": nothing of it was acknowledged, and a retry is safe (events already
@@ -124,6 +124,8 @@ struct Group {
 
 struct Waiting {
     reply: oneshot::Sender<Result<Vec<Ack>, Unavailable>>,
+    /// Events in the request (a failed step leaves `acks` short).
+    events: usize,
     acks: Vec<Ack>,
     error: Option<Unavailable>,
 }
@@ -211,6 +213,7 @@ impl Writer {
                     tracing::error!(event = %event.id, error = %e, "cannot run a step");
                     return Waiting {
                         reply,
+                        events: events.len(),
                         acks,
                         error: Some(Unavailable(format!("cannot read the store: {e}"))),
                     };
@@ -219,6 +222,7 @@ impl Writer {
         }
         Waiting {
             reply,
+            events: events.len(),
             acks,
             error: None,
         }
@@ -239,7 +243,7 @@ impl Writer {
             let answer = match (&durable, &waiting.error) {
                 (Err(e), _) | (Ok(()), Some(e)) => {
                     self.metrics
-                        .events(EventStatus::Unavailable, waiting.acks.len());
+                        .events(EventStatus::Unavailable, waiting.events);
                     Err(e.clone())
                 }
                 (Ok(()), None) => {
@@ -273,5 +277,70 @@ impl Writer {
         self.metrics.sync(committed.elapsed());
         self.metrics.group(steps);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{parse_line, AtPolicy};
+    use crate::store::Store;
+
+    fn rules(points: i64) -> Arc<RuleSet> {
+        let yaml = format!(
+            "rules:\n  - id: checkin-points\n    trigger: {{ event: checkin }}\n    actions:\n      - points: {points}\n"
+        );
+        Arc::new(crate::rules::from_sources(&[("rules.yaml", &yaml)], &|_| None).unwrap())
+    }
+
+    fn checkin(id: &str) -> Event {
+        let line = format!(
+            r#"{{"id":"{id}","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z"}}"#
+        );
+        parse_line(&line, AtPolicy::Required).unwrap()
+    }
+
+    fn start(points: i64) -> (WriterHandle, JoinHandle<()>, Arc<Store>) {
+        let runner = Runner::new(Store::open_temporary().unwrap(), rules(points));
+        let store = runner.shared_store();
+        let (writer, thread) = spawn(runner, Arc::new(Metrics::new())).unwrap();
+        (writer, thread, store)
+    }
+
+    #[tokio::test]
+    async fn a_request_is_answered_in_order_and_sees_its_own_duplicates() {
+        let (writer, _thread, store) = start(5);
+        let acks = writer
+            .apply(vec![checkin("e-1"), checkin("e-1"), checkin("e-2")])
+            .await
+            .unwrap();
+        assert_eq!(acks, [Ack::Accepted, Ack::Duplicate, Ack::Accepted]);
+        assert_eq!(store.member("m-1").unwrap().unwrap().points, 10);
+    }
+
+    #[tokio::test]
+    async fn a_rule_set_swapped_in_applies_to_the_events_sent_after_it() {
+        let (writer, _thread, store) = start(5);
+        writer.apply(vec![checkin("e-1")]).await.unwrap();
+        writer.set_rules(rules(7)).await.unwrap();
+        writer.apply(vec![checkin("e-2")]).await.unwrap();
+        assert_eq!(store.member("m-1").unwrap().unwrap().points, 12);
+    }
+
+    #[tokio::test]
+    async fn stop_finishes_the_jobs_queued_before_it() {
+        let (writer, thread, store) = start(5);
+        let pending = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.apply(vec![checkin("e-1")]).await }
+        });
+        tokio::task::yield_now().await;
+        writer.stop().await;
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(pending.await.unwrap().unwrap(), [Ack::Accepted]);
+        assert!(store.seen("e-1").unwrap());
+        assert!(writer.apply(vec![checkin("e-2")]).await.is_err());
     }
 }
