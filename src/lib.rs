@@ -18,6 +18,7 @@
 //! | [`outbox`] | queued messages as stored, and the dispatcher that delivers them |
 //! | [`store`] | sled: trees, key encoding, one transaction per group of steps |
 //! | [`sim`] | the `rally sim` command: the engine on a virtual clock |
+//! | [`daemon`] | `rally run`: the writer thread, the HTTP API, hot reload, `rally bench` |
 //!
 //! Invariants that hold everywhere:
 //! - nothing but a clock reads the time; the step takes `now` as an argument;
@@ -26,6 +27,7 @@
 
 pub mod campaign;
 pub mod cronspec;
+pub mod daemon;
 pub mod duration;
 pub mod engine;
 pub mod event;

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
+use rally::daemon::bench::BenchConfig;
+use rally::daemon::{self, DaemonError};
 use rally::rules::{self, RuleError};
 
 #[derive(Parser)]
@@ -43,6 +45,38 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run the daemon: the HTTP API on --listen, state in --data, rules from --rules
+    /// (reloaded when they change). Honours RALLY_TOKEN, RALLY_RATE_LIMIT and RUST_LOG.
+    Run {
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Address to listen on; a non-loopback address requires RALLY_TOKEN.
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: String,
+    },
+    /// Measure the daemon over HTTP on loopback with a temporary data directory:
+    /// durable events/s at saturation, then ack latency at a fixed offered load.
+    Bench {
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        /// Events posted in the saturation run.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Clients posting at once in the saturation run.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Events per request in the saturation run.
+        #[arg(long, default_value_t = 50)]
+        batch: usize,
+        /// Offered load of the latency run, in single-event requests per second.
+        #[arg(long, default_value_t = 5000.0)]
+        rate: f64,
+        /// Length of the latency run, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
     /// Show a member's state, ledger and recent history from a data directory.
     Member {
         id: String,
@@ -68,6 +102,26 @@ fn main() -> ExitCode {
             out,
         } => sim(&rules, &events, until, out.as_deref()),
         Command::Member { id, data } => member(&id, &data),
+        Command::Run {
+            rules,
+            data,
+            listen,
+        } => run(rules, data, &listen),
+        Command::Bench {
+            rules,
+            events,
+            concurrency,
+            batch,
+            rate,
+            seconds,
+        } => bench(BenchConfig {
+            rules_dir: rules,
+            events,
+            concurrency,
+            batch,
+            rate,
+            duration: std::time::Duration::from_secs_f64(seconds.max(0.0)),
+        }),
     };
     match result {
         Ok(code) => code,
@@ -168,5 +222,108 @@ fn member(id: &str, data: &Path) -> Result<ExitCode, String> {
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn run(rules_dir: PathBuf, data_dir: PathBuf, listen: &str) -> Result<ExitCode, String> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .init();
+    let config = daemon::Config::from_env(rules_dir, data_dir).map_err(|e| e.to_string())?;
+    let runtime = runtime()?;
+    let result = runtime.block_on(async {
+        // Handlers are installed before the daemon is ready, so an early SIGTERM is a
+        // clean shutdown rather than the default kill.
+        let shutdown = shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        Ok::<_, String>(daemon::run(listener, config, shutdown).await)
+    })?;
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(DaemonError::Rules { dir, errors }) => {
+            eprintln!(
+                "rally: cannot start: the rules in {} do not load",
+                dir.display()
+            );
+            print_rule_errors(&errors);
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+fn shutdown_signal() -> io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+fn bench(config: BenchConfig) -> Result<ExitCode, String> {
+    let runtime = runtime()?;
+    println!(
+        "rally bench: rules {}, in-process daemon on loopback, temporary data directory",
+        config.rules_dir.display()
+    );
+    let (saturation, latency) = runtime
+        .block_on(daemon::bench::bench(&config))
+        .map_err(|e| e.to_string())?;
+    let seconds = saturation.elapsed.as_secs_f64();
+    println!(
+        "saturation: {} events in batches of {} from {} clients in {:.2} s = {:.0} durable events/s",
+        saturation.events,
+        config.batch,
+        config.concurrency,
+        seconds,
+        saturation.events as f64 / seconds
+    );
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let inside = |i: &daemon::bench::Inside| {
+        format!(
+            "  inside the daemon: {} groups of {:.1} steps on average; mean step {:.3} ms, \
+             commit {:.2} ms, sync {:.2} ms",
+            i.groups,
+            i.group,
+            ms(i.step),
+            ms(i.commit),
+            ms(i.sync)
+        )
+    };
+    println!("{}", inside(&saturation.inside));
+    println!(
+        "fixed load: {:.0} events/s offered (one per request) for {:.1} s: {} sent, {} failed; \
+         ack latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latency.offered,
+        latency.elapsed.as_secs_f64(),
+        latency.sent,
+        latency.failed,
+        ms(latency.p50),
+        ms(latency.p99),
+        ms(latency.max)
+    );
+    println!("{}", inside(&latency.inside));
+    if let Some(error) = &latency.first_error {
+        println!("  first failure: {error}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 // Each test binary uses only part of the helpers.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod http;
 pub mod smtp;
 

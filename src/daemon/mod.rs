@@ -1,0 +1,281 @@
+//! `rally run`: the daemon (SPEC §3, §4, §5).
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`writer`] | the one writer thread: group commit, sync, then acknowledge |
+//! | [`ingest`] | `POST /v1/events`: body formats, limits, per-event results |
+//! | [`api`] | routes and the read-only handlers |
+//! | [`reload`] | rule reloads: by request and by watching the rules directory |
+//! | [`guard`] | bearer token and rate limit |
+//! | [`telemetry`] | the metrics behind `GET /metrics` |
+//! | [`bench`] | `rally bench`: throughput and latency over real HTTP |
+//!
+//! [`run`] takes its listener and its shutdown signal as arguments (as mini-redis
+//! does), so tests and `rally bench` bind `127.0.0.1:0` and stop it when they like.
+//!
+//! Shutdown: stop accepting, let in-flight requests finish (their events are committed
+//! and synced by the writer before they are answered), then stop the writer after the
+//! jobs already queued. Nothing acknowledged is ever left unsynced.
+
+mod api;
+pub mod bench;
+mod guard;
+pub mod ingest;
+mod reload;
+mod telemetry;
+mod writer;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+use crate::rules::{self, RuleError};
+use crate::runner::Runner;
+use crate::store::{Store, StoreError};
+
+pub use ingest::{MAX_BATCH, MAX_BODY_BYTES};
+pub use writer::GROUP_STEPS;
+
+/// `RALLY_RATE_LIMIT` when unset: events per second across all clients. Far above
+/// what one disk syncs, so it only stops a runaway client.
+pub const DEFAULT_RATE_LIMIT: f64 = 100_000.0;
+
+pub struct Config {
+    pub rules_dir: PathBuf,
+    pub data_dir: PathBuf,
+    /// `RALLY_TOKEN`: required as a bearer token on every route but `/healthz`.
+    pub token: Option<String>,
+    /// `RALLY_RATE_LIMIT`: events per second, all clients together.
+    pub rate_limit: f64,
+    /// Reload when files under `rules_dir` change.
+    pub watch: bool,
+}
+
+impl Config {
+    /// Defaults plus `RALLY_TOKEN` and `RALLY_RATE_LIMIT` from the environment.
+    pub fn from_env(rules_dir: PathBuf, data_dir: PathBuf) -> Result<Config, DaemonError> {
+        let token = match std::env::var("RALLY_TOKEN") {
+            Ok(token) if token.trim().is_empty() => {
+                return Err(DaemonError::Env {
+                    name: "RALLY_TOKEN",
+                    message: "is set but empty; unset it or give it a secret".into(),
+                })
+            }
+            Ok(token) => Some(token),
+            Err(_) => None,
+        };
+        let rate_limit = match std::env::var("RALLY_RATE_LIMIT") {
+            Err(_) => DEFAULT_RATE_LIMIT,
+            Ok(text) => match text.trim().parse::<f64>() {
+                Ok(rate) if rate.is_finite() && rate > 0.0 => rate,
+                _ => {
+                    return Err(DaemonError::Env {
+                        name: "RALLY_RATE_LIMIT",
+                        message: format!("{text:?} is not a positive number of events per second"),
+                    })
+                }
+            },
+        };
+        Ok(Config {
+            rules_dir,
+            data_dir,
+            token,
+            rate_limit,
+            watch: true,
+        })
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error("the rules in {} have {} problem(s)", dir.display(), errors.len())]
+    Rules {
+        dir: PathBuf,
+        errors: Vec<RuleError>,
+    },
+    #[error("cannot open the store in {}: {source}", dir.display())]
+    Store {
+        dir: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    #[error(
+        "refusing to listen on {addr} without RALLY_TOKEN: anyone who can reach it could \
+         post events; set RALLY_TOKEN or listen on a loopback address (127.0.0.1)"
+    )]
+    Exposed { addr: SocketAddr },
+    #[error("cannot set up channels: {}", .0.join("; "))]
+    Channels(Vec<String>),
+    #[error("{name} {message}")]
+    Env { name: &'static str, message: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot watch the rules directory {}: {source}", dir.display())]
+    Watch {
+        dir: PathBuf,
+        #[source]
+        source: notify::Error,
+    },
+    #[error("the writer thread failed; events were no longer being stored")]
+    WriterFailed,
+}
+
+/// Refuses a listener others can reach unless a token protects it.
+pub fn check_exposure(addr: SocketAddr, token: Option<&str>) -> Result<(), DaemonError> {
+    if addr.ip().is_loopback() || token.is_some() {
+        Ok(())
+    } else {
+        Err(DaemonError::Exposed { addr })
+    }
+}
+
+/// Runs the daemon on `listener` until `shutdown` completes, then shuts down cleanly.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DaemonError> {
+    let addr = listener.local_addr().map_err(|source| DaemonError::Io {
+        context: "cannot read the listening address",
+        source,
+    })?;
+    check_exposure(addr, config.token.as_deref())?;
+    let set = load_rules(&config).await?;
+    let store = open_store(&config).await?;
+    let metrics = Arc::new(telemetry::Metrics::new());
+    tracing::info!(
+        rules = set.rules.len(), files = set.files.len(), version = %set.version,
+        rules_dir = %config.rules_dir.display(), data_dir = %config.data_dir.display(),
+        listen = %addr, auth = config.token.is_some(), "rally listening"
+    );
+    let set = Arc::new(set);
+    let store_error = |source| DaemonError::Store {
+        dir: config.data_dir.clone(),
+        source,
+    };
+    let mut runner = Runner::new(store, Arc::clone(&set)).map_err(store_error)?;
+    // Time kept while the daemon was down: everything that fell due since fires now,
+    // in time order; `schedule` rules apply their `catch_up` to what they missed.
+    let started = chrono::Utc::now();
+    runner.set_started_at(started);
+    runner.arm(started).map_err(store_error)?;
+    let store = runner.shared_store();
+    let channels = crate::messaging::Channels::new(&set.channels)
+        .map_err(|errors| DaemonError::Channels(errors.iter().map(|e| e.to_string()).collect()))?;
+    let dispatcher = crate::outbox::Dispatcher::new(
+        Arc::clone(&store),
+        Arc::new(channels),
+        crate::outbox::DispatchConfig::default(),
+    );
+    let (writer, writer_thread) =
+        writer::spawn(runner, Arc::clone(&metrics), Some(dispatcher.notifier())).map_err(
+            |source| DaemonError::Io {
+                context: "cannot start the writer thread",
+                source,
+            },
+        )?;
+    let reloader = Arc::new(reload::Reloader::new(
+        &config.rules_dir,
+        &set,
+        writer.clone(),
+        Arc::clone(&metrics),
+    ));
+    drop(set);
+    let _watching = if config.watch {
+        let watching =
+            reload::watch(Arc::clone(&reloader), &config.data_dir).map_err(|source| {
+                DaemonError::Watch {
+                    dir: config.rules_dir.clone(),
+                    source,
+                }
+            })?;
+        Some(watching)
+    } else {
+        None
+    };
+    let app = Arc::new(api::App {
+        store,
+        writer: writer.clone(),
+        metrics,
+        reloader,
+        limiter: guard::RateLimiter::new(config.rate_limit),
+    });
+    let router = api::router(app, config.token.as_deref().map(guard::Token::new));
+
+    // The writer ending on its own means it panicked: stop serving, do not pretend.
+    let (writer_gone, writer_died) = tokio::sync::oneshot::channel::<()>();
+    let watch_writer = tokio::task::spawn_blocking(move || {
+        let outcome = writer_thread.join();
+        let _ = writer_gone.send(());
+        outcome.is_ok()
+    });
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => tracing::info!("shutting down: finishing requests in flight"),
+            _ = writer_died => tracing::error!("the writer stopped; shutting down"),
+        }
+    };
+    // The outbox dispatcher delivers what steps queued; it stops after the writer.
+    let (stop_dispatch, dispatch_stopped) = tokio::sync::oneshot::channel::<()>();
+    let dispatching = tokio::spawn(dispatcher.run(async move {
+        let _ = dispatch_stopped.await;
+    }));
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await;
+    writer.stop().await;
+    let writer_ok = watch_writer.await.unwrap_or(false);
+    let _ = stop_dispatch.send(());
+    let _ = dispatching.await;
+    served.map_err(|source| DaemonError::Io {
+        context: "serving HTTP failed",
+        source,
+    })?;
+    if !writer_ok {
+        return Err(DaemonError::WriterFailed);
+    }
+    tracing::info!("stopped; every acknowledged event is on disk");
+    Ok(())
+}
+
+async fn load_rules(config: &Config) -> Result<rules::RuleSet, DaemonError> {
+    let dir = config.rules_dir.clone();
+    let loaded = tokio::task::spawn_blocking(move || rules::load(&dir)).await;
+    let errors = match loaded {
+        Ok(Ok(set)) => return Ok(set),
+        Ok(Err(errors)) => errors,
+        Err(e) => vec![RuleError {
+            at: None,
+            message: format!("the rule compiler crashed: {e}"),
+            hint: None,
+        }],
+    };
+    Err(DaemonError::Rules {
+        dir: config.rules_dir.clone(),
+        errors,
+    })
+}
+
+async fn open_store(config: &Config) -> Result<Store, DaemonError> {
+    let dir = config.data_dir.clone();
+    let opened = tokio::task::spawn_blocking(move || Store::open(&dir)).await;
+    let error = |source| DaemonError::Store {
+        dir: config.data_dir.clone(),
+        source,
+    };
+    match opened {
+        Ok(result) => result.map_err(error),
+        Err(e) => Err(DaemonError::Io {
+            context: "opening the store panicked",
+            source: std::io::Error::other(e.to_string()),
+        }),
+    }
+}

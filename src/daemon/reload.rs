@@ -1,0 +1,173 @@
+//! Rule reloads, by `POST /v1/rules/reload` or when files in the rules directory change.
+//!
+//! A reload compiles the whole directory again. Only a clean compile is swapped in, by
+//! the writer between two steps, so no event ever sees half a rule set; a refused one
+//! leaves the running set in place and is remembered (`last_reload_error`) and logged,
+//! error by error, as `path:line:col: message`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::telemetry::Metrics;
+use super::writer::WriterHandle;
+use crate::member::rfc3339;
+use crate::rules::{self, RuleSet};
+
+/// Editors save in bursts (write a temporary file, rename, touch): wait for quiet.
+const DEBOUNCE: Duration = Duration::from_millis(300);
+
+pub struct Reloader {
+    dir: PathBuf,
+    writer: WriterHandle,
+    metrics: Arc<Metrics>,
+    /// What `GET /v1/rules` shows. A std `Mutex`: never held across an await.
+    running: Mutex<Running>,
+    /// One reload at a time, so a slow compile cannot swap in after a newer one.
+    serial: tokio::sync::Mutex<()>,
+}
+
+struct Running {
+    version: String,
+    files: Vec<String>,
+    rules: usize,
+    loaded_at: DateTime<Utc>,
+    last_reload_error: Vec<String>,
+}
+
+impl Running {
+    fn of(set: &RuleSet) -> Running {
+        Running {
+            version: set.version.clone(),
+            files: set.files.iter().map(|f| f.display().to_string()).collect(),
+            rules: set.rules.len(),
+            loaded_at: Utc::now(),
+            last_reload_error: Vec::new(),
+        }
+    }
+}
+
+impl Reloader {
+    /// `set` is the rule set the writer runs now, loaded from `dir`.
+    pub fn new(dir: &Path, set: &RuleSet, writer: WriterHandle, metrics: Arc<Metrics>) -> Self {
+        Reloader {
+            dir: dir.to_path_buf(),
+            writer,
+            metrics,
+            running: Mutex::new(Running::of(set)),
+            serial: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The running rule set: version, files, rule count, when it was loaded, and the
+    /// errors of the last refused reload (empty when the last reload succeeded).
+    pub fn info(&self) -> Value {
+        let running = self.running();
+        json!({
+            "version": running.version,
+            "files": running.files,
+            "rules": running.rules,
+            "loaded_at": rfc3339(running.loaded_at),
+            "last_reload_error": running.last_reload_error,
+        })
+    }
+
+    /// Compiles the directory and swaps the result in. `Err` holds every problem as
+    /// `path:line:col: message`; the running set then stays.
+    pub async fn reload(&self, cause: &'static str) -> Result<Value, Vec<String>> {
+        let _one_at_a_time = self.serial.lock().await;
+        let dir = self.dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || rules::load(&dir)).await;
+        let loaded = loaded.unwrap_or_else(|e| {
+            Err(vec![rules::RuleError {
+                at: None,
+                message: format!("the rule compiler crashed: {e}"),
+                hint: None,
+            }])
+        });
+        match loaded {
+            Ok(set) => {
+                let running = Running::of(&set);
+                if let Err(e) = self.writer.set_rules(Arc::new(set)).await {
+                    return Err(vec![format!("cannot swap the rule set in: {e}")]);
+                }
+                tracing::info!(
+                    cause, version = %running.version, rules = running.rules,
+                    files = running.files.len(), "rules reloaded"
+                );
+                *self.running() = running;
+                self.metrics.reload(true);
+                Ok(self.info())
+            }
+            Err(errors) => {
+                let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                let version = self.running().version.clone();
+                tracing::warn!(
+                    cause, problems = errors.len(), running = %version,
+                    "rule set refused; the running rules stay"
+                );
+                for error in &errors {
+                    tracing::warn!("{error}");
+                }
+                self.running().last_reload_error = errors.clone();
+                self.metrics.reload(false);
+                Err(errors)
+            }
+        }
+    }
+
+    /// The running version, for messages.
+    pub fn version(&self) -> String {
+        self.running().version.clone()
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, Running> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Reloads whenever something under the rules directory changes, except inside
+/// `data_dir` (which may sit inside it: sled writes there on every commit). Watching
+/// stops when the returned watcher is dropped.
+///
+/// notify reports opens and reads too, and a reload reads every file: those events are
+/// dropped here, or each reload would trigger the next. (notify-debouncer-mini cannot
+/// tell an open from a write, hence this small debounce of our own.)
+pub fn watch(reloader: Arc<Reloader>, data_dir: &Path) -> notify::Result<RecommendedWatcher> {
+    // notify reports paths under the directory as it was given: compare canonical forms.
+    let rules_dir = std::fs::canonicalize(&reloader.dir)?;
+    let data_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let (changed, mut changes) = mpsc::unbounded_channel::<()>();
+    let mut watcher =
+        notify::recommended_watcher(move |event: notify::Result<Event>| match event {
+            Ok(event) if is_change(&event.kind) => {
+                if !event.paths.iter().all(|path| path.starts_with(&data_dir)) {
+                    let _ = changed.send(());
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "watching the rules directory failed"),
+        })?;
+    watcher.watch(&rules_dir, RecursiveMode::Recursive)?;
+    tokio::spawn(async move {
+        while changes.recv().await.is_some() {
+            // Editors save in bursts: reload once things have been quiet for a while.
+            while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, changes.recv()).await {}
+            // Errors are logged and recorded by `reload`.
+            let _ = reloader.reload("files changed").await;
+        }
+    });
+    Ok(watcher)
+}
+
+fn is_change(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any
+    )
+}

@@ -1,0 +1,417 @@
+//! The one writer: a dedicated thread that owns the [`Runner`] (sled is synchronous, and
+//! the store wants exactly one writer).
+//!
+//! It loops: wait for a job, drain whatever else is queued up to [`GROUP_STEPS`] steps,
+//! apply the events in arrival order, commit them in one transaction, make that
+//! durable (`Store::sync`), and only then answer every waiting request. A request is
+//! never split across groups, so it is answered once, for all its events; a group
+//! therefore overshoots [`GROUP_STEPS`] by at most one request.
+//!
+//! If the commit or the sync fails, every request of the group is answered
+//! "unavailable": nothing of it was acknowledged, and a retry is safe (events already
+//! stored come back as duplicates).
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use super::telemetry::{EventStatus, Metrics};
+use crate::event::Event;
+use crate::rules::RuleSet;
+use crate::runner::{Applied, Runner};
+
+/// Steps gathered into one transaction before the writer stops draining the queue:
+/// large enough to amortise sled's per-transaction cost and the sync (DESIGN.md).
+pub const GROUP_STEPS: usize = 128;
+
+/// Jobs queued for the writer before senders wait: backpressure for HTTP handlers.
+const QUEUE: usize = 1024;
+
+/// What became of an event the writer took.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ack {
+    Accepted,
+    Duplicate,
+    /// Well-formed but refused, changing nothing (an ack of an unknown ticket).
+    Rejected(String),
+}
+
+/// The events were not acknowledged; the reason is for the log and the client.
+#[derive(Clone, Debug, Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
+enum Job {
+    Events {
+        events: Vec<Event>,
+        reply: oneshot::Sender<Result<Vec<Ack>, Unavailable>>,
+    },
+    SetRules {
+        rules: Arc<RuleSet>,
+        reply: oneshot::Sender<()>,
+    },
+    Stop,
+}
+
+/// How the rest of the daemon talks to the writer. Cheap to clone.
+#[derive(Clone)]
+pub struct WriterHandle {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl WriterHandle {
+    /// Applies `events` in order and answers once they are durable.
+    pub async fn apply(&self, events: Vec<Event>) -> Result<Vec<Ack>, Unavailable> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Events { events, reply }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Swaps the rule set between two steps; events sent after this returns use it.
+    pub async fn set_rules(&self, rules: Arc<RuleSet>) -> Result<(), Unavailable> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::SetRules { rules, reply }).await?;
+        answer.await.map_err(|_| stopped())
+    }
+
+    /// Asks the writer to finish the jobs queued so far and stop.
+    pub async fn stop(&self) {
+        // A writer that is already gone has nothing left to finish.
+        let _ = self.jobs.send(Job::Stop).await;
+    }
+
+    async fn send(&self, job: Job) -> Result<(), Unavailable> {
+        self.jobs.send(job).await.map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> Unavailable {
+    Unavailable("the writer has stopped (the daemon is shutting down or failed)".into())
+}
+
+/// Starts the writer thread. Joining the handle tells how it ended: `Err` if it panicked.
+pub fn spawn(
+    runner: Runner,
+    metrics: Arc<Metrics>,
+    outbox: Option<Arc<tokio::sync::Notify>>,
+) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
+    let (tx, jobs) = mpsc::channel(QUEUE);
+    let clock = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let writer = Writer {
+        runner,
+        jobs,
+        metrics,
+        clock,
+        outbox,
+    };
+    let thread = std::thread::Builder::new()
+        .name("rally-writer".into())
+        .spawn(move || writer.run())?;
+    Ok((WriterHandle { jobs: tx }, thread))
+}
+
+struct Writer {
+    runner: Runner,
+    jobs: mpsc::Receiver<Job>,
+    metrics: Arc<Metrics>,
+    /// The real clock's waiting: a small runtime to wait for a job or a deadline.
+    clock: tokio::runtime::Runtime,
+    /// Poked after a commit that may have queued messages.
+    outbox: Option<Arc<tokio::sync::Notify>>,
+}
+
+/// The longest the writer waits without looking at the timer index again (a reload
+/// may have armed an earlier timer).
+const IDLE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The requests of one group, waiting for its commit.
+#[derive(Default)]
+struct Group {
+    waiting: Vec<Waiting>,
+    steps: usize,
+    /// Rules that fired in this group, counted once the group is durable.
+    firings: Vec<String>,
+}
+
+struct Waiting {
+    reply: oneshot::Sender<Result<Vec<Ack>, Unavailable>>,
+    /// Events in the request (a failed step leaves `acks` short).
+    events: usize,
+    acks: Vec<Ack>,
+    error: Option<Unavailable>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        while let Some(job) = self.next_job() {
+            let mut group = Group::default();
+            let mut stop = self.take(job, &mut group);
+            while !stop && group.steps < GROUP_STEPS {
+                match self.jobs.try_recv() {
+                    Ok(job) => stop = self.take(job, &mut group),
+                    Err(_) => break,
+                }
+            }
+            self.finish(group);
+            if stop {
+                break;
+            }
+            self.between_groups();
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    /// Waits for the next job; `None` once every handle is gone.
+    ///
+    /// Half of the seam for clock-driven work (see [`Writer::between_groups`]): a
+    /// writer that also owns timers must stop waiting when the next one falls due.
+    fn next_job(&mut self) -> Option<Job> {
+        loop {
+            let wait = match self.runner.next_due() {
+                Ok(Some(due)) => (due - chrono::Utc::now()).to_std().unwrap_or_default(),
+                Ok(None) => IDLE_WAIT,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the timer index");
+                    IDLE_WAIT
+                }
+            };
+            if wait.is_zero() {
+                self.between_groups();
+                continue;
+            }
+            // A job, or the next timer falling due, whichever comes first.
+            let waited = self.clock.block_on(async {
+                tokio::time::timeout(wait.min(IDLE_WAIT), self.jobs.recv()).await
+            });
+            match waited {
+                Ok(job) => return job,
+                Err(_) => self.between_groups(),
+            }
+        }
+    }
+
+    /// THE SEAM for clock-driven work (timers that fell due, campaign fan-out batches):
+    /// it runs after every group is committed, synced and answered, and before the
+    /// writer waits for the next job, so such work is serialised with events and never
+    /// delays an acknowledgement already earned. There is no such work yet.
+    fn between_groups(&mut self) {
+        let now = chrono::Utc::now();
+        let ran = match self.runner.run_due(now) {
+            Ok(steps) => steps,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot run due timers");
+                return;
+            }
+        };
+        if ran == 0 {
+            return;
+        }
+        if let Err(e) = self.runner.store().sync() {
+            tracing::error!(error = %e, "cannot sync after running timers");
+        }
+        self.metrics.timer_steps(ran);
+        if let Some(outbox) = &self.outbox {
+            outbox.notify_one();
+        }
+    }
+
+    /// Adds a job to the group. Returns true for a stop request.
+    fn take(&mut self, job: Job, group: &mut Group) -> bool {
+        match job {
+            Job::Events { events, reply } => {
+                group.steps += events.len();
+                let waiting = self.apply(&events, &mut group.firings, reply);
+                group.waiting.push(waiting);
+                false
+            }
+            Job::SetRules { rules, reply } => {
+                self.runner.set_rules(rules);
+                // New campaigns and schedules start keeping time from now.
+                if let Err(e) = self.runner.arm(chrono::Utc::now()) {
+                    tracing::error!(error = %e, "cannot arm the new rules' timers");
+                }
+                // The requester may have given up; the swap stands either way.
+                let _ = reply.send(());
+                false
+            }
+            Job::Stop => true,
+        }
+    }
+
+    fn apply(
+        &mut self,
+        events: &[Event],
+        firings: &mut Vec<String>,
+        reply: oneshot::Sender<Result<Vec<Ack>, Unavailable>>,
+    ) -> Waiting {
+        let mut acks = Vec::with_capacity(events.len());
+        for event in events {
+            let started = Instant::now();
+            let applied = self.runner.apply_event(event, event.at_utc());
+            self.metrics.step(started.elapsed());
+            match applied {
+                Ok(Applied::Duplicate) => acks.push(Ack::Duplicate),
+                Ok(Applied::Rejected(error)) => acks.push(Ack::Rejected(error)),
+                Ok(Applied::Accepted(outcome)) => {
+                    for failure in &outcome.failures {
+                        tracing::warn!(
+                            rule = %failure.rule, at = %failure.at, member = %failure.member,
+                            event = %event.id, error = %failure.error, "rule failed"
+                        );
+                        self.metrics.rule_failure(&failure.rule);
+                    }
+                    firings.extend(outcome.firings.iter().map(|f| f.rule.clone()));
+                    acks.push(Ack::Accepted);
+                }
+                Err(e) => {
+                    // The steps before this one stay in the group: if they commit, a
+                    // retry of the request finds them as duplicates.
+                    tracing::error!(event = %event.id, error = %e, "cannot run a step");
+                    return Waiting {
+                        reply,
+                        events: events.len(),
+                        acks,
+                        error: Some(Unavailable(format!("cannot read the store: {e}"))),
+                    };
+                }
+            }
+        }
+        Waiting {
+            reply,
+            events: events.len(),
+            acks,
+            error: None,
+        }
+    }
+
+    /// Commits and syncs the group, then answers every request in it.
+    fn finish(&mut self, group: Group) {
+        if group.waiting.is_empty() {
+            return;
+        }
+        let durable = self.commit_and_sync(group.steps);
+        if durable.is_ok() {
+            for rule in &group.firings {
+                self.metrics.firing(rule);
+            }
+        }
+        for waiting in group.waiting {
+            let answer = match (&durable, &waiting.error) {
+                (Err(e), _) | (Ok(()), Some(e)) => {
+                    self.metrics
+                        .events(EventStatus::Unavailable, waiting.events);
+                    Err(e.clone())
+                }
+                (Ok(()), None) => {
+                    let count = |wanted: fn(&Ack) -> bool| {
+                        waiting.acks.iter().filter(|a| wanted(a)).count()
+                    };
+                    self.metrics
+                        .events(EventStatus::Accepted, count(|a| *a == Ack::Accepted));
+                    self.metrics
+                        .events(EventStatus::Duplicate, count(|a| *a == Ack::Duplicate));
+                    self.metrics.events(
+                        EventStatus::Rejected,
+                        count(|a| matches!(a, Ack::Rejected(_))),
+                    );
+                    Ok(waiting.acks)
+                }
+            };
+            // A client that went away still had its events stored; nothing to undo.
+            let _ = waiting.reply.send(answer);
+        }
+    }
+
+    fn commit_and_sync(&mut self, steps: usize) -> Result<(), Unavailable> {
+        let pending = self.runner.pending();
+        let started = Instant::now();
+        self.runner.commit().map_err(|e| {
+            tracing::error!(error = %e, steps = pending, "commit failed; the group is not acknowledged");
+            Unavailable(format!("cannot commit: {e}"))
+        })?;
+        let committed = Instant::now();
+        self.metrics.commit(committed - started);
+        // Also when every event was a duplicate: its earlier commit may not have been
+        // synced (a failed sync answers "unavailable" but leaves the rows in sled).
+        self.runner.store().sync().map_err(|e| {
+            tracing::error!(error = %e, "sync failed; the group is not acknowledged");
+            Unavailable(format!("cannot make the events durable: {e}"))
+        })?;
+        self.metrics.sync(committed.elapsed());
+        self.metrics.group(steps);
+        if let Some(outbox) = &self.outbox {
+            outbox.notify_one();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{parse_line, AtPolicy};
+    use crate::store::Store;
+
+    fn rules(points: i64) -> Arc<RuleSet> {
+        let yaml = format!(
+            "rules:\n  - id: checkin-points\n    trigger: {{ event: checkin }}\n    actions:\n      - points: {points}\n"
+        );
+        Arc::new(crate::rules::from_sources(&[("rules.yaml", &yaml)], &|_| None).unwrap())
+    }
+
+    fn checkin(id: &str) -> Event {
+        let line = format!(
+            r#"{{"id":"{id}","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z"}}"#
+        );
+        parse_line(&line, AtPolicy::Required).unwrap()
+    }
+
+    fn start(points: i64) -> (WriterHandle, JoinHandle<()>, Arc<Store>) {
+        let runner = Runner::new(Store::open_temporary().unwrap(), rules(points)).unwrap();
+        let store = runner.shared_store();
+        let (writer, thread) = spawn(runner, Arc::new(Metrics::new()), None).unwrap();
+        (writer, thread, store)
+    }
+
+    #[tokio::test]
+    async fn a_request_is_answered_in_order_and_sees_its_own_duplicates() {
+        let (writer, _thread, store) = start(5);
+        let acks = writer
+            .apply(vec![checkin("e-1"), checkin("e-1"), checkin("e-2")])
+            .await
+            .unwrap();
+        assert_eq!(acks, [Ack::Accepted, Ack::Duplicate, Ack::Accepted]);
+        assert_eq!(store.member("m-1").unwrap().unwrap().points, 10);
+    }
+
+    #[tokio::test]
+    async fn a_rule_set_swapped_in_applies_to_the_events_sent_after_it() {
+        let (writer, _thread, store) = start(5);
+        writer.apply(vec![checkin("e-1")]).await.unwrap();
+        writer.set_rules(rules(7)).await.unwrap();
+        writer.apply(vec![checkin("e-2")]).await.unwrap();
+        assert_eq!(store.member("m-1").unwrap().unwrap().points, 12);
+    }
+
+    #[tokio::test]
+    async fn stop_finishes_the_jobs_queued_before_it() {
+        let (writer, thread, store) = start(5);
+        let pending = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.apply(vec![checkin("e-1")]).await }
+        });
+        tokio::task::yield_now().await;
+        writer.stop().await;
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(pending.await.unwrap().unwrap(), [Ack::Accepted]);
+        assert!(store.seen("e-1").unwrap());
+        assert!(writer.apply(vec![checkin("e-2")]).await.is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! The real `rally run` binary as a child process on a free loopback port, for tests
+//! that talk to it over HTTP, stop it with signals, or kill it outright.
+//!
+//! The daemon is started with `--listen 127.0.0.1:0`; the port it got is read from its
+//! startup log line (`listen=127.0.0.1:PORT`), so there is no race for a port.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The `rally` binary under test.
+pub fn rally() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rally"));
+    // The tests decide these; the developer's environment must not leak in.
+    command
+        .env_remove("RALLY_TOKEN")
+        .env_remove("RALLY_RATE_LIMIT")
+        .env("RUST_LOG", "info");
+    command
+}
+
+pub struct Daemon {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    /// Starts `rally run` and waits until it listens. Panics, with its log, if it exits.
+    pub fn start(rules: &Path, data: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut command = rally();
+        command
+            .arg("run")
+            .arg("--rules")
+            .arg(rules)
+            .arg("--data")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start rally run");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        {
+            let log = Arc::clone(&log);
+            // Drains stderr for the life of the process, so the child never blocks on it.
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(addr) = line
+                        .split_whitespace()
+                        .find_map(|field| field.strip_prefix("listen="))
+                    {
+                        let _ = addr_tx.send(addr.to_string());
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(addr) = addr_rx.recv_timeout(Duration::from_millis(50)) {
+                return Daemon {
+                    child,
+                    base: format!("http://{addr}"),
+                    log,
+                };
+            }
+            if let Some(status) = child.try_wait().expect("poll the child") {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "rally run exited with {status} before listening:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+            assert!(Instant::now() < deadline, "rally run did not start in 30 s");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Everything the daemon logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends `signal` and waits (at most 30 s) for the process to exit.
+    pub fn signal_and_wait(&mut self, signal: i32) -> ExitStatus {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let sent = unsafe { libc::kill(self.pid(), signal) };
+        assert_eq!(sent, 0, "kill({}, {signal})", self.pid());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rally run did not exit within 30 s of signal {signal}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(&mut self) {
+        self.signal_and_wait(libc::SIGKILL);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A rules directory holding `rules.yaml` with `yaml`; writable, for reload tests.
+pub fn rules_dir(yaml: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary rules directory");
+    std::fs::write(dir.path().join("rules.yaml"), yaml).expect("write rules.yaml");
+    dir
+}
+
+/// A directory in `examples/`.
+pub fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+/// A client that never waits forever.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("HTTP client")
+}
