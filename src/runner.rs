@@ -76,6 +76,8 @@ pub struct Runner {
     next_outbox: u64,
     /// Tickets changed by the open group, newer than what the store holds.
     tickets: HashMap<u64, crate::tickets::Ticket>,
+    /// Timers popped by the open group: still in the store until it commits.
+    popped: HashSet<crate::store::keys::TimerKey>,
 }
 
 /// Meta names: `campaign.<id>` holds a [`CampaignRecord`].
@@ -95,6 +97,7 @@ impl Runner {
             next_ticket,
             next_outbox,
             tickets: HashMap::new(),
+            popped: HashSet::new(),
             rules,
             group: Vec::new(),
             members: HashMap::new(),
@@ -246,6 +249,7 @@ impl Runner {
         self.members.clear();
         self.events.clear();
         self.tickets.clear();
+        self.popped.clear();
         if result.is_err() {
             // What the failed group changed in memory must not outlive it.
             self.reload_records()?;

@@ -104,6 +104,7 @@ pub fn simulate(
     if let Some(c) = clock {
         runner.run_due(c)?;
     }
+    runner.commit()?;
     record.absorb(runner.take_journal());
     document(&runner, record, clock)
 }

@@ -211,6 +211,10 @@ impl Writer {
         if ran == 0 {
             return;
         }
+        if let Err(e) = self.runner.commit() {
+            tracing::error!(error = %e, "cannot commit timer steps");
+            return;
+        }
         if let Err(e) = self.runner.store().sync() {
             tracing::error!(error = %e, "cannot sync after running timers");
         }

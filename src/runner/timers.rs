@@ -133,31 +133,49 @@ impl Runner {
         if let Some(job) = self.jobs.front() {
             return Ok(Some(job.occurrence));
         }
+        if !self.popped.is_empty() {
+            // Popped timers are still in the store until the group commits.
+            return Ok(Some(DateTime::<Utc>::UNIX_EPOCH));
+        }
         Ok(self.store.next_timer()?.map(|key| from_millis(key.due)))
     }
 
     /// Runs everything due at or before `now` — fan-out batches first, then timers in
-    /// due order, each with its own due time as "now" — committing as it goes.
-    /// Returns how many steps ran.
+    /// due order, each with its own due time as "now". Returns how many steps ran.
+    ///
+    /// Timer steps join the open group like event steps (the caller commits), so time
+    /// passing does not break groups apart. Timers popped but not yet committed are
+    /// remembered and skipped; the group is committed first only when it armed a timer
+    /// that is already due (the store cannot show it before) or before a fan-out batch
+    /// (which reads members from the store).
     pub fn run_due(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        // The common case — nothing due — must not break the open group: committing
-        // it here would turn every event into its own transaction.
+        // The common case — nothing due — must not touch the open group.
         if self.jobs.is_empty() && !self.anything_due(now)? {
             return Ok(0);
         }
         let mut steps = 0;
         loop {
-            self.commit()?;
             if !self.jobs.is_empty() {
+                self.commit()?;
                 steps += self.fanout_batch()?;
                 continue;
             }
-            let due = self.store.timers_due(millis(now), TIMER_BATCH)?;
+            if self.group_arms_due_timer(now) {
+                self.commit()?;
+            }
+            let due: Vec<_> = self
+                .store
+                .timers_due(millis(now), TIMER_BATCH + self.popped.len())?
+                .into_iter()
+                .filter(|(key, _)| !self.popped.contains(key))
+                .take(TIMER_BATCH)
+                .collect();
             if due.is_empty() {
                 break;
             }
             for (key, payload) in due {
                 steps += 1;
+                self.popped.insert(key.clone());
                 self.pop(key, &payload)?;
                 if !self.jobs.is_empty() {
                     // A global trigger fell due: run it over every member before any
@@ -165,23 +183,34 @@ impl Runner {
                     break;
                 }
             }
+            if self.group.len() >= TIMER_BATCH {
+                self.commit()?;
+            }
         }
-        self.commit()?;
         Ok(steps)
+    }
+
+    /// Whether the open group armed a timer due at `now` (not visible in the store yet).
+    fn group_arms_due_timer(&self, now: DateTime<Utc>) -> bool {
+        let limit = millis(now);
+        self.group
+            .iter()
+            .flat_map(|w| &w.timers_set)
+            .any(|(key, _)| key.due <= limit)
     }
 
     /// Whether a timer is due at `now`, committed or in the open group.
     fn anything_due(&self, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let limit = millis(now);
-        let pending = self
-            .group
-            .iter()
-            .flat_map(|w| &w.timers_set)
-            .any(|(key, _)| key.due <= limit);
-        if pending {
+        if self.group_arms_due_timer(now) {
             return Ok(true);
         }
-        Ok(self.store.next_timer()?.is_some_and(|key| key.due <= limit))
+        let limit = millis(now);
+        let due = self
+            .store
+            .timers_due(limit, self.popped.len() + 1)?
+            .into_iter()
+            .any(|(key, _)| !self.popped.contains(&key));
+        Ok(due)
     }
 
     fn pop(&mut self, key: TimerKey, payload: &[u8]) -> Result<(), StoreError> {
