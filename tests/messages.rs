@@ -1,19 +1,11 @@
 //! Messages and tickets through `sim` (SPEC §2.5, §2.6, §3.1): quiet hours and daily
 //! caps in the member's local time, suppression, and escalation ladders.
 
-use std::sync::Arc;
+mod support;
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-fn sim(yaml: &str, events: &str, until: &str) -> Value {
-    let rules = match rally::rules::from_sources(&[("rules.yaml", yaml)], &|_| None) {
-        Ok(rules) => rules,
-        Err(errors) => panic!("{errors:?}"),
-    };
-    let until: DateTime<Utc> = DateTime::parse_from_rfc3339(until).unwrap().into();
-    rally::sim::simulate(Arc::new(rules), events.as_bytes(), Some(until)).unwrap()
-}
+use support::sim::run as sim;
 
 fn statuses(doc: &Value) -> Vec<(String, String)> {
     doc["messages"]

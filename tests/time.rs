@@ -1,33 +1,14 @@
 //! Time through `sim` (SPEC §2.2, §3.1): inactivity and return, campaigns and phases,
 //! schedules with audiences, budgets, crontab weekdays and DST.
 
-use std::sync::Arc;
+mod support;
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-fn sim(yaml: &str, events: &str, until: &str) -> Value {
-    let rules = match rally::rules::from_sources(&[("rules.yaml", yaml)], &|_| None) {
-        Ok(rules) => rules,
-        Err(errors) => panic!("{errors:?}"),
-    };
-    let until: DateTime<Utc> = DateTime::parse_from_rfc3339(until).unwrap().into();
-    rally::sim::simulate(Arc::new(rules), events.as_bytes(), Some(until)).unwrap()
-}
+use support::sim::run as sim;
 
 fn firings(doc: &Value, rule: &str) -> Vec<(String, String)> {
-    doc["firings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule"] == rule)
-        .map(|f| {
-            (
-                f["member"].as_str().unwrap().to_string(),
-                f["at"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    support::sim::firings_of(doc, rule)
 }
 
 fn at(member: &str, when: &str) -> (String, String) {
