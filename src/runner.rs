@@ -24,6 +24,7 @@ use crate::member::Member;
 use crate::rules::RuleSet;
 use crate::store::{StepWrite, Store, StoreError};
 
+pub use tickets::stored_tickets;
 pub use timers::FanoutJob;
 
 /// What happened to one event.

@@ -1,7 +1,8 @@
 //! Rule reloads, by `POST /v1/rules/reload` or when files in the rules directory change.
 //!
-//! A reload compiles the whole directory again. Only a clean compile is swapped in, by
-//! the writer between two steps, so no event ever sees half a rule set; a refused one
+//! A reload compiles the whole directory again and builds a client for every channel.
+//! Only a clean compile whose channels all work is swapped in, by the writer between
+//! two steps, so no event ever sees half a rule set; a refused one
 //! leaves the running set in place and is remembered (`last_reload_error`) and logged,
 //! error by error, as `path:line:col: message`.
 
@@ -17,6 +18,8 @@ use tokio::sync::mpsc;
 use super::telemetry::Metrics;
 use super::writer::WriterHandle;
 use crate::member::rfc3339;
+use crate::messaging::Channels;
+use crate::outbox::Dispatcher;
 use crate::rules::{self, RuleSet};
 
 /// Editors save in bursts (write a temporary file, rename, touch): wait for quiet.
@@ -25,6 +28,8 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 pub struct Reloader {
     dir: PathBuf,
     writer: WriterHandle,
+    /// Delivers with the channels of the running rule set.
+    dispatcher: Dispatcher,
     metrics: Arc<Metrics>,
     /// What `GET /v1/rules` shows. A std `Mutex`: never held across an await.
     running: Mutex<Running>,
@@ -33,6 +38,8 @@ pub struct Reloader {
 }
 
 struct Running {
+    /// The set itself, for readers that need its campaigns.
+    set: Arc<RuleSet>,
     version: String,
     files: Vec<String>,
     rules: usize,
@@ -41,8 +48,9 @@ struct Running {
 }
 
 impl Running {
-    fn of(set: &RuleSet) -> Running {
+    fn of(set: &Arc<RuleSet>) -> Running {
         Running {
+            set: Arc::clone(set),
             version: set.version.clone(),
             files: set.files.iter().map(|f| f.display().to_string()).collect(),
             rules: set.rules.len(),
@@ -53,11 +61,19 @@ impl Running {
 }
 
 impl Reloader {
-    /// `set` is the rule set the writer runs now, loaded from `dir`.
-    pub fn new(dir: &Path, set: &RuleSet, writer: WriterHandle, metrics: Arc<Metrics>) -> Self {
+    /// `set` is the rule set the writer runs now, loaded from `dir`, and `dispatcher`
+    /// delivers with its channels.
+    pub fn new(
+        dir: &Path,
+        set: &Arc<RuleSet>,
+        writer: WriterHandle,
+        dispatcher: Dispatcher,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Reloader {
             dir: dir.to_path_buf(),
             writer,
+            dispatcher,
             metrics,
             running: Mutex::new(Running::of(set)),
             serial: tokio::sync::Mutex::new(()),
@@ -83,17 +99,32 @@ impl Reloader {
         let _one_at_a_time = self.serial.lock().await;
         let dir = self.dir.clone();
         let loaded = tokio::task::spawn_blocking(move || rules::load(&dir)).await;
-        let loaded = loaded.unwrap_or_else(|e| {
-            Err(vec![rules::RuleError {
-                at: None,
-                message: format!("the rule compiler crashed: {e}"),
-                hint: None,
-            }])
-        });
+        let loaded = loaded
+            .unwrap_or_else(|e| {
+                Err(vec![rules::RuleError {
+                    at: None,
+                    message: format!("the rule compiler crashed: {e}"),
+                    hint: None,
+                }])
+            })
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .and_then(|set| {
+                let channels = Channels::new(&set.channels).map_err(|errors| {
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<String>>()
+                })?;
+                Ok((Arc::new(set), channels))
+            });
         match loaded {
-            Ok(set) => {
+            Ok((set, channels)) => {
                 let running = Running::of(&set);
-                if let Err(e) = self.writer.set_rules(Arc::new(set)).await {
+                // Channels first: a step under the new rules may queue a message on a
+                // channel only they have, and the dispatcher must know it by then. Old
+                // rows keep working unless the new set dropped their channel.
+                self.dispatcher.set_channels(Arc::new(channels));
+                if let Err(e) = self.writer.set_rules(set).await {
                     return Err(vec![format!("cannot swap the rule set in: {e}")]);
                 }
                 tracing::info!(
@@ -105,7 +136,6 @@ impl Reloader {
                 Ok(self.info())
             }
             Err(errors) => {
-                let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 let version = self.running().version.clone();
                 tracing::warn!(
                     cause, problems = errors.len(), running = %version,
@@ -119,6 +149,11 @@ impl Reloader {
                 Err(errors)
             }
         }
+    }
+
+    /// The running rule set.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        Arc::clone(&self.running().set)
     }
 
     /// The running version, for messages.
