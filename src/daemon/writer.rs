@@ -25,7 +25,10 @@ use super::telemetry::{EventStatus, Metrics};
 use crate::event::Event;
 use crate::rules::RuleSet;
 use crate::runner::{Applied, Runner};
-use crate::tickets::{self, Ticket};
+
+mod tickets;
+
+pub use tickets::{TicketAnswer, TicketCommand};
 
 /// Steps gathered into one transaction before the writer stops draining the queue:
 /// large enough to amortise sled's per-transaction cost and the sync (DESIGN.md).
@@ -62,27 +65,6 @@ enum Job {
         reply: oneshot::Sender<()>,
     },
     Stop,
-}
-
-/// `POST /v1/tickets/{id}/ack` or `/resolve`: what `rally.ticket.ack` / `.resolve` do.
-#[derive(Clone, Debug)]
-pub struct TicketCommand {
-    pub id: String,
-    /// Resolve; otherwise acknowledge.
-    pub resolve: bool,
-    pub by: Option<String>,
-    pub note: Option<String>,
-}
-
-/// What became of a [`TicketCommand`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TicketAnswer {
-    /// Changed and durable: the ticket as it now is.
-    Changed(Box<Ticket>),
-    /// No ticket has that id (or it is not a ticket id at all).
-    NotFound(String),
-    /// The ticket is past that state (already acknowledged or resolved).
-    Refused(String),
 }
 
 /// How the rest of the daemon talks to the writer. Cheap to clone.
@@ -289,39 +271,6 @@ impl Writer {
                 false
             }
             Job::Stop => true,
-        }
-    }
-
-    /// Runs a ticket command; a change joins the open group.
-    fn change_ticket(&mut self, command: &TicketCommand) -> Result<TicketAnswer, Unavailable> {
-        let not_found = || TicketAnswer::NotFound(format!("no ticket {:?}", command.id));
-        let Some(number) = tickets::parse_id(&command.id) else {
-            return Ok(not_found());
-        };
-        let unavailable = |e: crate::store::StoreError| {
-            tracing::error!(ticket = %command.id, error = %e, "cannot change a ticket");
-            Unavailable(format!("cannot read the store: {e}"))
-        };
-        if self.runner.ticket(number).map_err(unavailable)?.is_none() {
-            return Ok(not_found());
-        }
-        let change = self.runner.ticket_change(
-            &command.id,
-            command.resolve,
-            command.by.as_deref(),
-            command.note.as_deref(),
-            chrono::Utc::now(),
-        );
-        match change.map_err(unavailable)? {
-            Ok(write) => {
-                self.runner.push_write(write);
-                // The runner keeps the group's tickets: this is the one just changed.
-                match self.runner.ticket(number).map_err(unavailable)? {
-                    Some(ticket) => Ok(TicketAnswer::Changed(Box::new(ticket))),
-                    None => Ok(not_found()),
-                }
-            }
-            Err(refusal) => Ok(TicketAnswer::Refused(refusal)),
         }
     }
 

@@ -3,6 +3,7 @@
 use super::*;
 use crate::event::{parse_line, AtPolicy};
 use crate::store::Store;
+use crate::tickets::Ticket;
 
 fn rules(points: i64) -> Arc<RuleSet> {
     let yaml = format!(
