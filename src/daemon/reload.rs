@@ -93,30 +93,15 @@ impl Reloader {
         })
     }
 
-    /// Compiles the directory and swaps the result in. `Err` holds every problem as
-    /// `path:line:col: message`; the running set then stays.
+    /// Compiles the directory, builds its channels and swaps both in. `Err` holds every
+    /// problem as `path:line:col: message` (or `channel "id": message`); the running
+    /// set then stays.
     pub async fn reload(&self, cause: &'static str) -> Result<Value, Vec<String>> {
         let _one_at_a_time = self.serial.lock().await;
         let dir = self.dir.clone();
-        let loaded = tokio::task::spawn_blocking(move || rules::load(&dir)).await;
-        let loaded = loaded
-            .unwrap_or_else(|e| {
-                Err(vec![rules::RuleError {
-                    at: None,
-                    message: format!("the rule compiler crashed: {e}"),
-                    hint: None,
-                }])
-            })
-            .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())
-            .and_then(|set| {
-                let channels = Channels::new(&set.channels).map_err(|errors| {
-                    errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<String>>()
-                })?;
-                Ok((Arc::new(set), channels))
-            });
+        let loaded = tokio::task::spawn_blocking(move || compile(&dir))
+            .await
+            .unwrap_or_else(|e| Err(vec![format!("the rule compiler crashed: {e}")]));
         match loaded {
             Ok((set, channels)) => {
                 let running = Running::of(&set);
@@ -164,6 +149,17 @@ impl Reloader {
     fn running(&self) -> std::sync::MutexGuard<'_, Running> {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The rule set in `dir` and a client for each of its channels, or every problem.
+fn compile(dir: &Path) -> Result<(Arc<RuleSet>, Channels), Vec<String>> {
+    let set = rules::load(dir).map_err(strings)?;
+    let channels = Channels::new(&set.channels).map_err(strings)?;
+    Ok((Arc::new(set), channels))
+}
+
+fn strings<E: ToString>(errors: Vec<E>) -> Vec<String> {
+    errors.iter().map(ToString::to_string).collect()
 }
 
 /// Reloads whenever something under the rules directory changes, except inside
