@@ -24,6 +24,7 @@ use crate::member::Member;
 use crate::rules::RuleSet;
 use crate::store::{StepWrite, Store, StoreError};
 
+pub use tickets::stored_tickets;
 pub use timers::FanoutJob;
 
 /// What happened to one event.
@@ -81,7 +82,7 @@ pub struct Runner {
 }
 
 /// Meta names: `campaign.<id>` holds a [`CampaignRecord`].
-const CAMPAIGN_META: &str = "campaign.";
+pub const CAMPAIGN_META: &str = "campaign.";
 
 impl Runner {
     /// Opens a runner over `store`, picking up campaign records and unfinished
@@ -236,6 +237,11 @@ impl Runner {
         if let Some(journal) = &mut self.journal {
             journal.push(outcome.clone());
         }
+    }
+
+    /// Adds a write made outside a step (a ticket change by API) to the open group.
+    pub fn push_write(&mut self, write: StepWrite) {
+        self.group.push(write);
     }
 
     /// Commits the open group in one transaction. On error nothing of the group is

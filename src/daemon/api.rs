@@ -19,7 +19,11 @@ use super::guard::{require_token, RateLimiter, Token};
 use super::ingest::{post_events, MAX_BODY_BYTES};
 use super::reload::Reloader;
 use super::telemetry::Metrics;
+use super::tickets;
 use super::writer::WriterHandle;
+use crate::member::rfc3339;
+use crate::outbox::OutboxRow;
+use crate::runner::{CampaignRecord, CAMPAIGN_META};
 use crate::store::{Store, StoreError};
 
 /// History entries returned when the client does not say, and the most it may ask for.
@@ -42,6 +46,10 @@ pub fn router(app: Arc<App>, token: Option<Token>) -> Router {
         .route("/v1/members/{id}", get(member))
         .route("/v1/members/{id}/ledger", get(ledger))
         .route("/v1/members/{id}/history", get(history))
+        .route("/v1/tickets", get(tickets::list))
+        .route("/v1/tickets/{id}/ack", post(tickets::ack))
+        .route("/v1/tickets/{id}/resolve", post(tickets::resolve))
+        .route("/v1/campaigns", get(campaigns))
         .route("/v1/rules", get(rules))
         .route("/v1/rules/reload", post(reload))
         .route("/metrics", get(metrics));
@@ -116,17 +124,98 @@ async fn history(
         let id = id.clone();
         move |store| {
             Ok(match store.member(&id)? {
-                Some(_) => Some(store.firings(&id, limit)?),
+                Some(_) => Some((store.firings(&id, limit)?, messages(store, &id, limit)?)),
                 None => None,
             })
         }
     })
     .await;
     match found {
-        // `messages` stays empty until messages are recorded per member.
-        Ok(Some(firings)) => Json(json!({ "firings": firings, "messages": [] })).into_response(),
+        Ok(Some((firings, messages))) => {
+            Json(json!({ "firings": firings, "messages": messages })).into_response()
+        }
         Ok(None) => unknown_member(&id),
         Err(response) => response,
+    }
+}
+
+/// Outbox rows read per pass while looking for one member's messages.
+const OUTBOX_PAGE: usize = 1024;
+
+/// The last `limit` messages queued for `member`, oldest first, as `sim` shows them.
+///
+/// The outbox is keyed by sequence number, not by member: this reads it all, a page
+/// at a time, keeping only the last `limit` matches in memory.
+fn messages(store: &Store, member: &str, limit: usize) -> Result<Vec<Value>, StoreError> {
+    let mut kept = std::collections::VecDeque::with_capacity(limit.min(OUTBOX_PAGE));
+    let mut from = 1;
+    loop {
+        let page = store.outbox_scan(from, OUTBOX_PAGE)?;
+        let Some(&(last, _)) = page.last() else { break };
+        for (seq, bytes) in &page {
+            let row = OutboxRow::decode(*seq, bytes)
+                .map_err(|e| StoreError::corrupt("outbox", &seq.to_be_bytes(), e))?;
+            if row.member.as_deref() == Some(member) {
+                if kept.len() == limit {
+                    kept.pop_front();
+                }
+                if limit > 0 {
+                    kept.push_back(row.view());
+                }
+            }
+        }
+        if page.len() < OUTBOX_PAGE {
+            break;
+        }
+        from = last + 1;
+    }
+    Ok(kept.into())
+}
+
+/// Every campaign of the running rule set: its phase now, the points its rules
+/// awarded against its budget, and the phase changes Rally fired.
+async fn campaigns(State(app): State<Arc<App>>) -> Response {
+    let set = app.reloader.rules();
+    let records = read(&app, {
+        let ids: Vec<String> = set.campaigns.iter().map(|c| c.id.clone()).collect();
+        move |store| {
+            ids.iter()
+                .map(|id| campaign_record(store, id))
+                .collect::<Result<Vec<_>, _>>()
+        }
+    })
+    .await;
+    let records = match records {
+        Ok(records) => records,
+        Err(response) => return response,
+    };
+    let now = chrono::Utc::now();
+    let campaigns: Vec<Value> = set
+        .campaigns
+        .iter()
+        .zip(records)
+        .map(|(campaign, record)| {
+            let phase = crate::campaign::phase_at(campaign, now);
+            json!({
+                "id": campaign.id,
+                "phase": phase.as_ref().map(|p| p.name.clone()),
+                "since": phase.map(|p| rfc3339(p.since)),
+                "budget": campaign.budget_points,
+                "points_awarded": record.points_awarded,
+                "transitions": record.transitions,
+            })
+        })
+        .collect();
+    Json(json!({ "campaigns": campaigns })).into_response()
+}
+
+/// What the store holds for campaign `id`; nothing yet is an empty record.
+fn campaign_record(store: &Store, id: &str) -> Result<CampaignRecord, StoreError> {
+    let name = format!("{CAMPAIGN_META}{id}");
+    match store.meta_get(&name)? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::corrupt("meta", name.as_bytes(), e)),
+        None => Ok(CampaignRecord::default()),
     }
 }
 
@@ -163,7 +252,7 @@ fn unknown_member(id: &str) -> Response {
 }
 
 /// Runs a store read on the blocking pool; a failure is a logged 500.
-async fn read<T: Send + 'static>(
+pub(super) async fn read<T: Send + 'static>(
     app: &App,
     f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {

@@ -5,7 +5,8 @@
 //! | [`writer`] | the one writer thread: group commit, sync, then acknowledge |
 //! | [`ingest`] | `POST /v1/events`: body formats, limits, per-event results |
 //! | [`api`] | routes and the read-only handlers |
-//! | [`reload`] | rule reloads: by request and by watching the rules directory |
+//! | [`tickets`] | `GET /v1/tickets`, and acknowledging and resolving tickets |
+//! | [`reload`] | rule reloads (rules and channels): by request and by watching the rules directory |
 //! | [`guard`] | bearer token and rate limit |
 //! | [`telemetry`] | the metrics behind `GET /metrics` |
 //! | [`bench`] | `rally bench`: throughput and latency over real HTTP |
@@ -23,6 +24,7 @@ mod guard;
 pub mod ingest;
 mod reload;
 mod telemetry;
+mod tickets;
 mod writer;
 
 use std::future::Future;
@@ -186,6 +188,7 @@ pub async fn run(
         &config.rules_dir,
         &set,
         writer.clone(),
+        dispatcher.clone(),
         Arc::clone(&metrics),
     ));
     drop(set);

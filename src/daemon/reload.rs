@@ -1,7 +1,8 @@
 //! Rule reloads, by `POST /v1/rules/reload` or when files in the rules directory change.
 //!
-//! A reload compiles the whole directory again. Only a clean compile is swapped in, by
-//! the writer between two steps, so no event ever sees half a rule set; a refused one
+//! A reload compiles the whole directory again and builds a client for every channel.
+//! Only a clean compile whose channels all work is swapped in, by the writer between
+//! two steps, so no event ever sees half a rule set; a refused one
 //! leaves the running set in place and is remembered (`last_reload_error`) and logged,
 //! error by error, as `path:line:col: message`.
 
@@ -17,6 +18,8 @@ use tokio::sync::mpsc;
 use super::telemetry::Metrics;
 use super::writer::WriterHandle;
 use crate::member::rfc3339;
+use crate::messaging::Channels;
+use crate::outbox::Dispatcher;
 use crate::rules::{self, RuleSet};
 
 /// Editors save in bursts (write a temporary file, rename, touch): wait for quiet.
@@ -25,6 +28,8 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 pub struct Reloader {
     dir: PathBuf,
     writer: WriterHandle,
+    /// Delivers with the channels of the running rule set.
+    dispatcher: Dispatcher,
     metrics: Arc<Metrics>,
     /// What `GET /v1/rules` shows. A std `Mutex`: never held across an await.
     running: Mutex<Running>,
@@ -33,6 +38,8 @@ pub struct Reloader {
 }
 
 struct Running {
+    /// The set itself, for readers that need its campaigns.
+    set: Arc<RuleSet>,
     version: String,
     files: Vec<String>,
     rules: usize,
@@ -41,8 +48,9 @@ struct Running {
 }
 
 impl Running {
-    fn of(set: &RuleSet) -> Running {
+    fn of(set: &Arc<RuleSet>) -> Running {
         Running {
+            set: Arc::clone(set),
             version: set.version.clone(),
             files: set.files.iter().map(|f| f.display().to_string()).collect(),
             rules: set.rules.len(),
@@ -53,11 +61,19 @@ impl Running {
 }
 
 impl Reloader {
-    /// `set` is the rule set the writer runs now, loaded from `dir`.
-    pub fn new(dir: &Path, set: &RuleSet, writer: WriterHandle, metrics: Arc<Metrics>) -> Self {
+    /// `set` is the rule set the writer runs now, loaded from `dir`, and `dispatcher`
+    /// delivers with its channels.
+    pub fn new(
+        dir: &Path,
+        set: &Arc<RuleSet>,
+        writer: WriterHandle,
+        dispatcher: Dispatcher,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Reloader {
             dir: dir.to_path_buf(),
             writer,
+            dispatcher,
             metrics,
             running: Mutex::new(Running::of(set)),
             serial: tokio::sync::Mutex::new(()),
@@ -77,23 +93,23 @@ impl Reloader {
         })
     }
 
-    /// Compiles the directory and swaps the result in. `Err` holds every problem as
-    /// `path:line:col: message`; the running set then stays.
+    /// Compiles the directory, builds its channels and swaps both in. `Err` holds every
+    /// problem as `path:line:col: message` (or `channel "id": message`); the running
+    /// set then stays.
     pub async fn reload(&self, cause: &'static str) -> Result<Value, Vec<String>> {
         let _one_at_a_time = self.serial.lock().await;
         let dir = self.dir.clone();
-        let loaded = tokio::task::spawn_blocking(move || rules::load(&dir)).await;
-        let loaded = loaded.unwrap_or_else(|e| {
-            Err(vec![rules::RuleError {
-                at: None,
-                message: format!("the rule compiler crashed: {e}"),
-                hint: None,
-            }])
-        });
+        let loaded = tokio::task::spawn_blocking(move || compile(&dir))
+            .await
+            .unwrap_or_else(|e| Err(vec![format!("the rule compiler crashed: {e}")]));
         match loaded {
-            Ok(set) => {
+            Ok((set, channels)) => {
                 let running = Running::of(&set);
-                if let Err(e) = self.writer.set_rules(Arc::new(set)).await {
+                // Channels first: a step under the new rules may queue a message on a
+                // channel only they have, and the dispatcher must know it by then. Old
+                // rows keep working unless the new set dropped their channel.
+                self.dispatcher.set_channels(Arc::new(channels));
+                if let Err(e) = self.writer.set_rules(set).await {
                     return Err(vec![format!("cannot swap the rule set in: {e}")]);
                 }
                 tracing::info!(
@@ -105,7 +121,6 @@ impl Reloader {
                 Ok(self.info())
             }
             Err(errors) => {
-                let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 let version = self.running().version.clone();
                 tracing::warn!(
                     cause, problems = errors.len(), running = %version,
@@ -121,6 +136,11 @@ impl Reloader {
         }
     }
 
+    /// The running rule set.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        Arc::clone(&self.running().set)
+    }
+
     /// The running version, for messages.
     pub fn version(&self) -> String {
         self.running().version.clone()
@@ -129,6 +149,17 @@ impl Reloader {
     fn running(&self) -> std::sync::MutexGuard<'_, Running> {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The rule set in `dir` and a client for each of its channels, or every problem.
+fn compile(dir: &Path) -> Result<(Arc<RuleSet>, Channels), Vec<String>> {
+    let set = rules::load(dir).map_err(strings)?;
+    let channels = Channels::new(&set.channels).map_err(strings)?;
+    Ok((Arc::new(set), channels))
+}
+
+fn strings<E: ToString>(errors: Vec<E>) -> Vec<String> {
+    errors.iter().map(ToString::to_string).collect()
 }
 
 /// Reloads whenever something under the rules directory changes, except inside

@@ -7,6 +7,9 @@
 //! never split across groups, so it is answered once, for all its events; a group
 //! therefore overshoots [`GROUP_STEPS`] by at most one request.
 //!
+//! Ticket acknowledgements and resolutions by API are jobs too: they change the store,
+//! so they go through the one writer, commit in a group and are answered once durable.
+//!
 //! If the commit or the sync fails, every request of the group is answered
 //! "unavailable": nothing of it was acknowledged, and a retry is safe (events already
 //! stored come back as duplicates).
@@ -22,6 +25,10 @@ use super::telemetry::{EventStatus, Metrics};
 use crate::event::Event;
 use crate::rules::RuleSet;
 use crate::runner::{Applied, Runner};
+
+mod tickets;
+
+pub use tickets::{TicketAnswer, TicketCommand};
 
 /// Steps gathered into one transaction before the writer stops draining the queue:
 /// large enough to amortise sled's per-transaction cost and the sync (DESIGN.md).
@@ -49,6 +56,10 @@ enum Job {
         events: Vec<Event>,
         reply: oneshot::Sender<Result<Vec<Ack>, Unavailable>>,
     },
+    Ticket {
+        command: TicketCommand,
+        reply: oneshot::Sender<Result<TicketAnswer, Unavailable>>,
+    },
     SetRules {
         rules: Arc<RuleSet>,
         reply: oneshot::Sender<()>,
@@ -67,6 +78,13 @@ impl WriterHandle {
     pub async fn apply(&self, events: Vec<Event>) -> Result<Vec<Ack>, Unavailable> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Events { events, reply }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Acknowledges or resolves a ticket and answers once the change is durable.
+    pub async fn ticket(&self, command: TicketCommand) -> Result<TicketAnswer, Unavailable> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Ticket { command, reply }).await?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -136,6 +154,13 @@ struct Group {
     steps: usize,
     /// Rules that fired in this group, counted once the group is durable.
     firings: Vec<String>,
+    /// Ticket commands, answered once the group is durable.
+    tickets: Vec<TicketWaiting>,
+}
+
+struct TicketWaiting {
+    reply: oneshot::Sender<Result<TicketAnswer, Unavailable>>,
+    answer: Result<TicketAnswer, Unavailable>,
 }
 
 struct Waiting {
@@ -233,6 +258,12 @@ impl Writer {
                 group.waiting.push(waiting);
                 false
             }
+            Job::Ticket { command, reply } => {
+                group.steps += 1;
+                let answer = self.change_ticket(&command);
+                group.tickets.push(TicketWaiting { reply, answer });
+                false
+            }
             Job::SetRules { rules, reply } => {
                 self.runner.set_rules(rules);
                 // New campaigns and schedules start keeping time from now.
@@ -295,7 +326,7 @@ impl Writer {
 
     /// Commits and syncs the group, then answers every request in it.
     fn finish(&mut self, group: Group) {
-        if group.waiting.is_empty() {
+        if group.waiting.is_empty() && group.tickets.is_empty() {
             return;
         }
         let durable = self.commit_and_sync(group.steps);
@@ -329,6 +360,13 @@ impl Writer {
             // A client that went away still had its events stored; nothing to undo.
             let _ = waiting.reply.send(answer);
         }
+        for waiting in group.tickets {
+            let answer = match &durable {
+                Err(e) => Err(e.clone()),
+                Ok(()) => waiting.answer,
+            };
+            let _ = waiting.reply.send(answer);
+        }
     }
 
     fn commit_and_sync(&mut self, steps: usize) -> Result<(), Unavailable> {
@@ -356,66 +394,4 @@ impl Writer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::{parse_line, AtPolicy};
-    use crate::store::Store;
-
-    fn rules(points: i64) -> Arc<RuleSet> {
-        let yaml = format!(
-            "rules:\n  - id: checkin-points\n    trigger: {{ event: checkin }}\n    actions:\n      - points: {points}\n"
-        );
-        Arc::new(crate::rules::from_sources(&[("rules.yaml", &yaml)], &|_| None).unwrap())
-    }
-
-    fn checkin(id: &str) -> Event {
-        let line = format!(
-            r#"{{"id":"{id}","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z"}}"#
-        );
-        parse_line(&line, AtPolicy::Required).unwrap()
-    }
-
-    fn start(points: i64) -> (WriterHandle, JoinHandle<()>, Arc<Store>) {
-        let runner = Runner::new(Store::open_temporary().unwrap(), rules(points)).unwrap();
-        let store = runner.shared_store();
-        let (writer, thread) = spawn(runner, Arc::new(Metrics::new()), None).unwrap();
-        (writer, thread, store)
-    }
-
-    #[tokio::test]
-    async fn a_request_is_answered_in_order_and_sees_its_own_duplicates() {
-        let (writer, _thread, store) = start(5);
-        let acks = writer
-            .apply(vec![checkin("e-1"), checkin("e-1"), checkin("e-2")])
-            .await
-            .unwrap();
-        assert_eq!(acks, [Ack::Accepted, Ack::Duplicate, Ack::Accepted]);
-        assert_eq!(store.member("m-1").unwrap().unwrap().points, 10);
-    }
-
-    #[tokio::test]
-    async fn a_rule_set_swapped_in_applies_to_the_events_sent_after_it() {
-        let (writer, _thread, store) = start(5);
-        writer.apply(vec![checkin("e-1")]).await.unwrap();
-        writer.set_rules(rules(7)).await.unwrap();
-        writer.apply(vec![checkin("e-2")]).await.unwrap();
-        assert_eq!(store.member("m-1").unwrap().unwrap().points, 12);
-    }
-
-    #[tokio::test]
-    async fn stop_finishes_the_jobs_queued_before_it() {
-        let (writer, thread, store) = start(5);
-        let pending = tokio::spawn({
-            let writer = writer.clone();
-            async move { writer.apply(vec![checkin("e-1")]).await }
-        });
-        tokio::task::yield_now().await;
-        writer.stop().await;
-        tokio::task::spawn_blocking(move || thread.join().unwrap())
-            .await
-            .unwrap();
-        assert_eq!(pending.await.unwrap().unwrap(), [Ack::Accepted]);
-        assert!(store.seen("e-1").unwrap());
-        assert!(writer.apply(vec![checkin("e-2")]).await.is_err());
-    }
-}
+mod tests;

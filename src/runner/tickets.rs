@@ -8,7 +8,7 @@ use crate::engine::Outcome;
 use crate::event::Event;
 use crate::outbox::OutboxRow;
 use crate::store::keys::TimerKey;
-use crate::store::{StepWrite, StoreError};
+use crate::store::{StepWrite, Store, StoreError};
 use crate::tickets::{self, Climb, Ticket, TicketStatus};
 
 /// The timer kind of escalation SLA deadlines.
@@ -61,14 +61,7 @@ impl Runner {
 
     /// Every ticket, oldest first.
     pub fn all_tickets(&self) -> Result<Vec<Ticket>, StoreError> {
-        self.store
-            .tickets()?
-            .into_iter()
-            .map(|(number, bytes)| {
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| StoreError::corrupt("tickets", &number.to_be_bytes(), e))
-            })
-            .collect()
+        stored_tickets(&self.store)
     }
 
     /// For `rally.ticket.ack` / `rally.ticket.resolve`: the ticket's change, or why
@@ -167,6 +160,18 @@ impl Runner {
             ..Outcome::default()
         }
     }
+}
+
+/// Every committed ticket in `store`, oldest first (for readers beside the runner).
+pub fn stored_tickets(store: &Store) -> Result<Vec<Ticket>, StoreError> {
+    store
+        .tickets()?
+        .into_iter()
+        .map(|(number, bytes)| {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| StoreError::corrupt("tickets", &number.to_be_bytes(), e))
+        })
+        .collect()
 }
 
 /// The rows just queued in `write`, decoded back, for the journal (`sim` output).

@@ -1,0 +1,64 @@
+//! Ticket commands in the writer: `POST /v1/tickets/{id}/ack` and `/resolve` change
+//! the store, so they run here, between steps, and join the open group.
+
+use super::{Unavailable, Writer};
+use crate::tickets::{self, Ticket};
+
+/// `POST /v1/tickets/{id}/ack` or `/resolve`: what `rally.ticket.ack` / `.resolve` do.
+#[derive(Clone, Debug)]
+pub struct TicketCommand {
+    pub id: String,
+    /// Resolve; otherwise acknowledge.
+    pub resolve: bool,
+    pub by: Option<String>,
+    pub note: Option<String>,
+}
+
+/// What became of a [`TicketCommand`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TicketAnswer {
+    /// Changed and durable: the ticket as it now is.
+    Changed(Box<Ticket>),
+    /// No ticket has that id (or it is not a ticket id at all).
+    NotFound(String),
+    /// The ticket is past that state (already acknowledged or resolved).
+    Refused(String),
+}
+
+impl Writer {
+    /// Runs a ticket command; a change joins the open group.
+    pub(super) fn change_ticket(
+        &mut self,
+        command: &TicketCommand,
+    ) -> Result<TicketAnswer, Unavailable> {
+        let not_found = || TicketAnswer::NotFound(format!("no ticket {:?}", command.id));
+        let Some(number) = tickets::parse_id(&command.id) else {
+            return Ok(not_found());
+        };
+        let unavailable = |e: crate::store::StoreError| {
+            tracing::error!(ticket = %command.id, error = %e, "cannot change a ticket");
+            Unavailable(format!("cannot read the store: {e}"))
+        };
+        if self.runner.ticket(number).map_err(unavailable)?.is_none() {
+            return Ok(not_found());
+        }
+        let change = self.runner.ticket_change(
+            &command.id,
+            command.resolve,
+            command.by.as_deref(),
+            command.note.as_deref(),
+            chrono::Utc::now(),
+        );
+        match change.map_err(unavailable)? {
+            Ok(write) => {
+                self.runner.push_write(write);
+                // The runner keeps the group's tickets: this is the one just changed.
+                match self.runner.ticket(number).map_err(unavailable)? {
+                    Some(ticket) => Ok(TicketAnswer::Changed(Box::new(ticket))),
+                    None => Ok(not_found()),
+                }
+            }
+            Err(refusal) => Ok(TicketAnswer::Refused(refusal)),
+        }
+    }
+}
