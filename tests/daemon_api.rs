@@ -299,11 +299,12 @@ async fn history_shows_the_messages_a_rule_sent_the_member() {
 
 /// `extra` added to [`SUPPORT`]'s channels, and a rule sending on `channel`.
 fn with_channel(extra: &str, channel: &str) -> String {
-    SUPPORT.replace(
+    let channels = SUPPORT.replace(
         "  console: { kind: log }\n",
         &format!("  console: {{ kind: log }}\n  {extra}\n"),
-    ) + &format!(
-        "  - id: hello\n    trigger: {{ event: hello }}\n    actions:\n      - send: {{ template: welcome, channel: {channel} }}\n"
+    );
+    format!(
+        "{channels}  - id: hello\n    trigger: {{ event: hello }}\n    actions:\n      - send: {{ template: welcome, channel: {channel} }}\n"
     )
 }
 
