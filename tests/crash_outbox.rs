@@ -192,3 +192,60 @@ async fn messages_wait_for_a_server_that_is_down_and_are_delivered_once_it_is_up
         daemon.log()
     );
 }
+
+/// How many delivery outcomes the daemon says it has made durable so far.
+fn outcomes_synced(log: &str) -> usize {
+    log.lines()
+        .filter(|line| line.contains("delivery outcomes synced"))
+        .filter_map(|line| {
+            line.split_whitespace()
+                .find_map(|field| field.strip_prefix("settled="))
+                .and_then(|n| n.parse::<usize>().ok())
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mail_delivered_and_recorded_before_kill_9_is_not_sent_again_after_the_restart() {
+    const FEW: usize = 40;
+    let server = SmtpServer::start();
+    let port = server.port.to_string();
+    let env = [
+        ("SMTP_PORT", port.as_str()),
+        ("RUST_LOG", "info,rally::outbox=debug"),
+    ];
+    let rules = rules_dir(RULES);
+    let data = tempfile::tempdir().unwrap();
+
+    let mut daemon = Daemon::start(rules.path(), data.path(), &env);
+    let events = joins(FEW + 1);
+    post_all(&daemon, &events[..FEW]).await;
+    wait_for_recipients(&server, FEW).await;
+    // Accepted by the server is not yet recorded as sent: wait until the daemon says
+    // every outcome is on disk — and no later, so nothing else syncs them first.
+    let deadline = Instant::now() + PATIENCE;
+    while outcomes_synced(&daemon.log()) < FEW {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never said its delivery outcomes were durable:\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    daemon.kill();
+
+    daemon = Daemon::start(rules.path(), data.path(), &env);
+    // A newcomer's welcome is queued after every earlier row, so by the time it
+    // arrives the restarted dispatcher has been through them all.
+    post_all(&daemon, &events[FEW..]).await;
+    wait_for_recipients(&server, FEW + 1).await;
+    daemon.signal_and_wait(libc::SIGTERM);
+
+    let mail = received(&server);
+    assert_one_message_id_per_member(&mail, FEW + 1);
+    let repeats: Vec<_> = mail.iter().filter(|(_, ids)| ids.len() > 1).collect();
+    assert!(
+        repeats.is_empty(),
+        "sent again after the restart: {repeats:?}"
+    );
+}
