@@ -4,7 +4,10 @@
 //! Delivery is at-least-once. A row is marked `sent` only after its channel accepted
 //! the message, so a crash (or a failed store write) between the two sends it again on
 //! the next pass; the repeat carries the same key (SMTP Message-ID `<key@rally>`,
-//! webhook `Idempotency-Key`) so receivers can recognise it. Enqueueing is exactly-once:
+//! webhook `Idempotency-Key`) so receivers can recognise it. The store is synced after
+//! every round of finished deliveries: sled keeps writes in memory until a flush, so
+//! without it a mark would wait for the writer's next commit, and a kill before that
+//! would send every message delivered since then again. Enqueueing is exactly-once:
 //! the row is written in the transaction of the step that decided to send it.
 //!
 //! Rows are expected to be appended with increasing sequence numbers (see
@@ -144,12 +147,15 @@ impl Dispatcher {
                 () = nap => rescan = true,
                 Some(done) = tasks.join_next() => {
                     let mut done = Some(done);
+                    let mut settled = 0;
                     while let Some(result) = done {
+                        settled += 1;
                         if let Some(retry) = finished(result) {
                             next_due = Some(next_due.map_or(retry, |due| due.min(retry)));
                         }
                         done = tasks.try_join_next();
                     }
+                    self.sync_outcomes(settled).await;
                     // Rows were left over for lack of room: look again once there is
                     // room for a good batch, not after every single delivery.
                     rescan = truncated && tasks.len() <= limit / 2;
@@ -157,9 +163,11 @@ impl Dispatcher {
             }
         }
         let grace = self.inner.config.shutdown_grace;
+        let mut settled = 0;
         let finish = async {
             while let Some(result) = tasks.join_next().await {
                 finished(result);
+                settled += 1;
             }
         };
         if tokio::time::timeout(grace, finish).await.is_err() {
@@ -169,6 +177,7 @@ impl Dispatcher {
             );
             tasks.shutdown().await;
         }
+        self.sync_outcomes(settled).await;
     }
 
     /// One pass: starts every row due now, waits until each attempt is recorded, and
@@ -186,7 +195,24 @@ impl Dispatcher {
         while let Some(result) = tasks.join_next().await {
             finished(result);
         }
+        self.sync_outcomes(started).await;
         started
+    }
+
+    /// Makes the outcomes of `settled` finished deliveries durable (one sync for all).
+    async fn sync_outcomes(&self, settled: usize) {
+        if settled == 0 {
+            return;
+        }
+        let store = Arc::clone(&self.inner.store);
+        match tokio::task::spawn_blocking(move || store.sync()).await {
+            Ok(Ok(())) => tracing::debug!(settled, "delivery outcomes synced"),
+            Ok(Err(e)) => tracing::error!(
+                settled, error = %e,
+                "cannot sync delivery outcomes; after a crash these messages may be sent again"
+            ),
+            Err(e) => tracing::error!(settled, error = %e, "syncing delivery outcomes panicked"),
+        }
     }
 
     /// Scans for due rows and starts up to `limit` of them on `tasks`.

@@ -154,3 +154,44 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("HTTP client")
 }
+
+/// Posts `events` as one batch until a daemon at `base()` acknowledges it — whatever
+/// the daemon goes through meanwhile (killed, restarting, cut off mid-answer) — and
+/// returns the per-event statuses. `base` is read again on every try, so a restart on
+/// a new port is followed.
+pub async fn post_until_acknowledged(
+    http: &reqwest::Client,
+    base: impl Fn() -> String,
+    events: &[serde_json::Value],
+) -> Vec<String> {
+    let body = serde_json::Value::from(events.to_vec()).to_string();
+    loop {
+        let url = format!("{}/v1/events", base());
+        if let Ok(response) = http.post(url).body(body.clone()).send().await {
+            if response.status().is_success() {
+                if let Ok(text) = response.text().await {
+                    let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    return answer["results"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r["status"].as_str().unwrap().to_string())
+                        .collect();
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `GET base + path` as JSON with its status; `None` while the daemon cannot answer.
+pub async fn get_json(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+) -> Option<(u16, serde_json::Value)> {
+    let response = http.get(format!("{base}{path}")).send().await.ok()?;
+    let status = response.status().as_u16();
+    let text = response.text().await.ok()?;
+    Some((status, serde_json::from_str(&text).ok()?))
+}

@@ -49,16 +49,7 @@ impl SmtpServer {
 
     /// A server started with extra aiosmtpd options (e.g. `-s 200` to limit size).
     pub fn start_with(args: &[&str]) -> SmtpServer {
-        SmtpServer::spawn(|port, maildir| {
-            let mut command = Command::new("/usr/bin/python3");
-            command
-                .args(["-m", "aiosmtpd", "-n", "-l"])
-                .arg(format!("127.0.0.1:{port}"))
-                .args(args)
-                .args(["-c", "aiosmtpd.handlers.Mailbox"])
-                .arg(maildir);
-            command
-        })
+        SmtpServer::spawn(|port, maildir| mailbox(port, maildir, args))
     }
 
     /// A server that accepts mail only after AUTH as `user` with `password`.
@@ -74,8 +65,17 @@ impl SmtpServer {
         })
     }
 
+    /// A plain server on `port` — for "the server was down and comes up later" tests,
+    /// where the port is handed out before anything listens on it.
+    pub fn start_on(port: u16) -> SmtpServer {
+        SmtpServer::spawn_on(port, |port, maildir| mailbox(port, maildir, &[]))
+    }
+
     fn spawn(command: impl FnOnce(u16, &Path) -> Command) -> SmtpServer {
-        let port = free_port();
+        SmtpServer::spawn_on(free_port(), command)
+    }
+
+    fn spawn_on(port: u16, command: impl FnOnce(u16, &Path) -> Command) -> SmtpServer {
         let maildir = tempfile::tempdir().expect("temp dir");
         // A file, not a pipe: a pipe nobody reads would block the server once full.
         let log = std::fs::File::create(maildir.path().join("server.log")).expect("log file");
@@ -127,6 +127,18 @@ impl SmtpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// aiosmtpd on `port` with extra `args`, storing what it receives in `maildir`.
+fn mailbox(port: u16, maildir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("/usr/bin/python3");
+    command
+        .args(["-m", "aiosmtpd", "-n", "-l"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(maildir);
+    command
 }
 
 impl Drop for SmtpServer {
