@@ -12,6 +12,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The same allocator as the `rally` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EVENTS: usize = 100_000;
 const MEMBERS: usize = 10_000;
 

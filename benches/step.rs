@@ -16,6 +16,10 @@ use rally::event::{self, AtPolicy, Event};
 use rally::member::Member;
 use rally::rules::{self, RuleSet};
 
+/// The same allocator as the `rally` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EVENTS: usize = 200_000;
 const MEMBERS: usize = 10_000;
 

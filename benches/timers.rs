@@ -16,6 +16,10 @@ use rally::runner::Runner;
 use rally::store::keys::TimerKey;
 use rally::store::{StepWrite, Store};
 
+/// The same allocator as the `rally` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RULES: &str = r#"
 rules:
   - id: silent-7d
