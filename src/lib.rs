@@ -8,6 +8,7 @@
 //! | [`member`] | a member's state and the shape `sim` and the API print |
 //! | [`localtime`] | member-local days, weeks and months: the one place that decides "today" |
 //! | [`campaign`] | campaign phase schedules: the current phase, transitions, DST rules |
+//! | [`clock`] | the one source of "now": a virtual clock for `sim`, the system clock for the daemon |
 //! | [`duration`] | `7d` / `36h` / `90m` durations as written in rule files |
 //! | [`rules`] | loading rule files: YAML with spans → validated, compiled `RuleSet` |
 //! | [`script`] | the Rhai sandbox: engine limits, scope building, script-requested actions |
@@ -26,6 +27,7 @@
 //! - points are integers and a balance never goes below zero.
 
 pub mod campaign;
+pub mod clock;
 pub mod cronspec;
 pub mod daemon;
 pub mod duration;

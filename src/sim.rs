@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
+use crate::clock::VirtualClock;
 use crate::engine::{Firing, LedgerEntry, RuleFailure};
 use crate::event::{self, AtPolicy};
 use crate::member::rfc3339;
@@ -50,7 +51,7 @@ pub fn simulate(
     let mut runner = Runner::new(store, rules)?;
     runner.keep_journal();
     let mut record = Record::default();
-    let mut clock: Option<DateTime<Utc>> = None;
+    let clock = VirtualClock::default();
     for (index, line) in input.lines().enumerate() {
         let line = line?;
         let number = index + 1;
@@ -67,21 +68,15 @@ pub fn simulate(
             }
         };
         let at = event.at_utc();
-        match clock {
-            None => {
-                // The clock starts just before the first event, so a phase change at
-                // that very instant still fires.
-                runner.arm(at - chrono::Duration::milliseconds(1))?;
-                clock = Some(at);
-            }
-            Some(c) if at > c => clock = Some(at),
-            Some(_) => {}
+        if clock.started().is_none() {
+            // The clock starts just before the first event, so a phase change at
+            // that very instant still fires.
+            runner.arm(at - chrono::Duration::milliseconds(1))?;
         }
         // Timers due up to this event fire first; an event from the past does not
         // move the clock back.
-        if let Some(c) = clock {
-            runner.run_due(c)?;
-        }
+        let now = clock.advance_to(at);
+        runner.run_due(now)?;
         if let Applied::Rejected(error) = runner.apply_event(&event, at)? {
             record
                 .rejected
@@ -94,19 +89,17 @@ pub fn simulate(
     }
     runner.commit()?;
     if let Some(until) = until {
-        if clock.is_none() {
+        if clock.started().is_none() {
             runner.arm(until)?;
         }
-        if clock.is_none_or(|c| until > c) {
-            clock = Some(until);
-        }
+        clock.advance_to(until);
     }
-    if let Some(c) = clock {
-        runner.run_due(c)?;
+    if let Some(now) = clock.started() {
+        runner.run_due(now)?;
     }
     runner.commit()?;
     record.absorb(runner.take_journal());
-    document(&runner, record, clock)
+    document(&runner, record, clock.started())
 }
 
 impl Record {

@@ -32,6 +32,8 @@ const HISTORY_MAX: usize = 1000;
 
 /// Everything the handlers share.
 pub struct App {
+    /// "Now" for reads that depend on it (a campaign's current phase).
+    pub clock: Arc<dyn crate::clock::Clock>,
     pub store: Arc<Store>,
     pub writer: WriterHandle,
     pub metrics: Arc<Metrics>,
@@ -189,7 +191,7 @@ async fn campaigns(State(app): State<Arc<App>>) -> Response {
         Ok(records) => records,
         Err(response) => return response,
     };
-    let now = chrono::Utc::now();
+    let now = app.clock.now();
     let campaigns: Vec<Value> = set
         .campaigns
         .iter()

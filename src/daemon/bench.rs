@@ -173,6 +173,7 @@ async fn against_daemon(
         token: None,
         rate_limit: f64::MAX,
         watch: false,
+        clock: std::sync::Arc::new(crate::clock::SystemClock),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let daemon = tokio::spawn(run(listener, daemon_config, async {

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 use thiserror::Error;
 
@@ -138,7 +138,8 @@ pub async fn post_events(
         Ok(body) => body,
         Err(rejection) => return error(rejection.status(), rejection.body_text()),
     };
-    let items = match parse_body(&body, Utc::now().fixed_offset()) {
+    // An event without `at` happened when it was received.
+    let items = match parse_body(&body, app.clock.now().fixed_offset()) {
         Ok(items) => items,
         Err(e) => return error(e.status(), e.to_string()),
     };

@@ -35,6 +35,7 @@ use std::sync::Arc;
 use thiserror::Error;
 use tokio::net::TcpListener;
 
+use crate::clock::{Clock, SystemClock};
 use crate::rules::{self, RuleError};
 use crate::runner::Runner;
 use crate::store::{Store, StoreError};
@@ -55,6 +56,8 @@ pub struct Config {
     pub rate_limit: f64,
     /// Reload when files under `rules_dir` change.
     pub watch: bool,
+    /// Where "now" comes from: the system clock, or a test's.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Config {
@@ -88,6 +91,7 @@ impl Config {
             token,
             rate_limit,
             watch: true,
+            clock: Arc::new(SystemClock),
         })
     }
 }
@@ -166,7 +170,7 @@ pub async fn run(
     let mut runner = Runner::new(store, Arc::clone(&set)).map_err(store_error)?;
     // Time kept while the daemon was down: everything that fell due since fires now,
     // in time order; `schedule` rules apply their `catch_up` to what they missed.
-    let started = chrono::Utc::now();
+    let started = config.clock.now();
     runner.set_started_at(started);
     runner.arm(started).map_err(store_error)?;
     let store = runner.shared_store();
@@ -177,13 +181,16 @@ pub async fn run(
         Arc::new(channels),
         crate::outbox::DispatchConfig::default(),
     );
-    let (writer, writer_thread) =
-        writer::spawn(runner, Arc::clone(&metrics), Some(dispatcher.notifier())).map_err(
-            |source| DaemonError::Io {
-                context: "cannot start the writer thread",
-                source,
-            },
-        )?;
+    let (writer, writer_thread) = writer::spawn(
+        runner,
+        Arc::clone(&metrics),
+        Some(dispatcher.notifier()),
+        Arc::clone(&config.clock),
+    )
+    .map_err(|source| DaemonError::Io {
+        context: "cannot start the writer thread",
+        source,
+    })?;
     let reloader = Arc::new(reload::Reloader::new(
         &config.rules_dir,
         &set,
@@ -205,6 +212,7 @@ pub async fn run(
         None
     };
     let app = Arc::new(api::App {
+        clock: Arc::clone(&config.clock),
         store,
         writer: writer.clone(),
         metrics,

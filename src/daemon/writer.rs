@@ -115,17 +115,19 @@ pub fn spawn(
     runner: Runner,
     metrics: Arc<Metrics>,
     outbox: Option<Arc<tokio::sync::Notify>>,
+    clock: Arc<dyn crate::clock::Clock>,
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let (tx, jobs) = mpsc::channel(QUEUE);
-    let clock = tokio::runtime::Builder::new_current_thread()
+    let clock_runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
     let writer = Writer {
         runner,
         jobs,
         metrics,
-        clock,
+        waiting: clock_runtime,
         outbox,
+        clock,
     };
     let thread = std::thread::Builder::new()
         .name("rally-writer".into())
@@ -137,8 +139,10 @@ struct Writer {
     runner: Runner,
     jobs: mpsc::Receiver<Job>,
     metrics: Arc<Metrics>,
-    /// The real clock's waiting: a small runtime to wait for a job or a deadline.
-    clock: tokio::runtime::Runtime,
+    /// A small runtime to wait for a job or the next deadline, whichever comes first.
+    waiting: tokio::runtime::Runtime,
+    /// The real clock: what is due is judged by it.
+    clock: Arc<dyn crate::clock::Clock>,
     /// Poked after a commit that may have queued messages.
     outbox: Option<Arc<tokio::sync::Notify>>,
 }
@@ -198,7 +202,7 @@ impl Writer {
     fn next_job(&mut self) -> Option<Job> {
         loop {
             let wait = match self.runner.next_due() {
-                Ok(Some(due)) => (due - chrono::Utc::now()).to_std().unwrap_or_default(),
+                Ok(Some(due)) => (due - self.clock.now()).to_std().unwrap_or_default(),
                 Ok(None) => IDLE_WAIT,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the timer index");
@@ -210,7 +214,7 @@ impl Writer {
                 continue;
             }
             // A job, or the next timer falling due, whichever comes first.
-            let waited = self.clock.block_on(async {
+            let waited = self.waiting.block_on(async {
                 tokio::time::timeout(wait.min(IDLE_WAIT), self.jobs.recv()).await
             });
             match waited {
@@ -225,7 +229,7 @@ impl Writer {
     /// writer waits for the next job, so such work is serialised with events and never
     /// delays an acknowledgement already earned. There is no such work yet.
     fn between_groups(&mut self) {
-        let now = chrono::Utc::now();
+        let now = self.clock.now();
         let ran = match self.runner.run_due(now) {
             Ok(steps) => steps,
             Err(e) => {
@@ -267,7 +271,7 @@ impl Writer {
             Job::SetRules { rules, reply } => {
                 self.runner.set_rules(rules);
                 // New campaigns and schedules start keeping time from now.
-                if let Err(e) = self.runner.arm(chrono::Utc::now()) {
+                if let Err(e) = self.runner.arm(self.clock.now()) {
                     tracing::error!(error = %e, "cannot arm the new rules' timers");
                 }
                 // The requester may have given up; the swap stands either way.

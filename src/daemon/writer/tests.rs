@@ -21,7 +21,13 @@ fn checkin(id: &str) -> Event {
 fn start(points: i64) -> (WriterHandle, JoinHandle<()>, Arc<Store>) {
     let runner = Runner::new(Store::open_temporary().unwrap(), rules(points)).unwrap();
     let store = runner.shared_store();
-    let (writer, thread) = spawn(runner, Arc::new(Metrics::new()), None).unwrap();
+    let (writer, thread) = spawn(
+        runner,
+        Arc::new(Metrics::new()),
+        None,
+        Arc::new(crate::clock::SystemClock),
+    )
+    .unwrap();
     (writer, thread, store)
 }
 
@@ -82,7 +88,13 @@ async fn start_with_ticket() -> (WriterHandle, JoinHandle<()>, Arc<Store>) {
     let set = crate::rules::from_sources(&[("rules.yaml", ESCALATION)], &|_| None).unwrap();
     let runner = Runner::new(Store::open_temporary().unwrap(), Arc::new(set)).unwrap();
     let store = runner.shared_store();
-    let (writer, thread) = spawn(runner, Arc::new(Metrics::new()), None).unwrap();
+    let (writer, thread) = spawn(
+        runner,
+        Arc::new(Metrics::new()),
+        None,
+        Arc::new(crate::clock::SystemClock),
+    )
+    .unwrap();
     let line = r#"{"id":"f-1","type":"feedback","member":"m-1","at":"2026-11-11T10:00:00Z"}"#;
     let feedback = parse_line(line, AtPolicy::Required).unwrap();
     assert_eq!(writer.apply(vec![feedback]).await.unwrap(), [Ack::Accepted]);

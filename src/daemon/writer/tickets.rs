@@ -47,7 +47,7 @@ impl Writer {
             command.resolve,
             command.by.as_deref(),
             command.note.as_deref(),
-            chrono::Utc::now(),
+            self.clock.now(),
         );
         match change.map_err(unavailable)? {
             Ok(write) => {
