@@ -5,7 +5,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::daemon::{client, rally, rules_dir, Daemon};
+use support::daemon::{answer, client, rally, rules_dir, Daemon, Session};
 
 const FIVE_POINTS: &str = "
 rules:
@@ -32,54 +32,18 @@ rules:
       - pointz: 5
 ";
 
-struct Setup {
-    rules: tempfile::TempDir,
-    data: tempfile::TempDir,
-    daemon: Daemon,
-    http: reqwest::Client,
-}
+type Setup = Session;
 
 fn start(yaml: &str, env: &[(&str, &str)]) -> Setup {
-    let rules = rules_dir(yaml);
-    let data = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(rules.path(), data.path(), env);
-    Setup {
-        rules,
-        data,
-        daemon,
-        http: client(),
-    }
+    Session::start(yaml, env)
 }
 
-impl Setup {
-    async fn post(&self, path: &str, body: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.daemon.url(path))
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        answer(response).await
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.daemon.url(path)).send().await.unwrap();
-        answer(response).await
-    }
-
+impl Session {
     async fn points(&self, member: &str) -> i64 {
         let (status, body) = self.get(&format!("/v1/members/{member}")).await;
         assert_eq!(status, 200, "{body}");
         body["points"].as_i64().unwrap()
     }
-}
-
-async fn answer(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
 }
 
 fn checkin(id: &str, member: &str) -> String {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use serde_json::{json, Value};
-use support::daemon::{client, rules_dir, Daemon};
+use support::daemon::{Daemon, Session};
 
 /// A low rating opens a ticket; a join sends a welcome on a log channel.
 const SUPPORT: &str = r#"
@@ -36,42 +36,13 @@ rules:
       - send: { template: welcome, channel: console }
 "#;
 
-struct Setup {
-    rules: tempfile::TempDir,
-    data: tempfile::TempDir,
-    daemon: Daemon,
-    http: reqwest::Client,
-}
+type Setup = Session;
 
 fn start(yaml: &str) -> Setup {
-    let rules = rules_dir(yaml);
-    let data = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(rules.path(), data.path(), &[]);
-    Setup {
-        rules,
-        data,
-        daemon,
-        http: client(),
-    }
+    Session::start(yaml, &[])
 }
 
-impl Setup {
-    async fn post(&self, path: &str, body: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.daemon.url(path))
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        answer(response).await
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.daemon.url(path)).send().await.unwrap();
-        answer(response).await
-    }
-
+impl Session {
     /// Posts one event and checks it was accepted.
     async fn event(&self, event: Value) {
         let (status, body) = self.post("/v1/events", &event.to_string()).await;
@@ -101,13 +72,6 @@ impl Setup {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-async fn answer(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
 }
 
 fn ids_and_statuses(body: &Value) -> Vec<(String, String)> {

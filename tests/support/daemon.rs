@@ -11,6 +11,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 /// The `rally` binary under test.
 pub fn rally() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rally"));
@@ -194,4 +196,58 @@ pub async fn get_json(
     let status = response.status().as_u16();
     let text = response.text().await.ok()?;
     Some((status, serde_json::from_str(&text).ok()?))
+}
+
+/// A daemon on its own rules and data directories, with a client to talk to it.
+pub struct Session {
+    pub rules: tempfile::TempDir,
+    pub data: tempfile::TempDir,
+    pub daemon: Daemon,
+    pub http: reqwest::Client,
+}
+
+impl Session {
+    /// Starts the binary on `yaml` (as `rules.yaml`) with `env` set.
+    pub fn start(yaml: &str, env: &[(&str, &str)]) -> Session {
+        let rules = rules_dir(yaml);
+        let data = tempfile::tempdir().expect("a temporary data directory");
+        let daemon = Daemon::start(rules.path(), data.path(), env);
+        Session {
+            rules,
+            data,
+            daemon,
+            http: client(),
+        }
+    }
+
+    /// POSTs `body` to `path`: the status and the body (JSON, or the text as a string).
+    pub async fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.daemon.url(path))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the daemon answers");
+        answer(response).await
+    }
+
+    /// GETs `path`: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(self.daemon.url(path))
+            .send()
+            .await
+            .expect("the daemon answers");
+        answer(response).await
+    }
+}
+
+/// A response's status and body: JSON when it parses, otherwise the text.
+pub async fn answer(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a readable body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
 }
