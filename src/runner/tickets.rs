@@ -15,16 +15,26 @@ use crate::tickets::{self, Climb, Ticket, TicketStatus};
 pub const SLA: &str = "sla";
 
 impl Runner {
-    /// Numbers `rows` and adds them to `write`.
-    pub(super) fn queue_messages(&mut self, write: &mut StepWrite, rows: &[OutboxRow]) {
+    /// Numbers `rows` and adds them to `write`; returns them numbered.
+    pub(super) fn queue_messages(
+        &mut self,
+        write: &mut StepWrite,
+        rows: &[OutboxRow],
+    ) -> Vec<OutboxRow> {
+        let mut queued = Vec::with_capacity(rows.len());
         for row in rows {
             let mut row = row.clone();
             row.seq = self.next_outbox;
             self.next_outbox += 1;
-            if let Ok(bytes) = row.encode() {
-                write.outbox_put.push((row.seq, bytes));
+            match row.encode() {
+                Ok(bytes) => write.outbox_put.push((row.seq, bytes)),
+                Err(e) => {
+                    tracing::error!(key = %row.key, error = %e, "cannot encode an outbox row")
+                }
             }
+            queued.push(row);
         }
+        queued
     }
 
     /// Stores `ticket` in `write` and arms its SLA timer when it has a deadline.
@@ -128,13 +138,18 @@ impl Runner {
                 if let Climb::Notified { next_deadline, .. } =
                     tickets::climb(&mut ticket, policy, due)
                 {
-                    let member = self.member(&ticket.member)?;
-                    let outcome = self.notify(member, &ticket, due);
-                    let rows = outcome.messages;
-                    self.queue_messages(&mut write, &rows);
+                    let member = self
+                        .member(&ticket.member)?
+                        .unwrap_or_else(|| crate::member::Member::new(&ticket.member));
+                    let rows: Vec<OutboxRow> =
+                        crate::engine::notification(&self.rules, &member, &ticket, due)
+                            .into_iter()
+                            .collect();
+                    let queued = self.queue_messages(&mut write, &rows);
                     if let Some(journal) = &mut self.journal {
                         journal.push(Outcome {
-                            messages: rows_for_journal(&write),
+                            member,
+                            messages: queued,
                             ..Outcome::default()
                         });
                     }
@@ -144,21 +159,6 @@ impl Runner {
         }
         self.group.push(write);
         Ok(())
-    }
-
-    /// The notification of a ticket's current level, built by the engine's renderer.
-    fn notify(
-        &self,
-        member: Option<crate::member::Member>,
-        ticket: &Ticket,
-        now: DateTime<Utc>,
-    ) -> Outcome {
-        let member = member.unwrap_or_else(|| crate::member::Member::new(&ticket.member));
-        let row = crate::engine::notification(&self.rules, &member, ticket, now);
-        Outcome {
-            messages: row.into_iter().collect(),
-            ..Outcome::default()
-        }
     }
 }
 
@@ -171,14 +171,5 @@ pub fn stored_tickets(store: &Store) -> Result<Vec<Ticket>, StoreError> {
             serde_json::from_slice(&bytes)
                 .map_err(|e| StoreError::corrupt("tickets", &number.to_be_bytes(), e))
         })
-        .collect()
-}
-
-/// The rows just queued in `write`, decoded back, for the journal (`sim` output).
-fn rows_for_journal(write: &StepWrite) -> Vec<OutboxRow> {
-    write
-        .outbox_put
-        .iter()
-        .filter_map(|(seq, bytes)| OutboxRow::decode(*seq, bytes).ok())
         .collect()
 }
