@@ -669,3 +669,44 @@ fn member_on_a_missing_data_directory_fails_naming_it() {
         format!("rally: no data directory at {}\n", missing.display())
     );
 }
+
+#[test]
+fn member_shows_the_state_ledger_and_history_from_a_data_directory() {
+    // A data directory as a stopped daemon leaves it: one committed step.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let rules = rally::rules::from_sources(
+            &[(
+                "rules.yaml",
+                "rules:\n  - id: checkin-points\n    trigger: { event: checkin }\n    actions: [ { points: 5 } ]\n",
+            )],
+            &|_| None,
+        )
+        .unwrap();
+        let store = rally::store::Store::open(&data).unwrap();
+        let mut runner = rally::runner::Runner::new(store, std::sync::Arc::new(rules)).unwrap();
+        let event = rally::event::parse_line(
+            r#"{"id":"e-1","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z"}"#,
+            rally::event::AtPolicy::Required,
+        )
+        .unwrap();
+        runner.apply_event(&event, event.at_utc()).unwrap();
+        runner.commit().unwrap();
+        runner.store().sync().unwrap();
+    }
+    let run = rally(&["member", "m-1", "--data", data.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["member"]["points"], 5);
+    assert_eq!(doc["ledger"][0]["rule"], "checkin-points");
+    assert_eq!(doc["history"][0]["event"], "e-1");
+
+    let unknown = rally(&["member", "m-404", "--data", data.to_str().unwrap()]);
+    assert_eq!(unknown.code, Some(1));
+    assert!(
+        unknown.stderr.contains("no member \"m-404\""),
+        "{}",
+        unknown.stderr
+    );
+}
