@@ -47,6 +47,25 @@ pub struct CampaignRecord {
     pub transitions: Vec<TransitionRecord>,
 }
 
+impl CampaignRecord {
+    /// How `sim` and `GET /v1/campaigns` show a campaign at `now`: its phase and since
+    /// when, its budget, the points its rules awarded, and every phase change fired.
+    pub fn view(
+        &self,
+        campaign: &crate::rules::Campaign,
+        now: Option<DateTime<Utc>>,
+    ) -> serde_json::Value {
+        let phase = now.and_then(|t| crate::campaign::phase_at(campaign, t));
+        serde_json::json!({
+            "phase": phase.as_ref().map(|p| p.name.clone()),
+            "since": phase.map(|p| crate::member::rfc3339(p.since)),
+            "budget": campaign.budget_points,
+            "points_awarded": self.points_awarded,
+            "transitions": self.transitions,
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TransitionRecord {
     /// The phase entered; `None` when the campaign ended.

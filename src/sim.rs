@@ -165,19 +165,7 @@ fn campaigns(runner: &Runner, now: Option<DateTime<Utc>>) -> Value {
             .get(&campaign.id)
             .cloned()
             .unwrap_or_default();
-        let phase = now
-            .and_then(|t| crate::campaign::phase_at(campaign, t))
-            .map(|p| Value::String(p.name))
-            .unwrap_or(Value::Null);
-        out.insert(
-            campaign.id.clone(),
-            json!({
-                "phase": phase,
-                "points_awarded": record.points_awarded,
-                "budget": campaign.budget_points,
-                "transitions": record.transitions,
-            }),
-        );
+        out.insert(campaign.id.clone(), record.view(campaign, now));
     }
     Value::Object(out)
 }

@@ -21,7 +21,6 @@ use super::reload::Reloader;
 use super::telemetry::Metrics;
 use super::tickets;
 use super::writer::WriterHandle;
-use crate::member::rfc3339;
 use crate::outbox::OutboxRow;
 use crate::runner::{CampaignRecord, CAMPAIGN_META};
 use crate::store::{Store, StoreError};
@@ -197,15 +196,9 @@ async fn campaigns(State(app): State<Arc<App>>) -> Response {
         .iter()
         .zip(records)
         .map(|(campaign, record)| {
-            let phase = crate::campaign::phase_at(campaign, now);
-            json!({
-                "id": campaign.id,
-                "phase": phase.as_ref().map(|p| p.name.clone()),
-                "since": phase.map(|p| rfc3339(p.since)),
-                "budget": campaign.budget_points,
-                "points_awarded": record.points_awarded,
-                "transitions": record.transitions,
-            })
+            let mut view = record.view(campaign, Some(now));
+            view["id"] = json!(campaign.id);
+            view
         })
         .collect();
     Json(json!({ "campaigns": campaigns })).into_response()
