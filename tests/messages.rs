@@ -214,3 +214,22 @@ fn acks_of_unknown_or_resolved_tickets_are_rejected_and_change_nothing() {
     assert_eq!(doc["tickets"][0]["status"], "resolved");
     assert!(doc["members"]["staff"]["counters"]["events.rally.ticket.ack"].is_null());
 }
+
+#[test]
+fn a_member_who_left_gets_no_marketing() {
+    let yaml = format!(
+        "{WELCOME}  - id: goodbye\n    trigger: {{ event: leave }}\n    actions: [ {{ send: {{ template: hello, channel: email }} }} ]\n"
+    );
+    let doc = sim(
+        &yaml,
+        r#"{"id":"0","type":"join","member":"m","at":"2026-11-02T08:00:00+08:00","data":{"name":"Lin","email":"lin@example.com"}}
+{"id":"1","type":"leave","member":"m","at":"2026-11-02T10:00:00+08:00"}
+"#,
+        "2026-11-03T00:00:00Z",
+    );
+    let got: Vec<String> = statuses(&doc)
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    assert_eq!(got, ["suppressed"]);
+}
