@@ -77,12 +77,10 @@ fn populate(dir: &std::path::Path, members: usize, silent: usize) -> (Runner, Da
         let mut write = StepWrite::default();
         if i < silent {
             member.last_active = Some(t0);
-            member.book.armed.insert("silent-7d".into(), due);
-            let id = rally::engine::inactive_timer_id(&member.id, "silent-7d");
-            let payload = serde_json::json!({"member": member.id, "rule": "silent-7d"});
+            member.book.silence_timer = Some(due);
             write.timers_set.push((
-                TimerKey::new(due, rally::engine::INACTIVE, id),
-                payload.to_string().into_bytes(),
+                TimerKey::new(due, rally::engine::INACTIVE, member.id.clone()),
+                Vec::new(),
             ));
         }
         write.members.push(member);

@@ -57,9 +57,16 @@ pub struct Bookkeeping {
     pub counter_periods: BTreeMap<String, String>,
     /// Marketing messages on one member-local day, for `settings.messaging.max_per_day`.
     pub messages_day: Option<(NaiveDate, u32)>,
-    /// Armed inactivity timers: rule id → due time (Unix millis). Activity re-arms
-    /// them, `leave` disarms them, and a timer that pops with another due time is stale.
-    pub armed: BTreeMap<String, i64>,
+    /// The member's one inactivity timer: its due time (Unix millis). It is never
+    /// later than the member's next inactivity deadline, but may be earlier: activity
+    /// only moves deadlines later, so it does not re-arm the timer (no timer writes on
+    /// the hot path); an early timer pops, finds nothing due and re-arms. A timer that
+    /// pops with another due time is stale.
+    pub silence_timer: Option<i64>,
+    /// How far into the current silence the inactivity rules have fired:
+    /// `(last_active, through)` in Unix millis. Rules whose deadline is at or before
+    /// `through` have fired for the silence that began at `last_active`.
+    pub silence_fired: Option<(i64, i64)>,
 }
 
 impl Member {

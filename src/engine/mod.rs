@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 
 pub use messages::{member_context, notification, OpenedTicket};
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
-pub use timed::{inactive_timer_id, INACTIVE};
+pub use timed::INACTIVE;
 
 use crate::event::Event;
 use crate::member::Member;
@@ -50,12 +50,8 @@ pub struct Context<'a> {
 pub enum Input<'a> {
     /// A member event (already validated and known not to be a duplicate).
     Event(&'a Event),
-    /// An inactivity timer armed for `rule` that fell due at `due` (Unix millis).
-    Inactive {
-        member: &'a str,
-        rule: &'a str,
-        due: i64,
-    },
+    /// The member's inactivity timer fell due at `due` (Unix millis).
+    Inactive { member: &'a str, due: i64 },
     /// One member's share of a global trigger (`phase` or `schedule`) of `rule`.
     Global { member: &'a str, rule: &'a str },
 }
@@ -80,7 +76,7 @@ pub fn step(ctx: &Context<'_>, member: Option<Member>, input: &Input<'_>) -> Out
     let mut run = run::Run::new(ctx, member, input);
     match input {
         Input::Event(event) => run.on_event(event),
-        Input::Inactive { rule, due, .. } => run.on_inactive(rule, *due),
+        Input::Inactive { due, .. } => run.on_inactive(*due),
         Input::Global { rule, .. } => run.on_global(rule),
     }
     run.finish()

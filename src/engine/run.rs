@@ -38,9 +38,6 @@ pub(super) struct Run<'a> {
     fired: HashMap<usize, u32>,
     /// Points awarded per campaign in this step, on top of `Context::budget_used`.
     pub budget_spent: BTreeMap<String, i64>,
-    /// The member as the step found it: timers are re-armed when activity changed.
-    pub original_last_active: Option<DateTime<Utc>>,
-    pub original_left: bool,
     pub messages: Vec<crate::outbox::OutboxRow>,
     pub tickets: Vec<super::OpenedTicket>,
 }
@@ -75,8 +72,6 @@ impl<'a> Run<'a> {
             Input::Inactive { .. } | Input::Global { .. } => None,
         };
         let watch = Watch::new(ctx.rules, &member);
-        let original_last_active = member.last_active;
-        let original_left = member.left;
         Run {
             ctx,
             member,
@@ -90,8 +85,6 @@ impl<'a> Run<'a> {
             queue: VecDeque::new(),
             fired: HashMap::new(),
             budget_spent: BTreeMap::new(),
-            original_last_active,
-            original_left,
             messages: Vec::new(),
             tickets: Vec::new(),
         }
@@ -253,7 +246,7 @@ impl<'a> Run<'a> {
     }
 
     pub fn finish(mut self) -> Outcome {
-        let (timers_set, timers_clear) = self.rearm();
+        let (timers_set, timers_clear) = self.arm_silence_timer();
         Outcome {
             member: self.member,
             ledger: self.ledger,

@@ -1,44 +1,50 @@
-//! Steps started by time rather than by an event: an inactivity deadline, one
-//! member's share of a `phase` or `schedule` trigger — and the re-arming of a member's
-//! inactivity timers after activity.
-
-use serde_json::json;
+//! Steps started by time rather than by an event: a member's inactivity timer, one
+//! member's share of a `phase` or `schedule` trigger — and the arming of a member's
+//! inactivity timer.
+//!
+//! Each member has at most one inactivity timer, due no later than their next
+//! inactivity deadline (`last_active + DURATION` of a rule not yet fired in this
+//! silence). Activity moves deadlines later and leaves the timer alone, so an event
+//! costs no timer writes; the timer may then pop early, fire nothing and re-arm for
+//! the deadline now ahead. Only a timer that would be late (a member back from a
+//! silence some rules already fired in) is moved earlier.
 
 use super::run::{Failed, Run};
 use crate::rules::{Audience, Trigger};
 use crate::store::keys::TimerKey;
 
-/// The timer kind of inactivity deadlines in the timer index.
+/// The timer kind of inactivity deadlines in the timer index; the timer's id is the
+/// member id.
 pub const INACTIVE: &str = "inactive";
 
-/// The timer id of `rule`'s inactivity deadline for `member`. Member ids hold no
-/// control characters, so a newline separates the two unambiguously.
-pub fn inactive_timer_id(member: &str, rule: &str) -> String {
-    format!("{member}\n{rule}")
-}
-
-impl Run<'_> {
-    /// An inactivity deadline fell due. It fires only if it is still the armed one
-    /// (activity since then re-armed it later; `leave` disarmed it).
-    pub fn on_inactive(&mut self, rule_id: &str, due: i64) {
-        if self.member.book.armed.get(rule_id) != Some(&due) {
+impl<'a> Run<'a> {
+    /// The member's inactivity timer fell due at `due`. Fires, in deadline order, every
+    /// inactivity rule whose deadline in the current silence passed since the last time
+    /// rules fired in it — nothing if activity moved the deadlines on. A timer that is
+    /// not the armed one (superseded, or disarmed by `leave`) does nothing.
+    pub fn on_inactive(&mut self, due: i64) {
+        if self.member.book.silence_timer != Some(due) {
             return;
         }
-        self.member.book.armed.remove(rule_id);
-        if self.member.left {
-            return;
-        }
-        let rules = self.rules();
-        let Some(&index) = rules
-            .index
-            .inactive
-            .iter()
-            .find(|&&i| rules.rules[i].id == rule_id)
-        else {
+        self.member.book.silence_timer = None;
+        let Some((silence_began, through)) = self.silence() else {
             return;
         };
+        let rules = self.rules();
+        let mut due_rules: Vec<(i64, usize)> = self
+            .deadlines(silence_began)
+            .filter(|&(deadline, _)| deadline > through && deadline <= due)
+            .collect();
+        due_rules.sort();
+        self.member.book.silence_fired = Some((silence_began, due.max(through)));
+        if due_rules.is_empty() {
+            return;
+        }
         self.place_on_ladder();
-        self.try_rule(index, 0);
+        for (_, index) in due_rules {
+            debug_assert!(matches!(rules.rules[index].trigger, Trigger::Inactive(_)));
+            self.try_rule(index, 0);
+        }
         self.drain();
     }
 
@@ -68,36 +74,61 @@ impl Run<'_> {
         self.drain();
     }
 
-    /// When activity (or `leave`) changed, disarms the member's inactivity timers and
-    /// arms one per inactivity rule at `last_active + DURATION`.
-    pub fn rearm(&mut self) -> (Vec<(TimerKey, Vec<u8>)>, Vec<TimerKey>) {
-        let changed = self.member.last_active != self.original_last_active
-            || self.member.left != self.original_left;
-        if !changed {
+    /// The current silence: when it began (`last_active`, Unix millis) and the
+    /// deadline through which its rules have fired. `None` when the member is not
+    /// silent in a way inactivity rules watch (never active, or left).
+    fn silence(&self) -> Option<(i64, i64)> {
+        if self.member.left {
+            return None;
+        }
+        let began = self.member.last_active?.timestamp_millis();
+        let through = match self.member.book.silence_fired {
+            Some((fired_began, through)) if fired_began == began => through,
+            _ => began,
+        };
+        Some((began, through))
+    }
+
+    /// Every inactivity rule's deadline (Unix millis) in a silence that began at
+    /// `began`, with the rule's index.
+    fn deadlines(&self, began: i64) -> impl Iterator<Item = (i64, usize)> + 'a {
+        let rules = self.rules();
+        rules.index.inactive.iter().filter_map(move |&index| {
+            let Trigger::Inactive(silence) = rules.rules[index].trigger else {
+                return None;
+            };
+            Some((began.saturating_add(silence.num_milliseconds()), index))
+        })
+    }
+
+    /// Arms, moves or disarms the member's inactivity timer so it is due no later than
+    /// the next deadline; leaves an earlier one alone (see the module comment).
+    /// Returns the timer writes: what to set and what to clear.
+    pub fn arm_silence_timer(&mut self) -> (Vec<(TimerKey, Vec<u8>)>, Vec<TimerKey>) {
+        let next = self.silence().and_then(|(began, through)| {
+            self.deadlines(began)
+                .map(|(deadline, _)| deadline)
+                .filter(|&deadline| deadline > through)
+                .min()
+        });
+        let armed = self.member.book.silence_timer;
+        let wanted = match (armed, next) {
+            (Some(armed), Some(next)) if armed <= next => return (Vec::new(), Vec::new()),
+            (_, wanted) => wanted,
+        };
+        if armed == wanted {
             return (Vec::new(), Vec::new());
         }
-        let member_id = self.member.id.clone();
-        let clear = std::mem::take(&mut self.member.book.armed)
+        let id = &self.member.id;
+        let clear = armed
+            .map(|due| TimerKey::new(due, INACTIVE, id.clone()))
             .into_iter()
-            .map(|(rule, due)| TimerKey::new(due, INACTIVE, inactive_timer_id(&member_id, &rule)))
             .collect();
-        let mut set = Vec::new();
-        if let (false, Some(last)) = (self.member.left, self.member.last_active) {
-            let rules = self.rules();
-            for &index in &rules.index.inactive {
-                let rule = &rules.rules[index];
-                let Trigger::Inactive(silence) = rule.trigger else {
-                    continue;
-                };
-                let due = (last + silence).timestamp_millis();
-                self.member.book.armed.insert(rule.id.clone(), due);
-                let payload = json!({ "member": member_id, "rule": rule.id }).to_string();
-                set.push((
-                    TimerKey::new(due, INACTIVE, inactive_timer_id(&member_id, &rule.id)),
-                    payload.into_bytes(),
-                ));
-            }
-        }
+        let set = wanted
+            .map(|due| (TimerKey::new(due, INACTIVE, id.clone()), Vec::new()))
+            .into_iter()
+            .collect();
+        self.member.book.silence_timer = wanted;
         (set, clear)
     }
 }

@@ -216,7 +216,7 @@ impl Runner {
     fn pop(&mut self, key: TimerKey, payload: &[u8]) -> Result<(), StoreError> {
         let due = from_millis(key.due);
         match key.kind.as_str() {
-            INACTIVE => self.pop_inactive(key, payload, due),
+            INACTIVE => self.pop_inactive(key, due),
             PHASE => self.pop_phase(key, payload, due),
             SCHEDULE => self.pop_schedule(key, due),
             super::tickets::SLA => self.pop_sla(key, due),
@@ -232,40 +232,23 @@ impl Runner {
         }
     }
 
-    fn pop_inactive(
-        &mut self,
-        key: TimerKey,
-        payload: &[u8],
-        due: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        #[derive(Deserialize)]
-        struct Payload {
-            member: String,
-            rule: String,
-        }
-        let parsed: Option<Payload> = serde_json::from_slice(payload).ok();
-        let mut write = StepWrite {
-            timers_clear: vec![key.clone()],
-            ..StepWrite::default()
-        };
-        if let Some(p) = parsed {
-            if let Some(member) = self.member(&p.member)? {
+    /// A member's inactivity timer: a step like an event's, committed with the
+    /// timer's removal.
+    fn pop_inactive(&mut self, key: TimerKey, due: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut write = match self.member(&key.id)? {
+            Some(member) => {
                 let input = Input::Inactive {
-                    member: &p.member,
-                    rule: &p.rule,
+                    member: &key.id,
                     due: key.due,
                 };
                 let outcome = self.step(Some(member), &input, due);
-                let step = self.write_for(&outcome);
-                write.members = step.members;
-                write.ledger = step.ledger;
-                write.firings = step.firings;
-                write.timers_set = step.timers_set;
-                write.timers_clear.extend(step.timers_clear);
-                write.meta_put = step.meta_put;
+                let write = self.write_for(&outcome);
                 self.remember(&outcome);
+                write
             }
-        }
+            None => StepWrite::default(),
+        };
+        write.timers_clear.push(key);
         self.group.push(write);
         Ok(())
     }
