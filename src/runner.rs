@@ -81,6 +81,15 @@ pub struct Runner {
     group: Vec<StepWrite>,
     /// Members changed by the open group, newer than what the store holds.
     members: HashMap<String, Member>,
+    /// Members as last committed, so a member's next step need not read and decode
+    /// them back from the store. Exact because this runner is the store's only writer
+    /// of members; emptied when it grows past [`MEMBER_CACHE`] or a commit fails.
+    committed: HashMap<String, Member>,
+    /// No timer in the store is due before this (Unix millis; `i64::MAX` when there
+    /// is none), or `None` when unknown: lets the common "is anything due?" question
+    /// be answered without a scan of the timer index. A lower bound only: popping a
+    /// timer leaves it where it was.
+    due_floor: Option<i64>,
     /// Event ids of the open group.
     events: HashSet<String>,
     campaigns: BTreeMap<String, CampaignRecord>,
@@ -99,6 +108,9 @@ pub struct Runner {
     /// Timers popped by the open group: still in the store until it commits.
     popped: HashSet<crate::store::keys::TimerKey>,
 }
+
+/// Members kept in [`Runner`]'s cache of committed members (about 1–2 KiB each).
+const MEMBER_CACHE: usize = 32_768;
 
 /// Meta names: `campaign.<id>` holds a [`CampaignRecord`].
 pub const CAMPAIGN_META: &str = "campaign.";
@@ -121,6 +133,8 @@ impl Runner {
             rules,
             group: Vec::new(),
             members: HashMap::new(),
+            committed: HashMap::new(),
+            due_floor: None,
             events: HashSet::new(),
             campaigns,
             budget_used,
@@ -178,7 +192,7 @@ impl Runner {
 
     /// A member as the next step would see it.
     pub fn member(&self, id: &str) -> Result<Option<Member>, StoreError> {
-        match self.members.get(id) {
+        match self.members.get(id).or_else(|| self.committed.get(id)) {
             Some(member) => Ok(Some(member.clone())),
             None => self.store.member(id),
         }
@@ -270,15 +284,31 @@ impl Runner {
             return Ok(());
         }
         let result = self.store.commit(&self.group);
+        let armed = self
+            .group
+            .iter()
+            .flat_map(|write| &write.timers_set)
+            .map(|(key, _)| key.due)
+            .min();
         self.group.clear();
-        self.members.clear();
         self.events.clear();
         self.tickets.clear();
         self.popped.clear();
         if result.is_err() {
             // What the failed group changed in memory must not outlive it.
+            self.members.clear();
+            self.committed.clear();
+            self.due_floor = None;
             self.reload_records()?;
+            return result;
         }
+        if let (Some(floor), Some(armed)) = (self.due_floor, armed) {
+            self.due_floor = Some(floor.min(armed));
+        }
+        if self.committed.len() + self.members.len() > MEMBER_CACHE {
+            self.committed.clear();
+        }
+        self.committed.extend(self.members.drain());
         result
     }
 

@@ -129,7 +129,7 @@ impl Runner {
     }
 
     /// When something next falls due: `now`-or-earlier while a fan-out is unfinished.
-    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub fn next_due(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
         if let Some(job) = self.jobs.front() {
             return Ok(Some(job.occurrence));
         }
@@ -137,7 +137,9 @@ impl Runner {
             // Popped timers are still in the store until the group commits.
             return Ok(Some(DateTime::<Utc>::UNIX_EPOCH));
         }
-        Ok(self.store.next_timer()?.map(|key| from_millis(key.due)))
+        let next = self.store.next_timer()?.map(|key| key.due);
+        self.due_floor = Some(next.unwrap_or(i64::MAX));
+        Ok(next.map(from_millis))
     }
 
     /// Runs everything due at or before `now` — fan-out batches first, then timers in
@@ -200,16 +202,23 @@ impl Runner {
     }
 
     /// Whether a timer is due at `now`, committed or in the open group.
-    fn anything_due(&self, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    fn anything_due(&mut self, now: DateTime<Utc>) -> Result<bool, StoreError> {
         if self.group_arms_due_timer(now) {
             return Ok(true);
         }
         let limit = millis(now);
+        if self.due_floor.is_some_and(|floor| limit < floor) {
+            return Ok(false);
+        }
         let due = self
             .store
             .timers_due(limit, self.popped.len() + 1)?
             .into_iter()
             .any(|(key, _)| !self.popped.contains(&key));
+        if !due && self.popped.is_empty() {
+            // Nothing due in the store: learn when something will be.
+            self.due_floor = Some(self.store.next_timer()?.map_or(i64::MAX, |key| key.due));
+        }
         Ok(due)
     }
 
