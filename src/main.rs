@@ -1,7 +1,7 @@
 //! The `rally` command line (SPEC §3): parse arguments, call one function per command.
 
 use std::fs::File;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -192,16 +192,22 @@ fn sim(
         rally::sim::simulate(set, BufReader::new(file), until)
     }
     .map_err(|e| e.to_string())?;
-    let mut text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-    text.push('\n');
-    match out {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-        None => io::stdout()
-            .write_all(text.as_bytes())
-            .map_err(|e| format!("writing output: {e}"))?,
-    }
+    let written = match out {
+        Some(path) => File::create(path)
+            .and_then(|file| write_document(&doc, BufWriter::new(file)))
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => write_document(&doc, BufWriter::new(io::stdout().lock()))
+            .map_err(|e| format!("writing output: {e}")),
+    };
+    written?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The document, pretty-printed, with a final newline.
+fn write_document(doc: &rally::sim::Simulation, mut out: impl Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut out, doc)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 fn member(id: &str, data: &Path) -> Result<ExitCode, String> {

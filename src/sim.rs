@@ -1,20 +1,24 @@
 //! `rally sim` (SPEC §3.1): the real engine against a fresh temporary store, fed events
-//! in file order. Output is one JSON document, byte-identical for the same input.
+//! in file order. Output is one JSON document, byte-identical for the same input,
+//! serialized straight from what the run recorded (no intermediate JSON tree: a big
+//! simulation's document runs to tens of megabytes).
 
 use std::io::BufRead;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
 use crate::clock::VirtualClock;
 use crate::engine::{Firing, LedgerEntry, RuleFailure};
 use crate::event::{self, AtPolicy};
-use crate::member::rfc3339;
+use crate::member::{rfc3339, Member};
 use crate::rules::RuleSet;
 use crate::runner::{Applied, Runner};
 use crate::store::{Store, StoreError};
+use crate::tickets::Ticket;
 
 /// Steps per transaction: large groups amortise sled's per-transaction cost.
 const GROUP: usize = 128;
@@ -37,7 +41,8 @@ struct Record {
     rejected: Vec<Value>,
 }
 
-/// Runs the events read from `input` through `rules` and returns the output document.
+/// Runs the events read from `input` through `rules` and returns what happened; it
+/// serializes as the output document.
 ///
 /// The virtual clock starts at the first event; before each event it advances to the
 /// event's time, firing every timer due on the way in time order (each step with its
@@ -46,7 +51,7 @@ pub fn simulate(
     rules: Arc<RuleSet>,
     input: impl BufRead,
     until: Option<DateTime<Utc>>,
-) -> Result<Value, SimError> {
+) -> Result<Simulation, SimError> {
     let store = Store::open_temporary()?;
     let mut runner = Runner::new(store, rules)?;
     runner.keep_journal();
@@ -120,39 +125,73 @@ impl Record {
     }
 }
 
+/// The output document of SPEC §3.1.
+pub struct Simulation {
+    now: Option<DateTime<Utc>>,
+    /// Ordered by id.
+    members: Vec<Member>,
+    record: Record,
+    tickets: Vec<Ticket>,
+    campaigns: Value,
+}
+
+impl Simulation {
+    /// Every member at the end, ordered by id.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// The document as a JSON value, for callers that look into it.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+impl Serialize for Simulation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut doc = serializer.serialize_map(Some(9))?;
+        doc.serialize_entry("now", &self.now.map(rfc3339))?;
+        doc.serialize_entry("members", &Members(&self.members))?;
+        doc.serialize_entry("ledger", &self.record.ledger)?;
+        doc.serialize_entry("messages", &self.record.messages)?;
+        doc.serialize_entry("tickets", &self.tickets)?;
+        doc.serialize_entry("campaigns", &self.campaigns)?;
+        doc.serialize_entry("firings", &self.record.firings)?;
+        doc.serialize_entry("errors", &self.record.failures)?;
+        doc.serialize_entry("rejected", &self.record.rejected)?;
+        doc.end()
+    }
+}
+
+/// Members as the document's `members` object: id → public view.
+struct Members<'a>(&'a [Member]);
+
+impl Serialize for Members<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for member in self.0 {
+            map.serialize_entry(&member.id, &member.view())?;
+        }
+        map.end()
+    }
+}
+
 fn document(
     runner: &Runner,
-    record: Record,
+    mut record: Record,
     now: Option<DateTime<Utc>>,
-) -> Result<Value, SimError> {
-    let mut members = Map::new();
-    for member in runner.store().members()? {
-        members.insert(member.id.clone(), member.view());
+) -> Result<Simulation, SimError> {
+    for firing in &mut record.firings {
+        // The rule-set version belongs to the daemon's history, not to a simulation.
+        firing.version.clear();
     }
-    let firings: Vec<Value> = record
-        .firings
-        .into_iter()
-        .map(|mut f| {
-            // The rule-set version belongs to the daemon's history, not to a simulation.
-            f.version.clear();
-            serde_json::to_value(f).unwrap_or(Value::Null)
-        })
-        .collect();
-    let mut doc = Map::new();
-    doc.insert(
-        "now".into(),
-        now.map(|t| Value::String(rfc3339(t)))
-            .unwrap_or(Value::Null),
-    );
-    doc.insert("members".into(), Value::Object(members));
-    doc.insert("ledger".into(), to_json(&record.ledger));
-    doc.insert("messages".into(), Value::Array(record.messages));
-    doc.insert("tickets".into(), to_json(&runner.all_tickets()?));
-    doc.insert("campaigns".into(), campaigns(runner, now));
-    doc.insert("firings".into(), Value::Array(firings));
-    doc.insert("errors".into(), to_json(&record.failures));
-    doc.insert("rejected".into(), Value::Array(record.rejected));
-    Ok(Value::Object(doc))
+    Ok(Simulation {
+        now,
+        members: runner.store().members()?,
+        record,
+        tickets: runner.all_tickets()?,
+        campaigns: campaigns(runner, now),
+    })
 }
 
 /// Each campaign's phase at `now`, the points its rules awarded, and every phase
@@ -168,8 +207,4 @@ fn campaigns(runner: &Runner, now: Option<DateTime<Utc>>) -> Value {
         out.insert(campaign.id.clone(), record.view(campaign, now));
     }
     Value::Object(out)
-}
-
-fn to_json<T: serde::Serialize>(items: &[T]) -> Value {
-    serde_json::to_value(items).unwrap_or(Value::Null)
 }

@@ -110,7 +110,9 @@ fn stream(specs: &[Spec]) -> Vec<(String, u32)> {
 
 fn simulate(rules: &Arc<RuleSet>, lines: &[String]) -> Value {
     let text = lines.join("\n");
-    rally::sim::simulate(Arc::clone(rules), text.as_bytes(), None).expect("simulation runs")
+    rally::sim::simulate(Arc::clone(rules), text.as_bytes(), None)
+        .expect("simulation runs")
+        .to_value()
 }
 
 proptest! {

@@ -15,7 +15,9 @@ pub fn run(yaml: &str, events: &str, until: &str) -> Value {
     let until: DateTime<Utc> = DateTime::parse_from_rfc3339(until)
         .expect("an RFC 3339 time")
         .into();
-    rally::sim::simulate(Arc::new(rules), events.as_bytes(), Some(until)).expect("sim runs")
+    rally::sim::simulate(Arc::new(rules), events.as_bytes(), Some(until))
+        .expect("sim runs")
+        .to_value()
 }
 
 /// The firings of `rule`, as (member, time).
