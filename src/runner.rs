@@ -32,11 +32,19 @@ pub use timers::FanoutJob;
 pub enum Applied {
     /// Its id was seen before: nothing changed.
     Duplicate,
-    /// Its step ran; the outcome is in the open group.
-    Accepted(Box<Outcome>),
+    /// Its step ran and joined the open group.
+    Accepted(Report),
     /// Valid as an event but refused (an unknown ticket, an ack of a resolved one):
     /// nothing changed.
     Rejected(String),
+}
+
+/// What the caller of an accepted step learns: the rules that fired and the rules that
+/// failed. (Everything else went into the open group.)
+#[derive(Debug, Default)]
+pub struct Report {
+    pub fired: Vec<String>,
+    pub failures: Vec<crate::engine::RuleFailure>,
 }
 
 /// What Rally remembers about a campaign: every phase change it fired and the points
@@ -198,6 +206,19 @@ impl Runner {
         }
     }
 
+    /// A member for a step that is about to run: taken out of memory rather than
+    /// copied, since the step's outcome puts the new state back.
+    fn take_member(&mut self, id: &str) -> Result<Option<Member>, StoreError> {
+        match self
+            .members
+            .remove(id)
+            .or_else(|| self.committed.remove(id))
+        {
+            Some(member) => Ok(Some(member)),
+            None => self.store.member(id),
+        }
+    }
+
     /// Runs the step for `event` at `now` (the event's time) and adds it to the group.
     pub fn apply_event(
         &mut self,
@@ -213,18 +234,21 @@ impl Runner {
             Some(Err(message)) => return Ok(Applied::Rejected(message)),
             None => None,
         };
-        let member = self.member(&event.member)?;
+        let member = self.take_member(&event.member)?;
         let outcome = self.step(member, &Input::Event(event), now);
         self.events.insert(event.id.clone());
-        let mut write = self.write_for(&outcome);
+        let report = Report {
+            fired: outcome.firings.iter().map(|f| f.rule.clone()).collect(),
+            failures: outcome.failures.clone(),
+        };
+        let mut write = self.absorb(outcome);
         write.event_id = Some(event.id.clone());
         if let Some(ticket_write) = ticket_write {
             write.tickets_put.extend(ticket_write.tickets_put);
             write.timers_clear.extend(ticket_write.timers_clear);
         }
         self.group.push(write);
-        self.remember(&outcome);
-        Ok(Applied::Accepted(Box::new(outcome)))
+        Ok(Applied::Accepted(report))
     }
 
     fn step(&self, member: Option<Member>, input: &Input<'_>, now: DateTime<Utc>) -> Outcome {
@@ -237,9 +261,11 @@ impl Runner {
         engine::step(&ctx, member, input)
     }
 
-    /// The store writes of one outcome, including the campaign records its awards
-    /// changed. Updates the in-memory budgets so the next step sees them.
-    fn write_for(&mut self, outcome: &Outcome) -> StepWrite {
+    /// Turns an outcome into its store write — including the campaign records its
+    /// awards changed — and keeps the member's new state for the next steps (and the
+    /// outcome in the journal, when one is kept). Updates the in-memory budgets so the
+    /// next step sees them.
+    fn absorb(&mut self, mut outcome: Outcome) -> StepWrite {
         let mut meta_put = Vec::new();
         for (campaign, points) in &outcome.budget_spent {
             let record = self.campaigns.entry(campaign.clone()).or_default();
@@ -249,10 +275,6 @@ impl Runner {
         }
         let mut write = StepWrite {
             members: vec![outcome.member.clone()],
-            ledger: outcome.ledger.clone(),
-            firings: outcome.firings.clone(),
-            timers_set: outcome.timers_set.clone(),
-            timers_clear: outcome.timers_clear.clone(),
             meta_put,
             ..StepWrite::default()
         };
@@ -261,15 +283,23 @@ impl Runner {
             self.next_ticket = self.next_ticket.max(opened.ticket.number + 1);
             self.put_ticket(&mut write, opened.ticket.clone(), opened.deadline);
         }
-        write
-    }
-
-    fn remember(&mut self, outcome: &Outcome) {
-        self.members
-            .insert(outcome.member.id.clone(), outcome.member.clone());
         if let Some(journal) = &mut self.journal {
-            journal.push(outcome.clone());
+            write.ledger = outcome.ledger.clone();
+            write.firings = outcome.firings.clone();
+            write.timers_set = outcome.timers_set.clone();
+            write.timers_clear = outcome.timers_clear.clone();
+            self.members
+                .insert(outcome.member.id.clone(), outcome.member.clone());
+            journal.push(outcome);
+        } else {
+            write.ledger = std::mem::take(&mut outcome.ledger);
+            write.firings = std::mem::take(&mut outcome.firings);
+            write.timers_set = std::mem::take(&mut outcome.timers_set);
+            write.timers_clear = std::mem::take(&mut outcome.timers_clear);
+            self.members
+                .insert(outcome.member.id.clone(), outcome.member);
         }
+        write
     }
 
     /// Adds a write made outside a step (a ticket change by API) to the open group.

@@ -296,15 +296,15 @@ impl Writer {
             match applied {
                 Ok(Applied::Duplicate) => acks.push(Ack::Duplicate),
                 Ok(Applied::Rejected(error)) => acks.push(Ack::Rejected(error)),
-                Ok(Applied::Accepted(outcome)) => {
-                    for failure in &outcome.failures {
+                Ok(Applied::Accepted(report)) => {
+                    for failure in &report.failures {
                         tracing::warn!(
                             rule = %failure.rule, at = %failure.at, member = %failure.member,
                             event = %event.id, error = %failure.error, "rule failed"
                         );
                         self.metrics.rule_failure(&failure.rule);
                     }
-                    firings.extend(outcome.firings.iter().map(|f| f.rule.clone()));
+                    firings.extend(report.fired);
                     acks.push(Ack::Accepted);
                 }
                 Err(e) => {

@@ -244,16 +244,14 @@ impl Runner {
     /// A member's inactivity timer: a step like an event's, committed with the
     /// timer's removal.
     fn pop_inactive(&mut self, key: TimerKey, due: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut write = match self.member(&key.id)? {
+        let mut write = match self.take_member(&key.id)? {
             Some(member) => {
                 let input = Input::Inactive {
                     member: &key.id,
                     due: key.due,
                 };
                 let outcome = self.step(Some(member), &input, due);
-                let write = self.write_for(&outcome);
-                self.remember(&outcome);
-                write
+                self.absorb(outcome)
             }
             None => StepWrite::default(),
         };
@@ -401,9 +399,8 @@ impl Runner {
             if outcome.firings.is_empty() && outcome.failures.is_empty() {
                 continue;
             }
-            let write = self.write_for(&outcome);
+            let write = self.absorb(outcome);
             self.group.push(write);
-            self.remember(&outcome);
             steps += 1;
         }
         let mut bookkeeping = StepWrite::default();
