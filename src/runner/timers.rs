@@ -128,7 +128,8 @@ impl Runner {
         self.commit()
     }
 
-    /// When something next falls due: `now`-or-earlier while a fan-out is unfinished.
+    /// When something next falls due (or earlier: a caller woken early finds nothing
+    /// due and asks again); `now`-or-earlier while a fan-out is unfinished.
     pub fn next_due(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
         if let Some(job) = self.jobs.front() {
             return Ok(Some(job.occurrence));
@@ -137,9 +138,17 @@ impl Runner {
             // Popped timers are still in the store until the group commits.
             return Ok(Some(DateTime::<Utc>::UNIX_EPOCH));
         }
-        let next = self.store.next_timer()?.map(|key| key.due);
-        self.due_floor = Some(next.unwrap_or(i64::MAX));
-        Ok(next.map(from_millis))
+        // The floor may be early (a popped timer leaves it behind): waking early only
+        // means finding nothing due, which corrects it.
+        let next = match self.due_floor {
+            Some(floor) => floor,
+            None => {
+                let next = self.store.next_timer()?.map_or(i64::MAX, |key| key.due);
+                self.due_floor = Some(next);
+                next
+            }
+        };
+        Ok((next != i64::MAX).then(|| from_millis(next)))
     }
 
     /// Runs everything due at or before `now` — fan-out batches first, then timers in
