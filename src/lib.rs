@@ -17,13 +17,13 @@
 //! | [`policy`] | whether a marketing message goes now, later (quiet hours), or not at all |
 //! | [`tickets`] | escalation tickets: open, climb the ladder, acknowledge, resolve |
 //! | [`outbox`] | queued messages as stored, and the dispatcher that delivers them |
-//! | [`store`] | sled: trees, key encoding, one transaction per group of steps |
+//! | [`store`] | sled: one tree of keyspaces, key encoding, one batch per group of steps |
 //! | [`sim`] | the `rally sim` command: the engine on a virtual clock |
 //! | [`daemon`] | `rally run`: the writer thread, the HTTP API, hot reload, `rally bench` |
 //!
 //! Invariants that hold everywhere:
 //! - nothing but a clock reads the time; the step takes `now` as an argument;
-//! - a step is all-or-nothing: its changes commit in one sled transaction or not at all;
+//! - a step is all-or-nothing: its changes commit in one sled batch or not at all;
 //! - points are integers and a balance never goes below zero.
 
 pub mod campaign;

@@ -29,6 +29,15 @@ pub enum StoreError {
         key: String,
         message: String,
     },
+    /// The data directory holds data in the storage layout of an earlier Rally (one sled
+    /// tree per concern), which this Rally does not read.
+    #[error(
+        "the data directory {} was written by an older Rally storage layout (it has a \
+         non-empty `{tree}` tree) and this Rally cannot read it: start with an empty \
+         --data directory (move this one aside, or keep running the Rally that wrote it)",
+        path.display()
+    )]
+    OlderLayout { path: PathBuf, tree: &'static str },
     /// `meta_put` used a name the store keeps for its own counters.
     #[error("meta name `{name}` is reserved for the store (names starting `store.`)")]
     ReservedMeta { name: String },

@@ -1,32 +1,41 @@
-//! sled storage: one tree per concern, keys encoded in [`keys`], and one transaction
-//! per group of steps.
+//! sled storage: one tree, `rally`, holding one keyspace per concern (its keys start
+//! with the keyspace's prefix byte), keys encoded in [`keys`], and one batch per group
+//! of steps.
 //!
-//! | tree | key | value |
-//! |---|---|---|
-//! | `members` | member id | `Member` as JSON |
-//! | `ledger` | member ⊕ seq | `LedgerEntry` as JSON |
-//! | `firings` | member ⊕ seq | `Firing` as JSON |
-//! | `seen` | event id | [`SEEN_APPLIED`]: the event's step is committed |
-//! | `timers` | due ⊕ kind ⊕ id ([`TimerKey`]) | the caller's bytes |
-//! | `outbox` | seq | the caller's bytes |
-//! | `tickets` | ticket number | the caller's bytes |
-//! | `meta` | name | the caller's bytes; `store.*` names hold the store's counters |
+//! | keyspace | prefix | key after the prefix | value |
+//! |---|---|---|---|
+//! | `members` | `0x01` | member id | `Member` as JSON |
+//! | `ledger` | `0x02` | member ⊕ seq | `LedgerEntry` as JSON |
+//! | `firings` | `0x03` | member ⊕ seq | `Firing` as JSON |
+//! | `seen` | `0x04` | event id | [`SEEN_APPLIED`]: the event's step is committed |
+//! | `timers` | `0x05` | due ⊕ kind ⊕ id ([`TimerKey`]) | the caller's bytes |
+//! | `outbox` | `0x06` | seq | the caller's bytes |
+//! | `tickets` | `0x07` | ticket number | the caller's bytes |
+//! | `meta` | `0x08` | name | the caller's bytes; `store.*` names hold the store's counters |
 //!
 //! Invariants:
-//! - [`Store::commit`] writes a whole group of steps in one sled transaction over all
-//!   trees: after a crash either every step of the group is there or none is.
-//! - Transaction closures may run more than once, so everything is serialized and every
-//!   key computed before the transaction starts; the closure only replays writes.
+//! - [`Store::commit`] writes a whole group of steps with one `Tree::apply_batch`:
+//!   sled logs the batch so that after a crash either every step of the group is there
+//!   or none is. That guarantee covers one tree only, which is why everything lives in
+//!   one tree. (A multi-tree transaction gives the same guarantee but first reads every
+//!   key it writes, for old values nobody here wants.)
+//! - A keyspace is every key that starts with its prefix byte, and a prefix is one
+//!   fixed byte, so the order of the keys after it is exactly the order [`keys`]
+//!   promises, and a scan of one keyspace ends before the next begins. The prefixes are
+//!   the on-disk format: never renumber them.
+//! - A data directory written by the earlier layout (one sled tree per concern) is
+//!   refused on open with [`StoreError::OlderLayout`], never shown as an empty store.
 //! - There is one writer. Ledger and firing sequence numbers come from counters kept
-//!   in memory and persisted in `meta` in the same transaction as the rows they number.
+//!   in memory and persisted in `meta` in the same batch as the rows they number.
 //! - Durability is [`Store::sync`]: sled's flush, then `fdatasync` of sled's files
 //!   (its log, and the blob files it writes for very large items; see `durable`).
-//!   sled's background flusher is off (it contends with transactions for sled's lock,
-//!   and a timer is not durability anyway).
+//!   sled's background flusher is off (it contends with commits for sled's lock, and a
+//!   timer is not durability anyway).
 
 mod durable;
 mod error;
 pub mod keys;
+mod keyspace;
 mod read;
 mod write;
 
@@ -36,10 +45,15 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use durable::DataFiles;
 pub use error::StoreError;
 pub use keys::{KeyError, TimerKey};
+use keyspace::Keyspace;
 pub use write::StepWrite;
 
 /// The value of a `seen` row. A status byte rather than a time: the store reads no clock.
 pub const SEEN_APPLIED: &[u8] = &[1];
+
+/// The one sled tree every keyspace lives in. Named rather than sled's default tree,
+/// which every sled database has, so that `tree_names` tells the layouts apart.
+const TREE: &str = "rally";
 
 /// Meta names starting with this belong to the store.
 const RESERVED_META: &str = "store.";
@@ -48,7 +62,9 @@ const NEXT_FIRING_SEQ: &str = "store.next_firing_seq";
 
 pub struct Store {
     db: sled::Db,
-    trees: Trees,
+    /// The tree behind every keyspace: what a group's batch is applied to.
+    tree: sled::Tree,
+    keyspaces: Keyspaces,
     /// What `sync` must fsync besides sled's flush. `None` for a temporary store,
     /// which promises no durability.
     files: Option<DataFiles>,
@@ -64,28 +80,30 @@ struct Counters {
     firing: u64,
 }
 
-struct Trees {
-    members: sled::Tree,
-    ledger: sled::Tree,
-    firings: sled::Tree,
-    seen: sled::Tree,
-    timers: sled::Tree,
-    outbox: sled::Tree,
-    tickets: sled::Tree,
-    meta: sled::Tree,
+struct Keyspaces {
+    members: Keyspace,
+    ledger: Keyspace,
+    firings: Keyspace,
+    seen: Keyspace,
+    timers: Keyspace,
+    outbox: Keyspace,
+    tickets: Keyspace,
+    meta: Keyspace,
 }
 
-/// Names a tree; `id as usize` is its index in [`TreeId::ALL`].
-#[derive(Clone, Copy, Debug)]
+/// Names a keyspace. The discriminant is its prefix byte: part of the on-disk format.
+/// Below `0xFF`, so `prefix + 1` bounds a keyspace from above.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 enum TreeId {
-    Members,
-    Ledger,
-    Firings,
-    Seen,
-    Timers,
-    Outbox,
-    Tickets,
-    Meta,
+    Members = 0x01,
+    Ledger = 0x02,
+    Firings = 0x03,
+    Seen = 0x04,
+    Timers = 0x05,
+    Outbox = 0x06,
+    Tickets = 0x07,
+    Meta = 0x08,
 }
 
 impl TreeId {
@@ -100,6 +118,7 @@ impl TreeId {
         TreeId::Meta,
     ];
 
+    /// Also the name of the sled tree this keyspace was in the earlier layout.
     fn name(self) -> &'static str {
         match self {
             TreeId::Members => "members",
@@ -112,44 +131,58 @@ impl TreeId {
             TreeId::Meta => "meta",
         }
     }
+
+    fn prefix(self) -> u8 {
+        self as u8
+    }
+
+    /// `key` as stored: behind this keyspace's prefix.
+    fn key(self, key: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + key.len());
+        out.push(self.prefix());
+        out.extend_from_slice(key);
+        out
+    }
 }
 
-impl Trees {
-    fn open(db: &sled::Db) -> Result<Trees, StoreError> {
-        let open = |id: TreeId| {
-            db.open_tree(id.name())
-                .map_err(StoreError::sled("opening a tree"))
-        };
-        Ok(Trees {
-            members: open(TreeId::Members)?,
-            ledger: open(TreeId::Ledger)?,
-            firings: open(TreeId::Firings)?,
-            seen: open(TreeId::Seen)?,
-            timers: open(TreeId::Timers)?,
-            outbox: open(TreeId::Outbox)?,
-            tickets: open(TreeId::Tickets)?,
-            meta: open(TreeId::Meta)?,
-        })
-    }
-
-    fn get(&self, id: TreeId) -> &sled::Tree {
-        match id {
-            TreeId::Members => &self.members,
-            TreeId::Ledger => &self.ledger,
-            TreeId::Firings => &self.firings,
-            TreeId::Seen => &self.seen,
-            TreeId::Timers => &self.timers,
-            TreeId::Outbox => &self.outbox,
-            TreeId::Tickets => &self.tickets,
-            TreeId::Meta => &self.meta,
+impl Keyspaces {
+    fn new(tree: &sled::Tree) -> Keyspaces {
+        let keyspace = |id| Keyspace::new(tree.clone(), id);
+        Keyspaces {
+            members: keyspace(TreeId::Members),
+            ledger: keyspace(TreeId::Ledger),
+            firings: keyspace(TreeId::Firings),
+            seen: keyspace(TreeId::Seen),
+            timers: keyspace(TreeId::Timers),
+            outbox: keyspace(TreeId::Outbox),
+            tickets: keyspace(TreeId::Tickets),
+            meta: keyspace(TreeId::Meta),
         }
     }
+}
 
-    /// Every tree, in [`TreeId::ALL`] order, so `id as usize` indexes the result (and a
-    /// transaction's view of it).
-    fn all(&self) -> [&sled::Tree; 8] {
-        TreeId::ALL.map(|id| self.get(id))
+/// Refuses a directory written by the earlier layout, one sled tree per concern:
+/// opening it as if it were new would show an empty store and then write a second,
+/// diverging one beside the real data. Trees that exist but are empty hold nothing to
+/// lose, so they are let be.
+fn refuse_older_layout(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
+    let names = db.tree_names();
+    for id in TreeId::ALL {
+        if !names.iter().any(|name| name == id.name().as_bytes()) {
+            // `open_tree` would create it: look only at trees that exist.
+            continue;
+        }
+        let old = db
+            .open_tree(id.name())
+            .map_err(StoreError::sled("checking for an older storage layout"))?;
+        if !old.is_empty() {
+            return Err(StoreError::OlderLayout {
+                path: dir.to_path_buf(),
+                tree: id.name(),
+            });
+        }
     }
+    Ok(())
 }
 
 impl Store {
@@ -165,6 +198,7 @@ impl Store {
             .flush_every_ms(None)
             .open()
             .map_err(StoreError::sled("opening the database"))?;
+        refuse_older_layout(&db, dir)?;
         let files = DataFiles::open(dir)?;
         Store::with_db(db, Some(files))
     }
@@ -181,9 +215,12 @@ impl Store {
     }
 
     fn with_db(db: sled::Db, files: Option<DataFiles>) -> Result<Store, StoreError> {
-        let trees = Trees::open(&db)?;
+        let tree = db
+            .open_tree(TREE)
+            .map_err(StoreError::sled("opening the tree"))?;
+        let keyspaces = Keyspaces::new(&tree);
         let counter = |name: &str| -> Result<u64, StoreError> {
-            match trees
+            match keyspaces
                 .meta
                 .get(name)
                 .map_err(StoreError::sled("reading a counter"))?
@@ -199,7 +236,8 @@ impl Store {
         };
         Ok(Store {
             db,
-            trees,
+            tree,
+            keyspaces,
             files,
             counters: Mutex::new(counters),
         })

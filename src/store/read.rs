@@ -3,6 +3,7 @@
 use serde::de::DeserializeOwned;
 
 use super::keys::{self, TimerKey};
+use super::keyspace::Keyspace;
 use super::{Store, StoreError, TreeId};
 use crate::engine::{Firing, LedgerEntry};
 use crate::member::Member;
@@ -13,7 +14,7 @@ pub type Row<K> = (K, Vec<u8>);
 impl Store {
     pub fn member(&self, id: &str) -> Result<Option<Member>, StoreError> {
         let key = keys::text_key(id);
-        self.trees
+        self.keyspaces
             .members
             .get(key)
             .map_err(StoreError::sled("reading a member"))?
@@ -28,7 +29,7 @@ impl Store {
 
     /// Every member, ordered by id, one at a time: for stores too big to hold at once.
     pub fn members_iter(&self) -> impl Iterator<Item = Result<Member, StoreError>> {
-        self.trees.members.iter().map(|row| {
+        self.keyspaces.members.iter().map(|row| {
             let (key, value) = row.map_err(StoreError::sled("scanning members"))?;
             json(TreeId::Members, &key, &value)
         })
@@ -46,7 +47,7 @@ impl Store {
             Some(id) => Bound::Excluded(keys::text_key(id).to_vec()),
             None => Bound::Unbounded,
         };
-        self.trees
+        self.keyspaces
             .members
             .range::<Vec<u8>, _>((start, Bound::Unbounded))
             .take(max)
@@ -59,7 +60,7 @@ impl Store {
 
     /// Every meta entry whose name starts with `prefix`, ordered by name.
     pub fn meta_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.trees
+        self.keyspaces
             .meta
             .scan_prefix(prefix.as_bytes())
             .map(|row| {
@@ -71,14 +72,14 @@ impl Store {
             .collect()
     }
 
-    /// Walks the whole tree (sled keeps no count): use sparingly.
+    /// Walks the whole keyspace (sled keeps no count): use sparingly.
     pub fn member_count(&self) -> Result<usize, StoreError> {
-        Ok(self.trees.members.len())
+        Ok(self.keyspaces.members.len())
     }
 
     /// Whether an event's step has been committed.
     pub fn seen(&self, event_id: &str) -> Result<bool, StoreError> {
-        self.trees
+        self.keyspaces
             .seen
             .contains_key(keys::text_key(event_id))
             .map_err(StoreError::sled("reading the seen events"))
@@ -86,7 +87,10 @@ impl Store {
 
     /// A member's ledger, oldest first.
     pub fn ledger(&self, member: &str) -> Result<Vec<LedgerEntry>, StoreError> {
-        let rows = self.trees.ledger.scan_prefix(keys::member_prefix(member));
+        let rows = self
+            .keyspaces
+            .ledger
+            .scan_prefix(keys::member_prefix(member));
         rows.map(|row| {
             let (key, value) = row.map_err(StoreError::sled("scanning the ledger"))?;
             json(TreeId::Ledger, &key, &value)
@@ -96,7 +100,10 @@ impl Store {
 
     /// A member's `limit` most recent firings, most recent last.
     pub fn firings(&self, member: &str, limit: usize) -> Result<Vec<Firing>, StoreError> {
-        let rows = self.trees.firings.scan_prefix(keys::member_prefix(member));
+        let rows = self
+            .keyspaces
+            .firings
+            .scan_prefix(keys::member_prefix(member));
         let mut newest_first = rows
             .rev()
             .take(limit)
@@ -110,20 +117,20 @@ impl Store {
     }
 
     /// Every ledger entry of every member, in the order they were committed. Reads the
-    /// whole tree: for `sim` and exports, not for the hot path.
+    /// whole keyspace: for `sim` and exports, not for the hot path.
     pub fn ledger_all(&self) -> Result<Vec<LedgerEntry>, StoreError> {
-        all_in_commit_order(&self.trees.ledger, TreeId::Ledger)
+        all_in_commit_order(&self.keyspaces.ledger)
     }
 
     /// Every firing of every member, in the order they were committed. Reads the whole
-    /// tree: for `sim` and exports, not for the hot path.
+    /// keyspace: for `sim` and exports, not for the hot path.
     pub fn firings_all(&self) -> Result<Vec<Firing>, StoreError> {
-        all_in_commit_order(&self.trees.firings, TreeId::Firings)
+        all_in_commit_order(&self.keyspaces.firings)
     }
 
     pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
-            .trees
+            .keyspaces
             .meta
             .get(keys::text_key(name))
             .map_err(StoreError::sled("reading meta"))?
@@ -134,8 +141,8 @@ impl Store {
     /// Reads only the rows it returns.
     pub fn timers_due(&self, up_to: i64, max: usize) -> Result<Vec<Row<TimerKey>>, StoreError> {
         let rows = match up_to.checked_add(1) {
-            Some(after) => self.trees.timers.range(..keys::due_prefix(after)),
-            None => self.trees.timers.iter(),
+            Some(after) => self.keyspaces.timers.range(..keys::due_prefix(after)),
+            None => self.keyspaces.timers.iter(),
         };
         rows.take(max)
             .map(|row| {
@@ -148,7 +155,7 @@ impl Store {
     /// The timer that falls due first, if any: what a clock sleeps until.
     pub fn next_timer(&self) -> Result<Option<TimerKey>, StoreError> {
         let first = self
-            .trees
+            .keyspaces
             .timers
             .first()
             .map_err(StoreError::sled("reading the first timer"))?;
@@ -157,18 +164,18 @@ impl Store {
 
     /// Outbox rows with sequence number `from` or later, in order, at most `max`.
     pub fn outbox_scan(&self, from: u64, max: usize) -> Result<Vec<Row<u64>>, StoreError> {
-        let rows = self.trees.outbox.range(keys::u64_key(from)..);
+        let rows = self.keyspaces.outbox.range(keys::u64_key(from)..);
         numbered_rows(rows.take(max), TreeId::Outbox)
     }
 
     /// The highest outbox sequence number in use: where a writer resumes numbering.
     pub fn outbox_last(&self) -> Result<Option<u64>, StoreError> {
-        last_number(&self.trees.outbox, TreeId::Outbox)
+        last_number(&self.keyspaces.outbox)
     }
 
     pub fn ticket(&self, number: u64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
-            .trees
+            .keyspaces
             .tickets
             .get(keys::u64_key(number))
             .map_err(StoreError::sled("reading a ticket"))?
@@ -177,12 +184,12 @@ impl Store {
 
     /// Every ticket, by number.
     pub fn tickets(&self) -> Result<Vec<Row<u64>>, StoreError> {
-        numbered_rows(self.trees.tickets.iter(), TreeId::Tickets)
+        numbered_rows(self.keyspaces.tickets.iter(), TreeId::Tickets)
     }
 
     /// The highest ticket number in use: `T-<n+1>` is the next ticket.
     pub fn ticket_last(&self) -> Result<Option<u64>, StoreError> {
-        last_number(&self.trees.tickets, TreeId::Tickets)
+        last_number(&self.keyspaces.tickets)
     }
 }
 
@@ -209,21 +216,19 @@ fn numbered_rows(
     .collect()
 }
 
-fn last_number(tree: &sled::Tree, id: TreeId) -> Result<Option<u64>, StoreError> {
-    let last = tree
+fn last_number(keyspace: &Keyspace) -> Result<Option<u64>, StoreError> {
+    let last = keyspace
         .last()
         .map_err(StoreError::sled("reading the last row"))?;
-    last.map(|(key, _)| number(id, &key)).transpose()
+    last.map(|(key, _)| number(keyspace.id, &key)).transpose()
 }
 
-fn all_in_commit_order<T: DeserializeOwned>(
-    tree: &sled::Tree,
-    id: TreeId,
-) -> Result<Vec<T>, StoreError> {
-    let mut rows = tree
+fn all_in_commit_order<T: DeserializeOwned>(keyspace: &Keyspace) -> Result<Vec<T>, StoreError> {
+    let id = keyspace.id;
+    let mut rows = keyspace
         .iter()
         .map(|row| {
-            let (key, value) = row.map_err(StoreError::sled("scanning a whole tree"))?;
+            let (key, value) = row.map_err(StoreError::sled("scanning a whole keyspace"))?;
             let (_, seq) = keys::decode_member_seq(&key)
                 .map_err(|e| StoreError::corrupt(id.name(), &key, e))?;
             Ok((seq, json(id, &key, &value)?))

@@ -51,11 +51,140 @@ fn event_step(event: &str, member: &str, points: i64) -> StepWrite {
     }
 }
 
-#[test]
-fn tree_ids_index_the_trees_in_all_order() {
-    for (index, id) in TreeId::ALL.iter().enumerate() {
-        assert_eq!(*id as usize, index, "{}", id.name());
+/// Opens a directory that a store or sled db in this process has just dropped. sled
+/// 0.34 releases its file lock from a background thread some moments after the drop
+/// (spacejam/sled#1234), so an immediate open can fail on the lock: retry that, and
+/// only that, for a while.
+fn reopen(dir: &std::path::Path) -> Result<Store, StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Store::open(dir) {
+            Err(StoreError::Sled { source, .. })
+                if source.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
     }
+}
+
+#[test]
+fn keyspace_prefixes_leave_room_for_the_bound_above_them() {
+    for id in TreeId::ALL {
+        assert!(id.prefix() < u8::MAX, "{}", id.name());
+    }
+}
+
+#[test]
+fn a_directory_in_the_older_layout_is_refused_not_shown_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("members")
+            .unwrap()
+            .insert("m-1", "{}")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    match reopen(dir.path()) {
+        Err(StoreError::OlderLayout { path, tree }) => {
+            assert_eq!((path.as_path(), tree), (dir.path(), "members"));
+        }
+        Err(other) => panic!("expected an older-layout error, got {other:?}"),
+        Ok(_) => panic!("expected an older-layout error, got a store"),
+    }
+}
+
+#[test]
+fn the_older_layouts_error_says_what_to_do() {
+    let error = StoreError::OlderLayout {
+        path: "data".into(),
+        tree: "ledger",
+    };
+    let message = error.to_string();
+    assert!(message.contains("older Rally storage layout"), "{message}");
+    assert!(message.contains("empty --data directory"), "{message}");
+}
+
+#[test]
+fn empty_trees_of_the_older_layout_do_not_stop_an_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("members").unwrap();
+        db.flush().unwrap();
+    }
+    let store = reopen(dir.path()).unwrap();
+    store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
+    assert_eq!(store.member_count().unwrap(), 1);
+}
+
+#[test]
+fn keyspaces_do_not_see_each_others_rows() {
+    let store = Store::open_temporary().unwrap();
+    // The same bytes as a member id, a meta name and a seen event id.
+    let step = StepWrite {
+        event_id: Some("x".into()),
+        members: vec![member_with_points("m-1", 1), member_with_points("x", 2)],
+        ledger: vec![entry("m-1", 1, "e")],
+        firings: vec![firing("m-1", "r")],
+        timers_set: vec![(TimerKey::new(0, "inactive", "m-1"), vec![])],
+        outbox_put: vec![(1, b"o".to_vec())],
+        tickets_put: vec![(1, b"t".to_vec())],
+        meta_put: vec![("x".into(), b"meta".to_vec())],
+        ..StepWrite::default()
+    };
+    store.commit(&[step]).unwrap();
+    assert_eq!(store.member_count().unwrap(), 2);
+    let ids: Vec<String> = store.members().unwrap().into_iter().map(|m| m.id).collect();
+    assert_eq!(ids, ["m-1", "x"]);
+    assert_eq!(store.members_after(Some("m-1"), 10).unwrap().len(), 1);
+    assert_eq!(store.meta_get("x").unwrap(), Some(b"meta".to_vec()));
+    assert_eq!(store.meta_get("m-1").unwrap(), None);
+    let meta_names: Vec<String> = store
+        .meta_scan("")
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        meta_names,
+        ["store.next_firing_seq", "store.next_ledger_seq", "x"]
+    );
+    assert!(store.seen("x").unwrap());
+    assert!(!store.seen("m-1").unwrap());
+    assert_eq!(store.ledger_all().unwrap().len(), 1);
+    assert_eq!(store.firings_all().unwrap().len(), 1);
+    assert_eq!(store.timers_due(i64::MAX, 100).unwrap().len(), 1);
+    assert_eq!(store.outbox_scan(0, 100).unwrap(), [(1, b"o".to_vec())]);
+    assert_eq!(store.outbox_last().unwrap(), Some(1));
+    assert_eq!(store.tickets().unwrap(), [(1, b"t".to_vec())]);
+    assert_eq!(store.ticket_last().unwrap(), Some(1));
+}
+
+#[test]
+fn open_ended_scans_stop_at_their_keyspaces_edge() {
+    let store = Store::open_temporary().unwrap();
+    // The highest possible key in the outbox, ticket and timer keyspaces, next to
+    // every other keyspace holding rows.
+    let step = StepWrite {
+        members: vec![Member::new("\u{10FFFF}")],
+        timers_set: vec![(TimerKey::new(i64::MAX, "\u{10FFFF}", "\u{10FFFF}"), vec![])],
+        outbox_put: vec![(u64::MAX, b"last".to_vec())],
+        tickets_put: vec![(u64::MAX, b"last".to_vec())],
+        meta_put: vec![("\u{10FFFF}".into(), vec![])],
+        ..StepWrite::default()
+    };
+    store.commit(&[step]).unwrap();
+    assert_eq!(store.outbox_scan(0, 100).unwrap().len(), 1);
+    assert_eq!(store.outbox_last().unwrap(), Some(u64::MAX));
+    assert_eq!(store.ticket_last().unwrap(), Some(u64::MAX));
+    assert_eq!(store.timers_due(i64::MAX, 100).unwrap().len(), 1);
+    assert_eq!(store.next_timer().unwrap().map(|t| t.due), Some(i64::MAX));
+    assert_eq!(store.members_after(None, 100).unwrap().len(), 1);
+    assert_eq!(store.meta_scan("\u{10FFFF}").unwrap().len(), 1);
 }
 
 #[test]
@@ -69,7 +198,7 @@ fn every_step_of_a_group_is_there_after_reopening() {
         store.commit(&group).unwrap();
         store.sync().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path()).unwrap();
     assert_eq!(store.member_count().unwrap(), 128);
     for i in 0..128 {
         assert!(store.seen(&format!("e-{i}")).unwrap());
@@ -114,7 +243,7 @@ fn data_survives_dropping_and_reopening_the_store() {
         store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
         store.sync().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path()).unwrap();
     assert_eq!(store.member("m-1").unwrap().unwrap().points, 5);
     assert!(store.seen("e-1").unwrap());
 }
@@ -127,7 +256,7 @@ fn ledger_numbering_continues_after_reopening_instead_of_overwriting() {
         store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
         store.sync().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path()).unwrap();
     store.commit(&[event_step("e-2", "m-1", 7)]).unwrap();
     let reasons: Vec<String> = store
         .ledger("m-1")
@@ -216,7 +345,7 @@ fn members_are_listed_by_id() {
 #[test]
 fn a_corrupt_member_row_is_an_error_naming_tree_and_key() {
     let store = Store::open_temporary().unwrap();
-    store.trees.members.insert("m-1", "{not json").unwrap();
+    store.keyspaces.members.insert("m-1", "{not json").unwrap();
     match store.member("m-1") {
         Err(StoreError::Corrupt { tree, key, .. }) => {
             assert_eq!((tree, key.as_str()), ("members", "m-1"));
@@ -229,7 +358,7 @@ fn a_corrupt_member_row_is_an_error_naming_tree_and_key() {
 #[test]
 fn a_corrupt_timer_key_is_an_error_not_a_panic() {
     let store = Store::open_temporary().unwrap();
-    store.trees.timers.insert([0u8; 3], "x").unwrap();
+    store.keyspaces.timers.insert([0u8; 3], "x").unwrap();
     assert!(matches!(
         store.next_timer(),
         Err(StoreError::Corrupt { tree: "timers", .. })
@@ -402,6 +531,6 @@ fn a_member_too_big_for_sleds_log_is_synced_from_its_blob_and_reopens() {
         let files = store.files.as_ref().unwrap();
         assert!(files.synced_blob_count() > 0, "sled wrote no blob file");
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path()).unwrap();
     assert_eq!(store.member("m-big").unwrap(), Some(big));
 }

@@ -1,10 +1,7 @@
-//! Writes: a group of steps in one transaction, and the dispatcher's single-row updates.
-
-use std::convert::Infallible;
+//! Writes: a group of steps in one batch, and the dispatcher's single-row updates.
 
 use serde::Serialize;
-use sled::transaction::{TransactionError, TransactionResult, Transactional};
-use sled::IVec;
+use sled::{Batch, IVec};
 
 use super::keys::{self, TimerKey};
 use super::{
@@ -19,7 +16,7 @@ use crate::member::Member;
 /// later steps win.
 #[derive(Clone, Debug, Default)]
 pub struct StepWrite {
-    /// The event this step applied, recorded as seen in the same transaction. `None` for
+    /// The event this step applied, recorded as seen in the same batch. `None` for
     /// steps without an event (timers, acks by API). The caller checks [`Store::seen`]
     /// before stepping: the store does not refuse a repeated id.
     pub event_id: Option<String>,
@@ -42,61 +39,37 @@ pub struct StepWrite {
     pub meta_remove: Vec<String>,
 }
 
-/// One write, fully prepared: `None` removes the key.
-type Op = (TreeId, IVec, Option<IVec>);
-
 impl Store {
-    /// Commits every step of `group` in one sled transaction: all of them or none.
-    /// Not durable until [`Store::sync`] returns.
+    /// Commits every step of `group` in one sled batch: all of them or none, after a
+    /// crash too. Not durable until [`Store::sync`] returns.
     pub fn commit(&self, group: &[StepWrite]) -> Result<(), StoreError> {
         if group.is_empty() {
             return Ok(());
         }
         refuse_reserved_meta(group)?;
         let mut counters = self.counters();
-        let (ops, next) = prepare(group, *counters)?;
-        let trees = self.trees.all();
-        // The closure may run more than once: it only replays `ops`, which were
-        // computed above, so every run writes exactly the same thing.
-        let result: TransactionResult<(), Infallible> = trees.as_slice().transaction(|views| {
-            for (tree, key, value) in &ops {
-                let view = &views[*tree as usize];
-                match value {
-                    Some(value) => view.insert(key.clone(), value.clone())?,
-                    None => view.remove(key.clone())?,
-                };
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => {
-                *counters = next;
-                Ok(())
-            }
-            Err(TransactionError::Storage(source)) => Err(StoreError::Sled {
-                context: "committing a group of steps",
-                source,
-            }),
-            Err(TransactionError::Abort(never)) => match never {},
-        }
+        let (batch, next) = prepare(group, *counters)?;
+        self.tree
+            .apply_batch(batch)
+            .map_err(StoreError::sled("committing a group of steps"))?;
+        *counters = next;
+        Ok(())
     }
 
     /// Replaces one outbox row (a delivery attempt's new status). Atomic on its own.
     pub fn outbox_update(&self, seq: u64, value: &[u8]) -> Result<(), StoreError> {
-        self.trees
+        self.keyspaces
             .outbox
             .insert(keys::u64_key(seq), value)
-            .map_err(StoreError::sled("updating an outbox row"))?;
-        Ok(())
+            .map_err(StoreError::sled("updating an outbox row"))
     }
 
     /// Removes one outbox row (delivered, or given up on and recorded elsewhere).
     pub fn outbox_remove(&self, seq: u64) -> Result<(), StoreError> {
-        self.trees
+        self.keyspaces
             .outbox
             .remove(keys::u64_key(seq))
-            .map_err(StoreError::sled("removing an outbox row"))?;
-        Ok(())
+            .map_err(StoreError::sled("removing an outbox row"))
     }
 }
 
@@ -116,79 +89,100 @@ fn refuse_reserved_meta(group: &[StepWrite]) -> Result<(), StoreError> {
     }
 }
 
-/// Serializes the group into writes, numbering ledger and firing rows from `counters`;
-/// returns the writes and the counters after them.
-fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Vec<Op>, Counters), StoreError> {
+/// Serializes the group into one batch, numbering ledger and firing rows from
+/// `counters`; returns the batch and the counters after it. A batch keeps the last
+/// write to each key, so the order of the writes below is the order of precedence the
+/// [`StepWrite`] docs promise.
+fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Batch, Counters), StoreError> {
     let mut next = counters;
-    let mut ops = Vec::new();
+    let mut batch = Batch::default();
     for step in group {
         for member in &step.members {
             let key = keys::text_key(&member.id);
             let value = encode(TreeId::Members, key, member)?;
-            ops.push(put(TreeId::Members, key, value));
+            put(&mut batch, TreeId::Members, key, value);
         }
         for entry in &step.ledger {
             let key = keys::member_seq(&entry.member, next.ledger);
             next.ledger += 1;
             let value = encode(TreeId::Ledger, &key, entry)?;
-            ops.push(put(TreeId::Ledger, key, value));
+            put(&mut batch, TreeId::Ledger, &key, value);
         }
         for firing in &step.firings {
             let key = keys::member_seq(&firing.member, next.firing);
             next.firing += 1;
             let value = encode(TreeId::Firings, &key, firing)?;
-            ops.push(put(TreeId::Firings, key, value));
+            put(&mut batch, TreeId::Firings, &key, value);
         }
         for timer in &step.timers_clear {
-            ops.push(remove(TreeId::Timers, timer.encode()));
+            remove(&mut batch, TreeId::Timers, &timer.encode());
         }
         for (timer, value) in &step.timers_set {
-            ops.push(put(TreeId::Timers, timer.encode(), value.as_slice()));
+            put(
+                &mut batch,
+                TreeId::Timers,
+                &timer.encode(),
+                value.as_slice(),
+            );
         }
         for seq in &step.outbox_remove {
-            ops.push(remove(TreeId::Outbox, &keys::u64_key(*seq)[..]));
+            remove(&mut batch, TreeId::Outbox, &keys::u64_key(*seq));
         }
         for (seq, value) in &step.outbox_put {
-            ops.push(put(
-                TreeId::Outbox,
-                &keys::u64_key(*seq)[..],
-                value.as_slice(),
-            ));
+            let key = keys::u64_key(*seq);
+            put(&mut batch, TreeId::Outbox, &key, value.as_slice());
         }
         for (number, value) in &step.tickets_put {
-            ops.push(put(
-                TreeId::Tickets,
-                &keys::u64_key(*number)[..],
-                value.as_slice(),
-            ));
+            let key = keys::u64_key(*number);
+            put(&mut batch, TreeId::Tickets, &key, value.as_slice());
         }
         for (name, value) in &step.meta_put {
-            ops.push(put(TreeId::Meta, keys::text_key(name), value.as_slice()));
+            put(
+                &mut batch,
+                TreeId::Meta,
+                keys::text_key(name),
+                value.as_slice(),
+            );
         }
         for name in &step.meta_remove {
-            ops.push((TreeId::Meta, IVec::from(keys::text_key(name)), None));
+            remove(&mut batch, TreeId::Meta, keys::text_key(name));
         }
         if let Some(event_id) = &step.event_id {
-            ops.push(put(TreeId::Seen, keys::text_key(event_id), SEEN_APPLIED));
+            put(
+                &mut batch,
+                TreeId::Seen,
+                keys::text_key(event_id),
+                SEEN_APPLIED,
+            );
         }
     }
     if next.ledger != counters.ledger {
         let value = keys::u64_key(next.ledger);
-        ops.push(put(TreeId::Meta, NEXT_LEDGER_SEQ.as_bytes(), &value[..]));
+        put(
+            &mut batch,
+            TreeId::Meta,
+            NEXT_LEDGER_SEQ.as_bytes(),
+            &value[..],
+        );
     }
     if next.firing != counters.firing {
         let value = keys::u64_key(next.firing);
-        ops.push(put(TreeId::Meta, NEXT_FIRING_SEQ.as_bytes(), &value[..]));
+        put(
+            &mut batch,
+            TreeId::Meta,
+            NEXT_FIRING_SEQ.as_bytes(),
+            &value[..],
+        );
     }
-    Ok((ops, next))
+    Ok((batch, next))
 }
 
-fn put(tree: TreeId, key: impl Into<IVec>, value: impl Into<IVec>) -> Op {
-    (tree, key.into(), Some(value.into()))
+fn put(batch: &mut Batch, keyspace: TreeId, key: &[u8], value: impl Into<IVec>) {
+    batch.insert(keyspace.key(key), value);
 }
 
-fn remove(tree: TreeId, key: impl Into<IVec>) -> Op {
-    (tree, key.into(), None)
+fn remove(batch: &mut Batch, keyspace: TreeId, key: &[u8]) {
+    batch.remove(keyspace.key(key));
 }
 
 fn encode<T: Serialize>(tree: TreeId, key: &[u8], value: &T) -> Result<Vec<u8>, StoreError> {

@@ -1,0 +1,102 @@
+//! A keyspace: the rows of the one sled tree whose keys start with one prefix byte.
+//! Callers use the keys of [`keys`](super::keys) as they are; the prefix is added on
+//! the way in and stripped on the way out, so no caller ever sees it.
+
+use std::ops::{Bound, RangeBounds};
+
+use sled::IVec;
+
+use super::TreeId;
+
+pub(super) struct Keyspace {
+    tree: sled::Tree,
+    pub(super) id: TreeId,
+}
+
+impl Keyspace {
+    pub(super) fn new(tree: sled::Tree, id: TreeId) -> Keyspace {
+        Keyspace { tree, id }
+    }
+
+    pub(super) fn get(&self, key: impl AsRef<[u8]>) -> sled::Result<Option<IVec>> {
+        self.tree.get(self.id.key(key.as_ref()))
+    }
+
+    pub(super) fn contains_key(&self, key: impl AsRef<[u8]>) -> sled::Result<bool> {
+        self.tree.contains_key(self.id.key(key.as_ref()))
+    }
+
+    /// One row on its own, outside any group: atomic by itself.
+    pub(super) fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<IVec>) -> sled::Result<()> {
+        self.tree.insert(self.id.key(key.as_ref()), value).map(drop)
+    }
+
+    pub(super) fn remove(&self, key: impl AsRef<[u8]>) -> sled::Result<()> {
+        self.tree.remove(self.id.key(key.as_ref())).map(drop)
+    }
+
+    /// Every row, in key order.
+    pub(super) fn iter(&self) -> Rows {
+        self.range::<&[u8], _>(..)
+    }
+
+    /// The rows whose (unprefixed) key falls in `range`, in key order. An open end
+    /// stops at the keyspace's edge, never in the next keyspace.
+    pub(super) fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Rows {
+        let start = match range.start_bound() {
+            Bound::Included(key) => Bound::Included(self.id.key(key.as_ref())),
+            Bound::Excluded(key) => Bound::Excluded(self.id.key(key.as_ref())),
+            Bound::Unbounded => Bound::Included(vec![self.id.prefix()]),
+        };
+        let end = match range.end_bound() {
+            Bound::Included(key) => Bound::Included(self.id.key(key.as_ref())),
+            Bound::Excluded(key) => Bound::Excluded(self.id.key(key.as_ref())),
+            // Prefixes are below 0xFF (tested), so `prefix + 1` is the next keyspace.
+            Bound::Unbounded => Bound::Excluded(vec![self.id.prefix() + 1]),
+        };
+        Rows(self.tree.range::<Vec<u8>, _>((start, end)))
+    }
+
+    pub(super) fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Rows {
+        Rows(self.tree.scan_prefix(self.id.key(prefix.as_ref())))
+    }
+
+    pub(super) fn first(&self) -> sled::Result<Option<(IVec, IVec)>> {
+        self.iter().next().transpose()
+    }
+
+    pub(super) fn last(&self) -> sled::Result<Option<(IVec, IVec)>> {
+        self.iter().next_back().transpose()
+    }
+
+    /// Walks the whole keyspace (sled keeps no count).
+    pub(super) fn len(&self) -> usize {
+        self.iter().count()
+    }
+}
+
+/// Rows of one keyspace, keys without the prefix; double-ended like sled's.
+pub(super) struct Rows(sled::Iter);
+
+impl Iterator for Rows {
+    type Item = sled::Result<(IVec, IVec)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(strip)
+    }
+}
+
+impl DoubleEndedIterator for Rows {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(strip)
+    }
+}
+
+/// Every key in a keyspace's range starts with its prefix byte, so it is never empty;
+/// the empty arm only keeps a damaged tree from becoming a panic.
+fn strip(row: sled::Result<(IVec, IVec)>) -> sled::Result<(IVec, IVec)> {
+    row.map(|(key, value)| match key.len() {
+        0 => (key, value),
+        len => (key.subslice(1, len - 1), value),
+    })
+}
