@@ -113,8 +113,10 @@ pub struct Runner {
     next_outbox: u64,
     /// Tickets changed by the open group, newer than what the store holds.
     tickets: HashMap<u64, crate::tickets::Ticket>,
-    /// Timers popped by the open group: still in the store until it commits.
-    popped: HashSet<crate::store::keys::TimerKey>,
+    /// The last timer the open group popped. Timers pop in key order, so every due
+    /// timer up to this one is popped too — still in the store until the group
+    /// commits, and skipped by the next scan.
+    popped: Option<crate::store::keys::TimerKey>,
 }
 
 /// Members kept in [`Runner`]'s cache of committed members (about 1–2 KiB each).
@@ -137,7 +139,7 @@ impl Runner {
             next_ticket,
             next_outbox,
             tickets: HashMap::new(),
-            popped: HashSet::new(),
+            popped: None,
             rules,
             group: Vec::new(),
             members: HashMap::new(),
@@ -283,19 +285,20 @@ impl Runner {
             self.next_ticket = self.next_ticket.max(opened.ticket.number + 1);
             self.put_ticket(&mut write, opened.ticket.clone(), opened.deadline);
         }
+        // Appended, not assigned: opening a ticket above armed its SLA timer.
         if let Some(journal) = &mut self.journal {
-            write.ledger = outcome.ledger.clone();
-            write.firings = outcome.firings.clone();
-            write.timers_set = outcome.timers_set.clone();
-            write.timers_clear = outcome.timers_clear.clone();
+            write.ledger.extend_from_slice(&outcome.ledger);
+            write.firings.extend_from_slice(&outcome.firings);
+            write.timers_set.extend_from_slice(&outcome.timers_set);
+            write.timers_clear.extend_from_slice(&outcome.timers_clear);
             self.members
                 .insert(outcome.member.id.clone(), outcome.member.clone());
             journal.push(outcome);
         } else {
-            write.ledger = std::mem::take(&mut outcome.ledger);
-            write.firings = std::mem::take(&mut outcome.firings);
-            write.timers_set = std::mem::take(&mut outcome.timers_set);
-            write.timers_clear = std::mem::take(&mut outcome.timers_clear);
+            write.ledger.append(&mut outcome.ledger);
+            write.firings.append(&mut outcome.firings);
+            write.timers_set.append(&mut outcome.timers_set);
+            write.timers_clear.append(&mut outcome.timers_clear);
             self.members
                 .insert(outcome.member.id.clone(), outcome.member);
         }
@@ -323,7 +326,7 @@ impl Runner {
         self.group.clear();
         self.events.clear();
         self.tickets.clear();
-        self.popped.clear();
+        self.popped = None;
         if result.is_err() {
             // What the failed group changed in memory must not outlive it.
             self.members.clear();

@@ -134,7 +134,7 @@ impl Runner {
         if let Some(job) = self.jobs.front() {
             return Ok(Some(job.occurrence));
         }
-        if !self.popped.is_empty() {
+        if self.popped.is_some() {
             // Popped timers are still in the store until the group commits.
             return Ok(Some(DateTime::<Utc>::UNIX_EPOCH));
         }
@@ -174,19 +174,13 @@ impl Runner {
             if self.group_arms_due_timer(now) {
                 self.commit()?;
             }
-            let due: Vec<_> = self
-                .store
-                .timers_due(millis(now), TIMER_BATCH + self.popped.len())?
-                .into_iter()
-                .filter(|(key, _)| !self.popped.contains(key))
-                .take(TIMER_BATCH)
-                .collect();
+            let due = self.unpopped_due(now, TIMER_BATCH)?;
             if due.is_empty() {
                 break;
             }
             for (key, payload) in due {
                 steps += 1;
-                self.popped.insert(key.clone());
+                self.popped = Some(key.clone());
                 self.pop(key, &payload)?;
                 if !self.jobs.is_empty() {
                     // A global trigger fell due: run it over every member before any
@@ -219,16 +213,24 @@ impl Runner {
         if self.due_floor.is_some_and(|floor| limit < floor) {
             return Ok(false);
         }
-        let due = self
-            .store
-            .timers_due(limit, self.popped.len() + 1)?
-            .into_iter()
-            .any(|(key, _)| !self.popped.contains(&key));
-        if !due && self.popped.is_empty() {
+        let due = !self.unpopped_due(now, 1)?.is_empty();
+        if !due && self.popped.is_none() {
             // Nothing due in the store: learn when something will be.
             self.due_floor = Some(self.store.next_timer()?.map_or(i64::MAX, |key| key.due));
         }
         Ok(due)
+    }
+
+    /// Up to `max` timers due at `now` that the open group has not popped yet.
+    fn unpopped_due(
+        &self,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<(TimerKey, Vec<u8>)>, StoreError> {
+        match &self.popped {
+            Some(last) => self.store.timers_due_after(last, millis(now), max),
+            None => self.store.timers_due(millis(now), max),
+        }
     }
 
     fn pop(&mut self, key: TimerKey, payload: &[u8]) -> Result<(), StoreError> {

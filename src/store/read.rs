@@ -152,6 +152,39 @@ impl Store {
             .collect()
     }
 
+    /// Like [`Store::timers_due`], but only timers whose key sorts after `after`: a
+    /// caller that popped timers not yet committed resumes past them.
+    pub fn timers_due_after(
+        &self,
+        after: &TimerKey,
+        up_to: i64,
+        max: usize,
+    ) -> Result<Vec<Row<TimerKey>>, StoreError> {
+        use std::ops::Bound;
+        let start = after.encode();
+        let rows = match up_to.checked_add(1) {
+            Some(end) => {
+                let end = keys::due_prefix(end).to_vec();
+                // An empty range: sled refuses one whose start is past its end.
+                if start >= end {
+                    return Ok(Vec::new());
+                }
+                let range = (Bound::Excluded(start), Bound::Excluded(end));
+                self.keyspaces.timers.range(range)
+            }
+            None => self
+                .keyspaces
+                .timers
+                .range((Bound::Excluded(start), Bound::Unbounded)),
+        };
+        rows.take(max)
+            .map(|row| {
+                let (key, value) = row.map_err(StoreError::sled("scanning the timers"))?;
+                Ok((timer_key(&key)?, value.to_vec()))
+            })
+            .collect()
+    }
+
     /// The timer that falls due first, if any: what a clock sleeps until.
     pub fn next_timer(&self) -> Result<Option<TimerKey>, StoreError> {
         let first = self

@@ -402,6 +402,33 @@ fn timers_due_include_the_boundary_and_stop_at_max() {
 }
 
 #[test]
+fn timers_due_after_a_key_resume_past_it() {
+    let store = Store::open_temporary().unwrap();
+    let timers = [
+        TimerKey::new(-5, "phase", "a"),
+        TimerKey::new(10, "inactive", "m-1"),
+        TimerKey::new(10, "sla", "T-1"),
+        TimerKey::new(11, "inactive", "m-2"),
+    ];
+    set_timers(&store, &timers);
+    let keys = |rows: Vec<(TimerKey, Vec<u8>)>| -> Vec<TimerKey> {
+        rows.into_iter().map(|(k, _)| k).collect()
+    };
+    let after_first = store.timers_due_after(&timers[0], 10, 100).unwrap();
+    assert_eq!(keys(after_first), [timers[1].clone(), timers[2].clone()]);
+    let after_same_due = store.timers_due_after(&timers[1], 10, 100).unwrap();
+    assert_eq!(keys(after_same_due), [timers[2].clone()]);
+    assert_eq!(store.timers_due_after(&timers[0], 10, 1).unwrap().len(), 1);
+    // A key past `up_to`: nothing, rather than a backwards range.
+    assert!(store
+        .timers_due_after(&timers[3], 10, 100)
+        .unwrap()
+        .is_empty());
+    let to_the_end = store.timers_due_after(&timers[2], i64::MAX, 100).unwrap();
+    assert_eq!(keys(to_the_end), [timers[3].clone()]);
+}
+
+#[test]
 fn a_step_that_clears_and_sets_the_same_timer_leaves_it_set() {
     let store = Store::open_temporary().unwrap();
     let timer = TimerKey::new(10, "inactive", "m-1");

@@ -1,0 +1,60 @@
+//! The `Runner` as the daemon drives it — no journal, outcomes moved into the store
+//! writes — checked through what reaches the store.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use rally::event::{self, AtPolicy};
+use rally::runner::{Applied, Runner};
+use rally::store::Store;
+
+const RULES: &str = r#"
+channels:
+  staff: { kind: log }
+escalations:
+  - id: support
+    levels:
+      - { notify: { channel: staff, to: support-team }, within: 2h }
+      - { notify: { channel: staff, to: "lead@shop.example" } }
+rules:
+  - id: low-rating
+    trigger: { event: feedback }
+    actions:
+      - points: 1
+      - escalate: { policy: support, severity: high, summary: "low rating" }
+"#;
+
+fn t(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().into()
+}
+
+#[test]
+fn a_step_that_opens_a_ticket_stores_its_ledger_firing_and_sla_deadline() {
+    let rules = rally::rules::from_sources(&[("rules.yaml", RULES)], &|_| None).unwrap();
+    let mut runner = Runner::new(Store::open_temporary().unwrap(), Arc::new(rules)).unwrap();
+    let at = t("2026-11-26T08:00:00Z");
+    let feedback = event::parse_line(
+        r#"{"id":"f-1","type":"feedback","member":"m","at":"2026-11-26T08:00:00Z"}"#,
+        AtPolicy::Required,
+    )
+    .unwrap();
+    match runner.apply_event(&feedback, at).unwrap() {
+        Applied::Accepted(report) => assert_eq!(report.fired, ["low-rating"]),
+        other => panic!("{other:?}"),
+    }
+    runner.commit().unwrap();
+    let store = runner.store();
+    assert_eq!(store.ledger("m").unwrap().len(), 1);
+    assert_eq!(store.firings("m", 10).unwrap().len(), 1);
+    let timers = store.timers_due(i64::MAX, 10).unwrap();
+    assert_eq!(timers.len(), 1, "the SLA deadline is armed");
+    assert_eq!(
+        timers[0].0.due,
+        (at + Duration::hours(2)).timestamp_millis()
+    );
+
+    runner.run_due(at + Duration::hours(3)).unwrap();
+    runner.commit().unwrap();
+    let tickets = runner.all_tickets().unwrap();
+    assert_eq!(tickets[0].level, 2, "the deadline passed: one level up");
+}
