@@ -111,7 +111,7 @@ pub fn decode_text(key: &[u8]) -> Result<String, KeyError> {
     String::from_utf8(key.to_vec()).map_err(|_| KeyError::NotUtf8)
 }
 
-/// A ledger or firing row: the member, then a sequence number, so one member's rows
+/// A history row: the member, then a sequence number, so one member's rows
 /// are contiguous and in the order they were written.
 pub fn member_seq(member: &str, seq: u64) -> Vec<u8> {
     let mut out = member_prefix(member);
@@ -119,7 +119,7 @@ pub fn member_seq(member: &str, seq: u64) -> Vec<u8> {
     out
 }
 
-/// Every ledger or firing row of `member` starts with this, and no other member's does.
+/// Every history row of `member` starts with this, and no other member's does.
 pub fn member_prefix(member: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(member.len() + 10);
     push_str(&mut out, member);
@@ -139,7 +139,7 @@ pub fn decode_member_seq(key: &[u8]) -> Result<(String, u64), KeyError> {
 pub fn describe(tree: &str, key: &[u8]) -> String {
     let decoded = match tree {
         "members" | "seen" | "meta" => decode_text(key).ok(),
-        "ledger" | "firings" => decode_member_seq(key)
+        "history" => decode_member_seq(key)
             .ok()
             .map(|(member, seq)| format!("{member}#{seq}")),
         "timers" => TimerKey::decode(key)

@@ -117,7 +117,7 @@ fn truncated_and_malformed_keys_are_errors_not_panics() {
 
 #[test]
 fn keys_are_described_in_their_trees_terms() {
-    assert_eq!(describe("ledger", &member_seq("m-1", 3)), "m-1#3");
+    assert_eq!(describe("history", &member_seq("m-1", 3)), "m-1#3");
     assert_eq!(
         describe("timers", &TimerKey::new(10, "sla", "T-2").encode()),
         "10/sla/T-2"

@@ -5,13 +5,12 @@
 //! | keyspace | prefix | key after the prefix | value |
 //! |---|---|---|---|
 //! | `members` | `0x01` | member id | `Member` as JSON |
-//! | `ledger` | `0x02` | member ⊕ seq | `LedgerEntry` as JSON |
-//! | `firings` | `0x03` | member ⊕ seq | `Firing` as JSON |
-//! | `seen` | `0x04` | event id | [`SEEN_APPLIED`]: the event's step is committed |
-//! | `timers` | `0x05` | due ⊕ kind ⊕ id ([`TimerKey`]) | the caller's bytes |
-//! | `outbox` | `0x06` | seq | the caller's bytes |
-//! | `tickets` | `0x07` | ticket number | the caller's bytes |
-//! | `meta` | `0x08` | name | the caller's bytes; `store.*` names hold the store's counters |
+//! | `history` | `0x02` | member ⊕ seq | one step's ledger entries and firings for the member, as JSON |
+//! | `seen` | `0x03` | event id | [`SEEN_APPLIED`]: the event's step is committed |
+//! | `timers` | `0x04` | due ⊕ kind ⊕ id ([`TimerKey`]) | the caller's bytes |
+//! | `outbox` | `0x05` | seq | the caller's bytes |
+//! | `tickets` | `0x06` | ticket number | the caller's bytes |
+//! | `meta` | `0x07` | name | the caller's bytes; `store.*` names hold the store's counters |
 //!
 //! Invariants:
 //! - [`Store::commit`] writes a whole group of steps with one `Tree::apply_batch`:
@@ -25,8 +24,11 @@
 //!   the on-disk format: never renumber them.
 //! - A data directory written by the earlier layout (one sled tree per concern) is
 //!   refused on open with [`StoreError::OlderLayout`], never shown as an empty store.
-//! - There is one writer. Ledger and firing sequence numbers come from counters kept
-//!   in memory and persisted in `meta` in the same batch as the rows they number.
+//! - A step's ledger entries and firings share one `history` row per member: every
+//!   row written is a cost (sled splits a leaf every few inserts), and most steps award
+//!   points and fire a rule together.
+//! - There is one writer. History sequence numbers come from a counter kept in memory
+//!   and persisted in `meta` in the same batch as the rows it numbers.
 //! - Durability is [`Store::sync`]: sled's flush, then `fdatasync` of sled's files
 //!   (its log, and the blob files it writes for very large items; see `durable`).
 //!   sled's background flusher is off (it contends with commits for sled's lock, and a
@@ -34,6 +36,7 @@
 
 mod durable;
 mod error;
+mod history;
 pub mod keys;
 mod keyspace;
 mod read;
@@ -57,8 +60,13 @@ const TREE: &str = "rally";
 
 /// Meta names starting with this belong to the store.
 const RESERVED_META: &str = "store.";
-const NEXT_LEDGER_SEQ: &str = "store.next_ledger_seq";
-const NEXT_FIRING_SEQ: &str = "store.next_firing_seq";
+const NEXT_HISTORY_SEQ: &str = "store.next_history_seq";
+
+/// The sled trees of the earlier layout, one per concern: a directory holding any of
+/// them with data in it is refused (see [`refuse_older_layout`]).
+const OLDER_LAYOUT_TREES: [&str; 8] = [
+    "members", "ledger", "firings", "seen", "timers", "outbox", "tickets", "meta",
+];
 
 pub struct Store {
     db: sled::Db,
@@ -76,14 +84,12 @@ pub struct Store {
 
 #[derive(Clone, Copy, Debug)]
 struct Counters {
-    ledger: u64,
-    firing: u64,
+    history: u64,
 }
 
 struct Keyspaces {
     members: Keyspace,
-    ledger: Keyspace,
-    firings: Keyspace,
+    history: Keyspace,
     seen: Keyspace,
     timers: Keyspace,
     outbox: Keyspace,
@@ -97,20 +103,19 @@ struct Keyspaces {
 #[repr(u8)]
 enum TreeId {
     Members = 0x01,
-    Ledger = 0x02,
-    Firings = 0x03,
-    Seen = 0x04,
-    Timers = 0x05,
-    Outbox = 0x06,
-    Tickets = 0x07,
-    Meta = 0x08,
+    History = 0x02,
+    Seen = 0x03,
+    Timers = 0x04,
+    Outbox = 0x05,
+    Tickets = 0x06,
+    Meta = 0x07,
 }
 
 impl TreeId {
-    const ALL: [TreeId; 8] = [
+    #[cfg(test)]
+    const ALL: [TreeId; 7] = [
         TreeId::Members,
-        TreeId::Ledger,
-        TreeId::Firings,
+        TreeId::History,
         TreeId::Seen,
         TreeId::Timers,
         TreeId::Outbox,
@@ -118,12 +123,10 @@ impl TreeId {
         TreeId::Meta,
     ];
 
-    /// Also the name of the sled tree this keyspace was in the earlier layout.
     fn name(self) -> &'static str {
         match self {
             TreeId::Members => "members",
-            TreeId::Ledger => "ledger",
-            TreeId::Firings => "firings",
+            TreeId::History => "history",
             TreeId::Seen => "seen",
             TreeId::Timers => "timers",
             TreeId::Outbox => "outbox",
@@ -150,8 +153,7 @@ impl Keyspaces {
         let keyspace = |id| Keyspace::new(tree.clone(), id);
         Keyspaces {
             members: keyspace(TreeId::Members),
-            ledger: keyspace(TreeId::Ledger),
-            firings: keyspace(TreeId::Firings),
+            history: keyspace(TreeId::History),
             seen: keyspace(TreeId::Seen),
             timers: keyspace(TreeId::Timers),
             outbox: keyspace(TreeId::Outbox),
@@ -167,18 +169,18 @@ impl Keyspaces {
 /// lose, so they are let be.
 fn refuse_older_layout(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
     let names = db.tree_names();
-    for id in TreeId::ALL {
-        if !names.iter().any(|name| name == id.name().as_bytes()) {
+    for tree in OLDER_LAYOUT_TREES {
+        if !names.iter().any(|name| name == tree.as_bytes()) {
             // `open_tree` would create it: look only at trees that exist.
             continue;
         }
         let old = db
-            .open_tree(id.name())
+            .open_tree(tree)
             .map_err(StoreError::sled("checking for an older storage layout"))?;
         if !old.is_empty() {
             return Err(StoreError::OlderLayout {
                 path: dir.to_path_buf(),
-                tree: id.name(),
+                tree,
             });
         }
     }
@@ -231,8 +233,7 @@ impl Store {
             }
         };
         let counters = Counters {
-            ledger: counter(NEXT_LEDGER_SEQ)?,
-            firing: counter(NEXT_FIRING_SEQ)?,
+            history: counter(NEXT_HISTORY_SEQ)?,
         };
         Ok(Store {
             db,

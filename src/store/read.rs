@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 
+use super::history;
 use super::keys::{self, TimerKey};
 use super::keyspace::Keyspace;
 use super::{Store, StoreError, TreeId};
@@ -87,45 +88,51 @@ impl Store {
 
     /// A member's ledger, oldest first.
     pub fn ledger(&self, member: &str) -> Result<Vec<LedgerEntry>, StoreError> {
-        let rows = self
-            .keyspaces
-            .ledger
-            .scan_prefix(keys::member_prefix(member));
-        rows.map(|row| {
-            let (key, value) = row.map_err(StoreError::sled("scanning the ledger"))?;
-            json(TreeId::Ledger, &key, &value)
-        })
-        .collect()
+        let mut ledger = Vec::new();
+        for row in self.history_rows(member) {
+            ledger.extend(row?.ledger);
+        }
+        Ok(ledger)
     }
 
     /// A member's `limit` most recent firings, most recent last.
     pub fn firings(&self, member: &str, limit: usize) -> Result<Vec<Firing>, StoreError> {
-        let rows = self
-            .keyspaces
-            .firings
-            .scan_prefix(keys::member_prefix(member));
-        let mut newest_first = rows
-            .rev()
-            .take(limit)
-            .map(|row| {
-                let (key, value) = row.map_err(StoreError::sled("scanning the firings"))?;
-                json(TreeId::Firings, &key, &value)
-            })
-            .collect::<Result<Vec<Firing>, StoreError>>()?;
+        let mut newest_first = Vec::new();
+        for row in self.history_rows(member).rev() {
+            if newest_first.len() >= limit {
+                break;
+            }
+            newest_first.extend(row?.firings.into_iter().rev());
+        }
+        newest_first.truncate(limit);
         newest_first.reverse();
         Ok(newest_first)
+    }
+
+    /// A member's history rows, oldest first (double-ended: newest first in reverse).
+    fn history_rows(
+        &self,
+        member: &str,
+    ) -> impl DoubleEndedIterator<Item = Result<history::Row, StoreError>> {
+        self.keyspaces
+            .history
+            .scan_prefix(keys::member_prefix(member))
+            .map(|row| {
+                let (key, value) = row.map_err(StoreError::sled("scanning the history"))?;
+                json(TreeId::History, &key, &value)
+            })
     }
 
     /// Every ledger entry of every member, in the order they were committed. Reads the
     /// whole keyspace: for `sim` and exports, not for the hot path.
     pub fn ledger_all(&self) -> Result<Vec<LedgerEntry>, StoreError> {
-        all_in_commit_order(&self.keyspaces.ledger)
+        Ok(self.history_all()?.flat_map(|row| row.ledger).collect())
     }
 
     /// Every firing of every member, in the order they were committed. Reads the whole
     /// keyspace: for `sim` and exports, not for the hot path.
     pub fn firings_all(&self) -> Result<Vec<Firing>, StoreError> {
-        all_in_commit_order(&self.keyspaces.firings)
+        Ok(self.history_all()?.flat_map(|row| row.firings).collect())
     }
 
     pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -256,17 +263,22 @@ fn last_number(keyspace: &Keyspace) -> Result<Option<u64>, StoreError> {
     last.map(|(key, _)| number(keyspace.id, &key)).transpose()
 }
 
-fn all_in_commit_order<T: DeserializeOwned>(keyspace: &Keyspace) -> Result<Vec<T>, StoreError> {
-    let id = keyspace.id;
-    let mut rows = keyspace
-        .iter()
-        .map(|row| {
-            let (key, value) = row.map_err(StoreError::sled("scanning a whole keyspace"))?;
-            let (_, seq) = keys::decode_member_seq(&key)
-                .map_err(|e| StoreError::corrupt(id.name(), &key, e))?;
-            Ok((seq, json(id, &key, &value)?))
-        })
-        .collect::<Result<Vec<(u64, T)>, StoreError>>()?;
-    rows.sort_by_key(|(seq, _)| *seq);
-    Ok(rows.into_iter().map(|(_, row)| row).collect())
+impl Store {
+    /// Every history row, in the order they were committed.
+    fn history_all(&self) -> Result<impl Iterator<Item = history::Row>, StoreError> {
+        let id = TreeId::History;
+        let mut rows = self
+            .keyspaces
+            .history
+            .iter()
+            .map(|row| {
+                let (key, value) = row.map_err(StoreError::sled("scanning the history"))?;
+                let (_, seq) = keys::decode_member_seq(&key)
+                    .map_err(|e| StoreError::corrupt(id.name(), &key, e))?;
+                Ok((seq, json(id, &key, &value)?))
+            })
+            .collect::<Result<Vec<(u64, history::Row)>, StoreError>>()?;
+        rows.sort_by_key(|(seq, _)| *seq);
+        Ok(rows.into_iter().map(|(_, row)| row))
+    }
 }

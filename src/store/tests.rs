@@ -149,10 +149,7 @@ fn keyspaces_do_not_see_each_others_rows() {
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    assert_eq!(
-        meta_names,
-        ["store.next_firing_seq", "store.next_ledger_seq", "x"]
-    );
+    assert_eq!(meta_names, ["store.next_history_seq", "x"]);
     assert!(store.seen("x").unwrap());
     assert!(!store.seen("m-1").unwrap());
     assert_eq!(store.ledger_all().unwrap().len(), 1);
@@ -212,7 +209,7 @@ fn every_step_of_a_group_is_there_after_reopening() {
 fn a_refused_group_writes_none_of_its_steps() {
     let store = Store::open_temporary().unwrap();
     let refused = StepWrite {
-        meta_put: vec![("store.next_ledger_seq".into(), vec![0; 8])],
+        meta_put: vec![("store.next_history_seq".into(), vec![0; 8])],
         ..StepWrite::default()
     };
     let result = store.commit(&[event_step("e-1", "m-1", 5), refused]);
@@ -232,7 +229,7 @@ fn a_refused_group_does_not_use_up_sequence_numbers() {
     };
     assert!(store.commit(&[refused]).is_err());
     store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
-    assert_eq!(store.counters().ledger, 1);
+    assert_eq!(store.counters().history, 1);
 }
 
 #[test]
@@ -319,6 +316,35 @@ fn firings_returns_the_most_recent_ones_oldest_first() {
         .collect();
     assert_eq!(rules, ["c", "d"]);
     assert_eq!(store.firings_all().unwrap().len(), 8);
+}
+
+#[test]
+fn a_step_keeps_its_members_ledger_and_firings_in_one_history_row() {
+    let store = Store::open_temporary().unwrap();
+    let step = |rules: [&str; 2], reasons: [&str; 2]| StepWrite {
+        ledger: reasons.iter().map(|r| entry("m-1", 1, r)).collect(),
+        firings: rules.iter().map(|r| firing("m-1", r)).collect(),
+        ..StepWrite::default()
+    };
+    store.commit(&[step(["a", "b"], ["1", "2"])]).unwrap();
+    store.commit(&[step(["c", "d"], ["3", "4"])]).unwrap();
+    assert_eq!(store.keyspaces.history.len(), 2, "one row per step");
+    let reasons: Vec<String> = store
+        .ledger("m-1")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.reason)
+        .collect();
+    assert_eq!(reasons, ["1", "2", "3", "4"]);
+    // The most recent three span both rows.
+    let rules: Vec<String> = store
+        .firings("m-1", 3)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.rule)
+        .collect();
+    assert_eq!(rules, ["b", "c", "d"]);
+    assert!(store.firings("m-1", 0).unwrap().is_empty());
 }
 
 #[test]

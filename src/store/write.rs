@@ -3,11 +3,9 @@
 use serde::Serialize;
 use sled::{Batch, IVec};
 
+use super::history;
 use super::keys::{self, TimerKey};
-use super::{
-    Counters, Store, StoreError, TreeId, NEXT_FIRING_SEQ, NEXT_LEDGER_SEQ, RESERVED_META,
-    SEEN_APPLIED,
-};
+use super::{Counters, Store, StoreError, TreeId, NEXT_HISTORY_SEQ, RESERVED_META, SEEN_APPLIED};
 use crate::engine::{Firing, LedgerEntry};
 use crate::member::Member;
 
@@ -89,7 +87,7 @@ fn refuse_reserved_meta(group: &[StepWrite]) -> Result<(), StoreError> {
     }
 }
 
-/// Serializes the group into one batch, numbering ledger and firing rows from
+/// Serializes the group into one batch, numbering history rows from
 /// `counters`; returns the batch and the counters after it. A batch keeps the last
 /// write to each key, so the order of the writes below is the order of precedence the
 /// [`StepWrite`] docs promise.
@@ -102,17 +100,11 @@ fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Batch, Counters),
             let value = encode(TreeId::Members, key, member)?;
             put(&mut batch, TreeId::Members, key, value);
         }
-        for entry in &step.ledger {
-            let key = keys::member_seq(&entry.member, next.ledger);
-            next.ledger += 1;
-            let value = encode(TreeId::Ledger, &key, entry)?;
-            put(&mut batch, TreeId::Ledger, &key, value);
-        }
-        for firing in &step.firings {
-            let key = keys::member_seq(&firing.member, next.firing);
-            next.firing += 1;
-            let value = encode(TreeId::Firings, &key, firing)?;
-            put(&mut batch, TreeId::Firings, &key, value);
+        for (member, row) in history::rows(&step.ledger, &step.firings) {
+            let key = keys::member_seq(member, next.history);
+            next.history += 1;
+            let value = encode(TreeId::History, &key, &row)?;
+            put(&mut batch, TreeId::History, &key, value);
         }
         for timer in &step.timers_clear {
             remove(&mut batch, TreeId::Timers, &timer.encode());
@@ -156,21 +148,12 @@ fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Batch, Counters),
             );
         }
     }
-    if next.ledger != counters.ledger {
-        let value = keys::u64_key(next.ledger);
+    if next.history != counters.history {
+        let value = keys::u64_key(next.history);
         put(
             &mut batch,
             TreeId::Meta,
-            NEXT_LEDGER_SEQ.as_bytes(),
-            &value[..],
-        );
-    }
-    if next.firing != counters.firing {
-        let value = keys::u64_key(next.firing);
-        put(
-            &mut batch,
-            TreeId::Meta,
-            NEXT_FIRING_SEQ.as_bytes(),
+            NEXT_HISTORY_SEQ.as_bytes(),
             &value[..],
         );
     }
