@@ -47,6 +47,15 @@ pub struct Report {
     pub failures: Vec<crate::engine::RuleFailure>,
 }
 
+/// What one step recorded, as the journal keeps it (see [`Runner::keep_journal`]).
+#[derive(Clone, Debug, Default)]
+pub struct Journaled {
+    pub ledger: Vec<crate::engine::LedgerEntry>,
+    pub firings: Vec<crate::engine::Firing>,
+    pub failures: Vec<crate::engine::RuleFailure>,
+    pub messages: Vec<crate::outbox::OutboxRow>,
+}
+
 /// What Rally remembers about a campaign: every phase change it fired and the points
 /// its rules awarded (what its budget is measured against).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -87,8 +96,10 @@ pub struct Runner {
     store: Arc<Store>,
     rules: Arc<RuleSet>,
     group: Vec<StepWrite>,
-    /// Members changed by the open group, newer than what the store holds.
-    members: HashMap<String, Member>,
+    /// Members changed by the open group, newer than what the store holds: the index
+    /// of the group's write that holds each one's latest state (kept there, not
+    /// copied; [`Runner::commit`] moves them into `committed`).
+    members: HashMap<String, usize>,
     /// Members as last committed, so a member's next step need not read and decode
     /// them back from the store. Exact because this runner is the store's only writer
     /// of members; emptied when it grows past [`MEMBER_CACHE`] or a commit fails.
@@ -107,8 +118,8 @@ pub struct Runner {
     /// When this process started keeping time: occurrences due before it were missed
     /// while Rally was down (`catch_up`). `None` in `sim`, where nothing is missed.
     started_at: Option<DateTime<Utc>>,
-    /// Every outcome, in order, when the caller wants them (`sim`).
-    journal: Option<Vec<Outcome>>,
+    /// What every step recorded, in order, when the caller wants it (`sim`).
+    journal: Option<Vec<Journaled>>,
     next_ticket: u64,
     next_outbox: u64,
     /// Tickets changed by the open group, newer than what the store holds.
@@ -155,12 +166,12 @@ impl Runner {
         })
     }
 
-    /// Records every outcome from now on (see [`Runner::take_journal`]).
+    /// Records what every step does from now on (see [`Runner::take_journal`]).
     pub fn keep_journal(&mut self) {
         self.journal = Some(Vec::new());
     }
 
-    pub fn take_journal(&mut self) -> Vec<Outcome> {
+    pub fn take_journal(&mut self) -> Vec<Journaled> {
         self.journal
             .as_mut()
             .map(std::mem::take)
@@ -202,20 +213,29 @@ impl Runner {
 
     /// A member as the next step would see it.
     pub fn member(&self, id: &str) -> Result<Option<Member>, StoreError> {
-        match self.members.get(id).or_else(|| self.committed.get(id)) {
+        if let Some(member) = self.pending_member(id) {
+            return Ok(Some(member.clone()));
+        }
+        match self.committed.get(id) {
             Some(member) => Ok(Some(member.clone())),
             None => self.store.member(id),
         }
     }
 
-    /// A member for a step that is about to run: taken out of memory rather than
-    /// copied, since the step's outcome puts the new state back.
+    /// A member's state in the open group, if a step of it changed them.
+    fn pending_member(&self, id: &str) -> Option<&Member> {
+        let write = self.group.get(*self.members.get(id)?)?;
+        write.members.iter().find(|m| m.id == id)
+    }
+
+    /// A member for a step that is about to run: taken out of the cache rather than
+    /// copied, since the step's outcome puts the new state back. (A member already
+    /// changed by the open group is copied: that write still has to be committed.)
     fn take_member(&mut self, id: &str) -> Result<Option<Member>, StoreError> {
-        match self
-            .members
-            .remove(id)
-            .or_else(|| self.committed.remove(id))
-        {
+        if let Some(member) = self.pending_member(id) {
+            return Ok(Some(member.clone()));
+        }
+        match self.committed.remove(id) {
             Some(member) => Ok(Some(member)),
             None => self.store.member(id),
         }
@@ -231,11 +251,12 @@ impl Runner {
             return Ok(Applied::Duplicate);
         }
         // A ticket command changes its ticket or nothing at all.
-        let ticket_write = match self.ticket_command(event, now)? {
-            Some(Ok(write)) => Some(write),
+        let mut write = match self.ticket_command(event, now)? {
+            Some(Ok(write)) => write,
             Some(Err(message)) => return Ok(Applied::Rejected(message)),
-            None => None,
+            None => StepWrite::default(),
         };
+        write.event_id = Some(event.id.clone());
         let member = self.take_member(&event.member)?;
         let outcome = self.step(member, &Input::Event(event), now);
         self.events.insert(event.id.clone());
@@ -243,13 +264,7 @@ impl Runner {
             fired: outcome.firings.iter().map(|f| f.rule.clone()).collect(),
             failures: outcome.failures.clone(),
         };
-        let mut write = self.absorb(outcome);
-        write.event_id = Some(event.id.clone());
-        if let Some(ticket_write) = ticket_write {
-            write.tickets_put.extend(ticket_write.tickets_put);
-            write.timers_clear.extend(ticket_write.timers_clear);
-        }
-        self.group.push(write);
+        self.absorb(outcome, write);
         Ok(Applied::Accepted(report))
     }
 
@@ -263,46 +278,52 @@ impl Runner {
         engine::step(&ctx, member, input)
     }
 
-    /// Turns an outcome into its store write — including the campaign records its
-    /// awards changed — and keeps the member's new state for the next steps (and the
-    /// outcome in the journal, when one is kept). Updates the in-memory budgets so the
-    /// next step sees them.
-    fn absorb(&mut self, mut outcome: Outcome) -> StepWrite {
-        let mut meta_put = Vec::new();
+    /// Adds an outcome's writes to `write` — including the campaign records its awards
+    /// changed — and `write` to the open group, where the next steps find the member's
+    /// new state; journals the outcome when a journal is kept. Updates the in-memory
+    /// budgets so the next step sees them.
+    fn absorb(&mut self, outcome: Outcome, mut write: StepWrite) {
         for (campaign, points) in &outcome.budget_spent {
             let record = self.campaigns.entry(campaign.clone()).or_default();
             record.points_awarded += points;
             *self.budget_used.entry(campaign.clone()).or_insert(0) += points;
-            meta_put.push(campaign_meta(campaign, record));
+            write.meta_put.push(campaign_meta(campaign, record));
         }
-        let mut write = StepWrite {
-            members: vec![outcome.member.clone()],
-            meta_put,
-            ..StepWrite::default()
-        };
         self.queue_messages(&mut write, &outcome.messages);
         for opened in &outcome.tickets {
             self.next_ticket = self.next_ticket.max(opened.ticket.number + 1);
             self.put_ticket(&mut write, opened.ticket.clone(), opened.deadline);
         }
-        // Appended, not assigned: opening a ticket above armed its SLA timer.
+        let Outcome {
+            member,
+            mut ledger,
+            mut firings,
+            failures,
+            mut timers_set,
+            mut timers_clear,
+            messages,
+            ..
+        } = outcome;
+        // Appended, not assigned: the write may already clear a popped timer, and
+        // opening a ticket above armed its SLA timer.
+        write.timers_set.append(&mut timers_set);
+        write.timers_clear.append(&mut timers_clear);
         if let Some(journal) = &mut self.journal {
-            write.ledger.extend_from_slice(&outcome.ledger);
-            write.firings.extend_from_slice(&outcome.firings);
-            write.timers_set.extend_from_slice(&outcome.timers_set);
-            write.timers_clear.extend_from_slice(&outcome.timers_clear);
-            self.members
-                .insert(outcome.member.id.clone(), outcome.member.clone());
-            journal.push(outcome);
+            write.ledger.extend_from_slice(&ledger);
+            write.firings.extend_from_slice(&firings);
+            journal.push(Journaled {
+                ledger,
+                firings,
+                failures,
+                messages,
+            });
         } else {
-            write.ledger.append(&mut outcome.ledger);
-            write.firings.append(&mut outcome.firings);
-            write.timers_set.append(&mut outcome.timers_set);
-            write.timers_clear.append(&mut outcome.timers_clear);
-            self.members
-                .insert(outcome.member.id.clone(), outcome.member);
+            write.ledger.append(&mut ledger);
+            write.firings.append(&mut firings);
         }
-        write
+        self.members.insert(member.id.clone(), self.group.len());
+        write.members.push(member);
+        self.group.push(write);
     }
 
     /// Adds a write made outside a step (a ticket change by API) to the open group.
@@ -323,12 +344,12 @@ impl Runner {
             .flat_map(|write| &write.timers_set)
             .map(|(key, _)| key.due)
             .min();
-        self.group.clear();
         self.events.clear();
         self.tickets.clear();
         self.popped = None;
         if result.is_err() {
             // What the failed group changed in memory must not outlive it.
+            self.group.clear();
             self.members.clear();
             self.committed.clear();
             self.due_floor = None;
@@ -341,7 +362,13 @@ impl Runner {
         if self.committed.len() + self.members.len() > MEMBER_CACHE {
             self.committed.clear();
         }
-        self.committed.extend(self.members.drain());
+        self.members.clear();
+        for write in &mut self.group {
+            for member in write.members.drain(..) {
+                self.committed.insert(member.id.clone(), member);
+            }
+        }
+        self.group.clear();
         result
     }
 

@@ -108,7 +108,7 @@ pub fn simulate(
 }
 
 impl Record {
-    fn absorb(&mut self, outcomes: Vec<crate::engine::Outcome>) {
+    fn absorb(&mut self, outcomes: Vec<crate::runner::Journaled>) {
         for outcome in outcomes {
             self.ledger.extend(outcome.ledger);
             self.firings.extend(outcome.firings);

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 
 use super::Runner;
-use crate::engine::Outcome;
 use crate::event::Event;
 use crate::outbox::OutboxRow;
 use crate::store::keys::TimerKey;
@@ -147,10 +146,9 @@ impl Runner {
                             .collect();
                     let queued = self.queue_messages(&mut write, &rows);
                     if let Some(journal) = &mut self.journal {
-                        journal.push(Outcome {
-                            member,
+                        journal.push(super::Journaled {
                             messages: queued,
-                            ..Outcome::default()
+                            ..super::Journaled::default()
                         });
                     }
                     self.put_ticket(&mut write, ticket, next_deadline);

@@ -255,19 +255,21 @@ impl Runner {
     /// A member's inactivity timer: a step like an event's, committed with the
     /// timer's removal.
     fn pop_inactive(&mut self, key: TimerKey, due: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut write = match self.take_member(&key.id)? {
+        let write = StepWrite {
+            timers_clear: vec![key.clone()],
+            ..StepWrite::default()
+        };
+        match self.take_member(&key.id)? {
             Some(member) => {
                 let input = Input::Inactive {
                     member: &key.id,
                     due: key.due,
                 };
                 let outcome = self.step(Some(member), &input, due);
-                self.absorb(outcome)
+                self.absorb(outcome, write);
             }
-            None => StepWrite::default(),
-        };
-        write.timers_clear.push(key);
-        self.group.push(write);
+            None => self.group.push(write),
+        }
         Ok(())
     }
 
@@ -410,8 +412,7 @@ impl Runner {
             if outcome.firings.is_empty() && outcome.failures.is_empty() {
                 continue;
             }
-            let write = self.absorb(outcome);
-            self.group.push(write);
+            self.absorb(outcome, StepWrite::default());
             steps += 1;
         }
         let mut bookkeeping = StepWrite::default();
