@@ -1,7 +1,6 @@
 //! Cascades: milestones crossed and tier changes, detected after every change to the
 //! member and run in the order they happened.
 
-use std::collections::BTreeMap;
 
 use super::run::{Failed, Run};
 use crate::member::Member;
@@ -22,20 +21,22 @@ pub(super) enum Cascade {
     },
 }
 
-/// The last seen values of every counter a milestone watches.
+/// The last seen values of every counter a milestone watches, in the order of
+/// `RuleSet::index.by_milestone_counter`'s keys (a vector, not a map by name: it is
+/// compared after every change to the member).
 pub(super) struct Watch {
-    counters: BTreeMap<String, f64>,
+    values: Vec<f64>,
 }
 
 impl Watch {
     pub fn new(rules: &RuleSet, member: &Member) -> Self {
-        let counters = rules
+        let values = rules
             .index
             .by_milestone_counter
             .keys()
-            .map(|name| (name.clone(), member.counter(name)))
+            .map(|name| member.counter(name))
             .collect();
-        Watch { counters }
+        Watch { values }
     }
 }
 
@@ -51,16 +52,18 @@ fn level_for(levels: &[crate::rules::TierLevel], value: f64) -> Option<&str> {
 impl Run<'_> {
     /// Compares the member with what was last seen and queues what changed.
     pub fn detect(&mut self, depth: u32) {
-        let names: Vec<String> = self.watch_names();
-        for name in names {
-            let now = self.member.counter(&name);
-            let before = self.watch_get(&name);
-            if now != before {
-                self.watch_set(&name, now);
-                if now > before {
+        let rules = self.rules();
+        for (index, name) in rules.index.by_milestone_counter.keys().enumerate() {
+            let now = self.member.counter(name);
+            let Some(before) = self.watch.values.get_mut(index) else {
+                continue;
+            };
+            if now != *before {
+                let from = std::mem::replace(before, now);
+                if now > from {
                     self.queue.push_back(Cascade::Milestone {
-                        counter: name,
-                        from: before,
+                        counter: name.clone(),
+                        from,
                         to: now,
                         depth,
                     });
@@ -70,16 +73,13 @@ impl Run<'_> {
         self.detect_tier(depth);
     }
 
-    fn watch_names(&self) -> Vec<String> {
-        self.watch.counters.keys().cloned().collect()
-    }
-
-    fn watch_get(&self, name: &str) -> f64 {
-        self.watch.counters.get(name).copied().unwrap_or(0.0)
-    }
-
+    /// Sets the last seen value of a watched counter (no-op for one no milestone
+    /// watches).
     pub(super) fn watch_set(&mut self, name: &str, value: f64) {
-        self.watch.counters.insert(name.to_string(), value);
+        let watched = self.rules().index.by_milestone_counter.keys().position(|n| n == name);
+        if let Some(seen) = watched.and_then(|index| self.watch.values.get_mut(index)) {
+            *seen = value;
+        }
     }
 
     fn detect_tier(&mut self, depth: u32) {
