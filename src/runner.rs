@@ -104,10 +104,10 @@ pub struct Runner {
     /// them back from the store. Exact because this runner is the store's only writer
     /// of members; emptied when it grows past [`MEMBER_CACHE`] or a commit fails.
     committed: HashMap<String, Member>,
-    /// No timer in the store is due before this (Unix millis; `i64::MAX` when there
-    /// is none), or `None` when unknown: lets the common "is anything due?" question
-    /// be answered without a scan of the timer index. A lower bound only: popping a
-    /// timer leaves it where it was.
+    /// No timer in the store that the open group has not popped is due before this
+    /// (Unix millis; `i64::MAX` when there is none), or `None` when unknown: lets the
+    /// common "is anything due?" question be answered without a scan of the timer
+    /// index. A lower bound only: removing a timer leaves it where it was.
     due_floor: Option<i64>,
     /// Event ids of the open group.
     events: HashSet<String>,

@@ -1,7 +1,6 @@
 //! Cascades: milestones crossed and tier changes, detected after every change to the
 //! member and run in the order they happened.
 
-
 use super::run::{Failed, Run};
 use crate::member::Member;
 use crate::rules::{Measure, RuleSet, Threshold, TierChange};
@@ -76,7 +75,12 @@ impl Run<'_> {
     /// Sets the last seen value of a watched counter (no-op for one no milestone
     /// watches).
     pub(super) fn watch_set(&mut self, name: &str, value: f64) {
-        let watched = self.rules().index.by_milestone_counter.keys().position(|n| n == name);
+        let watched = self
+            .rules()
+            .index
+            .by_milestone_counter
+            .keys()
+            .position(|n| n == name);
         if let Some(seen) = watched.and_then(|index| self.watch.values.get_mut(index)) {
             *seen = value;
         }

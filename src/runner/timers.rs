@@ -174,7 +174,7 @@ impl Runner {
             if self.group_arms_due_timer(now) {
                 self.commit()?;
             }
-            let due = self.unpopped_due(now, TIMER_BATCH)?;
+            let due = self.unpopped_due(millis(now), TIMER_BATCH)?;
             if due.is_empty() {
                 break;
             }
@@ -213,23 +213,22 @@ impl Runner {
         if self.due_floor.is_some_and(|floor| limit < floor) {
             return Ok(false);
         }
-        let due = !self.unpopped_due(now, 1)?.is_empty();
-        if !due && self.popped.is_none() {
-            // Nothing due in the store: learn when something will be.
-            self.due_floor = Some(self.store.next_timer()?.map_or(i64::MAX, |key| key.due));
-        }
-        Ok(due)
+        // The next timer not popped yet, due or not: if it is not due, it is the new
+        // floor, and the next events need not look again until then.
+        let next = self
+            .unpopped_due(i64::MAX, 1)?
+            .first()
+            .map_or(i64::MAX, |(key, _)| key.due);
+        self.due_floor = Some(next);
+        Ok(next <= limit)
     }
 
-    /// Up to `max` timers due at `now` that the open group has not popped yet.
-    fn unpopped_due(
-        &self,
-        now: DateTime<Utc>,
-        max: usize,
-    ) -> Result<Vec<(TimerKey, Vec<u8>)>, StoreError> {
+    /// Up to `max` timers due at `up_to` (Unix millis) that the open group has not
+    /// popped yet.
+    fn unpopped_due(&self, up_to: i64, max: usize) -> Result<Vec<(TimerKey, Vec<u8>)>, StoreError> {
         match &self.popped {
-            Some(last) => self.store.timers_due_after(last, millis(now), max),
-            None => self.store.timers_due(millis(now), max),
+            Some(last) => self.store.timers_due_after(last, up_to, max),
+            None => self.store.timers_due(up_to, max),
         }
     }
 
