@@ -34,12 +34,12 @@ fn main() {
         .unwrap_or(1_000_000);
     let silent = 10_000.min(big);
     let small_idle = idle_tick_cost(1_000, 100);
-    println!("idle tick, 1,000 members: {:.1} µs", micros(small_idle));
+    println!("idle tick, 1,000 members: {} ns", small_idle.as_nanos());
 
     let dir = tempdir();
     let (mut runner, t0) = populate(&dir, big, silent);
     let idle = time_idle(&mut runner, t0, 1_000);
-    println!("idle tick, {big} members: {:.1} µs", micros(idle));
+    println!("idle tick, {big} members: {} ns", idle.as_nanos());
 
     let due = t0 + chrono::Duration::days(7);
     let start = Instant::now();
@@ -51,10 +51,6 @@ fn main() {
         steps as f64 / elapsed.as_secs_f64()
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
 }
 
 fn tempdir() -> std::path::PathBuf {
