@@ -4,7 +4,7 @@
 //!
 //! | keyspace | prefix | key after the prefix | value |
 //! |---|---|---|---|
-//! | `members` | `0x01` | member id | `Member` as JSON |
+//! | `members` | `0x01` | member id | `Member` as MessagePack, fields by position |
 //! | `history` | `0x02` | member ⊕ seq | one step's ledger entries and firings for the member, as JSON |
 //! | `seen` | `0x03` | event id | [`SEEN_APPLIED`]: the event's step is committed |
 //! | `timers` | `0x04` | due ⊕ kind ⊕ id ([`TimerKey`]) | the caller's bytes |
@@ -24,6 +24,11 @@
 //!   the on-disk format: never renumber them.
 //! - A data directory written by the earlier layout (one sled tree per concern) is
 //!   refused on open with [`StoreError::OlderLayout`], never shown as an empty store.
+//! - Members are MessagePack, not JSON: every event rewrites its member, and sled
+//!   rewrites whole leaf nodes of them as it consolidates, so their size is paid
+//!   again and again (a third smaller than JSON, and faster both ways). Fields go
+//!   by position; `Member` is `#[serde(default)]`, so a record written before a field
+//!   was appended reads with that field's default. Append new fields, never reorder.
 //! - A step's ledger entries and firings share one `history` row per member: every
 //!   row written is a cost (sled splits a leaf every few inserts), and most steps award
 //!   points and fire a rule together.

@@ -19,7 +19,7 @@ impl Store {
             .members
             .get(key)
             .map_err(StoreError::sled("reading a member"))?
-            .map(|value| json(TreeId::Members, key, &value))
+            .map(|value| decode_member(key, &value))
             .transpose()
     }
 
@@ -32,7 +32,7 @@ impl Store {
     pub fn members_iter(&self) -> impl Iterator<Item = Result<Member, StoreError>> {
         self.keyspaces.members.iter().map(|row| {
             let (key, value) = row.map_err(StoreError::sled("scanning members"))?;
-            json(TreeId::Members, &key, &value)
+            decode_member(&key, &value)
         })
     }
 
@@ -54,7 +54,7 @@ impl Store {
             .take(max)
             .map(|row| {
                 let (key, value) = row.map_err(StoreError::sled("scanning members"))?;
-                json(TreeId::Members, &key, &value)
+                decode_member(&key, &value)
             })
             .collect()
     }
@@ -231,6 +231,11 @@ impl Store {
     pub fn ticket_last(&self) -> Result<Option<u64>, StoreError> {
         last_number(&self.keyspaces.tickets)
     }
+}
+
+/// A member as [`encode_member`](super::write) wrote it.
+fn decode_member(key: &[u8], value: &[u8]) -> Result<Member, StoreError> {
+    rmp_serde::from_slice(value).map_err(|e| StoreError::corrupt(TreeId::Members.name(), key, e))
 }
 
 fn json<T: DeserializeOwned>(tree: TreeId, key: &[u8], value: &[u8]) -> Result<T, StoreError> {

@@ -587,3 +587,72 @@ fn a_member_too_big_for_sleds_log_is_synced_from_its_blob_and_reopens() {
     let store = reopen(dir.path()).unwrap();
     assert_eq!(store.member("m-big").unwrap(), Some(big));
 }
+
+#[test]
+fn a_member_reads_back_exactly_with_attributes_of_every_json_kind() {
+    let store = Store::open_temporary().unwrap();
+    let mut member = member_with_points("m-1", 42);
+    member.created_at = Some(at(0));
+    member.last_active = Some(at(3_600_000));
+    member.attrs = serde_json::json!({
+        "name": "Lin", "age": 30, "big": u64::MAX, "score": 1.5, "vip": true,
+        "nick": null, "langs": ["zh", "en"], "address": {"city": "Shanghai"}
+    })
+    .as_object()
+    .cloned()
+    .unwrap();
+    member.counters.insert("spend_total".into(), 1579.25);
+    member.book.silence_fired = Some((1, 2));
+    store
+        .commit(&[StepWrite {
+            members: vec![member.clone()],
+            ..StepWrite::default()
+        }])
+        .unwrap();
+    assert_eq!(store.member("m-1").unwrap(), Some(member.clone()));
+    let stored = store
+        .keyspaces
+        .members
+        .get(keys::text_key("m-1"))
+        .unwrap()
+        .unwrap();
+    let json = serde_json::to_vec(&member).unwrap();
+    assert!(
+        stored.len() < json.len(),
+        "{} vs {} bytes",
+        stored.len(),
+        json.len()
+    );
+}
+
+#[test]
+fn a_member_written_before_fields_were_appended_reads_them_as_defaults() {
+    /// `Member`'s first fields, as an older build would have written them.
+    #[derive(serde::Serialize)]
+    struct Older {
+        id: String,
+        created_at: Option<DateTime<Utc>>,
+        joined_at: Option<DateTime<Utc>>,
+        attrs: serde_json::Map<String, serde_json::Value>,
+        points: i64,
+    }
+    let older = Older {
+        id: "m-1".into(),
+        created_at: Some(at(0)),
+        joined_at: None,
+        attrs: serde_json::Map::new(),
+        points: 7,
+    };
+    let store = Store::open_temporary().unwrap();
+    let bytes = rmp_serde::to_vec(&older).unwrap();
+    store
+        .keyspaces
+        .members
+        .insert(keys::text_key("m-1"), bytes)
+        .unwrap();
+    let member = store.member("m-1").unwrap().unwrap();
+    assert_eq!(member.points, 7);
+    assert_eq!(member.created_at, Some(at(0)));
+    assert_eq!(member.book, crate::member::Bookkeeping::default());
+    assert!(member.tags.is_empty());
+}

@@ -97,7 +97,7 @@ fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Batch, Counters),
     for step in group {
         for member in &step.members {
             let key = keys::text_key(&member.id);
-            let value = encode(TreeId::Members, key, member)?;
+            let value = encode_member(key, member)?;
             put(&mut batch, TreeId::Members, key, value);
         }
         for (member, row) in history::rows(&step.ledger, &step.firings) {
@@ -166,6 +166,18 @@ fn put(batch: &mut Batch, keyspace: TreeId, key: &[u8], value: impl Into<IVec>) 
 
 fn remove(batch: &mut Batch, keyspace: TreeId, key: &[u8]) {
     batch.remove(keyspace.key(key));
+}
+
+/// A member as MessagePack, fields in declaration order without their names (see the
+/// module docs of [`super`] for why members are not JSON).
+fn encode_member(key: &[u8], member: &Member) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(512);
+    rmp_serde::encode::write(&mut out, member).map_err(|e| StoreError::Encode {
+        tree: TreeId::Members.name(),
+        key: keys::describe(TreeId::Members.name(), key),
+        message: e.to_string(),
+    })?;
+    Ok(out)
 }
 
 fn encode<T: Serialize>(tree: TreeId, key: &[u8], value: &T) -> Result<Vec<u8>, StoreError> {
