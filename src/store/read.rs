@@ -233,7 +233,7 @@ impl Store {
     }
 }
 
-/// A member as [`encode_member`](super::write) wrote it.
+/// A member as `write::encode_member` wrote it: MessagePack.
 fn decode_member(key: &[u8], value: &[u8]) -> Result<Member, StoreError> {
     rmp_serde::from_slice(value).map_err(|e| StoreError::corrupt(TreeId::Members.name(), key, e))
 }
