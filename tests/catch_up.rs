@@ -2,16 +2,10 @@
 //! while Rally was down — `all` of them, only the `latest`, or `skip` them — driven
 //! through the same `Runner` the daemon uses, with the restart time given explicitly.
 
-use std::sync::Arc;
+mod support;
 
 use chrono::{DateTime, Duration, Utc};
-use rally::event::{self, AtPolicy};
-use rally::runner::Runner;
-use rally::store::Store;
-
-fn t(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().into()
-}
+use support::runner::{event, runner, t};
 
 /// An hourly schedule with `catch_up`, a member created at 00:30, the daemon down from
 /// 00:30 and back at 05:30: the 01:00–05:00 occurrences were missed.
@@ -26,16 +20,11 @@ rules:
     actions: [ {{ points: 1 }} ]
 "#
     );
-    let rules = rally::rules::from_sources(&[("rules.yaml", &yaml)], &|_| None).unwrap();
-    let mut runner = Runner::new(Store::open_temporary().unwrap(), Arc::new(rules)).unwrap();
+    let mut runner = runner(&yaml);
     runner.keep_journal();
     let start = t("2026-11-26T00:30:00Z");
     runner.arm(start).unwrap();
-    let join = event::parse_line(
-        r#"{"id":"1","type":"join","member":"m","at":"2026-11-26T00:30:00Z"}"#,
-        AtPolicy::Required,
-    )
-    .unwrap();
+    let join = event(r#"{"id":"1","type":"join","member":"m","at":"2026-11-26T00:30:00Z"}"#);
     runner.apply_event(&join, start).unwrap();
     runner.commit().unwrap();
     let restart = start + Duration::hours(5);

@@ -3,12 +3,12 @@
 //! leave it alone, a timer that fires sends its messages through the outbox, and a
 //! member back from a silence gets their next deadline on time.
 
-use std::sync::Arc;
+mod support;
 
 use chrono::{DateTime, Duration, Utc};
-use rally::event::{self, AtPolicy};
 use rally::runner::Runner;
 use rally::store::Store;
+use support::runner::{event, t};
 
 const RULES: &str = r#"
 channels:
@@ -28,13 +28,8 @@ rules:
     actions: [ { points: 5 } ]
 "#;
 
-fn t(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().into()
-}
-
 fn runner() -> Runner {
-    let rules = rally::rules::from_sources(&[("rules.yaml", RULES)], &|_| None).unwrap();
-    let mut runner = Runner::new(Store::open_temporary().unwrap(), Arc::new(rules)).unwrap();
+    let mut runner = support::runner::runner(RULES);
     runner.keep_journal();
     runner
 }
@@ -44,9 +39,8 @@ fn checkin(runner: &mut Runner, id: &str, member: &str, at: DateTime<Utc>) {
         r#"{{"id":"{id}","type":"checkin","member":"{member}","at":"{}"}}"#,
         at.to_rfc3339()
     );
-    let event = event::parse_line(&line, AtPolicy::Required).unwrap();
     runner.run_due(at).unwrap();
-    runner.apply_event(&event, at).unwrap();
+    runner.apply_event(&event(&line), at).unwrap();
     runner.commit().unwrap();
 }
 
@@ -176,11 +170,7 @@ fn leaving_disarms_the_timer() {
     let mut runner = runner();
     let start = t("2026-11-26T08:00:00Z");
     checkin(&mut runner, "e0", "m", start);
-    let leave = event::parse_line(
-        r#"{"id":"e1","type":"leave","member":"m","at":"2026-11-26T09:00:00Z"}"#,
-        AtPolicy::Required,
-    )
-    .unwrap();
+    let leave = event(r#"{"id":"e1","type":"leave","member":"m","at":"2026-11-26T09:00:00Z"}"#);
     runner
         .apply_event(&leave, t("2026-11-26T09:00:00Z"))
         .unwrap();

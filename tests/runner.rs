@@ -1,12 +1,11 @@
 //! The `Runner` as the daemon drives it — no journal, outcomes moved into the store
 //! writes — checked through what reaches the store.
 
-use std::sync::Arc;
+mod support;
 
-use chrono::{DateTime, Duration, Utc};
-use rally::event::{self, AtPolicy};
-use rally::runner::{Applied, Runner};
-use rally::store::Store;
+use chrono::Duration;
+use rally::runner::Applied;
+use support::runner::{event, runner, t};
 
 const RULES: &str = r#"
 channels:
@@ -24,20 +23,12 @@ rules:
       - escalate: { policy: support, severity: high, summary: "low rating" }
 "#;
 
-fn t(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().into()
-}
-
 #[test]
 fn a_step_that_opens_a_ticket_stores_its_ledger_firing_and_sla_deadline() {
-    let rules = rally::rules::from_sources(&[("rules.yaml", RULES)], &|_| None).unwrap();
-    let mut runner = Runner::new(Store::open_temporary().unwrap(), Arc::new(rules)).unwrap();
+    let mut runner = runner(RULES);
     let at = t("2026-11-26T08:00:00Z");
-    let feedback = event::parse_line(
-        r#"{"id":"f-1","type":"feedback","member":"m","at":"2026-11-26T08:00:00Z"}"#,
-        AtPolicy::Required,
-    )
-    .unwrap();
+    let feedback =
+        event(r#"{"id":"f-1","type":"feedback","member":"m","at":"2026-11-26T08:00:00Z"}"#);
     match runner.apply_event(&feedback, at).unwrap() {
         Applied::Accepted(report) => assert_eq!(report.fired, ["low-rating"]),
         other => panic!("{other:?}"),

@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 
 use super::history;
 use super::keys::{self, TimerKey};
-use super::keyspace::Keyspace;
+use super::keyspace::{self, Keyspace};
 use super::{Store, StoreError, TreeId};
 use crate::engine::{Firing, LedgerEntry};
 use crate::member::Member;
@@ -151,12 +151,7 @@ impl Store {
             Some(after) => self.keyspaces.timers.range(..keys::due_prefix(after)),
             None => self.keyspaces.timers.iter(),
         };
-        rows.take(max)
-            .map(|row| {
-                let (key, value) = row.map_err(StoreError::sled("scanning the timers"))?;
-                Ok((timer_key(&key)?, value.to_vec()))
-            })
-            .collect()
+        timer_rows(rows, max)
     }
 
     /// Like [`Store::timers_due`], but only timers whose key sorts after `after`: a
@@ -184,12 +179,7 @@ impl Store {
                 .timers
                 .range((Bound::Excluded(start), Bound::Unbounded)),
         };
-        rows.take(max)
-            .map(|row| {
-                let (key, value) = row.map_err(StoreError::sled("scanning the timers"))?;
-                Ok((timer_key(&key)?, value.to_vec()))
-            })
-            .collect()
+        timer_rows(rows, max)
     }
 
     /// The timer that falls due first, if any: what a clock sleeps until.
@@ -240,6 +230,16 @@ fn decode_member(key: &[u8], value: &[u8]) -> Result<Member, StoreError> {
 
 fn json<T: DeserializeOwned>(tree: TreeId, key: &[u8], value: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(value).map_err(|e| StoreError::corrupt(tree.name(), key, e))
+}
+
+/// Up to `max` timer rows, keys decoded.
+fn timer_rows(rows: keyspace::Rows, max: usize) -> Result<Vec<Row<TimerKey>>, StoreError> {
+    rows.take(max)
+        .map(|row| {
+            let (key, value) = row.map_err(StoreError::sled("scanning the timers"))?;
+            Ok((timer_key(&key)?, value.to_vec()))
+        })
+        .collect()
 }
 
 fn timer_key(key: &[u8]) -> Result<TimerKey, StoreError> {

@@ -1,0 +1,31 @@
+//! The `Runner` the daemon uses, driven directly over a temporary store: for tests that
+//! look at what reaches the store rather than at `sim`'s document.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rally::event::{self, AtPolicy, Event};
+use rally::runner::Runner;
+use rally::store::Store;
+
+/// An RFC 3339 instant.
+pub fn t(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("an RFC 3339 time")
+        .into()
+}
+
+/// A runner on the rules in `yaml`, over an empty temporary store.
+pub fn runner(yaml: &str) -> Runner {
+    let rules = match rally::rules::from_sources(&[("rules.yaml", yaml)], &|_| None) {
+        Ok(rules) => rules,
+        Err(errors) => panic!("{errors:?}"),
+    };
+    let store = Store::open_temporary().expect("a temporary store");
+    Runner::new(store, Arc::new(rules)).expect("a runner")
+}
+
+/// One event line, as the daemon and `sim` parse it.
+pub fn event(line: &str) -> Event {
+    event::parse_line(line, AtPolicy::Required).expect("a valid event")
+}
