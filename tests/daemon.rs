@@ -353,6 +353,20 @@ async fn sigterm_exits_0_and_every_acknowledged_event_is_there_after_restart() {
     assert_eq!(member["counters"]["events.post"], 20);
 }
 
+/// Zeroing a fresh 2 MiB huge page inside a commit stalled acknowledgements for
+/// milliseconds; the daemon turns them off for itself (README, Performance).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_daemon_runs_without_transparent_huge_pages() {
+    let s = start(FIVE_POINTS, &[]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.daemon.pid())).unwrap();
+    match status.lines().find_map(|l| l.strip_prefix("THP_enabled:")) {
+        Some(enabled) => assert_eq!(enabled.trim(), "0", "{status}"),
+        // Older kernels do not report it, and a kernel without THP has nothing to turn off.
+        None => eprintln!("this kernel does not report THP_enabled; nothing to check"),
+    }
+}
+
 #[test]
 fn run_refuses_a_non_loopback_address_without_a_token() {
     let rules = rules_dir(FIVE_POINTS);
