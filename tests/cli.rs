@@ -710,3 +710,38 @@ fn member_shows_the_state_ledger_and_history_from_a_data_directory() {
         unknown.stderr
     );
 }
+
+/// A short `rally bench` on the shipped rules: both runs happen over HTTP, every
+/// request is answered, and the figures are printed (their values are not judged).
+#[test]
+fn bench_drives_the_daemon_and_reports_both_runs() {
+    let rules = repo().join("rules");
+    let run = rally(&[
+        "bench",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--events",
+        "500",
+        "--concurrency",
+        "2",
+        "--rate",
+        "400",
+        "--seconds",
+        "0.5",
+    ]);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("saturation: 500 events in batches of 50 from 2 clients"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("fixed load: 400 events/s offered (one per request) for ")
+            && run.stdout.contains("200 sent, 0 failed; ack latency p50 "),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("first failure"), "{}", run.stdout);
+}
