@@ -25,9 +25,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// heap grows with the store (sled's cached tree nodes, a new log buffer per segment),
 /// and the thread that takes the fault is often the writer, mid-commit: measured here,
 /// one such fault stalled a commit of a single step for 4–6 ms, twice a second, and every
-/// request waiting on that group waited with it (`rally bench`: p99 6 ms with huge pages,
-/// 3.4 ms without). With 4 KiB pages the same zeroing is spread over 512 faults of a
-/// few microseconds. Redis turns them off the same way (`disable-thp`).
+/// request waiting on that group waited with it (README, Performance). With 4 KiB pages
+/// the same zeroing is spread over 512 faults of a few microseconds. Redis turns them
+/// off the same way (`disable-thp`).
 ///
 /// Not fatal: without it the daemon is only slower in its tail.
 fn without_transparent_huge_pages() -> io::Result<()> {
