@@ -1,10 +1,13 @@
-//! The one source of "now". `sim` runs on a [`VirtualClock`] that only moves when the
-//! simulation moves it (to the next event or due timer); the daemon runs on the
-//! [`SystemClock`]. The engine never asks: it is given `now` with every step.
+//! Time (SPEC §2.7). A [`Clock`] is a *reading* of time: the system clock for the
+//! daemon, a test's clock in tests. The [`StepClock`] turns readings into the one
+//! monotone time every step runs at: it only moves forward, so a late event, a
+//! system clock set back or a timer due in the past can never make a step earlier
+//! than the one before it, and no per-period record ever has to cope with an earlier
+//! period. The engine never asks: it is given `now` with every step.
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
@@ -20,31 +23,71 @@ impl Clock for SystemClock {
     }
 }
 
-/// Simulated time: starts unset, jumps forward when told, never goes back.
-#[derive(Debug, Default)]
-pub struct VirtualClock {
-    now: Mutex<Option<DateTime<Utc>>>,
+/// A clock a test sets by hand, for driving the daemon through days in milliseconds.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
 }
 
-impl VirtualClock {
-    /// Moves the clock to `to` unless it is already later; returns the time now.
-    pub fn advance_to(&self, to: DateTime<Utc>) -> DateTime<Utc> {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        let next = now.map_or(to, |current| current.max(to));
-        *now = Some(next);
-        next
+impl ManualClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        ManualClock {
+            now: Mutex::new(at),
+        }
     }
 
-    /// Whether the clock has been started.
-    pub fn started(&self) -> Option<DateTime<Utc>> {
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
         *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-impl Clock for VirtualClock {
-    /// The simulated time; the epoch before the first event.
-    fn now(&self) -> DateTime<Utc> {
-        self.started().unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+/// How far ahead of the step clock an event's `at` may be: more is a client's clock
+/// gone wrong (or a typo in a year), and would put `event.at` after the step's time.
+pub const MAX_AHEAD: Duration = Duration::minutes(5);
+
+/// The time steps run at: starts unset, moves to each reading that is later, never
+/// goes back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepClock {
+    now: Option<DateTime<Utc>>,
+}
+
+impl StepClock {
+    /// A clock that already stands at `now` (as recorded in the store).
+    pub fn at(now: Option<DateTime<Utc>>) -> Self {
+        StepClock { now }
+    }
+
+    /// Moves the clock to `reading` unless it is already later; returns the time now,
+    /// which is the time of the next step.
+    pub fn advance(&mut self, reading: DateTime<Utc>) -> DateTime<Utc> {
+        let next = self.now.map_or(reading, |current| current.max(reading));
+        self.now = Some(next);
+        next
+    }
+
+    /// The time of the latest step or reading; `None` before the first.
+    pub fn now(&self) -> Option<DateTime<Utc>> {
+        self.now
+    }
+
+    /// How the store keeps it: Unix milliseconds as decimal text.
+    pub fn encode(&self) -> Option<Vec<u8>> {
+        self.now
+            .map(|t| t.timestamp_millis().to_string().into_bytes())
+    }
+
+    /// Reads what [`StepClock::encode`] wrote; `None` for anything else.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let millis: i64 = std::str::from_utf8(bytes).ok()?.parse().ok()?;
+        let now = Utc.timestamp_millis_opt(millis).single()?;
+        Some(StepClock { now: Some(now) })
     }
 }
 
@@ -52,17 +95,27 @@ impl Clock for VirtualClock {
 mod tests {
     use super::*;
 
+    fn t(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().into()
+    }
+
     #[test]
-    fn a_virtual_clock_never_goes_back() {
-        let clock = VirtualClock::default();
-        let t1 = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
-            .unwrap()
-            .into();
-        let t0 = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
-            .unwrap()
-            .into();
-        assert_eq!(clock.advance_to(t1), t1);
-        assert_eq!(clock.advance_to(t0), t1);
-        assert_eq!(clock.now(), t1);
+    fn the_step_clock_never_goes_back() {
+        let mut clock = StepClock::default();
+        assert_eq!(clock.now(), None);
+        let t1 = t("2026-11-26T10:00:00Z");
+        assert_eq!(clock.advance(t1), t1);
+        assert_eq!(clock.advance(t("2026-11-25T10:00:00Z")), t1);
+        assert_eq!(clock.now(), Some(t1));
+    }
+
+    #[test]
+    fn the_step_clock_survives_its_encoding() {
+        let mut clock = StepClock::default();
+        assert_eq!(clock.encode(), None);
+        clock.advance(t("2026-11-26T10:00:00.123Z"));
+        let bytes = clock.encode().unwrap();
+        assert_eq!(StepClock::decode(&bytes), Some(clock));
+        assert_eq!(StepClock::decode(b"yesterday"), None);
     }
 }

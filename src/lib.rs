@@ -8,7 +8,7 @@
 //! | [`member`] | a member's state and the shape `sim` and the API print |
 //! | [`localtime`] | member-local days, weeks and months: the one place that decides "today" |
 //! | [`campaign`] | campaign phase schedules: the current phase, transitions, DST rules |
-//! | [`clock`] | the one source of "now": a virtual clock for `sim`, the system clock for the daemon |
+//! | [`clock`] | time (SPEC §2.7): clock readings, and the one monotone step clock |
 //! | [`duration`] | `7d` / `36h` / `90m` durations as written in rule files |
 //! | [`rules`] | loading rule files: YAML with spans → validated, compiled `RuleSet` |
 //! | [`script`] | the Rhai sandbox: engine limits, scope building, script-requested actions |
@@ -18,7 +18,9 @@
 //! | [`tickets`] | escalation tickets: open, climb the ladder, acknowledge, resolve |
 //! | [`outbox`] | queued messages as stored, and the dispatcher that delivers them |
 //! | [`store`] | sled: one tree of keyspaces, key encoding, one batch per group of steps |
+//! | [`feed`] | a file of events through the engine on the virtual clock: `sim` and `import` |
 //! | [`sim`] | the `rally sim` command: the engine on a virtual clock |
+//! | [`import`] | `rally import`: history into a data directory, on `sim`'s clock |
 //! | [`daemon`] | `rally run`: the writer thread, the HTTP API, hot reload, `rally bench` |
 //!
 //! Invariants that hold everywhere:
@@ -33,6 +35,8 @@ pub mod daemon;
 pub mod duration;
 pub mod engine;
 pub mod event;
+pub mod feed;
+pub mod import;
 pub mod localtime;
 pub mod member;
 pub mod messaging;

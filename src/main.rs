@@ -107,6 +107,18 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+    /// Load history (a JSON Lines file of events) into a data directory that no daemon
+    /// holds, applying it on `sim`'s virtual clock; a daemon started on the directory
+    /// then continues from it.
+    Import {
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// A JSON Lines file of events, or `-` for stdin.
+        #[arg(long)]
+        events: String,
+    },
     /// Show a member's state, ledger and recent history from a data directory.
     Member {
         id: String,
@@ -132,6 +144,11 @@ fn main() -> ExitCode {
             out,
         } => sim(&rules, &events, until, out.as_deref()),
         Command::Member { id, data } => member(&id, &data),
+        Command::Import {
+            rules,
+            data,
+            events,
+        } => import(&rules, &data, &events),
         Command::Run {
             rules,
             data,
@@ -233,6 +250,36 @@ fn write_document(doc: &rally::sim::Simulation, mut out: impl Write) -> io::Resu
     serde_json::to_writer_pretty(&mut out, doc)?;
     out.write_all(b"\n")?;
     out.flush()
+}
+
+fn import(dir: &Path, data: &Path, events: &str) -> Result<ExitCode, String> {
+    let set = match rules::load(dir) {
+        Ok(set) => Arc::new(set),
+        Err(errors) => {
+            print_rule_errors(&errors);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let progress = |done: &rally::import::Imported| {
+        eprintln!(
+            "rally: {} lines: {} accepted, {} duplicate, {} rejected",
+            done.lines,
+            done.accepted,
+            done.duplicates,
+            done.rejected.len()
+        );
+    };
+    let wall = Utc::now();
+    let done = if events == "-" {
+        rally::import::import(set, data, io::stdin().lock(), wall, progress)
+    } else {
+        let file = File::open(events).map_err(|e| format!("cannot open {events}: {e}"))?;
+        rally::import::import(set, data, BufReader::new(file), wall, progress)
+    }
+    .map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&done).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn member(id: &str, data: &Path) -> Result<ExitCode, String> {

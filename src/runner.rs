@@ -18,6 +18,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::{StepClock, MAX_AHEAD};
 use crate::engine::{self, Context, Input, Outcome};
 use crate::event::Event;
 use crate::member::Member;
@@ -124,6 +125,9 @@ pub struct Runner {
     next_outbox: u64,
     /// Tickets changed by the open group, newer than what the store holds.
     tickets: HashMap<u64, crate::tickets::Ticket>,
+    /// The one time every step runs at (SPEC §2.7): monotone, kept in the store with
+    /// every commit so a restart (or an import) continues from it.
+    clock: StepClock,
     /// The last timer the open group popped. Timers pop in key order, so every due
     /// timer up to this one is popped too — still in the store until the group
     /// commits, and skipped by the next scan.
@@ -132,6 +136,9 @@ pub struct Runner {
 
 /// Members kept in [`Runner`]'s cache of committed members (about 1–2 KiB each).
 const MEMBER_CACHE: usize = 32_768;
+
+/// Meta name of the step clock: the time of the latest committed step or reading.
+pub const CLOCK_META: &str = "clock";
 
 /// Meta names: `campaign.<id>` holds a [`CampaignRecord`].
 pub const CAMPAIGN_META: &str = "campaign.";
@@ -145,7 +152,9 @@ impl Runner {
         let (jobs, next_job) = timers::load_jobs(&store)?;
         let next_ticket = store.ticket_last()?.map_or(1, |n| n + 1);
         let next_outbox = store.outbox_last()?.map_or(1, |n| n + 1);
+        let clock = load_clock(&store)?;
         Ok(Runner {
+            clock,
             store: Arc::new(store),
             next_ticket,
             next_outbox,
@@ -201,6 +210,11 @@ impl Runner {
         self.rules = rules;
     }
 
+    /// The step clock: the time of the latest step or reading, `None` before the first.
+    pub fn now(&self) -> Option<DateTime<Utc>> {
+        self.clock.now()
+    }
+
     /// Steps waiting in the open group.
     pub fn pending(&self) -> usize {
         self.group.len()
@@ -241,14 +255,31 @@ impl Runner {
         }
     }
 
-    /// Runs the step for `event` at `now` (the event's time) and adds it to the group.
+    /// An event arrives when the clock reads `reading` (SPEC §2.7): the clock moves to
+    /// it (never back), every timer due by then runs first, in due order, and then the
+    /// event's step runs at the clock's time — for a late event, later than its `at`.
+    /// This one function decides what runs before an arrival in `sim`, `import` and
+    /// the daemon alike, so the same arrivals give the same state.
+    ///
+    /// Steps join the open group; the caller commits. An `at` more than
+    /// [`MAX_AHEAD`] past the clock is refused.
     pub fn apply_event(
         &mut self,
         event: &Event,
-        now: DateTime<Utc>,
+        reading: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
+        self.run_due(reading)?;
+        let now = self.clock.advance(reading);
         if self.events.contains(&event.id) || self.store.seen(&event.id)? {
             return Ok(Applied::Duplicate);
+        }
+        if event.at_utc() > now + MAX_AHEAD {
+            return Ok(Applied::Rejected(format!(
+                "at: {} is in the future: more than {} minutes after Rally's clock ({})",
+                event.at.map(|at| at.to_rfc3339()).unwrap_or_default(),
+                MAX_AHEAD.num_minutes(),
+                crate::member::rfc3339(now)
+            )));
         }
         // A ticket command changes its ticket or nothing at all.
         let mut write = match self.ticket_command(event, now)? {
@@ -268,7 +299,10 @@ impl Runner {
         Ok(Applied::Accepted(report))
     }
 
-    fn step(&self, member: Option<Member>, input: &Input<'_>, now: DateTime<Utc>) -> Outcome {
+    /// Runs one step at `at`, or at the clock if it is already later: the only way a
+    /// step gets its time, so no step runs earlier than the one before it.
+    fn step(&mut self, member: Option<Member>, input: &Input<'_>, at: DateTime<Utc>) -> Outcome {
+        let now = self.clock.advance(at);
         let ctx = Context {
             rules: &self.rules,
             now,
@@ -337,6 +371,12 @@ impl Runner {
         if self.group.is_empty() {
             return Ok(());
         }
+        if let Some(clock) = self.clock.encode() {
+            self.group.push(StepWrite {
+                meta_put: vec![(CLOCK_META.to_string(), clock)],
+                ..StepWrite::default()
+            });
+        }
         let result = self.store.commit(&self.group);
         let armed = self
             .group
@@ -378,7 +418,21 @@ impl Runner {
         (self.jobs, self.next_job) = timers::load_jobs(&self.store)?;
         self.next_ticket = self.store.ticket_last()?.map_or(1, |n| n + 1);
         self.next_outbox = self.store.outbox_last()?.map_or(1, |n| n + 1);
+        self.clock = load_clock(&self.store)?;
         Ok(())
+    }
+}
+
+fn load_clock(store: &Store) -> Result<StepClock, StoreError> {
+    match store.meta_get(CLOCK_META)? {
+        None => Ok(StepClock::default()),
+        Some(bytes) => StepClock::decode(&bytes).ok_or_else(|| {
+            StoreError::corrupt(
+                "meta",
+                CLOCK_META.as_bytes(),
+                "not a time in Unix milliseconds",
+            )
+        }),
     }
 }
 

@@ -11,22 +11,18 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
-use crate::clock::VirtualClock;
 use crate::engine::{Firing, LedgerEntry, RuleFailure};
-use crate::event::{self, AtPolicy};
+use crate::feed::{self, FeedError, Line};
 use crate::member::{rfc3339, Member};
 use crate::rules::RuleSet;
-use crate::runner::{Applied, Runner};
+use crate::runner::Runner;
 use crate::store::{Store, StoreError};
 use crate::tickets::Ticket;
 
-/// Steps per transaction: large groups amortise sled's per-transaction cost.
-const GROUP: usize = 128;
-
 #[derive(Debug, Error)]
 pub enum SimError {
-    #[error("reading events: {0}")]
-    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -44,9 +40,8 @@ struct Record {
 /// Runs the events read from `input` through `rules` and returns what happened; it
 /// serializes as the output document.
 ///
-/// The virtual clock starts at the first event; before each event it advances to the
-/// event's time, firing every timer due on the way in time order (each step with its
-/// timer's due time as "now"); after the last event it advances to `until`.
+/// The virtual clock starts at the first event and reads each event's `at` (see
+/// [`crate::feed`]); after the last event it advances to `until`.
 pub fn simulate(
     rules: Arc<RuleSet>,
     input: impl BufRead,
@@ -56,55 +51,18 @@ pub fn simulate(
     let mut runner = Runner::new(store, rules)?;
     runner.keep_journal();
     let mut record = Record::default();
-    let clock = VirtualClock::default();
-    for (index, line) in input.lines().enumerate() {
-        let line = line?;
-        let number = index + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event = match event::parse_line(&line, AtPolicy::Required) {
-            Ok(event) => event,
-            Err(e) => {
-                record
-                    .rejected
-                    .push(json!({"line": number, "error": e.to_string()}));
-                continue;
-            }
-        };
-        let at = event.at_utc();
-        if clock.started().is_none() {
-            // The clock starts just before the first event, so a phase change at
-            // that very instant still fires.
-            runner.arm(at - chrono::Duration::milliseconds(1))?;
-        }
-        // Timers due up to this event fire first; an event from the past does not
-        // move the clock back.
-        let now = clock.advance_to(at);
-        runner.run_due(now)?;
-        if let Applied::Rejected(error) = runner.apply_event(&event, at)? {
-            record
-                .rejected
-                .push(json!({"line": number, "error": error}));
-        }
-        if runner.pending() >= GROUP {
-            runner.commit()?;
+    feed::feed(&mut runner, input, None, |runner, line| {
+        if let Line::Rejected { line, error } = line {
+            record.rejected.push(json!({"line": line, "error": error}));
         }
         record.absorb(runner.take_journal());
-    }
-    runner.commit()?;
+    })?;
     if let Some(until) = until {
-        if clock.started().is_none() {
-            runner.arm(until)?;
-        }
-        clock.advance_to(until);
+        feed::advance(&mut runner, until)?;
     }
-    if let Some(now) = clock.started() {
-        runner.run_due(now)?;
-    }
-    runner.commit()?;
     record.absorb(runner.take_journal());
-    document(&runner, record, clock.started())
+    let now = runner.now();
+    document(&runner, record, now)
 }
 
 impl Record {

@@ -1,8 +1,8 @@
-//! SPEC §2.2 + §5 under fire: the daemon is SIGKILLed, several times, while it is
-//! working through thousands of inactivity deadlines that are already due; after each
-//! restart it catches up. In the end every deadline fired exactly once — one firing,
-//! one point, one tag per member — and the state equals what `rally sim` computes from
-//! the same events.
+//! SPEC §2.2 + §5 under fire: history loaded with `rally import` leaves thousands of
+//! inactivity deadlines due by the time the daemon starts; the daemon is SIGKILLed,
+//! several times, while it catches up on them, and after each restart it goes on. In
+//! the end every deadline fired exactly once — one firing, one point, one tag per
+//! member — and the state equals what `rally sim` computes from the same events.
 
 mod support;
 
@@ -13,12 +13,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use serde_json::{json, Value};
-use support::daemon::{client, get_json, post_until_acknowledged, rally, rules_dir, Daemon};
+use support::daemon::{client, get_json, rally, rules_dir, Daemon};
 
-const MEMBERS: usize = 3000;
-/// Big batches: each is one group, after which the writer works through its 500 due
-/// deadlines in several commits — a long stretch to be killed in.
-const BATCH: usize = 500;
+/// Enough due deadlines that catching up takes many commits: a long stretch to be
+/// killed in.
+const MEMBERS: usize = 12_000;
 const KILLS: usize = 4;
 /// Generous: only a daemon that stopped making progress takes this long.
 const PATIENCE: Duration = Duration::from_secs(300);
@@ -107,59 +106,53 @@ async fn every_due_inactivity_deadline_fires_exactly_once_across_kill_9_restarts
     let now = Utc::now();
     let events = checkins(now);
 
-    let daemon = Daemon::start(rules.path(), data.path(), &[]);
+    let history = data.path().join("history.jsonl");
+    let lines: Vec<String> = events.iter().map(Value::to_string).collect();
+    std::fs::write(&history, lines.join("\n")).unwrap();
+    let store = data.path().join("store");
+    let imported = rally()
+        .args(["import", "--rules"])
+        .arg(rules.path())
+        .arg("--data")
+        .arg(&store)
+        .arg("--events")
+        .arg(&history)
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&imported.stdout).unwrap();
+    assert_eq!(summary["accepted"], MEMBERS, "{summary}");
+
+    let daemon = Daemon::start(rules.path(), &store, &[]);
     let base = Arc::new(RwLock::new(daemon.base.clone()));
     let daemon = Arc::new(Mutex::new(daemon));
 
-    let poster = {
-        let (base, events) = (Arc::clone(&base), events.clone());
-        tokio::spawn(async move {
-            let http = client();
-            for batch in events.chunks(BATCH) {
-                let statuses =
-                    post_until_acknowledged(&http, || base.read().unwrap().clone(), batch).await;
-                // A batch resent after a kill may be partly or wholly duplicate.
-                assert!(
-                    statuses.iter().all(|s| s == "accepted" || s == "duplicate"),
-                    "{statuses:?}"
-                );
-            }
-        })
-    };
-
-    // Each kill lands just after some member's deadline fired, in a different stretch
-    // of the member list each time: deadlines before it are done, those after it are
-    // due and waiting (or not even posted yet).
+    // Each kill lands just after some member's deadline fired, in a later stretch of
+    // the member list each time: deadlines before it are done, those after it are due
+    // and waiting.
     let http = client();
     for kill in 0..KILLS {
-        let target = rand::thread_rng()
-            .gen_range(kill * MEMBERS / KILLS..(kill + 1) * MEMBERS / KILLS - BATCH);
+        let target =
+            rand::thread_rng().gen_range(kill * MEMBERS / KILLS..(kill + 1) * MEMBERS / KILLS);
         wait_until_fired(&http, &base, target).await;
         let pause = rand::thread_rng().gen_range(0..20);
         tokio::time::sleep(Duration::from_millis(pause)).await;
-        let url = base.read().unwrap().clone();
-        let end_of_batch = (target / BATCH + 1) * BATCH - 1;
-        let batch_done = has_fired(&http, &url, end_of_batch).await;
-        let (daemon, base, data) = (
-            Arc::clone(&daemon),
-            Arc::clone(&base),
-            data.path().to_path_buf(),
-        );
+        let (daemon, base, store) = (Arc::clone(&daemon), Arc::clone(&base), store.clone());
         let rules = rules.path().to_path_buf();
         tokio::task::spawn_blocking(move || {
             let mut daemon = daemon.lock().unwrap();
             daemon.kill();
-            *daemon = Daemon::start(&rules, &data, &[]);
+            *daemon = Daemon::start(&rules, &store, &[]);
             *base.write().unwrap() = daemon.base.clone();
         })
         .await
         .unwrap();
-        eprintln!(
-            "kill -9 number {} after member {target} fired (its batch done: {batch_done:?})",
-            kill + 1
-        );
+        eprintln!("kill -9 number {} after member {target} fired", kill + 1);
     }
-    poster.await.unwrap();
 
     let base = base.read().unwrap().clone();
     for i in 0..MEMBERS {

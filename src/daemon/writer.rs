@@ -160,6 +160,10 @@ struct Group {
     firings: Vec<String>,
     /// Ticket commands, answered once the group is durable.
     tickets: Vec<TicketWaiting>,
+    /// Set when the store failed while the group was being built: a commit inside it
+    /// (before due timers, a fan-out batch or re-arming after a reload) may have
+    /// dropped steps of any request in it, so none of them is acknowledged.
+    broken: Option<Unavailable>,
 }
 
 struct TicketWaiting {
@@ -259,6 +263,9 @@ impl Writer {
             Job::Events { events, reply } => {
                 group.steps += events.len();
                 let waiting = self.apply(&events, &mut group.firings, reply);
+                if let Some(error) = &waiting.error {
+                    group.broken.get_or_insert_with(|| error.clone());
+                }
                 group.waiting.push(waiting);
                 false
             }
@@ -273,6 +280,9 @@ impl Writer {
                 // New campaigns and schedules start keeping time from now.
                 if let Err(e) = self.runner.arm(self.clock.now()) {
                     tracing::error!(error = %e, "cannot arm the new rules' timers");
+                    group
+                        .broken
+                        .get_or_insert_with(|| Unavailable(format!("cannot commit: {e}")));
                 }
                 // The requester may have given up; the swap stands either way.
                 let _ = reply.send(());
@@ -291,7 +301,9 @@ impl Writer {
         let mut acks = Vec::with_capacity(events.len());
         for event in events {
             let started = Instant::now();
-            let applied = self.runner.apply_event(event, event.at_utc());
+            // The step runs at the clock's time when the writer applies it (SPEC §2.7),
+            // after every timer due by then; `event.at` stays what the client said.
+            let applied = self.runner.apply_event(event, self.clock.now());
             self.metrics.step(started.elapsed());
             match applied {
                 Ok(Applied::Duplicate) => acks.push(Ack::Duplicate),
@@ -315,7 +327,7 @@ impl Writer {
                         reply,
                         events: events.len(),
                         acks,
-                        error: Some(Unavailable(format!("cannot read the store: {e}"))),
+                        error: Some(Unavailable(format!("store: {e}"))),
                     };
                 }
             }
@@ -333,7 +345,10 @@ impl Writer {
         if group.waiting.is_empty() && group.tickets.is_empty() {
             return;
         }
-        let durable = self.commit_and_sync(group.steps);
+        let mut durable = self.commit_and_sync(group.steps);
+        if let (Ok(()), Some(broken)) = (&durable, group.broken) {
+            durable = Err(broken);
+        }
         if durable.is_ok() {
             for rule in &group.firings {
                 self.metrics.firing(rule);

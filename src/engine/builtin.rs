@@ -33,8 +33,13 @@ impl Run<'_> {
 
     /// Applies the built-in effects; returns the `returned` rules this activity
     /// triggers, to run after the event's own rules.
+    ///
+    /// `joined_at` is when the member joined (`event.at`); everything that keeps time —
+    /// streak days, `last_active`, silences — runs on the step's `now` (SPEC §2.7), so
+    /// a late event cannot reopen a day or a silence that is over.
     fn builtin_effects(&mut self, event: &Event) -> Vec<usize> {
         let at = event.at_utc();
+        let now = self.now();
         let member = &mut self.member;
         match event.kind.as_str() {
             "join" => {
@@ -62,7 +67,7 @@ impl Run<'_> {
                     }
                 }
             }
-            "checkin" => self.checkin(at),
+            "checkin" => self.checkin(now),
             "purchase" => {
                 let amount = event
                     .data
@@ -79,14 +84,13 @@ impl Run<'_> {
         self.member
             .add_to_counter(&format!("events.{}", event.kind), 1.0);
         if self.rules().settings.activity.includes(&event.kind) {
-            return self.activity(at);
+            return self.activity(now);
         }
         Vec::new()
     }
 
     /// A check-in extends the streak when it is on the local day after the last one,
-    /// restarts it after a gap, and changes nothing on the same day (or an earlier one,
-    /// for an event that arrives out of order).
+    /// restarts it after a gap, and changes nothing on the same day.
     fn checkin(&mut self, at: chrono::DateTime<chrono::Utc>) {
         let day = localtime::local_day(at, self.zone());
         let member = &mut self.member;

@@ -151,15 +151,25 @@ impl Runner {
         Ok((next != i64::MAX).then(|| from_millis(next)))
     }
 
-    /// Runs everything due at or before `now` — fan-out batches first, then timers in
-    /// due order, each with its own due time as "now". Returns how many steps ran.
+    /// Time reads `now`: runs everything due at or before it — fan-out batches first,
+    /// then timers in due order, each step at its own due time (or the clock, if that
+    /// is later) — and moves the step clock to `now`. Returns how many steps ran.
     ///
     /// Timer steps join the open group like event steps (the caller commits), so time
     /// passing does not break groups apart. Timers popped but not yet committed are
     /// remembered and skipped; the group is committed first only when it armed a timer
     /// that is already due (the store cannot show it before) or before a fan-out batch
     /// (which reads members from the store).
-    pub fn run_due(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    pub fn run_due(&mut self, reading: DateTime<Utc>) -> Result<usize, StoreError> {
+        // A reading behind the clock (a system clock set back) is the clock's time:
+        // what was due by then has to run before the next step all the same.
+        let now = self.clock.now().map_or(reading, |clock| clock.max(reading));
+        let steps = self.run_due_steps(now)?;
+        self.clock.advance(now);
+        Ok(steps)
+    }
+
+    fn run_due_steps(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         // The common case — nothing due — must not touch the open group.
         if self.jobs.is_empty() && !self.anything_due(now)? {
             return Ok(0);
@@ -234,6 +244,8 @@ impl Runner {
 
     fn pop(&mut self, key: TimerKey, payload: &[u8]) -> Result<(), StoreError> {
         let due = from_millis(key.due);
+        // Time reaches the timer before it runs (a no-op for one due in the past).
+        self.clock.advance(due);
         match key.kind.as_str() {
             INACTIVE => self.pop_inactive(key, due),
             PHASE => self.pop_phase(key, payload, due),
