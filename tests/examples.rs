@@ -8,11 +8,12 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 /// The example folders with a test below. A new example needs a test and an entry here.
-const TESTED: [&str; 7] = [
+const TESTED: [&str; 8] = [
     "checkin-streak",
     "content-caps",
     "double11",
     "feedback-escalation",
+    "late-events",
     "purchase-ladder",
     "reengagement",
     "shipped",
@@ -153,6 +154,45 @@ fn checkin_streak() {
         "{}",
         rejected[0]
     );
+}
+
+#[test]
+fn late_events() {
+    let doc = example("late-events");
+    let paid: Vec<(String, i64, String)> = doc["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_string(),
+                e["amount"].as_i64().unwrap(),
+                e["at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let paid: Vec<(&str, i64, &str)> = paid
+        .iter()
+        .map(|(e, a, t)| (e.as_str(), *a, t.as_str()))
+        .collect();
+    assert_eq!(
+        paid,
+        [
+            ("l-2", 10, "2026-11-02T01:00:00Z"),
+            ("l-3", 20, "2026-11-02T02:00:00Z"),
+            ("l-5", 10, "2026-11-06T01:00:00Z"),
+            ("l-6", 25, "2026-11-06T01:00:00Z"),
+        ]
+    );
+    let quiet: Vec<&Value> = doc["firings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "quiet-3d")
+        .collect();
+    assert_eq!(quiet.len(), 1);
+    assert_eq!(quiet[0]["at"], "2026-11-05T02:00:00Z");
+    assert_eq!(doc["members"]["m-1"]["points"], 55);
 }
 
 #[test]
