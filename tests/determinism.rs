@@ -76,7 +76,11 @@ fn stream(seed: u64) -> String {
     let mut lines = Vec::new();
     for i in 0..120 {
         minutes += rng.gen_range(0..600);
-        let late = if rng.gen_bool(0.1) { rng.gen_range(60..3000) } else { 0 };
+        let late = if rng.gen_bool(0.1) {
+            rng.gen_range(60..3000)
+        } else {
+            0
+        };
         let at = start + chrono::Duration::minutes(minutes - late);
         let kind = TYPES[rng.gen_range(0..TYPES.len())];
         let mut event = json!({"id": format!("e-{i}"), "type": kind,
