@@ -32,14 +32,10 @@ use field::Unit;
 pub struct CronSpec {
     /// As written in the rule file.
     pub text: String,
-    /// The expression as the cron crate reads it. When both the day-of-month and the
-    /// weekday are restricted the crate requires both to match, where crontab (and so
-    /// Rally) accepts either: then `either_day` holds the two schedules whose union is
-    /// the expression, and this one is not used.
-    schedule: Schedule,
-    /// crontab's "either day field" reading; `None` when at most one of the day fields
-    /// is restricted.
-    either_day: Option<Box<[Schedule; 2]>>,
+    /// The expression as the cron crate reads it: one schedule, or two whose union is
+    /// the expression when both day fields are restricted (the crate then requires
+    /// both to match, where crontab, and so Rally, accepts either).
+    schedules: Box<[Schedule]>,
     /// How the job meets DST changes.
     job: Job,
 }
@@ -96,19 +92,17 @@ impl CronSpec {
             !text.starts_with('*') && !text.starts_with('?')
         };
         let both_days_restricted = restricted(Unit::DayOfMonth) && restricted(Unit::DayOfWeek);
-        let schedule = compile(&fields, None)?;
-        let either_day = if both_days_restricted {
-            Some(Box::new([
+        let schedules = if both_days_restricted {
+            vec![
                 compile(&fields, Some(Unit::DayOfWeek))?,
                 compile(&fields, Some(Unit::DayOfMonth))?,
-            ]))
+            ]
         } else {
-            None
+            vec![compile(&fields, None)?]
         };
         Ok(CronSpec {
             text: text.to_string(),
-            schedule,
-            either_day,
+            schedules: schedules.into_boxed_slice(),
             job,
         })
     }
@@ -132,7 +126,7 @@ impl CronSpec {
             .checked_add_signed(Duration::hours(LONGEST_SHIFT))
             .unwrap_or(local)
             .and_utc();
-        self.naive_schedules()
+        self.schedules
             .iter()
             .filter_map(|schedule| {
                 let mut best: Option<DateTime<Utc>> = None;
@@ -159,7 +153,7 @@ impl CronSpec {
         let start = naive_search_start(after, zone).and_utc();
         Occurrences {
             streams: self
-                .naive_schedules()
+                .schedules
                 .iter()
                 .map(|schedule| schedule.after_owned(start).peekable())
                 .collect(),
@@ -168,13 +162,6 @@ impl CronSpec {
             found: BTreeSet::new(),
             last: after,
             up_to,
-        }
-    }
-
-    fn naive_schedules(&self) -> &[Schedule] {
-        match &self.either_day {
-            Some(both) => both.as_slice(),
-            None => std::slice::from_ref(&self.schedule),
         }
     }
 }
