@@ -92,6 +92,9 @@ impl CronSpec {
             !text.starts_with('*') && !text.starts_with('?')
         };
         let both_days_restricted = restricted(Unit::DayOfMonth) && restricted(Unit::DayOfWeek);
+        if restricted(Unit::DayOfMonth) && !restricted(Unit::DayOfWeek) {
+            never_runs(&written, &fields)?;
+        }
         let schedules = if both_days_restricted {
             vec![
                 compile(&fields, Some(Unit::DayOfWeek))?,
@@ -178,6 +181,34 @@ fn naive_search_start(after: DateTime<Utc>, zone: Tz) -> NaiveDateTime {
         .and_then(|ahead| local(ahead).checked_sub_signed(shift));
     let own = local(after);
     behind.map_or(own, |behind| behind.min(own))
+}
+
+/// Refuses days of month that no month in the expression has (`0 0 30 2 *`): such a
+/// job never runs, and finding that out would take a walk to the crate's year 2100.
+fn never_runs(
+    written: &[syntax::Written],
+    fields: &[(Unit, BTreeSet<u32>)],
+) -> Result<(), CronError> {
+    let values = |unit| fields.iter().find(|(u, _)| *u == unit).map(|(_, v)| v);
+    let text = |unit| written.iter().find(|w| w.unit == unit);
+    let (Some(days), Some(months), Some(day), Some(month)) = (
+        values(Unit::DayOfMonth),
+        values(Unit::Month),
+        text(Unit::DayOfMonth),
+        text(Unit::Month),
+    ) else {
+        return Ok(());
+    };
+    if field::some_day_exists(days, months) {
+        return Ok(());
+    }
+    Err(CronError::new(
+        day.at,
+        format!(
+            "day of month {} never comes in month {}, so this never runs",
+            day.text, month.text
+        ),
+    ))
 }
 
 /// The cron crate's schedule for the expanded fields; `any` (one of the day fields)

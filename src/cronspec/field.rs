@@ -207,6 +207,20 @@ fn expand_item(
     Ok(())
 }
 
+/// Whether some month in `months` has some day in `days`: `30 2` (the 30th of
+/// February) never comes, which crontab accepts in silence and a rule should not.
+/// February counts 29 days, as it has in leap years.
+pub fn some_day_exists(days: &BTreeSet<u32>, months: &BTreeSet<u32>) -> bool {
+    const LONGEST: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let shortest_day = days.first().copied().unwrap_or(1);
+    months.iter().any(|&m| {
+        (m as usize)
+            .checked_sub(1)
+            .and_then(|i| LONGEST.get(i))
+            .is_some_and(|&len| shortest_day <= len)
+    })
+}
+
 /// The field as the cron crate reads it: `*` when every value is named, otherwise an
 /// explicit list (weekdays by name, since the crate numbers them 1 = Sunday).
 pub fn render(unit: Unit, values: &BTreeSet<u32>) -> String {

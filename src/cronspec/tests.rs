@@ -269,3 +269,27 @@ fn hourly_runs_on_the_hour() {
         "2026-11-02T01:00:00+00:00"
     );
 }
+
+#[test]
+fn a_day_that_no_month_of_the_expression_has_is_refused_at_the_day() {
+    let err = CronSpec::parse("0 0 30 2 *").unwrap_err();
+    assert_eq!(err.at, 4);
+    assert_eq!(
+        err.message,
+        "day of month 30 never comes in month 2, so this never runs"
+    );
+    assert!(CronSpec::parse("0 0 31 APR,JUN *").is_err());
+}
+
+#[test]
+fn a_day_that_some_month_of_the_expression_has_is_accepted() {
+    assert!(CronSpec::parse("0 0 29 2 *").is_ok());
+    assert!(CronSpec::parse("0 0 31 4-5 *").is_ok());
+    assert!(CronSpec::parse("0 0 30-31 2,3 *").is_ok());
+}
+
+#[test]
+fn a_missing_day_with_a_restricted_weekday_still_runs_on_that_weekday() {
+    // Either day field may match: the Mondays of February.
+    assert!(CronSpec::parse("0 0 30 2 Mon").is_ok());
+}
