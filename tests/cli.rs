@@ -358,12 +358,58 @@ fn check_reports_a_cron_expression_with_the_wrong_number_of_fields() {
         "{RULE_HEAD}    trigger: {{ schedule: \"0 9 * *\" }}\n    audience: all\n    actions: [tag: a]\n"
     );
     let (dir, line) = the_one_problem(&[("a.yaml", &text)]);
-    let prefix = format!(
-        "{}: invalid cron expression \"0 9 * *\"",
-        at(&dir, "a.yaml", 3, 26)
+    assert_eq!(
+        line,
+        format!(
+            "{}: invalid cron expression \"0 9 * *\": expected 5 fields (or 6–7 with seconds), got 4",
+            at(&dir, "a.yaml", 3, 27)
+        )
     );
-    assert!(line.starts_with(&prefix), "{line}");
-    assert!(line.contains("has 4 fields"), "{line}");
+}
+
+#[test]
+fn check_reports_a_cron_field_out_of_range_at_the_field_with_crontab_bounds() {
+    // `    trigger: { schedule: "0 9-25 * * *" }`: the text starts at column 27 and the
+    // hour's 25 is at column 31.
+    let text = format!(
+        "{RULE_HEAD}    trigger: {{ schedule: \"0 9-25 * * *\" }}\n    audience: all\n    actions: [tag: a]\n"
+    );
+    let (dir, line) = the_one_problem(&[("a.yaml", &text)]);
+    assert_eq!(
+        line,
+        format!(
+            "{}: invalid cron expression \"0 9-25 * * *\": hour must be 0–23, found \"25\"",
+            at(&dir, "a.yaml", 3, 31)
+        )
+    );
+}
+
+#[test]
+fn check_reports_a_bad_cron_phase_start_at_the_field_in_a_plain_scalar() {
+    let text =
+        "campaigns:\n  - id: sale\n    phases:\n      - name: open\n        start: 0 9 * Fab Mon\n";
+    let (dir, line) = the_one_problem(&[("a.yaml", text)]);
+    assert_eq!(
+        line,
+        format!(
+            "{}: invalid cron expression \"0 9 * Fab Mon\": month must be 1–12 or JAN–DEC, found \"Fab\"",
+            at(&dir, "a.yaml", 5, 22)
+        )
+    );
+}
+
+#[test]
+fn check_reports_a_duration_over_ten_years_at_the_duration() {
+    let text =
+        format!("{RULE_HEAD}    trigger: {{ inactive: 20000000w }}\n    actions: [tag: a]\n");
+    let (dir, line) = the_one_problem(&[("a.yaml", &text)]);
+    assert_eq!(
+        line,
+        format!(
+            "{}: duration \"20000000w\" is longer than the longest allowed, 3650d (10 years)",
+            at(&dir, "a.yaml", 3, 26)
+        )
+    );
 }
 
 const CAMPAIGN: &str = "campaigns:

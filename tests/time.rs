@@ -297,6 +297,55 @@ rules:
 }
 
 #[test]
+fn an_hourly_schedule_runs_again_in_the_hour_a_fall_back_repeats() {
+    let doc = sim(
+        r#"
+settings: { timezone: Europe/Berlin }
+rules:
+  - id: half-past
+    trigger: { schedule: "30 * * * *" }
+    audience: all
+    actions: [ { tag: ran } ]
+"#,
+        r#"{"id":"1","type":"join","member":"m","at":"2026-10-24T23:00:00Z"}"#,
+        "2026-10-25T02:00:00Z",
+    );
+    // 25 Oct 2026: 02:00–03:00 happens twice in Berlin (CEST, then CET).
+    assert_eq!(
+        firings(&doc, "half-past"),
+        [
+            at("m", "2026-10-24T23:30:00Z"),
+            at("m", "2026-10-25T00:30:00Z"),
+            at("m", "2026-10-25T01:30:00Z")
+        ]
+    );
+}
+
+#[test]
+fn a_stepped_schedule_does_not_run_in_the_hour_spring_forward_skips() {
+    let doc = sim(
+        r#"
+settings: { timezone: America/New_York }
+rules:
+  - id: every-two-hours
+    trigger: { schedule: "0 */2 * * *" }
+    audience: all
+    actions: [ { tag: ran } ]
+"#,
+        r#"{"id":"1","type":"join","member":"m","at":"2026-03-08T04:00:00Z"}"#,
+        "2026-03-08T09:00:00Z",
+    );
+    // 8 Mar 2026: 00:00 EST, then 02:00 does not exist, then 04:00 EDT.
+    assert_eq!(
+        firings(&doc, "every-two-hours"),
+        [
+            at("m", "2026-03-08T05:00:00Z"),
+            at("m", "2026-03-08T08:00:00Z")
+        ]
+    );
+}
+
+#[test]
 fn a_phase_trigger_runs_once_per_member_when_the_phase_starts() {
     let doc = sim(
         r#"

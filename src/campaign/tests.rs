@@ -1,27 +1,27 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use chrono_tz::America::New_York;
 use chrono_tz::Asia::Shanghai;
-use chrono_tz::Europe::Berlin;
 use chrono_tz::Tz;
 
 use super::*;
+
+mod dst;
 use crate::cronspec::CronSpec;
 use crate::rules::model::{Campaign, Phase, PhaseStart, SourcePos};
 
-fn utc(text: &str) -> DateTime<Utc> {
+pub(super) fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap()
         .with_timezone(&Utc)
 }
 
-fn local(text: &str) -> NaiveDateTime {
+pub(super) fn local(text: &str) -> NaiveDateTime {
     text.parse().unwrap()
 }
 
 /// A phase from its rule-file form: an absolute local time or a cron expression.
-fn phase(name: &str, start: &str) -> Phase {
+pub(super) fn phase(name: &str, start: &str) -> Phase {
     let start = match start.parse::<NaiveDateTime>() {
         Ok(at) => PhaseStart::At(at),
         Err(_) => PhaseStart::Cron(CronSpec::parse(start).unwrap()),
@@ -32,7 +32,7 @@ fn phase(name: &str, start: &str) -> Phase {
     }
 }
 
-fn campaign(id: &str, zone: Tz, phases: Vec<Phase>, end: Option<&str>) -> Campaign {
+pub(super) fn campaign(id: &str, zone: Tz, phases: Vec<Phase>, end: Option<&str>) -> Campaign {
     Campaign {
         id: id.to_string(),
         timezone: zone,
@@ -74,18 +74,18 @@ fn friday_salon() -> Campaign {
     )
 }
 
-fn named(phase: Option<PhaseNow>) -> Option<String> {
+pub(super) fn named(phase: Option<PhaseNow>) -> Option<String> {
     phase.map(|p| p.name)
 }
 
-fn listed(found: Vec<Transition>) -> Vec<(String, Option<String>)> {
+pub(super) fn listed(found: Vec<Transition>) -> Vec<(String, Option<String>)> {
     found
         .into_iter()
         .map(|t| (t.at.to_rfc3339(), t.phase))
         .collect()
 }
 
-fn entering(at: &str, phase: &str) -> (String, Option<String>) {
+pub(super) fn entering(at: &str, phase: &str) -> (String, Option<String>) {
     (utc(at).to_rfc3339(), Some(phase.to_string()))
 }
 
@@ -224,77 +224,4 @@ fn a_recurring_campaign_counts_limits_per_cycle_of_its_first_phase() {
         key("2026-11-13T13:00:00Z").as_deref(),
         Some("friday-salon@2026-11-11T01:00:00Z")
     );
-}
-
-#[test]
-fn a_local_time_in_a_spring_forward_gap_means_the_end_of_the_gap() {
-    // Berlin 2026-03-29: 02:00 CET jumps to 03:00 CEST (01:00Z).
-    assert_eq!(
-        local_to_utc(local("2026-03-29T02:30:00"), Berlin),
-        utc("2026-03-29T01:00:00Z")
-    );
-    // New York 2026-03-08: 02:00 EST jumps to 03:00 EDT (07:00Z).
-    assert_eq!(
-        local_to_utc(local("2026-03-08T02:00:00"), New_York),
-        utc("2026-03-08T07:00:00Z")
-    );
-}
-
-#[test]
-fn a_local_time_repeated_by_fall_back_means_its_first_occurrence() {
-    // Berlin 2026-10-25: 03:00 CEST falls back to 02:00 CET; 02:30 CEST = 00:30Z.
-    assert_eq!(
-        local_to_utc(local("2026-10-25T02:30:00"), Berlin),
-        utc("2026-10-25T00:30:00Z")
-    );
-}
-
-#[test]
-fn an_absolute_phase_start_inside_a_gap_or_an_overlap_follows_the_same_rules() {
-    let c = campaign(
-        "dst",
-        New_York,
-        vec![
-            phase("spring", "2026-03-08T02:30:00"),
-            phase("autumn", "2026-11-01T01:30:00"),
-        ],
-        None,
-    );
-    assert_eq!(
-        listed(transitions(
-            &c,
-            utc("2026-01-01T00:00:00Z"),
-            utc("2027-01-01T00:00:00Z")
-        )),
-        [
-            entering("2026-03-08T07:00:00Z", "spring"),
-            entering("2026-11-01T05:30:00Z", "autumn"),
-        ]
-    );
-}
-
-proptest::proptest! {
-    /// Catch-up and live running agree: the current phase is always the one entered by
-    /// the latest transition, across New York's DST changes and at any second of 2026.
-    #[test]
-    fn the_current_phase_is_the_one_the_latest_transition_entered(
-        secs in proptest::prop_oneof![
-            utc("2026-01-03T00:00:00Z").timestamp()..utc("2026-12-31T00:00:00Z").timestamp(),
-            utc("2026-03-07T00:00:00Z").timestamp()..utc("2026-03-10T00:00:00Z").timestamp(),
-            utc("2026-10-31T00:00:00Z").timestamp()..utc("2026-11-03T00:00:00Z").timestamp(),
-        ]
-    ) {
-        let c = campaign(
-            "dst-daily",
-            New_York,
-            vec![phase("a", "30 1 * * *"), phase("b", "30 2 * * *"), phase("c", "0 3 * * Sun")],
-            None,
-        );
-        let t = DateTime::from_timestamp(secs, 0).unwrap();
-        let last = transitions(&c, t - chrono::Duration::days(2), t).pop().unwrap();
-        proptest::prop_assert_eq!(
-            phase_at(&c, t),
-            Some(PhaseNow { name: last.phase.unwrap(), since: last.at })
-        );
-    }
 }

@@ -75,6 +75,19 @@ impl Value {
             _ => None,
         }
     }
+
+    /// Where the character `offset` characters into this string's text was written,
+    /// so an error can point at the part of a value at fault (a cron field). Exact for
+    /// text on one line without escapes, which is how such values are written; in a
+    /// folded or escaped scalar it can be off by what folding or escapes changed.
+    pub fn inside(&self, offset: usize) -> SourcePos {
+        let offset = u32::try_from(offset).unwrap_or(u32::MAX);
+        SourcePos {
+            file: self.at.file.clone(),
+            line: self.text_start.line,
+            col: self.text_start.col.saturating_add(offset),
+        }
+    }
 }
 
 /// One YAML file being turned into a [`Value`].

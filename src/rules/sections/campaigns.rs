@@ -129,10 +129,15 @@ fn start(d: &mut Diag, value: &Value) -> Option<PhaseStart> {
     match CronSpec::parse(text) {
         Ok(cron) => Some(PhaseStart::Cron(cron)),
         Err(e) => {
-            d.error(
-                &value.at,
-                format!("\"start\" is neither a local time (\"2026-11-01T00:00:00\") nor a cron expression: {e}"),
-            );
+            // Only the shape says whether a cron expression was meant at all.
+            let cron_shaped = text.trim_start().starts_with('@')
+                || (5..=7).contains(&text.split_whitespace().count());
+            let message = if cron_shaped {
+                format!("invalid cron expression {text:?}: {e}")
+            } else {
+                format!("\"start\" is neither a local time (\"2026-11-01T00:00:00\") nor a cron expression: {e}")
+            };
+            d.error(&value.inside(e.at), message);
             None
         }
     }

@@ -191,8 +191,10 @@ fn schedule(ctx: &mut Ctx, v: &Value) -> Option<Trigger> {
     CronSpec::parse(text)
         .map(Trigger::Schedule)
         .map_err(|e| {
-            ctx.d
-                .error(&v.at, format!("invalid cron expression {text:?}: {e}"))
+            ctx.d.error(
+                &v.inside(e.at),
+                format!("invalid cron expression {text:?}: {e}"),
+            )
         })
         .ok()
 }
