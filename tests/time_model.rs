@@ -339,3 +339,55 @@ async fn the_daemon_clock_does_not_go_back_when_the_system_clock_does() {
     assert_eq!(live.member("m-1").await["points"], 10);
     live.stop().await;
 }
+
+const ESCALATION: &str = r#"
+templates:
+  complaint:
+    subject: "Ticket {{ ticket.id }}"
+    body: "{{ ticket.summary }}"
+channels:
+  staff: { kind: log }
+escalations:
+  - id: support
+    levels:
+      - { notify: { channel: staff, to: support-team }, within: 2h }
+      - { notify: { channel: staff, to: lead }, within: 4h }
+      - { notify: { channel: staff, to: manager } }
+rules:
+  - id: low-rating
+    trigger: { event: feedback }
+    actions:
+      - escalate: { policy: support, severity: high, summary: "low rating" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_by_api_comes_after_the_sla_that_fell_due_before_it() {
+    let start = t("2026-11-20T10:00:00Z");
+    let clock = Arc::new(ManualClock::new(start));
+    let live = Live::start(ESCALATION, Arc::clone(&clock)).await;
+    let feedback = json!({"id": "f-1", "type": "feedback", "member": "m-1",
+                          "at": rfc(start), "data": {"rating": 1}})
+    .to_string();
+    live.post(&[feedback]).await;
+    // Let the writer go back to waiting (up to a second) for its next job.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Three hours on, level 1's two hours are up; the ack arrives before the writer
+    // would have noticed on its own.
+    clock.set(start + Duration::hours(3));
+    let response = live
+        .http
+        .post(format!("{}/v1/tickets/T-1/ack", live.base))
+        .body(r#"{"by": "ana"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, ticket) = support::daemon::answer(response).await;
+    assert_eq!(status, 200, "{ticket}");
+    assert_eq!(ticket["level"], 2, "{ticket}");
+    assert_eq!(
+        ticket["levels"][1]["at"], "2026-11-20T12:00:00Z",
+        "{ticket}"
+    );
+    assert_eq!(ticket["status"], "acked");
+    live.stop().await;
+}

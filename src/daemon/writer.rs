@@ -272,6 +272,9 @@ impl Writer {
             Job::Ticket { command, reply } => {
                 group.steps += 1;
                 let answer = self.change_ticket(&command);
+                if let Err(error) = &answer {
+                    group.broken.get_or_insert_with(|| error.clone());
+                }
                 group.tickets.push(TicketWaiting { reply, answer });
                 false
             }

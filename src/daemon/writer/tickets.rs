@@ -39,6 +39,10 @@ impl Writer {
             tracing::error!(ticket = %command.id, error = %e, "cannot change a ticket");
             Unavailable(format!("cannot read the store: {e}"))
         };
+        // Like an event (SPEC §2.7): what fell due by now — an SLA climbing this very
+        // ticket — runs first, and the change happens at the step clock.
+        self.runner.run_due(self.clock.now()).map_err(unavailable)?;
+        let now = self.runner.now().unwrap_or_else(|| self.clock.now());
         if self.runner.ticket(number).map_err(unavailable)?.is_none() {
             return Ok(not_found());
         }
@@ -47,7 +51,7 @@ impl Writer {
             command.resolve,
             command.by.as_deref(),
             command.note.as_deref(),
-            self.clock.now(),
+            now,
         );
         match change.map_err(unavailable)? {
             Ok(write) => {
