@@ -191,6 +191,7 @@ pub fn compile(
     let escalations = escalations::compile(&mut ctx, &escalation_sections);
     let campaigns = campaigns::compile(&mut ctx, &campaign_sections);
     let mut rules = rules::compile(&mut ctx, &rule_sections);
+    super::member_fields::check(&mut ctx.d, &ctx.names.counters);
 
     if !ctx.d.errors.is_empty() {
         let mut errors = ctx.d.errors;

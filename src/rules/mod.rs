@@ -24,6 +24,7 @@ mod compile;
 mod convert;
 mod expr;
 mod files;
+mod member_fields;
 mod sections;
 mod yaml;
 

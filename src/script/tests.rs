@@ -1,5 +1,6 @@
 //! Fixtures shared by the sandbox tests.
 
+mod resolve;
 mod runs;
 mod sandbox;
 

@@ -138,6 +138,7 @@ fn set(ctx: &mut Ctx, value: &Value) -> Option<Action> {
     let mut out = Vec::new();
     let mut ok = true;
     for (key, v) in entries {
+        ctx.d.set_keys.insert(key.name.clone());
         let computed = match &v.node {
             Node::Map(inner) if inner.len() == 1 && inner[0].0.name == "expr" => {
                 let expr_value = &inner[0].1;
