@@ -118,3 +118,51 @@ fn a_single_quoted_string_is_reported_with_a_double_quote_hint() {
         ["a.yaml:4:10: Rhai: Invalid character: 'vip' (Rhai strings use double quotes: \"vip\")"]
     );
 }
+
+// --- audience and members who left ---------------------------------------------------
+
+fn nightly(audience: &str) -> String {
+    format!(
+        "rules:\n  - id: r\n    trigger: {{ schedule: \"0 0 * * *\" }}\n    audience: {audience}\n    actions:\n      - points: 1\n"
+    )
+}
+
+#[test]
+fn an_audience_may_include_members_who_left() {
+    let set = rules::from_sources(
+        &[(
+            "a.yaml",
+            &nightly("{ if: 'member.points > 0', include_left: true }"),
+        )],
+        &|_| None,
+    )
+    .unwrap_or_else(|e| panic!("{e:#?}"));
+    let audience = set.rules[0].audience.as_ref().unwrap();
+    assert!(audience.include_left);
+    assert!(audience.condition.is_some());
+}
+
+#[test]
+fn audience_all_leaves_out_members_who_left() {
+    let set = rules::from_sources(&[("a.yaml", &nightly("all"))], &|_| None)
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+    let audience = set.rules[0].audience.as_ref().unwrap();
+    assert!(!audience.include_left);
+    assert!(audience.condition.is_none());
+}
+
+#[test]
+fn an_unknown_key_in_an_audience_mapping_is_reported_with_a_hint() {
+    assert_eq!(
+        errors(&nightly("{ include_leftt: true }")),
+        ["a.yaml:4:17: unknown key \"include_leftt\" in audience (did you mean \"include_left\"?)"]
+    );
+}
+
+#[test]
+fn include_left_must_be_a_boolean() {
+    assert_eq!(
+        errors(&nightly("{ include_left: sometimes }")),
+        ["a.yaml:4:31: \"include_left\" must be true or false, found a string"]
+    );
+}

@@ -19,13 +19,18 @@ pub struct OpenedTicket {
     pub deadline: Option<DateTime<Utc>>,
 }
 
-/// What templates see as `member`: the public view, the id, and every attribute at
-/// the top level (`member.name`, `member.email`).
+/// What templates see as `member`: the public view, the id, `left` and
+/// `unsubscribed`, and every attribute at the top level (`member.name`,
+/// `member.email`).
 pub fn member_context(member: &Member) -> Value {
     let mut map = match member.view() {
         Value::Object(map) => map,
         _ => Map::new(),
     };
+    // Always present, as in Rhai: `{% if not member.left %}` must not hit an undefined
+    // value for the members who never left.
+    map.insert("left".into(), Value::Bool(member.left));
+    map.insert("unsubscribed".into(), Value::Bool(member.unsubscribed));
     for (key, value) in &member.attrs {
         map.entry(key.clone()).or_insert_with(|| value.clone());
     }

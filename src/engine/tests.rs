@@ -1,6 +1,8 @@
 //! The step as a specification: one behaviour per test, rule sets written as YAML,
 //! no disk, no clock.
 
+mod audience;
+
 use chrono::{DateTime, Utc};
 
 use super::{step, Context, Input, Outcome};

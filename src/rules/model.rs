@@ -293,9 +293,13 @@ pub struct Limit {
     pub per: LimitPer,
 }
 
-pub enum Audience {
-    All,
-    Expr(Expr),
+/// Whom a global trigger (`schedule`, `phase`) runs for.
+pub struct Audience {
+    /// `None` for `all`: every member.
+    pub condition: Option<Expr>,
+    /// Members who left are skipped unless the rule asks for them
+    /// (`audience: { include_left: true }`).
+    pub include_left: bool,
 }
 
 /// What a `schedule` rule does with occurrences missed while Rally was down.
