@@ -34,6 +34,12 @@ impl Run<'_> {
     /// Applies the built-in effects; returns the `returned` rules this activity
     /// triggers, to run after the event's own rules.
     fn builtin_effects(&mut self, event: &Event) -> Vec<usize> {
+        // A ticket command acts on a ticket (SPEC §1): it is no event of the member's,
+        // so it counts nowhere and is no activity; only the rules and custom counters
+        // that name it run, for the ticket's member.
+        if crate::event::is_ticket_command(&event.kind) {
+            return Vec::new();
+        }
         let at = event.at_utc();
         let member = &mut self.member;
         match event.kind.as_str() {

@@ -56,7 +56,11 @@ impl<'a> Sim<'a> {
             budget_used: &budget_used,
             next_ticket: 1,
         };
-        let before = self.members.get(&event.member).cloned();
+        let before = event
+            .member
+            .as_ref()
+            .and_then(|m| self.members.get(m))
+            .cloned();
         let outcome = step(&ctx, before, &Input::Event(&event));
         self.members
             .insert(outcome.member.id.clone(), outcome.member.clone());

@@ -115,7 +115,10 @@ fn event_value(e: &Event) -> Dynamic {
     let mut map = Map::new();
     map.insert("id".into(), e.id.as_str().into());
     map.insert("type".into(), e.kind.as_str().into());
-    map.insert("member".into(), e.member.as_str().into());
+    map.insert(
+        "member".into(),
+        e.member.as_deref().map_or(Dynamic::UNIT, Into::into),
+    );
     map.insert("at".into(), time(e.at.map(|t| t.with_timezone(&Utc))));
     let data = e
         .data
