@@ -253,7 +253,7 @@ impl Runner {
         // A ticket command changes its ticket or nothing at all, and runs for the
         // ticket's member, never for whoever sent it.
         let (mut write, ticket_member) = match self.ticket_command(event, now)? {
-            Some(Ok((write, member))) => (write, Some(member)),
+            Some(Ok(command)) => (command.write, Some(command.member)),
             Some(Err(message)) => return Ok(Applied::Rejected(message)),
             None => (StepWrite::default(), None),
         };

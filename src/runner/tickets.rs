@@ -13,6 +13,13 @@ use crate::tickets::{self, Climb, Ticket, TicketStatus};
 /// The timer kind of escalation SLA deadlines.
 pub const SLA: &str = "sla";
 
+/// A ticket command the ticket accepts: its change, and the member it runs for.
+pub(super) struct AcceptedCommand {
+    pub write: StepWrite,
+    /// The ticket's member (the ticket exists, so it has one).
+    pub member: String,
+}
+
 impl Runner {
     /// Numbers `rows` and adds them to `write`; returns them numbered.
     pub(super) fn queue_messages(
@@ -81,7 +88,7 @@ impl Runner {
         &mut self,
         event: &Event,
         now: DateTime<Utc>,
-    ) -> Result<Option<Result<(StepWrite, String), String>>, StoreError> {
+    ) -> Result<Option<Result<AcceptedCommand, String>>, StoreError> {
         let resolve = match event.kind.as_str() {
             "rally.ticket.ack" => false,
             "rally.ticket.resolve" => true,
@@ -104,7 +111,10 @@ impl Runner {
         let by = event.data_str("by");
         let note = event.data_str("note");
         let change = self.ticket_change(id, resolve, by, note, now)?;
-        Ok(Some(change.map(|write| (write, owner.unwrap_or_default()))))
+        Ok(Some(change.map(|write| AcceptedCommand {
+            write,
+            member: owner.unwrap_or_default(),
+        })))
     }
 
     /// Acknowledges or resolves ticket `id`: the write to commit, or why not.
