@@ -166,3 +166,34 @@ fn include_left_must_be_a_boolean() {
         ["a.yaml:4:31: \"include_left\" must be true or false, found a string"]
     );
 }
+
+// --- send.to as a template ---------------------------------------------------------------
+
+fn send_to(to: &str) -> String {
+    format!(
+        "templates:\n  t: {{ body: b }}\nchannels:\n  log: {{ kind: log }}\nrules:\n  - id: r\n    trigger: {{ event: post }}\n    actions:\n      - send: {{ template: t, channel: log, to: \"{to}\" }}\n"
+    )
+}
+
+#[test]
+fn a_templated_send_to_loads() {
+    loads(&send_to("{{ member.attrs.manager_email }}"));
+}
+
+#[test]
+fn a_syntax_error_in_send_to_is_reported_at_its_place() {
+    let found = errors(&send_to("{{ member.email "));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("a.yaml:9:59: send \"to\": syntax error"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn an_unknown_variable_in_send_to_is_reported_with_a_hint() {
+    assert_eq!(
+        errors(&send_to("{{ membr.email }}")),
+        ["a.yaml:9:52: send \"to\": unknown variable \"membr\" (did you mean \"member\"?)"]
+    );
+}

@@ -9,7 +9,7 @@ use super::run::{campaign_bindings, Failed, Run};
 use crate::member::{rfc3339, Member};
 use crate::outbox::{OutboxRow, Status};
 use crate::policy::{self, Verdict};
-use crate::rules::{ChannelKind, Rule, RuleSet, Severity};
+use crate::rules::{Address, ChannelKind, Rule, RuleSet, Severity};
 use crate::tickets::{self, Ticket};
 
 /// A ticket a step opened, with the instant its first level's SLA runs out.
@@ -74,7 +74,7 @@ impl Run<'_> {
         rule: &Rule,
         template: &str,
         channel: &str,
-        to: Option<&str>,
+        to: Option<&Address>,
     ) -> Result<(), Failed> {
         let rules = self.rules();
         let Some(channel_def) = rules.channels.get(channel) else {
@@ -89,7 +89,12 @@ impl Run<'_> {
             .render(template, &ctx)
             .map_err(|e| Failed::new(format!("template {template:?}: {e}")))?;
         let recipient = match (to, &channel_def.kind) {
-            (Some(to), _) => Some(to.to_string()),
+            (Some(to), _) => Some(
+                rules
+                    .messages
+                    .render_address(&to.at, &ctx)
+                    .map_err(|e| Failed::new(e.to_string()))?,
+            ),
             (None, ChannelKind::Smtp(_)) => self.member.attr_str("email").map(str::to_string),
             (None, _) => Some(self.member.id.clone()),
         };

@@ -2,6 +2,7 @@
 //! no disk, no clock.
 
 mod audience;
+mod send_to;
 
 use chrono::{DateTime, Utc};
 

@@ -100,6 +100,7 @@ fn compile_files(
         sandbox: &sandbox,
         files: read,
         names: compile::Names::default(),
+        messages: None,
     };
     let mut docs = Vec::new();
     for rel in paths {
