@@ -547,6 +547,55 @@ fn sim_refuses_an_until_that_is_not_rfc3339() {
     assert!(run.stderr.contains("RFC 3339"), "{}", run.stderr);
 }
 
+/// `sim --until UNTIL` on the sim rules in Shanghai time: the printed `now`.
+fn sim_now_in_shanghai(until: &str) -> Run {
+    let rules = format!("settings: {{ timezone: Asia/Shanghai }}\n{SIM_RULES}");
+    let dir = dir_with(&[("rules/a.yaml", &rules), ("events.jsonl", SIM_EVENTS)]);
+    rally_in(
+        dir.path(),
+        &[
+            "sim",
+            "--rules",
+            "rules",
+            "--events",
+            "events.jsonl",
+            "--until",
+            until,
+        ],
+        None,
+    )
+}
+
+#[test]
+fn sim_until_reads_a_local_time_without_offset_in_settings_timezone() {
+    let run = sim_now_in_shanghai("2026-11-15T00:00:00");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(json(&run.stdout)["now"], "2026-11-14T16:00:00Z");
+}
+
+#[test]
+fn sim_until_reads_a_bare_date_as_local_midnight() {
+    let run = sim_now_in_shanghai("2026-11-15");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(json(&run.stdout)["now"], "2026-11-14T16:00:00Z");
+}
+
+#[test]
+fn sim_until_reads_a_local_time_with_a_space_and_minutes() {
+    let run = sim_now_in_shanghai("2026-11-15 08:30");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(json(&run.stdout)["now"], "2026-11-15T00:30:00Z");
+}
+
+#[test]
+fn sim_until_refusal_names_every_form_it_accepts() {
+    let run = sim_now_in_shanghai("15/11/2026");
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    for form in ["RFC 3339", "settings.timezone", "\"2026-11-01\""] {
+        assert!(run.stderr.contains(form), "{form}: {}", run.stderr);
+    }
+}
+
 #[test]
 fn sim_lists_rejected_lines_with_their_number_and_field_and_goes_on() {
     let events = concat!(
