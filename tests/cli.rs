@@ -316,6 +316,35 @@ fn check_reports_invalid_rhai_in_if_at_the_offending_token() {
 }
 
 #[test]
+fn check_reports_a_call_to_an_unknown_function_in_a_script_file() {
+    let text = format!("{RULE_HEAD}    trigger: {{ event: x }}\n    actions: [script: s.rhai]\n");
+    let script = "award(1);\nif rand() > 0.5 { award(2); }\n";
+    let (dir, line) = the_one_problem(&[("a.yaml", &text), ("s.rhai", script)]);
+    assert_eq!(
+        line,
+        format!(
+            "{}: Rhai: unknown function \"rand\"",
+            at(&dir, "s.rhai", 2, 4)
+        )
+    );
+}
+
+#[test]
+fn check_reports_a_misspelt_member_field_with_the_field_it_resembles() {
+    let text = format!(
+        "{RULE_HEAD}    trigger: {{ event: x }}\n    if: \"member.point > 100\"\n    actions: [tag: a]\n"
+    );
+    let (dir, line) = the_one_problem(&[("a.yaml", &text)]);
+    assert_eq!(
+        line,
+        format!(
+            "{}: member has no field \"point\": it would always read as () (did you mean \"points\"?)",
+            at(&dir, "a.yaml", 4, 17)
+        )
+    );
+}
+
+#[test]
 fn check_reports_an_invalid_duration() {
     let text = format!("{RULE_HEAD}    trigger: {{ returned: 2 weeks }}\n    actions: [tag: a]\n");
     let (dir, line) = the_one_problem(&[("a.yaml", &text)]);
