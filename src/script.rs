@@ -14,6 +14,9 @@
 //! - nothing a script can call reads the clock, the disk, the network or the process
 //!   (no time, `sleep`, `print` output or module packages), so runs are deterministic.
 //!
+//! Compiling resolves every function call against what this engine registers (see
+//! `calls`): Rhai itself would only find a missing function when the call runs.
+//!
 //! As everywhere in Rhai, a function a script defines does not see the bindings: pass
 //! what it needs as arguments (`fn bonus(points) { .. } award(bonus(member.points));`).
 
