@@ -64,7 +64,7 @@ fn report(name: &str, set: &RuleSet, events: &[Event]) {
             budget_used: &budget_used,
             next_ticket: 1,
         };
-        let member = members.remove(&event.member);
+        let member = event.member.as_ref().and_then(|m| members.remove(m));
         let start = Instant::now();
         let outcome = engine::step(&ctx, member, &Input::Event(event));
         times.push(start.elapsed());

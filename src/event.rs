@@ -18,7 +18,9 @@ pub struct Event {
     pub id: String,
     /// `type` in the JSON (a Rust keyword, hence the name).
     pub kind: String,
-    pub member: String,
+    /// Whose event it is. `None` only for a ticket command (`rally.ticket.*`), which
+    /// acts on a ticket: the runner applies it to the ticket's member.
+    pub member: Option<String>,
     /// When it happened. `None` only where the caller allows it (the daemon fills in
     /// the receipt time before the event reaches the engine).
     pub at: Option<DateTime<FixedOffset>>,
@@ -69,7 +71,9 @@ impl Event {
         let mut map = Map::new();
         map.insert("id".into(), Value::String(self.id.clone()));
         map.insert("type".into(), Value::String(self.kind.clone()));
-        map.insert("member".into(), Value::String(self.member.clone()));
+        if let Some(member) = &self.member {
+            map.insert("member".into(), Value::String(member.clone()));
+        }
         if let Some(at) = self.at {
             map.insert(
                 "at".into(),
@@ -108,13 +112,19 @@ pub fn from_value(value: Value, at_policy: AtPolicy) -> Result<Event, EventError
     check_length("id", &id, 128)?;
     let kind = required_string(&mut object, "type")?;
     check_type(&kind)?;
-    let member = required_string(&mut object, "member")?;
-    check_length("member", &member, 128)?;
-    if member.chars().any(char::is_control) {
-        return Err(EventError::new(
-            "member",
-            "must not contain control characters",
-        ));
+    let member = if is_ticket_command(&kind) {
+        optional_string(&mut object, "member")?
+    } else {
+        Some(required_string(&mut object, "member")?)
+    };
+    if let Some(member) = &member {
+        check_length("member", member, 128)?;
+        if member.chars().any(char::is_control) {
+            return Err(EventError::new(
+                "member",
+                "must not contain control characters",
+            ));
+        }
     }
     let at = match object.remove("at") {
         None | Some(Value::Null) => match at_policy {
@@ -162,6 +172,22 @@ pub fn from_value(value: Value, at_policy: AtPolicy) -> Result<Event, EventError
     };
     check_well_known(&event)?;
     Ok(event)
+}
+
+/// `rally.ticket.ack` and `rally.ticket.resolve` act on a ticket, not on a member
+/// (SPEC §1): their `member` is optional.
+pub fn is_ticket_command(kind: &str) -> bool {
+    matches!(kind, "rally.ticket.ack" | "rally.ticket.resolve")
+}
+
+fn optional_string(
+    object: &mut Map<String, Value>,
+    field: &str,
+) -> Result<Option<String>, EventError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => required_string(object, field).map(Some),
+    }
 }
 
 fn required_string(object: &mut Map<String, Value>, field: &str) -> Result<String, EventError> {
@@ -365,6 +391,18 @@ mod tests {
             let err = parse(line).expect_err(line);
             assert_eq!(err.field, field, "{line}: {err}");
         }
+    }
+
+    #[test]
+    fn a_ticket_command_may_leave_member_out() {
+        let e = parse(r#"{"id":"e","type":"rally.ticket.ack","at":"2026-01-01T00:00:00Z","data":{"ticket":"T-1"}}"#).unwrap();
+        assert_eq!(e.member, None);
+    }
+
+    #[test]
+    fn a_member_event_without_member_is_rejected_naming_it() {
+        let err = parse(r#"{"id":"e","type":"checkin","at":"2026-01-01T00:00:00Z"}"#).unwrap_err();
+        assert_eq!(err.to_string(), "member: is required");
     }
 
     #[test]

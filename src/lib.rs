@@ -11,7 +11,7 @@
 //! | [`clock`] | time (SPEC §2.7): clock readings, and the one monotone step clock |
 //! | [`duration`] | `7d` / `36h` / `90m` durations as written in rule files |
 //! | [`rules`] | loading rule files: YAML with spans → validated, compiled `RuleSet` |
-//! | [`script`] | the Rhai sandbox: engine limits, scope building, script-requested actions |
+//! | [`script`] | the Rhai sandbox: engine limits, scope building, script-requested actions, calls resolved at compile time |
 //! | [`engine`] | the pure step: (rule set, member, input, now) → changes |
 //! | [`messaging`] | rendering templates; delivering over smtp, webhooks and the log |
 //! | [`policy`] | whether a marketing message goes now, later (quiet hours), or not at all |

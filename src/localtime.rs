@@ -2,8 +2,33 @@
 //! instant falls in for a member. Streaks, daily caps, limits, counter resets and
 //! quiet hours all go through here so they can never disagree.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
+
+/// How a local wall-clock time may be written, wherever Rally reads one (campaign
+/// phases and ends, `sim --until`).
+pub const LOCAL_TIME_FORMS: &str =
+    "\"2026-11-01T20:00:00\", \"2026-11-01 20:00\" or \"2026-11-01\"";
+
+/// A local wall-clock time without an offset: `YYYY-MM-DDTHH:MM[:SS]`,
+/// `YYYY-MM-DD HH:MM[:SS]` or `YYYY-MM-DD` (midnight).
+pub fn parse_local(text: &str) -> Option<NaiveDateTime> {
+    let text = text.trim();
+    let formats = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ];
+    formats
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .or_else(|| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|day| day.and_hms_opt(0, 0, 0))
+        })
+}
 
 /// The member's time zone: their `timezone` attribute when it is a valid IANA name,
 /// otherwise the rule set's `settings.timezone`.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use clap::{Parser, Subcommand};
 
 use rally::daemon::bench::BenchConfig;
@@ -68,9 +68,11 @@ enum Command {
         /// A JSON Lines file of events, or `-` for stdin.
         #[arg(long)]
         events: String,
-        /// Advance the virtual clock to this RFC 3339 time after the last event.
-        #[arg(long, value_parser = parse_time)]
-        until: Option<DateTime<Utc>>,
+        /// Advance the virtual clock to this time after the last event: RFC 3339 with
+        /// an offset, or a local time as rule files write it (`2026-11-15T00:00:00`,
+        /// `2026-11-15 00:00`, `2026-11-15`), read in settings.timezone.
+        #[arg(long, value_parser = parse_until)]
+        until: Option<Until>,
         /// Write the JSON document here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -127,10 +129,36 @@ enum Command {
     },
 }
 
-fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{text:?} is not an RFC 3339 time with offset: {e}"))
+/// `sim --until` as written: an instant, or a local time that only the rule set's
+/// `settings.timezone` turns into one.
+#[derive(Clone, Copy, Debug)]
+enum Until {
+    At(DateTime<Utc>),
+    Local(NaiveDateTime),
+}
+
+impl Until {
+    fn instant(self, zone: chrono_tz::Tz) -> DateTime<Utc> {
+        match self {
+            Until::At(at) => at,
+            Until::Local(local) => rally::campaign::local_to_utc(local, zone),
+        }
+    }
+}
+
+fn parse_until(text: &str) -> Result<Until, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Until::At(at.with_timezone(&Utc)));
+    }
+    rally::localtime::parse_local(text)
+        .map(Until::Local)
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not a time: write RFC 3339 with an offset \
+                 (\"2026-11-15T00:00:00+08:00\") or a local time in settings.timezone ({})",
+                rally::localtime::LOCAL_TIME_FORMS
+            )
+        })
 }
 
 fn main() -> ExitCode {
@@ -217,7 +245,7 @@ fn check(dir: &Path) -> Result<ExitCode, String> {
 fn sim(
     dir: &Path,
     events: &str,
-    until: Option<DateTime<Utc>>,
+    until: Option<Until>,
     out: Option<&Path>,
 ) -> Result<ExitCode, String> {
     let set = match rules::load(dir) {
@@ -227,6 +255,7 @@ fn sim(
             return Ok(ExitCode::FAILURE);
         }
     };
+    let until = until.map(|until| until.instant(set.settings.timezone));
     let doc = if events == "-" {
         rally::sim::simulate(set, io::stdin().lock(), until)
     } else {

@@ -281,16 +281,35 @@ impl Runner {
                 crate::member::rfc3339(now)
             )));
         }
-        // A ticket command changes its ticket or nothing at all.
-        let mut write = match self.ticket_command(event, now)? {
-            Some(Ok(write)) => write,
+        // A ticket command changes its ticket or nothing at all, and runs for the
+        // ticket's member, never for whoever sent it.
+        let (mut write, ticket_member) = match self.ticket_command(event, now)? {
+            Some(Ok(command)) => (command.write, Some(command.member)),
             Some(Err(message)) => return Ok(Applied::Rejected(message)),
-            None => StepWrite::default(),
+            None => (StepWrite::default(), None),
         };
         write.event_id = Some(event.id.clone());
-        let member = self.take_member(&event.member)?;
-        let outcome = self.step(member, &Input::Event(event), now);
         self.events.insert(event.id.clone());
+        let owned;
+        let (event, member) = match ticket_member {
+            Some(id) => {
+                let Some(member) = self.take_member(&id)? else {
+                    // Never create a member for a ticket command.
+                    self.group.push(write);
+                    return Ok(Applied::Accepted(Report::default()));
+                };
+                owned = Event {
+                    member: Some(id),
+                    ..event.clone()
+                };
+                (&owned, Some(member))
+            }
+            None => {
+                let id = event.member.as_deref().unwrap_or_default();
+                (event, self.take_member(id)?)
+            }
+        };
+        let outcome = self.step(member, &Input::Event(event), now);
         let report = Report {
             fired: outcome.firings.iter().map(|f| f.rule.clone()).collect(),
             failures: outcome.failures.clone(),

@@ -14,13 +14,18 @@
 //! - nothing a script can call reads the clock, the disk, the network or the process
 //!   (no time, `sleep`, `print` output or module packages), so runs are deterministic.
 //!
+//! Compiling resolves every function call against what this engine registers (see
+//! `calls`): Rhai itself would only find a missing function when the call runs.
+//!
 //! As everywhere in Rhai, a function a script defines does not see the bindings: pass
 //! what it needs as arguments (`fn bonus(points) { .. } award(bonus(member.points));`).
 
 mod actions;
 mod bindings;
+mod calls;
 mod convert;
 mod errors;
+mod fields;
 #[cfg(test)]
 mod tests;
 
@@ -33,8 +38,9 @@ use serde_json::Value;
 
 use crate::rules::SourcePos;
 
-pub use bindings::Bindings;
+pub use bindings::{Bindings, MEMBER_FIELDS};
 pub use convert::{dynamic_to_json, json_to_dynamic};
+pub use fields::FieldRead;
 
 /// Operations one evaluation may perform: enough for any real rule, small enough that
 /// an endless loop fails in milliseconds.
@@ -64,6 +70,43 @@ pub struct Expr {
     /// Where the text's first line is: in a YAML file for an inline expression or
     /// script, line 1 column 1 of a `.rhai` file for a script file.
     pub at: SourcePos,
+}
+
+impl Expr {
+    /// Every `member.<name>` the text reads, for the loader's check of misspelt
+    /// fields (positions are Rhai's, within the text).
+    pub fn member_reads(&self) -> Vec<FieldRead> {
+        fields::member_reads(&self.ast)
+    }
+
+    /// Attribute names the text sets by a literal name (`set("vip_since", ..)`).
+    pub fn literal_set_keys(&self) -> Vec<String> {
+        fields::literal_set_keys(&self.ast)
+    }
+}
+
+/// A problem found compiling Rhai text: what, where within the text, and a hint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompileError {
+    pub message: String,
+    /// Rhai's `(line, column)` within the compiled text, from 1, when known; the rule
+    /// loader maps it onto the file (inside the YAML scalar or the script file).
+    pub pos: Option<(u32, u32)>,
+    /// e.g. `did you mean "round"?`
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " ({hint})")?;
+        }
+        if let Some((line, col)) = self.pos {
+            write!(f, " (line {line}, position {col})")?;
+        }
+        Ok(())
+    }
 }
 
 /// An action requested by a script, applied by the step.
@@ -112,6 +155,8 @@ pub struct Sandbox {
     /// compile time. Plain `()` variables, never constants: a constant in the compile
     /// scope could be folded into the AST.
     names: Scope<'static>,
+    /// Every function a call may name, so an unknown one fails at load, not at run.
+    functions: calls::KnownFunctions,
 }
 
 impl Sandbox {
@@ -146,16 +191,22 @@ impl Sandbox {
         for name in bindings::NAMES {
             names.push_dynamic(name, Dynamic::UNIT);
         }
-        Sandbox { engine, names }
+        let functions = calls::KnownFunctions::of(&engine);
+        Sandbox {
+            engine,
+            names,
+            functions,
+        }
     }
 
-    /// Compiles a Rhai expression (an `if`, an amount, a `set` value, a tier measure).
-    /// The error names the file line when the text spans several.
-    pub fn compile_expr(&self, text: &str, at: SourcePos) -> Result<Expr, String> {
+    /// Compiles a Rhai expression (an `if`, an amount, a `set` value, a tier measure):
+    /// a syntax error, or every call to a function that does not exist.
+    pub fn compile_expr(&self, text: &str, at: SourcePos) -> Result<Expr, Vec<CompileError>> {
         let mut ast = self
             .engine
             .compile_expression_with_scope(&self.names, text)
-            .map_err(|e| errors::compile_message(&e, &at))?;
+            .map_err(|e| vec![errors::compile_error(&e)])?;
+        self.resolve_calls(&ast)?;
         ast.set_source(&*at.file);
         Ok(Expr {
             ast,
@@ -165,15 +216,22 @@ impl Sandbox {
     }
 
     /// Compiles a script (a `script:` action, inline or from a file).
-    pub fn compile_script(&self, text: &str, at: SourcePos) -> Result<Expr, String> {
+    pub fn compile_script(&self, text: &str, at: SourcePos) -> Result<Expr, Vec<CompileError>> {
         let script = self
             .engine
             .compile_with_scope(&self.names, text)
-            .map_err(|e| errors::compile_message(&e, &at))?;
+            .map_err(|e| vec![errors::compile_error(&e)])?;
+        self.resolve_calls(&script)?;
         let entry = self
             .engine
             .compile(format!("fn {SCRIPT_ENTRY}() {{}}"))
-            .map_err(|e| format!("internal error building the script entry: {e}"))?;
+            .map_err(|e| {
+                vec![CompileError {
+                    message: format!("internal error building the script entry: {e}"),
+                    pos: None,
+                    hint: None,
+                }]
+            })?;
         let mut ast = script.merge(&entry);
         ast.set_source(&*at.file);
         Ok(Expr {
@@ -181,6 +239,15 @@ impl Sandbox {
             text: text.to_string(),
             at,
         })
+    }
+
+    fn resolve_calls(&self, ast: &rhai::AST) -> Result<(), Vec<CompileError>> {
+        let unknown = calls::unknown_calls(&self.functions, ast);
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(unknown)
+        }
     }
 
     /// Evaluates a condition (`if`, `audience`): anything but a boolean is an error.

@@ -316,6 +316,35 @@ fn check_reports_invalid_rhai_in_if_at_the_offending_token() {
 }
 
 #[test]
+fn check_reports_a_call_to_an_unknown_function_in_a_script_file() {
+    let text = format!("{RULE_HEAD}    trigger: {{ event: x }}\n    actions: [script: s.rhai]\n");
+    let script = "award(1);\nif rand() > 0.5 { award(2); }\n";
+    let (dir, line) = the_one_problem(&[("a.yaml", &text), ("s.rhai", script)]);
+    assert_eq!(
+        line,
+        format!(
+            "{}: Rhai: unknown function \"rand\"",
+            at(&dir, "s.rhai", 2, 4)
+        )
+    );
+}
+
+#[test]
+fn check_reports_a_misspelt_member_field_with_the_field_it_resembles() {
+    let text = format!(
+        "{RULE_HEAD}    trigger: {{ event: x }}\n    if: \"member.point > 100\"\n    actions: [tag: a]\n"
+    );
+    let (dir, line) = the_one_problem(&[("a.yaml", &text)]);
+    assert_eq!(
+        line,
+        format!(
+            "{}: member has no field \"point\": it would always read as () (did you mean \"points\"?)",
+            at(&dir, "a.yaml", 4, 17)
+        )
+    );
+}
+
+#[test]
 fn check_reports_an_invalid_duration() {
     let text = format!("{RULE_HEAD}    trigger: {{ returned: 2 weeks }}\n    actions: [tag: a]\n");
     let (dir, line) = the_one_problem(&[("a.yaml", &text)]);
@@ -591,6 +620,55 @@ fn sim_refuses_an_until_that_is_not_rfc3339() {
     );
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("RFC 3339"), "{}", run.stderr);
+}
+
+/// `sim --until UNTIL` on the sim rules in Shanghai time: the printed `now`.
+fn sim_now_in_shanghai(until: &str) -> Run {
+    let rules = format!("settings: {{ timezone: Asia/Shanghai }}\n{SIM_RULES}");
+    let dir = dir_with(&[("rules/a.yaml", &rules), ("events.jsonl", SIM_EVENTS)]);
+    rally_in(
+        dir.path(),
+        &[
+            "sim",
+            "--rules",
+            "rules",
+            "--events",
+            "events.jsonl",
+            "--until",
+            until,
+        ],
+        None,
+    )
+}
+
+#[test]
+fn sim_until_reads_a_local_time_without_offset_in_settings_timezone() {
+    let run = sim_now_in_shanghai("2026-11-15T00:00:00");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(json(&run.stdout)["now"], "2026-11-14T16:00:00Z");
+}
+
+#[test]
+fn sim_until_reads_a_bare_date_as_local_midnight() {
+    let run = sim_now_in_shanghai("2026-11-15");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(json(&run.stdout)["now"], "2026-11-14T16:00:00Z");
+}
+
+#[test]
+fn sim_until_reads_a_local_time_with_a_space_and_minutes() {
+    let run = sim_now_in_shanghai("2026-11-15 08:30");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(json(&run.stdout)["now"], "2026-11-15T00:30:00Z");
+}
+
+#[test]
+fn sim_until_refusal_names_every_form_it_accepts() {
+    let run = sim_now_in_shanghai("15/11/2026");
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    for form in ["RFC 3339", "settings.timezone", "\"2026-11-01\""] {
+        assert!(run.stderr.contains(form), "{form}: {}", run.stderr);
+    }
 }
 
 #[test]

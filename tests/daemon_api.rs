@@ -185,6 +185,41 @@ async fn a_resolved_ticket_is_found_by_the_resolved_filter_only() {
 }
 
 #[tokio::test]
+async fn a_ticket_event_without_a_member_acks_the_ticket_and_creates_no_member() {
+    let s = start(SUPPORT);
+    s.low_rating("f-1", "m-1").await;
+    s.event(
+        json!({"id": "a-1", "type": "rally.ticket.ack", "data": {"ticket": "T-1", "by": "lin"}}),
+    )
+    .await;
+    let (_, body) = s.get("/v1/tickets").await;
+    assert_eq!(ids_and_statuses(&body), [pair("T-1", "acked")]);
+    let (status, _) = s.get("/v1/members/lin").await;
+    assert_eq!(status, 404);
+    let (_, member) = s.get("/v1/members/m-1").await;
+    assert!(
+        member["counters"]["events.rally.ticket.ack"].is_null(),
+        "{member}"
+    );
+}
+
+#[tokio::test]
+async fn a_ticket_event_from_someone_other_than_its_member_is_rejected() {
+    let s = start(SUPPORT);
+    s.low_rating("f-1", "m-1").await;
+    let ack = json!({"id": "a-1", "type": "rally.ticket.ack", "member": "staff", "data": {"ticket": "T-1"}});
+    let (status, body) = s.post("/v1/events", &ack.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["status"], "rejected", "{body}");
+    let error = body["results"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("member: "), "{body}");
+    let (status, _) = s.get("/v1/members/staff").await;
+    assert_eq!(status, 404);
+    let (_, tickets) = s.get("/v1/tickets").await;
+    assert_eq!(ids_and_statuses(&tickets), [pair("T-1", "open")]);
+}
+
+#[tokio::test]
 async fn an_unknown_ticket_status_filter_is_a_bad_request() {
     let s = start(SUPPORT);
     let (status, body) = s.get("/v1/tickets?status=closed").await;

@@ -136,8 +136,8 @@ fn a_ticket_climbs_three_levels_while_another_is_acked_and_a_third_resolved() {
 {"id":"2","type":"feedback","member":"b","at":"2026-11-04T10:00:00Z","data":{"rating":2}}
 {"id":"3","type":"feedback","member":"c","at":"2026-11-04T10:00:00Z","data":{"rating":1}}
 {"id":"4","type":"feedback","member":"d","at":"2026-11-04T10:00:00Z","data":{"rating":5}}
-{"id":"5","type":"rally.ticket.ack","member":"staff","at":"2026-11-04T11:00:00Z","data":{"ticket":"T-2","by":"amy"}}
-{"id":"6","type":"rally.ticket.resolve","member":"staff","at":"2026-11-04T11:30:00Z","data":{"ticket":"T-3"}}
+{"id":"5","type":"rally.ticket.ack","at":"2026-11-04T11:00:00Z","data":{"ticket":"T-2","by":"amy"}}
+{"id":"6","type":"rally.ticket.resolve","at":"2026-11-04T11:30:00Z","data":{"ticket":"T-3"}}
 "#,
         "2026-11-05T00:00:00Z",
     );
@@ -196,9 +196,9 @@ fn acks_of_unknown_or_resolved_tickets_are_rejected_and_change_nothing() {
     let doc = sim(
         SUPPORT,
         r#"{"id":"1","type":"feedback","member":"a","at":"2026-11-04T10:00:00Z","data":{"rating":1}}
-{"id":"2","type":"rally.ticket.resolve","member":"staff","at":"2026-11-04T10:10:00Z","data":{"ticket":"T-1"}}
-{"id":"3","type":"rally.ticket.ack","member":"staff","at":"2026-11-04T10:20:00Z","data":{"ticket":"T-1"}}
-{"id":"4","type":"rally.ticket.ack","member":"staff","at":"2026-11-04T10:30:00Z","data":{"ticket":"T-42"}}
+{"id":"2","type":"rally.ticket.resolve","at":"2026-11-04T10:10:00Z","data":{"ticket":"T-1"}}
+{"id":"3","type":"rally.ticket.ack","at":"2026-11-04T10:20:00Z","data":{"ticket":"T-1"}}
+{"id":"4","type":"rally.ticket.ack","at":"2026-11-04T10:30:00Z","data":{"ticket":"T-42"}}
 "#,
         "2026-11-05T00:00:00Z",
     );
@@ -232,4 +232,65 @@ fn a_member_who_left_gets_no_marketing() {
         .map(|(status, _)| status)
         .collect();
     assert_eq!(got, ["suppressed"]);
+}
+
+#[test]
+fn ticket_commands_create_no_member_and_count_on_no_one() {
+    let doc = sim(
+        SUPPORT,
+        r#"{"id":"1","type":"feedback","member":"a","at":"2026-11-04T10:00:00Z","data":{"rating":1}}
+{"id":"2","type":"rally.ticket.ack","at":"2026-11-04T10:10:00Z","data":{"ticket":"T-1","by":"amy"}}
+{"id":"3","type":"rally.ticket.resolve","member":"a","at":"2026-11-04T10:20:00Z","data":{"ticket":"T-1"}}
+"#,
+        "2026-11-05T00:00:00Z",
+    );
+    assert_eq!(doc["rejected"], serde_json::json!([]));
+    assert_eq!(doc["tickets"][0]["status"], "resolved");
+    let members: Vec<&String> = doc["members"].as_object().unwrap().keys().collect();
+    assert_eq!(members, ["a"]);
+    let counters = &doc["members"]["a"]["counters"];
+    assert!(counters["events.rally.ticket.ack"].is_null(), "{counters}");
+    assert!(
+        counters["events.rally.ticket.resolve"].is_null(),
+        "{counters}"
+    );
+}
+
+#[test]
+fn a_ticket_command_naming_someone_other_than_the_tickets_member_is_rejected() {
+    let doc = sim(
+        SUPPORT,
+        r#"{"id":"1","type":"feedback","member":"a","at":"2026-11-04T10:00:00Z","data":{"rating":1}}
+{"id":"2","type":"rally.ticket.ack","member":"staff","at":"2026-11-04T10:10:00Z","data":{"ticket":"T-1"}}
+"#,
+        "2026-11-04T10:30:00Z",
+    );
+    let rejected = doc["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["line"], 2);
+    assert!(
+        rejected[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"staff\" is not the member of ticket T-1"),
+        "{rejected:?}"
+    );
+    assert_eq!(doc["tickets"][0]["status"], "open");
+    assert!(doc["members"]["staff"].is_null());
+}
+
+#[test]
+fn a_rule_on_a_ticket_command_runs_for_the_tickets_member() {
+    let yaml = format!(
+        "{SUPPORT}  - id: sorry\n    trigger: {{ event: rally.ticket.resolve }}\n    actions: [ {{ tag: resolved }} ]\n"
+    );
+    let doc = sim(
+        &yaml,
+        r#"{"id":"1","type":"feedback","member":"a","at":"2026-11-04T10:00:00Z","data":{"rating":1}}
+{"id":"2","type":"rally.ticket.resolve","at":"2026-11-04T10:10:00Z","data":{"ticket":"T-1","by":"amy"}}
+"#,
+        "2026-11-04T10:30:00Z",
+    );
+    assert_eq!(doc["members"]["a"]["tags"], serde_json::json!(["resolved"]));
+    assert_eq!(doc["firings"][1]["member"], "a");
 }

@@ -49,3 +49,68 @@ fn a_step_that_opens_a_ticket_stores_its_ledger_firing_and_sla_deadline() {
     let tickets = runner.all_tickets().unwrap();
     assert_eq!(tickets[0].level, 2, "the deadline passed: one level up");
 }
+
+/// A member `m` with ticket T-1, committed.
+fn with_ticket() -> rally::runner::Runner {
+    let mut runner = runner(RULES);
+    let feedback =
+        event(r#"{"id":"f-1","type":"feedback","member":"m","at":"2026-11-26T08:00:00Z"}"#);
+    runner
+        .apply_event(&feedback, t("2026-11-26T08:00:00Z"))
+        .unwrap();
+    runner.commit().unwrap();
+    runner
+}
+
+#[test]
+fn a_ticket_ack_without_a_member_acks_the_ticket_and_creates_no_member() {
+    let mut runner = with_ticket();
+    let ack = event(
+        r#"{"id":"a-1","type":"rally.ticket.ack","at":"2026-11-26T08:30:00Z","data":{"ticket":"T-1","by":"amy"}}"#,
+    );
+    let applied = runner.apply_event(&ack, t("2026-11-26T08:30:00Z")).unwrap();
+    assert!(matches!(applied, Applied::Accepted(_)), "{applied:?}");
+    runner.commit().unwrap();
+    let store = runner.store();
+    assert_eq!(store.member_count().unwrap(), 1);
+    let m = store.member("m").unwrap().unwrap();
+    assert!(!m.counters.contains_key("events.rally.ticket.ack"));
+    assert_eq!(
+        runner.all_tickets().unwrap()[0].acked_by.as_deref(),
+        Some("amy")
+    );
+}
+
+#[test]
+fn a_ticket_ack_naming_another_member_is_rejected_and_changes_nothing() {
+    let mut runner = with_ticket();
+    let ack = event(
+        r#"{"id":"a-1","type":"rally.ticket.ack","member":"staff","at":"2026-11-26T08:30:00Z","data":{"ticket":"T-1"}}"#,
+    );
+    match runner.apply_event(&ack, t("2026-11-26T08:30:00Z")).unwrap() {
+        Applied::Rejected(message) => assert!(
+            message.contains("\"staff\" is not the member of ticket T-1"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    runner.commit().unwrap();
+    assert!(runner.store().member("staff").unwrap().is_none());
+    let tickets = runner.all_tickets().unwrap();
+    assert_eq!(tickets[0].status, rally::tickets::TicketStatus::Open);
+}
+
+#[test]
+fn a_ticket_resolve_naming_the_tickets_own_member_is_accepted() {
+    let mut runner = with_ticket();
+    let resolve = event(
+        r#"{"id":"r-1","type":"rally.ticket.resolve","member":"m","at":"2026-11-26T08:30:00Z","data":{"ticket":"T-1"}}"#,
+    );
+    let applied = runner
+        .apply_event(&resolve, t("2026-11-26T08:30:00Z"))
+        .unwrap();
+    assert!(matches!(applied, Applied::Accepted(_)), "{applied:?}");
+    runner.commit().unwrap();
+    let tickets = runner.all_tickets().unwrap();
+    assert_eq!(tickets[0].status, rally::tickets::TicketStatus::Resolved);
+}

@@ -55,7 +55,7 @@ impl Run<'_> {
                     template,
                     channel,
                     to,
-                } => self.send(rule, template, channel, to.as_deref())?,
+                } => self.send(rule, template, channel, to.as_ref())?,
                 Action::Escalate {
                     policy,
                     severity,

@@ -38,6 +38,12 @@ impl Run<'_> {
     /// streak days, `last_active`, silences — runs on the step's `now` (SPEC §2.7), so
     /// a late event cannot reopen a day or a silence that is over.
     fn builtin_effects(&mut self, event: &Event) -> Vec<usize> {
+        // A ticket command acts on a ticket (SPEC §1): it is no event of the member's,
+        // so it counts nowhere and is no activity; only the rules and custom counters
+        // that name it run, for the ticket's member.
+        if crate::event::is_ticket_command(&event.kind) {
+            return Vec::new();
+        }
         let at = event.at_utc();
         let now = self.now();
         let member = &mut self.member;

@@ -9,7 +9,7 @@ use super::run::{campaign_bindings, Failed, Run};
 use crate::member::{rfc3339, Member};
 use crate::outbox::{OutboxRow, Status};
 use crate::policy::{self, Verdict};
-use crate::rules::{ChannelKind, Rule, RuleSet, Severity};
+use crate::rules::{Address, ChannelKind, Rule, RuleSet, Severity};
 use crate::tickets::{self, Ticket};
 
 /// A ticket a step opened, with the instant its first level's SLA runs out.
@@ -19,13 +19,18 @@ pub struct OpenedTicket {
     pub deadline: Option<DateTime<Utc>>,
 }
 
-/// What templates see as `member`: the public view, the id, and every attribute at
-/// the top level (`member.name`, `member.email`).
+/// What templates see as `member`: the public view, the id, `left` and
+/// `unsubscribed`, and every attribute at the top level (`member.name`,
+/// `member.email`).
 pub fn member_context(member: &Member) -> Value {
     let mut map = match member.view() {
         Value::Object(map) => map,
         _ => Map::new(),
     };
+    // Always present, as in Rhai: `{% if not member.left %}` must not hit an undefined
+    // value for the members who never left.
+    map.insert("left".into(), Value::Bool(member.left));
+    map.insert("unsubscribed".into(), Value::Bool(member.unsubscribed));
     for (key, value) in &member.attrs {
         map.entry(key.clone()).or_insert_with(|| value.clone());
     }
@@ -69,7 +74,7 @@ impl Run<'_> {
         rule: &Rule,
         template: &str,
         channel: &str,
-        to: Option<&str>,
+        to: Option<&Address>,
     ) -> Result<(), Failed> {
         let rules = self.rules();
         let Some(channel_def) = rules.channels.get(channel) else {
@@ -84,7 +89,12 @@ impl Run<'_> {
             .render(template, &ctx)
             .map_err(|e| Failed::new(format!("template {template:?}: {e}")))?;
         let recipient = match (to, &channel_def.kind) {
-            (Some(to), _) => Some(to.to_string()),
+            (Some(to), _) => Some(
+                rules
+                    .messages
+                    .render_address(&to.at, &ctx)
+                    .map_err(|e| Failed::new(e.to_string()))?,
+            ),
             (None, ChannelKind::Smtp(_)) => self.member.attr_str("email").map(str::to_string),
             (None, _) => Some(self.member.id.clone()),
         };

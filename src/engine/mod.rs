@@ -59,7 +59,9 @@ pub enum Input<'a> {
 impl Input<'_> {
     pub fn member_id(&self) -> &str {
         match self {
-            Input::Event(event) => &event.member,
+            // A ticket command reaches the engine with its ticket's member filled in
+            // by the runner; every other event has one from validation.
+            Input::Event(event) => event.member.as_deref().unwrap_or_default(),
             Input::Inactive { member, .. } | Input::Global { member, .. } => member,
         }
     }

@@ -1,6 +1,9 @@
 //! The step as a specification: one behaviour per test, rule sets written as YAML,
 //! no disk, no clock.
 
+mod audience;
+mod send_to;
+
 use chrono::{DateTime, Utc};
 
 use super::{step, Context, Input, Outcome};
@@ -54,7 +57,11 @@ impl<'a> Sim<'a> {
             budget_used: &budget_used,
             next_ticket: 1,
         };
-        let before = self.members.get(&event.member).cloned();
+        let before = event
+            .member
+            .as_ref()
+            .and_then(|m| self.members.get(m))
+            .cloned();
         let outcome = step(&ctx, before, &Input::Event(&event));
         self.members
             .insert(outcome.member.id.clone(), outcome.member.clone());

@@ -10,7 +10,7 @@
 //! silence some rules already fired in) is moved earlier.
 
 use super::run::{Failed, Run};
-use crate::rules::{Audience, Trigger};
+use crate::rules::Trigger;
 use crate::store::keys::TimerKey;
 
 /// The timer kind of inactivity deadlines in the timer index; the timer's id is the
@@ -49,7 +49,7 @@ impl<'a> Run<'a> {
     }
 
     /// One member's turn of a global trigger: runs the rule if the member is in its
-    /// audience.
+    /// audience. A member who left is not, unless the audience includes them.
     pub fn on_global(&mut self, rule_id: &str) {
         let rules = self.rules();
         let Some(index) = rules.rules.iter().position(|r| {
@@ -58,7 +58,11 @@ impl<'a> Run<'a> {
             return;
         };
         let rule = &rules.rules[index];
-        if let Some(Audience::Expr(expr)) = &rule.audience {
+        let audience = rule.audience.as_ref();
+        if self.member.left && !audience.is_some_and(|a| a.include_left) {
+            return;
+        }
+        if let Some(expr) = audience.and_then(|a| a.condition.as_ref()) {
             let sandbox = rules.sandbox.clone();
             match sandbox.eval_bool(expr, self.bindings()) {
                 Ok(true) => {}

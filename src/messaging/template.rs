@@ -382,5 +382,6 @@ fn hint(variable: &str, scope: &[&str]) -> String {
     }
 }
 
+mod address;
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,9 @@ pub struct Ctx<'a> {
     pub sandbox: &'a Sandbox,
     pub files: ReadFiles,
     pub names: Names,
+    /// The templates, once compiled (`None` before, or if they have errors): `send`
+    /// actions add their `to` to them.
+    pub messages: Option<crate::messaging::Templates>,
 }
 
 /// Names defined by the sections compiled so far, for resolving references.
@@ -181,7 +184,7 @@ pub fn compile(
     let tiers = counters::tiers(&mut ctx, tier_section);
     let templates = templates::compile(&mut ctx, &template_sections);
     let channels = channels::compile(&mut ctx, &channel_sections);
-    let messages = match crate::messaging::Templates::compile(&templates, &channels) {
+    ctx.messages = match crate::messaging::Templates::compile(&templates, &channels) {
         Ok(messages) => Some(messages),
         Err(errors) => {
             ctx.d.errors.extend(errors.into_iter().map(RuleError::from));
@@ -191,6 +194,7 @@ pub fn compile(
     let escalations = escalations::compile(&mut ctx, &escalation_sections);
     let campaigns = campaigns::compile(&mut ctx, &campaign_sections);
     let mut rules = rules::compile(&mut ctx, &rule_sections);
+    super::member_fields::check(&mut ctx.d, &ctx.names.counters);
 
     if !ctx.d.errors.is_empty() {
         let mut errors = ctx.d.errors;
@@ -199,7 +203,7 @@ pub fn compile(
         return Err(errors);
     }
     // Templates compile whenever nothing else is wrong with them.
-    let Some(messages) = messages else {
+    let Some(messages) = ctx.messages.take() else {
         return Err(Vec::new());
     };
     // Stable: equal priorities keep file-path-then-position order.

@@ -2,16 +2,23 @@
 //! reports what is wrong where and returns `None`, so compilation goes on and one run
 //! shows all errors.
 
+use std::collections::BTreeSet;
+
 use chrono::Duration;
 
 pub use super::expr::{compile_rhai, compile_script_file, RhaiKind};
 use super::yaml::{Key, Node, Value};
 use super::{RuleError, SourcePos};
 
-/// The problems found so far.
+/// The problems found so far, and what the Rhai compiled so far reads and writes on
+/// members: misspelt member fields can only be told once every `set` key is known.
 #[derive(Default)]
 pub struct Diag {
     pub errors: Vec<RuleError>,
+    /// Every `member.<name>` read in compiled Rhai, where it is written.
+    pub member_reads: Vec<(String, SourcePos)>,
+    /// Attribute names written by `set` actions and by scripts' `set("name", ..)`.
+    pub set_keys: BTreeSet<String>,
 }
 
 impl Diag {

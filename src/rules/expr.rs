@@ -4,7 +4,7 @@
 use super::convert::Diag;
 use super::yaml::Value;
 use super::SourcePos;
-use crate::script::{Expr, Sandbox};
+use crate::script::{CompileError, Expr, Sandbox};
 
 /// Which Rhai entry point to compile with.
 #[derive(Clone, Copy)]
@@ -13,8 +13,8 @@ pub enum RhaiKind {
     Script,
 }
 
-/// Compiles Rhai text written in the YAML scalar `value`. A Rhai syntax error is
-/// reported at its own place inside the scalar when that can be known.
+/// Compiles Rhai text written in the YAML scalar `value`. A Rhai error is reported at
+/// its own place inside the scalar when that can be known.
 pub fn compile_rhai(
     d: &mut Diag,
     sandbox: &Sandbox,
@@ -28,28 +28,23 @@ pub fn compile_rhai(
         line: start.line,
         col: start.col,
     };
+    let place = |rhai_pos: Option<(u32, u32)>| match rhai_pos {
+        Some((1, col)) => SourcePos {
+            col: at.col + col.saturating_sub(1),
+            ..at.clone()
+        },
+        Some((line, col)) if start.literal_block => SourcePos {
+            line: at.line + line - 1,
+            col: at.col + col.saturating_sub(1),
+            ..at.clone()
+        },
+        _ => value.at.clone(),
+    };
     let result = match kind {
         RhaiKind::Expression => sandbox.compile_expr(text, at.clone()),
         RhaiKind::Script => sandbox.compile_script(text, at.clone()),
     };
-    result
-        .map_err(|message| {
-            let (message, rhai_pos) = split_rhai_position(&message);
-            let place = match rhai_pos {
-                Some((1, col)) => SourcePos {
-                    col: at.col + col.saturating_sub(1),
-                    ..at.clone()
-                },
-                Some((line, col)) if start.literal_block => SourcePos {
-                    line: at.line + line - 1,
-                    col: at.col + col.saturating_sub(1),
-                    ..at.clone()
-                },
-                _ => value.at.clone(),
-            };
-            d.error(&place, format!("Rhai: {message}"));
-        })
-        .ok()
+    finish(d, result, place)
 }
 
 /// Compiles a script file: Rhai's positions are the file's own.
@@ -59,39 +54,38 @@ pub fn compile_script_file(
     file: SourcePos,
     text: &str,
 ) -> Option<Expr> {
-    sandbox
-        .compile_script(text, file.clone())
-        .map_err(|message| {
-            let (message, rhai_pos) = split_rhai_position(&message);
-            let (line, col) = rhai_pos.unwrap_or((1, 1));
-            d.error(&SourcePos { line, col, ..file }, format!("Rhai: {message}"));
-        })
-        .ok()
+    let place = |rhai_pos: Option<(u32, u32)>| {
+        let (line, col) = rhai_pos.unwrap_or((1, 1));
+        SourcePos {
+            line,
+            col,
+            ..file.clone()
+        }
+    };
+    let result = sandbox.compile_script(text, file.clone());
+    finish(d, result, place)
 }
 
-/// Splits Rhai's trailing "(line L, position P)" off a message.
-fn split_rhai_position(message: &str) -> (String, Option<(u32, u32)>) {
-    let parsed = message.strip_suffix(')').and_then(|m| {
-        let open = m.rfind(" (line ")?;
-        let (line, pos) = m[open + 7..].split_once(", position ")?;
-        Some((m[..open].to_string(), line.parse().ok()?, pos.parse().ok()?))
-    });
-    match parsed {
-        Some((text, line, pos)) => (text, Some((line, pos))),
-        None => (message.to_string(), None),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rhai_positions_are_split_from_the_message() {
-        assert_eq!(
-            split_rhai_position("Unknown operator: '@' (line 2, position 7)"),
-            ("Unknown operator: '@'".to_string(), Some((2, 7)))
-        );
-        assert_eq!(split_rhai_position("boom"), ("boom".to_string(), None));
+/// Reports the errors of a compile, or records what the compiled text reads from and
+/// writes to members for the check of misspelt member fields.
+fn finish(
+    d: &mut Diag,
+    result: Result<Expr, Vec<CompileError>>,
+    place: impl Fn(Option<(u32, u32)>) -> SourcePos,
+) -> Option<Expr> {
+    match result {
+        Ok(expr) => {
+            for read in expr.member_reads() {
+                d.member_reads.push((read.name, place(read.pos)));
+            }
+            d.set_keys.extend(expr.literal_set_keys());
+            Some(expr)
+        }
+        Err(errors) => {
+            for e in errors {
+                d.error_hint(&place(e.pos), format!("Rhai: {}", e.message), e.hint);
+            }
+            None
+        }
     }
 }

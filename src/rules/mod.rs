@@ -24,6 +24,7 @@ mod compile;
 mod convert;
 mod expr;
 mod files;
+mod member_fields;
 mod sections;
 mod yaml;
 
@@ -99,6 +100,7 @@ fn compile_files(
         sandbox: &sandbox,
         files: read,
         names: compile::Names::default(),
+        messages: None,
     };
     let mut docs = Vec::new();
     for rel in paths {

@@ -293,9 +293,13 @@ pub struct Limit {
     pub per: LimitPer,
 }
 
-pub enum Audience {
-    All,
-    Expr(Expr),
+/// Whom a global trigger (`schedule`, `phase`) runs for.
+pub struct Audience {
+    /// `None` for `all`: every member.
+    pub condition: Option<Expr>,
+    /// Members who left are skipped unless the rule asks for them
+    /// (`audience: { include_left: true }`).
+    pub include_left: bool,
 }
 
 /// What a `schedule` rule does with occurrences missed while Rally was down.
@@ -339,6 +343,15 @@ pub enum SetValue {
     Expr(Expr),
 }
 
+/// A `send.to` as written: a template (`"{{ member.manager_email }}"`) or a plain
+/// address, compiled into the rule set's [`crate::messaging::Templates`] under `at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Address {
+    pub text: String,
+    /// Where the text starts in the rule file; also names the compiled template.
+    pub at: SourcePos,
+}
+
 pub enum Action {
     Points {
         amount: Amount,
@@ -351,7 +364,8 @@ pub enum Action {
     Send {
         template: String,
         channel: String,
-        to: Option<String>,
+        /// Rendered like the template, with the same scope.
+        to: Option<Address>,
     },
     Escalate {
         policy: String,

@@ -13,6 +13,13 @@ use crate::tickets::{self, Climb, Ticket, TicketStatus};
 /// The timer kind of escalation SLA deadlines.
 pub const SLA: &str = "sla";
 
+/// A ticket command the ticket accepts: its change, and the member it runs for.
+pub(super) struct AcceptedCommand {
+    pub write: StepWrite,
+    /// The ticket's member (the ticket exists, so it has one).
+    pub member: String,
+}
+
 impl Runner {
     /// Numbers `rows` and adds them to `write`; returns them numbered.
     pub(super) fn queue_messages(
@@ -73,22 +80,41 @@ impl Runner {
         stored_tickets(&self.store)
     }
 
-    /// For `rally.ticket.ack` / `rally.ticket.resolve`: the ticket's change, or why
-    /// the command is refused. `None` for any other event.
+    /// For `rally.ticket.ack` / `rally.ticket.resolve`: the ticket's change and the
+    /// ticket's member, or why the command is refused. `None` for any other event.
+    /// A `member` on the event must be the ticket's: staff acting on a ticket send
+    /// none, and an event naming someone else is most likely aimed at the wrong ticket.
     pub(super) fn ticket_command(
         &mut self,
         event: &Event,
         now: DateTime<Utc>,
-    ) -> Result<Option<Result<StepWrite, String>>, StoreError> {
+    ) -> Result<Option<Result<AcceptedCommand, String>>, StoreError> {
         let resolve = match event.kind.as_str() {
             "rally.ticket.ack" => false,
             "rally.ticket.resolve" => true,
             _ => return Ok(None),
         };
         let id = event.data_str("ticket").unwrap_or_default();
+        let owner = tickets::parse_id(id)
+            .map(|number| self.ticket(number))
+            .transpose()?
+            .flatten()
+            .map(|ticket| ticket.member);
+        if let (Some(sent), Some(owner)) = (event.member.as_deref(), owner.as_deref()) {
+            if sent != owner {
+                return Ok(Some(Err(format!(
+                    "member: {sent:?} is not the member of ticket {id} (leave member out, \
+                     or give the ticket's own)"
+                ))));
+            }
+        }
         let by = event.data_str("by");
         let note = event.data_str("note");
-        Ok(Some(self.ticket_change(id, resolve, by, note, now)?))
+        let change = self.ticket_change(id, resolve, by, note, now)?;
+        Ok(Some(change.map(|write| AcceptedCommand {
+            write,
+            member: owner.unwrap_or_default(),
+        })))
     }
 
     /// Acknowledges or resolves ticket `id`: the write to commit, or why not.

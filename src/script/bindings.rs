@@ -14,6 +14,26 @@ use crate::member::{rfc3339, Member};
 /// The names every expression may use (strict variables reject any other).
 pub(super) const NAMES: [&str; 4] = ["member", "event", "campaign", "now"];
 
+/// The fields `member` always has (profile attributes come on top, never over them).
+/// The rule loader checks `member.<name>` against these for typos.
+pub const MEMBER_FIELDS: [&str; 15] = [
+    "id",
+    "points",
+    "points_lifetime",
+    "tier",
+    "tags",
+    "badges",
+    "purchases",
+    "spend_total",
+    "checkin_streak",
+    "checkin_best",
+    "counters",
+    "joined_at",
+    "last_active",
+    "left",
+    "unsubscribed",
+];
+
 /// Built-in counters, present on `member` (and in `member.counters`) even at zero.
 const BUILTIN_COUNTERS: [&str; 4] = ["purchases", "spend_total", "checkin_streak", "checkin_best"];
 
@@ -54,7 +74,7 @@ impl Bindings {
     }
 }
 
-fn member_value(m: &Member) -> Dynamic {
+pub(super) fn member_value(m: &Member) -> Dynamic {
     let mut map = Map::new();
     map.insert("id".into(), m.id.as_str().into());
     map.insert("points".into(), Dynamic::from_int(m.points));
@@ -81,6 +101,9 @@ fn member_value(m: &Member) -> Dynamic {
     map.insert("counters".into(), Dynamic::from_map(counters));
     map.insert("joined_at".into(), time(m.joined_at));
     map.insert("last_active".into(), time(m.last_active));
+    // Always booleans, so `!member.left` reads as it should for everyone.
+    map.insert("left".into(), Dynamic::from_bool(m.left));
+    map.insert("unsubscribed".into(), Dynamic::from_bool(m.unsubscribed));
     for (key, value) in &m.attrs {
         map.entry(key.as_str().into())
             .or_insert_with(|| json_to_dynamic(value));
@@ -92,7 +115,10 @@ fn event_value(e: &Event) -> Dynamic {
     let mut map = Map::new();
     map.insert("id".into(), e.id.as_str().into());
     map.insert("type".into(), e.kind.as_str().into());
-    map.insert("member".into(), e.member.as_str().into());
+    map.insert(
+        "member".into(),
+        e.member.as_deref().map_or(Dynamic::UNIT, Into::into),
+    );
     map.insert("at".into(), time(e.at.map(|t| t.with_timezone(&Utc))));
     let data = e
         .data

@@ -1,11 +1,11 @@
 //! Rhai errors turned into messages an operator can act on, with the line in the file
 //! the text came from (not the line inside the text).
 
-use rhai::{Engine, EvalAltResult, ParseError, ParseErrorType, Position};
+use rhai::{Engine, EvalAltResult, LexError, ParseError, ParseErrorType, Position};
 
 use super::{
-    Expr, ScriptError, MAX_ARRAY_SIZE, MAX_CALL_LEVELS, MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH,
-    MAX_MAP_SIZE, MAX_OPERATIONS, MAX_STRING_SIZE, SCRIPT_ENTRY,
+    CompileError, Expr, ScriptError, MAX_ARRAY_SIZE, MAX_CALL_LEVELS, MAX_EXPR_DEPTH,
+    MAX_FN_EXPR_DEPTH, MAX_MAP_SIZE, MAX_OPERATIONS, MAX_STRING_SIZE, SCRIPT_ENTRY,
 };
 use crate::rules::SourcePos;
 
@@ -15,8 +15,16 @@ pub(super) fn file_line(at: &SourcePos, pos: Position) -> Option<u32> {
     Some(at.line.saturating_add(line.saturating_sub(1)))
 }
 
-pub(super) fn compile_message(err: &ParseError, _at: &SourcePos) -> String {
-    let what = match err.err_type() {
+/// Rhai's position within the compiled text, as `(line, column)` from 1.
+pub(super) fn text_position(pos: Position) -> Option<(u32, u32)> {
+    let line = u32::try_from(pos.line()?).ok()?;
+    let col = u32::try_from(pos.position()?).ok()?;
+    Some((line, col))
+}
+
+pub(super) fn compile_error(err: &ParseError) -> CompileError {
+    let mut hint = None;
+    let message = match err.err_type() {
         ParseErrorType::ExprTooDeep => format!(
             "expression nested too deeply (the limit is {MAX_EXPR_DEPTH} levels, \
              {MAX_FN_EXPR_DEPTH} inside functions)"
@@ -30,14 +38,18 @@ pub(super) fn compile_message(err: &ParseError, _at: &SourcePos) -> String {
         ParseErrorType::Reserved(word) if word == "import" => {
             "`import` is not allowed in rules: a script is one file".to_string()
         }
+        // `'vip'` is a character literal that is too long: people coming from SQL,
+        // Python or YAML reach for single quotes first.
+        ParseErrorType::BadInput(LexError::MalformedChar(text)) => {
+            hint = Some(format!("Rhai strings use double quotes: \"{text}\""));
+            err.err_type().to_string()
+        }
         other => other.to_string(),
     };
-    // Rhai's own position, relative to the text compiled: the rule loader maps it onto
-    // the file (inside the YAML scalar or the script file) for `path:line:col`.
-    let pos = err.position();
-    match (pos.line(), pos.position()) {
-        (Some(line), Some(col)) => format!("{what} (line {line}, position {col})"),
-        _ => what,
+    CompileError {
+        message,
+        pos: text_position(err.position()),
+        hint,
     }
 }
 

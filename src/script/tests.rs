@@ -1,5 +1,6 @@
 //! Fixtures shared by the sandbox tests.
 
+mod resolve;
 mod runs;
 mod sandbox;
 
@@ -48,7 +49,7 @@ fn purchase() -> Event {
     Event {
         id: "e-1001".into(),
         kind: "purchase".into(),
-        member: "m-42".into(),
+        member: Some("m-42".into()),
         at: Some(chrono::DateTime::parse_from_rfc3339("2026-11-11T10:00:00+08:00").unwrap()),
         data: data.as_object().unwrap().clone(),
     }

@@ -6,7 +6,7 @@ use crate::rules::convert::{
 };
 use crate::rules::sections::counters::amount;
 use crate::rules::yaml::{Node, Value};
-use crate::rules::{Action, Amount, SetValue, Severity};
+use crate::rules::{Action, Address, Amount, RuleError, SetValue, Severity, SourcePos};
 
 const KINDS: [&str; 8] = [
     "points", "tag", "untag", "badge", "set", "send", "escalate", "script",
@@ -138,6 +138,7 @@ fn set(ctx: &mut Ctx, value: &Value) -> Option<Action> {
     let mut out = Vec::new();
     let mut ok = true;
     for (key, v) in entries {
+        ctx.d.set_keys.insert(key.name.clone());
         let computed = match &v.node {
             Node::Map(inner) if inner.len() == 1 && inner[0].0.name == "expr" => {
                 let expr_value = &inner[0].1;
@@ -197,12 +198,41 @@ fn send(ctx: &mut Ctx, value: &Value) -> Option<Action> {
     });
     let to = match f.get("to") {
         None => Some(None),
-        Some(v) => string(d, v, "to").map(|s| Some(s.to_string())),
+        Some(v) => string(d, v, "to").and_then(|text| address(ctx, v, text).map(Some)),
     };
     Some(Action::Send {
         template: template?,
         channel: channel?,
         to: to?,
+    })
+}
+
+/// `send.to`, compiled as a template with the message scope, so a mistake in it is
+/// reported now, at its place in the scalar.
+fn address(ctx: &mut Ctx, value: &Value, text: &str) -> Option<Address> {
+    let at = SourcePos {
+        file: value.at.file.clone(),
+        line: value.text_start.line,
+        col: value.text_start.col,
+    };
+    if text.trim().is_empty() {
+        ctx.d.error(
+            &value.at,
+            "\"to\" must not be empty (leave it out to send to the member)",
+        );
+        return None;
+    }
+    // Without compiled templates (they have errors, already reported) there is
+    // nowhere to add it; the rule set is refused anyway.
+    if let Some(messages) = &mut ctx.messages {
+        if let Err(errors) = messages.add_address(text, &at) {
+            ctx.d.errors.extend(errors.into_iter().map(RuleError::from));
+            return None;
+        }
+    }
+    Some(Address {
+        text: text.to_string(),
+        at,
     })
 }
 

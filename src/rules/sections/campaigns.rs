@@ -4,7 +4,7 @@
 //! A phase `start` that reads as a date (`2026-11-01T00:00:00`, `2026-11-01 00:00`,
 //! `2026-11-01`) is an absolute local time; anything else is a cron expression.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 
 use crate::cronspec::CronSpec;
 use crate::rules::compile::{Ctx, Ids, Section};
@@ -175,24 +175,14 @@ fn looks_like_date(text: &str) -> bool {
 /// (midnight).
 pub fn local_time(d: &mut Diag, value: &Value, text: &str) -> Option<NaiveDateTime> {
     let text = text.trim();
-    let formats = [
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-    ];
-    let parsed = formats
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-        .or_else(|| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .ok()
-                .and_then(|day| day.and_hms_opt(0, 0, 0))
-        });
+    let parsed = crate::localtime::parse_local(text);
     if parsed.is_none() {
         d.error(
             &value.at,
-            format!("{text:?} is not a local time (write \"2026-11-01T20:00:00\", \"2026-11-01 20:00\" or \"2026-11-01\")"),
+            format!(
+                "{text:?} is not a local time (write {})",
+                crate::localtime::LOCAL_TIME_FORMS
+            ),
         );
     }
     parsed

@@ -140,15 +140,61 @@ fn audience(ctx: &mut Ctx, f: &Fields, kind: Option<&str>) -> Option<Option<Audi
             );
             None
         }
-        Some(v) => {
-            let text = string(&mut ctx.d, v, "audience")?;
-            if text.trim() == "all" {
-                return Some(Some(Audience::All));
-            }
-            compile_rhai(&mut ctx.d, ctx.sandbox, v, text, RhaiKind::Expression)
-                .map(|e| Some(Audience::Expr(e)))
-        }
+        Some(v) => audience_value(ctx, v).map(Some),
     }
+}
+
+/// `all`, a Rhai condition, or `{ if: CONDITION, include_left: true }`. Members who
+/// left are skipped unless `include_left` says otherwise: a `leave` stops marketing
+/// and inactivity, and a nightly `audience: all` award should not go on for years to
+/// people who are gone.
+fn audience_value(ctx: &mut Ctx, v: &Value) -> Option<Audience> {
+    if let Node::Map(_) = v.node {
+        let f = fields(&mut ctx.d, v, "audience", &["if", "include_left"])?;
+        let include_left = f
+            .get("include_left")
+            .map_or(Some(false), |b| boolean(&mut ctx.d, b, "include_left"));
+        let condition = match f.get("if") {
+            None => Some(None),
+            Some(c) => string(&mut ctx.d, c, "if")
+                .and_then(|text| {
+                    compile_rhai(&mut ctx.d, ctx.sandbox, c, text, RhaiKind::Expression)
+                })
+                .map(Some),
+        };
+        return Some(Audience {
+            condition: condition?,
+            include_left: include_left?,
+        });
+    }
+    let text = match &v.node {
+        Node::Str(_) => string(&mut ctx.d, v, "audience")?,
+        _ => {
+            ctx.d.error(
+                &v.at,
+                format!(
+                    "\"audience\" must be all, a Rhai condition over member, or {{ if: CONDITION, include_left: true }}; found {}",
+                    v.kind()
+                ),
+            );
+            return None;
+        }
+    };
+    let condition = if text.trim() == "all" {
+        None
+    } else {
+        Some(compile_rhai(
+            &mut ctx.d,
+            ctx.sandbox,
+            v,
+            text,
+            RhaiKind::Expression,
+        )?)
+    };
+    Some(Audience {
+        condition,
+        include_left: false,
+    })
 }
 
 /// `{ campaign: ID, phase: NAME or [NAMES] }`; without `phase`, the whole campaign.
