@@ -9,6 +9,7 @@
 //! had already been committed. Timers are read from the store, so the open group is
 //! committed before due timers are looked up.
 
+mod arming;
 mod tickets;
 mod timers;
 

@@ -173,6 +173,7 @@ pub async fn run(
     let started = config.clock.now();
     runner.set_started_at(started);
     runner.arm(started).map_err(store_error)?;
+    runner.commit().map_err(store_error)?;
     let store = runner.shared_store();
     let channels = crate::messaging::Channels::new(&set.channels)
         .map_err(|errors| DaemonError::Channels(errors.iter().map(|e| e.to_string()).collect()))?;

@@ -110,7 +110,12 @@ impl Reloader {
                 // rows keep working unless the new set dropped their channel.
                 self.dispatcher.set_channels(Arc::new(channels));
                 if let Err(e) = self.writer.set_rules(set).await {
-                    return Err(vec![format!("cannot swap the rule set in: {e}")]);
+                    // The writer swapped the set in unless it has stopped: what it runs
+                    // is what `GET /v1/rules` shows.
+                    tracing::error!(cause, version = %running.version, error = %e, "rules reloaded, but not durably armed");
+                    *self.running() = running;
+                    self.metrics.reload(false);
+                    return Err(vec![e.to_string()]);
                 }
                 tracing::info!(
                     cause, version = %running.version, rules = running.rules,

@@ -62,7 +62,7 @@ enum Job {
     },
     SetRules {
         rules: Arc<RuleSet>,
-        reply: oneshot::Sender<()>,
+        reply: oneshot::Sender<Result<(), Unavailable>>,
     },
     Stop,
 }
@@ -88,11 +88,13 @@ impl WriterHandle {
         answer.await.map_err(|_| stopped())?
     }
 
-    /// Swaps the rule set between two steps; events sent after this returns use it.
+    /// Swaps the rule set between two steps and arms its campaigns and schedules;
+    /// answers once that is durable. Events sent after this returns use the new set
+    /// (also when arming could not be stored: the error says so).
     pub async fn set_rules(&self, rules: Arc<RuleSet>) -> Result<(), Unavailable> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::SetRules { rules, reply }).await?;
-        answer.await.map_err(|_| stopped())
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Asks the writer to finish the jobs queued so far and stop.
@@ -160,6 +162,8 @@ struct Group {
     firings: Vec<String>,
     /// Ticket commands, answered once the group is durable.
     tickets: Vec<TicketWaiting>,
+    /// Rule swaps, answered once their arming is durable.
+    reloads: Vec<oneshot::Sender<Result<(), Unavailable>>>,
     /// Set when the store failed while the group was being built: a commit inside it
     /// (before due timers, a fan-out batch or re-arming after a reload) may have
     /// dropped steps of any request in it, so none of them is acknowledged.
@@ -280,15 +284,15 @@ impl Writer {
             }
             Job::SetRules { rules, reply } => {
                 self.runner.set_rules(rules);
-                // New campaigns and schedules start keeping time from now.
+                // Campaigns and schedules are armed from their new definitions, in
+                // this group: its commit is the arming's.
                 if let Err(e) = self.runner.arm(self.clock.now()) {
                     tracing::error!(error = %e, "cannot arm the new rules' timers");
                     group
                         .broken
                         .get_or_insert_with(|| Unavailable(format!("cannot commit: {e}")));
                 }
-                // The requester may have given up; the swap stands either way.
-                let _ = reply.send(());
+                group.reloads.push(reply);
                 false
             }
             Job::Stop => true,
@@ -345,7 +349,7 @@ impl Writer {
 
     /// Commits and syncs the group, then answers every request in it.
     fn finish(&mut self, group: Group) {
-        if group.waiting.is_empty() && group.tickets.is_empty() {
+        if group.waiting.is_empty() && group.tickets.is_empty() && group.reloads.is_empty() {
             return;
         }
         let mut durable = self.commit_and_sync(group.steps);
@@ -388,6 +392,16 @@ impl Writer {
                 Ok(()) => waiting.answer,
             };
             let _ = waiting.reply.send(answer);
+        }
+        for reply in group.reloads {
+            // The swap stands either way; the requester learns whether its campaigns
+            // and schedules are armed durably (a later reload or restart arms again).
+            let answer = durable.clone().map_err(|e| {
+                Unavailable(format!(
+                    "the new rules run, but arming their campaigns and schedules could not be stored ({e}); the next reload or restart arms them again"
+                ))
+            });
+            let _ = reply.send(answer);
         }
     }
 

@@ -32,7 +32,7 @@ const FANOUT_BATCH: usize = 128;
 const TIMER_BATCH: usize = 128;
 
 const JOB_META: &str = "job.";
-const ARMED_META: &str = "armed.";
+pub(super) const ARMED_META: &str = "armed.";
 
 /// A global trigger occurrence being run over every member, `cursor` = the last
 /// member id done.
@@ -46,7 +46,7 @@ pub struct FanoutJob {
 }
 
 impl FanoutJob {
-    fn meta(&self) -> (String, Vec<u8>) {
+    pub(super) fn meta(&self) -> (String, Vec<u8>) {
         (
             job_name(self.seq),
             serde_json::to_vec(self).unwrap_or_default(),
@@ -74,7 +74,7 @@ pub(super) fn load_jobs(store: &Store) -> Result<(VecDeque<FanoutJob>, u64), Sto
     Ok((jobs, next))
 }
 
-fn millis(t: DateTime<Utc>) -> i64 {
+pub(super) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
@@ -85,49 +85,6 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
 }
 
 impl Runner {
-    /// Arms the next phase change of every campaign and the next occurrence of every
-    /// `schedule` rule that has no timer yet, counting from `now`. Called at start,
-    /// after a reload, and by `sim` when its clock starts. Commits.
-    pub fn arm(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.commit()?;
-        let rules = self.rules.clone();
-        let mut write = StepWrite::default();
-        for campaign in &rules.campaigns {
-            let name = format!("{ARMED_META}{PHASE}.{}", campaign.id);
-            if self.store.meta_get(&name)?.is_some() {
-                continue;
-            }
-            if let Some(next) = crate::campaign::next_transition_after(campaign, now) {
-                let key = TimerKey::new(millis(next.at), PHASE, campaign.id.clone());
-                let payload = json!({ "phase": next.phase }).to_string().into_bytes();
-                write.timers_set.push((key, payload));
-                write
-                    .meta_put
-                    .push((name, millis(next.at).to_string().into_bytes()));
-            }
-        }
-        for rule in &rules.rules {
-            let Trigger::Schedule(cron) = &rule.trigger else {
-                continue;
-            };
-            let name = format!("{ARMED_META}{SCHEDULE}.{}", rule.id);
-            if self.store.meta_get(&name)?.is_some() {
-                continue;
-            }
-            if let Some(next) = cron.next_after(now, rules.settings.timezone) {
-                let key = TimerKey::new(millis(next), SCHEDULE, rule.id.clone());
-                write.timers_set.push((key, Vec::new()));
-                write
-                    .meta_put
-                    .push((name, millis(next).to_string().into_bytes()));
-            }
-        }
-        if !write.timers_set.is_empty() {
-            self.group.push(write);
-        }
-        self.commit()
-    }
-
     /// When something next falls due (or earlier: a caller woken early finds nothing
     /// due and asks again); `now`-or-earlier while a fan-out is unfinished.
     pub fn next_due(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -382,7 +339,7 @@ impl Runner {
         Ok(())
     }
 
-    fn new_job(&mut self, rule: &str, occurrence: DateTime<Utc>) -> FanoutJob {
+    pub(super) fn new_job(&mut self, rule: &str, occurrence: DateTime<Utc>) -> FanoutJob {
         let job = FanoutJob {
             seq: self.next_job,
             rule: rule.to_string(),
