@@ -7,10 +7,11 @@ use crate::rules::{Measure, RuleSet, Threshold, TierChange};
 
 /// Something a change to the member caused, waiting for its rules to run.
 pub(super) enum Cascade {
-    Milestone {
-        counter: String,
-        from: f64,
-        to: f64,
+    /// Watched counters that rose in one change. Their milestone rules run together,
+    /// in rule order, not counter by counter: which rule meets the daily cap or the
+    /// campaign budget first must not depend on the counters' names.
+    Milestones {
+        rose: Vec<Rise>,
         depth: u32,
     },
     Tier {
@@ -20,9 +21,16 @@ pub(super) enum Cascade {
     },
 }
 
+/// One watched counter rising: its position in `RuleIndex::milestone_counters`.
+pub(super) struct Rise {
+    slot: usize,
+    from: f64,
+    to: f64,
+}
+
 /// The last seen values of every counter a milestone watches, in the order of
-/// `RuleSet::index.by_milestone_counter`'s keys (a vector, not a map by name: it is
-/// compared after every change to the member).
+/// `RuleIndex::milestone_counters` (a vector, not a map by name: it is compared after
+/// every change to the member).
 pub(super) struct Watch {
     values: Vec<f64>,
 }
@@ -31,8 +39,8 @@ impl Watch {
     pub fn new(rules: &RuleSet, member: &Member) -> Self {
         let values = rules
             .index
-            .by_milestone_counter
-            .keys()
+            .milestone_counters
+            .iter()
             .map(|name| member.counter(name))
             .collect();
         Watch { values }
@@ -52,22 +60,23 @@ impl Run<'_> {
     /// Compares the member with what was last seen and queues what changed.
     pub fn detect(&mut self, depth: u32) {
         let rules = self.rules();
-        for (index, name) in rules.index.by_milestone_counter.keys().enumerate() {
+        let mut rose = Vec::new();
+        for (slot, name) in rules.index.milestone_counters.iter().enumerate() {
             let now = self.member.counter(name);
-            let Some(before) = self.watch.values.get_mut(index) else {
+            let Some(before) = self.watch.values.get_mut(slot) else {
                 continue;
             };
-            if now != *before {
-                let from = std::mem::replace(before, now);
-                if now > from {
-                    self.queue.push_back(Cascade::Milestone {
-                        counter: name.clone(),
-                        from,
-                        to: now,
-                        depth,
-                    });
-                }
+            let from = std::mem::replace(before, now);
+            if now > from {
+                rose.push(Rise {
+                    slot,
+                    from,
+                    to: now,
+                });
             }
+        }
+        if !rose.is_empty() {
+            self.queue.push_back(Cascade::Milestones { rose, depth });
         }
         self.detect_tier(depth);
     }
@@ -78,10 +87,10 @@ impl Run<'_> {
         let watched = self
             .rules()
             .index
-            .by_milestone_counter
-            .keys()
-            .position(|n| n == name);
-        if let Some(seen) = watched.and_then(|index| self.watch.values.get_mut(index)) {
+            .milestone_counters
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .ok();
+        if let Some(seen) = watched.and_then(|slot| self.watch.values.get_mut(slot)) {
             *seen = value;
         }
     }
@@ -160,22 +169,17 @@ impl Run<'_> {
         while let Some(cascade) = self.queue.pop_front() {
             let rules = self.rules();
             match cascade {
-                Cascade::Milestone {
-                    counter,
-                    from,
-                    to,
-                    depth,
-                } => {
-                    let Some(indexes) = rules.index.by_milestone_counter.get(&counter) else {
-                        continue;
-                    };
-                    for &index in indexes {
+                Cascade::Milestones { rose, depth } => {
+                    for &(index, slot) in &rules.index.milestones {
+                        let Some(rise) = rose.iter().find(|rise| rise.slot == slot) else {
+                            continue;
+                        };
                         let crate::rules::Trigger::Milestone { threshold, .. } =
                             rules.rules[index].trigger
                         else {
                             continue;
                         };
-                        for _ in 0..crossings(threshold, from, to) {
+                        for _ in 0..crossings(threshold, rise.from, rise.to) {
                             self.try_rule(index, depth);
                         }
                     }

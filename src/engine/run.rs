@@ -1,7 +1,7 @@
 //! One step in progress: the working member, what it produced so far, and running a
 //! rule all-or-nothing.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -35,7 +35,8 @@ pub(super) struct Run<'a> {
     bindings_stale: bool,
     pub watch: Watch,
     pub queue: VecDeque<Cascade>,
-    fired: HashMap<usize, u32>,
+    /// Firings per rule index in this step, for the loop bound.
+    fired: BTreeMap<usize, u32>,
     /// Points awarded per campaign in this step, on top of `Context::budget_used`.
     pub budget_spent: BTreeMap<String, i64>,
     pub messages: Vec<crate::outbox::OutboxRow>,
@@ -83,7 +84,7 @@ impl<'a> Run<'a> {
             bindings_stale: false,
             watch,
             queue: VecDeque::new(),
-            fired: HashMap::new(),
+            fired: BTreeMap::new(),
             budget_spent: BTreeMap::new(),
             messages: Vec::new(),
             tickets: Vec::new(),

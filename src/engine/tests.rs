@@ -8,6 +8,8 @@ use crate::event::{self, AtPolicy, Event};
 use crate::member::Member;
 use crate::rules::{self, RuleSet};
 
+mod milestones;
+
 fn rule_set(yaml: &str) -> RuleSet {
     match rules::from_sources(&[("rules.yaml", yaml)], &|_| None) {
         Ok(set) => set,

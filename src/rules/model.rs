@@ -1,7 +1,7 @@
 //! The compiled rule set: what the engine runs. Every reference here is resolved, every
 //! expression compiled, every duration and cron parsed — a step never parses anything.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,11 +50,18 @@ pub struct RuleSet {
 }
 
 /// Rules grouped by what can trigger them (indexes into `RuleSet::rules`, in run order),
-/// so the cost of an event does not grow with rules that cannot match it.
+/// so the cost of an event does not grow with rules that cannot match it. Nothing here
+/// is a hash map: whatever a step iterates has one order in every process.
 #[derive(Clone, Debug, Default)]
 pub struct RuleIndex {
-    pub by_event_type: HashMap<String, Vec<usize>>,
-    pub by_milestone_counter: HashMap<String, Vec<usize>>,
+    pub by_event_type: BTreeMap<String, Vec<usize>>,
+    /// Every counter some milestone watches, sorted, each once: the engine compares
+    /// them with what it last saw after every change to the member.
+    pub milestone_counters: Vec<String>,
+    /// Milestone rules in run order, each with the position of its counter in
+    /// `milestone_counters`. Milestones crossed by one change run in this order,
+    /// whichever counters they watch.
+    pub milestones: Vec<(usize, usize)>,
     pub tier: Vec<usize>,
     pub inactive: Vec<usize>,
     pub returned: Vec<usize>,
