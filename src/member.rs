@@ -67,6 +67,11 @@ pub struct Bookkeeping {
     /// `(last_active, through)` in Unix millis. Rules whose deadline is at or before
     /// `through` have fired for the silence that began at `last_active`.
     pub silence_fired: Option<(i64, i64)>,
+    /// Per milestone rule that has fired, how far it has paid: 1 for an `at` rule, the
+    /// highest multiple paid for an `every` rule. A counter that falls and rises again
+    /// (points redeemed and re-earned) pays nothing twice. Cleared for a counter's
+    /// rules when it resets (a new period, a broken streak).
+    pub milestones: BTreeMap<String, u64>,
 }
 
 impl Member {

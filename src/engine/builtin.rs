@@ -91,15 +91,20 @@ impl Run<'_> {
         let day = localtime::local_day(at, self.zone());
         let member = &mut self.member;
         let streak = member.counter("checkin_streak");
-        let new_streak = match member.book.last_checkin_day {
+        let (new_streak, broken) = match member.book.last_checkin_day {
             Some(last) if day <= last => return,
-            Some(last) if last.succ_opt() == Some(day) => streak + 1.0,
-            _ => 1.0,
+            Some(last) if last.succ_opt() == Some(day) => (streak + 1.0, false),
+            Some(_) => (1.0, true),
+            None => (1.0, false),
         };
         member.book.last_checkin_day = Some(day);
         member.counters.insert("checkin_streak".into(), new_streak);
         if new_streak > member.counter("checkin_best") {
             member.counters.insert("checkin_best".into(), new_streak);
+        }
+        if broken {
+            // A broken streak is a new streak: its milestones pay again.
+            self.restart_milestones("checkin_streak", 0.0);
         }
     }
 
@@ -171,7 +176,7 @@ impl Run<'_> {
             member.counters.insert(id.to_string(), 0.0);
             member.book.counter_periods.insert(id.to_string(), key);
             // Counting restarts: a milestone at N fires again in the new period.
-            self.watch_set(id, 0.0);
+            self.restart_milestones(id, 0.0);
         }
     }
 }

@@ -179,9 +179,7 @@ impl Run<'_> {
                         else {
                             continue;
                         };
-                        for _ in 0..crossings(threshold, rise.from, rise.to) {
-                            self.try_rule(index, depth);
-                        }
+                        self.run_milestone(index, threshold, rise, depth);
                     }
                 }
                 Cascade::Tier { to, up, depth, .. } => {
@@ -205,19 +203,59 @@ impl Run<'_> {
     }
 }
 
-/// How many times a milestone fires for a counter going from `from` to `to`: `at: N`
-/// once when it reaches N, `every: N` once per multiple of N crossed. Bounded so a
-/// huge jump cannot turn into millions of firings (the per-rule loop bound applies).
-pub(super) fn crossings(threshold: Threshold, from: f64, to: f64) -> u32 {
+impl Run<'_> {
+    /// Runs milestone rule `index` once for each mark the rise reaches that it has not
+    /// paid for yet, and records each mark it fires for.
+    fn run_milestone(&mut self, index: usize, threshold: Threshold, rise: &Rise, depth: u32) {
+        let id = &self.rules().rules[index].id;
+        let paid = self.member.book.milestones.get(id).copied().unwrap_or(0);
+        for mark in marks(threshold, rise.from, rise.to, paid) {
+            if self.try_rule(index, depth) {
+                self.member.book.milestones.insert(id.clone(), mark);
+            }
+        }
+    }
+
+    /// A counter started again (a new period, a broken streak): its milestones may
+    /// pay again, and its restart is not a fall the watch should remember.
+    pub(super) fn restart_milestones(&mut self, counter: &str, value: f64) {
+        let rules = self.rules();
+        for &(index, _) in &rules.index.milestones {
+            let rule = &rules.rules[index];
+            if matches!(&rule.trigger, crate::rules::Trigger::Milestone { counter: c, .. } if c == counter)
+            {
+                self.member.book.milestones.remove(&rule.id);
+            }
+        }
+        self.watch_set(counter, value);
+    }
+}
+
+/// The marks a counter rising from `from` to `to` reaches that a milestone has not
+/// paid for (`paid`, see `Bookkeeping::milestones`): `at: N` mark 1 when it reaches N
+/// for the first time; `every: N` each multiple of N above both `from` and the highest
+/// multiple paid — a high-water mark, so falling and rising again pays nothing twice.
+/// Bounded so a huge jump cannot turn into millions of firings (the per-rule loop
+/// bound applies).
+pub(super) fn marks(
+    threshold: Threshold,
+    from: f64,
+    to: f64,
+    paid: u64,
+) -> std::ops::Range<u64> {
+    const NONE: std::ops::Range<u64> = 0..0;
     if to <= from {
-        return 0;
+        return NONE;
     }
     match threshold {
-        Threshold::At(n) => u32::from(from < n && to >= n),
+        Threshold::At(n) if from < n && to >= n && paid == 0 => 1..2,
+        Threshold::At(_) => NONE,
         Threshold::Every(n) if n > 0.0 => {
-            let crossed = (to / n).floor() - (from / n).floor();
-            crossed.clamp(0.0, 1_000.0) as u32
+            let multiple = |v: f64| (v / n).floor().max(0.0) as u64;
+            let first = multiple(from).max(paid) + 1;
+            let end = multiple(to).saturating_add(1).min(first.saturating_add(1_000));
+            first..end.max(first)
         }
-        Threshold::Every(_) => 0,
+        Threshold::Every(_) => NONE,
     }
 }

@@ -135,7 +135,8 @@ impl<'a> Run<'a> {
     }
 
     /// Runs rule `index` if its limit, phase and condition allow; all or nothing.
-    pub fn try_rule(&mut self, index: usize, depth: u32) {
+    /// Whether it fired.
+    pub fn try_rule(&mut self, index: usize, depth: u32) -> bool {
         let rules = self.rules();
         let rule = &rules.rules[index];
         let fired = self.fired.get(&index).copied().unwrap_or(0);
@@ -147,24 +148,24 @@ impl<'a> Run<'a> {
                      ({fired} firings, {depth} cascades deep in one step); stopped"
                 )),
             );
-            return;
+            return false;
         }
         if let Some(during) = &rule.during {
             if !in_phase(rules, during, self.now()) {
-                return;
+                return false;
             }
         }
         let limit_key = match rule.limit {
             Some(limit) => {
                 let Some(key) = self.limit_key(rule, limit.per) else {
-                    return;
+                    return false;
                 };
                 let used = match self.member.book.rule_limits.get(&rule.id) {
                     Some((period, count)) if *period == key => *count,
                     _ => 0,
                 };
                 if used >= limit.times {
-                    return;
+                    return false;
                 }
                 Some((key, used))
             }
@@ -174,10 +175,10 @@ impl<'a> Run<'a> {
             let sandbox = rules.sandbox.clone();
             match sandbox.eval_bool(condition, self.bindings()) {
                 Ok(true) => {}
-                Ok(false) => return,
+                Ok(false) => return false,
                 Err(e) => {
                     self.fail(rule, Failed::script(e, condition));
-                    return;
+                    return false;
                 }
             }
         }
@@ -194,7 +195,7 @@ impl<'a> Run<'a> {
             self.tickets.truncate(tickets_len);
             self.member_changed();
             self.fail(rule, failed);
-            return;
+            return false;
         }
         if let Some((key, used)) = limit_key {
             self.member
@@ -213,6 +214,7 @@ impl<'a> Run<'a> {
         });
         self.member_changed();
         self.detect(depth + 1);
+        true
     }
 
     /// The period a `limit` counts in; `None` when the rule's campaign has no current

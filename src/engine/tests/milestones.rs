@@ -61,3 +61,112 @@ rules:
         .collect();
     assert_eq!(paid, [("big-spender", 50), ("first-purchase", 0)]);
 }
+
+/// Points earned and redeemed by event: `earn` and `redeem` carry `data.n`.
+const EARN_AND_REDEEM: &str = r#"
+rules:
+  - id: earn
+    trigger: { event: earn }
+    actions: [ { points: "event.data.n" } ]
+  - id: redeem
+    trigger: { event: redeem }
+    actions: [ { points: "-event.data.n" } ]
+"#;
+
+/// Sends `earn`/`redeem` events with their amounts, an hour apart.
+fn earn_and_redeem(sim: &mut Sim, moves: &[(&str, i64)]) {
+    earn_and_redeem_from(sim, 0, moves);
+}
+
+#[test]
+fn a_milestone_at_pays_once_though_redeemed_points_cross_it_again() {
+    let yaml = format!(
+        "{EARN_AND_REDEEM}\n  - {{ id: hundred, trigger: {{ milestone: points, at: 100 }}, actions: [ {{ badge: hundred }} ] }}\n"
+    );
+    let rules = rule_set(&yaml);
+    let mut sim = Sim::new(&rules);
+    let moves = [
+        ("earn", 100),
+        ("redeem", 50),
+        ("earn", 60),
+        ("redeem", 80),
+        ("earn", 90),
+    ];
+    earn_and_redeem(&mut sim, &moves);
+    assert_eq!(sim.member("m").points, 120);
+    assert_eq!(sim.fired("hundred"), 1);
+}
+
+#[test]
+fn a_milestone_every_pays_each_multiple_once_on_a_falling_counter() {
+    let yaml = format!(
+        "{EARN_AND_REDEEM}\n  - {{ id: per-100, trigger: {{ milestone: points, every: 100 }}, actions: [ {{ tag: hundred }} ] }}\n"
+    );
+    let rules = rule_set(&yaml);
+    let mut sim = Sim::new(&rules);
+    earn_and_redeem(&mut sim, &[("earn", 150), ("redeem", 100), ("earn", 100)]);
+    assert_eq!(sim.fired("per-100"), 1, "back to 150: 100 was paid already");
+    earn_and_redeem_from(&mut sim, 3, &[("earn", 60)]);
+    assert_eq!(
+        sim.fired("per-100"),
+        2,
+        "210 reaches 200 for the first time"
+    );
+}
+
+/// As [`earn_and_redeem`], numbering events from `first`.
+fn earn_and_redeem_from(sim: &mut Sim, first: usize, moves: &[(&str, i64)]) {
+    for (i, (kind, n)) in moves.iter().enumerate() {
+        let i = first + i;
+        let at = format!("2026-11-05T{:02}:00:00Z", i);
+        sim.send(ev(
+            &format!("e{i}"),
+            kind,
+            "m",
+            &at,
+            &format!(r#"{{"n":{n}}}"#),
+        ));
+    }
+}
+
+#[test]
+fn a_milestone_at_on_a_weekly_counter_fires_again_next_week() {
+    let rules = rule_set(
+        r#"
+counters:
+  - { id: posts_week, on: post, reset: weekly }
+rules:
+  - id: three-posts
+    trigger: { milestone: posts_week, at: 3 }
+    actions: [ { points: 5 } ]
+"#,
+    );
+    let mut sim = Sim::new(&rules);
+    // Monday 2 and Monday 9 November 2026.
+    for (i, day) in ["02", "02", "02", "03", "09", "09", "09"]
+        .iter()
+        .enumerate()
+    {
+        let at = format!("2026-11-{day}T{:02}:00:00Z", i);
+        sim.send(ev(&format!("e{i}"), "post", "m", &at, "{}"));
+    }
+    assert_eq!(sim.fired("three-posts"), 2);
+}
+
+#[test]
+fn a_streak_milestone_pays_again_for_a_new_streak() {
+    let rules = rule_set(
+        r#"
+rules:
+  - id: three-days
+    trigger: { milestone: checkin_streak, at: 3 }
+    actions: [ { points: 5 } ]
+"#,
+    );
+    let mut sim = Sim::new(&rules);
+    for (i, day) in ["02", "03", "04", "06", "07", "08"].iter().enumerate() {
+        let at = format!("2026-11-{day}T09:00:00Z");
+        sim.send(ev(&format!("e{i}"), "checkin", "m", &at, "{}"));
+    }
+    assert_eq!(sim.fired("three-days"), 2);
+}
