@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`event`] | the `Event` type and its validation (SPEC §1) |
 //! | [`member`] | a member's state and the shape `sim` and the API print |
+//! | [`money`] | exact amounts: decimals for counters and spend, the rounding of points |
 //! | [`localtime`] | member-local days, weeks and months: the one place that decides "today" |
 //! | [`campaign`] | campaign phase schedules: the current phase, transitions, DST rules |
 //! | [`clock`] | the one source of "now": a virtual clock for `sim`, the system clock for the daemon |
@@ -36,6 +37,7 @@ pub mod event;
 pub mod localtime;
 pub mod member;
 pub mod messaging;
+pub mod money;
 pub mod outbox;
 pub mod policy;
 pub mod rules;

@@ -11,6 +11,8 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::money::{self, Decimal};
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Member {
@@ -33,8 +35,10 @@ pub struct Member {
     pub badges: Vec<String>,
     /// Built-in (`purchases`, `spend_total`, `checkin_streak`, `checkin_best`,
     /// `events.<type>`) and custom counters. `points` and `points_lifetime` live in
-    /// their own fields and are read through [`Member::counter`].
-    pub counters: BTreeMap<String, f64>,
+    /// their own fields and are read through [`Member::counter`]. Exact decimals,
+    /// stored as their text (see [`money::counters`]).
+    #[serde(with = "money::counters")]
+    pub counters: BTreeMap<String, Decimal>,
     pub last_active: Option<DateTime<Utc>>,
     /// A `leave` event: no inactivity triggers or marketing until active again.
     pub left: bool,
@@ -84,16 +88,19 @@ impl Member {
 
     /// A counter by the name rule files use, including `points` and `points_lifetime`.
     /// A counter never touched reads as 0.
-    pub fn counter(&self, name: &str) -> f64 {
+    pub fn counter(&self, name: &str) -> Decimal {
         match name {
-            "points" => self.points as f64,
-            "points_lifetime" => self.points_lifetime as f64,
-            _ => self.counters.get(name).copied().unwrap_or(0.0),
+            "points" => Decimal::from(self.points),
+            "points_lifetime" => Decimal::from(self.points_lifetime),
+            _ => self.counters.get(name).copied().unwrap_or_default(),
         }
     }
 
-    pub fn add_to_counter(&mut self, name: &str, amount: f64) {
-        *self.counters.entry(name.to_string()).or_insert(0.0) += amount;
+    /// Adds to a counter; a sum beyond what a decimal holds (about 7.9e28) stays at
+    /// the largest value rather than wrapping or panicking.
+    pub fn add_to_counter(&mut self, name: &str, amount: Decimal) {
+        let counter = self.counters.entry(name.to_string()).or_default();
+        *counter = counter.saturating_add(amount);
     }
 
     pub fn attr_str(&self, key: &str) -> Option<&str> {
@@ -120,7 +127,7 @@ impl Member {
         let counters = self
             .counters
             .iter()
-            .map(|(k, v)| (k.clone(), number(*v)))
+            .map(|(k, v)| (k.clone(), money::to_json(*v)))
             .collect();
         map.insert("counters".into(), Value::Object(counters));
         map.insert("attrs".into(), Value::Object(self.attrs.clone()));
@@ -143,17 +150,6 @@ impl Member {
     }
 }
 
-/// A counter value as JSON: integral values print as integers (`7`, not `7.0`).
-pub fn number(v: f64) -> Value {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        Value::from(v as i64)
-    } else {
-        serde_json::Number::from_f64(v)
-            .map(Value::Number)
-            .unwrap_or(Value::Null)
-    }
-}
-
 /// Times in output are RFC 3339 UTC with a `Z`.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -164,15 +160,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn integral_counters_print_as_integers() {
-        assert_eq!(number(7.0), Value::from(7));
-        assert_eq!(number(199.5), serde_json::json!(199.5));
+    fn untouched_counters_read_as_zero() {
+        let m = Member::new("m-1");
+        assert_eq!(m.counter("events.checkin"), Decimal::ZERO);
+        assert_eq!(m.counter("points"), Decimal::ZERO);
     }
 
     #[test]
-    fn untouched_counters_read_as_zero() {
-        let m = Member::new("m-1");
-        assert_eq!(m.counter("events.checkin"), 0.0);
-        assert_eq!(m.counter("points"), 0.0);
+    fn counters_print_exactly_in_the_view() {
+        let mut m = Member::new("m-1");
+        for _ in 0..3 {
+            m.add_to_counter("spend_total", Decimal::new(1, 1));
+        }
+        m.add_to_counter("purchases", Decimal::from(7));
+        let view = m.view();
+        assert_eq!(view["counters"]["spend_total"].to_string(), "0.3");
+        assert_eq!(view["counters"]["purchases"].to_string(), "7");
     }
 }

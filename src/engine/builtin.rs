@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::run::{Failed, Run};
 use crate::event::Event;
 use crate::localtime::{self, Period};
+use crate::money::{self, Decimal};
 use crate::rules::Amount;
 
 /// Profile fields a `join` event carries into the member's attributes.
@@ -64,20 +65,21 @@ impl Run<'_> {
             }
             "checkin" => self.checkin(at),
             "purchase" => {
+                // Validated with the event (`event::check_well_known`).
                 let amount = event
                     .data
                     .get("amount")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(0.0);
+                    .and_then(|v| money::amount(v).ok())
+                    .unwrap_or_default();
                 member.add_to_counter("spend_total", amount);
-                member.add_to_counter("purchases", 1.0);
+                member.add_to_counter("purchases", Decimal::ONE);
             }
             "leave" => member.left = true,
             "unsubscribe" => member.unsubscribed = true,
             _ => {}
         }
         self.member
-            .add_to_counter(&format!("events.{}", event.kind), 1.0);
+            .add_to_counter(&format!("events.{}", event.kind), Decimal::ONE);
         if self.rules().settings.activity.includes(&event.kind) {
             return self.activity(at);
         }
@@ -93,9 +95,9 @@ impl Run<'_> {
         let streak = member.counter("checkin_streak");
         let (new_streak, broken) = match member.book.last_checkin_day {
             Some(last) if day <= last => return,
-            Some(last) if last.succ_opt() == Some(day) => (streak + 1.0, false),
-            Some(_) => (1.0, true),
-            None => (1.0, false),
+            Some(last) if last.succ_opt() == Some(day) => (streak + Decimal::ONE, false),
+            Some(_) => (Decimal::ONE, true),
+            None => (Decimal::ONE, false),
         };
         member.book.last_checkin_day = Some(day);
         member.counters.insert("checkin_streak".into(), new_streak);
@@ -104,7 +106,7 @@ impl Run<'_> {
         }
         if broken {
             // A broken streak is a new streak: its milestones pay again.
-            self.restart_milestones("checkin_streak", 0.0);
+            self.restart_milestones("checkin_streak", Decimal::ZERO);
         }
     }
 
@@ -173,10 +175,10 @@ impl Run<'_> {
         let key = localtime::period_key(period, self.now(), self.zone());
         let member = &mut self.member;
         if member.book.counter_periods.get(id) != Some(&key) {
-            member.counters.insert(id.to_string(), 0.0);
+            member.counters.insert(id.to_string(), Decimal::ZERO);
             member.book.counter_periods.insert(id.to_string(), key);
             // Counting restarts: a milestone at N fires again in the new period.
-            self.restart_milestones(id, 0.0);
+            self.restart_milestones(id, Decimal::ZERO);
         }
     }
 }

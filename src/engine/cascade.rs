@@ -3,7 +3,9 @@
 
 use super::run::{Failed, Run};
 use crate::member::Member;
+use crate::money::Decimal;
 use crate::rules::{Measure, RuleSet, Threshold, TierChange};
+use rust_decimal::prelude::ToPrimitive;
 
 /// Something a change to the member caused, waiting for its rules to run.
 pub(super) enum Cascade {
@@ -24,15 +26,15 @@ pub(super) enum Cascade {
 /// One watched counter rising: its position in `RuleIndex::milestone_counters`.
 pub(super) struct Rise {
     slot: usize,
-    from: f64,
-    to: f64,
+    from: Decimal,
+    to: Decimal,
 }
 
 /// The last seen values of every counter a milestone watches, in the order of
 /// `RuleIndex::milestone_counters` (a vector, not a map by name: it is compared after
 /// every change to the member).
 pub(super) struct Watch {
-    values: Vec<f64>,
+    values: Vec<Decimal>,
 }
 
 impl Watch {
@@ -47,7 +49,7 @@ impl Watch {
     }
 }
 
-fn level_for(levels: &[crate::rules::TierLevel], value: f64) -> Option<&str> {
+fn level_for(levels: &[crate::rules::TierLevel], value: Decimal) -> Option<&str> {
     levels
         .iter()
         .rev()
@@ -83,7 +85,7 @@ impl Run<'_> {
 
     /// Sets the last seen value of a watched counter (no-op for one no milestone
     /// watches).
-    pub(super) fn watch_set(&mut self, name: &str, value: f64) {
+    pub(super) fn watch_set(&mut self, name: &str, value: Decimal) {
         let watched = self
             .rules()
             .index
@@ -139,7 +141,7 @@ impl Run<'_> {
     }
 
     /// The value the tier ladder is measured on; `None` (reported) if its expression fails.
-    fn tier_value(&mut self) -> Option<f64> {
+    fn tier_value(&mut self) -> Option<Decimal> {
         let tiers = self.rules().tiers.as_ref()?;
         match &tiers.by {
             Measure::Counter(name) => Some(self.member.counter(name)),
@@ -218,7 +220,7 @@ impl Run<'_> {
 
     /// A counter started again (a new period, a broken streak): its milestones may
     /// pay again, and its restart is not a fall the watch should remember.
-    pub(super) fn restart_milestones(&mut self, counter: &str, value: f64) {
+    pub(super) fn restart_milestones(&mut self, counter: &str, value: Decimal) {
         let rules = self.rules();
         for &(index, _) in &rules.index.milestones {
             let rule = &rules.rules[index];
@@ -239,8 +241,8 @@ impl Run<'_> {
 /// bound applies).
 pub(super) fn marks(
     threshold: Threshold,
-    from: f64,
-    to: f64,
+    from: Decimal,
+    to: Decimal,
     paid: u64,
 ) -> std::ops::Range<u64> {
     const NONE: std::ops::Range<u64> = 0..0;
@@ -250,10 +252,17 @@ pub(super) fn marks(
     match threshold {
         Threshold::At(n) if from < n && to >= n && paid == 0 => 1..2,
         Threshold::At(_) => NONE,
-        Threshold::Every(n) if n > 0.0 => {
-            let multiple = |v: f64| (v / n).floor().max(0.0) as u64;
+        Threshold::Every(n) if n > Decimal::ZERO => {
+            // Exact: a counter of 1.0 is ten multiples of 0.1, not nine.
+            let multiple = |v: Decimal| {
+                v.checked_div(n)
+                    .and_then(|q| q.floor().max(Decimal::ZERO).to_u64())
+                    .unwrap_or(u64::MAX)
+            };
             let first = multiple(from).max(paid) + 1;
-            let end = multiple(to).saturating_add(1).min(first.saturating_add(1_000));
+            let end = multiple(to)
+                .saturating_add(1)
+                .min(first.saturating_add(1_000));
             first..end.max(first)
         }
         Threshold::Every(_) => NONE,

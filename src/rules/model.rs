@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 
 use crate::cronspec::CronSpec;
 use crate::localtime::Period;
+use crate::money::Decimal;
 use crate::script::{Expr, Sandbox};
 
 /// Where something was written: `path:line:col`.
@@ -117,7 +118,8 @@ pub enum Measure {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TierLevel {
     pub name: String,
-    pub from: f64,
+    /// Exact, like the counters it is compared with.
+    pub from: Decimal,
 }
 
 pub struct CounterDef {
@@ -129,9 +131,10 @@ pub struct CounterDef {
     pub at: SourcePos,
 }
 
-/// A number as written, or a Rhai expression computing one.
+/// A number as written (exactly: `0.1` is one tenth), or a Rhai expression computing
+/// one.
 pub enum Amount {
-    Fixed(f64),
+    Fixed(Decimal),
     Expr(Expr),
 }
 
@@ -267,10 +270,11 @@ impl Trigger {
     }
 }
 
+/// A milestone's `at` or `every`: exact, and greater than zero.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Threshold {
-    At(f64),
-    Every(f64),
+    At(Decimal),
+    Every(Decimal),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
