@@ -4,6 +4,11 @@
 //! and the bookkeeping the engine needs to keep its promises (the last check-in day for
 //! streaks, points awarded today for the daily cap, rule firings per period for limits).
 //! `Member::view` is the shape `sim` prints and the API returns.
+//!
+//! A counter that resets belongs to the member-local period recorded in
+//! `book.counter_periods`; in a later period it reads 0 even before its next event.
+//! [`Member::start_periods`] is the one place that applies this: the engine calls it at
+//! the start of every step, and [`Member::view_at`] for what is shown.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +16,9 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::localtime;
 use crate::money::{self, Decimal};
+use crate::rules::RuleSet;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -57,7 +64,8 @@ pub struct Bookkeeping {
     pub points_day: Option<(NaiveDate, i64)>,
     /// Per rule with a `limit`: the period key and how often it fired in it.
     pub rule_limits: BTreeMap<String, (String, u32)>,
-    /// Per custom counter with a `reset`: the period key its value belongs to.
+    /// Per custom counter with a `reset`: the period key its value belongs to (set by
+    /// [`Member::start_periods`] for every such counter a step has seen).
     pub counter_periods: BTreeMap<String, String>,
     /// Marketing messages on one member-local day, for `settings.messaging.max_per_day`.
     pub messages_day: Option<(NaiveDate, u32)>,
@@ -103,11 +111,49 @@ impl Member {
         *counter = counter.saturating_add(amount);
     }
 
+    /// Starts the member-local period of `now` for every counter that resets: one
+    /// whose value belongs to an earlier period reads 0 from here on. Returns the
+    /// counters that started a new period (their milestones may pay again).
+    pub fn start_periods(&mut self, rules: &RuleSet, now: DateTime<Utc>) -> Vec<String> {
+        let zone = localtime::member_zone(self.attr_str("timezone"), rules.settings.timezone);
+        let mut restarted = Vec::new();
+        for counter in &rules.counters {
+            let Some(period) = counter.reset else {
+                continue;
+            };
+            let key = localtime::period_key(period, now, zone);
+            if self.book.counter_periods.get(&counter.id) == Some(&key) {
+                continue;
+            }
+            if let Some(value) = self.counters.get_mut(&counter.id) {
+                *value = Decimal::ZERO;
+            }
+            if self
+                .book
+                .counter_periods
+                .insert(counter.id.clone(), key)
+                .is_some()
+            {
+                restarted.push(counter.id.clone());
+            }
+        }
+        restarted
+    }
+
+    /// The public view as of `now`: counters whose period has passed read 0 (see
+    /// [`Member::start_periods`]). What `sim` prints and the API returns.
+    pub fn view_at(&self, rules: &RuleSet, now: DateTime<Utc>) -> Value {
+        let mut member = self.clone();
+        member.start_periods(rules, now);
+        member.view()
+    }
+
     pub fn attr_str(&self, key: &str) -> Option<&str> {
         self.attrs.get(key).and_then(Value::as_str)
     }
 
-    /// The public shape (SPEC §3.1 `members` entry).
+    /// The public shape (SPEC §3.1 `members` entry) of the state as stored; callers
+    /// that know the time use [`Member::view_at`].
     pub fn view(&self) -> Value {
         let mut map = Map::new();
         map.insert("points".into(), Value::from(self.points));

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::run::{Failed, Run};
 use crate::event::Event;
-use crate::localtime::{self, Period};
+use crate::localtime;
 use crate::money::{self, Decimal};
 use crate::rules::Amount;
 
@@ -106,7 +106,7 @@ impl Run<'_> {
         }
         if broken {
             // A broken streak is a new streak: its milestones pay again.
-            self.restart_milestones("checkin_streak", Decimal::ZERO);
+            self.restart_streak();
         }
     }
 
@@ -141,9 +141,6 @@ impl Run<'_> {
             if !counter.on.contains(&event.kind) {
                 continue;
             }
-            if let Some(period) = counter.reset {
-                self.reset_if_new_period(&counter.id, period);
-            }
             let amount = match &counter.add {
                 Amount::Fixed(n) => *n,
                 Amount::Expr(expr) => {
@@ -167,18 +164,6 @@ impl Run<'_> {
             };
             self.member.add_to_counter(&counter.id, amount);
             self.member_changed();
-        }
-    }
-
-    /// A counter with a `reset` starts from zero in each new member-local period.
-    fn reset_if_new_period(&mut self, id: &str, period: Period) {
-        let key = localtime::period_key(period, self.now(), self.zone());
-        let member = &mut self.member;
-        if member.book.counter_periods.get(id) != Some(&key) {
-            member.counters.insert(id.to_string(), Decimal::ZERO);
-            member.book.counter_periods.insert(id.to_string(), key);
-            // Counting restarts: a milestone at N fires again in the new period.
-            self.restart_milestones(id, Decimal::ZERO);
         }
     }
 }

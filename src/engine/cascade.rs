@@ -218,18 +218,23 @@ impl Run<'_> {
         }
     }
 
-    /// A counter started again (a new period, a broken streak): its milestones may
-    /// pay again, and its restart is not a fall the watch should remember.
-    pub(super) fn restart_milestones(&mut self, counter: &str, value: Decimal) {
-        let rules = self.rules();
-        for &(index, _) in &rules.index.milestones {
-            let rule = &rules.rules[index];
-            if matches!(&rule.trigger, crate::rules::Trigger::Milestone { counter: c, .. } if c == counter)
-            {
-                self.member.book.milestones.remove(&rule.id);
-            }
+    /// A broken check-in streak: the new streak's milestones may pay again, and the
+    /// restart is not a fall the watch should remember.
+    pub(super) fn restart_streak(&mut self) {
+        forget_milestones(self.rules(), &mut self.member, "checkin_streak");
+        self.watch_set("checkin_streak", Decimal::ZERO);
+    }
+}
+
+/// A counter started again (a new period, a broken streak): its milestone rules may
+/// pay again.
+pub(super) fn forget_milestones(rules: &RuleSet, member: &mut Member, counter: &str) {
+    for &(index, _) in &rules.index.milestones {
+        let rule = &rules.rules[index];
+        if matches!(&rule.trigger, crate::rules::Trigger::Milestone { counter: c, .. } if c == counter)
+        {
+            member.book.milestones.remove(&rule.id);
         }
-        self.watch_set(counter, value);
     }
 }
 

@@ -67,11 +67,16 @@ impl Failed {
 }
 
 impl<'a> Run<'a> {
-    pub fn new(ctx: &'a Context<'a>, member: Member, input: &'a Input<'a>) -> Self {
+    pub fn new(ctx: &'a Context<'a>, mut member: Member, input: &'a Input<'a>) -> Self {
         let event = match input {
             Input::Event(event) => Some(*event),
             Input::Inactive { .. } | Input::Global { .. } => None,
         };
+        // Before anything reads a counter: the whole step sees resetting counters as
+        // they are in `now`'s period, and a reset is not a fall the watch remembers.
+        for counter in member.start_periods(ctx.rules, ctx.now) {
+            super::cascade::forget_milestones(ctx.rules, &mut member, &counter);
+        }
         let watch = Watch::new(ctx.rules, &member);
         Run {
             ctx,

@@ -10,6 +10,7 @@ use crate::rules::{self, RuleSet};
 
 mod milestones;
 mod money;
+mod periods;
 
 fn rule_set(yaml: &str) -> RuleSet {
     match rules::from_sources(&[("rules.yaml", yaml)], &|_| None) {
