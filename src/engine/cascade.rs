@@ -264,7 +264,7 @@ pub(super) fn marks(
                     .and_then(|q| q.floor().max(Decimal::ZERO).to_u64())
                     .unwrap_or(u64::MAX)
             };
-            let first = multiple(from).max(paid) + 1;
+            let first = multiple(from).max(paid).saturating_add(1);
             let end = multiple(to)
                 .saturating_add(1)
                 .min(first.saturating_add(1_000));
