@@ -72,8 +72,8 @@ fn step(n: u64) -> StepWrite {
     member
         .attrs
         .insert("email".into(), format!("{id}@example.com").into());
-    member.add_to_counter("events.checkin", n as f64);
-    member.add_to_counter("checkin_streak", 3.0);
+    member.add_to_counter("events.checkin", n.into());
+    member.add_to_counter("checkin_streak", 3.into());
     member.last_active = Some(now);
     let event = format!("e-{n}");
     let millis = now.timestamp_millis();

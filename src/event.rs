@@ -1,7 +1,7 @@
 //! Member events (SPEC §1): the one JSON shape every input arrives in, and its validation.
 //!
 //! Validation is strict and happens once, here: everything downstream may assume an
-//! `Event` is well formed (a `purchase` amount is a finite number ≥ 0, a `profile`
+//! `Event` is well formed (a `purchase` amount is an exact decimal ≥ 0, a `profile`
 //! timezone is an IANA name, a ticket command names a ticket).
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -265,10 +265,7 @@ fn check_well_known(event: &Event) -> Result<(), EventError> {
         }
         "purchase" => {
             if let Some(amount) = event.data.get("amount") {
-                let ok = amount.as_f64().is_some_and(|a| a.is_finite() && a >= 0.0);
-                if !ok {
-                    return Err(EventError::new("data.amount", "must be a number ≥ 0"));
-                }
+                crate::money::amount(amount).map_err(|e| EventError::new("data.amount", e))?;
             }
         }
         "feedback" => {
@@ -409,6 +406,22 @@ mod tests {
     fn at_may_be_missing_where_the_caller_allows_it() {
         let e = parse_line(r#"{"id":"e","type":"x","member":"m"}"#, AtPolicy::Optional).unwrap();
         assert_eq!(e.at, None);
+    }
+
+    #[test]
+    fn a_purchase_amount_with_more_than_four_decimal_places_is_rejected_naming_the_field() {
+        let line = r#"{"id":"e","type":"purchase","member":"m","at":"2026-01-01T00:00:00Z","data":{"amount":0.00001}}"#;
+        let err = parse(line).unwrap_err();
+        assert_eq!(err.field, "data.amount");
+        assert!(err.message.contains("decimal places"), "{err}");
+    }
+
+    #[test]
+    fn a_purchase_amount_over_ten_billion_is_rejected_naming_the_field() {
+        let line = r#"{"id":"e","type":"purchase","member":"m","at":"2026-01-01T00:00:00Z","data":{"amount":1e12}}"#;
+        let err = parse(line).unwrap_err();
+        assert_eq!(err.field, "data.amount");
+        assert!(err.message.contains("too large"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`event`] | the `Event` type and its validation (SPEC §1) |
 //! | [`member`] | a member's state and the shape `sim` and the API print |
+//! | [`money`] | exact amounts: decimals for counters and spend, the rounding of points |
 //! | [`localtime`] | member-local days, weeks and months: the one place that decides "today" |
 //! | [`campaign`] | campaign phase schedules: the current phase, transitions, DST rules |
 //! | [`clock`] | time (SPEC §2.7): clock readings, and the one monotone step clock |
@@ -40,6 +41,7 @@ pub mod import;
 pub mod localtime;
 pub mod member;
 pub mod messaging;
+pub mod money;
 pub mod outbox;
 pub mod policy;
 pub mod rules;

@@ -4,12 +4,21 @@
 //! and the bookkeeping the engine needs to keep its promises (the last check-in day for
 //! streaks, points awarded today for the daily cap, rule firings per period for limits).
 //! `Member::view` is the shape `sim` prints and the API returns.
+//!
+//! A counter that resets belongs to the member-local period recorded in
+//! `book.counter_periods`; in a later period it reads 0 even before its next event.
+//! [`Member::start_periods`] is the one place that applies this: the engine calls it at
+//! the start of every step, and [`Member::view_at`] for what is shown.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::localtime;
+use crate::money::{self, Decimal};
+use crate::rules::RuleSet;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -33,8 +42,10 @@ pub struct Member {
     pub badges: Vec<String>,
     /// Built-in (`purchases`, `spend_total`, `checkin_streak`, `checkin_best`,
     /// `events.<type>`) and custom counters. `points` and `points_lifetime` live in
-    /// their own fields and are read through [`Member::counter`].
-    pub counters: BTreeMap<String, f64>,
+    /// their own fields and are read through [`Member::counter`]. Exact decimals,
+    /// stored as their text (see [`money::counters`]).
+    #[serde(with = "money::counters")]
+    pub counters: BTreeMap<String, Decimal>,
     pub last_active: Option<DateTime<Utc>>,
     /// A `leave` event: no inactivity triggers or marketing until active again.
     pub left: bool,
@@ -53,7 +64,8 @@ pub struct Bookkeeping {
     pub points_day: Option<(NaiveDate, i64)>,
     /// Per rule with a `limit`: the period key and how often it fired in it.
     pub rule_limits: BTreeMap<String, (String, u32)>,
-    /// Per custom counter with a `reset`: the period key its value belongs to.
+    /// Per custom counter with a `reset`: the period key its value belongs to (set by
+    /// [`Member::start_periods`] for every such counter a step has seen).
     pub counter_periods: BTreeMap<String, String>,
     /// Marketing messages on one member-local day, for `settings.messaging.max_per_day`.
     pub messages_day: Option<(NaiveDate, u32)>,
@@ -67,6 +79,11 @@ pub struct Bookkeeping {
     /// `(last_active, through)` in Unix millis. Rules whose deadline is at or before
     /// `through` have fired for the silence that began at `last_active`.
     pub silence_fired: Option<(i64, i64)>,
+    /// Per milestone rule that has fired, how far it has paid: 1 for an `at` rule, the
+    /// highest multiple paid for an `every` rule. A counter that falls and rises again
+    /// (points redeemed and re-earned) pays nothing twice. Cleared for a counter's
+    /// rules when it resets (a new period, a broken streak).
+    pub milestones: BTreeMap<String, u64>,
 }
 
 impl Member {
@@ -79,23 +96,64 @@ impl Member {
 
     /// A counter by the name rule files use, including `points` and `points_lifetime`.
     /// A counter never touched reads as 0.
-    pub fn counter(&self, name: &str) -> f64 {
+    pub fn counter(&self, name: &str) -> Decimal {
         match name {
-            "points" => self.points as f64,
-            "points_lifetime" => self.points_lifetime as f64,
-            _ => self.counters.get(name).copied().unwrap_or(0.0),
+            "points" => Decimal::from(self.points),
+            "points_lifetime" => Decimal::from(self.points_lifetime),
+            _ => self.counters.get(name).copied().unwrap_or_default(),
         }
     }
 
-    pub fn add_to_counter(&mut self, name: &str, amount: f64) {
-        *self.counters.entry(name.to_string()).or_insert(0.0) += amount;
+    /// Adds to a counter; a sum beyond what a decimal holds (about 7.9e28) stays at
+    /// the largest value rather than wrapping or panicking.
+    pub fn add_to_counter(&mut self, name: &str, amount: Decimal) {
+        let counter = self.counters.entry(name.to_string()).or_default();
+        *counter = counter.saturating_add(amount);
+    }
+
+    /// Starts the member-local period of `now` for every counter that resets: one
+    /// whose value belongs to an earlier period reads 0 from here on. Returns the
+    /// counters that started a new period (their milestones may pay again).
+    pub fn start_periods(&mut self, rules: &RuleSet, now: DateTime<Utc>) -> Vec<String> {
+        let zone = localtime::member_zone(self.attr_str("timezone"), rules.settings.timezone);
+        let mut restarted = Vec::new();
+        for counter in &rules.counters {
+            let Some(period) = counter.reset else {
+                continue;
+            };
+            let key = localtime::period_key(period, now, zone);
+            if self.book.counter_periods.get(&counter.id) == Some(&key) {
+                continue;
+            }
+            if let Some(value) = self.counters.get_mut(&counter.id) {
+                *value = Decimal::ZERO;
+            }
+            if self
+                .book
+                .counter_periods
+                .insert(counter.id.clone(), key)
+                .is_some()
+            {
+                restarted.push(counter.id.clone());
+            }
+        }
+        restarted
+    }
+
+    /// The public view as of `now`: counters whose period has passed read 0 (see
+    /// [`Member::start_periods`]). What `sim` prints and the API returns.
+    pub fn view_at(&self, rules: &RuleSet, now: DateTime<Utc>) -> Value {
+        let mut member = self.clone();
+        member.start_periods(rules, now);
+        member.view()
     }
 
     pub fn attr_str(&self, key: &str) -> Option<&str> {
         self.attrs.get(key).and_then(Value::as_str)
     }
 
-    /// The public shape (SPEC §3.1 `members` entry).
+    /// The public shape (SPEC §3.1 `members` entry) of the state as stored; callers
+    /// that know the time use [`Member::view_at`].
     pub fn view(&self) -> Value {
         let mut map = Map::new();
         map.insert("points".into(), Value::from(self.points));
@@ -115,7 +173,7 @@ impl Member {
         let counters = self
             .counters
             .iter()
-            .map(|(k, v)| (k.clone(), number(*v)))
+            .map(|(k, v)| (k.clone(), money::to_json(*v)))
             .collect();
         map.insert("counters".into(), Value::Object(counters));
         map.insert("attrs".into(), Value::Object(self.attrs.clone()));
@@ -138,17 +196,6 @@ impl Member {
     }
 }
 
-/// A counter value as JSON: integral values print as integers (`7`, not `7.0`).
-pub fn number(v: f64) -> Value {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        Value::from(v as i64)
-    } else {
-        serde_json::Number::from_f64(v)
-            .map(Value::Number)
-            .unwrap_or(Value::Null)
-    }
-}
-
 /// Times in output are RFC 3339 UTC with a `Z`.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -159,15 +206,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn integral_counters_print_as_integers() {
-        assert_eq!(number(7.0), Value::from(7));
-        assert_eq!(number(199.5), serde_json::json!(199.5));
+    fn untouched_counters_read_as_zero() {
+        let m = Member::new("m-1");
+        assert_eq!(m.counter("events.checkin"), Decimal::ZERO);
+        assert_eq!(m.counter("points"), Decimal::ZERO);
     }
 
     #[test]
-    fn untouched_counters_read_as_zero() {
-        let m = Member::new("m-1");
-        assert_eq!(m.counter("events.checkin"), 0.0);
-        assert_eq!(m.counter("points"), 0.0);
+    fn counters_print_exactly_in_the_view() {
+        let mut m = Member::new("m-1");
+        for _ in 0..3 {
+            m.add_to_counter("spend_total", Decimal::new(1, 1));
+        }
+        m.add_to_counter("purchases", Decimal::from(7));
+        let view = m.view();
+        assert_eq!(view["counters"]["spend_total"].to_string(), "0.3");
+        assert_eq!(view["counters"]["purchases"].to_string(), "7");
     }
 }

@@ -258,21 +258,15 @@ impl Sandbox {
             .map_err(|_| self.mismatch(expr, "a boolean (true or false)", &value))
     }
 
-    /// Evaluates an amount or a measure: an integer or a finite float.
-    pub fn eval_number(&self, expr: &Expr, bindings: &mut Bindings) -> Result<f64, ScriptError> {
+    /// Evaluates an amount or a measure to an exact decimal (an integer or a decimal:
+    /// Rhai has no floats here).
+    pub fn eval_number(
+        &self,
+        expr: &Expr,
+        bindings: &mut Bindings,
+    ) -> Result<crate::money::Decimal, ScriptError> {
         let value = self.eval_dynamic(expr, bindings)?;
-        let number = match (value.as_int(), value.as_float()) {
-            (Ok(int), _) => int as f64,
-            (_, Ok(float)) => float,
-            _ => return Err(self.mismatch(expr, "a number", &value)),
-        };
-        if !number.is_finite() {
-            return Err(ScriptError {
-                message: format!("expected a finite number, got {number}"),
-                line: Some(expr.at.line),
-            });
-        }
-        Ok(number)
+        convert::to_decimal(&value).ok_or_else(|| self.mismatch(expr, "a number", &value))
     }
 
     /// Evaluates a value to store (`set: { key: { expr: .. } }`).

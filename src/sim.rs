@@ -143,9 +143,17 @@ fn document(
         // The rule-set version belongs to the daemon's history, not to a simulation.
         firing.version.clear();
     }
+    let mut members = runner.store().members()?;
+    if let Some(now) = now {
+        // As `Member::view_at`: the members as of the end, a counter whose period
+        // has passed reading 0.
+        for member in &mut members {
+            member.start_periods(runner.rules(), now);
+        }
+    }
     Ok(Simulation {
         now,
-        members: runner.store().members()?,
+        members,
         record,
         tickets: runner.all_tickets()?,
         campaigns: campaigns(runner, now),

@@ -139,9 +139,11 @@ fn the_index_groups_rules_by_what_triggers_them() {
     assert_eq!(ids(&set.index.by_event_type["share"]), ["peak-double"]);
     assert_eq!(ids(&set.index.by_event_type["checkin"]), ["daily-checkin"]);
     assert_eq!(
-        ids(&set.index.by_milestone_counter["checkin_streak"]),
-        ["streak-7"]
+        set.index.milestone_counters,
+        ["checkin_streak", "posts_week"]
     );
+    let milestones: Vec<usize> = set.index.milestones.iter().map(|&(i, _)| i).collect();
+    assert_eq!(ids(&milestones), ["streak-7", "every-ten-posts"]);
     assert_eq!(ids(&set.index.tier), ["gold", "any-up"]);
     assert_eq!(ids(&set.index.inactive), ["silent-7d"]);
     assert_eq!(ids(&set.index.returned), ["came-back"]);

@@ -86,7 +86,9 @@ async fn member(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response
     })
     .await;
     match found {
-        Ok(Some(member)) => Json(member.view()).into_response(),
+        Ok(Some(member)) => {
+            Json(member.view_at(&app.reloader.rules(), app.clock.now())).into_response()
+        }
         Ok(None) => unknown_member(&id),
         Err(response) => response,
     }

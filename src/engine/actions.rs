@@ -4,6 +4,7 @@
 use super::outcome::LedgerEntry;
 use super::run::{Failed, Run};
 use crate::localtime;
+use crate::money::{self, Decimal};
 use crate::rules::{Action, Amount, Rule, SetValue, Severity};
 use crate::script::ScriptAction;
 
@@ -191,19 +192,15 @@ impl Run<'_> {
     }
 }
 
-/// Points are integers: a computed amount is rounded toward zero; NaN and infinities
-/// are errors.
-fn whole_points(value: f64) -> Result<i64, Failed> {
-    if !value.is_finite() {
-        return Err(Failed::new(format!(
-            "points amount {value} is not a number"
-        )));
-    }
-    let whole = value.trunc();
-    if whole.abs() > MAX_AWARD as f64 {
-        return Err(Failed::new(format!(
-            "{whole} points is more than one action may move (limit {MAX_AWARD})"
-        )));
-    }
-    Ok(whole as i64)
+/// Points are integers: a computed amount is rounded toward zero
+/// ([`money::whole_points`]).
+fn whole_points(value: Decimal) -> Result<i64, Failed> {
+    money::whole_points(value)
+        .filter(|whole| whole.abs() <= MAX_AWARD)
+        .ok_or_else(|| {
+            Failed::new(format!(
+                "{} points is more than one action may move (limit {MAX_AWARD})",
+                value.trunc()
+            ))
+        })
 }

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::run::{Failed, Run};
 use crate::event::Event;
-use crate::localtime::{self, Period};
+use crate::localtime;
+use crate::money::{self, Decimal};
 use crate::rules::Amount;
 
 /// Profile fields a `join` event carries into the member's attributes.
@@ -75,20 +76,21 @@ impl Run<'_> {
             }
             "checkin" => self.checkin(now),
             "purchase" => {
+                // Validated with the event (`event::check_well_known`).
                 let amount = event
                     .data
                     .get("amount")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(0.0);
+                    .and_then(|v| money::amount(v).ok())
+                    .unwrap_or_default();
                 member.add_to_counter("spend_total", amount);
-                member.add_to_counter("purchases", 1.0);
+                member.add_to_counter("purchases", Decimal::ONE);
             }
             "leave" => member.left = true,
             "unsubscribe" => member.unsubscribed = true,
             _ => {}
         }
         self.member
-            .add_to_counter(&format!("events.{}", event.kind), 1.0);
+            .add_to_counter(&format!("events.{}", event.kind), Decimal::ONE);
         if self.rules().settings.activity.includes(&event.kind) {
             return self.activity(now);
         }
@@ -101,15 +103,20 @@ impl Run<'_> {
         let day = localtime::local_day(at, self.zone());
         let member = &mut self.member;
         let streak = member.counter("checkin_streak");
-        let new_streak = match member.book.last_checkin_day {
+        let (new_streak, broken) = match member.book.last_checkin_day {
             Some(last) if day <= last => return,
-            Some(last) if last.succ_opt() == Some(day) => streak + 1.0,
-            _ => 1.0,
+            Some(last) if last.succ_opt() == Some(day) => (streak + Decimal::ONE, false),
+            Some(_) => (Decimal::ONE, true),
+            None => (Decimal::ONE, false),
         };
         member.book.last_checkin_day = Some(day);
         member.counters.insert("checkin_streak".into(), new_streak);
         if new_streak > member.counter("checkin_best") {
             member.counters.insert("checkin_best".into(), new_streak);
+        }
+        if broken {
+            // A broken streak is a new streak: its milestones pay again.
+            self.restart_streak();
         }
     }
 
@@ -144,9 +151,6 @@ impl Run<'_> {
             if !counter.on.contains(&event.kind) {
                 continue;
             }
-            if let Some(period) = counter.reset {
-                self.reset_if_new_period(&counter.id, period);
-            }
             let amount = match &counter.add {
                 Amount::Fixed(n) => *n,
                 Amount::Expr(expr) => {
@@ -170,18 +174,6 @@ impl Run<'_> {
             };
             self.member.add_to_counter(&counter.id, amount);
             self.member_changed();
-        }
-    }
-
-    /// A counter with a `reset` starts from zero in each new member-local period.
-    fn reset_if_new_period(&mut self, id: &str, period: Period) {
-        let key = localtime::period_key(period, self.now(), self.zone());
-        let member = &mut self.member;
-        if member.book.counter_periods.get(id) != Some(&key) {
-            member.counters.insert(id.to_string(), 0.0);
-            member.book.counter_periods.insert(id.to_string(), key);
-            // Counting restarts: a milestone at N fires again in the new period.
-            self.watch_set(id, 0.0);
         }
     }
 }

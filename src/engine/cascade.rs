@@ -3,14 +3,17 @@
 
 use super::run::{Failed, Run};
 use crate::member::Member;
+use crate::money::Decimal;
 use crate::rules::{Measure, RuleSet, Threshold, TierChange};
+use rust_decimal::prelude::ToPrimitive;
 
 /// Something a change to the member caused, waiting for its rules to run.
 pub(super) enum Cascade {
-    Milestone {
-        counter: String,
-        from: f64,
-        to: f64,
+    /// Watched counters that rose in one change. Their milestone rules run together,
+    /// in rule order, not counter by counter: which rule meets the daily cap or the
+    /// campaign budget first must not depend on the counters' names.
+    Milestones {
+        rose: Vec<Rise>,
         depth: u32,
     },
     Tier {
@@ -20,26 +23,33 @@ pub(super) enum Cascade {
     },
 }
 
+/// One watched counter rising: its position in `RuleIndex::milestone_counters`.
+pub(super) struct Rise {
+    slot: usize,
+    from: Decimal,
+    to: Decimal,
+}
+
 /// The last seen values of every counter a milestone watches, in the order of
-/// `RuleSet::index.by_milestone_counter`'s keys (a vector, not a map by name: it is
-/// compared after every change to the member).
+/// `RuleIndex::milestone_counters` (a vector, not a map by name: it is compared after
+/// every change to the member).
 pub(super) struct Watch {
-    values: Vec<f64>,
+    values: Vec<Decimal>,
 }
 
 impl Watch {
     pub fn new(rules: &RuleSet, member: &Member) -> Self {
         let values = rules
             .index
-            .by_milestone_counter
-            .keys()
+            .milestone_counters
+            .iter()
             .map(|name| member.counter(name))
             .collect();
         Watch { values }
     }
 }
 
-fn level_for(levels: &[crate::rules::TierLevel], value: f64) -> Option<&str> {
+fn level_for(levels: &[crate::rules::TierLevel], value: Decimal) -> Option<&str> {
     levels
         .iter()
         .rev()
@@ -52,36 +62,37 @@ impl Run<'_> {
     /// Compares the member with what was last seen and queues what changed.
     pub fn detect(&mut self, depth: u32) {
         let rules = self.rules();
-        for (index, name) in rules.index.by_milestone_counter.keys().enumerate() {
+        let mut rose = Vec::new();
+        for (slot, name) in rules.index.milestone_counters.iter().enumerate() {
             let now = self.member.counter(name);
-            let Some(before) = self.watch.values.get_mut(index) else {
+            let Some(before) = self.watch.values.get_mut(slot) else {
                 continue;
             };
-            if now != *before {
-                let from = std::mem::replace(before, now);
-                if now > from {
-                    self.queue.push_back(Cascade::Milestone {
-                        counter: name.clone(),
-                        from,
-                        to: now,
-                        depth,
-                    });
-                }
+            let from = std::mem::replace(before, now);
+            if now > from {
+                rose.push(Rise {
+                    slot,
+                    from,
+                    to: now,
+                });
             }
+        }
+        if !rose.is_empty() {
+            self.queue.push_back(Cascade::Milestones { rose, depth });
         }
         self.detect_tier(depth);
     }
 
     /// Sets the last seen value of a watched counter (no-op for one no milestone
     /// watches).
-    pub(super) fn watch_set(&mut self, name: &str, value: f64) {
+    pub(super) fn watch_set(&mut self, name: &str, value: Decimal) {
         let watched = self
             .rules()
             .index
-            .by_milestone_counter
-            .keys()
-            .position(|n| n == name);
-        if let Some(seen) = watched.and_then(|index| self.watch.values.get_mut(index)) {
+            .milestone_counters
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .ok();
+        if let Some(seen) = watched.and_then(|slot| self.watch.values.get_mut(slot)) {
             *seen = value;
         }
     }
@@ -130,7 +141,7 @@ impl Run<'_> {
     }
 
     /// The value the tier ladder is measured on; `None` (reported) if its expression fails.
-    fn tier_value(&mut self) -> Option<f64> {
+    fn tier_value(&mut self) -> Option<Decimal> {
         let tiers = self.rules().tiers.as_ref()?;
         match &tiers.by {
             Measure::Counter(name) => Some(self.member.counter(name)),
@@ -160,24 +171,17 @@ impl Run<'_> {
         while let Some(cascade) = self.queue.pop_front() {
             let rules = self.rules();
             match cascade {
-                Cascade::Milestone {
-                    counter,
-                    from,
-                    to,
-                    depth,
-                } => {
-                    let Some(indexes) = rules.index.by_milestone_counter.get(&counter) else {
-                        continue;
-                    };
-                    for &index in indexes {
+                Cascade::Milestones { rose, depth } => {
+                    for &(index, slot) in &rules.index.milestones {
+                        let Some(rise) = rose.iter().find(|rise| rise.slot == slot) else {
+                            continue;
+                        };
                         let crate::rules::Trigger::Milestone { threshold, .. } =
                             rules.rules[index].trigger
                         else {
                             continue;
                         };
-                        for _ in 0..crossings(threshold, from, to) {
-                            self.try_rule(index, depth);
-                        }
+                        self.run_milestone(index, threshold, rise, depth);
                     }
                 }
                 Cascade::Tier { to, up, depth, .. } => {
@@ -201,19 +205,71 @@ impl Run<'_> {
     }
 }
 
-/// How many times a milestone fires for a counter going from `from` to `to`: `at: N`
-/// once when it reaches N, `every: N` once per multiple of N crossed. Bounded so a
-/// huge jump cannot turn into millions of firings (the per-rule loop bound applies).
-pub(super) fn crossings(threshold: Threshold, from: f64, to: f64) -> u32 {
+impl Run<'_> {
+    /// Runs milestone rule `index` once for each mark the rise reaches that it has not
+    /// paid for yet, and records each mark it fires for.
+    fn run_milestone(&mut self, index: usize, threshold: Threshold, rise: &Rise, depth: u32) {
+        let id = &self.rules().rules[index].id;
+        let paid = self.member.book.milestones.get(id).copied().unwrap_or(0);
+        for mark in marks(threshold, rise.from, rise.to, paid) {
+            if self.try_rule(index, depth) {
+                self.member.book.milestones.insert(id.clone(), mark);
+            }
+        }
+    }
+
+    /// A broken check-in streak: the new streak's milestones may pay again, and the
+    /// restart is not a fall the watch should remember.
+    pub(super) fn restart_streak(&mut self) {
+        forget_milestones(self.rules(), &mut self.member, "checkin_streak");
+        self.watch_set("checkin_streak", Decimal::ZERO);
+    }
+}
+
+/// A counter started again (a new period, a broken streak): its milestone rules may
+/// pay again.
+pub(super) fn forget_milestones(rules: &RuleSet, member: &mut Member, counter: &str) {
+    for &(index, _) in &rules.index.milestones {
+        let rule = &rules.rules[index];
+        if matches!(&rule.trigger, crate::rules::Trigger::Milestone { counter: c, .. } if c == counter)
+        {
+            member.book.milestones.remove(&rule.id);
+        }
+    }
+}
+
+/// The marks a counter rising from `from` to `to` reaches that a milestone has not
+/// paid for (`paid`, see `Bookkeeping::milestones`): `at: N` mark 1 when it reaches N
+/// for the first time; `every: N` each multiple of N above both `from` and the highest
+/// multiple paid — a high-water mark, so falling and rising again pays nothing twice.
+/// Bounded so a huge jump cannot turn into millions of firings (the per-rule loop
+/// bound applies).
+pub(super) fn marks(
+    threshold: Threshold,
+    from: Decimal,
+    to: Decimal,
+    paid: u64,
+) -> std::ops::Range<u64> {
+    const NONE: std::ops::Range<u64> = 0..0;
     if to <= from {
-        return 0;
+        return NONE;
     }
     match threshold {
-        Threshold::At(n) => u32::from(from < n && to >= n),
-        Threshold::Every(n) if n > 0.0 => {
-            let crossed = (to / n).floor() - (from / n).floor();
-            crossed.clamp(0.0, 1_000.0) as u32
+        Threshold::At(n) if from < n && to >= n && paid == 0 => 1..2,
+        Threshold::At(_) => NONE,
+        Threshold::Every(n) if n > Decimal::ZERO => {
+            // Exact: a counter of 1.0 is ten multiples of 0.1, not nine.
+            let multiple = |v: Decimal| {
+                v.checked_div(n)
+                    .and_then(|q| q.floor().max(Decimal::ZERO).to_u64())
+                    .unwrap_or(u64::MAX)
+            };
+            let first = multiple(from).max(paid).saturating_add(1);
+            let end = multiple(to)
+                .saturating_add(1)
+                .min(first.saturating_add(1_000));
+            first..end.max(first)
         }
-        Threshold::Every(_) => 0,
+        Threshold::Every(_) => NONE,
     }
 }

@@ -1,7 +1,7 @@
 //! One step in progress: the working member, what it produced so far, and running a
 //! rule all-or-nothing.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -35,7 +35,8 @@ pub(super) struct Run<'a> {
     bindings_stale: bool,
     pub watch: Watch,
     pub queue: VecDeque<Cascade>,
-    fired: HashMap<usize, u32>,
+    /// Firings per rule index in this step, for the loop bound.
+    fired: BTreeMap<usize, u32>,
     /// Points awarded per campaign in this step, on top of `Context::budget_used`.
     pub budget_spent: BTreeMap<String, i64>,
     pub messages: Vec<crate::outbox::OutboxRow>,
@@ -66,11 +67,16 @@ impl Failed {
 }
 
 impl<'a> Run<'a> {
-    pub fn new(ctx: &'a Context<'a>, member: Member, input: &'a Input<'a>) -> Self {
+    pub fn new(ctx: &'a Context<'a>, mut member: Member, input: &'a Input<'a>) -> Self {
         let event = match input {
             Input::Event(event) => Some(*event),
             Input::Inactive { .. } | Input::Global { .. } => None,
         };
+        // Before anything reads a counter: the whole step sees resetting counters as
+        // they are in `now`'s period, and a reset is not a fall the watch remembers.
+        for counter in member.start_periods(ctx.rules, ctx.now) {
+            super::cascade::forget_milestones(ctx.rules, &mut member, &counter);
+        }
         let watch = Watch::new(ctx.rules, &member);
         Run {
             ctx,
@@ -83,7 +89,7 @@ impl<'a> Run<'a> {
             bindings_stale: false,
             watch,
             queue: VecDeque::new(),
-            fired: HashMap::new(),
+            fired: BTreeMap::new(),
             budget_spent: BTreeMap::new(),
             messages: Vec::new(),
             tickets: Vec::new(),
@@ -134,7 +140,8 @@ impl<'a> Run<'a> {
     }
 
     /// Runs rule `index` if its limit, phase and condition allow; all or nothing.
-    pub fn try_rule(&mut self, index: usize, depth: u32) {
+    /// Whether it fired.
+    pub fn try_rule(&mut self, index: usize, depth: u32) -> bool {
         let rules = self.rules();
         let rule = &rules.rules[index];
         let fired = self.fired.get(&index).copied().unwrap_or(0);
@@ -146,24 +153,24 @@ impl<'a> Run<'a> {
                      ({fired} firings, {depth} cascades deep in one step); stopped"
                 )),
             );
-            return;
+            return false;
         }
         if let Some(during) = &rule.during {
             if !in_phase(rules, during, self.now()) {
-                return;
+                return false;
             }
         }
         let limit_key = match rule.limit {
             Some(limit) => {
                 let Some(key) = self.limit_key(rule, limit.per) else {
-                    return;
+                    return false;
                 };
                 let used = match self.member.book.rule_limits.get(&rule.id) {
                     Some((period, count)) if *period == key => *count,
                     _ => 0,
                 };
                 if used >= limit.times {
-                    return;
+                    return false;
                 }
                 Some((key, used))
             }
@@ -173,10 +180,10 @@ impl<'a> Run<'a> {
             let sandbox = rules.sandbox.clone();
             match sandbox.eval_bool(condition, self.bindings()) {
                 Ok(true) => {}
-                Ok(false) => return,
+                Ok(false) => return false,
                 Err(e) => {
                     self.fail(rule, Failed::script(e, condition));
-                    return;
+                    return false;
                 }
             }
         }
@@ -193,7 +200,7 @@ impl<'a> Run<'a> {
             self.tickets.truncate(tickets_len);
             self.member_changed();
             self.fail(rule, failed);
-            return;
+            return false;
         }
         if let Some((key, used)) = limit_key {
             self.member
@@ -212,6 +219,7 @@ impl<'a> Run<'a> {
         });
         self.member_changed();
         self.detect(depth + 1);
+        true
     }
 
     /// The period a `limit` counts in; `None` when the rule's campaign has no current

@@ -11,6 +11,10 @@ use crate::event::{self, AtPolicy, Event};
 use crate::member::Member;
 use crate::rules::{self, RuleSet};
 
+mod milestones;
+mod money;
+mod periods;
+
 fn rule_set(yaml: &str) -> RuleSet {
     match rules::from_sources(&[("rules.yaml", yaml)], &|_| None) {
         Ok(set) => set,
@@ -23,6 +27,11 @@ fn rule_set(yaml: &str) -> RuleSet {
                 .join("\n")
         ),
     }
+}
+
+/// An exact decimal, as written.
+fn dec(text: &str) -> crate::money::Decimal {
+    text.parse().unwrap()
 }
 
 fn ev(id: &str, kind: &str, member: &str, at: &str, data: &str) -> Event {
@@ -107,7 +116,7 @@ fn a_streak_counts_local_days_across_midnight_in_a_non_utc_zone() {
     sim.send(ev("e1", "checkin", "m", "2026-11-01T15:30:00Z", "{}"));
     sim.send(ev("e2", "checkin", "m", "2026-11-01T16:10:00Z", "{}"));
     let m = sim.member("m");
-    assert_eq!(m.counter("checkin_streak"), 2.0);
+    assert_eq!(m.counter("checkin_streak"), dec("2"));
     assert_eq!(m.points, 10);
 }
 
@@ -118,7 +127,7 @@ fn a_second_checkin_on_the_same_local_day_does_not_extend_the_streak() {
     sim.send(ev("e1", "checkin", "m", "2026-11-01T01:00:00+08:00", "{}"));
     sim.send(ev("e2", "checkin", "m", "2026-11-01T23:00:00+08:00", "{}"));
     let m = sim.member("m");
-    assert_eq!(m.counter("checkin_streak"), 1.0);
+    assert_eq!(m.counter("checkin_streak"), dec("1"));
     assert_eq!(m.points, 5, "limit: once per local day");
 }
 
@@ -136,8 +145,8 @@ fn a_missed_day_restarts_the_streak_but_keeps_the_best() {
         ));
     }
     let m = sim.member("m");
-    assert_eq!(m.counter("checkin_streak"), 1.0);
-    assert_eq!(m.counter("checkin_best"), 3.0);
+    assert_eq!(m.counter("checkin_streak"), dec("1"));
+    assert_eq!(m.counter("checkin_best"), dec("3"));
 }
 
 #[test]
@@ -154,7 +163,7 @@ fn a_members_own_timezone_overrides_the_settings_zone() {
     // 23:00 and 01:00 New York on consecutive days; in Shanghai both are 2 Nov.
     sim.send(ev("e1", "checkin", "m", "2026-11-02T04:00:00Z", "{}"));
     sim.send(ev("e2", "checkin", "m", "2026-11-02T06:00:00Z", "{}"));
-    assert_eq!(sim.member("m").counter("checkin_streak"), 2.0);
+    assert_eq!(sim.member("m").counter("checkin_streak"), dec("2"));
 }
 
 #[test]
@@ -192,10 +201,10 @@ fn built_in_effects_fill_the_profile_spend_and_event_counters() {
     assert_eq!(m.attr_str("name"), None, "null removes an attribute");
     assert_eq!(m.attr_str("city"), Some("Hangzhou"));
     assert!(m.tags.contains("wechat"));
-    assert_eq!(m.counter("spend_total"), 199.5);
-    assert_eq!(m.counter("purchases"), 1.0);
-    assert_eq!(m.counter("events.purchase"), 1.0);
-    assert_eq!(m.counter("events.join"), 1.0);
+    assert_eq!(m.counter("spend_total"), dec("199.5"));
+    assert_eq!(m.counter("purchases"), dec("1"));
+    assert_eq!(m.counter("events.purchase"), dec("1"));
+    assert_eq!(m.counter("events.join"), dec("1"));
     assert!(m.joined_at.is_some());
 }
 
@@ -753,7 +762,7 @@ rules:
         r#"{"words":250}"#,
     ));
     sim.send(ev("e2", "comment", "m", "2026-11-08T23:30:00+08:00", "{}"));
-    assert_eq!(sim.member("m").counter("posts_week"), 2.0);
+    assert_eq!(sim.member("m").counter("posts_week"), dec("2"));
     sim.send(ev(
         "e3",
         "post",
@@ -769,8 +778,8 @@ rules:
         r#"{"words":0}"#,
     ));
     let m = sim.member("m");
-    assert_eq!(m.counter("posts_week"), 2.0);
-    assert_eq!(m.counter("words"), 3.5);
+    assert_eq!(m.counter("posts_week"), dec("2"));
+    assert_eq!(m.counter("words"), dec("3.5"));
     assert_eq!(
         sim.fired("five"),
         2,

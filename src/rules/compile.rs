@@ -252,16 +252,24 @@ fn index(rules: &[super::Rule]) -> RuleIndex {
                     index.by_event_type.entry(t.clone()).or_default().push(i);
                 }
             }
-            Trigger::Milestone { counter, .. } => index
-                .by_milestone_counter
-                .entry(counter.clone())
-                .or_default()
-                .push(i),
+            Trigger::Milestone { counter, .. } => {
+                if !index.milestone_counters.contains(counter) {
+                    index.milestone_counters.push(counter.clone());
+                }
+            }
             Trigger::Tier(_) => index.tier.push(i),
             Trigger::Inactive(_) => index.inactive.push(i),
             Trigger::Returned(_) => index.returned.push(i),
             Trigger::Phase { .. } => index.phase.push(i),
             Trigger::Schedule(_) => index.schedule.push(i),
+        }
+    }
+    index.milestone_counters.sort();
+    for (i, rule) in rules.iter().enumerate() {
+        if let Trigger::Milestone { counter, .. } = &rule.trigger {
+            if let Ok(slot) = index.milestone_counters.binary_search(counter) {
+                index.milestones.push((i, slot));
+            }
         }
     }
     index

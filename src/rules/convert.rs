@@ -245,18 +245,21 @@ pub fn positive<T: TryFrom<i64>>(d: &mut Diag, value: &Value, name: &str) -> Opt
     ok
 }
 
-pub fn number(d: &mut Diag, value: &Value, name: &str) -> Option<f64> {
-    match value.node {
-        Node::Int(i) => Some(i as f64),
-        Node::Float(f) if f.is_finite() => Some(f),
-        _ => {
-            d.error(
-                &value.at,
-                format!("{name:?} must be a number, found {}", value.kind()),
-            );
-            None
-        }
+/// A number as an exact decimal: `0.1` is one tenth (the shortest decimal that reads
+/// back as the YAML float, i.e. what was written).
+pub fn decimal(d: &mut Diag, value: &Value, name: &str) -> Option<crate::money::Decimal> {
+    let n = match value.node {
+        Node::Int(i) => Some(crate::money::Decimal::from(i)),
+        Node::Float(f) => crate::money::from_f64(f),
+        _ => None,
+    };
+    if n.is_none() {
+        d.error(
+            &value.at,
+            format!("{name:?} must be a number, found {}", value.kind()),
+        );
     }
+    n
 }
 
 pub fn duration(d: &mut Diag, value: &Value, name: &str) -> Option<Duration> {

@@ -1,7 +1,7 @@
 //! The compiled rule set: what the engine runs. Every reference here is resolved, every
 //! expression compiled, every duration and cron parsed — a step never parses anything.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 
 use crate::cronspec::CronSpec;
 use crate::localtime::Period;
+use crate::money::Decimal;
 use crate::script::{Expr, Sandbox};
 
 /// Where something was written: `path:line:col`.
@@ -50,11 +51,18 @@ pub struct RuleSet {
 }
 
 /// Rules grouped by what can trigger them (indexes into `RuleSet::rules`, in run order),
-/// so the cost of an event does not grow with rules that cannot match it.
+/// so the cost of an event does not grow with rules that cannot match it. Nothing here
+/// is a hash map: whatever a step iterates has one order in every process.
 #[derive(Clone, Debug, Default)]
 pub struct RuleIndex {
-    pub by_event_type: HashMap<String, Vec<usize>>,
-    pub by_milestone_counter: HashMap<String, Vec<usize>>,
+    pub by_event_type: BTreeMap<String, Vec<usize>>,
+    /// Every counter some milestone watches, sorted, each once: the engine compares
+    /// them with what it last saw after every change to the member.
+    pub milestone_counters: Vec<String>,
+    /// Milestone rules in run order, each with the position of its counter in
+    /// `milestone_counters`. Milestones crossed by one change run in this order,
+    /// whichever counters they watch.
+    pub milestones: Vec<(usize, usize)>,
     pub tier: Vec<usize>,
     pub inactive: Vec<usize>,
     pub returned: Vec<usize>,
@@ -110,7 +118,8 @@ pub enum Measure {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TierLevel {
     pub name: String,
-    pub from: f64,
+    /// Exact, like the counters it is compared with.
+    pub from: Decimal,
 }
 
 pub struct CounterDef {
@@ -122,9 +131,10 @@ pub struct CounterDef {
     pub at: SourcePos,
 }
 
-/// A number as written, or a Rhai expression computing one.
+/// A number as written (exactly: `0.1` is one tenth), or a Rhai expression computing
+/// one.
 pub enum Amount {
-    Fixed(f64),
+    Fixed(Decimal),
     Expr(Expr),
 }
 
@@ -260,10 +270,11 @@ impl Trigger {
     }
 }
 
+/// A milestone's `at` or `every`: exact, and greater than zero.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Threshold {
-    At(f64),
-    Every(f64),
+    At(Decimal),
+    Every(Decimal),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

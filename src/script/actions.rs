@@ -7,7 +7,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, FLOAT, INT};
+use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, INT};
+use rust_decimal::Decimal;
 
 use super::{dynamic_to_json, ScriptAction};
 
@@ -44,14 +45,9 @@ fn push(ctx: &NativeCallContext, action: ScriptAction) -> Outcome {
 
 /// Points are integers: a fractional amount is rounded toward zero, exactly as
 /// `points:` amounts are (so `award(-2.5)` deducts 2, like `points: -2.5`).
-fn whole_points(amount: FLOAT) -> Result<i64, Box<EvalAltResult>> {
-    let floored = amount.trunc();
-    // i64::MAX as f64 rounds up to 2^63, so the upper bound must be exclusive.
-    if floored.is_finite() && floored >= i64::MIN as f64 && floored < i64::MAX as f64 {
-        Ok(floored as i64)
-    } else {
-        Err(format!("award amount must be a finite number of points, not {amount}").into())
-    }
+fn whole_points(amount: Decimal) -> Result<i64, Box<EvalAltResult>> {
+    crate::money::whole_points(amount)
+        .ok_or_else(|| format!("award amount must be a number of points, not {amount}").into())
 }
 
 fn non_empty(what: &str, value: &str) -> Result<String, Box<EvalAltResult>> {
@@ -71,15 +67,18 @@ pub(super) fn register(engine: &mut Engine) {
     engine.register_fn("award", |ctx: NativeCallContext, n: INT| {
         award(&ctx, n, None)
     });
-    engine.register_fn("award", |ctx: NativeCallContext, n: FLOAT| {
+    engine.register_fn("award", |ctx: NativeCallContext, n: Decimal| {
         award(&ctx, whole_points(n)?, None)
     });
     engine.register_fn("award", |ctx: NativeCallContext, n: INT, reason: &str| {
         award(&ctx, n, Some(reason))
     });
-    engine.register_fn("award", |ctx: NativeCallContext, n: FLOAT, reason: &str| {
-        award(&ctx, whole_points(n)?, Some(reason))
-    });
+    engine.register_fn(
+        "award",
+        |ctx: NativeCallContext, n: Decimal, reason: &str| {
+            award(&ctx, whole_points(n)?, Some(reason))
+        },
+    );
     engine.register_fn("tag", |ctx: NativeCallContext, name: &str| {
         push(&ctx, ScriptAction::Tag(non_empty("tag name", name)?))
     });

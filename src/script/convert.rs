@@ -1,37 +1,43 @@
 //! Values crossing the sandbox boundary: JSON (member attributes, event data, campaign
 //! state) into Rhai, and script results back out as JSON.
 //!
-//! Integral numbers become `INT` and others `FLOAT`, so `member.purchases == 10` and
-//! `event.data.amount > 100.0` both read as written.
+//! Rhai has no floats here (`no_float`): numbers are `INT` or exact decimals (Rhai's
+//! `decimal`, which is [`Decimal`]), literals included. Integral JSON numbers become
+//! `INT` and others decimals, so `member.purchases == 10`, `member.spend_total * 10`
+//! and `event.data.amount > 100.0` all read as written and compute exactly.
 
 use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
+use rust_decimal::prelude::ToPrimitive;
 use serde_json::Value;
 
 use super::{MAX_ARRAY_SIZE, MAX_MAP_SIZE, MAX_STRING_SIZE};
+use crate::money::{self, Decimal};
 
 /// Deepest nesting `dynamic_to_json` follows: a script can build arrays nested
 /// thousands deep within the size limits, and converting them must not exhaust the
 /// native stack.
 const MAX_VALUE_DEPTH: usize = 64;
 
-/// Counters are stored as `f64`; integral values read as `INT`.
-pub(super) fn number(v: f64) -> Dynamic {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        Dynamic::from_int(v as i64)
-    } else {
-        Dynamic::from_float(v)
+/// A counter as Rhai sees it: whole values as `INT` (so `member.purchases / 3` is
+/// integer division, as documented), others as an exact decimal.
+pub(super) fn number(v: Decimal) -> Dynamic {
+    match v.is_integer().then(|| v.to_i64()).flatten() {
+        Some(int) => Dynamic::from_int(int),
+        None => Dynamic::from_decimal(v.normalize()),
     }
 }
 
 /// A JSON value as Rhai sees it: `null` is `()`, integers are `INT`, other numbers
-/// `FLOAT`, objects are object maps.
+/// exact decimals (a number beyond a decimal's range, about 7.9e28, is `()`), objects
+/// are object maps.
 pub fn json_to_dynamic(value: &Value) -> Dynamic {
     match value {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => Dynamic::from_bool(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Dynamic::from_int(i),
-            None => n.as_f64().map_or(Dynamic::UNIT, Dynamic::from_float),
+        Value::Number(n) => match (n.as_i64(), money::from_json(n)) {
+            (Some(i), _) => Dynamic::from_int(i),
+            (None, Some(d)) => Dynamic::from_decimal(d),
+            (None, None) => Dynamic::UNIT,
         },
         Value::String(s) => s.as_str().into(),
         Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
@@ -87,10 +93,8 @@ impl Budget<'_> {
         if let Ok(i) = value.as_int() {
             return Ok(Value::from(i));
         }
-        if let Ok(f) = value.as_float() {
-            return serde_json::Number::from_f64(f)
-                .map(Value::Number)
-                .ok_or_else(|| format!("cannot store {f}: not a finite number"));
+        if let Ok(d) = value.as_decimal() {
+            return Ok(money::to_json(d));
         }
         if let Ok(c) = value.as_char() {
             return self.string(c.to_string());
@@ -145,4 +149,14 @@ impl Budget<'_> {
         }
         Ok(())
     }
+}
+
+/// An amount computed by an expression, exactly: an integer or a decimal. `None`
+/// for anything else.
+pub(super) fn to_decimal(value: &Dynamic) -> Option<Decimal> {
+    value
+        .as_int()
+        .map(Decimal::from)
+        .or_else(|_| value.as_decimal())
+        .ok()
 }

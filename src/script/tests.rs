@@ -1,5 +1,6 @@
 //! Fixtures shared by the sandbox tests.
 
+mod money;
 mod resolve;
 mod runs;
 mod sandbox;
@@ -10,6 +11,7 @@ use serde_json::json;
 use super::*;
 use crate::event::Event;
 use crate::member::Member;
+use crate::money::Decimal;
 
 fn inline_at(line: u32) -> SourcePos {
     SourcePos {
@@ -34,9 +36,10 @@ fn member() -> Member {
     m.tier = Some("silver".into());
     m.tags.insert("vip".into());
     m.badges.push("streak-7".into());
-    m.counters.insert("purchases".into(), 10.0);
-    m.counters.insert("spend_total".into(), 1234.5);
-    m.counters.insert("events.checkin".into(), 7.0);
+    m.counters.insert("purchases".into(), Decimal::from(10));
+    m.counters
+        .insert("spend_total".into(), Decimal::new(12345, 1));
+    m.counters.insert("events.checkin".into(), Decimal::from(7));
     m.attrs.insert("name".into(), json!("Lin"));
     m.attrs.insert("age".into(), json!(31));
     m.attrs.insert("points".into(), json!("attrs must not win"));

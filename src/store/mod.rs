@@ -29,6 +29,9 @@
 //!   again and again (a third smaller than JSON, and faster both ways). Fields go
 //!   by position; `Member` is `#[serde(default)]`, so a record written before a field
 //!   was appended reads with that field's default. Append new fields, never reorder.
+//!   Counters are exact decimals written as text; a member written when they were
+//!   floats still reads, each float as the decimal it printed as
+//!   ([`money::counters`](crate::money::counters)).
 //! - A step's ledger entries and firings share one `history` row per member: every
 //!   row written is a cost (sled splits a leaf every few inserts), and most steps award
 //!   points and fire a rule together.

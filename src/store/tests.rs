@@ -601,7 +601,9 @@ fn a_member_reads_back_exactly_with_attributes_of_every_json_kind() {
     .as_object()
     .cloned()
     .unwrap();
-    member.counters.insert("spend_total".into(), 1579.25);
+    member
+        .counters
+        .insert("spend_total".into(), "1579.25".parse().unwrap());
     member.book.silence_fired = Some((1, 2));
     store
         .commit(&[StepWrite {
@@ -655,4 +657,49 @@ fn a_member_written_before_fields_were_appended_reads_them_as_defaults() {
     assert_eq!(member.created_at, Some(at(0)));
     assert_eq!(member.book, crate::member::Bookkeeping::default());
     assert!(member.tags.is_empty());
+}
+
+#[test]
+fn a_member_whose_counters_were_written_as_floats_reads_them_as_decimals() {
+    /// `Member` up to its counters, as builds before exact counters wrote it.
+    #[derive(serde::Serialize)]
+    struct FloatCounters {
+        id: String,
+        created_at: Option<DateTime<Utc>>,
+        joined_at: Option<DateTime<Utc>>,
+        attrs: serde_json::Map<String, serde_json::Value>,
+        points: i64,
+        points_lifetime: i64,
+        tier: Option<String>,
+        tags: Vec<String>,
+        badges: Vec<String>,
+        counters: std::collections::BTreeMap<String, f64>,
+    }
+    let older = FloatCounters {
+        id: "m-1".into(),
+        created_at: Some(at(0)),
+        joined_at: None,
+        attrs: serde_json::Map::new(),
+        points: 7,
+        points_lifetime: 7,
+        tier: None,
+        tags: Vec::new(),
+        badges: Vec::new(),
+        counters: [
+            ("spend_total".to_string(), 199.9),
+            ("purchases".to_string(), 2.0),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    let store = Store::open_temporary().unwrap();
+    let bytes = rmp_serde::to_vec(&older).unwrap();
+    store
+        .keyspaces
+        .members
+        .insert(keys::text_key("m-1"), bytes)
+        .unwrap();
+    let member = store.member("m-1").unwrap().unwrap();
+    assert_eq!(member.counter("spend_total"), "199.9".parse().unwrap());
+    assert_eq!(member.counter("purchases"), 2.into());
 }

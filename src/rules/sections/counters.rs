@@ -4,7 +4,7 @@
 use crate::localtime::Period;
 use crate::rules::compile::{Ctx, Ids, Names, Section};
 use crate::rules::convert::{
-    choice, compile_rhai, event_type, fields, ident, number, one_or_many, string, Diag, RhaiKind,
+    choice, compile_rhai, decimal, event_type, fields, ident, one_or_many, string, Diag, RhaiKind,
 };
 use crate::rules::yaml::{Node, Value};
 use crate::rules::{Amount, CounterDef, Measure, TierLevel, Tiers};
@@ -71,7 +71,7 @@ fn counter(ctx: &mut Ctx, ids: &mut Ids, item: &Value) -> Option<CounterDef> {
     let on: Option<Vec<String>> =
         on.map(|list| list.into_iter().filter_map(|v| event_type(d, v)).collect());
     let add = match f.get("add") {
-        None => Some(Amount::Fixed(1.0)),
+        None => Some(Amount::Fixed(crate::money::Decimal::ONE)),
         Some(v) => amount(ctx, v, "add"),
     };
     let d = &mut ctx.d;
@@ -101,7 +101,7 @@ pub fn amount(ctx: &mut Ctx, value: &Value, name: &str) -> Option<Amount> {
         Node::Str(_) if value.unresolved => None,
         Node::Str(text) => compile_rhai(&mut ctx.d, ctx.sandbox, value, text, RhaiKind::Expression)
             .map(Amount::Expr),
-        _ => number(&mut ctx.d, value, name).map(Amount::Fixed),
+        _ => decimal(&mut ctx.d, value, name).map(Amount::Fixed),
     }
 }
 
@@ -178,7 +178,7 @@ fn levels(d: &mut Diag, value: &Value, written: &mut Vec<String>) -> Option<Vec<
             names.claim(d, name, &v.at).then(|| name.to_string())
         });
         let from = f.require(d, "from").and_then(|v| {
-            let from = number(d, v, "from")?;
+            let from = decimal(d, v, "from")?;
             if let Some(prev) = out.last() {
                 if from <= prev.from {
                     d.error(&v.at, format!("tier levels must be in ascending order of \"from\": {from} is not above {} ({})", prev.from, prev.name));

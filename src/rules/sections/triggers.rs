@@ -3,7 +3,7 @@
 use crate::cronspec::CronSpec;
 use crate::rules::compile::Ctx;
 use crate::rules::convert::{
-    did_you_mean, duration, event_type, fields, number, one_or_many, resolve, string,
+    decimal, did_you_mean, duration, event_type, fields, one_or_many, resolve, string,
 };
 use crate::rules::sections::counters::{counter_names, is_counter};
 use crate::rules::yaml::Value;
@@ -122,9 +122,9 @@ fn milestone(
     })
 }
 
-fn positive_number(ctx: &mut Ctx, value: &Value, name: &str) -> Option<f64> {
-    let n = number(&mut ctx.d, value, name)?;
-    if n <= 0.0 {
+fn positive_number(ctx: &mut Ctx, value: &Value, name: &str) -> Option<crate::money::Decimal> {
+    let n = decimal(&mut ctx.d, value, name)?;
+    if n <= crate::money::Decimal::ZERO {
         ctx.d.error(
             &value.at,
             format!("{name:?} must be greater than zero, found {n}"),

@@ -59,9 +59,9 @@ fn built_in_functions_methods_operators_and_accessors_compile() {
         "member.points.to_string() != \"\" && `${member.points}` != \"\"",
         "member.tags[0] == \"vip\" && member.counters[\"events.checkin\"] > 1",
         "(member.counters.likes ?? 0) < 1 && !(member.points < 0)",
-        "type_of(event.data.amount) == \"f64\" && abs(-1) == 1 && round(1.5) == 2.0",
+        "type_of(event.data.amount) == \"decimal\" && abs(-1) == 1 && round(1.5) == 2.0",
         "is_def_var(\"member\") && max(1, 2) == 2 && \"a b\".split(\" \").len() == 2",
-        "range(0, 3).len() == 3 && (1..3).contains(2) && now.hour.to_float() >= 0.0",
+        "range(0, 3).len() == 3 && (1..3).contains(2) && now.hour.to_decimal() >= 0.0",
     ];
     for text in texts {
         assert_eq!(expr_errors(text), Vec::new(), "{text}");

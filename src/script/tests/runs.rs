@@ -79,7 +79,10 @@ fn a_script_cannot_modify_the_bindings() {
     let err = sandbox.run_script(&script, &mut b).unwrap_err();
     assert!(err.message.contains("read-only"), "{}", err.message);
     let points = sandbox.compile_expr("member.points", inline_at(4)).unwrap();
-    assert_eq!(sandbox.eval_number(&points, &mut b).unwrap(), 120.0);
+    assert_eq!(
+        sandbox.eval_number(&points, &mut b).unwrap(),
+        Decimal::from(120)
+    );
 }
 
 #[test]
@@ -145,7 +148,10 @@ fn set_member_rebuilds_what_expressions_see() {
     let mut m = member();
     m.points = 500;
     b.set_member(&m);
-    assert_eq!(sandbox.eval_number(&expr, &mut b).unwrap(), 500.0);
+    assert_eq!(
+        sandbox.eval_number(&expr, &mut b).unwrap(),
+        Decimal::from(500)
+    );
 }
 
 #[test]
@@ -166,7 +172,10 @@ fn numbers_and_values_evaluate() {
     let amount = sandbox
         .compile_expr("event.data.amount / 10", inline_at(4))
         .unwrap();
-    assert_eq!(sandbox.eval_number(&amount, &mut b).unwrap(), 19.9);
+    assert_eq!(
+        sandbox.eval_number(&amount, &mut b).unwrap(),
+        Decimal::new(199, 1)
+    );
     let value = sandbox
         .compile_expr("#{ n: member.purchases, t: member.tags }", inline_at(4))
         .unwrap();

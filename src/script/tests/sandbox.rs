@@ -94,9 +94,15 @@ fn sleep_and_clock_functions_are_not_available() {
 }
 
 #[test]
-fn a_non_finite_award_is_refused() {
+fn an_award_divided_by_zero_fails_the_script() {
     let message = failure("award(1.0 / 0.0);");
-    assert!(message.contains("finite"), "{message}");
+    assert!(message.contains("zero"), "{message}");
+}
+
+#[test]
+fn an_award_beyond_any_number_of_points_is_refused() {
+    let message = failure("award(79228162514264337593543950335.0);");
+    assert!(message.contains("number of points"), "{message}");
 }
 
 #[test]
