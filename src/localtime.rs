@@ -56,16 +56,26 @@ pub enum Period {
 /// A stable key naming the period containing `at` (e.g. `2026-11-26`, `2026-W48`,
 /// `2026-11`, `ever`). Two instants share a period exactly when their keys are equal.
 pub fn period_key(period: Period, at: DateTime<Utc>, zone: Tz) -> String {
-    let day = local_day(at, zone);
-    match period {
-        Period::Day => day.format("%Y-%m-%d").to_string(),
+    let mut key = String::with_capacity(10);
+    write_period_key(period, local_day(at, zone), &mut key);
+    key
+}
+
+/// Writes the key of the period containing the local `day` into `key` (emptied
+/// first): for callers that check several periods on every step without allocating.
+pub fn write_period_key(period: Period, day: NaiveDate, key: &mut String) {
+    use std::fmt::Write as _;
+    key.clear();
+    // Writing to a String cannot fail.
+    let _ = match period {
+        Period::Day => write!(key, "{:04}-{:02}-{:02}", day.year(), day.month(), day.day()),
         Period::Week => {
             let week = day.iso_week();
-            format!("{}-W{:02}", week.year(), week.week())
+            write!(key, "{}-W{:02}", week.year(), week.week())
         }
-        Period::Month => format!("{}-{:02}", day.year(), day.month()),
-        Period::Ever => "ever".to_string(),
-    }
+        Period::Month => write!(key, "{}-{:02}", day.year(), day.month()),
+        Period::Ever => write!(key, "ever"),
+    };
 }
 
 #[cfg(test)]
@@ -106,5 +116,14 @@ mod tests {
             period_key(Period::Week, monday, Tz::UTC)
         );
         assert_eq!(period_key(Period::Month, sunday, Tz::UTC), "2026-11");
+    }
+
+    #[test]
+    fn period_keys_keep_the_format_stored_members_hold() {
+        let at = utc("2026-03-05T12:00:00Z");
+        assert_eq!(period_key(Period::Day, at, Tz::UTC), "2026-03-05");
+        assert_eq!(period_key(Period::Week, at, Tz::UTC), "2026-W10");
+        assert_eq!(period_key(Period::Month, at, Tz::UTC), "2026-03");
+        assert_eq!(period_key(Period::Ever, at, Tz::UTC), "ever");
     }
 }

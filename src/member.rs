@@ -115,16 +115,24 @@ impl Member {
     /// whose value belongs to an earlier period reads 0 from here on. Returns the
     /// counters that started a new period (their milestones may pay again).
     pub fn start_periods(&mut self, rules: &RuleSet, now: DateTime<Utc>) -> Vec<String> {
-        let zone = localtime::member_zone(self.attr_str("timezone"), rules.settings.timezone);
         let mut restarted = Vec::new();
+        if rules.counters.iter().all(|counter| counter.reset.is_none()) {
+            return restarted;
+        }
+        let zone = localtime::member_zone(self.attr_str("timezone"), rules.settings.timezone);
+        let day = localtime::local_day(now, zone);
+        // Every step checks every resetting counter: one buffer, no allocation unless
+        // a period starts.
+        let mut key = String::with_capacity(10);
         for counter in &rules.counters {
             let Some(period) = counter.reset else {
                 continue;
             };
-            let key = localtime::period_key(period, now, zone);
+            localtime::write_period_key(period, day, &mut key);
             if self.book.counter_periods.get(&counter.id) == Some(&key) {
                 continue;
             }
+            let key = key.clone();
             if let Some(value) = self.counters.get_mut(&counter.id) {
                 *value = Decimal::ZERO;
             }

@@ -34,10 +34,9 @@ pub fn json_to_dynamic(value: &Value) -> Dynamic {
     match value {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => Dynamic::from_bool(*b),
-        Value::Number(n) => match (n.as_i64(), money::from_json(n)) {
-            (Some(i), _) => Dynamic::from_int(i),
-            (None, Some(d)) => Dynamic::from_decimal(d),
-            (None, None) => Dynamic::UNIT,
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from_int(i),
+            None => money::from_json(n).map_or(Dynamic::UNIT, Dynamic::from_decimal),
         },
         Value::String(s) => s.as_str().into(),
         Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
