@@ -276,3 +276,30 @@ async fn a_reload_over_http_re_arms_a_campaign_from_its_new_phases() {
     let payload: Value = serde_json::from_slice(&phase[0].1).unwrap();
     assert_eq!(payload["phase"], "warmup");
 }
+
+#[test]
+fn a_restart_before_any_step_still_catches_up_on_the_phases_it_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = campaign_rules(WARMUP_PEAK);
+    let rules = Arc::new(rally::rules::from_sources(&[("r.yaml", &yaml)], &|_| None).unwrap());
+    {
+        let store = rally::store::Store::open(dir.path()).unwrap();
+        let mut runner = Runner::new(store, Arc::clone(&rules)).unwrap();
+        runner.arm(t("2026-10-31T00:00:00Z")).unwrap();
+        runner.commit().unwrap();
+    }
+    let store = rally::store::Store::open(dir.path()).unwrap();
+    let mut runner = Runner::new(store, rules).unwrap();
+    let restart = t("2026-11-03T00:00:00Z");
+    runner.set_started_at(restart);
+    runner.arm(restart).unwrap();
+    runner.run_due(restart).unwrap();
+    runner.commit().unwrap();
+    assert_eq!(
+        transitions(&runner),
+        [(
+            Some("warmup".to_string()),
+            "2026-11-01T00:00:00Z".to_string()
+        )]
+    );
+}

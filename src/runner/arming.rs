@@ -29,9 +29,15 @@ use crate::store::{StepWrite, StoreError};
 
 impl Runner {
     /// Arms every campaign and schedule rule from the rules now loaded, counting from
-    /// the step clock, or from `now` when the clock has not started (a fresh store).
+    /// the step clock, or from `now` when the clock has not started (a fresh store),
+    /// which then starts there.
     pub fn arm(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let from = self.clock.now().unwrap_or(now);
+        // A fresh store starts keeping time here: the clock is stored with this
+        // arming, so a restart before any step still catches up from it.
+        let from = match self.clock.now() {
+            Some(clock) => clock,
+            None => self.clock.advance(now),
+        };
         let rules = self.rules.clone();
         let mut write = StepWrite::default();
         let mut wanted = Vec::new();
