@@ -152,3 +152,42 @@ async fn a_message_for_an_unknown_channel_fails_permanently() {
     let err = channels.deliver(&message()).await.unwrap_err();
     assert_eq!(err.kind, DeliveryErrorKind::Permanent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_over_a_webhook_is_sent_in_the_channels_body_template() {
+    let mut server = HookServer::start(Reply::Status(200)).await;
+    let yaml = r#"
+channels:
+  wecom:
+    kind: webhook
+    url: "${HOOK}"
+    body: '{"msgtype":"text","text":{"content":{{ body | tojson }}},"to":{{ to | tojson }}}'
+escalations:
+  - id: support
+    levels:
+      - { notify: { channel: wecom, to: support-team }, within: 2h }
+      - { notify: { channel: wecom, to: lead } }
+rules:
+  - id: low-rating
+    trigger: { event: feedback }
+    actions:
+      - escalate: { policy: support, severity: high, summary: "low rating" }
+"#;
+    let session = support::daemon::Session::start(yaml, &[("HOOK", server.url.as_str())]);
+    let (status, answer) = session
+        .post(
+            "/v1/events",
+            r#"{"id":"f-1","type":"feedback","member":"m-7","data":{"rating":1}}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let request = server.received().await;
+    let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(body["msgtype"], "text", "{}", request.body);
+    assert_eq!(body["to"], "support-team");
+    let content = body["text"]["content"].as_str().unwrap();
+    assert!(
+        content.contains("T-1") && content.contains("low rating"),
+        "{content}"
+    );
+}

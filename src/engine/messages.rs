@@ -98,23 +98,15 @@ impl Run<'_> {
             (None, ChannelKind::Smtp(_)) => self.member.attr_str("email").map(str::to_string),
             (None, _) => Some(self.member.id.clone()),
         };
-        let webhook_body = if rules.messages.has_webhook_body(channel) {
-            let mut ctx = ctx;
-            if let Value::Object(map) = &mut ctx {
-                map.insert("subject".into(), Value::String(rendered.subject.clone()));
-                map.insert("body".into(), Value::String(rendered.body.clone()));
-                map.insert("to".into(), json!(recipient));
-                map.insert("channel".into(), Value::String(channel.to_string()));
-            }
-            Some(
-                rules
-                    .messages
-                    .render_webhook_body(channel, &ctx)
-                    .map_err(|e| Failed::new(format!("channel {channel:?} body: {e}")))?,
-            )
-        } else {
-            None
-        };
+        let webhook_body = webhook_body(
+            rules,
+            channel,
+            ctx,
+            &rendered.subject,
+            &rendered.body,
+            recipient.as_deref(),
+        )
+        .map_err(Failed::new)?;
         let zone = self.zone();
         let now = self.now();
         let (status, due, last_error) = match &recipient {
@@ -250,6 +242,10 @@ fn notification_row(
             false,
         ),
     };
+    // A hook such as WeCom's takes only its own JSON: notifications go out in the
+    // channel's body template like every other message on it.
+    let ctx = message_context(rules, member, None, Some(ticket), now);
+    let webhook_body = webhook_body(rules, &level.channel, ctx, &subject, &body, Some(&level.to))?;
     Ok(OutboxRow {
         seq: 0,
         key: format!("{}|level{}|{}", ticket.id, ticket.level, ticket.member),
@@ -261,7 +257,7 @@ fn notification_row(
         subject,
         body,
         html,
-        webhook_body: None,
+        webhook_body,
         status: Status::Pending,
         due: now,
         attempts: 0,
@@ -269,4 +265,31 @@ fn notification_row(
         created_at: now,
         sent_at: None,
     })
+}
+
+/// The body a webhook channel with a body template sends for a message: the template
+/// rendered with the message's scope plus `subject`, `body`, `to` and `channel`.
+/// `None` for channels without one (delivery sends the default JSON).
+fn webhook_body(
+    rules: &RuleSet,
+    channel: &str,
+    mut ctx: Value,
+    subject: &str,
+    body: &str,
+    to: Option<&str>,
+) -> Result<Option<String>, String> {
+    if !rules.messages.has_webhook_body(channel) {
+        return Ok(None);
+    }
+    if let Value::Object(map) = &mut ctx {
+        map.insert("subject".into(), Value::String(subject.to_string()));
+        map.insert("body".into(), Value::String(body.to_string()));
+        map.insert("to".into(), json!(to));
+        map.insert("channel".into(), Value::String(channel.to_string()));
+    }
+    rules
+        .messages
+        .render_webhook_body(channel, &ctx)
+        .map(Some)
+        .map_err(|e| format!("channel {channel:?} body: {e}"))
 }
