@@ -44,6 +44,18 @@ impl Verdict {
     }
 }
 
+/// Why `member` gets no marketing now (`"unsubscribed"` or `"left"`), if they do not.
+/// Checked when a message is queued and again when it goes out (SPEC §2.6).
+pub fn withheld_consent(member: &Member) -> Option<&'static str> {
+    if member.unsubscribed {
+        Some("unsubscribed")
+    } else if member.left {
+        Some("left")
+    } else {
+        None
+    }
+}
+
 /// Decides what happens to a message for `member` at `now`. `zone` is the member's
 /// time zone (see [`crate::localtime::member_zone`]); `marketing` is false for staff
 /// notifications, which always go out.
@@ -57,11 +69,8 @@ pub fn decide(
     if !marketing {
         return Verdict::Send;
     }
-    if member.unsubscribed {
-        return Verdict::Suppressed("unsubscribed");
-    }
-    if member.left {
-        return Verdict::Suppressed("left");
+    if let Some(why) = withheld_consent(member) {
+        return Verdict::Suppressed(why);
     }
     let verdict = match policy.quiet_hours.and_then(|q| quiet_until(q, zone, now)) {
         Some(until) => Verdict::Defer { until },

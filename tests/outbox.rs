@@ -99,6 +99,7 @@ fn row(seq: u64, channel: &str, to: &str) -> OutboxRow {
         body: format!("Hello member {seq}"),
         html: false,
         webhook_body: None,
+        marketing: true,
         status: Status::Pending,
         due: t0(),
         attempts: 0,

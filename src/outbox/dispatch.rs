@@ -320,6 +320,29 @@ async fn attempt(inner: Arc<Inner>, row: OutboxRow) -> Option<DateTime<Utc>> {
     let _guard = InFlight { inner: &inner, seq };
     let lane = inner.lanes.get(&row.channel);
     let permit = lane.enter().await;
+    // Consent is checked again as the message goes out (SPEC §2.6): a member who
+    // unsubscribed or left since it was queued (say, while quiet hours held it) gets
+    // nothing.
+    if row.marketing {
+        match withheld_consent(&inner.store, &row) {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                let row = OutboxRow {
+                    status: Status::Suppressed,
+                    last_error: Some(format!("member {why} before it went out")),
+                    ..row
+                };
+                tracing::info!(seq, key = ?row.key, why, "message suppressed at sending");
+                record(&inner, &row);
+                return None;
+            }
+            Err(error) => {
+                // Not knowing is not consent: try again shortly.
+                tracing::error!(seq, %error, "cannot read the member to check consent");
+                return Some((inner.now)() + chrono::Duration::seconds(5));
+            }
+        }
+    }
     let result = inner.channels().deliver(&row.to_outgoing()).await;
     drop(permit);
     let row = settle(
@@ -330,6 +353,27 @@ async fn attempt(inner: Arc<Inner>, row: OutboxRow) -> Option<DateTime<Utc>> {
         &mut rand::thread_rng(),
     );
     report(&row);
+    record(&inner, &row);
+    (row.status == Status::Pending).then_some(row.due)
+}
+
+/// Why the member of a marketing row withholds consent now, if they do.
+fn withheld_consent(
+    store: &Store,
+    row: &OutboxRow,
+) -> Result<Option<&'static str>, crate::store::StoreError> {
+    let Some(id) = &row.member else {
+        return Ok(None);
+    };
+    Ok(store
+        .member(id)?
+        .as_ref()
+        .and_then(crate::policy::withheld_consent))
+}
+
+/// Stores what became of a row.
+fn record(inner: &Inner, row: &OutboxRow) {
+    let seq = row.seq;
     let written = row.encode().map_err(|e| e.to_string()).and_then(|bytes| {
         inner
             .store
@@ -343,7 +387,6 @@ async fn attempt(inner: Arc<Inner>, row: OutboxRow) -> Option<DateTime<Utc>> {
             "cannot record a delivery attempt; the message may be sent again"
         );
     }
-    (row.status == Status::Pending).then_some(row.due)
 }
 
 struct InFlight<'a> {

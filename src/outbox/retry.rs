@@ -121,6 +121,7 @@ mod tests {
             body: "b".to_string(),
             html: false,
             webhook_body: None,
+            marketing: true,
             status: Status::Pending,
             due: at,
             attempts: 0,

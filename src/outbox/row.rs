@@ -29,6 +29,10 @@ pub struct OutboxRow {
     pub html: bool,
     /// The channel's rendered JSON body, for webhooks with a body template.
     pub webhook_body: Option<String>,
+    /// A marketing message: the member's consent is checked again when it goes out.
+    /// (Staff notifications always go out. Rows stored before this field read false.)
+    #[serde(default)]
+    pub marketing: bool,
     pub status: Status,
     /// Not delivered before this instant: the end of quiet hours, or the next retry.
     pub due: DateTime<Utc>,
@@ -175,6 +179,7 @@ mod tests {
             body: "Come back".to_string(),
             html: false,
             webhook_body: None,
+            marketing: true,
             status: Status::Deferred,
             due: utc("2026-11-11T00:00:00Z"),
             attempts: 0,
