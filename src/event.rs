@@ -106,16 +106,14 @@ pub fn from_value(value: Value, at_policy: AtPolicy) -> Result<Event, EventError
     }
     let id = required_string(&mut object, "id")?;
     check_length("id", &id, 128)?;
+    // An id ends up in log lines and in message keys (a webhook's `Idempotency-Key`
+    // header): a line break in it would forge a log line or cost the header.
+    check_no_control("id", &id)?;
     let kind = required_string(&mut object, "type")?;
     check_type(&kind)?;
     let member = required_string(&mut object, "member")?;
     check_length("member", &member, 128)?;
-    if member.chars().any(char::is_control) {
-        return Err(EventError::new(
-            "member",
-            "must not contain control characters",
-        ));
-    }
+    check_no_control("member", &member)?;
     let at = match object.remove("at") {
         None | Some(Value::Null) => match at_policy {
             AtPolicy::Required => return Err(EventError::new("at", "is required")),
@@ -187,6 +185,16 @@ fn check_length(field: &str, text: &str, max: usize) -> Result<(), EventError> {
         ));
     }
     Ok(())
+}
+
+fn check_no_control(field: &str, text: &str) -> Result<(), EventError> {
+    match text.chars().find(|c| c.is_control()) {
+        None => Ok(()),
+        Some(bad) => Err(EventError::new(
+            field,
+            format!("must not contain control characters (found {bad:?})"),
+        )),
+    }
 }
 
 fn check_type(kind: &str) -> Result<(), EventError> {
@@ -365,6 +373,16 @@ mod tests {
             let err = parse(line).expect_err(line);
             assert_eq!(err.field, field, "{line}: {err}");
         }
+    }
+
+    #[test]
+    fn an_id_with_a_line_break_is_rejected_naming_the_id() {
+        let err = parse(
+            r#"{"id":"e-1\nINFO forged line","type":"x","member":"m","at":"2026-01-01T00:00:00Z"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "id");
+        assert!(err.message.contains("control characters"), "{err}");
     }
 
     #[test]

@@ -66,9 +66,7 @@ impl WebhookLink {
             None => default_body(msg),
         };
         let mut headers = self.headers.clone();
-        if let Ok(key) = HeaderValue::from_str(&msg.key) {
-            headers.insert("idempotency-key", key);
-        }
+        headers.insert("idempotency-key", idempotency_key(&msg.key));
         let sent = self
             .client
             .post(self.url.clone())
@@ -106,6 +104,23 @@ impl WebhookLink {
             Err(DeliveryError::permanent(message))
         }
     }
+}
+
+/// The outbox key as a header value. Keys hold member and event ids, which may be
+/// non-ASCII (`m-张三`), and a header value may only be visible ASCII: every other
+/// byte, and `%` itself, is percent-encoded, so every message carries the header and
+/// the same key always gives the same value.
+fn idempotency_key(key: &str) -> HeaderValue {
+    let mut encoded = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        if byte.is_ascii_graphic() && byte != b'%' {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    // Only visible ASCII is left, which a header value always accepts.
+    HeaderValue::from_str(&encoded).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 /// The body sent when the channel has no body template.
