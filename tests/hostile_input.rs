@@ -68,3 +68,28 @@ async fn a_rule_failure_carrying_client_text_is_logged_escaped_on_one_line() {
     );
     assert!(log.contains(r"boom\nERROR rally: forged line"), "{log}");
 }
+
+#[tokio::test]
+async fn an_ndjson_line_that_is_not_utf8_is_rejected_alone_and_the_others_apply() {
+    let s = Session::start(NO_RULES, &[]);
+    let mut body = Vec::new();
+    body.extend_from_slice(br#"{"id":"e-1","type":"checkin","member":"m-1"}"#);
+    body.extend_from_slice(b"\n{\"id\":\"e-2\xff\",\"type\":\"checkin\",\"member\":\"m-1\"}\n");
+    body.extend_from_slice(br#"{"id":"e-3","type":"checkin","member":"m-1"}"#);
+    let response = s
+        .http
+        .post(s.daemon.url("/v1/events"))
+        .body(body)
+        .send()
+        .await
+        .expect("the daemon answers");
+    let (status, body) = support::daemon::answer(response).await;
+    assert_eq!(status, 200, "{body}");
+    let statuses: Vec<&str> = results(&body)
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["accepted", "rejected", "accepted"], "{body}");
+    let error = results(&body)[1]["error"].as_str().unwrap();
+    assert!(error.contains("line 2 is not valid UTF-8"), "{error}");
+}
