@@ -3,10 +3,12 @@
 
 mod support;
 
+use std::path::Path;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::daemon::Session;
+use support::daemon::{rally, Session};
 
 /// A rule whose script throws the event's text: its failure is logged with that text.
 const THROWS_EVENT_TEXT: &str = r#"
@@ -18,6 +20,58 @@ rules:
 "#;
 
 const NO_RULES: &str = "rules: []\n";
+
+const ONE_RULE: &str = "
+rules:
+  - id: checkin-points
+    trigger: { event: checkin }
+    actions:
+      - points: 5
+";
+
+/// `rally ARGS`, killed if it has not finished within 60 s (a hang fails the test
+/// instead of stalling the suite).
+fn rally_within_a_minute(args: &[&str]) -> Output {
+    let mut child = rally()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rally starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("poll rally").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("rally's output");
+            panic!(
+                "rally {args:?} still running after 60 s:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("rally's output")
+}
+
+fn check(dir: &Path) -> (Option<i32>, String) {
+    let out = rally_within_a_minute(&["check", "--rules", dir.to_str().unwrap()]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A rules directory holding `rules.yaml` with `yaml` and the files given.
+fn rules_with(yaml: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = support::daemon::rules_dir(yaml);
+    for (rel, text) in files {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
 
 fn results(body: &Value) -> &Vec<Value> {
     body["results"]
@@ -92,4 +146,77 @@ async fn an_ndjson_line_that_is_not_utf8_is_rejected_alone_and_the_others_apply(
     assert_eq!(statuses, ["accepted", "rejected", "accepted"], "{body}");
     let error = results(&body)[1]["error"].as_str().unwrap();
     assert!(error.contains("line 2 is not valid UTF-8"), "{error}");
+}
+
+// --- symbolic links in the rules directory -----------------------------------------
+
+#[test]
+fn check_reports_symbolic_link_loops_by_path_and_finishes() {
+    let dir = rules_with(ONE_RULE, &[("a/more.yaml", "rules: []\n")]);
+    std::os::unix::fs::symlink(".", dir.path().join("a/loop")).unwrap();
+    std::os::unix::fs::symlink(".", dir.path().join("a/again")).unwrap();
+    std::os::unix::fs::symlink("..", dir.path().join("a/up")).unwrap();
+    let (code, stderr) = check(dir.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    let name = |rel: &str| dir.path().join(rel).display().to_string();
+    for (link, target) in [
+        ("a/again", name("a")),
+        ("a/loop", name("a")),
+        ("a/up", dir.path().display().to_string()),
+    ] {
+        let line = format!(
+            "{}: symbolic link loop (points back to {target}); remove the link",
+            name(link)
+        );
+        assert!(
+            stderr.lines().any(|l| l == line),
+            "no {line:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.ends_with("3 problems found\n"), "{stderr}");
+}
+
+#[test]
+fn a_folder_linked_twice_is_read_once() {
+    let dir = rules_with("rules: []\n", &[("shared/points.yaml", ONE_RULE)]);
+    std::os::unix::fs::symlink("shared", dir.path().join("zz-alias")).unwrap();
+    let (code, stderr) = check(dir.path());
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn run_with_a_symbolic_link_loop_refuses_to_start_naming_the_link() {
+    let rules = support::daemon::rules_dir(ONE_RULE);
+    std::os::unix::fs::symlink(".", rules.path().join("loop")).unwrap();
+    std::os::unix::fs::symlink(".", rules.path().join("again")).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = rally_within_a_minute(&[
+        "run",
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "--data",
+        data.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("loop: symbolic link loop"), "{stderr}");
+    assert!(!stderr.contains("rally listening"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_symbolic_link_loop_added_while_running_is_refused_on_reload() {
+    let s = Session::start(ONE_RULE, &[]);
+    std::os::unix::fs::symlink(".", s.rules.path().join("loop")).unwrap();
+    std::os::unix::fs::symlink(".", s.rules.path().join("again")).unwrap();
+    let (status, body) =
+        tokio::time::timeout(Duration::from_secs(60), s.post("/v1/rules/reload", ""))
+            .await
+            .expect("the reload answers within 60 s");
+    assert_ne!(status, 200, "{body}");
+    assert!(
+        body.to_string().contains("loop: symbolic link loop"),
+        "{body}"
+    );
 }
