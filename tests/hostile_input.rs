@@ -220,3 +220,75 @@ async fn a_symbolic_link_loop_added_while_running_is_refused_on_reload() {
         "{body}"
     );
 }
+
+/// A template whose body is the file `leak.txt`, sent on check-in. `body_file`'s
+/// value is on line 5, column 16.
+const BODY_FROM_LEAK: &str = "
+templates:
+  hello:
+    subject: Hi
+    body_file: leak.txt
+channels:
+  console: { kind: log }
+rules:
+  - id: hello
+    trigger: { event: checkin }
+    actions:
+      - send: { template: hello, channel: console }
+";
+
+/// A rule running the script file `leak.rhai`, named on line 6, column 17.
+const SCRIPT_FROM_LEAK: &str = "
+rules:
+  - id: leaky
+    trigger: { event: checkin }
+    actions:
+      - script: leak.rhai
+";
+
+/// A file outside any rules directory, to link to.
+fn outside(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn the_one_problem(dir: &Path) -> String {
+    let (code, stderr) = check(dir);
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert_eq!(lines[1], "1 problem found");
+    lines[0].to_string()
+}
+
+#[test]
+fn a_body_file_linked_to_outside_the_rules_directory_is_an_error_at_its_name() {
+    let (_elsewhere, secret) = outside("passwd", "root:x:0:0:root:/root:/bin/sh\n");
+    let dir = support::daemon::rules_dir(BODY_FROM_LEAK);
+    std::os::unix::fs::symlink(&secret, dir.path().join("leak.txt")).unwrap();
+    let problem = the_one_problem(dir.path());
+    let at = format!("{}:5:16: ", dir.path().join("rules.yaml").display());
+    assert!(problem.starts_with(&at), "{problem}");
+    assert!(problem.contains("outside the rules directory"), "{problem}");
+}
+
+#[test]
+fn a_script_file_linked_to_outside_the_rules_directory_is_an_error_at_its_name() {
+    let (_elsewhere, secret) = outside("secret.rhai", "award(1000000, \"free\");\n");
+    let dir = support::daemon::rules_dir(SCRIPT_FROM_LEAK);
+    std::os::unix::fs::symlink(&secret, dir.path().join("leak.rhai")).unwrap();
+    let problem = the_one_problem(dir.path());
+    let at = format!("{}:6:17: ", dir.path().join("rules.yaml").display());
+    assert!(problem.starts_with(&at), "{problem}");
+    assert!(problem.contains("outside the rules directory"), "{problem}");
+}
+
+#[test]
+fn a_body_file_linked_to_a_file_inside_the_rules_directory_is_read() {
+    let dir = rules_with(BODY_FROM_LEAK, &[("texts/hello.txt", "Hello!\n")]);
+    std::os::unix::fs::symlink("texts/hello.txt", dir.path().join("leak.txt")).unwrap();
+    let (code, stderr) = check(dir.path());
+    assert_eq!(code, Some(0), "{stderr}");
+}

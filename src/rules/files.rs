@@ -38,7 +38,38 @@ impl ReadFiles {
                 .insert(rel.to_path_buf(), text.clone().into_bytes());
             return Ok(text);
         }
-        let bytes = fs::read(dir.join(rel)).map_err(|e| match e.kind() {
+        self.read_from(dir, rel, &dir.join(rel))
+    }
+
+    /// Reads a file a rule names (a script, a template body) like [`ReadFiles::read`],
+    /// but only if it is inside the rules directory once every symbolic link is
+    /// resolved: `relative_inside` checks what was written, this checks where it leads,
+    /// so a link such as `leak.txt -> /etc/passwd` cannot put a file into a message.
+    pub fn read_named(&mut self, dir: &Path, rel: &Path) -> Result<String, String> {
+        if self.memory.is_some() {
+            return self.read(dir, rel);
+        }
+        let Ok(resolved) = fs::canonicalize(dir.join(rel)) else {
+            // Missing or unreadable: `read` says which.
+            return self.read(dir, rel);
+        };
+        let root = fs::canonicalize(dir)
+            .map_err(|e| format!("cannot read rules directory {}: {e}", dir.display()))?;
+        if !resolved.starts_with(&root) {
+            return Err(format!(
+                "{:?} leads to {}, outside the rules directory {}: a file a rule names \
+                 must be inside it (copy the file in instead of linking to it)",
+                display(dir, rel),
+                resolved.display(),
+                root.display()
+            ));
+        }
+        // The resolved path, so what is read is what was checked.
+        self.read_from(dir, rel, &resolved)
+    }
+
+    fn read_from(&mut self, dir: &Path, rel: &Path, path: &Path) -> Result<String, String> {
+        let bytes = fs::read(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => format!("file {:?} does not exist", display(dir, rel)),
             _ => format!("cannot read {:?}: {e}", display(dir, rel)),
         })?;
