@@ -292,3 +292,63 @@ fn a_body_file_linked_to_a_file_inside_the_rules_directory_is_read() {
     let (code, stderr) = check(dir.path());
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+// --- channel settings: `check` refuses what `run` would ------------------------------
+
+/// An SMTP `from` that is no address (2:49), a header name with a space (7:7) and a
+/// header value with a line break (8:15).
+const BAD_CHANNELS: &str = r#"channels:
+  mail: { kind: smtp, host: smtp.example, from: "not an address" }
+  hook:
+    kind: webhook
+    url: "https://hooks.example/x"
+    headers:
+      "X Token": s3cret
+      X-Note: "a\r\nInjected: 1"
+"#;
+
+#[test]
+fn check_reports_every_channel_setting_run_would_refuse_at_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("channels.yaml"), BAD_CHANNELS).unwrap();
+    let (code, stderr) = check(dir.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    let file = dir.path().join("channels.yaml").display().to_string();
+    for (at, says) in [
+        (
+            "2:49",
+            "channel \"mail\": invalid from address \"not an address\"",
+        ),
+        ("7:7", "channel \"hook\": invalid header name \"X Token\""),
+        (
+            "8:15",
+            "channel \"hook\": invalid value for header \"X-Note\"",
+        ),
+    ] {
+        let start = format!("{file}:{at}: {says}");
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&start)),
+            "no line starting {start:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.ends_with("3 problems found\n"), "{stderr}");
+}
+
+#[test]
+fn run_refuses_bad_channel_settings_without_saying_it_is_listening() {
+    let rules = support::daemon::rules_dir(BAD_CHANNELS);
+    let data = tempfile::tempdir().unwrap();
+    let out = rally_within_a_minute(&[
+        "run",
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "--data",
+        data.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("invalid header name"), "{stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+}

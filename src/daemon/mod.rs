@@ -155,13 +155,14 @@ pub async fn run(
     })?;
     check_exposure(addr, config.token.as_deref())?;
     let set = load_rules(&config).await?;
+    // The rule loader checks every channel setting, so this only fails when building a
+    // client itself does; either way it fails before anything says "listening".
+    let channels = crate::messaging::Channels::new(&set.channels)
+        .map_err(|errors| DaemonError::Channels(errors.iter().map(|e| e.to_string()).collect()))?;
     let store = open_store(&config).await?;
     let metrics = Arc::new(telemetry::Metrics::new());
-    tracing::info!(
-        rules = set.rules.len(), files = set.files.len(), version = %set.version,
-        rules_dir = %config.rules_dir.display(), data_dir = %config.data_dir.display(),
-        listen = %addr, auth = config.token.is_some(), "rally listening"
-    );
+    // For the "listening" line, said once everything that can refuse has accepted.
+    let (rule_count, file_count, version) = (set.rules.len(), set.files.len(), set.version.clone());
     let set = Arc::new(set);
     let store_error = |source| DaemonError::Store {
         dir: config.data_dir.clone(),
@@ -174,8 +175,6 @@ pub async fn run(
     runner.set_started_at(started);
     runner.arm(started).map_err(store_error)?;
     let store = runner.shared_store();
-    let channels = crate::messaging::Channels::new(&set.channels)
-        .map_err(|errors| DaemonError::Channels(errors.iter().map(|e| e.to_string()).collect()))?;
     let dispatcher = crate::outbox::Dispatcher::new(
         Arc::clone(&store),
         Arc::new(channels),
@@ -239,6 +238,11 @@ pub async fn run(
     let dispatching = tokio::spawn(dispatcher.run(async move {
         let _ = dispatch_stopped.await;
     }));
+    tracing::info!(
+        rules = rule_count, files = file_count, %version,
+        rules_dir = %config.rules_dir.display(), data_dir = %config.data_dir.display(),
+        listen = %addr, auth = config.token.is_some(), "rally listening"
+    );
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(stop)
         .await;

@@ -34,10 +34,7 @@ impl WebhookLink {
     }
 
     pub(super) fn build(cfg: &WebhookChannel, client: Client) -> Result<WebhookLink, String> {
-        let url = Url::parse(&cfg.url).map_err(|e| format!("invalid url \"{}\": {e}", cfg.url))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("url \"{}\" is not http or https", cfg.url));
-        }
+        let url = parse_url(&cfg.url)?;
         let timeout = cfg
             .timeout
             .to_std()
@@ -46,11 +43,7 @@ impl WebhookLink {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in &cfg.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| format!("invalid header name \"{name}\": {e}"))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|e| format!("invalid value for header \"{name}\": {e}"))?;
-            headers.insert(name, value);
+            headers.insert(header_name(name)?, header_value(name, value)?);
         }
         Ok(WebhookLink {
             client,
@@ -106,20 +99,49 @@ impl WebhookLink {
     }
 }
 
-/// The outbox key as a header value. Keys hold member and event ids, which may be
-/// non-ASCII (`m-张三`), and a header value may only be visible ASCII: every other
-/// byte, and `%` itself, is percent-encoded, so every message carries the header and
-/// the same key always gives the same value.
+// The three checks below are also run by the rule loader, so `check` refuses every
+// setting `run` would, at the setting's position.
+
+/// A webhook url: parsed, and http or https.
+pub fn parse_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("invalid url \"{text}\": {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("url \"{text}\" is not http or https"));
+    }
+    Ok(url)
+}
+
+pub fn header_name(name: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+        format!("invalid header name {name:?}: {e} (letters, digits and !#$%&'*+-.^_`|~ only)")
+    })
+}
+
+pub fn header_value(name: &str, value: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(value).map_err(|e| {
+        format!("invalid value for header {name:?}: {e} (visible ASCII and spaces only; no line breaks)")
+    })
+}
+
+/// The outbox key as a header value: as it is when a header can hold it (every key
+/// made of validated ids can), otherwise with the bytes it cannot hold (control
+/// characters) and `%` percent-encoded, so no message ever goes without the header.
 fn idempotency_key(key: &str) -> HeaderValue {
+    if let Ok(value) = HeaderValue::from_str(key) {
+        return value;
+    }
     let mut encoded = String::with_capacity(key.len());
-    for byte in key.bytes() {
-        if byte.is_ascii_graphic() && byte != b'%' {
-            encoded.push(char::from(byte));
+    for c in key.chars() {
+        if c.is_control() || c == '%' {
+            let mut bytes = [0; 4];
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
         } else {
-            encoded.push_str(&format!("%{byte:02X}"));
+            encoded.push(c);
         }
     }
-    // Only visible ASCII is left, which a header value always accepts.
+    // Nothing a header value refuses is left.
     HeaderValue::from_str(&encoded).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
