@@ -29,11 +29,12 @@ rules:
       - points: 5
 ";
 
-/// `rally ARGS`, killed if it has not finished within 60 s (a hang fails the test
-/// instead of stalling the suite).
-fn rally_within_a_minute(args: &[&str]) -> Output {
+/// `rally ARGS` with `env`, killed if it has not finished within 60 s (a hang fails
+/// the test instead of stalling the suite).
+fn rally_within_a_minute(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut child = rally()
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -55,7 +56,7 @@ fn rally_within_a_minute(args: &[&str]) -> Output {
 }
 
 fn check(dir: &Path) -> (Option<i32>, String) {
-    let out = rally_within_a_minute(&["check", "--rules", dir.to_str().unwrap()]);
+    let out = rally_within_a_minute(&["check", "--rules", dir.to_str().unwrap()], &[]);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -190,15 +191,18 @@ fn run_with_a_symbolic_link_loop_refuses_to_start_naming_the_link() {
     std::os::unix::fs::symlink(".", rules.path().join("loop")).unwrap();
     std::os::unix::fs::symlink(".", rules.path().join("again")).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let out = rally_within_a_minute(&[
-        "run",
-        "--rules",
-        rules.path().to_str().unwrap(),
-        "--data",
-        data.path().to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let out = rally_within_a_minute(
+        &[
+            "run",
+            "--rules",
+            rules.path().to_str().unwrap(),
+            "--data",
+            data.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("loop: symbolic link loop"), "{stderr}");
@@ -338,17 +342,146 @@ fn check_reports_every_channel_setting_run_would_refuse_at_its_position() {
 fn run_refuses_bad_channel_settings_without_saying_it_is_listening() {
     let rules = support::daemon::rules_dir(BAD_CHANNELS);
     let data = tempfile::tempdir().unwrap();
-    let out = rally_within_a_minute(&[
-        "run",
-        "--rules",
-        rules.path().to_str().unwrap(),
-        "--data",
-        data.path().to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let out = rally_within_a_minute(
+        &[
+            "run",
+            "--rules",
+            rules.path().to_str().unwrap(),
+            "--data",
+            data.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("invalid header name"), "{stderr}");
     assert!(!stderr.contains("listening"), "{stderr}");
+}
+
+// --- slow and idle connections ------------------------------------------------------
+
+/// `host:port` of the session's daemon.
+fn addr(s: &Session) -> String {
+    s.daemon.base.trim_start_matches("http://").to_string()
+}
+
+/// Whether the server has closed `stream`: reads until end of file or an error
+/// (whatever it answered first is skipped), `false` while it is merely quiet.
+fn server_closed(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if is_quiet(&e) => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// A socket timeout: the other side is quiet (or not reading), not gone.
+fn is_quiet(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+fn connect(s: &Session) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect(addr(s)).expect("connect to the daemon");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    stream
+}
+
+#[test]
+fn a_client_trickling_its_headers_is_disconnected_after_the_header_timeout() {
+    use std::io::Write;
+    let s = Session::start(NO_RULES, &[("RALLY_HEADER_TIMEOUT_MS", "500")]);
+    let mut slow = connect(&s);
+    slow.write_all(b"POST /v1/events HTTP/1.1\r\nHost: rally\r\n")
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for line in 0.. {
+        // A header every 200 ms: always something new, never the end of the headers.
+        let wrote = slow.write_all(format!("X-Slow-{line}: 1\r\n").as_bytes());
+        let refused = wrote.is_err_and(|e| !is_quiet(&e));
+        if refused || server_closed(&mut slow) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still open after 30 s of trickled headers"
+        );
+    }
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    use std::io::Write;
+    let s = Session::start(NO_RULES, &[("RALLY_HEADER_TIMEOUT_MS", "500")]);
+    let mut idle = connect(&s);
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: rally\r\n\r\n")
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server_closed(&mut idle) {
+        assert!(
+            Instant::now() < deadline,
+            "an idle connection still open after 30 s"
+        );
+    }
+}
+
+#[tokio::test]
+async fn idle_sockets_over_the_connection_limit_do_not_lock_a_client_out() {
+    // The header timeout is far beyond the test: only the limit's policy can let the
+    // client in, by closing the connection that has waited longest.
+    let s = Session::start(
+        NO_RULES,
+        &[
+            ("RALLY_MAX_CONNECTIONS", "4"),
+            ("RALLY_HEADER_TIMEOUT_MS", "600000"),
+        ],
+    );
+    let mut idle: Vec<std::net::TcpStream> = (0..8).map(|_| connect(&s)).collect();
+    let (status, body) = s.get("/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server_closed(&mut idle[0]) {
+        assert!(
+            Instant::now() < deadline,
+            "the oldest idle socket is still open"
+        );
+    }
+}
+
+#[test]
+fn run_refuses_a_connection_limit_that_is_not_a_positive_number() {
+    let rules = support::daemon::rules_dir(NO_RULES);
+    let data = tempfile::tempdir().unwrap();
+    let out = rally_within_a_minute(
+        &[
+            "run",
+            "--rules",
+            rules.path().to_str().unwrap(),
+            "--data",
+            data.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[("RALLY_MAX_CONNECTIONS", "0")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("RALLY_MAX_CONNECTIONS \"0\" is not a positive whole number"),
+        "{stderr}"
+    );
 }

@@ -20,6 +20,8 @@ pub fn rally() -> Command {
     command
         .env_remove("RALLY_TOKEN")
         .env_remove("RALLY_RATE_LIMIT")
+        .env_remove("RALLY_MAX_CONNECTIONS")
+        .env_remove("RALLY_HEADER_TIMEOUT_MS")
         .env("RUST_LOG", "info");
     command
 }
