@@ -485,3 +485,31 @@ fn run_refuses_a_connection_limit_that_is_not_a_positive_number() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_client_trickling_its_body_is_answered_408_after_the_body_timeout() {
+    use std::io::{Read, Write};
+    let s = Session::start(NO_RULES, &[("RALLY_BODY_TIMEOUT_MS", "500")]);
+    let mut slow = connect(&s);
+    slow.write_all(b"POST /v1/events HTTP/1.1\r\nHost: rally\r\nContent-Length: 1000\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !String::from_utf8_lossy(&answer).contains("\r\n\r\n") {
+        // A byte of the body every 200 ms: never all of it.
+        let _ = slow.write_all(b" ");
+        let mut buffer = [0u8; 1024];
+        match slow.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            Err(e) if is_quiet(&e) => {}
+            Err(e) => panic!("connection failed: {e}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer after 30 s of a trickled body"
+        );
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}

@@ -7,7 +7,7 @@
 //! | [`api`] | routes and the read-only handlers |
 //! | [`tickets`] | `GET /v1/tickets`, and acknowledging and resolving tickets |
 //! | [`reload`] | rule reloads (rules and channels): by request and by watching the rules directory |
-//! | [`guard`] | bearer token and rate limit |
+//! | [`guard`] | bearer token, body timeout and rate limit |
 //! | [`serve`] | the accept loop: connection limit, header and idle timeouts |
 //! | [`telemetry`] | the metrics behind `GET /metrics` |
 //! | [`bench`] | `rally bench`: throughput and latency over real HTTP |
@@ -61,13 +61,13 @@ pub struct Config {
     pub watch: bool,
     /// Where "now" comes from: the system clock, or a test's.
     pub clock: Arc<dyn Clock>,
-    /// `RALLY_MAX_CONNECTIONS`, `RALLY_HEADER_TIMEOUT_MS`.
+    /// `RALLY_MAX_CONNECTIONS`, `RALLY_HEADER_TIMEOUT_MS`, `RALLY_BODY_TIMEOUT_MS`.
     pub limits: Limits,
 }
 
 impl Config {
-    /// Defaults plus `RALLY_TOKEN`, `RALLY_RATE_LIMIT`, `RALLY_MAX_CONNECTIONS` and
-    /// `RALLY_HEADER_TIMEOUT_MS` from the environment.
+    /// Defaults plus `RALLY_TOKEN`, `RALLY_RATE_LIMIT`, `RALLY_MAX_CONNECTIONS`,
+    /// `RALLY_HEADER_TIMEOUT_MS` and `RALLY_BODY_TIMEOUT_MS` from the environment.
     pub fn from_env(rules_dir: PathBuf, data_dir: PathBuf) -> Result<Config, DaemonError> {
         let token = match std::env::var("RALLY_TOKEN") {
             Ok(token) if token.trim().is_empty() => {
@@ -101,6 +101,11 @@ impl Config {
                 "RALLY_HEADER_TIMEOUT_MS",
                 "milliseconds",
                 serve::DEFAULT_HEADER_TIMEOUT.as_millis() as u64,
+            )?),
+            body_timeout: std::time::Duration::from_millis(positive_env(
+                "RALLY_BODY_TIMEOUT_MS",
+                "milliseconds",
+                serve::DEFAULT_BODY_TIMEOUT.as_millis() as u64,
             )?),
         };
         Ok(Config {
@@ -251,7 +256,11 @@ pub async fn run(
         reloader,
         limiter: guard::RateLimiter::new(config.rate_limit),
     });
-    let router = api::router(app, config.token.as_deref().map(guard::Token::new));
+    let router = api::router(
+        app,
+        config.token.as_deref().map(guard::Token::new),
+        guard::BodyTimeout(config.limits.body_timeout),
+    );
 
     // The writer ending on its own means it panicked: stop serving, do not pretend.
     let (writer_gone, writer_died) = tokio::sync::oneshot::channel::<()>();

@@ -6,6 +6,8 @@
 //!   it waits for a request head, so the same bound closes a slowloris client (headers
 //!   trickled a line at a time), a client that connects and sends nothing, and an idle
 //!   keep-alive connection (waiting for its next request is waiting for headers).
+//! - **Body timeout** ([`Limits::body_timeout`], 30 s): applied in the router, after
+//!   the token check (see [`super::guard::read_body_within`]).
 //! - **Connection limit** ([`Limits::max_connections`], 512): kept well under the usual
 //!   1,024 open files so the store, the rules watcher and outgoing SMTP and webhook
 //!   connections always have descriptors. When every slot is taken, the connection
@@ -41,6 +43,8 @@ use slots::{Admission, ConnId, Slots};
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// `RALLY_HEADER_TIMEOUT_MS` when unset.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// `RALLY_BODY_TIMEOUT_MS` when unset: 8 MiB at about 300 KB/s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How many connections, and how long a request's headers may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +54,9 @@ pub struct Limits {
     /// `RALLY_HEADER_TIMEOUT_MS`: time to send a request's headers, and the most a
     /// keep-alive connection stays open between requests.
     pub header_timeout: Duration,
+    /// `RALLY_BODY_TIMEOUT_MS`: time to send a request's body once the headers are in
+    /// (applied by [`super::guard::read_body_within`]).
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -57,6 +64,7 @@ impl Default for Limits {
         Limits {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }

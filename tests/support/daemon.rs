@@ -22,6 +22,7 @@ pub fn rally() -> Command {
         .env_remove("RALLY_RATE_LIMIT")
         .env_remove("RALLY_MAX_CONNECTIONS")
         .env_remove("RALLY_HEADER_TIMEOUT_MS")
+        .env_remove("RALLY_BODY_TIMEOUT_MS")
         .env("RUST_LOG", "info");
     command
 }
