@@ -84,9 +84,11 @@ fn smtp(d: &mut Diag, id: &str, value: &Value) -> Option<ChannelKind> {
             _ => Tls::Starttls,
         }),
     };
-    if tls.as_ref().is_some_and(|tls| *tls != Tls::None) {
-        valid(d, id, f.get("host"), host, smtp_client::check_tls_host);
-    }
+    let host = if tls.as_ref().is_some_and(|tls| *tls != Tls::None) {
+        valid(d, id, f.get("host"), host, smtp_client::check_tls_host)
+    } else {
+        host
+    };
     let from = f.req_str(d, "from");
     let from = valid(d, id, f.get("from"), from, |from| {
         smtp_client::parse_from(from).map(|_| ())
