@@ -110,6 +110,9 @@ pub fn from_value(value: Value, at_policy: AtPolicy) -> Result<Event, EventError
     }
     let id = required_string(&mut object, "id")?;
     check_length("id", &id, 128)?;
+    // An id ends up in log lines and in message keys (a webhook's `Idempotency-Key`
+    // header): a line break in it would forge a log line or cost the header.
+    check_no_control("id", &id)?;
     let kind = required_string(&mut object, "type")?;
     check_type(&kind)?;
     let member = if is_ticket_command(&kind) {
@@ -119,12 +122,7 @@ pub fn from_value(value: Value, at_policy: AtPolicy) -> Result<Event, EventError
     };
     if let Some(member) = &member {
         check_length("member", member, 128)?;
-        if member.chars().any(char::is_control) {
-            return Err(EventError::new(
-                "member",
-                "must not contain control characters",
-            ));
-        }
+        check_no_control("member", member)?;
     }
     let at = match object.remove("at") {
         None | Some(Value::Null) => match at_policy {
@@ -213,6 +211,16 @@ fn check_length(field: &str, text: &str, max: usize) -> Result<(), EventError> {
         ));
     }
     Ok(())
+}
+
+fn check_no_control(field: &str, text: &str) -> Result<(), EventError> {
+    match text.chars().find(|c| c.is_control()) {
+        None => Ok(()),
+        Some(bad) => Err(EventError::new(
+            field,
+            format!("must not contain control characters (found {bad:?})"),
+        )),
+    }
 }
 
 fn check_type(kind: &str) -> Result<(), EventError> {
@@ -400,6 +408,16 @@ mod tests {
     fn a_member_event_without_member_is_rejected_naming_it() {
         let err = parse(r#"{"id":"e","type":"checkin","at":"2026-01-01T00:00:00Z"}"#).unwrap_err();
         assert_eq!(err.to_string(), "member: is required");
+    }
+
+    #[test]
+    fn an_id_with_a_line_break_is_rejected_naming_the_id() {
+        let err = parse(
+            r#"{"id":"e-1\nINFO forged line","type":"x","member":"m","at":"2026-01-01T00:00:00Z"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "id");
+        assert!(err.message.contains("control characters"), "{err}");
     }
 
     #[test]

@@ -183,6 +183,7 @@ impl Live {
             rate_limit: rally::daemon::DEFAULT_RATE_LIMIT,
             watch: false,
             clock,
+            limits: rally::daemon::Limits::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

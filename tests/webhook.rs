@@ -67,6 +67,22 @@ async fn a_2xx_answer_delivers_the_default_json_with_the_channel_headers() {
 }
 
 #[tokio::test]
+async fn a_key_a_header_cannot_hold_is_sent_percent_encoded_rather_than_dropped() {
+    let mut server = HookServer::start(Reply::Status(200)).await;
+    let channel = channel(&server.url, Duration::seconds(5));
+    let msg = Outgoing {
+        key: "welcome|e-1\n|m-1|100%".to_string(),
+        ..message()
+    };
+    deliver(&channel, &msg).await.unwrap();
+    let request = server.received().await;
+    assert_eq!(
+        request.headers["idempotency-key"],
+        "welcome|e-1%0A|m-1|100%25"
+    );
+}
+
+#[tokio::test]
 async fn a_pre_rendered_body_is_sent_as_it_is() {
     let mut server = HookServer::start(Reply::Status(204)).await;
     let channels = BTreeMap::from([(

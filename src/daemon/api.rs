@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::guard::{require_token, RateLimiter, Token};
+use super::guard::{read_body_within, require_token, BodyTimeout, RateLimiter, Token};
 use super::ingest::{post_events, MAX_BODY_BYTES};
 use super::reload::Reloader;
 use super::telemetry::Metrics;
@@ -40,8 +40,9 @@ pub struct App {
     pub limiter: RateLimiter,
 }
 
-/// The routes. With a token, everything but `/healthz` requires it.
-pub fn router(app: Arc<App>, token: Option<Token>) -> Router {
+/// The routes. With a token, everything but `/healthz` requires it; bodies are read
+/// (within `body_timeout`) only after the token is checked.
+pub fn router(app: Arc<App>, token: Option<Token>, body_timeout: BodyTimeout) -> Router {
     let guarded = Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/members/{id}", get(member))
@@ -53,7 +54,8 @@ pub fn router(app: Arc<App>, token: Option<Token>) -> Router {
         .route("/v1/campaigns", get(campaigns))
         .route("/v1/rules", get(rules))
         .route("/v1/rules/reload", post(reload))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route_layer(from_fn_with_state(body_timeout, read_body_within));
     let guarded = match token {
         Some(token) => guarded.route_layer(from_fn_with_state(token, require_token)),
         None => guarded,

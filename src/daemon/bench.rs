@@ -174,6 +174,7 @@ async fn against_daemon(
         rate_limit: f64::MAX,
         watch: false,
         clock: std::sync::Arc::new(crate::clock::SystemClock),
+        limits: crate::daemon::Limits::default(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let daemon = tokio::spawn(run(listener, daemon_config, async {

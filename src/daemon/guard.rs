@@ -1,9 +1,11 @@
-//! What stands between the network and the daemon: the bearer token and the global
-//! rate limit. (The body size limit is a layer on the router.)
+//! What stands between the network and the daemon: the bearer token, the time a body
+//! may take, and the global rate limit. (The body size limit is a layer on the router;
+//! connections and headers are bounded in [`super::serve`].)
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -11,7 +13,7 @@ use axum::response::Response;
 use subtle::ConstantTimeEq;
 
 use super::api::error;
-use super::ingest::MAX_BATCH;
+use super::ingest::{MAX_BATCH, MAX_BODY_BYTES};
 
 /// The secret clients must present. Its `Debug` hides it, so it cannot reach a log.
 #[derive(Clone)]
@@ -55,6 +57,55 @@ pub async fn require_token(State(token): State<Token>, request: Request, next: N
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
+}
+
+/// How long a client has to send a request's body once its headers are in
+/// (`RALLY_BODY_TIMEOUT_MS`).
+#[derive(Clone, Copy, Debug)]
+pub struct BodyTimeout(pub Duration);
+
+/// Middleware: reads the whole body (up to [`MAX_BODY_BYTES`]) within the timeout, so a
+/// client trickling a body cannot keep a connection, and the slot it holds while its
+/// request is in a handler, forever. It runs after the token check: an unauthenticated
+/// client never makes the daemon buffer anything.
+pub async fn read_body_within(
+    State(BodyTimeout(limit)): State<BodyTimeout>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) if is_over_the_limit(&e) => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over the limit of {MAX_BODY_BYTES} bytes: split the batch"),
+        ),
+        Ok(Err(e)) => error(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the body: {e}"),
+        ),
+        Err(_) => error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} ms (RALLY_BODY_TIMEOUT_MS)",
+                limit.as_millis()
+            ),
+        ),
+    }
+}
+
+fn is_over_the_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = cause {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// A token bucket over events, shared by every client: `rate` events per second on

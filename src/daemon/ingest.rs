@@ -90,26 +90,33 @@ pub fn parse_body(body: &[u8], received: DateTime<FixedOffset>) -> Result<Vec<It
 }
 
 /// The lines of an NDJSON body, each parsed or with its error; `None` when the body
-/// is not NDJSON at all: one line only (that is a broken JSON document), no line that
-/// parses, or not UTF-8.
+/// is not NDJSON at all: one line only (that is a broken JSON document), or no line
+/// that parses. A line that is not UTF-8 is one malformed line like any other: it is
+/// rejected with its number and the other lines still count.
 fn ndjson(body: &[u8]) -> Option<Vec<Result<Value, String>>> {
-    let text = std::str::from_utf8(body).ok()?;
-    let lines: Vec<(usize, &str)> = text
-        .lines()
+    let lines: Vec<(usize, &[u8])> = body
+        .split(|&byte| byte == b'\n')
         .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
         .collect();
     if lines.len() < 2 {
         return None;
     }
     let values: Vec<Result<Value, String>> = lines
         .into_iter()
-        .map(|(index, line)| {
-            serde_json::from_str(line)
-                .map_err(|e| format!("event: line {} is not valid JSON: {e}", index + 1))
-        })
+        .map(|(index, line)| ndjson_line(index + 1, line))
         .collect();
     values.iter().any(Result::is_ok).then_some(values)
+}
+
+fn ndjson_line(number: usize, line: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(line).map_err(|e| {
+        format!(
+            "event: line {number} is not valid UTF-8 (byte {})",
+            e.valid_up_to() + 1
+        )
+    })?;
+    serde_json::from_str(text).map_err(|e| format!("event: line {number} is not valid JSON: {e}"))
 }
 
 fn validate(value: Result<Value, String>, received: DateTime<FixedOffset>) -> Item {
@@ -293,6 +300,17 @@ mod tests {
         assert_eq!(parse("42").unwrap_err(), BodyError::NotEvents("number"));
         let not_utf8 = parse_body(b"\xff\xfe\n\xff", received());
         assert!(matches!(not_utf8, Err(BodyError::Unreadable(_))));
+    }
+
+    #[test]
+    fn an_ndjson_line_that_is_not_utf8_is_rejected_alone_with_its_number() {
+        let body = b"{\"id\":\"a\",\"type\":\"checkin\",\"member\":\"m\"}\n{\"id\":\"b\xff\"}\n";
+        let items = parse_body(body, received()).unwrap();
+        assert_eq!(ids(&items), [Some("a".into()), None]);
+        assert!(
+            matches!(&items[1], Item::Rejected { error, .. } if error == "event: line 2 is not valid UTF-8 (byte 9)"),
+            "{items:?}"
+        );
     }
 
     #[test]

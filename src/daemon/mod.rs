@@ -7,7 +7,8 @@
 //! | [`api`] | routes and the read-only handlers |
 //! | [`tickets`] | `GET /v1/tickets`, and acknowledging and resolving tickets |
 //! | [`reload`] | rule reloads (rules and channels): by request and by watching the rules directory |
-//! | [`guard`] | bearer token and rate limit |
+//! | [`guard`] | bearer token, body timeout and rate limit |
+//! | [`serve`] | the accept loop: connection limit, header and idle timeouts |
 //! | [`telemetry`] | the metrics behind `GET /metrics` |
 //! | [`bench`] | `rally bench`: throughput and latency over real HTTP |
 //!
@@ -23,6 +24,7 @@ pub mod bench;
 mod guard;
 pub mod ingest;
 mod reload;
+pub mod serve;
 mod telemetry;
 mod tickets;
 mod writer;
@@ -41,6 +43,7 @@ use crate::runner::Runner;
 use crate::store::{Store, StoreError};
 
 pub use ingest::{MAX_BATCH, MAX_BODY_BYTES};
+pub use serve::Limits;
 pub use writer::GROUP_STEPS;
 
 /// `RALLY_RATE_LIMIT` when unset: events per second across all clients. Far above
@@ -58,10 +61,13 @@ pub struct Config {
     pub watch: bool,
     /// Where "now" comes from: the system clock, or a test's.
     pub clock: Arc<dyn Clock>,
+    /// `RALLY_MAX_CONNECTIONS`, `RALLY_HEADER_TIMEOUT_MS`, `RALLY_BODY_TIMEOUT_MS`.
+    pub limits: Limits,
 }
 
 impl Config {
-    /// Defaults plus `RALLY_TOKEN` and `RALLY_RATE_LIMIT` from the environment.
+    /// Defaults plus `RALLY_TOKEN`, `RALLY_RATE_LIMIT`, `RALLY_MAX_CONNECTIONS`,
+    /// `RALLY_HEADER_TIMEOUT_MS` and `RALLY_BODY_TIMEOUT_MS` from the environment.
     pub fn from_env(rules_dir: PathBuf, data_dir: PathBuf) -> Result<Config, DaemonError> {
         let token = match std::env::var("RALLY_TOKEN") {
             Ok(token) if token.trim().is_empty() => {
@@ -85,6 +91,23 @@ impl Config {
                 }
             },
         };
+        let limits = Limits {
+            max_connections: positive_env(
+                "RALLY_MAX_CONNECTIONS",
+                "connections",
+                serve::DEFAULT_MAX_CONNECTIONS as u64,
+            )? as usize,
+            header_timeout: std::time::Duration::from_millis(positive_env(
+                "RALLY_HEADER_TIMEOUT_MS",
+                "milliseconds",
+                serve::DEFAULT_HEADER_TIMEOUT.as_millis() as u64,
+            )?),
+            body_timeout: std::time::Duration::from_millis(positive_env(
+                "RALLY_BODY_TIMEOUT_MS",
+                "milliseconds",
+                serve::DEFAULT_BODY_TIMEOUT.as_millis() as u64,
+            )?),
+        };
         Ok(Config {
             rules_dir,
             data_dir,
@@ -92,7 +115,22 @@ impl Config {
             rate_limit,
             watch: true,
             clock: Arc::new(SystemClock),
+            limits,
         })
+    }
+}
+
+/// A positive whole number from the environment variable `name`, or `default`.
+fn positive_env(name: &'static str, unit: &str, default: u64) -> Result<u64, DaemonError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(DaemonError::Env {
+                name,
+                message: format!("{text:?} is not a positive whole number of {unit}"),
+            }),
+        },
     }
 }
 
@@ -155,13 +193,14 @@ pub async fn run(
     })?;
     check_exposure(addr, config.token.as_deref())?;
     let set = load_rules(&config).await?;
+    // The rule loader checks every channel setting, so this only fails when building a
+    // client itself does; either way it fails before anything says "listening".
+    let channels = crate::messaging::Channels::new(&set.channels)
+        .map_err(|errors| DaemonError::Channels(errors.iter().map(|e| e.to_string()).collect()))?;
     let store = open_store(&config).await?;
     let metrics = Arc::new(telemetry::Metrics::new());
-    tracing::info!(
-        rules = set.rules.len(), files = set.files.len(), version = %set.version,
-        rules_dir = %config.rules_dir.display(), data_dir = %config.data_dir.display(),
-        listen = %addr, auth = config.token.is_some(), "rally listening"
-    );
+    // For the "listening" line, said once everything that can refuse has accepted.
+    let (rule_count, file_count, version) = (set.rules.len(), set.files.len(), set.version.clone());
     let set = Arc::new(set);
     let store_error = |source| DaemonError::Store {
         dir: config.data_dir.clone(),
@@ -175,8 +214,6 @@ pub async fn run(
     runner.arm(started).map_err(store_error)?;
     runner.commit().map_err(store_error)?;
     let store = runner.shared_store();
-    let channels = crate::messaging::Channels::new(&set.channels)
-        .map_err(|errors| DaemonError::Channels(errors.iter().map(|e| e.to_string()).collect()))?;
     let dispatcher = crate::outbox::Dispatcher::new(
         Arc::clone(&store),
         Arc::new(channels),
@@ -220,7 +257,11 @@ pub async fn run(
         reloader,
         limiter: guard::RateLimiter::new(config.rate_limit),
     });
-    let router = api::router(app, config.token.as_deref().map(guard::Token::new));
+    let router = api::router(
+        app,
+        config.token.as_deref().map(guard::Token::new),
+        guard::BodyTimeout(config.limits.body_timeout),
+    );
 
     // The writer ending on its own means it panicked: stop serving, do not pretend.
     let (writer_gone, writer_died) = tokio::sync::oneshot::channel::<()>();
@@ -240,17 +281,16 @@ pub async fn run(
     let dispatching = tokio::spawn(dispatcher.run(async move {
         let _ = dispatch_stopped.await;
     }));
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(stop)
-        .await;
+    tracing::info!(
+        rules = rule_count, files = file_count, %version,
+        rules_dir = %config.rules_dir.display(), data_dir = %config.data_dir.display(),
+        listen = %addr, auth = config.token.is_some(), "rally listening"
+    );
+    serve::serve(listener, router, config.limits, stop).await;
     writer.stop().await;
     let writer_ok = watch_writer.await.unwrap_or(false);
     let _ = stop_dispatch.send(());
     let _ = dispatching.await;
-    served.map_err(|source| DaemonError::Io {
-        context: "serving HTTP failed",
-        source,
-    })?;
     if !writer_ok {
         return Err(DaemonError::WriterFailed);
     }

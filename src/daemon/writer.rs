@@ -317,9 +317,11 @@ impl Writer {
                 Ok(Applied::Rejected(error)) => acks.push(Ack::Rejected(error)),
                 Ok(Applied::Accepted(report)) => {
                     for failure in &report.failures {
+                        // Ids and the error (a script may throw event data) come from
+                        // clients: `?` escapes them, so none can forge a log line.
                         tracing::warn!(
-                            rule = %failure.rule, at = %failure.at, member = %failure.member,
-                            event = %event.id, error = %failure.error, "rule failed"
+                            rule = %failure.rule, at = %failure.at, member = ?failure.member,
+                            event = ?event.id, error = ?failure.error, "rule failed"
                         );
                         self.metrics.rule_failure(&failure.rule);
                     }
@@ -329,7 +331,7 @@ impl Writer {
                 Err(e) => {
                     // The steps before this one stay in the group: if they commit, a
                     // retry of the request finds them as duplicates.
-                    tracing::error!(event = %event.id, error = %e, "cannot run a step");
+                    tracing::error!(event = ?event.id, error = %e, "cannot run a step");
                     return Waiting {
                         reply,
                         events: events.len(),

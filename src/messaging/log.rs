@@ -3,16 +3,19 @@
 
 use super::channel::Outgoing;
 
+/// Everything but the channel id carries client data (ids, profile fields rendered
+/// into the text): `?` writes it escaped, so a line break in a member's name cannot
+/// forge a log line, and a multi-line body stays on the message's one line.
 pub(super) fn send(msg: &Outgoing) {
     tracing::info!(
         target: "rally::messages",
-        key = %msg.key,
+        key = ?msg.key,
         channel = %msg.channel,
-        to = %msg.to,
-        member = %msg.member.as_deref().unwrap_or("-"),
-        subject = %msg.subject,
+        to = ?msg.to,
+        member = ?msg.member.as_deref().unwrap_or("-"),
+        subject = ?msg.subject,
         html = msg.html,
-        body = %msg.body,
+        body = ?msg.body,
         "message"
     );
 }
@@ -58,8 +61,32 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || send(&msg));
         let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         assert!(logged.contains("rally::messages"), "{logged}");
-        assert!(logged.contains("subject=Welcome"), "{logged}");
-        assert!(logged.contains("body=Hello Lin"), "{logged}");
-        assert!(logged.contains("member=m-42"), "{logged}");
+        assert!(logged.contains(r#"subject="Welcome""#), "{logged}");
+        assert!(logged.contains(r#"body="Hello Lin""#), "{logged}");
+        assert!(logged.contains(r#"member="m-42""#), "{logged}");
+    }
+
+    #[test]
+    fn a_line_break_in_a_logged_message_is_escaped_onto_its_one_line() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let msg = Outgoing {
+            key: "out-1".to_string(),
+            channel: "console".to_string(),
+            to: "lin@example.com".to_string(),
+            subject: "Hi Lin\nERROR rally: forged".to_string(),
+            body: "Hello\nLin".to_string(),
+            html: false,
+            member: Some("m-42".to_string()),
+            webhook_body: None,
+        };
+        tracing::subscriber::with_default(subscriber, || send(&msg));
+        let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(logged.lines().count(), 1, "{logged}");
+        assert!(logged.contains(r#"body="Hello\nLin""#), "{logged}");
     }
 }

@@ -26,10 +26,7 @@ pub(super) struct SmtpLink {
 
 impl SmtpLink {
     pub(super) fn build(cfg: &SmtpChannel, ca_pem: Option<&[u8]>) -> Result<SmtpLink, String> {
-        let from: Mailbox = cfg
-            .from
-            .parse()
-            .map_err(|e| format!("invalid from address \"{}\": {e}", cfg.from))?;
+        let from = parse_from(&cfg.from)?;
         let timeout = cfg
             .timeout
             .to_std()
@@ -90,6 +87,19 @@ impl SmtpLink {
             .body(msg.body.clone())
             .map_err(|e| DeliveryError::permanent(format!("cannot build the email: {e}")))
     }
+}
+
+/// The `from` address as lettre reads it. The rule loader calls this too, so `check`
+/// refuses what `run` would.
+pub fn parse_from(from: &str) -> Result<Mailbox, String> {
+    from.parse()
+        .map_err(|e| format!("invalid from address \"{from}\": {e}"))
+}
+
+/// Whether TLS can be set up for `host` (it must be a DNS name or an IP address). The
+/// rule loader calls this too, so `check` refuses what `run` would.
+pub fn check_tls_host(host: &str) -> Result<(), String> {
+    tls_parameters(host, None).map(|_| ())
 }
 
 fn tls_parameters(host: &str, ca_pem: Option<&[u8]>) -> Result<TlsParameters, String> {

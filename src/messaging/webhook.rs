@@ -34,10 +34,7 @@ impl WebhookLink {
     }
 
     pub(super) fn build(cfg: &WebhookChannel, client: Client) -> Result<WebhookLink, String> {
-        let url = Url::parse(&cfg.url).map_err(|e| format!("invalid url \"{}\": {e}", cfg.url))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("url \"{}\" is not http or https", cfg.url));
-        }
+        let url = parse_url(&cfg.url)?;
         let timeout = cfg
             .timeout
             .to_std()
@@ -46,11 +43,7 @@ impl WebhookLink {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in &cfg.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| format!("invalid header name \"{name}\": {e}"))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|e| format!("invalid value for header \"{name}\": {e}"))?;
-            headers.insert(name, value);
+            headers.insert(header_name(name)?, header_value(name, value)?);
         }
         Ok(WebhookLink {
             client,
@@ -66,9 +59,7 @@ impl WebhookLink {
             None => default_body(msg),
         };
         let mut headers = self.headers.clone();
-        if let Ok(key) = HeaderValue::from_str(&msg.key) {
-            headers.insert("idempotency-key", key);
-        }
+        headers.insert("idempotency-key", idempotency_key(&msg.key));
         let sent = self
             .client
             .post(self.url.clone())
@@ -106,6 +97,52 @@ impl WebhookLink {
             Err(DeliveryError::permanent(message))
         }
     }
+}
+
+// The three checks below are also run by the rule loader, so `check` refuses every
+// setting `run` would, at the setting's position.
+
+/// A webhook url: parsed, and http or https.
+pub fn parse_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("invalid url \"{text}\": {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("url \"{text}\" is not http or https"));
+    }
+    Ok(url)
+}
+
+pub fn header_name(name: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+        format!("invalid header name {name:?}: {e} (letters, digits and !#$%&'*+-.^_`|~ only)")
+    })
+}
+
+pub fn header_value(name: &str, value: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(value).map_err(|e| {
+        format!("invalid value for header {name:?}: {e} (visible ASCII and spaces only; no line breaks)")
+    })
+}
+
+/// The outbox key as a header value: as it is when a header can hold it (every key
+/// made of validated ids can), otherwise with the bytes it cannot hold (control
+/// characters) and `%` percent-encoded, so no message ever goes without the header.
+fn idempotency_key(key: &str) -> HeaderValue {
+    if let Ok(value) = HeaderValue::from_str(key) {
+        return value;
+    }
+    let mut encoded = String::with_capacity(key.len());
+    for c in key.chars() {
+        if c.is_control() || c == '%' {
+            let mut bytes = [0; 4];
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        } else {
+            encoded.push(c);
+        }
+    }
+    // Nothing a header value refuses is left.
+    HeaderValue::from_str(&encoded).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 /// The body sent when the channel has no body template.

@@ -64,7 +64,7 @@ impl Ctx<'_> {
             .ok()?;
         let text = self
             .files
-            .read(self.dir, &rel)
+            .read_named(self.dir, &rel)
             .map_err(|e| self.d.error(&value.at, e))
             .ok()?;
         let at = SourcePos {

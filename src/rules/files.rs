@@ -1,11 +1,12 @@
 //! The files of a rule set: finding the YAML files, reading the files they refer to,
 //! and the version hash over everything read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-/// Directory nesting beyond which the walk stops: guards against symlink loops.
+/// Folder nesting beyond which the walk refuses to go (loops are found otherwise; this
+/// bounds a deep but finite tree of links).
 const MAX_DEPTH: usize = 32;
 
 /// Every file read while loading, by path relative to the rules directory. The version
@@ -37,7 +38,38 @@ impl ReadFiles {
                 .insert(rel.to_path_buf(), text.clone().into_bytes());
             return Ok(text);
         }
-        let bytes = fs::read(dir.join(rel)).map_err(|e| match e.kind() {
+        self.read_from(dir, rel, &dir.join(rel))
+    }
+
+    /// Reads a file a rule names (a script, a template body) like [`ReadFiles::read`],
+    /// but only if it is inside the rules directory once every symbolic link is
+    /// resolved: `relative_inside` checks what was written, this checks where it leads,
+    /// so a link such as `leak.txt -> /etc/passwd` cannot put a file into a message.
+    pub fn read_named(&mut self, dir: &Path, rel: &Path) -> Result<String, String> {
+        if self.memory.is_some() {
+            return self.read(dir, rel);
+        }
+        let Ok(resolved) = fs::canonicalize(dir.join(rel)) else {
+            // Missing or unreadable: `read` says which.
+            return self.read(dir, rel);
+        };
+        let root = fs::canonicalize(dir)
+            .map_err(|e| format!("cannot read rules directory {}: {e}", dir.display()))?;
+        if !resolved.starts_with(&root) {
+            return Err(format!(
+                "{:?} leads to {}, outside the rules directory {}: a file a rule names \
+                 must be inside it (copy the file in instead of linking to it)",
+                display(dir, rel),
+                resolved.display(),
+                root.display()
+            ));
+        }
+        // The resolved path, so what is read is what was checked.
+        self.read_from(dir, rel, &resolved)
+    }
+
+    fn read_from(&mut self, dir: &Path, rel: &Path, path: &Path) -> Result<String, String> {
+        let bytes = fs::read(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => format!("file {:?} does not exist", display(dir, rel)),
             _ => format!("cannot read {:?}: {e}", display(dir, rel)),
         })?;
@@ -87,9 +119,21 @@ pub fn relative_inside(written: &str) -> Result<PathBuf, String> {
     Ok(path.to_path_buf())
 }
 
-/// All `*.yaml`/`*.yml` files under `dir`, relative to it and sorted; hidden files and
-/// folders (names starting with `.`) are skipped.
-pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+/// What the walk of the rules directory found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Every `*.yaml`/`*.yml` file, relative to the rules directory, sorted.
+    pub files: Vec<PathBuf>,
+    /// Links and folders the walk refused to enter, one message each, naming the path
+    /// (`rules/a/loop: symbolic link loop ...`). Any of these refuses the rule set.
+    pub problems: Vec<String>,
+}
+
+/// All `*.yaml`/`*.yml` files under `dir`; hidden files and folders (names starting
+/// with `.`) are skipped. Symbolic links are followed (a rules folder assembled from
+/// links is a normal setup), but a link back to a folder the walk is inside is a loop:
+/// it is reported, not followed.
+pub fn rule_files(dir: &Path) -> Result<Found, String> {
     let meta = fs::metadata(dir)
         .map_err(|e| format!("cannot read rules directory {}: {e}", dir.display()))?;
     if !meta.is_dir() {
@@ -98,37 +142,101 @@ pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
             dir.display()
         ));
     }
-    let mut found = Vec::new();
-    walk(dir, Path::new(""), 0, &mut found)?;
-    found.sort();
-    Ok(found)
+    let mut walk = Walk {
+        root: dir,
+        inside: Vec::new(),
+        seen: BTreeSet::new(),
+        found: Found::default(),
+    };
+    walk.folder(Path::new(""), &meta)?;
+    walk.found.files.sort();
+    Ok(walk.found)
 }
 
-fn walk(root: &Path, rel: &Path, depth: usize, found: &mut Vec<PathBuf>) -> Result<(), String> {
-    if depth > MAX_DEPTH {
-        return Ok(());
-    }
-    let here = root.join(rel);
-    let entries = fs::read_dir(&here)
-        .map_err(|e| format!("cannot read directory {}: {e}", here.display()))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("cannot read directory {}: {e}", here.display()))?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
+/// A directory's identity whatever the path it is reached by: (device, inode).
+type DirId = (u64, u64);
+
+fn dir_id(meta: &fs::Metadata) -> DirId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// One walk of the rules directory. Loops are found by identity, not by depth: two
+/// `ln -s . loop` links would otherwise make a walk bounded only by depth visit
+/// 2^depth folders.
+struct Walk<'a> {
+    root: &'a Path,
+    /// The folders from the root down to the one being read, with their paths: a link
+    /// to one of them is a loop.
+    inside: Vec<(DirId, PathBuf)>,
+    /// Every folder read so far. One reached again by another link (a link to a
+    /// sibling folder) is not read twice: its files are already found under their
+    /// first path in name order, and reading it again would define everything twice.
+    seen: BTreeSet<DirId>,
+    found: Found,
+}
+
+impl Walk<'_> {
+    fn folder(&mut self, rel: &Path, meta: &fs::Metadata) -> Result<(), String> {
+        let id = dir_id(meta);
+        if let Some((_, target)) = self.inside.iter().find(|(inside, _)| *inside == id) {
+            let message = format!(
+                "{}: symbolic link loop (points back to {}); remove the link",
+                self.name(rel),
+                self.name(target)
+            );
+            self.found.problems.push(message);
+            return Ok(());
         }
-        let child = rel.join(&name);
-        // Follows symlinks: a rules folder assembled from links is a normal setup.
-        let Ok(meta) = fs::metadata(entry.path()) else {
-            continue;
-        };
-        if meta.is_dir() {
-            walk(root, &child, depth + 1, found)?;
-        } else if meta.is_file() && is_yaml(&child) {
-            found.push(child);
+        if !self.seen.insert(id) {
+            return Ok(());
+        }
+        if self.inside.len() > MAX_DEPTH {
+            let message = format!(
+                "{}: folders nested more than {MAX_DEPTH} deep; not read",
+                self.name(rel)
+            );
+            self.found.problems.push(message);
+            return Ok(());
+        }
+        let here = self.root.join(rel);
+        let unreadable =
+            |e: std::io::Error| format!("cannot read directory {}: {e}", here.display());
+        let mut entries = fs::read_dir(&here)
+            .map_err(unreadable)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unreadable)?;
+        // Name order, so which path a twice-linked folder is found under never
+        // depends on the file system.
+        entries.sort_by_key(fs::DirEntry::file_name);
+        self.inside.push((id, rel.to_path_buf()));
+        for entry in entries {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let child = rel.join(&name);
+            let Ok(meta) = fs::metadata(entry.path()) else {
+                continue;
+            };
+            if meta.is_dir() {
+                self.folder(&child, &meta)?;
+            } else if meta.is_file() && is_yaml(&child) {
+                self.found.files.push(child);
+            }
+        }
+        self.inside.pop();
+        Ok(())
+    }
+
+    /// A folder as messages name it; the root by itself, without a trailing `/`.
+    fn name(&self, rel: &Path) -> String {
+        if rel.as_os_str().is_empty() {
+            self.root.display().to_string()
+        } else {
+            display(self.root, rel)
         }
     }
-    Ok(())
 }
 
 fn is_yaml(path: &Path) -> bool {

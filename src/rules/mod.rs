@@ -54,14 +54,22 @@ pub fn load_with_env(
             hint: None,
         }]
     };
-    let paths = files::rule_files(dir).map_err(whole_dir)?;
-    if paths.is_empty() {
+    let found = files::rule_files(dir).map_err(whole_dir)?;
+    if found.files.is_empty() && found.problems.is_empty() {
         return Err(whole_dir(format!(
             "no rule files (*.yaml, *.yml) in {}",
             dir.display()
         )));
     }
-    compile_files(dir, &paths, files::ReadFiles::default(), env)
+    let compiled = compile_files(dir, &found.files, files::ReadFiles::default(), env);
+    if found.problems.is_empty() {
+        return compiled;
+    }
+    // A loop refuses the set (the operator meant something by the link), but the files
+    // that were found are still checked, so one `check` shows every problem.
+    let mut errors: Vec<RuleError> = found.problems.into_iter().flat_map(whole_dir).collect();
+    errors.extend(compiled.err().unwrap_or_default());
+    Err(errors)
 }
 
 /// Compiles a rule set from files held in memory, `(relative path, content)`: the

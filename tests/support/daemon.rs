@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,8 +20,37 @@ pub fn rally() -> Command {
     command
         .env_remove("RALLY_TOKEN")
         .env_remove("RALLY_RATE_LIMIT")
+        .env_remove("RALLY_MAX_CONNECTIONS")
+        .env_remove("RALLY_HEADER_TIMEOUT_MS")
+        .env_remove("RALLY_BODY_TIMEOUT_MS")
         .env("RUST_LOG", "info");
     command
+}
+
+/// `rally ARGS` with `env`, killed if it has not finished within 60 s (a hang fails
+/// the test instead of stalling the suite).
+pub fn rally_within_a_minute(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut child = rally()
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rally starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("poll rally").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("rally's output");
+            panic!(
+                "rally {args:?} still running after 60 s:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("rally's output")
 }
 
 pub struct Daemon {

@@ -36,7 +36,7 @@ impl Writer {
             return Ok(not_found());
         };
         let unavailable = |e: crate::store::StoreError| {
-            tracing::error!(ticket = %command.id, error = %e, "cannot change a ticket");
+            tracing::error!(ticket = ?command.id, error = %e, "cannot change a ticket");
             Unavailable(format!("cannot read the store: {e}"))
         };
         // Like an event (SPEC §2.7): what fell due by now — an SLA climbing this very

@@ -1,9 +1,14 @@
 //! `channels:` — where messages go: an SMTP server, a webhook, or the log.
+//!
+//! Every setting `run` needs to build a channel's client is checked here with the
+//! messaging module's own parsers (from address, TLS host name, url, header names and
+//! values), so a rule set `check` accepts never fails at start-up or reload.
 
 use std::collections::BTreeMap;
 
 use chrono::Duration;
 
+use crate::messaging::{smtp as smtp_client, webhook as webhook_client};
 use crate::rules::compile::{Ctx, Ids, Section};
 use crate::rules::convert::{choice, duration, fields, string, Diag, Fields};
 use crate::rules::yaml::{Key, Node, Value};
@@ -52,8 +57,8 @@ fn channel(d: &mut Diag, key: &Key, value: &Value) -> Option<ChannelKind> {
         return None;
     };
     match choice(d, kind_value, "kind", &KINDS)? {
-        "smtp" => smtp(d, value),
-        "webhook" => webhook(d, value),
+        "smtp" => smtp(d, &key.name, value),
+        "webhook" => webhook(d, &key.name, value),
         _ => {
             fields(d, value, "log channel", &["kind"])?;
             Some(ChannelKind::Log)
@@ -61,7 +66,7 @@ fn channel(d: &mut Diag, key: &Key, value: &Value) -> Option<ChannelKind> {
     }
 }
 
-fn smtp(d: &mut Diag, value: &Value) -> Option<ChannelKind> {
+fn smtp(d: &mut Diag, id: &str, value: &Value) -> Option<ChannelKind> {
     let allowed = [
         "kind", "host", "port", "tls", "from", "username", "password", "timeout",
     ];
@@ -79,7 +84,15 @@ fn smtp(d: &mut Diag, value: &Value) -> Option<ChannelKind> {
             _ => Tls::Starttls,
         }),
     };
+    let host = if tls.as_ref().is_some_and(|tls| *tls != Tls::None) {
+        valid(d, id, f.get("host"), host, smtp_client::check_tls_host)
+    } else {
+        host
+    };
     let from = f.req_str(d, "from");
+    let from = valid(d, id, f.get("from"), from, |from| {
+        smtp_client::parse_from(from).map(|_| ())
+    });
     let username = optional_string(d, &f, "username");
     let password = optional_string(d, &f, "password");
     let timeout = timeout(d, &f, Duration::seconds(30));
@@ -94,7 +107,7 @@ fn smtp(d: &mut Diag, value: &Value) -> Option<ChannelKind> {
     }))
 }
 
-fn webhook(d: &mut Diag, value: &Value) -> Option<ChannelKind> {
+fn webhook(d: &mut Diag, id: &str, value: &Value) -> Option<ChannelKind> {
     let allowed = ["kind", "url", "body", "headers", "timeout"];
     let f = fields(d, value, "webhook channel", &allowed)?;
     let url = f.require(d, "url").and_then(|v| {
@@ -106,12 +119,16 @@ fn webhook(d: &mut Diag, value: &Value) -> Option<ChannelKind> {
             );
             return None;
         }
+        if let Err(e) = webhook_client::parse_url(url) {
+            d.error(&v.at, format!("channel {id:?}: {e}"));
+            return None;
+        }
         Some(url.to_string())
     });
     let body = optional_string(d, &f, "body");
     let headers = match f.get("headers") {
         None => Some(BTreeMap::new()),
-        Some(v) => headers(d, v),
+        Some(v) => headers(d, id, v),
     };
     let timeout = timeout(d, &f, Duration::seconds(10));
     Some(ChannelKind::Webhook(WebhookChannel {
@@ -120,6 +137,25 @@ fn webhook(d: &mut Diag, value: &Value) -> Option<ChannelKind> {
         headers: headers?,
         timeout: timeout?,
     }))
+}
+
+/// `text` (read from `value`) if `check` accepts it; otherwise `None`, with the error
+/// at the value, naming channel `id` as `run` would.
+fn valid<'a>(
+    d: &mut Diag,
+    id: &str,
+    value: Option<&Value>,
+    text: Option<&'a str>,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Option<&'a str> {
+    let (value, text) = (value?, text?);
+    match check(text) {
+        Ok(()) => Some(text),
+        Err(e) => {
+            d.error(&value.at, format!("channel {id:?}: {e}"));
+            None
+        }
+    }
 }
 
 /// `Some(None)` when absent, `None` when present but wrong.
@@ -154,7 +190,7 @@ fn port(d: &mut Diag, value: &Value) -> Option<u16> {
     parsed
 }
 
-fn headers(d: &mut Diag, value: &Value) -> Option<BTreeMap<String, String>> {
+fn headers(d: &mut Diag, id: &str, value: &Value) -> Option<BTreeMap<String, String>> {
     let Node::Map(entries) = &value.node else {
         d.error(
             &value.at,
@@ -168,10 +204,21 @@ fn headers(d: &mut Diag, value: &Value) -> Option<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     let mut ok = true;
     for (key, v) in entries {
+        if let Err(e) = webhook_client::header_name(&key.name) {
+            d.error(&key.at, format!("channel {id:?}: {e}"));
+            ok = false;
+        }
         match &v.node {
-            Node::Str(s) => {
-                out.insert(key.name.clone(), s.clone());
-            }
+            Node::Str(_) if v.unresolved => ok = false,
+            Node::Str(s) => match webhook_client::header_value(&key.name, s) {
+                Ok(_) => {
+                    out.insert(key.name.clone(), s.clone());
+                }
+                Err(e) => {
+                    d.error(&v.at, format!("channel {id:?}: {e}"));
+                    ok = false;
+                }
+            },
             Node::Int(i) => {
                 out.insert(key.name.clone(), i.to_string());
             }

@@ -1,0 +1,248 @@
+//! Hostile and careless rule directories (issue 12): symbolic link loops, files that
+//! leave the rules directory through a link, and channel settings `run` would refuse.
+//! The real binary on real files: `check` must finish and say what is wrong, where.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use support::daemon::{rally_within_a_minute, Session};
+
+const ONE_RULE: &str = "
+rules:
+  - id: checkin-points
+    trigger: { event: checkin }
+    actions:
+      - points: 5
+";
+
+fn check(dir: &Path) -> (Option<i32>, String) {
+    let out = rally_within_a_minute(&["check", "--rules", dir.to_str().unwrap()], &[]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A rules directory holding `rules.yaml` with `yaml` and the files given.
+fn rules_with(yaml: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = support::daemon::rules_dir(yaml);
+    for (rel, text) in files {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+// --- symbolic links in the rules directory -----------------------------------------
+
+#[test]
+fn check_reports_symbolic_link_loops_by_path_and_finishes() {
+    let dir = rules_with(ONE_RULE, &[("a/more.yaml", "rules: []\n")]);
+    std::os::unix::fs::symlink(".", dir.path().join("a/loop")).unwrap();
+    std::os::unix::fs::symlink(".", dir.path().join("a/again")).unwrap();
+    std::os::unix::fs::symlink("..", dir.path().join("a/up")).unwrap();
+    let (code, stderr) = check(dir.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    let name = |rel: &str| dir.path().join(rel).display().to_string();
+    for (link, target) in [
+        ("a/again", name("a")),
+        ("a/loop", name("a")),
+        ("a/up", dir.path().display().to_string()),
+    ] {
+        let line = format!(
+            "{}: symbolic link loop (points back to {target}); remove the link",
+            name(link)
+        );
+        assert!(
+            stderr.lines().any(|l| l == line),
+            "no {line:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.ends_with("3 problems found\n"), "{stderr}");
+}
+
+#[test]
+fn a_folder_linked_twice_is_read_once() {
+    let dir = rules_with("rules: []\n", &[("shared/points.yaml", ONE_RULE)]);
+    std::os::unix::fs::symlink("shared", dir.path().join("zz-alias")).unwrap();
+    let (code, stderr) = check(dir.path());
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn run_with_a_symbolic_link_loop_refuses_to_start_naming_the_link() {
+    let rules = support::daemon::rules_dir(ONE_RULE);
+    std::os::unix::fs::symlink(".", rules.path().join("loop")).unwrap();
+    std::os::unix::fs::symlink(".", rules.path().join("again")).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = rally_within_a_minute(
+        &[
+            "run",
+            "--rules",
+            rules.path().to_str().unwrap(),
+            "--data",
+            data.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("loop: symbolic link loop"), "{stderr}");
+    assert!(!stderr.contains("rally listening"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_symbolic_link_loop_added_while_running_is_refused_on_reload() {
+    let s = Session::start(ONE_RULE, &[]);
+    std::os::unix::fs::symlink(".", s.rules.path().join("loop")).unwrap();
+    std::os::unix::fs::symlink(".", s.rules.path().join("again")).unwrap();
+    let (status, body) =
+        tokio::time::timeout(Duration::from_secs(60), s.post("/v1/rules/reload", ""))
+            .await
+            .expect("the reload answers within 60 s");
+    assert_ne!(status, 200, "{body}");
+    assert!(
+        body.to_string().contains("loop: symbolic link loop"),
+        "{body}"
+    );
+}
+
+/// A template whose body is the file `leak.txt`, sent on check-in. `body_file`'s
+/// value is on line 5, column 16.
+const BODY_FROM_LEAK: &str = "
+templates:
+  hello:
+    subject: Hi
+    body_file: leak.txt
+channels:
+  console: { kind: log }
+rules:
+  - id: hello
+    trigger: { event: checkin }
+    actions:
+      - send: { template: hello, channel: console }
+";
+
+/// A rule running the script file `leak.rhai`, named on line 6, column 17.
+const SCRIPT_FROM_LEAK: &str = "
+rules:
+  - id: leaky
+    trigger: { event: checkin }
+    actions:
+      - script: leak.rhai
+";
+
+/// A file outside any rules directory, to link to.
+fn outside(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn the_one_problem(dir: &Path) -> String {
+    let (code, stderr) = check(dir);
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert_eq!(lines[1], "1 problem found");
+    lines[0].to_string()
+}
+
+#[test]
+fn a_body_file_linked_to_outside_the_rules_directory_is_an_error_at_its_name() {
+    let (_elsewhere, secret) = outside("passwd", "root:x:0:0:root:/root:/bin/sh\n");
+    let dir = support::daemon::rules_dir(BODY_FROM_LEAK);
+    std::os::unix::fs::symlink(&secret, dir.path().join("leak.txt")).unwrap();
+    let problem = the_one_problem(dir.path());
+    let at = format!("{}:5:16: ", dir.path().join("rules.yaml").display());
+    assert!(problem.starts_with(&at), "{problem}");
+    assert!(problem.contains("outside the rules directory"), "{problem}");
+}
+
+#[test]
+fn a_script_file_linked_to_outside_the_rules_directory_is_an_error_at_its_name() {
+    let (_elsewhere, secret) = outside("secret.rhai", "award(1000000, \"free\");\n");
+    let dir = support::daemon::rules_dir(SCRIPT_FROM_LEAK);
+    std::os::unix::fs::symlink(&secret, dir.path().join("leak.rhai")).unwrap();
+    let problem = the_one_problem(dir.path());
+    let at = format!("{}:6:17: ", dir.path().join("rules.yaml").display());
+    assert!(problem.starts_with(&at), "{problem}");
+    assert!(problem.contains("outside the rules directory"), "{problem}");
+}
+
+#[test]
+fn a_body_file_linked_to_a_file_inside_the_rules_directory_is_read() {
+    let dir = rules_with(BODY_FROM_LEAK, &[("texts/hello.txt", "Hello!\n")]);
+    std::os::unix::fs::symlink("texts/hello.txt", dir.path().join("leak.txt")).unwrap();
+    let (code, stderr) = check(dir.path());
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+// --- channel settings: `check` refuses what `run` would ------------------------------
+
+/// An SMTP `from` that is no address (2:49), a header name with a space (7:7) and a
+/// header value with a line break (8:15).
+const BAD_CHANNELS: &str = r#"channels:
+  mail: { kind: smtp, host: smtp.example, from: "not an address" }
+  hook:
+    kind: webhook
+    url: "https://hooks.example/x"
+    headers:
+      "X Token": s3cret
+      X-Note: "a\r\nInjected: 1"
+"#;
+
+#[test]
+fn check_reports_every_channel_setting_run_would_refuse_at_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("channels.yaml"), BAD_CHANNELS).unwrap();
+    let (code, stderr) = check(dir.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    let file = dir.path().join("channels.yaml").display().to_string();
+    for (at, says) in [
+        (
+            "2:49",
+            "channel \"mail\": invalid from address \"not an address\"",
+        ),
+        ("7:7", "channel \"hook\": invalid header name \"X Token\""),
+        (
+            "8:15",
+            "channel \"hook\": invalid value for header \"X-Note\"",
+        ),
+    ] {
+        let start = format!("{file}:{at}: {says}");
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&start)),
+            "no line starting {start:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.ends_with("3 problems found\n"), "{stderr}");
+}
+
+#[test]
+fn run_refuses_bad_channel_settings_without_saying_it_is_listening() {
+    let rules = support::daemon::rules_dir(BAD_CHANNELS);
+    let data = tempfile::tempdir().unwrap();
+    let out = rally_within_a_minute(
+        &[
+            "run",
+            "--rules",
+            rules.path().to_str().unwrap(),
+            "--data",
+            data.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("invalid header name"), "{stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+}
