@@ -22,7 +22,10 @@ const GROUP: usize = 128;
 
 /// What became of one line of the file.
 pub enum Line {
-    Accepted,
+    /// Applied, to this member (`None` for a ticket command without one).
+    Accepted {
+        member: Option<String>,
+    },
     Duplicate,
     /// The line number (from 1) and why.
     Rejected {
@@ -39,14 +42,20 @@ pub enum FeedError {
     Store(#[from] StoreError),
 }
 
-/// Applies every event of `input` in file order, committing in groups, and calls
-/// `seen` after each line with what became of it. Events whose `at` is later than
-/// `latest` are rejected (`rally import` passes the wall clock: history, not plans).
+/// What a caller of [`feed`] learns as the file goes through.
+pub trait Observer {
+    /// What became of a line, after its step.
+    fn seen(&mut self, runner: &mut Runner, line: Line);
+}
+
+/// Applies every event of `input` in file order, committing in groups, and tells
+/// `observer` about each line. Events whose `at` is later than `latest` are rejected
+/// (`rally import` passes the wall clock: history, not plans).
 pub fn feed(
     runner: &mut Runner,
     mut input: impl BufRead,
     latest: Option<DateTime<Utc>>,
-    mut seen: impl FnMut(&mut Runner, Line),
+    observer: &mut impl Observer,
 ) -> Result<(), FeedError> {
     let mut bytes = Vec::new();
     let mut number = 0;
@@ -60,7 +69,7 @@ pub fn feed(
             Ok(text) => text,
             Err(e) => {
                 let error = format!("the line is not valid UTF-8 (byte {})", e.valid_up_to() + 1);
-                seen(
+                observer.seen(
                     runner,
                     Line::Rejected {
                         line: number,
@@ -83,7 +92,7 @@ pub fn feed(
         if runner.pending() >= GROUP {
             runner.commit()?;
         }
-        seen(runner, outcome);
+        observer.seen(runner, outcome);
     }
     runner.commit()?;
     Ok(())
@@ -111,7 +120,9 @@ fn apply_line(
         runner.arm(at - Duration::milliseconds(1))?;
     }
     Ok(match runner.apply_event(&event, at)? {
-        Applied::Accepted(_) => Ok(Line::Accepted),
+        Applied::Accepted(_) => Ok(Line::Accepted {
+            member: event.member.clone(),
+        }),
         Applied::Duplicate => Ok(Line::Duplicate),
         Applied::Rejected(error) => Err(error),
     })

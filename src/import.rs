@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::feed::{self, FeedError, Line};
+use crate::feed::{self, FeedError, Line, Observer};
 use crate::rules::RuleSet;
 use crate::runner::Runner;
 use crate::store::{Store, StoreError};
@@ -70,24 +70,39 @@ pub fn import(
         source,
     })?;
     let mut runner = Runner::new(store, rules)?;
-    let mut done = Imported::default();
+    let mut done = Counting {
+        done: Imported::default(),
+        progress: &mut progress,
+    };
     feed::feed(
         &mut runner,
         input,
         Some(wall + crate::clock::MAX_AHEAD),
-        |_, line| {
-            match line {
-                Line::Accepted => done.accepted += 1,
-                Line::Duplicate => done.duplicates += 1,
-                Line::Rejected { line, error } => done.rejected.push(RejectedLine { line, error }),
-            }
-            done.lines += 1;
-            if done.lines % PROGRESS_EVERY == 0 {
-                progress(&done);
-            }
-        },
+        &mut done,
     )?;
+    let mut done = done.done;
     runner.store().sync()?;
     done.now = runner.now().map(crate::member::rfc3339);
     Ok(done)
+}
+
+/// Counts what becomes of each line and reports progress.
+struct Counting<'a, P: FnMut(&Imported)> {
+    done: Imported,
+    progress: &'a mut P,
+}
+
+impl<P: FnMut(&Imported)> Observer for Counting<'_, P> {
+    fn seen(&mut self, _runner: &mut Runner, line: Line) {
+        let done = &mut self.done;
+        match line {
+            Line::Accepted { .. } => done.accepted += 1,
+            Line::Duplicate => done.duplicates += 1,
+            Line::Rejected { line, error } => done.rejected.push(RejectedLine { line, error }),
+        }
+        done.lines += 1;
+        if done.lines.is_multiple_of(PROGRESS_EVERY) {
+            (self.progress)(done);
+        }
+    }
 }

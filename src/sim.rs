@@ -3,6 +3,7 @@
 //! serialized straight from what the run recorded (no intermediate JSON tree: a big
 //! simulation's document runs to tens of megabytes).
 
+use std::collections::HashMap;
 use std::io::BufRead;
 use std::sync::Arc;
 
@@ -12,8 +13,9 @@ use serde_json::{json, Map, Value};
 use thiserror::Error;
 
 use crate::engine::{Firing, LedgerEntry, RuleFailure};
-use crate::feed::{self, FeedError, Line};
+use crate::feed::{self, FeedError, Line, Observer};
 use crate::member::{rfc3339, Member};
+use crate::outbox::{OutboxRow, Status};
 use crate::rules::RuleSet;
 use crate::runner::Runner;
 use crate::store::{Store, StoreError};
@@ -33,8 +35,40 @@ struct Record {
     ledger: Vec<LedgerEntry>,
     firings: Vec<Firing>,
     failures: Vec<RuleFailure>,
-    messages: Vec<Value>,
+    /// As queued; deferred ones are settled when the run ends (see [`Record::settle`]).
+    messages: Vec<OutboxRow>,
     rejected: Vec<Value>,
+    /// Per member, when their consent to marketing changed and to what (`Some(why)`
+    /// withheld), in time order: what a deferred message finds when it goes out.
+    /// Only events change it, and the record is kept as each event is seen.
+    consent: HashMap<String, Vec<ConsentChange>>,
+}
+
+/// When a member's consent changed, and to what: `Some(why)` when withheld.
+type ConsentChange = (DateTime<Utc>, Option<&'static str>);
+
+impl Observer for Record {
+    fn seen(&mut self, runner: &mut Runner, line: Line) {
+        match line {
+            Line::Rejected { line, error } => {
+                self.rejected.push(json!({"line": line, "error": error}));
+            }
+            Line::Accepted { member: Some(id) } => {
+                let withheld = match runner.member(&id) {
+                    Ok(member) => member.as_ref().and_then(crate::policy::withheld_consent),
+                    Err(_) => None,
+                };
+                let changes = self.consent.entry(id).or_default();
+                if changes.last().and_then(|(_, w)| *w) != withheld {
+                    if let Some(now) = runner.now() {
+                        changes.push((now, withheld));
+                    }
+                }
+            }
+            Line::Accepted { member: None } | Line::Duplicate => {}
+        }
+        self.absorb(runner.take_journal());
+    }
 }
 
 /// Runs the events read from `input` through `rules` and returns what happened; it
@@ -51,17 +85,15 @@ pub fn simulate(
     let mut runner = Runner::new(store, rules)?;
     runner.keep_journal();
     let mut record = Record::default();
-    feed::feed(&mut runner, input, None, |runner, line| {
-        if let Line::Rejected { line, error } = line {
-            record.rejected.push(json!({"line": line, "error": error}));
-        }
-        record.absorb(runner.take_journal());
-    })?;
+    feed::feed(&mut runner, input, None, &mut record)?;
     if let Some(until) = until {
         feed::advance(&mut runner, until)?;
     }
     record.absorb(runner.take_journal());
     let now = runner.now();
+    if let Some(now) = now {
+        record.settle(now);
+    }
     document(&runner, record, now)
 }
 
@@ -73,13 +105,51 @@ impl Record {
             self.failures.extend(outcome.failures);
             for mut row in outcome.messages {
                 // Channels are not contacted: a message due now counts as sent now.
-                if row.status == crate::outbox::Status::Pending {
-                    row.status = crate::outbox::Status::Sent;
+                if row.status == Status::Pending {
+                    row.status = Status::Sent;
                     row.sent_at = Some(row.due);
                 }
-                self.messages.push(row.view());
+                self.messages.push(row);
             }
         }
+    }
+
+    /// Deferred messages whose time has come by `now` go out as the dispatcher would
+    /// send them: at their due time, unless the member had unsubscribed or left by
+    /// then (SPEC §2.6: consent is checked again when a message goes out).
+    fn settle(&mut self, now: DateTime<Utc>) {
+        for row in &mut self.messages {
+            if row.status != Status::Deferred || row.due > now {
+                continue;
+            }
+            // A change at the very instant the message is due comes after it.
+            let withheld = row
+                .member
+                .as_ref()
+                .filter(|_| row.marketing)
+                .and_then(|id| self.consent.get(id))
+                .and_then(|changes| changes.iter().rev().find(|(at, _)| *at < row.due))
+                .and_then(|(_, withheld)| *withheld);
+            match withheld {
+                Some(why) => {
+                    row.status = Status::Suppressed;
+                    row.last_error = Some(format!("member {why} before it went out"));
+                }
+                None => {
+                    row.status = Status::Sent;
+                    row.sent_at = Some(row.due);
+                }
+            }
+        }
+    }
+}
+
+/// The document's `messages`: each as it stands at the end.
+struct Messages<'a>(&'a [OutboxRow]);
+
+impl Serialize for Messages<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(OutboxRow::view))
     }
 }
 
@@ -111,7 +181,7 @@ impl Serialize for Simulation {
         doc.serialize_entry("now", &self.now.map(rfc3339))?;
         doc.serialize_entry("members", &Members(&self.members))?;
         doc.serialize_entry("ledger", &self.record.ledger)?;
-        doc.serialize_entry("messages", &self.record.messages)?;
+        doc.serialize_entry("messages", &Messages(&self.record.messages))?;
         doc.serialize_entry("tickets", &self.tickets)?;
         doc.serialize_entry("campaigns", &self.campaigns)?;
         doc.serialize_entry("firings", &self.record.firings)?;

@@ -446,8 +446,8 @@ fn feedback_escalation() {
     assert_eq!(
         welcome,
         [
-            // Joined at 23:30 local: deferred to 08:00 local.
-            ("m-1", "deferred", "2026-11-03T00:00:00Z"),
+            // Joined at 23:30 local: held by quiet hours, out at 08:00 local.
+            ("m-1", "sent", "2026-11-03T00:00:00Z"),
             ("m-1", "capped", "2026-11-03T01:00:00Z"),
             ("m-1", "capped", "2026-11-03T02:00:00Z"),
             ("m-2", "suppressed", "2026-11-03T03:00:00Z"),

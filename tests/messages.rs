@@ -50,13 +50,14 @@ fn a_message_in_quiet_hours_is_deferred_to_their_end_across_local_midnight() {
 "#,
         "2026-11-03T00:00:00Z",
     );
-    // 23:30 and 00:30 Shanghai are both quiet: both wait for 08:00 on 2 Nov (00:00Z),
-    // which is the day they count against — so the 09:00 one is over the cap of 2.
+    // 23:30 and 00:30 Shanghai are both quiet: both wait for 08:00 on 2 Nov (00:00Z)
+    // and go out then, which is the day they count against — so the 09:00 one is
+    // over the cap of 2.
     assert_eq!(
         statuses(&doc),
         [
-            s("deferred", "2026-11-02T00:00:00Z"),
-            s("deferred", "2026-11-02T00:00:00Z"),
+            s("sent", "2026-11-02T00:00:00Z"),
+            s("sent", "2026-11-02T00:00:00Z"),
             s("capped", "2026-11-02T01:00:00Z"),
         ]
     );

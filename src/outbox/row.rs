@@ -146,11 +146,16 @@ impl OutboxRow {
             "subject": self.subject,
             "body": self.body,
             "at": rfc3339(at),
+            "queued_at": rfc3339(self.created_at),
             "status": self.status.as_str(),
         });
-        if self.status == Status::Failed {
-            view["attempts"] = json!(self.attempts);
-            view["error"] = json!(self.last_error);
+        match self.status {
+            Status::Failed => {
+                view["attempts"] = json!(self.attempts);
+                view["error"] = json!(self.last_error);
+            }
+            Status::Suppressed => view["error"] = json!(self.last_error),
+            _ => {}
         }
         view
     }

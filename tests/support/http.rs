@@ -69,6 +69,17 @@ impl HookServer {
     }
 }
 
+impl HookServer {
+    /// Every request received so far, without waiting.
+    pub fn received_so_far(&mut self) -> Vec<Received> {
+        let mut all = Vec::new();
+        while let Ok(request) = self.requests.try_recv() {
+            all.push(request);
+        }
+        all
+    }
+}
+
 impl Drop for HookServer {
     fn drop(&mut self) {
         self.task.abort();
