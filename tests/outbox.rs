@@ -539,3 +539,56 @@ async fn a_hung_smtp_relay_with_a_large_backlog_does_not_hold_back_webhook_messa
         .expect("the dispatcher did not stop")
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_channel_held_back_by_its_rate_limit_does_not_slow_another_channel() {
+    let slow_script = Scripted::default();
+    let (slow_url, _slow) = slow_script.clone().serve().await;
+    let script = Scripted::default();
+    let (url, _server) = script.clone().serve().await;
+    let slow = Channel {
+        id: "slow".to_string(),
+        ..webhook(&slow_url)
+    };
+    let store = Arc::new(Store::open_temporary().unwrap());
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&store),
+        channels(vec![slow, webhook(&url)]),
+        DispatchConfig {
+            per_channel_rate: 1.0,
+            shutdown_grace: std::time::Duration::from_millis(100),
+            ..DispatchConfig::default()
+        },
+    );
+    // Twenty messages at one a second on "slow", queued before two on "hook".
+    let now = Utc::now();
+    let mut rows: Vec<OutboxRow> = (1..=20)
+        .map(|n| OutboxRow {
+            due: now,
+            ..row(n, "slow", "team")
+        })
+        .collect();
+    rows.extend((21..=22).map(|n| OutboxRow {
+        due: now,
+        ..row(n, "hook", "team")
+    }));
+    enqueue(&store, &rows);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(dispatcher.run(async {
+        let _ = stopped.await;
+    }));
+
+    wait_for(&store, 21, Status::Sent).await;
+    wait_for(&store, 22, Status::Sent).await;
+    let slow_sent = slow_script.requests.load(Ordering::SeqCst);
+    assert!(
+        slow_sent < 20,
+        "hook waited for all of slow ({slow_sent} sent)"
+    );
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), running)
+        .await
+        .expect("the dispatcher did not stop")
+        .unwrap();
+}
