@@ -13,10 +13,10 @@ use axum::Router;
 use chrono::{DateTime, Duration, Utc};
 use rally::messaging::Channels;
 use rally::outbox::{Clock, DispatchConfig, Dispatcher, OutboxRow, Status};
-use rally::rules::{Channel, ChannelKind, SmtpChannel, SourcePos, Tls, WebhookChannel};
+use rally::rules::{Channel, ChannelKind, Retry, SmtpChannel, SourcePos, Tls, WebhookChannel};
 use rally::store::{StepWrite, Store};
 use support::http::{HookServer, Reply};
-use support::smtp::{header, SmtpServer};
+use support::smtp::{header, Blackhole, SmtpServer};
 
 fn at() -> SourcePos {
     SourcePos {
@@ -26,18 +26,23 @@ fn at() -> SourcePos {
     }
 }
 
+fn smtp_settings(port: u16) -> SmtpChannel {
+    SmtpChannel {
+        host: "127.0.0.1".to_string(),
+        port,
+        tls: Tls::None,
+        from: "Community <club@shop.example>".to_string(),
+        username: None,
+        password: None,
+        timeout: Duration::seconds(5),
+    }
+}
+
 fn smtp(port: u16) -> Channel {
     Channel {
         id: "email".to_string(),
-        kind: ChannelKind::Smtp(SmtpChannel {
-            host: "127.0.0.1".to_string(),
-            port,
-            tls: Tls::None,
-            from: "Community <club@shop.example>".to_string(),
-            username: None,
-            password: None,
-            timeout: Duration::seconds(5),
-        }),
+        kind: ChannelKind::Smtp(smtp_settings(port)),
+        retry: Retry::default(),
         at: at(),
     }
 }
@@ -51,6 +56,7 @@ fn webhook(url: &str) -> Channel {
             headers: BTreeMap::new(),
             timeout: Duration::seconds(5),
         }),
+        retry: Retry::default(),
         at: at(),
     }
 }
@@ -103,6 +109,7 @@ fn row(seq: u64, channel: &str, to: &str) -> OutboxRow {
         status: Status::Pending,
         due: t0(),
         attempts: 0,
+        first_failed_at: None,
         last_error: None,
         created_at: t0(),
         sent_at: None,
@@ -123,12 +130,10 @@ fn stored(store: &Store, seq: u64) -> OutboxRow {
     OutboxRow::decode(seq, &bytes).unwrap()
 }
 
-/// Small backoffs so retries are quick; one delivery at a time unless a test says so.
+/// Small backoffs so retries are quick.
 fn config() -> DispatchConfig {
     DispatchConfig {
-        max_attempts: 3,
         base_backoff: std::time::Duration::from_millis(10),
-        max_backoff: std::time::Duration::from_millis(40),
         ..DispatchConfig::default()
     }
 }
@@ -206,38 +211,76 @@ async fn a_queued_email_is_delivered_and_marked_sent() {
 }
 
 #[tokio::test]
-async fn an_email_to_a_server_that_is_down_is_retried_with_backoff_then_failed() {
+async fn an_email_to_a_server_that_is_down_is_retried_for_a_day_with_capped_backoff_then_failed() {
     let port = support::free_port();
-    let s = setup(vec![smtp(port)], config());
+    let s = setup(vec![smtp(port)], DispatchConfig::default());
     enqueue(&s.store, &[row(1, "email", "lin@example.com")]);
 
     assert_eq!(s.dispatcher.drain_once().await, 1);
     let first = stored(&s.store, 1);
     assert_eq!((first.status, first.attempts), (Status::Pending, 1));
-    assert!(first.due >= t0() && first.due <= t0() + Duration::milliseconds(10));
+    assert!(first.due >= t0() && first.due <= t0() + Duration::seconds(1));
 
     // Not retried before its due time, retried at it.
     s.clock.set(first.due - Duration::milliseconds(1));
     assert_eq!(s.dispatcher.drain_once().await, 0);
-    s.clock.set(first.due);
-    assert_eq!(s.dispatcher.drain_once().await, 1);
-    let second = stored(&s.store, 1);
-    assert_eq!((second.status, second.attempts), (Status::Pending, 2));
-    assert!(second.due >= first.due && second.due <= first.due + Duration::milliseconds(20));
 
-    s.clock.set(second.due);
-    assert_eq!(s.dispatcher.drain_once().await, 1);
-    let last = stored(&s.store, 1);
-    assert_eq!((last.status, last.attempts), (Status::Failed, 3));
-    let error = last.last_error.unwrap();
+    // The relay stays down: each retry at its due time, until the day is over.
+    let mut row = first;
+    let mut longest_wait = Duration::zero();
+    while row.status == Status::Pending {
+        assert!(row.attempts < 500, "still retrying: {row:?}");
+        let tried_at = s.clock.now();
+        s.clock.set(row.due);
+        longest_wait = longest_wait.max(row.due - tried_at);
+        assert_eq!(s.dispatcher.drain_once().await, 1);
+        row = stored(&s.store, 1);
+    }
+    assert_eq!(row.status, Status::Failed);
+    let gave_up = s.clock.now();
+    assert!(gave_up - t0() >= Duration::hours(24), "failed at {gave_up}");
+    assert!(gave_up - t0() <= Duration::hours(25), "failed at {gave_up}");
+    assert!(longest_wait <= Duration::hours(1), "waited {longest_wait}");
+    assert!(
+        longest_wait >= Duration::minutes(10),
+        "waited {longest_wait}"
+    );
+    let error = row.last_error.unwrap();
     assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
 
-    s.clock.set(t0() + Duration::days(1));
+    s.clock.set(t0() + Duration::days(3));
     assert_eq!(
         s.dispatcher.drain_once().await,
         0,
         "a failed row was retried"
     );
+}
+
+#[tokio::test]
+async fn a_channel_retry_setting_shortens_the_retry_window() {
+    let port = support::free_port();
+    let email = Channel {
+        retry: Retry {
+            for_: Duration::minutes(10),
+            max_backoff: Duration::minutes(1),
+        },
+        ..smtp(port)
+    };
+    let s = setup(vec![email], DispatchConfig::default());
+    enqueue(&s.store, &[row(1, "email", "lin@example.com")]);
+    let mut row = row(1, "email", "lin@example.com");
+    while row.status.is_waiting() {
+        s.clock.set(row.due);
+        assert_eq!(s.dispatcher.drain_once().await, 1);
+        let next = stored(&s.store, 1);
+        if next.status == Status::Pending {
+            assert!(next.due - row.due <= Duration::minutes(1));
+        }
+        row = next;
+    }
+    assert_eq!(row.status, Status::Failed);
+    let gave_up = s.clock.now() - t0();
+    assert!(gave_up >= Duration::minutes(10) && gave_up <= Duration::minutes(11));
 }
 
 #[tokio::test]
@@ -421,4 +464,131 @@ async fn rows_queued_after_a_pass_are_found_alongside_an_older_row_awaiting_retr
     for seq in 1..=3 {
         assert_eq!(stored(&s.store, seq).status, Status::Sent);
     }
+}
+
+#[tokio::test]
+async fn a_hung_smtp_relay_with_a_large_backlog_does_not_hold_back_webhook_messages() {
+    let relay = Blackhole::start().await;
+    let script = Scripted::default();
+    let (url, _server) = script.clone().serve().await;
+    // A relay timeout well above how long the webhooks may take to go out.
+    let email = Channel {
+        kind: ChannelKind::Smtp(SmtpChannel {
+            timeout: Duration::seconds(10),
+            ..smtp_settings(relay.port)
+        }),
+        ..smtp(relay.port)
+    };
+    let store = Arc::new(Store::open_temporary().unwrap());
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&store),
+        channels(vec![email, webhook(&url)]),
+        DispatchConfig {
+            // Hung sends are abandoned at the end of the test, not waited for.
+            shutdown_grace: std::time::Duration::from_millis(100),
+            ..DispatchConfig::default()
+        },
+    );
+    // A broadcast queued first, then escalations behind it.
+    let now = Utc::now();
+    let mut rows: Vec<OutboxRow> = (1..=2000)
+        .map(|n| OutboxRow {
+            due: now,
+            ..row(n, "email", "member@example.com")
+        })
+        .collect();
+    rows.extend((2001..=2003).map(|n| OutboxRow {
+        due: now,
+        ..row(n, "hook", "support-team")
+    }));
+    enqueue(&store, &rows);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(dispatcher.run(async {
+        let _ = stopped.await;
+    }));
+
+    for seq in 2001..=2003 {
+        wait_for(&store, seq, Status::Sent).await;
+    }
+    // Out before the relay's first timeout: no email attempt has ended yet.
+    let emails_tried = (1..=2000)
+        .filter(|seq| stored(&store, *seq).attempts > 0)
+        .count();
+    assert_eq!(emails_tried, 0, "the webhooks waited for the relay");
+    assert_eq!(script.requests.load(Ordering::SeqCst), 3);
+
+    // Meanwhile the emails time out and wait for a retry.
+    let mut retrying = None;
+    for _ in 0..400 {
+        retrying = (1..=256)
+            .map(|seq| stored(&store, seq))
+            .find(|row| row.attempts > 0);
+        if retrying.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let retrying = retrying.expect("no email attempt ended within 20 s");
+    assert_eq!(retrying.status, Status::Pending);
+    let error = retrying.last_error.unwrap();
+    assert!(error.contains("no answer"), "{error}");
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), running)
+        .await
+        .expect("the dispatcher did not stop")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_channel_held_back_by_its_rate_limit_does_not_slow_another_channel() {
+    let slow_script = Scripted::default();
+    let (slow_url, _slow) = slow_script.clone().serve().await;
+    let script = Scripted::default();
+    let (url, _server) = script.clone().serve().await;
+    let slow = Channel {
+        id: "slow".to_string(),
+        ..webhook(&slow_url)
+    };
+    let store = Arc::new(Store::open_temporary().unwrap());
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&store),
+        channels(vec![slow, webhook(&url)]),
+        DispatchConfig {
+            per_channel_rate: 1.0,
+            shutdown_grace: std::time::Duration::from_millis(100),
+            ..DispatchConfig::default()
+        },
+    );
+    // Twenty messages at one a second on "slow", queued before two on "hook".
+    let now = Utc::now();
+    let mut rows: Vec<OutboxRow> = (1..=20)
+        .map(|n| OutboxRow {
+            due: now,
+            ..row(n, "slow", "team")
+        })
+        .collect();
+    rows.extend((21..=22).map(|n| OutboxRow {
+        due: now,
+        ..row(n, "hook", "team")
+    }));
+    enqueue(&store, &rows);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(dispatcher.run(async {
+        let _ = stopped.await;
+    }));
+
+    wait_for(&store, 21, Status::Sent).await;
+    wait_for(&store, 22, Status::Sent).await;
+    let slow_sent = slow_script.requests.load(Ordering::SeqCst);
+    assert!(
+        slow_sent < 20,
+        "hook waited for all of slow ({slow_sent} sent)"
+    );
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), running)
+        .await
+        .expect("the dispatcher did not stop")
+        .unwrap();
 }

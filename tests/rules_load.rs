@@ -342,6 +342,48 @@ fn an_unknown_channel_kind_suggests_the_closest() {
     );
 }
 
+#[test]
+fn a_channel_retries_for_a_day_with_waits_up_to_an_hour_unless_it_says_otherwise() {
+    let text = "channels:
+  console: { kind: log }
+  hook: { kind: webhook, url: \"http://127.0.0.1:9/h\", retry: { for: 2h, max_backoff: 5m } }
+  mail: { kind: log, retry: { for: 3d } }
+";
+    let dir = dir_with(&[("a.yaml", text)]);
+    let set = load(dir.path()).unwrap_or_else(|e| panic!("{e:#?}"));
+    let retry = |id: &str| set.channels[id].retry;
+    assert_eq!(retry("console").for_, chrono::Duration::hours(24));
+    assert_eq!(retry("console").max_backoff, chrono::Duration::hours(1));
+    assert_eq!(retry("hook").for_, chrono::Duration::hours(2));
+    assert_eq!(retry("hook").max_backoff, chrono::Duration::minutes(5));
+    assert_eq!(retry("mail").for_, chrono::Duration::days(3));
+    assert_eq!(retry("mail").max_backoff, chrono::Duration::hours(1));
+}
+
+#[test]
+fn a_bad_retry_duration_is_an_error_at_its_value() {
+    let text = "channels:\n  console: { kind: log, retry: { for: \"24\" } }\n";
+    let (dir, error) = only_error(&[("a.yaml", text)]);
+    assert!(
+        error.starts_with(&format!("{}: ", at(&dir, "a.yaml", 2, 39))),
+        "{error}"
+    );
+    assert!(error.contains("needs a unit"), "{error}");
+}
+
+#[test]
+fn an_unknown_retry_key_suggests_the_closest() {
+    let text = "channels:\n  console: { kind: log, retry: { max_backof: 1h } }\n";
+    let (dir, error) = only_error(&[("a.yaml", text)]);
+    assert_eq!(
+        error,
+        format!(
+            "{}: unknown key \"max_backof\" in channel retry (did you mean \"max_backoff\"?)",
+            at(&dir, "a.yaml", 2, 34)
+        )
+    );
+}
+
 const CAMPAIGN: &str = "campaigns:
   - id: sale
     phases:

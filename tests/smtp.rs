@@ -22,6 +22,7 @@ fn channel(host: &str, port: u16, tls: Tls) -> Channel {
             password: None,
             timeout: Duration::seconds(5),
         }),
+        retry: Default::default(),
         at: SourcePos {
             file: Arc::from("rules/channels.yaml"),
             line: 2,

@@ -19,6 +19,7 @@ fn channel(url: &str, timeout: Duration) -> Channel {
             headers: BTreeMap::from([("X-Token".to_string(), "s3cret".to_string())]),
             timeout,
         }),
+        retry: Default::default(),
         at: SourcePos {
             file: Arc::from("rules/channels.yaml"),
             line: 3,

@@ -37,6 +37,8 @@ pub struct App {
     pub writer: WriterHandle,
     pub metrics: Arc<Metrics>,
     pub reloader: Arc<Reloader>,
+    /// Delivers the outbox; `POST /v1/messages/{id}/retry` queues through it.
+    pub dispatcher: crate::outbox::Dispatcher,
     pub limiter: RateLimiter,
 }
 
@@ -51,6 +53,7 @@ pub fn router(app: Arc<App>, token: Option<Token>, body_timeout: BodyTimeout) ->
         .route("/v1/tickets", get(tickets::list))
         .route("/v1/tickets/{id}/ack", post(tickets::ack))
         .route("/v1/tickets/{id}/resolve", post(tickets::resolve))
+        .route("/v1/messages/{id}/retry", post(super::messages::retry))
         .route("/v1/campaigns", get(campaigns))
         .route("/v1/rules", get(rules))
         .route("/v1/rules/reload", post(reload))
@@ -165,7 +168,7 @@ fn messages(store: &Store, member: &str, limit: usize) -> Result<Vec<Value>, Sto
                     kept.pop_front();
                 }
                 if limit > 0 {
-                    kept.push_back(row.view());
+                    kept.push_back(row.history_view());
                 }
             }
         }

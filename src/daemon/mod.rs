@@ -23,6 +23,7 @@ mod api;
 pub mod bench;
 mod guard;
 pub mod ingest;
+mod messages;
 mod reload;
 pub mod serve;
 mod telemetry;
@@ -255,6 +256,7 @@ pub async fn run(
         writer: writer.clone(),
         metrics,
         reloader,
+        dispatcher: dispatcher.clone(),
         limiter: guard::RateLimiter::new(config.rate_limit),
     });
     let router = api::router(

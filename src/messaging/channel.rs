@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::log;
 use super::smtp::SmtpLink;
 use super::webhook::WebhookLink;
-use crate::rules::{Channel, ChannelKind};
+use crate::rules::{Channel, ChannelKind, Retry};
 
 /// A rendered message ready to go, as the outbox stores it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +78,8 @@ pub struct ChannelError {
 /// A ready client for each channel of a rule set.
 pub struct Channels {
     links: BTreeMap<String, Link>,
+    /// Each channel's `retry:` setting, for the dispatcher.
+    retries: BTreeMap<String, Retry>,
 }
 
 enum Link {
@@ -107,8 +109,10 @@ impl Channels {
     ) -> Result<Channels, Vec<ChannelError>> {
         let mut http = None;
         let mut links = BTreeMap::new();
+        let mut retries = BTreeMap::new();
         let mut errors = Vec::new();
         for (id, channel) in channels {
+            retries.insert(id.clone(), channel.retry);
             match Link::build(channel, &mut http, ca_pem) {
                 Ok(link) => {
                     links.insert(id.clone(), link);
@@ -120,10 +124,15 @@ impl Channels {
             }
         }
         if errors.is_empty() {
-            Ok(Channels { links })
+            Ok(Channels { links, retries })
         } else {
             Err(errors)
         }
+    }
+
+    /// How channel `id` retries; `None` when this set has no such channel.
+    pub fn retry(&self, id: &str) -> Option<Retry> {
+        self.retries.get(id).copied()
     }
 
     /// Sends `msg` over its channel (`msg.channel`). An unknown channel is permanent:

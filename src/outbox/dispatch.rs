@@ -12,10 +12,19 @@
 //!
 //! Rows are expected to be appended with increasing sequence numbers (see
 //! [`Store::outbox_last`]) and, once written, changed only by the dispatcher. Every row
-//! below the oldest waiting one is final, so a pass scans from there rather than from
-//! the start of history.
+//! below the oldest open one (waiting, or held) is final, so a pass scans from there
+//! rather than from the start of history.
+//!
+//! Channels are isolated (SPEC §2.6): each has its own lane (concurrency and rate, see
+//! `lanes`) and its own share of rows taken from the store, `per_channel_queue`. There
+//! is no limit across channels, so a broadcast of 100k emails, or a relay that times
+//! out on every one of them, fills only the email channel's share; a pass goes on past
+//! those rows and finds the escalation webhook behind them.
+//!
+//! A row whose channel a reload removed is `held`, not failed: kept as it is until a
+//! reload brings the channel back, when it is `pending` again.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -29,6 +38,13 @@ use super::retry::{settle, DispatchConfig};
 use super::row::{OutboxRow, Status};
 use crate::messaging::Channels;
 use crate::store::{Store, StoreError};
+
+mod held;
+mod scan;
+
+use held::hold;
+pub use held::RequeueError;
+use scan::{LowWater, Pass};
 
 /// Rows read from the store at a time while scanning.
 const PAGE: usize = 256;
@@ -56,22 +72,16 @@ struct Inner {
     lanes: Lanes,
     wake: Arc<Notify>,
     now: Clock,
-    /// Rows being delivered, so no pass starts one twice. A std `Mutex`: held only
-    /// to look up, add or remove, never across an await.
-    in_flight: Mutex<HashSet<u64>>,
-    /// Every row below this sequence number is final: where the next scan starts.
-    low_water: Mutex<u64>,
+    /// Rows being delivered, with their channel, so no pass starts one twice and each
+    /// channel's share is counted. A std `Mutex`: held only to look up, add or remove,
+    /// never across an await.
+    in_flight: Mutex<HashMap<u64, String>>,
+    /// Where the next scan starts.
+    low_water: Mutex<LowWater>,
+    /// One manual retry at a time, so two requests for one message queue it once.
+    requeue: Mutex<()>,
     /// Rows that do not decode, reported once each rather than on every pass.
     corrupt: Mutex<HashSet<u64>>,
-}
-
-/// What one scan found and started.
-struct Pass {
-    started: usize,
-    /// The earliest due time among waiting rows not started (unknown if `truncated`).
-    next_due: Option<DateTime<Utc>>,
-    /// Stopped at the limit with due rows left over.
-    truncated: bool,
 }
 
 impl Dispatcher {
@@ -97,8 +107,12 @@ impl Dispatcher {
                 lanes,
                 wake: Arc::new(Notify::new()),
                 now,
-                in_flight: Mutex::new(HashSet::new()),
-                low_water: Mutex::new(0),
+                in_flight: Mutex::new(HashMap::new()),
+                low_water: Mutex::new(LowWater {
+                    at: 0,
+                    reopened: None,
+                }),
+                requeue: Mutex::new(()),
                 corrupt: Mutex::new(HashSet::new()),
             }),
         }
@@ -110,13 +124,16 @@ impl Dispatcher {
         Arc::clone(&self.inner.wake)
     }
 
-    /// Uses `channels` for deliveries started from now on (after a rule reload).
+    /// Uses `channels` for deliveries started from now on (after a rule reload), and
+    /// looks at once: rows of a channel the reload removed are held, rows of one it
+    /// brought back resume.
     pub fn set_channels(&self, channels: Arc<Channels>) {
         *self
             .inner
             .channels
             .write()
             .unwrap_or_else(PoisonError::into_inner) = channels;
+        self.inner.wake.notify_one();
     }
 
     /// Delivers due rows until `shutdown` completes. Deliveries already under way then
@@ -124,14 +141,14 @@ impl Dispatcher {
     /// abandoned and go out again after a restart.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let limit = self.inner.config.max_in_flight.max(1);
+        let share = self.inner.config.per_channel_queue.max(1);
         let mut tasks: JoinSet<Option<DateTime<Utc>>> = JoinSet::new();
         let mut next_due = None;
-        let mut truncated = false;
+        let mut truncated = BTreeSet::new();
         let mut rescan = true;
         loop {
             if rescan {
-                match self.start_due(limit.saturating_sub(tasks.len()), &mut tasks) {
+                match self.start_due(share, &mut tasks) {
                     Ok(pass) => (next_due, truncated) = (pass.next_due, pass.truncated),
                     Err(e) => {
                         tracing::error!(error = %e, "cannot read the outbox; retrying");
@@ -156,9 +173,12 @@ impl Dispatcher {
                         done = tasks.try_join_next();
                     }
                     self.sync_outcomes(settled).await;
-                    // Rows were left over for lack of room: look again once there is
+                    // A channel left rows over for lack of room: look again once it has
                     // room for a good batch, not after every single delivery.
-                    rescan = truncated && tasks.len() <= limit / 2;
+                    let counts = self.inner.in_flight_by_channel();
+                    rescan = truncated
+                        .iter()
+                        .any(|channel| counts.get(channel).copied().unwrap_or(0) <= share / 2);
                 }
             }
         }
@@ -215,15 +235,16 @@ impl Dispatcher {
         }
     }
 
-    /// Scans for due rows and starts up to `limit` of them on `tasks`.
+    /// Scans for due rows and starts them on `tasks`, up to `share` in flight on each
+    /// channel.
     fn start_due(
         &self,
-        limit: usize,
+        share: usize,
         tasks: &mut JoinSet<Option<DateTime<Utc>>>,
     ) -> Result<Pass, StoreError> {
         let now = (self.inner.now)();
         let mut due = Vec::new();
-        let pass = self.inner.scan(now, limit, &mut due)?;
+        let pass = self.inner.scan(now, share, &mut due)?;
         for row in due {
             tasks.spawn(attempt(Arc::clone(&self.inner), row));
         }
@@ -245,57 +266,6 @@ impl Dispatcher {
 }
 
 impl Inner {
-    /// Collects into `due` up to `limit` waiting rows due at `now` and not in flight,
-    /// marking them in flight.
-    fn scan(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-        due: &mut Vec<OutboxRow>,
-    ) -> Result<Pass, StoreError> {
-        let mut from = *lock(&self.low_water);
-        let mut oldest_waiting = None;
-        let mut pass = Pass {
-            started: 0,
-            next_due: None,
-            truncated: false,
-        };
-        'pages: loop {
-            let page = self.store.outbox_scan(from, PAGE)?;
-            let full = page.len() == PAGE;
-            for (seq, bytes) in page {
-                from = seq.saturating_add(1);
-                let Some(row) = self.decode(seq, &bytes) else {
-                    continue;
-                };
-                if !row.status.is_waiting() {
-                    continue;
-                }
-                oldest_waiting.get_or_insert(seq);
-                if row.due > now {
-                    pass.next_due = Some(pass.next_due.map_or(row.due, |d| d.min(row.due)));
-                    continue;
-                }
-                let mut in_flight = lock(&self.in_flight);
-                if in_flight.contains(&seq) {
-                    continue;
-                }
-                if due.len() >= limit {
-                    pass.truncated = true;
-                    break 'pages;
-                }
-                in_flight.insert(seq);
-                due.push(row);
-            }
-            if !full {
-                break;
-            }
-        }
-        *lock(&self.low_water) = oldest_waiting.unwrap_or(from);
-        pass.started = due.len();
-        Ok(pass)
-    }
-
     fn decode(&self, seq: u64, bytes: &[u8]) -> Option<OutboxRow> {
         match OutboxRow::decode(seq, bytes) {
             Ok(row) => Some(row),
@@ -318,6 +288,12 @@ async fn attempt(inner: Arc<Inner>, row: OutboxRow) -> Option<DateTime<Utc>> {
     let seq = row.seq;
     // Out of flight however this ends, panics included.
     let _guard = InFlight { inner: &inner, seq };
+    // The set current when the delivery starts; a reload meanwhile applies to the next.
+    let channels = inner.channels();
+    let Some(retry) = channels.retry(&row.channel) else {
+        hold(&inner, row);
+        return None;
+    };
     let lane = inner.lanes.get(&row.channel);
     let permit = lane.enter().await;
     // Consent is checked again as the message goes out (SPEC §2.6): a member who
@@ -343,13 +319,14 @@ async fn attempt(inner: Arc<Inner>, row: OutboxRow) -> Option<DateTime<Utc>> {
             }
         }
     }
-    let result = inner.channels().deliver(&row.to_outgoing()).await;
+    let result = channels.deliver(&row.to_outgoing()).await;
     drop(permit);
     let row = settle(
         row,
         result,
         (inner.now)(),
         &inner.config,
+        &retry,
         &mut rand::thread_rng(),
     );
     report(&row);
@@ -415,7 +392,7 @@ fn report(row: &OutboxRow) {
             "delivery failed; giving up"
         ),
         // `settle` produces none of these.
-        Status::Deferred | Status::Capped | Status::Suppressed => {}
+        Status::Deferred | Status::Capped | Status::Suppressed | Status::Held => {}
     }
 }
 

@@ -1,8 +1,10 @@
 //! What one delivery attempt does to its row: sent, retried later, or failed for good.
 //!
 //! Retries back off exponentially with full jitter (a random delay between zero and
-//! `base · 2^(attempt-1)`, capped at `max`): many messages that failed together, when a
-//! relay went down, do not all come back at the same instant when it returns.
+//! `base · 2^(attempt-1)`, capped at the channel's `retry.max_backoff`): many messages
+//! that failed together, when a relay went down, do not all come back at the same
+//! instant when it returns. They go on until the channel's `retry.for` has passed since
+//! the first failure (a day by default), so an outage of hours costs delay, not mail.
 
 use std::time::Duration;
 
@@ -11,24 +13,24 @@ use rand::Rng;
 
 use super::row::{OutboxRow, Status};
 use crate::messaging::DeliveryError;
+use crate::rules::Retry;
 
-/// How the dispatcher retries and paces deliveries.
+/// How the dispatcher retries and paces deliveries. How long to retry, and the longest
+/// wait, are the channel's (`retry:` in the rule file).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DispatchConfig {
-    /// Attempts before a transiently failing message is marked failed (at least 1).
-    pub max_attempts: u32,
     /// The retry delay's ceiling after the first failure; it doubles per failure.
     pub base_backoff: Duration,
-    /// The retry delay never exceeds this.
-    pub max_backoff: Duration,
     /// Deliveries in flight at once on one channel (at least 1): a relay or a webhook
     /// receiver sees no more connections than this from Rally.
     pub per_channel_concurrency: usize,
     /// Deliveries started per second on one channel, with bursts of up to one second's
     /// worth. Zero, negative or NaN means no limit.
     pub per_channel_rate: f64,
-    /// Deliveries in flight across all channels: bounds memory with a large backlog.
-    pub max_in_flight: usize,
+    /// Due messages taken from the store per channel at a time (started, or waiting for
+    /// the channel's lane): bounds memory with a large backlog. Each channel has its
+    /// own, so a channel with a backlog never takes another's turn.
+    pub per_channel_queue: usize,
     /// At shutdown, how long deliveries under way get to finish before they are
     /// abandoned (and sent again after a restart).
     pub shutdown_grace: Duration,
@@ -37,12 +39,10 @@ pub struct DispatchConfig {
 impl Default for DispatchConfig {
     fn default() -> Self {
         DispatchConfig {
-            max_attempts: 8,
             base_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(5 * 60),
             per_channel_concurrency: 4,
             per_channel_rate: 20.0,
-            max_in_flight: 1024,
+            per_channel_queue: 256,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -50,24 +50,23 @@ impl Default for DispatchConfig {
 
 /// The delay before the retry that follows failed attempt number `attempts` (1 after
 /// the first failure): uniform in `0..=min(max, base · 2^(attempts-1))`.
-pub fn backoff(config: &DispatchConfig, attempts: u32, rng: &mut impl Rng) -> Duration {
+pub fn backoff(base: Duration, max: Duration, attempts: u32, rng: &mut impl Rng) -> Duration {
     let factor = 2u32
         .checked_pow(attempts.saturating_sub(1))
         .unwrap_or(u32::MAX);
-    let ceiling = config
-        .base_backoff
-        .saturating_mul(factor)
-        .min(config.max_backoff);
+    let ceiling = base.saturating_mul(factor).min(max);
     let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
     Duration::from_millis(rng.gen_range(0..=millis))
 }
 
-/// The row after an attempt that ended at `now` with `result`.
+/// The row after an attempt that ended at `now` with `result`, on a channel that
+/// retries as `retry` says.
 pub fn settle(
     mut row: OutboxRow,
     result: Result<(), DeliveryError>,
     now: DateTime<Utc>,
     config: &DispatchConfig,
+    retry: &Retry,
     rng: &mut impl Rng,
 ) -> OutboxRow {
     row.attempts = row.attempts.saturating_add(1);
@@ -77,13 +76,15 @@ pub fn settle(
             row.sent_at = Some(now);
         }
         Err(error) => {
-            let give_up = error.is_permanent() || row.attempts >= config.max_attempts.max(1);
-            row.last_error = Some(error.message);
-            if give_up {
+            let first_failed = *row.first_failed_at.get_or_insert(now);
+            let out_of_time = now.signed_duration_since(first_failed).ge(&retry.for_);
+            row.last_error = Some(error.message.clone());
+            if error.is_permanent() || out_of_time {
                 row.status = Status::Failed;
             } else {
                 row.status = Status::Pending;
-                let delay = backoff(config, row.attempts, rng);
+                let max = retry.max_backoff.to_std().unwrap_or(Duration::ZERO);
+                let delay = backoff(config.base_backoff, max, row.attempts, rng);
                 let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
                 row.due = now
                     .checked_add_signed(delay)
@@ -125,6 +126,7 @@ mod tests {
             status: Status::Pending,
             due: at,
             attempts: 0,
+            first_failed_at: None,
             last_error: None,
             created_at: at,
             sent_at: None,
@@ -135,14 +137,26 @@ mod tests {
         StdRng::seed_from_u64(7)
     }
 
+    fn fail(row: OutboxRow, now: DateTime<Utc>, retry: &Retry) -> OutboxRow {
+        let error = DeliveryError::transient(format!("smtp: refused at {now}"));
+        settle(
+            row,
+            Err(error),
+            now,
+            &DispatchConfig::default(),
+            retry,
+            &mut rng(),
+        )
+    }
+
     #[test]
     fn backoff_stays_under_a_ceiling_that_doubles_per_failure() {
-        let config = DispatchConfig::default();
+        let (base, max) = (Duration::from_secs(1), Duration::from_secs(3600));
         let mut rng = rng();
         for attempts in 1..=6u32 {
             let ceiling = Duration::from_secs(1 << (attempts - 1));
             let delays: Vec<Duration> = (0..200)
-                .map(|_| backoff(&config, attempts, &mut rng))
+                .map(|_| backoff(base, max, attempts, &mut rng))
                 .collect();
             assert!(delays.iter().all(|d| *d <= ceiling), "attempt {attempts}");
             // Full jitter spreads retries over the whole range, not just near its top.
@@ -159,17 +173,18 @@ mod tests {
 
     #[test]
     fn backoff_never_exceeds_the_maximum_even_after_many_failures() {
-        let config = DispatchConfig::default();
+        let (base, max) = (Duration::from_secs(1), Duration::from_secs(3600));
         let mut rng = rng();
         for attempts in [10, 31, 32, 33, 1000, u32::MAX] {
-            assert!(backoff(&config, attempts, &mut rng) <= config.max_backoff);
+            assert!(backoff(base, max, attempts, &mut rng) <= max);
         }
     }
 
     #[test]
     fn a_delivered_message_is_sent_at_the_time_of_delivery() {
         let now = utc("2026-11-10T10:00:05Z");
-        let row = settle(row(), Ok(()), now, &DispatchConfig::default(), &mut rng());
+        let config = DispatchConfig::default();
+        let row = settle(row(), Ok(()), now, &config, &Retry::default(), &mut rng());
         assert_eq!(row.status, Status::Sent);
         assert_eq!(row.sent_at, Some(now));
         assert_eq!(row.attempts, 1);
@@ -178,44 +193,93 @@ mod tests {
     #[test]
     fn a_transient_failure_is_retried_after_a_backoff() {
         let now = utc("2026-11-10T10:00:05Z");
-        let config = DispatchConfig::default();
-        let error = DeliveryError::transient("smtp: connection refused");
-        let row = settle(row(), Err(error), now, &config, &mut rng());
+        let row = fail(row(), now, &Retry::default());
         assert_eq!(row.status, Status::Pending);
         assert_eq!(row.attempts, 1);
+        assert_eq!(row.first_failed_at, Some(now));
         assert!(row.due >= now && row.due <= now + chrono::Duration::seconds(1));
-        assert_eq!(row.last_error.as_deref(), Some("smtp: connection refused"));
+        assert!(row.last_error.unwrap().starts_with("smtp: refused"));
+    }
+
+    /// Fails `row` at each due time in turn until it is failed for good; returns the
+    /// last row and the waits between attempts.
+    fn fail_until_given_up(
+        mut row: OutboxRow,
+        retry: &Retry,
+    ) -> (OutboxRow, Vec<chrono::Duration>) {
+        let mut clock = row.due;
+        let mut waits = Vec::new();
+        let mut rng = rng();
+        for _ in 0..100_000 {
+            let error = DeliveryError::transient(format!("smtp: refused at {clock}"));
+            let config = DispatchConfig::default();
+            row = settle(row, Err(error), clock, &config, retry, &mut rng);
+            if row.status == Status::Failed {
+                return (row, waits);
+            }
+            waits.push(row.due - clock);
+            clock = row.due;
+        }
+        panic!("still retrying after 100000 attempts");
     }
 
     #[test]
-    fn a_transient_failure_on_the_last_attempt_fails_the_message() {
-        let config = DispatchConfig::default();
-        let before = OutboxRow {
-            attempts: config.max_attempts - 1,
-            ..row()
-        };
-        let error = DeliveryError::transient("timeout");
-        let row = settle(
-            before.clone(),
-            Err(error),
-            utc("2026-11-10T11:00:00Z"),
-            &config,
-            &mut rng(),
+    fn a_failing_message_is_retried_for_a_day_then_failed_with_the_last_error() {
+        let start = row().due;
+        let (last, waits) = fail_until_given_up(row(), &Retry::default());
+        let failed_at = start + waits.iter().copied().sum::<chrono::Duration>();
+        assert!(failed_at - start >= chrono::Duration::hours(24));
+        // It gives up at the first attempt after the day is over.
+        assert!(failed_at - start <= chrono::Duration::hours(25));
+        assert_eq!(last.status, Status::Failed);
+        assert_eq!(last.first_failed_at, Some(start));
+        assert_eq!(
+            last.last_error.as_deref(),
+            Some(format!("smtp: refused at {failed_at}").as_str())
         );
-        assert_eq!(row.status, Status::Failed);
-        assert_eq!(row.attempts, config.max_attempts);
-        assert_eq!(row.due, before.due);
+        // Far more than the eight attempts of old, and never an hour apart or more.
+        assert!(last.attempts > 20, "{} attempts", last.attempts);
+        assert!(waits.iter().all(|w| *w <= chrono::Duration::hours(1)));
+        assert!(waits.iter().any(|w| *w > chrono::Duration::minutes(30)));
+    }
+
+    #[test]
+    fn the_first_waits_double_from_the_base_backoff() {
+        let (_, waits) = fail_until_given_up(row(), &Retry::default());
+        for (n, wait) in waits.iter().take(8).enumerate() {
+            assert!(
+                *wait <= chrono::Duration::seconds(1 << n),
+                "wait {n}: {wait}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_channel_retry_setting_sets_the_window_and_the_longest_wait() {
+        let retry = Retry {
+            for_: chrono::Duration::hours(2),
+            max_backoff: chrono::Duration::minutes(5),
+        };
+        let start = row().due;
+        let (last, waits) = fail_until_given_up(row(), &retry);
+        let failed_at = start + waits.iter().copied().sum::<chrono::Duration>();
+        assert!(failed_at - start >= chrono::Duration::hours(2));
+        assert!(failed_at - start <= chrono::Duration::hours(2) + chrono::Duration::minutes(5));
+        assert!(waits.iter().all(|w| *w <= chrono::Duration::minutes(5)));
+        assert_eq!(last.status, Status::Failed);
     }
 
     #[test]
     fn a_permanent_failure_fails_the_message_at_once() {
         let error = DeliveryError::permanent("550 no such user");
         let now = utc("2026-11-10T10:00:05Z");
+        let config = DispatchConfig::default();
         let row = settle(
             row(),
             Err(error),
             now,
-            &DispatchConfig::default(),
+            &config,
+            &Retry::default(),
             &mut rng(),
         );
         assert_eq!(row.status, Status::Failed);
@@ -229,15 +293,7 @@ mod tests {
             status: Status::Deferred,
             ..row()
         };
-        let error = DeliveryError::transient("503");
-        let now = utc("2026-11-10T10:00:05Z");
-        let row = settle(
-            deferred,
-            Err(error),
-            now,
-            &DispatchConfig::default(),
-            &mut rng(),
-        );
+        let row = fail(deferred, utc("2026-11-10T10:00:05Z"), &Retry::default());
         assert_eq!(row.status, Status::Pending);
     }
 }

@@ -38,6 +38,10 @@ pub struct OutboxRow {
     pub due: DateTime<Utc>,
     /// Delivery attempts made so far.
     pub attempts: u32,
+    /// When the first attempt failed: retries stop the channel's `retry.for` after it.
+    /// `None` until then, and again after a manual retry (which starts a new window).
+    #[serde(default)]
+    pub first_failed_at: Option<DateTime<Utc>>,
     /// Why the last failed attempt failed (kept after a later success).
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -59,6 +63,9 @@ pub enum Status {
     Capped,
     /// The member unsubscribed or left: recorded, never delivered.
     Suppressed,
+    /// Its channel was removed by a reload: kept, not delivered, and back to `pending`
+    /// once a reload brings the channel back.
+    Held,
 }
 
 impl Status {
@@ -70,12 +77,18 @@ impl Status {
             Status::Failed => "failed",
             Status::Capped => "capped",
             Status::Suppressed => "suppressed",
+            Status::Held => "held",
         }
     }
 
     /// Still to be delivered: the dispatcher's business.
     pub fn is_waiting(self) -> bool {
         matches!(self, Status::Pending | Status::Deferred)
+    }
+
+    /// Not final: may still go out (waiting, or held until its channel returns).
+    pub fn is_open(self) -> bool {
+        self.is_waiting() || self == Status::Held
     }
 }
 
@@ -132,7 +145,7 @@ impl OutboxRow {
     pub fn view(&self) -> Value {
         let at = match self.status {
             Status::Sent => self.sent_at.unwrap_or(self.due),
-            Status::Pending | Status::Deferred => self.due,
+            Status::Pending | Status::Deferred | Status::Held => self.due,
             Status::Failed | Status::Capped | Status::Suppressed => {
                 self.sent_at.unwrap_or(self.created_at)
             }
@@ -157,6 +170,18 @@ impl OutboxRow {
             Status::Suppressed => view["error"] = json!(self.last_error),
             _ => {}
         }
+        if self.status == Status::Held {
+            view["held"] = json!("channel removed");
+        }
+        view
+    }
+
+    /// The entry in a member's history (`GET /v1/members/{id}/history`): the `sim`
+    /// entry plus `id`, the outbox sequence number that `POST /v1/messages/{id}/retry`
+    /// takes.
+    pub fn history_view(&self) -> Value {
+        let mut view = self.view();
+        view["id"] = json!(self.seq);
         view
     }
 }
@@ -188,6 +213,7 @@ mod tests {
             status: Status::Deferred,
             due: utc("2026-11-11T00:00:00Z"),
             attempts: 0,
+            first_failed_at: None,
             last_error: None,
             created_at: utc("2026-11-10T15:00:00Z"),
             sent_at: None,
@@ -246,5 +272,32 @@ mod tests {
         assert_eq!(view["status"], "failed");
         assert_eq!(view["attempts"], 8);
         assert_eq!(view["error"], "smtp 127.0.0.1:25: connection refused");
+    }
+
+    #[test]
+    fn a_held_message_says_its_channel_was_removed() {
+        let held = OutboxRow {
+            status: Status::Held,
+            ..row()
+        };
+        let view = held.view();
+        assert_eq!(view["status"], "held");
+        assert_eq!(view["held"], "channel removed");
+        assert!(Status::Held.is_open() && !Status::Held.is_waiting());
+    }
+
+    #[test]
+    fn the_history_entry_carries_the_message_id() {
+        let view = row().history_view();
+        assert_eq!(view["id"], 7);
+        assert!(row().view().get("id").is_none(), "sim's entries have no id");
+    }
+
+    #[test]
+    fn a_row_stored_before_retry_windows_reads_as_never_failed() {
+        let mut json: Value = serde_json::from_slice(&row().encode().unwrap()).unwrap();
+        json.as_object_mut().unwrap().remove("first_failed_at");
+        let read = OutboxRow::decode(7, json.to_string().as_bytes()).unwrap();
+        assert_eq!(read.first_failed_at, None);
     }
 }

@@ -150,7 +150,28 @@ pub struct Template {
 pub struct Channel {
     pub id: String,
     pub kind: ChannelKind,
+    /// How long a failing message on this channel keeps being retried (`retry:`).
+    pub retry: Retry,
     pub at: SourcePos,
+}
+
+/// A channel's `retry: { for: 24h, max_backoff: 1h }`. The defaults ride out a
+/// relay's day-long outage: a message fails only after a whole day of trying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    /// Retries stop this long after the first attempt; the message is then `failed`.
+    pub for_: Duration,
+    /// The wait between two attempts never exceeds this.
+    pub max_backoff: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            for_: Duration::hours(24),
+            max_backoff: Duration::hours(1),
+        }
+    }
 }
 
 pub enum ChannelKind {

@@ -1,6 +1,7 @@
 //! A real HTTP server for webhook tests: answers every request as scripted and hands
 //! each request it received to the test.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -29,13 +30,14 @@ pub struct Received {
 /// A running server on 127.0.0.1; stopped on drop.
 pub struct HookServer {
     pub url: String,
+    reply: Arc<Mutex<Reply>>,
     requests: mpsc::UnboundedReceiver<Received>,
     task: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Clone)]
 struct Script {
-    reply: Reply,
+    reply: Arc<Mutex<Reply>>,
     requests: mpsc::UnboundedSender<Received>,
 }
 
@@ -46,8 +48,9 @@ impl HookServer {
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         let (tx, requests) = mpsc::unbounded_channel();
+        let reply = Arc::new(Mutex::new(reply));
         let app = Router::new().fallback(answer).with_state(Script {
-            reply,
+            reply: Arc::clone(&reply),
             requests: tx,
         });
         let task = tokio::spawn(async move {
@@ -55,9 +58,15 @@ impl HookServer {
         });
         HookServer {
             url: format!("http://{addr}/hook"),
+            reply,
             requests,
             task,
         }
+    }
+
+    /// Answers requests from now on with `reply` (a receiver that recovers).
+    pub fn reply_with(&self, reply: Reply) {
+        *self.reply.lock().expect("reply lock") = reply;
     }
 
     /// The next request received (waits up to 5 s).
@@ -99,7 +108,8 @@ async fn answer(
         headers,
         body,
     });
-    match script.reply {
+    let reply = *script.reply.lock().expect("reply lock");
+    match reply {
         Reply::Status(code) => {
             let status = StatusCode::from_u16(code).expect("status code");
             (status, format!("scripted {code}")).into_response()

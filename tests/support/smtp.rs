@@ -172,3 +172,33 @@ pub fn header(message: &str, name: &str) -> Option<String> {
 pub fn body(message: &str) -> &str {
     message.split_once("\n\n").map_or("", |(_, body)| body)
 }
+
+/// An SMTP relay that accepts connections and never says a word (a hung relay, or a
+/// firewall that swallows packets after the handshake): every send waits out its
+/// timeout. Stops accepting, and drops what it holds, on drop.
+pub struct Blackhole {
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Blackhole {
+    pub async fn start() -> Blackhole {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local address").port();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        Blackhole { port, task }
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -39,6 +39,7 @@ fn webhook(id: &str, body: &str) -> BTreeMap<String, Channel> {
             headers: BTreeMap::new(),
             timeout: Duration::seconds(5),
         }),
+        retry: Default::default(),
         at: at(30),
     };
     BTreeMap::from([(id.to_string(), channel)])

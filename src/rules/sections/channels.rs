@@ -12,7 +12,7 @@ use crate::messaging::{smtp as smtp_client, webhook as webhook_client};
 use crate::rules::compile::{Ctx, Ids, Section};
 use crate::rules::convert::{choice, duration, fields, string, Diag, Fields};
 use crate::rules::yaml::{Key, Node, Value};
-use crate::rules::{Channel, ChannelKind, SmtpChannel, Tls, WebhookChannel};
+use crate::rules::{Channel, ChannelKind, Retry, SmtpChannel, Tls, WebhookChannel};
 
 const KINDS: [&str; 3] = ["smtp", "webhook", "log"];
 
@@ -25,10 +25,12 @@ pub fn compile(ctx: &mut Ctx, sections: &[Section]) -> BTreeMap<String, Channel>
                 continue;
             }
             ctx.names.channels.push(key.name.clone());
-            if let Some(kind) = channel(&mut ctx.d, key, value) {
+            let retry = retry(&mut ctx.d, value);
+            if let (Some(kind), Some(retry)) = (channel(&mut ctx.d, key, value), retry) {
                 let channel = Channel {
                     id: key.name.clone(),
                     kind,
+                    retry,
                     at: key.at.clone(),
                 };
                 out.insert(key.name.clone(), channel);
@@ -60,7 +62,7 @@ fn channel(d: &mut Diag, key: &Key, value: &Value) -> Option<ChannelKind> {
         "smtp" => smtp(d, &key.name, value),
         "webhook" => webhook(d, &key.name, value),
         _ => {
-            fields(d, value, "log channel", &["kind"])?;
+            fields(d, value, "log channel", &["kind", "retry"])?;
             Some(ChannelKind::Log)
         }
     }
@@ -68,7 +70,7 @@ fn channel(d: &mut Diag, key: &Key, value: &Value) -> Option<ChannelKind> {
 
 fn smtp(d: &mut Diag, id: &str, value: &Value) -> Option<ChannelKind> {
     let allowed = [
-        "kind", "host", "port", "tls", "from", "username", "password", "timeout",
+        "kind", "host", "port", "tls", "from", "username", "password", "timeout", "retry",
     ];
     let f = fields(d, value, "smtp channel", &allowed)?;
     let host = f.req_str(d, "host");
@@ -108,7 +110,7 @@ fn smtp(d: &mut Diag, id: &str, value: &Value) -> Option<ChannelKind> {
 }
 
 fn webhook(d: &mut Diag, id: &str, value: &Value) -> Option<ChannelKind> {
-    let allowed = ["kind", "url", "body", "headers", "timeout"];
+    let allowed = ["kind", "url", "body", "headers", "timeout", "retry"];
     let f = fields(d, value, "webhook channel", &allowed)?;
     let url = f.require(d, "url").and_then(|v| {
         let url = string(d, v, "url")?;
@@ -137,6 +139,32 @@ fn webhook(d: &mut Diag, id: &str, value: &Value) -> Option<ChannelKind> {
         headers: headers?,
         timeout: timeout?,
     }))
+}
+
+/// The channel's `retry: { for: 24h, max_backoff: 1h }`; either key may be left out.
+/// `None` when it is present but wrong (reported at the offending key or value).
+fn retry(d: &mut Diag, channel: &Value) -> Option<Retry> {
+    let Node::Map(entries) = &channel.node else {
+        // `channel` reports a channel that is not a mapping.
+        return Some(Retry::default());
+    };
+    let Some((_, value)) = entries.iter().find(|(k, _)| k.name == "retry") else {
+        return Some(Retry::default());
+    };
+    let f = fields(d, value, "channel retry", &["for", "max_backoff"])?;
+    let default = Retry::default();
+    let for_ = match f.get("for") {
+        None => Some(default.for_),
+        Some(v) => duration(d, v, "for"),
+    };
+    let max_backoff = match f.get("max_backoff") {
+        None => Some(default.max_backoff),
+        Some(v) => duration(d, v, "max_backoff"),
+    };
+    Some(Retry {
+        for_: for_?,
+        max_backoff: max_backoff?,
+    })
 }
 
 /// `text` (read from `value`) if `check` accepts it; otherwise `None`, with the error
