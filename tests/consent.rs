@@ -39,6 +39,7 @@ fn row(seq: u64, member: &str, marketing: bool) -> OutboxRow {
         due: t0(),
         attempts: 0,
         last_error: None,
+        first_failed_at: None,
         created_at: t0() - Duration::hours(2),
         sent_at: None,
     }
@@ -55,6 +56,7 @@ async fn a_deferred_message_to_a_member_who_unsubscribed_meanwhile_is_suppressed
             headers: BTreeMap::new(),
             timeout: Duration::seconds(5),
         }),
+        retry: Default::default(),
         at: SourcePos {
             file: Arc::from("rules.yaml"),
             line: 1,
