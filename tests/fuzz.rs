@@ -257,3 +257,23 @@ fn the_seeds_themselves_load() {
         assert!(load(&[("rules.yaml".to_string(), rules)]).is_ok());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn sim_on_mutated_rules_that_still_load_never_panics(
+        example in any::<prop::sample::Index>(),
+        mutations in prop::collection::vec(mutation(), 1..8),
+    ) {
+        let all = examples();
+        let (rules, events) = &all[example.index(all.len())];
+        let rules = String::from_utf8_lossy(&mutate(rules.as_bytes(), &mutations)).into_owned();
+        if let Ok(rules) = load(&[("rules.yaml".to_string(), rules)]) {
+            let sim = rally::sim::simulate(Arc::new(rules), events.as_slice(), None)
+                .expect("sim runs");
+            let text = serde_json::to_string(&sim).expect("the output serializes");
+            prop_assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
+        }
+    }
+}
