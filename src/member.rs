@@ -20,6 +20,9 @@ use crate::localtime;
 use crate::money::{self, Decimal};
 use crate::rules::RuleSet;
 
+mod bounds;
+pub use bounds::{Size, MAX_ATTRS, MAX_ATTRS_BYTES, MAX_BADGES, MAX_NAME_BYTES, MAX_TAGS};
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Member {

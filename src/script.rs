@@ -56,6 +56,9 @@ pub const MAX_STRING_SIZE: usize = 64 * 1024;
 pub const MAX_ARRAY_SIZE: usize = 10_000;
 /// Entries in one object map.
 pub const MAX_MAP_SIZE: usize = 10_000;
+/// Actions one script run may request: far above any real rule, and with the member
+/// bounds (`member::MAX_ATTRS_BYTES` …) what keeps one step's effect small.
+pub const MAX_SCRIPT_ACTIONS: usize = 1_000;
 
 /// The no-op function every script AST carries, so a run can go through
 /// `call_fn_with_options`, the only entry point that takes a per-call tag (where the

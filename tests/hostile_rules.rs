@@ -246,3 +246,145 @@ fn run_refuses_bad_channel_settings_without_saying_it_is_listening() {
     assert!(stderr.contains("invalid header name"), "{stderr}");
     assert!(!stderr.contains("listening"), "{stderr}");
 }
+
+// --- what a render may build -----------------------------------------------------------
+
+/// A template whose body asks for 3 GB (issue 12), sent on check-in next to a points
+/// rule. The `send` is on line 12.
+const JOIN_BOMB: &str = r#"
+templates:
+  bomb:
+    subject: Hi
+    body: '{{ range(100000) | join("x" * 100000) }}'
+channels:
+  console: { kind: log }
+rules:
+  - id: bomb
+    trigger: { event: checkin }
+    actions:
+      - send: { template: bomb, channel: console }
+  - id: checkin-points
+    trigger: { event: checkin }
+    actions:
+      - points: 5
+"#;
+
+const ONE_CHECKIN: &str =
+    "{\"id\":\"e-1\",\"type\":\"checkin\",\"member\":\"m-1\",\"at\":\"2026-03-01T10:00:00Z\"}\n";
+
+#[test]
+fn a_template_that_would_build_gigabytes_fails_its_rule_and_sim_finishes() {
+    let dir = support::daemon::rules_dir(JOIN_BOMB);
+    let (code, stderr) = check(dir.path());
+    assert_eq!(code, Some(0), "{stderr}");
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, ONE_CHECKIN).unwrap();
+    let out = rally_within_a_minute(
+        &[
+            "sim",
+            "--rules",
+            dir.path().to_str().unwrap(),
+            "--events",
+            events.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["rule"], "bomb");
+    let error = errors[0]["error"].as_str().unwrap();
+    assert!(error.contains("template \"bomb\""), "{error}");
+    assert!(error.contains("limit"), "{error}");
+    assert_eq!(
+        doc["members"]["m-1"]["points"], 5,
+        "the other rule still ran"
+    );
+    assert_eq!(doc["messages"].as_array().unwrap().len(), 0);
+}
+
+// --- how big one member may grow ---------------------------------------------------------
+
+/// `greedy` runs `script` on check-in (the script starts on line 7); `checkin-points`
+/// awards 5 points on the same event.
+fn greedy(script: &str) -> String {
+    format!(
+        "
+rules:
+  - id: greedy
+    trigger: {{ event: checkin }}
+    actions:
+      - script: |
+          {script}
+  - id: checkin-points
+    trigger: {{ event: checkin }}
+    actions:
+      - points: 5
+"
+    )
+}
+
+fn sim(yaml: &str, events: &str) -> serde_json::Value {
+    support::sim::run(yaml, events, "2026-03-02T00:00:00Z")
+}
+
+#[test]
+fn a_script_requesting_more_than_a_thousand_actions_fails_its_rule_at_its_line() {
+    let doc = sim(&greedy("for i in 0..1001 { tag(\"t\" + i); }"), ONE_CHECKIN);
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["rule"], "greedy");
+    assert_eq!(errors[0]["at"], "rules.yaml:7");
+    let error = errors[0]["error"].as_str().unwrap();
+    assert!(error.contains("at most 1000 actions"), "{error}");
+    assert_eq!(doc["members"]["m-1"]["tags"], serde_json::json!([]));
+    assert_eq!(
+        doc["members"]["m-1"]["points"], 5,
+        "the other rule still ran"
+    );
+}
+
+#[test]
+fn a_script_that_would_put_megabytes_on_a_member_fails_and_leaves_it_unchanged() {
+    let doc = sim(
+        &greedy("let s = \"x\"; for i in 0..15 { s += s; } for i in 0..40 { set(\"k\" + i, s); }"),
+        ONE_CHECKIN,
+    );
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["rule"], "greedy");
+    let error = errors[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("bytes of attributes, over the limit of 262144"),
+        "{error}"
+    );
+    assert_eq!(doc["members"]["m-1"]["attrs"], serde_json::json!({}));
+    assert_eq!(
+        doc["members"]["m-1"]["points"], 5,
+        "the other rule still ran"
+    );
+}
+
+#[test]
+fn a_profile_event_that_would_take_the_member_over_the_bound_is_not_merged_and_is_reported() {
+    let big = "x".repeat(60_000);
+    let events: String = (1..=5)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"p-{i}\",\"type\":\"profile\",\"member\":\"m-1\",\"at\":\"2026-03-01T10:0{i}:00Z\",\"data\":{{\"k{i}\":\"{big}\"}}}}\n"
+            )
+        })
+        .collect();
+    let doc = sim(ONE_RULE, &events);
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["rule"], "(profile)");
+    assert_eq!(errors[0]["event"], "p-5");
+    let error = errors[0]["error"].as_str().unwrap();
+    assert!(error.starts_with("profile data not merged: "), "{error}");
+    let attrs = doc["members"]["m-1"]["attrs"].as_object().unwrap();
+    assert_eq!(attrs.keys().collect::<Vec<_>>(), ["k1", "k2", "k3", "k4"]);
+    assert_eq!(doc["members"]["m-1"]["counters"]["events.profile"], 5);
+}

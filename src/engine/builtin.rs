@@ -47,6 +47,52 @@ impl Run<'_> {
         }
         let at = event.at_utc();
         let now = self.now();
+        if matches!(event.kind.as_str(), "join" | "profile") {
+            self.merge_profile(event, at);
+            return self.count_and_activity(event, now);
+        }
+        let member = &mut self.member;
+        match event.kind.as_str() {
+            "checkin" => self.checkin(now),
+            "purchase" => {
+                // Validated with the event (`event::check_well_known`).
+                let amount = event
+                    .data
+                    .get("amount")
+                    .and_then(|v| money::amount(v).ok())
+                    .unwrap_or_default();
+                member.add_to_counter("spend_total", amount);
+                member.add_to_counter("purchases", Decimal::ONE);
+            }
+            "leave" => member.left = true,
+            "unsubscribe" => member.unsubscribed = true,
+            _ => {}
+        }
+        self.count_and_activity(event, now)
+    }
+
+    /// `events.<type>`, and activity for the kinds that count as such.
+    fn count_and_activity(
+        &mut self,
+        event: &Event,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<usize> {
+        self.member
+            .add_to_counter(&format!("events.{}", event.kind), Decimal::ONE);
+        if self.rules().settings.activity.includes(&event.kind) {
+            return self.activity(now);
+        }
+        Vec::new()
+    }
+
+    /// A `join` or `profile` event's fields merged into the member — unless that would
+    /// take the member over a size bound (`member::MAX_ATTRS_BYTES` …): then nothing of
+    /// the merge is applied and it is reported under the rule id `(profile)` or
+    /// `(join)` (ids of real rules cannot hold parentheses); the rest of the event
+    /// still counts.
+    fn merge_profile(&mut self, event: &Event, at: chrono::DateTime<chrono::Utc>) {
+        let before = self.member.clone();
+        let size_before = before.size();
         let member = &mut self.member;
         match event.kind.as_str() {
             "join" => {
@@ -74,27 +120,19 @@ impl Run<'_> {
                     }
                 }
             }
-            "checkin" => self.checkin(now),
-            "purchase" => {
-                // Validated with the event (`event::check_well_known`).
-                let amount = event
-                    .data
-                    .get("amount")
-                    .and_then(|v| money::amount(v).ok())
-                    .unwrap_or_default();
-                member.add_to_counter("spend_total", amount);
-                member.add_to_counter("purchases", Decimal::ONE);
-            }
-            "leave" => member.left = true,
-            "unsubscribe" => member.unsubscribed = true,
             _ => {}
         }
-        self.member
-            .add_to_counter(&format!("events.{}", event.kind), Decimal::ONE);
-        if self.rules().settings.activity.includes(&event.kind) {
-            return self.activity(now);
+        if let Some(problem) = self.member.size().grew_past_bounds(&size_before) {
+            self.member = before;
+            self.failures.push(super::outcome::RuleFailure {
+                rule: format!("({})", event.kind),
+                member: self.member.id.clone(),
+                at: format!("event {}", event.id),
+                error: format!("{} data not merged: {problem}", event.kind),
+                event: Some(event.id.clone()),
+                when: self.now(),
+            });
         }
-        Vec::new()
     }
 
     /// A check-in extends the streak when it is on the local day after the last one,

@@ -192,7 +192,14 @@ impl<'a> Run<'a> {
         let budget_before = self.budget_spent.clone();
         let messages_len = self.messages.len();
         let tickets_len = self.tickets.len();
-        if let Err(failed) = self.apply_actions(rule) {
+        let size_before = before.size();
+        let applied = self.apply_actions(rule).and_then(|()| {
+            match self.member.size().grew_past_bounds(&size_before) {
+                Some(problem) => Err(Failed::new(problem)),
+                None => Ok(()),
+            }
+        });
+        if let Err(failed) = applied {
             self.member = before;
             self.ledger.truncate(ledger_len);
             self.budget_spent = budget_before;

@@ -4,7 +4,8 @@
 //! Compiling catches what can be caught before any message is sent: syntax errors, and
 //! top-level variables that no render context provides (`{{ membr.name }}`), each at its
 //! file and line. Rendering is strict — an undefined attribute is an error, never an
-//! empty string — and bounded by fuel, so no template can stall the dispatcher. Only the
+//! empty string — and bounded by fuel, so no template can stall the dispatcher, and by
+//! size (see `bounds`), so none can exhaust memory. Only the
 //! bodies of HTML templates are auto-escaped: a subject is a header, and plain text or
 //! a JSON webhook body must not come out full of `&amp;`.
 
@@ -124,6 +125,7 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(FUEL));
+        bounds::install(&mut env);
         env.set_auto_escape_callback(|name| {
             if name.ends_with(".html") {
                 AutoEscape::Html
@@ -252,12 +254,25 @@ impl Templates {
                 message: describe(e),
             }
         };
-        match &template {
-            Ok(t) => t
-                .render(minijinja::Value::from_serialize(ctx))
-                .map_err(|e| failed(&e)),
-            Err(e) => Err(failed(e)),
+        let t = template.as_ref().map_err(failed)?;
+        let mut out = bounds::RenderedText::default();
+        let rendered = t.render_captured_to(minijinja::Value::from_serialize(ctx), &mut out);
+        let failure = |message: String| {
+            let mut failure = failed(&minijinja::Error::new(
+                minijinja::ErrorKind::WriteFailure,
+                "",
+            ));
+            if let RenderError::Failed { message: m, .. } = &mut failure {
+                *m = message;
+            }
+            failure
+        };
+        if out.overflowed {
+            return Err(failure(bounds::overflow_message()));
         }
+        rendered.map_err(|e| failed(&e))?;
+        String::from_utf8(out.bytes)
+            .map_err(|_| failure("the rendered text is not valid UTF-8".to_string()))
     }
 }
 
@@ -277,7 +292,24 @@ fn add(
     errors: &mut Vec<TemplateError>,
 ) {
     let Part { what, at, scope } = part;
-    if let Err(e) = env.add_template_owned(name.clone(), source.to_string()) {
+    // The text compiled is the one with bounded operators; one that does not parse is
+    // compiled as written, for minijinja's own syntax error.
+    let bounded = match operators::rewrite(source, &name) {
+        Ok(text) => text,
+        Err(operators::Unbounded::Syntax) => source.to_string(),
+        Err(operators::Unbounded::Operator) => {
+            errors.push(TemplateError {
+                at: (*at).clone(),
+                message: format!(
+                    "{what}: an operator (`~`, `+` or `*`) could not be bounded; \
+                     use filters (`join`, `format`) instead"
+                ),
+                hint: None,
+            });
+            return;
+        }
+    };
+    if let Err(e) = env.add_template_owned(name.clone(), bounded) {
         errors.push(TemplateError {
             at: position(at, source, &e),
             message: format!("{what}: {}", describe(&e)),
@@ -383,5 +415,7 @@ fn hint(variable: &str, scope: &[&str]) -> String {
 }
 
 mod address;
+mod bounds;
+mod operators;
 #[cfg(test)]
 mod tests;

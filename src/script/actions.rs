@@ -35,11 +35,15 @@ fn push(ctx: &NativeCallContext, action: ScriptAction) -> Outcome {
                 ctx.fn_name()
             )
         })?;
-    collector
-        .0
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(action);
+    let mut actions = collector.0.lock().unwrap_or_else(PoisonError::into_inner);
+    if actions.len() >= super::MAX_SCRIPT_ACTIONS {
+        return Err(format!(
+            "a script may request at most {} actions in one run",
+            super::MAX_SCRIPT_ACTIONS
+        )
+        .into());
+    }
+    actions.push(action);
     Ok(())
 }
 
