@@ -44,6 +44,7 @@
 
 mod durable;
 mod error;
+mod faults;
 mod history;
 pub mod keys;
 mod keyspace;
@@ -51,10 +52,11 @@ mod read;
 mod write;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use durable::DataFiles;
 pub use error::StoreError;
+pub use faults::{Fault, Faults, UNTIL_CLEARED};
 pub use keys::{KeyError, TimerKey};
 use keyspace::Keyspace;
 pub use write::StepWrite;
@@ -88,6 +90,8 @@ pub struct Store {
     /// prepared and committed, never across an await. It is advanced only after a
     /// commit succeeds, so a failed commit reuses the same numbers.
     counters: Mutex<Counters>,
+    /// Failures a test asked for (see [`faults`]); shared with every keyspace.
+    faults: Arc<Faults>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -157,8 +161,8 @@ impl TreeId {
 }
 
 impl Keyspaces {
-    fn new(tree: &sled::Tree) -> Keyspaces {
-        let keyspace = |id| Keyspace::new(tree.clone(), id);
+    fn new(tree: &sled::Tree, faults: &Arc<Faults>) -> Keyspaces {
+        let keyspace = |id| Keyspace::new(tree.clone(), id, Arc::clone(faults));
         Keyspaces {
             members: keyspace(TreeId::Members),
             history: keyspace(TreeId::History),
@@ -198,6 +202,12 @@ fn refuse_older_layout(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
 impl Store {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_faults(dir, Arc::default())
+    }
+
+    /// [`Store::open`], failing on demand as `faults` says: for tests of what the
+    /// callers do when the store fails.
+    pub fn open_with_faults(dir: &Path, faults: Arc<Faults>) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             context: "cannot create the data directory",
             path: dir.to_path_buf(),
@@ -210,7 +220,7 @@ impl Store {
             .map_err(StoreError::sled("opening the database"))?;
         refuse_older_layout(&db, dir)?;
         let files = DataFiles::open(dir)?;
-        Store::with_db(db, Some(files))
+        Store::with_db(db, Some(files), faults)
     }
 
     /// A store that lives in memory-backed temporary files and vanishes on drop: for
@@ -221,14 +231,18 @@ impl Store {
             .flush_every_ms(None)
             .open()
             .map_err(StoreError::sled("opening a temporary database"))?;
-        Store::with_db(db, None)
+        Store::with_db(db, None, Arc::default())
     }
 
-    fn with_db(db: sled::Db, files: Option<DataFiles>) -> Result<Store, StoreError> {
+    fn with_db(
+        db: sled::Db,
+        files: Option<DataFiles>,
+        faults: Arc<Faults>,
+    ) -> Result<Store, StoreError> {
         let tree = db
             .open_tree(TREE)
             .map_err(StoreError::sled("opening the tree"))?;
-        let keyspaces = Keyspaces::new(&tree);
+        let keyspaces = Keyspaces::new(&tree, &faults);
         let counter = |name: &str| -> Result<u64, StoreError> {
             match keyspaces
                 .meta
@@ -249,7 +263,13 @@ impl Store {
             keyspaces,
             files,
             counters: Mutex::new(counters),
+            faults,
         })
+    }
+
+    /// The switches that make this store fail on demand (inert until a test arms them).
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.faults
     }
 
     /// Makes every committed group durable: sled's flush, then `fdatasync` of the
@@ -257,6 +277,9 @@ impl Store {
     /// flush the device's write cache (see [`durable`]). Acknowledge work only after
     /// this returns.
     pub fn sync(&self) -> Result<(), StoreError> {
+        self.faults
+            .check(Fault::Sync)
+            .map_err(StoreError::sled("flushing the database"))?;
         match &self.files {
             Some(files) => files.sync(&self.db),
             None => self

@@ -703,3 +703,42 @@ fn a_member_whose_counters_were_written_as_floats_reads_them_as_decimals() {
     assert_eq!(member.counter("spend_total"), "199.9".parse().unwrap());
     assert_eq!(member.counter("purchases"), 2.into());
 }
+
+#[test]
+fn an_injected_commit_fault_stores_nothing_and_the_next_commit_reuses_the_numbers() {
+    let store = Store::open_temporary().unwrap();
+    store.faults().inject(Fault::Commit, 1);
+    let step = event_step("e-1", "m-1", 5);
+    assert!(store.commit(std::slice::from_ref(&step)).is_err());
+    assert!(!store.seen("e-1").unwrap());
+    assert!(store.member("m-1").unwrap().is_none());
+    store.commit(&[step]).unwrap();
+    assert!(store.seen("e-1").unwrap());
+    assert_eq!(store.ledger("m-1").unwrap().len(), 1);
+    assert_eq!(
+        store.meta_get(NEXT_HISTORY_SEQ).unwrap(),
+        Some(keys::u64_key(1).to_vec()),
+        "the failed commit used up no history numbers"
+    );
+}
+
+#[test]
+fn an_injected_read_fault_fails_gets_and_scans_until_cleared() {
+    let store = Store::open_temporary().unwrap();
+    store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
+    store.faults().inject(Fault::Read, UNTIL_CLEARED);
+    assert!(store.member("m-1").is_err());
+    assert!(store.seen("e-1").is_err());
+    assert!(store.members().is_err());
+    assert!(store.timers_due(i64::MAX, 10).is_err());
+    store.faults().clear(Fault::Read);
+    assert_eq!(store.members().unwrap().len(), 1);
+}
+
+#[test]
+fn an_injected_sync_fault_fails_one_sync() {
+    let store = Store::open_temporary().unwrap();
+    store.faults().inject(Fault::Sync, 1);
+    assert!(store.sync().is_err());
+    store.sync().unwrap();
+}

@@ -45,6 +45,9 @@ impl Store {
             return Ok(());
         }
         refuse_reserved_meta(group)?;
+        self.faults
+            .check(super::Fault::Commit)
+            .map_err(StoreError::sled("committing a group of steps"))?;
         let mut counters = self.counters();
         let (batch, next) = prepare(group, *counters)?;
         self.tree
