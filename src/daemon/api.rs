@@ -36,6 +36,8 @@ pub struct App {
     pub store: Arc<Store>,
     pub writer: WriterHandle,
     pub metrics: Arc<Metrics>,
+    /// Whether the store took the last group (see [`super::health`]).
+    pub health: Arc<super::health::Health>,
     pub reloader: Arc<Reloader>,
     pub limiter: RateLimiter,
 }
@@ -73,8 +75,14 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// `{"status": "ok"}`, or 503 with the store's last error while it is failing: a
+/// load balancer then sends events elsewhere rather than to a daemon that answers
+/// every one of them "unavailable".
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    match app.health.degraded() {
+        None => Json(json!({ "status": "ok" })).into_response(),
+        Some(body) => (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response(),
+    }
 }
 
 async fn not_found() -> Response {

@@ -22,6 +22,7 @@
 mod api;
 pub mod bench;
 mod guard;
+mod health;
 pub mod ingest;
 mod reload;
 pub mod serve;
@@ -40,7 +41,7 @@ use tokio::net::TcpListener;
 use crate::clock::{Clock, SystemClock};
 use crate::rules::{self, RuleError};
 use crate::runner::Runner;
-use crate::store::{Store, StoreError};
+use crate::store::{Faults, Store, StoreError};
 
 pub use ingest::{MAX_BATCH, MAX_BODY_BYTES};
 pub use serve::Limits;
@@ -63,6 +64,8 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// `RALLY_MAX_CONNECTIONS`, `RALLY_HEADER_TIMEOUT_MS`, `RALLY_BODY_TIMEOUT_MS`.
     pub limits: Limits,
+    /// The store's failure switches: inert (the default) except in tests that arm them.
+    pub faults: Arc<Faults>,
 }
 
 impl Config {
@@ -116,6 +119,7 @@ impl Config {
             watch: true,
             clock: Arc::new(SystemClock),
             limits,
+            faults: Arc::default(),
         })
     }
 }
@@ -199,6 +203,7 @@ pub async fn run(
         .map_err(|errors| DaemonError::Channels(errors.iter().map(|e| e.to_string()).collect()))?;
     let store = open_store(&config).await?;
     let metrics = Arc::new(telemetry::Metrics::new());
+    let health = Arc::new(health::Health::default());
     // For the "listening" line, said once everything that can refuse has accepted.
     let (rule_count, file_count, version) = (set.rules.len(), set.files.len(), set.version.clone());
     let set = Arc::new(set);
@@ -222,6 +227,7 @@ pub async fn run(
     let (writer, writer_thread) = writer::spawn(
         runner,
         Arc::clone(&metrics),
+        Arc::clone(&health),
         Some(dispatcher.notifier()),
         Arc::clone(&config.clock),
     )
@@ -254,6 +260,7 @@ pub async fn run(
         store,
         writer: writer.clone(),
         metrics,
+        health,
         reloader,
         limiter: guard::RateLimiter::new(config.rate_limit),
     });
@@ -318,7 +325,8 @@ async fn load_rules(config: &Config) -> Result<rules::RuleSet, DaemonError> {
 
 async fn open_store(config: &Config) -> Result<Store, DaemonError> {
     let dir = config.data_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || Store::open(&dir)).await;
+    let faults = Arc::clone(&config.faults);
+    let opened = tokio::task::spawn_blocking(move || Store::open_with_faults(&dir, faults)).await;
     let error = |source| DaemonError::Store {
         dir: config.data_dir.clone(),
         source,

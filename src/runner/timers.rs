@@ -147,8 +147,14 @@ impl Runner {
             }
             for (key, payload) in due {
                 steps += 1;
-                self.popped = Some(key.clone());
-                self.pop(key, &payload)?;
+                // Marked popped only once its step is in the group: a timer whose
+                // pop failed (its member could not be read) must be found by the
+                // next scan, not skipped until a commit.
+                let before = self.popped.replace(key.clone());
+                if let Err(e) = self.pop(key, &payload) {
+                    self.popped = before;
+                    return Err(e);
+                }
                 if !self.jobs.is_empty() {
                     // A global trigger fell due: run it over every member before any
                     // later timer, so things happen in time order.
