@@ -62,12 +62,17 @@ pub fn router(app: Arc<App>, token: Option<Token>, body_timeout: BodyTimeout) ->
         Some(token) => guarded.route_layer(from_fn_with_state(token, require_token)),
         None => guarded,
     };
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .merge(guarded)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(app)
+        .with_state(app);
+    // Around the whole router, not each route (what `Router::layer` does): only
+    // there does a 405 already carry the `Allow` header its message quotes.
+    Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn(super::json_errors::json_errors))
 }
 
 /// A JSON error body: `{"error": message}`.

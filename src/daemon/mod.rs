@@ -5,6 +5,7 @@
 //! | [`writer`] | the one writer thread: group commit, sync, then acknowledge |
 //! | [`ingest`] | `POST /v1/events`: body formats, limits, per-event results |
 //! | [`api`] | routes and the read-only handlers |
+//! | [`json_errors`] | every error answered as JSON, axum's own rejections too |
 //! | [`tickets`] | `GET /v1/tickets`, and acknowledging and resolving tickets |
 //! | [`reload`] | rule reloads (rules and channels): by request and by watching the rules directory |
 //! | [`guard`] | bearer token, body timeout and rate limit |
@@ -24,6 +25,7 @@ pub mod bench;
 mod guard;
 mod health;
 pub mod ingest;
+mod json_errors;
 mod reload;
 pub mod serve;
 mod telemetry;
