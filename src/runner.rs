@@ -432,6 +432,22 @@ impl Runner {
         result
     }
 
+    /// Opens the store again after an I/O error ([`Store::reopen`]) and forgets all
+    /// it cached from the old one: the open group (nothing of it was acknowledged),
+    /// committed members and the timer floor (a group committed but never synced may
+    /// be gone from the files), and the records read at start.
+    pub fn reopen_store(&mut self) -> Result<(), StoreError> {
+        self.group.clear();
+        self.members.clear();
+        self.committed.clear();
+        self.events.clear();
+        self.tickets.clear();
+        self.popped = None;
+        self.due_floor = None;
+        self.store.reopen()?;
+        self.reload_records()
+    }
+
     fn reload_records(&mut self) -> Result<(), StoreError> {
         self.campaigns = load_campaigns(&self.store)?;
         self.budget_used = budgets(&self.campaigns);

@@ -5,9 +5,11 @@
 //! the log segment still had room, the flush in `Store::sync`) returns
 //! `IO error: No space left on device` within tens of milliseconds — no hang — and
 //! from then on every call returns that same error, even once space is freed: sled
-//! keeps the first I/O error it meets. After a restart, sled's recovery holds each
-//! group whole or not at all; the test checks exactly that for every group answered
-//! 503, and that a resend then applies each event exactly once.
+//! keeps the first I/O error it meets. So the writer opens the store again after an
+//! I/O error (`Store::reopen`); sled's recovery then holds each group whole or not at
+//! all. The test checks that the daemon takes events again once space is freed, that
+//! no group answered 503 is there in part, and that a resend applies each event
+//! exactly once — also after a restart.
 
 mod support;
 
@@ -127,7 +129,7 @@ async fn held(live: &Live, range: std::ops::Range<usize>) -> usize {
 const BATCH: usize = 100;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_is_answered_503_promptly_and_no_group_answered_503_is_partly_on_disk() {
+async fn a_full_disk_is_answered_503_promptly_and_once_freed_each_event_resent_is_applied_once() {
     let tmpfs = match Tmpfs::mount("8m") {
         Ok(tmpfs) => tmpfs,
         Err(reason) => {
@@ -186,11 +188,25 @@ async fn a_full_disk_is_answered_503_promptly_and_no_group_answered_503_is_partl
         "{health}"
     );
 
-    // Space comes back. sled 0.34 keeps the first I/O error it met and returns it from
-    // every later call (see `Store::reopen`): the store recovers by opening again.
+    // Space comes back: the daemon takes events again, without a restart (the writer
+    // opened the store again after the error: sled 0.34 keeps an I/O error for good).
     std::fs::remove_file(&filler).expect("remove the filler");
-    live.stop().await;
-    let live = Live::start(rules.path(), &data, Arc::new(SystemClock)).await;
+    let fresh = 100 * BATCH;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, answer, _) = post(&live, &batch(fresh, BATCH)).await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "{answer}");
+        assert!(Instant::now() < deadline, "no recovery in 30 s: {answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(held(&live, fresh..fresh + BATCH).await, BATCH);
+    assert_eq!(live.get("/healthz").await.0, 200);
+
+    // What the store holds now is what its files hold: no group answered 503 is
+    // there in part.
     for &from in &refused {
         let on_disk = held(&live, from..from + BATCH).await;
         assert!(
@@ -205,6 +221,12 @@ async fn a_full_disk_is_answered_503_promptly_and_no_group_answered_503_is_partl
         assert_eq!(status, 200, "{answer}");
     }
     for &from in &refused {
+        assert_eq!(held(&live, from..from + BATCH).await, BATCH);
+    }
+    // And after a restart, the same.
+    live.stop().await;
+    let live = Live::start(rules.path(), &data, Arc::new(SystemClock)).await;
+    for &from in refused.iter().chain([&0, &fresh]) {
         assert_eq!(held(&live, from..from + BATCH).await, BATCH);
     }
     assert_eq!(live.get("/healthz").await.0, 200);

@@ -141,6 +141,7 @@ pub fn spawn(
         outbox,
         clock,
         timers: Backoff::default(),
+        reopen_needed: false,
     };
     let thread = std::thread::Builder::new()
         .name("rally-writer".into())
@@ -156,6 +157,10 @@ struct Writer {
     health: Arc<Health>,
     /// Set while clock-driven work is failing: when to try it again.
     timers: Backoff,
+    /// Set by an I/O error from the store: sled 0.34 returns that error from every
+    /// later call until it is opened again, so the store is reopened once the group
+    /// that met it is answered (see [`Writer::reopen_if_needed`]).
+    reopen_needed: bool,
     /// A small runtime to wait for a job or the next deadline, whichever comes first.
     waiting: tokio::runtime::Runtime,
     /// The real clock: what is due is judged by it.
@@ -267,6 +272,29 @@ impl Writer {
                 let pause = self.timers.failed();
                 tracing::error!(error = %e, retry_in = ?pause, "clock-driven work failed; retrying later");
                 self.health.failed(&e, self.clock.now());
+                self.reopen_if_needed();
+            }
+        }
+    }
+
+    /// Notes a store error: an I/O error means the store must be opened again.
+    fn store_failed(&mut self, e: &crate::store::StoreError) {
+        if e.is_io() {
+            self.reopen_needed = true;
+        }
+    }
+
+    /// Opens the store again after an I/O error, between groups, so the first group
+    /// after the cause is gone (a full disk freed) is stored. Until then every group
+    /// fails at once with the same error, answered 503 without waiting.
+    fn reopen_if_needed(&mut self) {
+        if !self.reopen_needed {
+            return;
+        }
+        match self.runner.reopen_store() {
+            Ok(()) => self.reopen_needed = false,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open the store again; trying after the next group")
             }
         }
     }
@@ -274,20 +302,24 @@ impl Writer {
     /// Runs what is due, commits and syncs it.
     fn run_timers(&mut self) -> Result<(), String> {
         let now = self.clock.now();
-        let ran = self
-            .runner
-            .run_due(now)
-            .map_err(|e| format!("cannot run due timers: {e}"))?;
+        let ran = match self.runner.run_due(now) {
+            Ok(ran) => ran,
+            Err(e) => {
+                self.store_failed(&e);
+                return Err(format!("cannot run due timers: {e}"));
+            }
+        };
         if ran == 0 {
             return Ok(());
         }
-        self.runner
-            .commit()
-            .map_err(|e| format!("cannot commit timer steps: {e}"))?;
-        self.runner
-            .store()
-            .sync()
-            .map_err(|e| format!("cannot sync after running timers: {e}"))?;
+        if let Err(e) = self.runner.commit() {
+            self.store_failed(&e);
+            return Err(format!("cannot commit timer steps: {e}"));
+        }
+        if let Err(e) = self.runner.store().sync() {
+            self.store_failed(&e);
+            return Err(format!("cannot sync after running timers: {e}"));
+        }
         self.health.recovered();
         self.metrics.timer_steps(ran);
         if let Some(outbox) = &self.outbox {
@@ -367,6 +399,7 @@ impl Writer {
                     // The steps before this one stay in the group: if they commit, a
                     // retry of the request finds them as duplicates.
                     tracing::error!(event = ?event.id, error = %e, "cannot run a step");
+                    self.store_failed(&e);
                     return Waiting {
                         reply,
                         events: events.len(),
@@ -444,23 +477,27 @@ impl Writer {
             });
             let _ = reply.send(answer);
         }
+        // After answering: the requests of a failed group wait for nothing more.
+        self.reopen_if_needed();
     }
 
     fn commit_and_sync(&mut self, steps: usize) -> Result<(), Unavailable> {
         let pending = self.runner.pending();
         let started = Instant::now();
-        self.runner.commit().map_err(|e| {
+        if let Err(e) = self.runner.commit() {
             tracing::error!(error = %e, steps = pending, "commit failed; the group is not acknowledged");
-            Unavailable(format!("cannot commit: {e}"))
-        })?;
+            self.store_failed(&e);
+            return Err(Unavailable(format!("cannot commit: {e}")));
+        }
         let committed = Instant::now();
         self.metrics.commit(committed - started);
         // Also when every event was a duplicate: its earlier commit may not have been
         // synced (a failed sync answers "unavailable" but leaves the rows in sled).
-        self.runner.store().sync().map_err(|e| {
+        if let Err(e) = self.runner.store().sync() {
             tracing::error!(error = %e, "sync failed; the group is not acknowledged");
-            Unavailable(format!("cannot make the events durable: {e}"))
-        })?;
+            self.store_failed(&e);
+            return Err(Unavailable(format!("cannot make the events durable: {e}")));
+        }
         self.metrics.sync(committed.elapsed());
         self.metrics.group(steps);
         if let Some(outbox) = &self.outbox {
