@@ -10,10 +10,11 @@
 //! committed before due timers are looked up.
 
 mod arming;
+mod open_group;
 mod tickets;
 mod timers;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,7 @@ use crate::event::Event;
 use crate::member::Member;
 use crate::rules::RuleSet;
 use crate::store::{StepWrite, Store, StoreError};
+use open_group::OpenGroup;
 
 pub use tickets::stored_tickets;
 pub use timers::FanoutJob;
@@ -97,11 +99,9 @@ pub struct Runner {
     /// Shared with the outbox dispatcher and the API's readers (sled is thread-safe).
     store: Arc<Store>,
     rules: Arc<RuleSet>,
-    group: Vec<StepWrite>,
-    /// Members changed by the open group, newer than what the store holds: the index
-    /// of the group's write that holds each one's latest state (kept there, not
-    /// copied; [`Runner::commit`] moves them into `committed`).
-    members: HashMap<String, usize>,
+    /// Steps not committed yet, and what later steps of the group must see of them
+    /// ([`Runner::commit`] moves their members into `committed`).
+    open: OpenGroup,
     /// Members as last committed, so a member's next step need not read and decode
     /// them back from the store. Exact because this runner is the store's only writer
     /// of members; emptied when it grows past [`MEMBER_CACHE`] or a commit fails.
@@ -111,8 +111,6 @@ pub struct Runner {
     /// common "is anything due?" question be answered without a scan of the timer
     /// index. A lower bound only: removing a timer leaves it where it was.
     due_floor: Option<i64>,
-    /// Event ids of the open group.
-    events: HashSet<String>,
     campaigns: BTreeMap<String, CampaignRecord>,
     budget_used: BTreeMap<String, i64>,
     jobs: VecDeque<FanoutJob>,
@@ -124,15 +122,9 @@ pub struct Runner {
     journal: Option<Vec<Journaled>>,
     next_ticket: u64,
     next_outbox: u64,
-    /// Tickets changed by the open group, newer than what the store holds.
-    tickets: HashMap<u64, crate::tickets::Ticket>,
     /// The one time every step runs at (SPEC §2.7): monotone, kept in the store with
     /// every commit so a restart (or an import) continues from it.
     clock: StepClock,
-    /// The last timer the open group popped. Timers pop in key order, so every due
-    /// timer up to this one is popped too — still in the store until the group
-    /// commits, and skipped by the next scan.
-    popped: Option<crate::store::keys::TimerKey>,
 }
 
 /// Members kept in [`Runner`]'s cache of committed members (about 1–2 KiB each).
@@ -159,14 +151,10 @@ impl Runner {
             store: Arc::new(store),
             next_ticket,
             next_outbox,
-            tickets: HashMap::new(),
-            popped: None,
             rules,
-            group: Vec::new(),
-            members: HashMap::new(),
+            open: OpenGroup::default(),
             committed: HashMap::new(),
             due_floor: None,
-            events: HashSet::new(),
             campaigns,
             budget_used,
             jobs,
@@ -218,7 +206,7 @@ impl Runner {
 
     /// Steps waiting in the open group.
     pub fn pending(&self) -> usize {
-        self.group.len()
+        self.open.len()
     }
 
     /// Campaign records: transitions fired and points awarded.
@@ -239,8 +227,7 @@ impl Runner {
 
     /// A member's state in the open group, if a step of it changed them.
     fn pending_member(&self, id: &str) -> Option<&Member> {
-        let write = self.group.get(*self.members.get(id)?)?;
-        write.members.iter().find(|m| m.id == id)
+        self.open.member(id)
     }
 
     /// A member for a step that is about to run: taken out of the cache rather than
@@ -271,7 +258,7 @@ impl Runner {
     ) -> Result<Applied, StoreError> {
         self.run_due(reading)?;
         let now = self.clock.advance(reading);
-        if self.events.contains(&event.id) || self.store.seen(&event.id)? {
+        if self.open.holds_event(&event.id) || self.store.seen(&event.id)? {
             return Ok(Applied::Duplicate);
         }
         if event.at_utc() > now + MAX_AHEAD {
@@ -290,13 +277,13 @@ impl Runner {
             None => (StepWrite::default(), None),
         };
         write.event_id = Some(event.id.clone());
-        self.events.insert(event.id.clone());
+        self.open.add_event(event.id.clone());
         let owned;
         let (event, member) = match ticket_member {
             Some(id) => {
                 let Some(member) = self.take_member(&id)? else {
                     // Never create a member for a ticket command.
-                    self.group.push(write);
+                    self.open.push(write);
                     return Ok(Applied::Accepted(Report::default()));
                 };
                 owned = Event {
@@ -375,61 +362,65 @@ impl Runner {
             write.ledger.append(&mut ledger);
             write.firings.append(&mut firings);
         }
-        self.members.insert(member.id.clone(), self.group.len());
-        write.members.push(member);
-        self.group.push(write);
+        self.open.push_step(member, write);
     }
 
     /// Adds a write made outside a step (a ticket change by API) to the open group.
     pub fn push_write(&mut self, write: StepWrite) {
-        self.group.push(write);
+        self.open.push(write);
     }
 
     /// Commits the open group in one transaction. On error nothing of the group is
     /// stored and the group is dropped: its events were not acknowledged.
     pub fn commit(&mut self) -> Result<(), StoreError> {
-        if self.group.is_empty() {
+        if self.open.is_empty() {
             return Ok(());
         }
         if let Some(clock) = self.clock.encode() {
-            self.group.push(StepWrite {
+            self.open.push(StepWrite {
                 meta_put: vec![(CLOCK_META.to_string(), clock)],
                 ..StepWrite::default()
             });
         }
-        let result = self.store.commit(&self.group);
-        let armed = self
-            .group
-            .iter()
-            .flat_map(|write| &write.timers_set)
-            .map(|(key, _)| key.due)
-            .min();
-        self.events.clear();
-        self.tickets.clear();
-        self.popped = None;
+        let mut writes = self.open.close();
+        let result = self.store.commit(&writes);
         if result.is_err() {
             // What the failed group changed in memory must not outlive it.
-            self.group.clear();
-            self.members.clear();
             self.committed.clear();
             self.due_floor = None;
             self.reload_records()?;
             return result;
         }
+        let armed = writes
+            .iter()
+            .flat_map(|write| &write.timers_set)
+            .map(|(key, _)| key.due)
+            .min();
         if let (Some(floor), Some(armed)) = (self.due_floor, armed) {
             self.due_floor = Some(floor.min(armed));
         }
-        if self.committed.len() + self.members.len() > MEMBER_CACHE {
+        let changed: usize = writes.iter().map(|write| write.members.len()).sum();
+        if self.committed.len() + changed > MEMBER_CACHE {
             self.committed.clear();
         }
-        self.members.clear();
-        for write in &mut self.group {
+        for write in &mut writes {
             for member in write.members.drain(..) {
                 self.committed.insert(member.id.clone(), member);
             }
         }
-        self.group.clear();
         result
+    }
+
+    /// Opens the store again after an I/O error ([`Store::reopen`]) and forgets all
+    /// it cached from the old one: the open group (nothing of it was acknowledged),
+    /// committed members and the timer floor (a group committed but never synced may
+    /// be gone from the files), and the records read at start.
+    pub fn reopen_store(&mut self) -> Result<(), StoreError> {
+        drop(self.open.close());
+        self.committed.clear();
+        self.due_floor = None;
+        self.store.reopen()?;
+        self.reload_records()
     }
 
     fn reload_records(&mut self) -> Result<(), StoreError> {

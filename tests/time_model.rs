@@ -184,6 +184,7 @@ impl Live {
             watch: false,
             clock,
             limits: rally::daemon::Limits::default(),
+            faults: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -36,6 +36,8 @@ pub struct App {
     pub store: Arc<Store>,
     pub writer: WriterHandle,
     pub metrics: Arc<Metrics>,
+    /// Whether the store took the last group (see [`super::health`]).
+    pub health: Arc<super::health::Health>,
     pub reloader: Arc<Reloader>,
     /// Delivers the outbox; `POST /v1/messages/{id}/retry` queues through it.
     pub dispatcher: crate::outbox::Dispatcher,
@@ -63,12 +65,17 @@ pub fn router(app: Arc<App>, token: Option<Token>, body_timeout: BodyTimeout) ->
         Some(token) => guarded.route_layer(from_fn_with_state(token, require_token)),
         None => guarded,
     };
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .merge(guarded)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(app)
+        .with_state(app);
+    // Around the whole router, not each route (what `Router::layer` does): only
+    // there does a 405 already carry the `Allow` header its message quotes.
+    Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn(super::json_errors::json_errors))
 }
 
 /// A JSON error body: `{"error": message}`.
@@ -76,8 +83,14 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// `{"status": "ok"}`, or 503 with the store's last error while it is failing: a
+/// load balancer then sends events elsewhere rather than to a daemon that answers
+/// every one of them "unavailable".
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    match app.health.degraded() {
+        None => Json(json!({ "status": "ok" })).into_response(),
+        Some(body) => (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response(),
+    }
 }
 
 async fn not_found() -> Response {

@@ -175,6 +175,7 @@ async fn against_daemon(
         watch: false,
         clock: std::sync::Arc::new(crate::clock::SystemClock),
         limits: crate::daemon::Limits::default(),
+        faults: std::sync::Arc::default(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let daemon = tokio::spawn(run(listener, daemon_config, async {

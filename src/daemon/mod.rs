@@ -5,6 +5,7 @@
 //! | [`writer`] | the one writer thread: group commit, sync, then acknowledge |
 //! | [`ingest`] | `POST /v1/events`: body formats, limits, per-event results |
 //! | [`api`] | routes and the read-only handlers |
+//! | [`json_errors`] | every error answered as JSON, axum's own rejections too |
 //! | [`tickets`] | `GET /v1/tickets`, and acknowledging and resolving tickets |
 //! | [`reload`] | rule reloads (rules and channels): by request and by watching the rules directory |
 //! | [`guard`] | bearer token, body timeout and rate limit |
@@ -22,7 +23,9 @@
 mod api;
 pub mod bench;
 mod guard;
+mod health;
 pub mod ingest;
+mod json_errors;
 mod messages;
 mod reload;
 pub mod serve;
@@ -41,7 +44,7 @@ use tokio::net::TcpListener;
 use crate::clock::{Clock, SystemClock};
 use crate::rules::{self, RuleError};
 use crate::runner::Runner;
-use crate::store::{Store, StoreError};
+use crate::store::{Faults, Store, StoreError};
 
 pub use ingest::{MAX_BATCH, MAX_BODY_BYTES};
 pub use serve::Limits;
@@ -64,6 +67,8 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// `RALLY_MAX_CONNECTIONS`, `RALLY_HEADER_TIMEOUT_MS`, `RALLY_BODY_TIMEOUT_MS`.
     pub limits: Limits,
+    /// The store's failure switches: inert (the default) except in tests that arm them.
+    pub faults: Arc<Faults>,
 }
 
 impl Config {
@@ -117,6 +122,7 @@ impl Config {
             watch: true,
             clock: Arc::new(SystemClock),
             limits,
+            faults: Arc::default(),
         })
     }
 }
@@ -200,6 +206,7 @@ pub async fn run(
         .map_err(|errors| DaemonError::Channels(errors.iter().map(|e| e.to_string()).collect()))?;
     let store = open_store(&config).await?;
     let metrics = Arc::new(telemetry::Metrics::new());
+    let health = Arc::new(health::Health::default());
     // For the "listening" line, said once everything that can refuse has accepted.
     let (rule_count, file_count, version) = (set.rules.len(), set.files.len(), set.version.clone());
     let set = Arc::new(set);
@@ -223,6 +230,7 @@ pub async fn run(
     let (writer, writer_thread) = writer::spawn(
         runner,
         Arc::clone(&metrics),
+        Arc::clone(&health),
         Some(dispatcher.notifier()),
         Arc::clone(&config.clock),
     )
@@ -255,6 +263,7 @@ pub async fn run(
         store,
         writer: writer.clone(),
         metrics,
+        health,
         reloader,
         dispatcher: dispatcher.clone(),
         limiter: guard::RateLimiter::new(config.rate_limit),
@@ -320,7 +329,8 @@ async fn load_rules(config: &Config) -> Result<rules::RuleSet, DaemonError> {
 
 async fn open_store(config: &Config) -> Result<Store, DaemonError> {
     let dir = config.data_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || Store::open(&dir)).await;
+    let faults = Arc::clone(&config.faults);
+    let opened = tokio::task::spawn_blocking(move || Store::open_with_faults(&dir, faults)).await;
     let error = |source| DaemonError::Store {
         dir: config.data_dir.clone(),
         source,

@@ -12,7 +12,12 @@
 //!
 //! If the commit or the sync fails, every request of the group is answered
 //! "unavailable": nothing of it was acknowledged, and a retry is safe (events already
-//! stored come back as duplicates).
+//! stored come back as duplicates). The writer records each group's outcome in
+//! [`Health`] for `/healthz`.
+//!
+//! Clock-driven work that fails (a timer that cannot be read, a commit of timer steps
+//! that fails) is retried after a growing pause ([`Backoff`]) while the writer keeps
+//! taking jobs: a store that fails must never stop requests from being answered.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,13 +26,16 @@ use std::time::Instant;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
+use super::health::Health;
 use super::telemetry::{EventStatus, Metrics};
 use crate::event::Event;
 use crate::rules::RuleSet;
 use crate::runner::{Applied, Runner};
 
+mod backoff;
 mod tickets;
 
+use backoff::Backoff;
 pub use tickets::{TicketAnswer, TicketCommand};
 
 /// Steps gathered into one transaction before the writer stops draining the queue:
@@ -116,6 +124,7 @@ fn stopped() -> Unavailable {
 pub fn spawn(
     runner: Runner,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
     outbox: Option<Arc<tokio::sync::Notify>>,
     clock: Arc<dyn crate::clock::Clock>,
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
@@ -127,9 +136,12 @@ pub fn spawn(
         runner,
         jobs,
         metrics,
+        health,
         waiting: clock_runtime,
         outbox,
         clock,
+        timers: Backoff::default(),
+        reopen_needed: false,
     };
     let thread = std::thread::Builder::new()
         .name("rally-writer".into())
@@ -141,6 +153,14 @@ struct Writer {
     runner: Runner,
     jobs: mpsc::Receiver<Job>,
     metrics: Arc<Metrics>,
+    /// Where `/healthz` learns whether the last group was stored.
+    health: Arc<Health>,
+    /// Set while clock-driven work is failing: when to try it again.
+    timers: Backoff,
+    /// Set by an I/O error from the store: sled 0.34 returns that error from every
+    /// later call until it is opened again, so the store is reopened once the group
+    /// that met it is answered (see [`Writer::reopen_if_needed`]).
+    reopen_needed: bool,
     /// A small runtime to wait for a job or the next deadline, whichever comes first.
     waiting: tokio::runtime::Runtime,
     /// The real clock: what is due is judged by it.
@@ -209,13 +229,18 @@ impl Writer {
     /// writer that also owns timers must stop waiting when the next one falls due.
     fn next_job(&mut self) -> Option<Job> {
         loop {
-            let wait = match self.runner.next_due() {
-                Ok(Some(due)) => (due - self.clock.now()).to_std().unwrap_or_default(),
-                Ok(None) => IDLE_WAIT,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the timer index");
-                    IDLE_WAIT
-                }
+            // While timers fail, the backoff, not the timer index, says when to try
+            // again: the index says "due now" until they run, which would spin.
+            let wait = match self.timers.remaining() {
+                Some(left) => left,
+                None => match self.runner.next_due() {
+                    Ok(Some(due)) => (due - self.clock.now()).to_std().unwrap_or_default(),
+                    Ok(None) => IDLE_WAIT,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the timer index");
+                        IDLE_WAIT
+                    }
+                },
             };
             if wait.is_zero() {
                 self.between_groups();
@@ -235,30 +260,72 @@ impl Writer {
     /// THE SEAM for clock-driven work (timers that fell due, campaign fan-out batches):
     /// it runs after every group is committed, synced and answered, and before the
     /// writer waits for the next job, so such work is serialised with events and never
-    /// delays an acknowledgement already earned. There is no such work yet.
+    /// delays an acknowledgement already earned. After a failure it does nothing until
+    /// the backoff is over (events still run what is due before them, and fail alike).
     fn between_groups(&mut self) {
+        if self.timers.remaining().is_some_and(|left| !left.is_zero()) {
+            return;
+        }
+        match self.run_timers() {
+            Ok(()) => self.timers.succeeded(),
+            Err(e) => {
+                let pause = self.timers.failed();
+                tracing::error!(error = %e, retry_in = ?pause, "clock-driven work failed; retrying later");
+                self.health.failed(&e, self.clock.now());
+                self.reopen_if_needed();
+            }
+        }
+    }
+
+    /// Notes a store error: an I/O error means the store must be opened again.
+    fn store_failed(&mut self, e: &crate::store::StoreError) {
+        if e.is_io() {
+            self.reopen_needed = true;
+        }
+    }
+
+    /// Opens the store again after an I/O error, between groups, so the first group
+    /// after the cause is gone (a full disk freed) is stored. Until then every group
+    /// fails at once with the same error, answered 503 without waiting.
+    fn reopen_if_needed(&mut self) {
+        if !self.reopen_needed {
+            return;
+        }
+        match self.runner.reopen_store() {
+            Ok(()) => self.reopen_needed = false,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open the store again; trying after the next group")
+            }
+        }
+    }
+
+    /// Runs what is due, commits and syncs it.
+    fn run_timers(&mut self) -> Result<(), String> {
         let now = self.clock.now();
         let ran = match self.runner.run_due(now) {
-            Ok(steps) => steps,
+            Ok(ran) => ran,
             Err(e) => {
-                tracing::error!(error = %e, "cannot run due timers");
-                return;
+                self.store_failed(&e);
+                return Err(format!("cannot run due timers: {e}"));
             }
         };
         if ran == 0 {
-            return;
+            return Ok(());
         }
         if let Err(e) = self.runner.commit() {
-            tracing::error!(error = %e, "cannot commit timer steps");
-            return;
+            self.store_failed(&e);
+            return Err(format!("cannot commit timer steps: {e}"));
         }
         if let Err(e) = self.runner.store().sync() {
-            tracing::error!(error = %e, "cannot sync after running timers");
+            self.store_failed(&e);
+            return Err(format!("cannot sync after running timers: {e}"));
         }
+        self.health.recovered();
         self.metrics.timer_steps(ran);
         if let Some(outbox) = &self.outbox {
             outbox.notify_one();
         }
+        Ok(())
     }
 
     /// Adds a job to the group. Returns true for a stop request.
@@ -332,6 +399,7 @@ impl Writer {
                     // The steps before this one stay in the group: if they commit, a
                     // retry of the request finds them as duplicates.
                     tracing::error!(event = ?event.id, error = %e, "cannot run a step");
+                    self.store_failed(&e);
                     return Waiting {
                         reply,
                         events: events.len(),
@@ -357,6 +425,10 @@ impl Writer {
         let mut durable = self.commit_and_sync(group.steps);
         if let (Ok(()), Some(broken)) = (&durable, group.broken) {
             durable = Err(broken);
+        }
+        match &durable {
+            Ok(()) => self.health.recovered(),
+            Err(e) => self.health.failed(&e.0, self.clock.now()),
         }
         if durable.is_ok() {
             for rule in &group.firings {
@@ -405,23 +477,27 @@ impl Writer {
             });
             let _ = reply.send(answer);
         }
+        // After answering: the requests of a failed group wait for nothing more.
+        self.reopen_if_needed();
     }
 
     fn commit_and_sync(&mut self, steps: usize) -> Result<(), Unavailable> {
         let pending = self.runner.pending();
         let started = Instant::now();
-        self.runner.commit().map_err(|e| {
+        if let Err(e) = self.runner.commit() {
             tracing::error!(error = %e, steps = pending, "commit failed; the group is not acknowledged");
-            Unavailable(format!("cannot commit: {e}"))
-        })?;
+            self.store_failed(&e);
+            return Err(Unavailable(format!("cannot commit: {e}")));
+        }
         let committed = Instant::now();
         self.metrics.commit(committed - started);
         // Also when every event was a duplicate: its earlier commit may not have been
         // synced (a failed sync answers "unavailable" but leaves the rows in sled).
-        self.runner.store().sync().map_err(|e| {
+        if let Err(e) = self.runner.store().sync() {
             tracing::error!(error = %e, "sync failed; the group is not acknowledged");
-            Unavailable(format!("cannot make the events durable: {e}"))
-        })?;
+            self.store_failed(&e);
+            return Err(Unavailable(format!("cannot make the events durable: {e}")));
+        }
         self.metrics.sync(committed.elapsed());
         self.metrics.group(steps);
         if let Some(outbox) = &self.outbox {

@@ -78,7 +78,7 @@ impl Runner {
             && write.meta_put.is_empty()
             && write.meta_remove.is_empty())
         {
-            self.group.push(write);
+            self.open.push(write);
         }
         Ok(())
     }
@@ -185,7 +185,7 @@ impl Runner {
     /// What `name` is armed with as the next commit will leave it: the open group's
     /// latest change to it, or else the store's.
     fn armed(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        for write in self.group.iter().rev() {
+        for write in self.open.writes().iter().rev() {
             if write.meta_remove.iter().any(|n| n == name) {
                 return Ok(None);
             }
@@ -204,7 +204,7 @@ impl Runner {
             .into_iter()
             .map(|(name, _)| name)
             .collect();
-        for write in &self.group {
+        for write in self.open.writes() {
             for (name, _) in &write.meta_put {
                 if name.starts_with(ARMED_META) && !names.contains(name) {
                     names.push(name.clone());

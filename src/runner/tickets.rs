@@ -59,12 +59,12 @@ impl Runner {
         if let Ok(bytes) = serde_json::to_vec(&ticket) {
             write.tickets_put.push((ticket.number, bytes));
         }
-        self.tickets.insert(ticket.number, ticket);
+        self.open.put_ticket(ticket);
     }
 
     /// A ticket as the next step would see it.
     pub fn ticket(&self, number: u64) -> Result<Option<Ticket>, StoreError> {
-        if let Some(ticket) = self.tickets.get(&number) {
+        if let Some(ticket) = self.open.ticket(number) {
             return Ok(Some(ticket.clone()));
         }
         match self.store.ticket(number)? {
@@ -181,7 +181,7 @@ impl Runner {
                 }
             }
         }
-        self.group.push(write);
+        self.open.push(write);
         Ok(())
     }
 }

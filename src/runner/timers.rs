@@ -91,7 +91,7 @@ impl Runner {
         if let Some(job) = self.jobs.front() {
             return Ok(Some(job.occurrence));
         }
-        if self.popped.is_some() {
+        if self.open.popped().is_some() {
             // Popped timers are still in the store until the group commits.
             return Ok(Some(DateTime::<Utc>::UNIX_EPOCH));
         }
@@ -147,15 +147,21 @@ impl Runner {
             }
             for (key, payload) in due {
                 steps += 1;
-                self.popped = Some(key.clone());
-                self.pop(key, &payload)?;
+                // Marked popped only once its step is in the group: a timer whose
+                // pop failed (its member could not be read) must be found by the
+                // next scan, not skipped until a commit.
+                let before = self.open.pop(key.clone());
+                if let Err(e) = self.pop(key, &payload) {
+                    self.open.unpop(before);
+                    return Err(e);
+                }
                 if !self.jobs.is_empty() {
                     // A global trigger fell due: run it over every member before any
                     // later timer, so things happen in time order.
                     break;
                 }
             }
-            if self.group.len() >= TIMER_BATCH {
+            if self.open.len() >= TIMER_BATCH {
                 self.commit()?;
             }
         }
@@ -165,7 +171,8 @@ impl Runner {
     /// Whether the open group armed a timer due at `now` (not visible in the store yet).
     fn group_arms_due_timer(&self, now: DateTime<Utc>) -> bool {
         let limit = millis(now);
-        self.group
+        self.open
+            .writes()
             .iter()
             .flat_map(|w| &w.timers_set)
             .any(|(key, _)| key.due <= limit)
@@ -193,7 +200,7 @@ impl Runner {
     /// Up to `max` timers due at `up_to` (Unix millis) that the open group has not
     /// popped yet.
     fn unpopped_due(&self, up_to: i64, max: usize) -> Result<Vec<(TimerKey, Vec<u8>)>, StoreError> {
-        match &self.popped {
+        match self.open.popped() {
             Some(last) => self.store.timers_due_after(last, up_to, max),
             None => self.store.timers_due(up_to, max),
         }
@@ -211,7 +218,7 @@ impl Runner {
             _ => {
                 // A kind this build does not know: drop it rather than spin on it.
                 tracing::warn!(kind = %key.kind, id = %key.id, "dropping a timer of unknown kind");
-                self.group.push(StepWrite {
+                self.open.push(StepWrite {
                     timers_clear: vec![key],
                     ..StepWrite::default()
                 });
@@ -236,7 +243,7 @@ impl Runner {
                 let outcome = self.step(Some(member), &input, due);
                 self.absorb(outcome, write);
             }
-            None => self.group.push(write),
+            None => self.open.push(write),
         }
         Ok(())
     }
@@ -256,7 +263,7 @@ impl Runner {
         };
         let Some(campaign) = rules.campaigns.iter().find(|c| c.id == campaign_id) else {
             write.meta_remove.push(armed);
-            self.group.push(write);
+            self.open.push(write);
             return Ok(());
         };
         let phase: Option<String> = serde_json::from_slice::<serde_json::Value>(payload)
@@ -290,7 +297,7 @@ impl Runner {
             }
             None => write.meta_remove.push(armed),
         }
-        self.group.push(write);
+        self.open.push(write);
         Ok(())
     }
 
@@ -308,7 +315,7 @@ impl Runner {
             _ => None,
         }) else {
             write.meta_remove.push(armed);
-            self.group.push(write);
+            self.open.push(write);
             return Ok(());
         };
         let next = cron.next_after(due, rules.settings.timezone);
@@ -335,7 +342,7 @@ impl Runner {
             }
             None => write.meta_remove.push(armed),
         }
-        self.group.push(write);
+        self.open.push(write);
         Ok(())
     }
 
@@ -392,7 +399,7 @@ impl Runner {
         bookkeeping
             .meta_put
             .push(("jobs.next".into(), self.next_job.to_string().into_bytes()));
-        self.group.push(bookkeeping);
+        self.open.push(bookkeeping);
         if !done {
             self.jobs.push_front(job);
         }

@@ -41,6 +41,10 @@ pub enum StoreError {
     /// `meta_put` used a name the store keeps for its own counters.
     #[error("meta name `{name}` is reserved for the store (names starting `store.`)")]
     ReservedMeta { name: String },
+    /// The database was dropped to be opened again after an I/O error, and that open
+    /// failed; the next [`Store::reopen`](super::Store::reopen) tries again.
+    #[error("the store is closed: opening it again after an I/O error failed: {0}")]
+    Closed(String),
     #[error("{context} {}: {source}", path.display())]
     Io {
         context: &'static str,
@@ -51,6 +55,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// An I/O error (from sled or from a file sled writes), or a store left closed by
+    /// one: what [`Store::reopen`](super::Store::reopen) may cure.
+    pub fn is_io(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sled {
+                source: sled::Error::Io(_),
+                ..
+            } | StoreError::Io { .. }
+                | StoreError::Closed(_)
+        )
+    }
+
     pub(crate) fn sled(context: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
         move |source| StoreError::Sled { context, source }
     }

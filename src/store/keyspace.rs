@@ -3,26 +3,32 @@
 //! the way in and stripped on the way out, so no caller ever sees it.
 
 use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
 
 use sled::IVec;
 
-use super::TreeId;
+use super::{Fault, Faults, TreeId};
 
+/// Every read goes through here, so an injected read fault (see [`Faults`]) reaches
+/// every reader the way a failing disk would.
 pub(super) struct Keyspace {
     tree: sled::Tree,
     pub(super) id: TreeId,
+    faults: Arc<Faults>,
 }
 
 impl Keyspace {
-    pub(super) fn new(tree: sled::Tree, id: TreeId) -> Keyspace {
-        Keyspace { tree, id }
+    pub(super) fn new(tree: sled::Tree, id: TreeId, faults: Arc<Faults>) -> Keyspace {
+        Keyspace { tree, id, faults }
     }
 
     pub(super) fn get(&self, key: impl AsRef<[u8]>) -> sled::Result<Option<IVec>> {
+        self.faults.check(Fault::Read)?;
         self.tree.get(self.id.key(key.as_ref()))
     }
 
     pub(super) fn contains_key(&self, key: impl AsRef<[u8]>) -> sled::Result<bool> {
+        self.faults.check(Fault::Read)?;
         self.tree.contains_key(self.id.key(key.as_ref()))
     }
 
@@ -54,11 +60,19 @@ impl Keyspace {
             // Prefixes are below 0xFF (tested), so `prefix + 1` is the next keyspace.
             Bound::Unbounded => Bound::Excluded(vec![self.id.prefix() + 1]),
         };
-        Rows(self.tree.range::<Vec<u8>, _>((start, end)))
+        self.rows(self.tree.range::<Vec<u8>, _>((start, end)))
     }
 
     pub(super) fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Rows {
-        Rows(self.tree.scan_prefix(self.id.key(prefix.as_ref())))
+        self.rows(self.tree.scan_prefix(self.id.key(prefix.as_ref())))
+    }
+
+    fn rows(&self, iter: sled::Iter) -> Rows {
+        Rows {
+            iter,
+            fault: self.faults.check(Fault::Read).err(),
+            failed: false,
+        }
     }
 
     pub(super) fn first(&self) -> sled::Result<Option<(IVec, IVec)>> {
@@ -76,19 +90,42 @@ impl Keyspace {
 }
 
 /// Rows of one keyspace, keys without the prefix; double-ended like sled's.
-pub(super) struct Rows(sled::Iter);
+pub(super) struct Rows {
+    iter: sled::Iter,
+    /// An injected read fault: the first row read is this error, then the scan ends.
+    fault: Option<sled::Error>,
+    failed: bool,
+}
+
+impl Rows {
+    /// The injected error once, then the end; `None` when there is no fault.
+    fn fault(&mut self) -> Option<Option<sled::Result<(IVec, IVec)>>> {
+        if self.failed {
+            return Some(None);
+        }
+        let fault = self.fault.take()?;
+        self.failed = true;
+        Some(Some(Err(fault)))
+    }
+}
 
 impl Iterator for Rows {
     type Item = sled::Result<(IVec, IVec)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next().map(strip)
+        if let Some(fault) = self.fault() {
+            return fault;
+        }
+        self.iter.next().map(strip)
     }
 }
 
 impl DoubleEndedIterator for Rows {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.0.next_back().map(strip)
+        if let Some(fault) = self.fault() {
+            return fault;
+        }
+        self.iter.next_back().map(strip)
     }
 }
 

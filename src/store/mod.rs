@@ -41,20 +41,30 @@
 //!   (its log, and the blob files it writes for very large items; see `durable`).
 //!   sled's background flusher is off (it contends with commits for sled's lock, and a
 //!   timer is not durability anyway).
+//! - After an I/O error (a full disk), sled 0.34 returns that error from every later
+//!   call, even once the cause is gone: it keeps the first I/O error it meets.
+//!   [`Store::reopen`] drops the database and opens it from its files, where sled's
+//!   recovery keeps each batch whole or not at all (checked on a full tmpfs by
+//!   `tests/full_disk.rs`). So every access takes the open database from one place,
+//!   for that call only.
+//! - Tests can make commits, syncs and reads fail on demand ([`Faults`]).
 
 mod durable;
 mod error;
+mod faults;
 mod history;
 pub mod keys;
 mod keyspace;
 mod read;
 mod write;
 
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use durable::DataFiles;
 pub use error::StoreError;
+pub use faults::{Fault, Faults, UNTIL_CLEARED};
 pub use keys::{KeyError, TimerKey};
 use keyspace::Keyspace;
 pub use write::StepWrite;
@@ -77,6 +87,22 @@ const OLDER_LAYOUT_TREES: [&str; 8] = [
 ];
 
 pub struct Store {
+    /// The open database: swapped for a fresh one by [`Store::reopen`], so every
+    /// access takes it from here for the one call. `None` only between dropping a
+    /// database that failed and opening it again (an open that fails leaves it so).
+    opened: RwLock<Option<Arc<Opened>>>,
+    /// Where the database lives; `None` for a temporary store, which is never reopened.
+    dir: Option<PathBuf>,
+    /// The next sequence numbers; a std `Mutex` because it is held only while a group is
+    /// prepared and committed, never across an await. It is advanced only after a
+    /// commit succeeds, so a failed commit reuses the same numbers.
+    counters: Mutex<Counters>,
+    /// Failures a test asked for (see [`faults`]); shared with every keyspace.
+    faults: Arc<Faults>,
+}
+
+/// One opened sled database and what is derived from it.
+struct Opened {
     db: sled::Db,
     /// The tree behind every keyspace: what a group's batch is applied to.
     tree: sled::Tree,
@@ -84,10 +110,6 @@ pub struct Store {
     /// What `sync` must fsync besides sled's flush. `None` for a temporary store,
     /// which promises no durability.
     files: Option<DataFiles>,
-    /// The next sequence numbers; a std `Mutex` because it is held only while a group is
-    /// prepared and committed, never across an await. It is advanced only after a
-    /// commit succeeds, so a failed commit reuses the same numbers.
-    counters: Mutex<Counters>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -157,8 +179,8 @@ impl TreeId {
 }
 
 impl Keyspaces {
-    fn new(tree: &sled::Tree) -> Keyspaces {
-        let keyspace = |id| Keyspace::new(tree.clone(), id);
+    fn new(tree: &sled::Tree, faults: &Arc<Faults>) -> Keyspaces {
+        let keyspace = |id| Keyspace::new(tree.clone(), id, Arc::clone(faults));
         Keyspaces {
             members: keyspace(TreeId::Members),
             history: keyspace(TreeId::History),
@@ -198,19 +220,14 @@ fn refuse_older_layout(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
 impl Store {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-            context: "cannot create the data directory",
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let db = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(None)
-            .open()
-            .map_err(StoreError::sled("opening the database"))?;
-        refuse_older_layout(&db, dir)?;
-        let files = DataFiles::open(dir)?;
-        Store::with_db(db, Some(files))
+        Store::open_with_faults(dir, Arc::default())
+    }
+
+    /// [`Store::open`], failing on demand as `faults` says: for tests of what the
+    /// callers do when the store fails.
+    pub fn open_with_faults(dir: &Path, faults: Arc<Faults>) -> Result<Store, StoreError> {
+        let opened = open_dir(dir, &faults)?;
+        Store::with_opened(opened, Some(dir.to_path_buf()), faults)
     }
 
     /// A store that lives in memory-backed temporary files and vanishes on drop: for
@@ -221,35 +238,88 @@ impl Store {
             .flush_every_ms(None)
             .open()
             .map_err(StoreError::sled("opening a temporary database"))?;
-        Store::with_db(db, None)
+        let faults = Arc::default();
+        let opened = Opened::new(db, None, &faults)?;
+        Store::with_opened(opened, None, faults)
     }
 
-    fn with_db(db: sled::Db, files: Option<DataFiles>) -> Result<Store, StoreError> {
-        let tree = db
-            .open_tree(TREE)
-            .map_err(StoreError::sled("opening the tree"))?;
-        let keyspaces = Keyspaces::new(&tree);
-        let counter = |name: &str| -> Result<u64, StoreError> {
-            match keyspaces
-                .meta
-                .get(name)
-                .map_err(StoreError::sled("reading a counter"))?
-            {
-                None => Ok(0),
-                Some(bytes) => keys::decode_u64(&bytes)
-                    .map_err(|e| StoreError::corrupt("meta", name.as_bytes(), e)),
-            }
-        };
-        let counters = Counters {
-            history: counter(NEXT_HISTORY_SEQ)?,
-        };
+    fn with_opened(
+        opened: Opened,
+        dir: Option<PathBuf>,
+        faults: Arc<Faults>,
+    ) -> Result<Store, StoreError> {
+        let counters = opened.counters()?;
         Ok(Store {
-            db,
-            tree,
-            keyspaces,
-            files,
+            opened: RwLock::new(Some(Arc::new(opened))),
+            dir,
             counters: Mutex::new(counters),
+            faults,
         })
+    }
+
+    /// Drops the database and opens it again from its files, for a store that met an
+    /// I/O error: sled 0.34 keeps the first I/O error it meets (a full disk, say) and
+    /// returns it from every later call, even once the cause is gone, so only a new
+    /// open recovers. What the files hold is then the truth: sled's recovery keeps each
+    /// batch whole or drops it, and anything committed but not synced may be gone —
+    /// callers must forget what they cached (see `Runner::reopen_store`). A temporary
+    /// store cannot be reopened and is left as it is.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let mut opened = self.opened.write().unwrap_or_else(PoisonError::into_inner);
+        // Ours must be the last handle for sled to let go of its lock on the files;
+        // a read in flight holds one only for that read.
+        drop(opened.take());
+        let fresh = self.open_again(dir)?;
+        *opened = Some(fresh.clone());
+        tracing::warn!(dir = %dir.display(), "the store was opened again after an I/O error");
+        Ok(())
+    }
+
+    /// The open database, for one call. A store left closed by a failed reopen is
+    /// opened again here, so the first call after the cause is gone (space freed)
+    /// finds it working.
+    fn opened(&self) -> Result<Arc<Opened>, StoreError> {
+        if let Some(opened) = self
+            .opened
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(opened);
+        }
+        let Some(dir) = &self.dir else {
+            return Err(StoreError::Closed(
+                "a temporary store cannot be opened again".into(),
+            ));
+        };
+        let mut opened = self.opened.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(opened) = opened.clone() {
+            // Another caller opened it meanwhile.
+            return Ok(opened);
+        }
+        let fresh = self.open_again(dir).map_err(|e| {
+            tracing::error!(error = %e, "the store is still closed");
+            StoreError::Closed(e.to_string())
+        })?;
+        *opened = Some(fresh.clone());
+        tracing::warn!(dir = %dir.display(), "the store was opened again after an I/O error");
+        Ok(fresh)
+    }
+
+    /// Opens `dir` again and takes the counters from it: what the files hold is the
+    /// truth now.
+    fn open_again(&self, dir: &Path) -> Result<Arc<Opened>, StoreError> {
+        let fresh = open_dir_retrying(dir, &self.faults)?;
+        *self.counters() = fresh.counters()?;
+        Ok(Arc::new(fresh))
+    }
+
+    /// The switches that make this store fail on demand (inert until a test arms them).
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.faults
     }
 
     /// Makes every committed group durable: sled's flush, then `fdatasync` of the
@@ -257,9 +327,13 @@ impl Store {
     /// flush the device's write cache (see [`durable`]). Acknowledge work only after
     /// this returns.
     pub fn sync(&self) -> Result<(), StoreError> {
-        match &self.files {
-            Some(files) => files.sync(&self.db),
-            None => self
+        self.faults
+            .check(Fault::Sync)
+            .map_err(StoreError::sled("flushing the database"))?;
+        let opened = self.opened()?;
+        match &opened.files {
+            Some(files) => files.sync(&opened.db),
+            None => opened
                 .db
                 .flush()
                 .map(drop)
@@ -271,6 +345,77 @@ impl Store {
         // Counters change only after a successful commit, so a panic elsewhere while
         // the lock was held cannot have left them inconsistent.
         self.counters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// How long [`Store::reopen`] waits for sled to let go of its lock on the files.
+const REOPEN_WAIT: Duration = Duration::from_secs(5);
+
+fn open_dir(dir: &Path, faults: &Arc<Faults>) -> Result<Opened, StoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+        context: "cannot create the data directory",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let db = sled::Config::new()
+        .path(dir)
+        .flush_every_ms(None)
+        .open()
+        .map_err(StoreError::sled("opening the database"))?;
+    refuse_older_layout(&db, dir)?;
+    let files = DataFiles::open(dir)?;
+    Opened::new(db, Some(files), faults)
+}
+
+/// [`open_dir`], retrying while the database just dropped still holds its lock: sled
+/// 0.34 releases it from a background thread some moments after the drop
+/// (spacejam/sled#1234).
+fn open_dir_retrying(dir: &Path, faults: &Arc<Faults>) -> Result<Opened, StoreError> {
+    let deadline = Instant::now() + REOPEN_WAIT;
+    loop {
+        match open_dir(dir, faults) {
+            Err(StoreError::Sled { source, .. })
+                if source.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
+impl Opened {
+    fn new(
+        db: sled::Db,
+        files: Option<DataFiles>,
+        faults: &Arc<Faults>,
+    ) -> Result<Opened, StoreError> {
+        let tree = db
+            .open_tree(TREE)
+            .map_err(StoreError::sled("opening the tree"))?;
+        let keyspaces = Keyspaces::new(&tree, faults);
+        Ok(Opened {
+            db,
+            tree,
+            keyspaces,
+            files,
+        })
+    }
+
+    /// The counters as last committed.
+    fn counters(&self) -> Result<Counters, StoreError> {
+        let history = match self
+            .keyspaces
+            .meta
+            .get(NEXT_HISTORY_SEQ)
+            .map_err(StoreError::sled("reading a counter"))?
+        {
+            None => 0,
+            Some(bytes) => keys::decode_u64(&bytes)
+                .map_err(|e| StoreError::corrupt("meta", NEXT_HISTORY_SEQ.as_bytes(), e))?,
+        };
+        Ok(Counters { history })
     }
 }
 

@@ -15,7 +15,8 @@ pub type Row<K> = (K, Vec<u8>);
 impl Store {
     pub fn member(&self, id: &str) -> Result<Option<Member>, StoreError> {
         let key = keys::text_key(id);
-        self.keyspaces
+        self.opened()?
+            .keyspaces
             .members
             .get(key)
             .map_err(StoreError::sled("reading a member"))?
@@ -25,15 +26,17 @@ impl Store {
 
     /// Every member, ordered by id.
     pub fn members(&self) -> Result<Vec<Member>, StoreError> {
-        self.members_iter().collect()
+        self.members_iter()?.collect()
     }
 
     /// Every member, ordered by id, one at a time: for stores too big to hold at once.
-    pub fn members_iter(&self) -> impl Iterator<Item = Result<Member, StoreError>> {
-        self.keyspaces.members.iter().map(|row| {
+    pub fn members_iter(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<Member, StoreError>>, StoreError> {
+        Ok(self.opened()?.keyspaces.members.iter().map(|row| {
             let (key, value) = row.map_err(StoreError::sled("scanning members"))?;
             decode_member(&key, &value)
-        })
+        }))
     }
 
     /// Up to `max` members whose id sorts after `after` (all from the start when
@@ -48,7 +51,8 @@ impl Store {
             Some(id) => Bound::Excluded(keys::text_key(id).to_vec()),
             None => Bound::Unbounded,
         };
-        self.keyspaces
+        self.opened()?
+            .keyspaces
             .members
             .range::<Vec<u8>, _>((start, Bound::Unbounded))
             .take(max)
@@ -61,7 +65,8 @@ impl Store {
 
     /// Every meta entry whose name starts with `prefix`, ordered by name.
     pub fn meta_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.keyspaces
+        self.opened()?
+            .keyspaces
             .meta
             .scan_prefix(prefix.as_bytes())
             .map(|row| {
@@ -75,12 +80,13 @@ impl Store {
 
     /// Walks the whole keyspace (sled keeps no count): use sparingly.
     pub fn member_count(&self) -> Result<usize, StoreError> {
-        Ok(self.keyspaces.members.len())
+        Ok(self.opened()?.keyspaces.members.len())
     }
 
     /// Whether an event's step has been committed.
     pub fn seen(&self, event_id: &str) -> Result<bool, StoreError> {
-        self.keyspaces
+        self.opened()?
+            .keyspaces
             .seen
             .contains_key(keys::text_key(event_id))
             .map_err(StoreError::sled("reading the seen events"))
@@ -89,7 +95,7 @@ impl Store {
     /// A member's ledger, oldest first.
     pub fn ledger(&self, member: &str) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut ledger = Vec::new();
-        for row in self.history_rows(member) {
+        for row in self.history_rows(member)? {
             ledger.extend(row?.ledger);
         }
         Ok(ledger)
@@ -98,7 +104,7 @@ impl Store {
     /// A member's `limit` most recent firings, most recent last.
     pub fn firings(&self, member: &str, limit: usize) -> Result<Vec<Firing>, StoreError> {
         let mut newest_first = Vec::new();
-        for row in self.history_rows(member).rev() {
+        for row in self.history_rows(member)?.rev() {
             if newest_first.len() >= limit {
                 break;
             }
@@ -113,14 +119,16 @@ impl Store {
     fn history_rows(
         &self,
         member: &str,
-    ) -> impl DoubleEndedIterator<Item = Result<history::Row, StoreError>> {
-        self.keyspaces
+    ) -> Result<impl DoubleEndedIterator<Item = Result<history::Row, StoreError>>, StoreError> {
+        Ok(self
+            .opened()?
+            .keyspaces
             .history
             .scan_prefix(keys::member_prefix(member))
             .map(|row| {
                 let (key, value) = row.map_err(StoreError::sled("scanning the history"))?;
                 json(TreeId::History, &key, &value)
-            })
+            }))
     }
 
     /// Every ledger entry of every member, in the order they were committed. Reads the
@@ -137,6 +145,7 @@ impl Store {
 
     pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
+            .opened()?
             .keyspaces
             .meta
             .get(keys::text_key(name))
@@ -148,8 +157,12 @@ impl Store {
     /// Reads only the rows it returns.
     pub fn timers_due(&self, up_to: i64, max: usize) -> Result<Vec<Row<TimerKey>>, StoreError> {
         let rows = match up_to.checked_add(1) {
-            Some(after) => self.keyspaces.timers.range(..keys::due_prefix(after)),
-            None => self.keyspaces.timers.iter(),
+            Some(after) => self
+                .opened()?
+                .keyspaces
+                .timers
+                .range(..keys::due_prefix(after)),
+            None => self.opened()?.keyspaces.timers.iter(),
         };
         timer_rows(rows, max)
     }
@@ -172,9 +185,10 @@ impl Store {
                     return Ok(Vec::new());
                 }
                 let range = (Bound::Excluded(start), Bound::Excluded(end));
-                self.keyspaces.timers.range(range)
+                self.opened()?.keyspaces.timers.range(range)
             }
             None => self
+                .opened()?
                 .keyspaces
                 .timers
                 .range((Bound::Excluded(start), Bound::Unbounded)),
@@ -185,6 +199,7 @@ impl Store {
     /// The timer that falls due first, if any: what a clock sleeps until.
     pub fn next_timer(&self) -> Result<Option<TimerKey>, StoreError> {
         let first = self
+            .opened()?
             .keyspaces
             .timers
             .first()
@@ -194,17 +209,18 @@ impl Store {
 
     /// Outbox rows with sequence number `from` or later, in order, at most `max`.
     pub fn outbox_scan(&self, from: u64, max: usize) -> Result<Vec<Row<u64>>, StoreError> {
-        let rows = self.keyspaces.outbox.range(keys::u64_key(from)..);
+        let rows = self.opened()?.keyspaces.outbox.range(keys::u64_key(from)..);
         numbered_rows(rows.take(max), TreeId::Outbox)
     }
 
     /// The highest outbox sequence number in use: where a writer resumes numbering.
     pub fn outbox_last(&self) -> Result<Option<u64>, StoreError> {
-        last_number(&self.keyspaces.outbox)
+        last_number(&self.opened()?.keyspaces.outbox)
     }
 
     pub fn ticket(&self, number: u64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
+            .opened()?
             .keyspaces
             .tickets
             .get(keys::u64_key(number))
@@ -214,12 +230,12 @@ impl Store {
 
     /// Every ticket, by number.
     pub fn tickets(&self) -> Result<Vec<Row<u64>>, StoreError> {
-        numbered_rows(self.keyspaces.tickets.iter(), TreeId::Tickets)
+        numbered_rows(self.opened()?.keyspaces.tickets.iter(), TreeId::Tickets)
     }
 
     /// The highest ticket number in use: `T-<n+1>` is the next ticket.
     pub fn ticket_last(&self) -> Result<Option<u64>, StoreError> {
-        last_number(&self.keyspaces.tickets)
+        last_number(&self.opened()?.keyspaces.tickets)
     }
 }
 
@@ -273,6 +289,7 @@ impl Store {
     fn history_all(&self) -> Result<impl Iterator<Item = history::Row>, StoreError> {
         let id = TreeId::History;
         let mut rows = self
+            .opened()?
             .keyspaces
             .history
             .iter()

@@ -328,7 +328,11 @@ fn a_step_keeps_its_members_ledger_and_firings_in_one_history_row() {
     };
     store.commit(&[step(["a", "b"], ["1", "2"])]).unwrap();
     store.commit(&[step(["c", "d"], ["3", "4"])]).unwrap();
-    assert_eq!(store.keyspaces.history.len(), 2, "one row per step");
+    assert_eq!(
+        store.opened().unwrap().keyspaces.history.len(),
+        2,
+        "one row per step"
+    );
     let reasons: Vec<String> = store
         .ledger("m-1")
         .unwrap()
@@ -371,7 +375,13 @@ fn members_are_listed_by_id() {
 #[test]
 fn a_corrupt_member_row_is_an_error_naming_tree_and_key() {
     let store = Store::open_temporary().unwrap();
-    store.keyspaces.members.insert("m-1", "{not json").unwrap();
+    store
+        .opened()
+        .unwrap()
+        .keyspaces
+        .members
+        .insert("m-1", "{not json")
+        .unwrap();
     match store.member("m-1") {
         Err(StoreError::Corrupt { tree, key, .. }) => {
             assert_eq!((tree, key.as_str()), ("members", "m-1"));
@@ -384,7 +394,13 @@ fn a_corrupt_member_row_is_an_error_naming_tree_and_key() {
 #[test]
 fn a_corrupt_timer_key_is_an_error_not_a_panic() {
     let store = Store::open_temporary().unwrap();
-    store.keyspaces.timers.insert([0u8; 3], "x").unwrap();
+    store
+        .opened()
+        .unwrap()
+        .keyspaces
+        .timers
+        .insert([0u8; 3], "x")
+        .unwrap();
     assert!(matches!(
         store.next_timer(),
         Err(StoreError::Corrupt { tree: "timers", .. })
@@ -581,7 +597,8 @@ fn a_member_too_big_for_sleds_log_is_synced_from_its_blob_and_reopens() {
         };
         store.commit(&[step]).unwrap();
         store.sync().unwrap();
-        let files = store.files.as_ref().unwrap();
+        let opened = store.opened().unwrap();
+        let files = opened.files.as_ref().unwrap();
         assert!(files.synced_blob_count() > 0, "sled wrote no blob file");
     }
     let store = reopen(dir.path()).unwrap();
@@ -613,6 +630,8 @@ fn a_member_reads_back_exactly_with_attributes_of_every_json_kind() {
         .unwrap();
     assert_eq!(store.member("m-1").unwrap(), Some(member.clone()));
     let stored = store
+        .opened()
+        .unwrap()
         .keyspaces
         .members
         .get(keys::text_key("m-1"))
@@ -648,6 +667,8 @@ fn a_member_written_before_fields_were_appended_reads_them_as_defaults() {
     let store = Store::open_temporary().unwrap();
     let bytes = rmp_serde::to_vec(&older).unwrap();
     store
+        .opened()
+        .unwrap()
         .keyspaces
         .members
         .insert(keys::text_key("m-1"), bytes)
@@ -695,6 +716,8 @@ fn a_member_whose_counters_were_written_as_floats_reads_them_as_decimals() {
     let store = Store::open_temporary().unwrap();
     let bytes = rmp_serde::to_vec(&older).unwrap();
     store
+        .opened()
+        .unwrap()
         .keyspaces
         .members
         .insert(keys::text_key("m-1"), bytes)
@@ -702,4 +725,43 @@ fn a_member_whose_counters_were_written_as_floats_reads_them_as_decimals() {
     let member = store.member("m-1").unwrap().unwrap();
     assert_eq!(member.counter("spend_total"), "199.9".parse().unwrap());
     assert_eq!(member.counter("purchases"), 2.into());
+}
+
+#[test]
+fn an_injected_commit_fault_stores_nothing_and_the_next_commit_reuses_the_numbers() {
+    let store = Store::open_temporary().unwrap();
+    store.faults().inject(Fault::Commit, 1);
+    let step = event_step("e-1", "m-1", 5);
+    assert!(store.commit(std::slice::from_ref(&step)).is_err());
+    assert!(!store.seen("e-1").unwrap());
+    assert!(store.member("m-1").unwrap().is_none());
+    store.commit(&[step]).unwrap();
+    assert!(store.seen("e-1").unwrap());
+    assert_eq!(store.ledger("m-1").unwrap().len(), 1);
+    assert_eq!(
+        store.meta_get(NEXT_HISTORY_SEQ).unwrap(),
+        Some(keys::u64_key(1).to_vec()),
+        "the failed commit used up no history numbers"
+    );
+}
+
+#[test]
+fn an_injected_read_fault_fails_gets_and_scans_until_cleared() {
+    let store = Store::open_temporary().unwrap();
+    store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
+    store.faults().inject(Fault::Read, UNTIL_CLEARED);
+    assert!(store.member("m-1").is_err());
+    assert!(store.seen("e-1").is_err());
+    assert!(store.members().is_err());
+    assert!(store.timers_due(i64::MAX, 10).is_err());
+    store.faults().clear(Fault::Read);
+    assert_eq!(store.members().unwrap().len(), 1);
+}
+
+#[test]
+fn an_injected_sync_fault_fails_one_sync() {
+    let store = Store::open_temporary().unwrap();
+    store.faults().inject(Fault::Sync, 1);
+    assert!(store.sync().is_err());
+    store.sync().unwrap();
 }

@@ -45,9 +45,13 @@ impl Store {
             return Ok(());
         }
         refuse_reserved_meta(group)?;
+        self.faults
+            .check(super::Fault::Commit)
+            .map_err(StoreError::sled("committing a group of steps"))?;
         let mut counters = self.counters();
         let (batch, next) = prepare(group, *counters)?;
-        self.tree
+        self.opened()?
+            .tree
             .apply_batch(batch)
             .map_err(StoreError::sled("committing a group of steps"))?;
         *counters = next;
@@ -56,7 +60,8 @@ impl Store {
 
     /// Replaces one outbox row (a delivery attempt's new status). Atomic on its own.
     pub fn outbox_update(&self, seq: u64, value: &[u8]) -> Result<(), StoreError> {
-        self.keyspaces
+        self.opened()?
+            .keyspaces
             .outbox
             .insert(keys::u64_key(seq), value)
             .map_err(StoreError::sled("updating an outbox row"))
@@ -64,7 +69,8 @@ impl Store {
 
     /// Removes one outbox row (delivered, or given up on and recorded elsewhere).
     pub fn outbox_remove(&self, seq: u64) -> Result<(), StoreError> {
-        self.keyspaces
+        self.opened()?
+            .keyspaces
             .outbox
             .remove(keys::u64_key(seq))
             .map_err(StoreError::sled("removing an outbox row"))

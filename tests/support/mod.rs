@@ -6,6 +6,7 @@
 
 pub mod daemon;
 pub mod http;
+pub mod live;
 pub mod runner;
 pub mod sim;
 pub mod smtp;

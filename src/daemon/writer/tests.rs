@@ -24,6 +24,7 @@ fn start(points: i64) -> (WriterHandle, JoinHandle<()>, Arc<Store>) {
     let (writer, thread) = spawn(
         runner,
         Arc::new(Metrics::new()),
+        Arc::default(),
         None,
         Arc::new(crate::clock::SystemClock),
     )
@@ -91,6 +92,7 @@ async fn start_with_ticket() -> (WriterHandle, JoinHandle<()>, Arc<Store>) {
     let (writer, thread) = spawn(
         runner,
         Arc::new(Metrics::new()),
+        Arc::default(),
         None,
         Arc::new(crate::clock::SystemClock),
     )

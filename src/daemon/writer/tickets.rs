@@ -35,16 +35,29 @@ impl Writer {
         let Some(number) = tickets::parse_id(&command.id) else {
             return Ok(not_found());
         };
-        let unavailable = |e: crate::store::StoreError| {
-            tracing::error!(ticket = ?command.id, error = %e, "cannot change a ticket");
-            Unavailable(format!("cannot read the store: {e}"))
-        };
+        match self.ticket_step(command, number) {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => Ok(not_found()),
+            Err(e) => {
+                tracing::error!(ticket = ?command.id, error = %e, "cannot change a ticket");
+                self.store_failed(&e);
+                Err(Unavailable(format!("cannot read the store: {e}")))
+            }
+        }
+    }
+
+    /// The command's step; `None` when there is no such ticket.
+    fn ticket_step(
+        &mut self,
+        command: &TicketCommand,
+        number: u64,
+    ) -> Result<Option<TicketAnswer>, crate::store::StoreError> {
         // Like an event (SPEC §2.7): what fell due by now — an SLA climbing this very
         // ticket — runs first, and the change happens at the step clock.
-        self.runner.run_due(self.clock.now()).map_err(unavailable)?;
+        self.runner.run_due(self.clock.now())?;
         let now = self.runner.now().unwrap_or_else(|| self.clock.now());
-        if self.runner.ticket(number).map_err(unavailable)?.is_none() {
-            return Ok(not_found());
+        if self.runner.ticket(number)?.is_none() {
+            return Ok(None);
         }
         let change = self.runner.ticket_change(
             &command.id,
@@ -52,17 +65,17 @@ impl Writer {
             command.by.as_deref(),
             command.note.as_deref(),
             now,
-        );
-        match change.map_err(unavailable)? {
+        )?;
+        match change {
             Ok(write) => {
                 self.runner.push_write(write);
                 // The runner keeps the group's tickets: this is the one just changed.
-                match self.runner.ticket(number).map_err(unavailable)? {
-                    Some(ticket) => Ok(TicketAnswer::Changed(Box::new(ticket))),
-                    None => Ok(not_found()),
-                }
+                Ok(self
+                    .runner
+                    .ticket(number)?
+                    .map(|ticket| TicketAnswer::Changed(Box::new(ticket))))
             }
-            Err(refusal) => Ok(TicketAnswer::Refused(refusal)),
+            Err(refusal) => Ok(Some(TicketAnswer::Refused(refusal))),
         }
     }
 }

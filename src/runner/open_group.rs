@@ -1,0 +1,138 @@
+//! The open group: steps that ran but are not committed yet, and what they changed
+//! that the next steps of the same group must see as if it were committed — members,
+//! event ids, tickets, and the last timer popped.
+//!
+//! One type so the rule "all of it lives until the commit, then all of it goes" is
+//! stated once: [`OpenGroup::close`] is the only way out, and it hands the writes to
+//! the commit while forgetting the rest (STYLE habit 10).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::member::Member;
+use crate::store::{StepWrite, TimerKey};
+use crate::tickets::Ticket;
+
+#[derive(Debug, Default)]
+pub(super) struct OpenGroup {
+    writes: Vec<StepWrite>,
+    /// Members changed by the group: the index of the write that holds each one's
+    /// latest state (kept there, not copied).
+    members: HashMap<String, usize>,
+    /// Event ids of the group.
+    events: HashSet<String>,
+    /// Tickets changed by the group, newer than what the store holds.
+    tickets: HashMap<u64, Ticket>,
+    /// The last timer the group popped. Timers pop in key order, so every due timer
+    /// up to this one is popped too — still in the store until the group commits,
+    /// and skipped by the next scan. Set only once the timer's step is in the group.
+    popped: Option<TimerKey>,
+}
+
+impl OpenGroup {
+    /// Adds a write that changes no member (or only members it has no state for).
+    pub(super) fn push(&mut self, write: StepWrite) {
+        self.writes.push(write);
+    }
+
+    /// Adds a step's write with `member`'s new state, which the next steps find.
+    pub(super) fn push_step(&mut self, member: Member, mut write: StepWrite) {
+        self.members.insert(member.id.clone(), self.writes.len());
+        write.members.push(member);
+        self.writes.push(write);
+    }
+
+    /// A member's state in the group, if a step of it changed them.
+    pub(super) fn member(&self, id: &str) -> Option<&Member> {
+        let write = self.writes.get(*self.members.get(id)?)?;
+        write.members.iter().find(|m| m.id == id)
+    }
+
+    pub(super) fn writes(&self) -> &[StepWrite] {
+        &self.writes
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    pub(super) fn holds_event(&self, id: &str) -> bool {
+        self.events.contains(id)
+    }
+
+    pub(super) fn add_event(&mut self, id: String) {
+        self.events.insert(id);
+    }
+
+    pub(super) fn ticket(&self, number: u64) -> Option<&Ticket> {
+        self.tickets.get(&number)
+    }
+
+    pub(super) fn put_ticket(&mut self, ticket: Ticket) {
+        self.tickets.insert(ticket.number, ticket);
+    }
+
+    pub(super) fn popped(&self) -> Option<&TimerKey> {
+        self.popped.as_ref()
+    }
+
+    /// Marks `key` popped; returns the mark before, for [`OpenGroup::unpop`] if the
+    /// timer's step fails.
+    pub(super) fn pop(&mut self, key: TimerKey) -> Option<TimerKey> {
+        self.popped.replace(key)
+    }
+
+    pub(super) fn unpop(&mut self, before: Option<TimerKey>) {
+        self.popped = before;
+    }
+
+    /// Ends the group: its writes, for the commit (or to drop); everything the group
+    /// kept for its own steps is forgotten.
+    pub(super) fn close(&mut self) -> Vec<StepWrite> {
+        self.members.clear();
+        self.events.clear();
+        self.tickets.clear();
+        self.popped = None;
+        std::mem::take(&mut self.writes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closing_the_group_hands_over_its_writes_and_forgets_the_rest() {
+        let mut open = OpenGroup::default();
+        open.push_step(
+            Member::new("m-1"),
+            StepWrite {
+                event_id: Some("e-1".into()),
+                ..StepWrite::default()
+            },
+        );
+        open.add_event("e-1".into());
+        assert!(open.pop(TimerKey::new(1, "inactive", "m-1")).is_none());
+        assert_eq!(open.member("m-1").map(|m| m.id.as_str()), Some("m-1"));
+        let writes = open.close();
+        assert_eq!(writes.len(), 1);
+        assert_eq!(writes[0].members.len(), 1);
+        assert!(open.is_empty());
+        assert!(open.member("m-1").is_none());
+        assert!(!open.holds_event("e-1"));
+        assert!(open.popped().is_none());
+    }
+
+    #[test]
+    fn a_failed_pop_restores_the_mark_before_it() {
+        let mut open = OpenGroup::default();
+        let first = TimerKey::new(1, "inactive", "m-1");
+        open.pop(first.clone());
+        let before = open.pop(TimerKey::new(2, "inactive", "m-2"));
+        open.unpop(before);
+        assert_eq!(open.popped(), Some(&first));
+    }
+}
