@@ -265,7 +265,7 @@ async fn a_reload_over_http_re_arms_a_campaign_from_its_new_phases() {
     assert_eq!(answer.status(), 200);
     let timers = {
         drop(daemon);
-        let store = rally::store::Store::open(data.path()).unwrap();
+        let store = support::runner::reopen(data.path());
         store.timers_due(i64::MAX, 10).unwrap()
     };
     let phase: Vec<&(rally::store::keys::TimerKey, Vec<u8>)> = timers
@@ -288,7 +288,7 @@ fn a_restart_before_any_step_still_catches_up_on_the_phases_it_missed() {
         runner.arm(t("2026-10-31T00:00:00Z")).unwrap();
         runner.commit().unwrap();
     }
-    let store = rally::store::Store::open(dir.path()).unwrap();
+    let store = support::runner::reopen(dir.path());
     let mut runner = Runner::new(store, rules).unwrap();
     let restart = t("2026-11-03T00:00:00Z");
     runner.set_started_at(restart);

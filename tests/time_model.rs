@@ -129,7 +129,7 @@ fn the_step_clock_is_kept_with_the_store_and_continues_after_a_restart() {
         runner.apply_event(&first, first.at_utc()).unwrap();
         runner.commit().unwrap();
     }
-    let store = rally::store::Store::open(dir.path()).unwrap();
+    let store = support::runner::reopen(dir.path());
     let mut runner = rally::runner::Runner::new(store, rules).unwrap();
     assert_eq!(runner.now(), Some(late));
     // A reading from before the restart's clock (a system clock set back) runs at it.

@@ -29,3 +29,19 @@ pub fn runner(yaml: &str) -> Runner {
 pub fn event(line: &str) -> Event {
     event::parse_line(line, AtPolicy::Required).expect("a valid event")
 }
+
+/// Opens the store in `dir` that another handle (or a killed process) held a moment
+/// ago: sled releases its file lock shortly after the holder is gone, so a reopen
+/// right away may find it still taken. Retries for up to 10 s.
+pub fn reopen(dir: &std::path::Path) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open(dir) {
+            Ok(store) => return store,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot reopen the store in {}: {e}", dir.display()),
+        }
+    }
+}
