@@ -18,6 +18,33 @@ use rally::rules::{self, RuleError};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Raises this process's soft open-files limit to its hard limit, for the daemon's
+/// client connections (whose default cap follows it). The soft limit is often 1,024
+/// while the hard one is far higher; servers and Go's runtime raise it the same way.
+/// Not fatal: the connection cap then follows the lower limit.
+fn raise_open_files_limit() -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit(2)/setrlimit(2) read and write one plain struct we own.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if limit.rlim_cur < limit.rlim_max {
+                limit.rlim_cur = limit.rlim_max;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Turns transparent huge pages off for this process, for the daemon's latency.
 ///
 /// mimalloc marks its arenas `MADV_HUGEPAGE`, so the first write to each fresh 2 MiB of
@@ -356,6 +383,9 @@ fn run(rules_dir: PathBuf, data_dir: PathBuf, listen: &str) -> Result<ExitCode, 
     if let Err(e) = without_transparent_huge_pages() {
         tracing::warn!(error = %e, "cannot turn transparent huge pages off; acknowledgement latency may have multi-millisecond spikes");
     }
+    if let Err(e) = raise_open_files_limit() {
+        tracing::warn!(error = %e, "cannot raise the open-files limit; client connections are capped by the current one");
+    }
     let config = daemon::Config::from_env(rules_dir, data_dir).map_err(|e| e.to_string())?;
     let runtime = runtime()?;
     let result = runtime.block_on(async {
@@ -400,6 +430,9 @@ fn bench(config: BenchConfig) -> Result<ExitCode, String> {
         eprintln!(
             "rally bench: cannot turn transparent huge pages off ({e}); expect a longer tail"
         );
+    }
+    if let Err(e) = raise_open_files_limit() {
+        eprintln!("rally bench: cannot raise the open-files limit ({e})");
     }
     let runtime = runtime()?;
     println!(

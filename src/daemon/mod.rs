@@ -101,7 +101,7 @@ impl Config {
             max_connections: positive_env(
                 "RALLY_MAX_CONNECTIONS",
                 "connections",
-                serve::DEFAULT_MAX_CONNECTIONS as u64,
+                serve::default_max_connections() as u64,
             )? as usize,
             header_timeout: std::time::Duration::from_millis(positive_env(
                 "RALLY_HEADER_TIMEOUT_MS",

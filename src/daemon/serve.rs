@@ -8,9 +8,10 @@
 //!   keep-alive connection (waiting for its next request is waiting for headers).
 //! - **Body timeout** ([`Limits::body_timeout`], 30 s): applied in the router, after
 //!   the token check (see [`super::guard::read_body_within`]).
-//! - **Connection limit** ([`Limits::max_connections`], 512): kept well under the usual
-//!   1,024 open files so the store, the rules watcher and outgoing SMTP and webhook
-//!   connections always have descriptors. When every slot is taken, the connection
+//! - **Connection limit** ([`Limits::max_connections`], by default the open-files
+//!   limit less 256, see [`default_max_connections`]): kept under the open-files limit
+//!   so the store, the rules watcher and outgoing SMTP and webhook connections always
+//!   have descriptors. When every slot is taken, the connection
 //!   that has waited longest without a request in a handler (slow or idle) is closed
 //!   to make room, so a flood of idle sockets cannot lock a legitimate client out;
 //!   only when every slot has a request being handled is a new connection refused,
@@ -39,8 +40,43 @@ use tower::ServiceExt;
 
 use slots::{Admission, ConnId, Slots};
 
-/// `RALLY_MAX_CONNECTIONS` when unset.
+/// `RALLY_MAX_CONNECTIONS` when the open-files limit cannot be read.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// Descriptors kept back from the open-files limit for everything but client
+/// connections: the store's files, the rules watcher, outgoing SMTP and webhook
+/// connections, logs.
+const RESERVED_FILES: u64 = 256;
+
+/// The most connections allowed by default, however high the open-files limit: past
+/// this, memory per connection matters more than descriptors.
+const MAX_DEFAULT_CONNECTIONS: u64 = 16_384;
+
+/// `RALLY_MAX_CONNECTIONS` when unset: this process's open-files limit less what the
+/// daemon needs for itself ([`RESERVED_FILES`]), so a flood of sockets can never starve
+/// the store of descriptors; 512 when the limit cannot be read. With the common
+/// 1,024-file limit that is 768; `rally run` first raises its soft limit to the hard
+/// one (see `main.rs`), as Go's runtime and most servers do.
+pub fn default_max_connections() -> usize {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit(2) writes one plain struct we own.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            // `rlim_t` is u64 on Linux but not on every unix.
+            #[allow(clippy::unnecessary_cast)]
+            let open_files = limit.rlim_cur as u64;
+            if open_files > RESERVED_FILES + 64 {
+                return (open_files - RESERVED_FILES).min(MAX_DEFAULT_CONNECTIONS) as usize;
+            }
+            return 64;
+        }
+    }
+    DEFAULT_MAX_CONNECTIONS
+}
 /// `RALLY_HEADER_TIMEOUT_MS` when unset.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// `RALLY_BODY_TIMEOUT_MS` when unset: 8 MiB at about 300 KB/s.
@@ -62,7 +98,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections: default_max_connections(),
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
         }
