@@ -111,7 +111,7 @@ fn apply_line(
     let at = event.at_utc();
     if let Some(latest) = latest.filter(|latest| at > *latest) {
         return Ok(Err(format!(
-            "at: {} is in the future (it is {} now): only history can be imported",
+            "at: {} is in the future (later than {}, 5 minutes past now): only history can be imported",
             crate::member::rfc3339(at),
             crate::member::rfc3339(latest)
         )));
