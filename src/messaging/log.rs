@@ -40,8 +40,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_logged_message_is_written_under_the_messages_target() {
+    /// What `send` writes to the log for a message to m-42 with `subject` and `body`.
+    fn logged(subject: &str, body: &str) -> String {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -52,14 +52,20 @@ mod tests {
             key: "out-1".to_string(),
             channel: "console".to_string(),
             to: "lin@example.com".to_string(),
-            subject: "Welcome".to_string(),
-            body: "Hello Lin".to_string(),
+            subject: subject.to_string(),
+            body: body.to_string(),
             html: false,
             member: Some("m-42".to_string()),
             webhook_body: None,
         };
         tracing::subscriber::with_default(subscriber, || send(&msg));
-        let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_logged_message_is_written_under_the_messages_target() {
+        let logged = logged("Welcome", "Hello Lin");
         assert!(logged.contains("rally::messages"), "{logged}");
         assert!(logged.contains(r#"subject="Welcome""#), "{logged}");
         assert!(logged.contains(r#"body="Hello Lin""#), "{logged}");
@@ -68,24 +74,7 @@ mod tests {
 
     #[test]
     fn a_line_break_in_a_logged_message_is_escaped_onto_its_one_line() {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let msg = Outgoing {
-            key: "out-1".to_string(),
-            channel: "console".to_string(),
-            to: "lin@example.com".to_string(),
-            subject: "Hi Lin\nERROR rally: forged".to_string(),
-            body: "Hello\nLin".to_string(),
-            html: false,
-            member: Some("m-42".to_string()),
-            webhook_body: None,
-        };
-        tracing::subscriber::with_default(subscriber, || send(&msg));
-        let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let logged = logged("Hi Lin\nERROR rally: forged", "Hello\nLin");
         assert_eq!(logged.lines().count(), 1, "{logged}");
         assert!(logged.contains(r#"body="Hello\nLin""#), "{logged}");
     }
