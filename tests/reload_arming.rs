@@ -84,19 +84,25 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn a_phase_inserted_before_the_armed_one_fires_at_its_time() {
+/// The phase entries fired up to 20 Nov when the campaign started as [`WARMUP_PEAK`]
+/// and was reloaded on 3 Nov with `phases`.
+fn entries_after_reload(phases: &str) -> Vec<(String, String)> {
     let mut runner = started(&campaign_rules(WARMUP_PEAK));
-    let phases = r#"      - { name: warmup, start: "2026-11-01T00:00:00" }
-      - { name: teaser, start: "2026-11-05T00:00:00" }
-      - { name: peak, start: "2026-11-10T00:00:00" }"#;
     set_rules(
         &mut runner,
         &campaign_rules(phases),
         t("2026-11-03T00:00:00Z"),
     );
+    entries(&mut runner, "2026-11-20T00:00:00Z")
+}
+
+#[test]
+fn a_phase_inserted_before_the_armed_one_fires_at_its_time() {
+    let phases = r#"      - { name: warmup, start: "2026-11-01T00:00:00" }
+      - { name: teaser, start: "2026-11-05T00:00:00" }
+      - { name: peak, start: "2026-11-10T00:00:00" }"#;
     assert_eq!(
-        entries(&mut runner, "2026-11-20T00:00:00Z"),
+        entries_after_reload(phases),
         pairs(&[
             ("enter-warmup", "2026-11-01T00:00:00Z"),
             ("enter-teaser", "2026-11-05T00:00:00Z"),
@@ -107,16 +113,10 @@ fn a_phase_inserted_before_the_armed_one_fires_at_its_time() {
 
 #[test]
 fn a_phase_moved_later_fires_once_at_its_new_time() {
-    let mut runner = started(&campaign_rules(WARMUP_PEAK));
     let phases = r#"      - { name: warmup, start: "2026-11-01T00:00:00" }
       - { name: peak, start: "2026-11-12T00:00:00" }"#;
-    set_rules(
-        &mut runner,
-        &campaign_rules(phases),
-        t("2026-11-03T00:00:00Z"),
-    );
     assert_eq!(
-        entries(&mut runner, "2026-11-20T00:00:00Z"),
+        entries_after_reload(phases),
         pairs(&[
             ("enter-warmup", "2026-11-01T00:00:00Z"),
             ("enter-peak", "2026-11-12T00:00:00Z"),
@@ -126,16 +126,10 @@ fn a_phase_moved_later_fires_once_at_its_new_time() {
 
 #[test]
 fn the_phase_a_campaign_is_in_is_not_entered_again_when_its_start_moves_later() {
-    let mut runner = started(&campaign_rules(WARMUP_PEAK));
     let phases = r#"      - { name: warmup, start: "2026-11-04T00:00:00" }
       - { name: peak, start: "2026-11-10T00:00:00" }"#;
-    set_rules(
-        &mut runner,
-        &campaign_rules(phases),
-        t("2026-11-03T00:00:00Z"),
-    );
     assert_eq!(
-        entries(&mut runner, "2026-11-20T00:00:00Z"),
+        entries_after_reload(phases),
         pairs(&[
             ("enter-warmup", "2026-11-01T00:00:00Z"),
             ("enter-peak", "2026-11-10T00:00:00Z"),
