@@ -251,28 +251,9 @@ fn a_client_trickling_its_body_is_answered_408_after_the_body_timeout() {
 
 // --- what a render may build ---------------------------------------------------------
 
-/// A template that would ask for 3 GB, sent on check-in next to a points rule.
-const JOIN_BOMB: &str = r#"
-templates:
-  bomb:
-    subject: Hi
-    body: '{{ range(100000) | join("x" * 100000) }}'
-channels:
-  console: { kind: log }
-rules:
-  - id: bomb
-    trigger: { event: checkin }
-    actions:
-      - send: { template: bomb, channel: console }
-  - id: checkin-points
-    trigger: { event: checkin }
-    actions:
-      - points: 5
-"#;
-
 #[tokio::test]
 async fn a_template_that_would_build_gigabytes_fails_its_rule_and_the_daemon_serves_on() {
-    let s = Session::start(JOIN_BOMB, &[]);
+    let s = Session::start(support::JOIN_BOMB, &[]);
     let event = json!({"id": "e-1", "type": "checkin", "member": "m-1"});
     let (status, body) = s.post("/v1/events", &event.to_string()).await;
     assert_eq!(status, 200, "{body}");

@@ -249,32 +249,12 @@ fn run_refuses_bad_channel_settings_without_saying_it_is_listening() {
 
 // --- what a render may build -----------------------------------------------------------
 
-/// A template whose body asks for 3 GB (issue 12), sent on check-in next to a points
-/// rule. The `send` is on line 12.
-const JOIN_BOMB: &str = r#"
-templates:
-  bomb:
-    subject: Hi
-    body: '{{ range(100000) | join("x" * 100000) }}'
-channels:
-  console: { kind: log }
-rules:
-  - id: bomb
-    trigger: { event: checkin }
-    actions:
-      - send: { template: bomb, channel: console }
-  - id: checkin-points
-    trigger: { event: checkin }
-    actions:
-      - points: 5
-"#;
-
 const ONE_CHECKIN: &str =
     "{\"id\":\"e-1\",\"type\":\"checkin\",\"member\":\"m-1\",\"at\":\"2026-03-01T10:00:00Z\"}\n";
 
 #[test]
 fn a_template_that_would_build_gigabytes_fails_its_rule_and_sim_finishes() {
-    let dir = support::daemon::rules_dir(JOIN_BOMB);
+    let dir = support::daemon::rules_dir(support::JOIN_BOMB);
     let (code, stderr) = check(dir.path());
     assert_eq!(code, Some(0), "{stderr}");
     let events = dir.path().join("events.jsonl");

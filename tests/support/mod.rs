@@ -26,3 +26,23 @@ pub fn support_file(name: &str) -> PathBuf {
         .join("tests/support")
         .join(name)
 }
+
+/// A template whose body asks for 3 GB (issue 12), sent on check-in next to a points
+/// rule. The `send` is on line 12.
+pub const JOIN_BOMB: &str = r#"
+templates:
+  bomb:
+    subject: Hi
+    body: '{{ range(100000) | join("x" * 100000) }}'
+channels:
+  console: { kind: log }
+rules:
+  - id: bomb
+    trigger: { event: checkin }
+    actions:
+      - send: { template: bomb, channel: console }
+  - id: checkin-points
+    trigger: { event: checkin }
+    actions:
+      - points: 5
+"#;
