@@ -5,7 +5,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::daemon::{answer, client, rally, rules_dir, Daemon, Session};
+use support::daemon::{answer, client, rules_dir, run_until_refused, Daemon, Session};
 
 const FIVE_POINTS: &str = "
 rules:
@@ -372,34 +372,16 @@ fn the_daemon_runs_without_transparent_huge_pages() {
     }
 }
 
-/// Runs `rally run` on `yaml` and `listen`, expecting it to exit before serving:
-/// its exit code and what it printed to stderr.
-fn run_until_refused(yaml: &str, listen: &str) -> (Option<i32>, String) {
-    let rules = rules_dir(yaml);
-    let data = tempfile::tempdir().unwrap();
-    let output = rally()
-        .arg("run")
-        .arg("--rules")
-        .arg(rules.path())
-        .arg("--data")
-        .arg(data.path())
-        .args(["--listen", listen])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output.status.code(), stderr)
-}
-
 #[test]
 fn run_refuses_a_non_loopback_address_without_a_token() {
-    let (code, stderr) = run_until_refused(FIVE_POINTS, "0.0.0.0:0");
+    let (code, stderr) = run_until_refused(rules_dir(FIVE_POINTS).path(), "0.0.0.0:0");
     assert_eq!(code, Some(1));
     assert!(stderr.contains("RALLY_TOKEN"), "{stderr}");
 }
 
 #[test]
 fn run_with_broken_rules_prints_every_error_as_path_line_col_and_exits_1() {
-    let (code, stderr) = run_until_refused(BROKEN, "127.0.0.1:0");
+    let (code, stderr) = run_until_refused(rules_dir(BROKEN).path(), "127.0.0.1:0");
     assert_eq!(code, Some(1));
     assert!(stderr.contains("rules.yaml:6:9:"), "{stderr}");
 }

@@ -77,21 +77,8 @@ fn run_with_a_symbolic_link_loop_refuses_to_start_naming_the_link() {
     let rules = support::daemon::rules_dir(ONE_RULE);
     std::os::unix::fs::symlink(".", rules.path().join("loop")).unwrap();
     std::os::unix::fs::symlink(".", rules.path().join("again")).unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let out = rally_within_a_minute(
-        &[
-            "run",
-            "--rules",
-            rules.path().to_str().unwrap(),
-            "--data",
-            data.path().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &[],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = support::daemon::run_until_refused(rules.path(), "127.0.0.1:0");
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("loop: symbolic link loop"), "{stderr}");
     assert!(!stderr.contains("rally listening"), "{stderr}");
 }
@@ -228,21 +215,8 @@ fn check_reports_every_channel_setting_run_would_refuse_at_its_position() {
 #[test]
 fn run_refuses_bad_channel_settings_without_saying_it_is_listening() {
     let rules = support::daemon::rules_dir(BAD_CHANNELS);
-    let data = tempfile::tempdir().unwrap();
-    let out = rally_within_a_minute(
-        &[
-            "run",
-            "--rules",
-            rules.path().to_str().unwrap(),
-            "--data",
-            data.path().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &[],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let (code, stderr) = support::daemon::run_until_refused(rules.path(), "127.0.0.1:0");
+    assert_ne!(code, Some(0), "{stderr}");
     assert!(stderr.contains("invalid header name"), "{stderr}");
     assert!(!stderr.contains("listening"), "{stderr}");
 }

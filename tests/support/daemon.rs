@@ -53,6 +53,24 @@ pub fn rally_within_a_minute(args: &[&str], env: &[(&str, &str)]) -> Output {
     child.wait_with_output().expect("rally's output")
 }
 
+/// Runs `rally run` on the rules in `rules`, listening on `listen`, expecting it to
+/// exit before serving (within a minute): its exit code and what it printed to stderr.
+pub fn run_until_refused(rules: &Path, listen: &str) -> (Option<i32>, String) {
+    let data = tempfile::tempdir().expect("a temporary data directory");
+    let (rules, data) = (
+        rules.to_string_lossy(),
+        data.path().to_string_lossy().into_owned(),
+    );
+    let out = rally_within_a_minute(
+        &[
+            "run", "--rules", &rules, "--data", &data, "--listen", listen,
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr)
+}
+
 pub struct Daemon {
     child: Child,
     /// `http://127.0.0.1:PORT`
