@@ -162,12 +162,11 @@ fn an_at_more_than_five_minutes_past_the_clock_is_refused() {
     assert!(runner.member("m-2").unwrap().is_none());
 }
 
-/// A daemon in this process on `clock`, serving on a free loopback port.
+/// `support::live::Live` on rules written inline, with the directories it runs on.
 struct Live {
+    daemon: support::live::Live,
     base: String,
     http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<()>,
     _rules: tempfile::TempDir,
     _data: tempfile::TempDir,
 }
@@ -176,63 +175,27 @@ impl Live {
     async fn start(yaml: &str, clock: Arc<ManualClock>) -> Live {
         let rules = support::daemon::rules_dir(yaml);
         let data = tempfile::tempdir().unwrap();
-        let config = rally::daemon::Config {
-            rules_dir: rules.path().to_path_buf(),
-            data_dir: data.path().to_path_buf(),
-            token: None,
-            rate_limit: rally::daemon::DEFAULT_RATE_LIMIT,
-            watch: false,
-            clock,
-            limits: rally::daemon::Limits::default(),
-            faults: Arc::default(),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let done = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            rally::daemon::run(listener, config, shutdown)
-                .await
-                .unwrap();
-        });
+        let daemon = support::live::Live::start(rules.path(), data.path(), clock).await;
         Live {
-            base,
-            http: support::daemon::client(),
-            stop: Some(stop),
-            done,
+            base: daemon.base.clone(),
+            http: daemon.http.clone(),
+            daemon,
             _rules: rules,
             _data: data,
         }
     }
 
+    /// Posts `events` as NDJSON: the answer's body.
     async fn post(&self, events: &[String]) -> Value {
-        let response = self
-            .http
-            .post(format!("{}/v1/events", self.base))
-            .body(events.join("\n"))
-            .send()
-            .await
-            .unwrap();
-        support::daemon::answer(response).await.1
+        self.daemon.post("/v1/events", &events.join("\n")).await.1
     }
 
     async fn member(&self, id: &str) -> Value {
-        let response = self
-            .http
-            .get(format!("{}/v1/members/{id}", self.base))
-            .send()
-            .await
-            .unwrap();
-        support::daemon::answer(response).await.1
+        self.daemon.get(&format!("/v1/members/{id}")).await.1
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.done.await.unwrap();
+    async fn stop(self) {
+        self.daemon.stop().await;
     }
 }
 
