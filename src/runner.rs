@@ -256,8 +256,7 @@ impl Runner {
         event: &Event,
         reading: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
-        self.run_due(reading)?;
-        let now = self.clock.advance(reading);
+        let now = self.arrive(reading)?;
         if self.open.holds_event(&event.id) || self.store.seen(&event.id)? {
             return Ok(Applied::Duplicate);
         }
@@ -304,6 +303,14 @@ impl Runner {
         };
         self.absorb(outcome, write);
         Ok(Applied::Accepted(report))
+    }
+
+    /// Time reaches `reading` for something that is about to happen (an event, a
+    /// ticket command): every timer due by then runs first, and the time it happens at
+    /// is returned — the clock's, which a reading behind it does not move back.
+    pub fn arrive(&mut self, reading: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
+        self.run_due(reading)?;
+        Ok(self.clock.advance(reading))
     }
 
     /// Runs one step at `at`, or at the clock if it is already later: the only way a

@@ -54,8 +54,7 @@ impl Writer {
     ) -> Result<Option<TicketAnswer>, crate::store::StoreError> {
         // Like an event (SPEC §2.7): what fell due by now — an SLA climbing this very
         // ticket — runs first, and the change happens at the step clock.
-        self.runner.run_due(self.clock.now())?;
-        let now = self.runner.now().unwrap_or_else(|| self.clock.now());
+        let now = self.runner.arrive(self.clock.now())?;
         if self.runner.ticket(number)?.is_none() {
             return Ok(None);
         }
