@@ -78,15 +78,21 @@ pub struct Bookkeeping {
     /// the hot path); an early timer pops, finds nothing due and re-arms. A timer that
     /// pops with another due time is stale.
     pub silence_timer: Option<i64>,
-    /// How far into the current silence the inactivity rules have fired:
-    /// `(last_active, through)` in Unix millis. Rules whose deadline is at or before
-    /// `through` have fired for the silence that began at `last_active`.
+    /// Read only, from stores written before `silence_rules`: how far into the
+    /// silence that began at `last_active` the inactivity rules had fired,
+    /// `(last_active, through)` in Unix millis — every rule whose deadline was at or
+    /// before `through`. A step replaces it with `silence_rules`.
     pub silence_fired: Option<(i64, i64)>,
     /// Per milestone rule that has fired, how far it has paid: 1 for an `at` rule, the
     /// highest multiple paid for an `every` rule. A counter that falls and rises again
     /// (points redeemed and re-earned) pays nothing twice. Cleared for a counter's
     /// rules when it resets (a new period, a broken streak).
     pub milestones: BTreeMap<String, u64>,
+    /// The inactivity rules that fired in the current silence: `(last_active, rule
+    /// ids)`. Kept per rule, not as a high-water deadline, so a rule added or
+    /// shortened by a reload still reaches a member already past its deadline, and a
+    /// rule that fired is not fired again in the same silence when its duration moves.
+    pub silence_rules: Option<(i64, Vec<String>)>,
 }
 
 impl Member {

@@ -10,6 +10,7 @@
 //! committed before due timers are looked up.
 
 mod arming;
+mod fanout;
 mod open_group;
 mod tickets;
 mod timers;
@@ -28,8 +29,8 @@ use crate::rules::RuleSet;
 use crate::store::{StepWrite, Store, StoreError};
 use open_group::OpenGroup;
 
+pub use fanout::{stored_silence_passes, FanoutJob, Pace, Reach, SilencePass, Work};
 pub use tickets::stored_tickets;
-pub use timers::FanoutJob;
 
 /// What happened to one event.
 #[derive(Debug)]
@@ -115,6 +116,10 @@ pub struct Runner {
     budget_used: BTreeMap<String, i64>,
     jobs: VecDeque<FanoutJob>,
     next_job: u64,
+    /// How fan-out jobs share time with arrivals.
+    pace: Pace,
+    /// Silence passes finished (and committed) since the caller last asked.
+    finished_passes: Vec<(u64, SilencePass)>,
     /// When this process started keeping time: occurrences due before it were missed
     /// while Rally was down (`catch_up`). `None` in `sim`, where nothing is missed.
     started_at: Option<DateTime<Utc>>,
@@ -142,7 +147,7 @@ impl Runner {
     pub fn new(store: Store, rules: Arc<RuleSet>) -> Result<Self, StoreError> {
         let campaigns = load_campaigns(&store)?;
         let budget_used = budgets(&campaigns);
-        let (jobs, next_job) = timers::load_jobs(&store)?;
+        let (jobs, next_job) = fanout::load_jobs(&store)?;
         let next_ticket = store.ticket_last()?.map_or(1, |n| n + 1);
         let next_outbox = store.outbox_last()?.map_or(1, |n| n + 1);
         let clock = load_clock(&store)?;
@@ -159,6 +164,8 @@ impl Runner {
             budget_used,
             jobs,
             next_job,
+            pace: Pace::default(),
+            finished_passes: Vec::new(),
             started_at: None,
             journal: None,
         })
@@ -433,7 +440,7 @@ impl Runner {
     fn reload_records(&mut self) -> Result<(), StoreError> {
         self.campaigns = load_campaigns(&self.store)?;
         self.budget_used = budgets(&self.campaigns);
-        (self.jobs, self.next_job) = timers::load_jobs(&self.store)?;
+        (self.jobs, self.next_job) = fanout::load_jobs(&self.store)?;
         self.next_ticket = self.store.ticket_last()?.map_or(1, |n| n + 1);
         self.next_outbox = self.store.outbox_last()?.map_or(1, |n| n + 1);
         self.clock = load_clock(&self.store)?;

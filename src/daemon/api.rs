@@ -234,8 +234,17 @@ fn campaign_record(store: &Store, id: &str) -> Result<CampaignRecord, StoreError
     }
 }
 
-async fn rules(State(app): State<Arc<App>>) -> Json<Value> {
-    Json(app.reloader.info())
+/// The running rule set, and the pass over every member after the inactivity rules
+/// last changed: under way, and the last one finished, with whom each new or changed
+/// rule reached.
+async fn rules(State(app): State<Arc<App>>) -> Response {
+    let passes = match read(&app, crate::runner::stored_silence_passes).await {
+        Ok(passes) => passes,
+        Err(response) => return response,
+    };
+    let mut info = app.reloader.info();
+    info["inactivity_pass"] = json!({ "running": passes.0, "last": passes.1 });
+    Json(info).into_response()
 }
 
 async fn reload(State(app): State<Arc<App>>) -> Response {

@@ -219,6 +219,8 @@ pub async fn run(
     // in time order; `schedule` rules apply their `catch_up` to what they missed.
     let started = config.clock.now();
     runner.set_started_at(started);
+    // A fan-out over many members takes turns with events instead of holding them.
+    runner.set_pace(crate::runner::Pace::Interleaved);
     runner.arm(started).map_err(store_error)?;
     runner.commit().map_err(store_error)?;
     let store = runner.shared_store();

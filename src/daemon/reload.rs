@@ -109,21 +109,35 @@ impl Reloader {
                 // channel only they have, and the dispatcher must know it by then. Old
                 // rows keep working unless the new set dropped their channel.
                 self.dispatcher.set_channels(Arc::new(channels));
-                if let Err(e) = self.writer.set_rules(set).await {
-                    // The writer swapped the set in unless it has stopped: what it runs
-                    // is what `GET /v1/rules` shows.
-                    tracing::error!(cause, version = %running.version, error = %e, "rules reloaded, but not durably armed");
-                    *self.running() = running;
-                    self.metrics.reload(false);
-                    return Err(vec![e.to_string()]);
-                }
-                tracing::info!(
-                    cause, version = %running.version, rules = running.rules,
-                    files = running.files.len(), "rules reloaded"
-                );
+                // Swapped in before the writer answers: events it takes meanwhile
+                // already run the new rules, which is what `GET /v1/rules` shows.
                 *self.running() = running;
+                let version = self.version();
+                let pass = match self.writer.set_rules(set).await {
+                    Ok(pass) => pass,
+                    Err(e) => {
+                        tracing::error!(cause, %version, error = %e, "rules reloaded, but not durably armed");
+                        self.metrics.reload(false);
+                        return Err(vec![e.to_string()]);
+                    }
+                };
+                let mut info = self.info();
+                tracing::info!(
+                    cause, %version, rules = info["rules"].as_u64(),
+                    files = info["files"].as_array().map(Vec::len),
+                    "rules reloaded"
+                );
+                if let Some(pass) = &pass {
+                    for (rule, reach) in &pass.reach {
+                        tracing::info!(
+                            rule = %rule, fired_now = reach.fired_now, waiting = reach.waiting,
+                            "new or changed inactivity rule: members reached at the reload, and silent members it will reach"
+                        );
+                    }
+                }
+                info["inactivity_pass"] = serde_json::to_value(&pass).unwrap_or(Value::Null);
                 self.metrics.reload(true);
-                Ok(self.info())
+                Ok(info)
             }
             Err(errors) => {
                 let version = self.running().version.clone();

@@ -30,7 +30,7 @@ use super::health::Health;
 use super::telemetry::{EventStatus, Metrics};
 use crate::event::Event;
 use crate::rules::RuleSet;
-use crate::runner::{Applied, Runner};
+use crate::runner::{Applied, Runner, SilencePass};
 
 mod backoff;
 mod tickets;
@@ -54,6 +54,10 @@ pub enum Ack {
     Rejected(String),
 }
 
+/// Where a rule swap is answered: with the silence pass it started, once that pass
+/// has looked at every member, or `None` when the inactivity rules did not change.
+type ReloadReply = oneshot::Sender<Result<Option<SilencePass>, Unavailable>>;
+
 /// The events were not acknowledged; the reason is for the log and the client.
 #[derive(Clone, Debug, Error)]
 #[error("{0}")]
@@ -70,7 +74,7 @@ enum Job {
     },
     SetRules {
         rules: Arc<RuleSet>,
-        reply: oneshot::Sender<Result<(), Unavailable>>,
+        reply: ReloadReply,
     },
     Stop,
 }
@@ -97,9 +101,11 @@ impl WriterHandle {
     }
 
     /// Swaps the rule set between two steps and arms its campaigns and schedules;
-    /// answers once that is durable. Events sent after this returns use the new set
-    /// (also when arming could not be stored: the error says so).
-    pub async fn set_rules(&self, rules: Arc<RuleSet>) -> Result<(), Unavailable> {
+    /// answers once that is durable and, when the inactivity rules changed, once the
+    /// pass over every member is done — with whom each new or changed rule reaches.
+    /// Events sent meanwhile use the new set (also when arming could not be stored:
+    /// the error says so); the pass takes turns with them.
+    pub async fn set_rules(&self, rules: Arc<RuleSet>) -> Result<Option<SilencePass>, Unavailable> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::SetRules { rules, reply }).await?;
         answer.await.map_err(|_| stopped())?
@@ -142,6 +148,7 @@ pub fn spawn(
         clock,
         timers: Backoff::default(),
         reopen_needed: false,
+        awaiting_pass: Vec::new(),
     };
     let thread = std::thread::Builder::new()
         .name("rally-writer".into())
@@ -167,6 +174,9 @@ struct Writer {
     clock: Arc<dyn crate::clock::Clock>,
     /// Poked after a commit that may have queued messages.
     outbox: Option<Arc<tokio::sync::Notify>>,
+    /// Rule swaps whose arming is durable, waiting for the silence pass (by job seq)
+    /// they started to finish.
+    awaiting_pass: Vec<(u64, ReloadReply)>,
 }
 
 /// The longest the writer waits without looking at the timer index again (a reload
@@ -182,8 +192,9 @@ struct Group {
     firings: Vec<String>,
     /// Ticket commands, answered once the group is durable.
     tickets: Vec<TicketWaiting>,
-    /// Rule swaps, answered once their arming is durable.
-    reloads: Vec<oneshot::Sender<Result<(), Unavailable>>>,
+    /// Rule swaps, answered once their arming is durable (and their silence pass,
+    /// if they started one, is done), with the pass they started, by job seq.
+    reloads: Vec<(ReloadReply, Option<u64>)>,
     /// Set when the store failed while the group was being built: a commit inside it
     /// (before due timers, a fan-out batch or re-arming after a reload) may have
     /// dropped steps of any request in it, so none of them is acknowledged.
@@ -243,6 +254,11 @@ impl Writer {
                 },
             };
             if wait.is_zero() {
+                // Work is due (a fan-out takes turns with jobs): a job already
+                // waiting goes first, then one turn of the work.
+                if let Ok(job) = self.jobs.try_recv() {
+                    return Some(job);
+                }
                 self.between_groups();
                 continue;
             }
@@ -302,7 +318,7 @@ impl Writer {
     /// Runs what is due, commits and syncs it.
     fn run_timers(&mut self) -> Result<(), String> {
         let now = self.clock.now();
-        let ran = match self.runner.run_due(now) {
+        let ran = match self.runner.run_background(now) {
             Ok(ran) => ran,
             Err(e) => {
                 self.store_failed(&e);
@@ -310,6 +326,9 @@ impl Writer {
             }
         };
         if ran == 0 {
+            // A pass may have ended inside an arrival (at `Pace::ToEnd`), its last
+            // batch committed with nothing to change.
+            self.answer_finished_passes();
             return Ok(());
         }
         if let Err(e) = self.runner.commit() {
@@ -325,7 +344,23 @@ impl Writer {
         if let Some(outbox) = &self.outbox {
             outbox.notify_one();
         }
+        self.answer_finished_passes();
         Ok(())
+    }
+
+    /// Answers the rule swaps whose silence pass is done. Its batches were committed;
+    /// should a crash lose the last ones before a sync, the pass runs on from the
+    /// stored cursor at the next start.
+    fn answer_finished_passes(&mut self) {
+        for (seq, pass) in self.runner.take_finished_passes() {
+            let (done, waiting) = std::mem::take(&mut self.awaiting_pass)
+                .into_iter()
+                .partition(|(waits_for, _)| *waits_for == seq);
+            self.awaiting_pass = waiting;
+            for (_, reply) in done {
+                let _ = reply.send(Ok(Some(pass.clone())));
+            }
+        }
     }
 
     /// Adds a job to the group. Returns true for a stop request.
@@ -351,6 +386,7 @@ impl Writer {
             }
             Job::SetRules { rules, reply } => {
                 self.runner.set_rules(rules);
+                let pass_before = self.runner.silence_pass().map(|(seq, _)| seq);
                 // Campaigns and schedules are armed from their new definitions, in
                 // this group: its commit is the arming's.
                 if let Err(e) = self.runner.arm(self.clock.now()) {
@@ -359,7 +395,12 @@ impl Writer {
                         .broken
                         .get_or_insert_with(|| Unavailable(format!("cannot commit: {e}")));
                 }
-                group.reloads.push(reply);
+                let pass = self
+                    .runner
+                    .silence_pass()
+                    .map(|(seq, _)| seq)
+                    .filter(|seq| Some(*seq) != pass_before);
+                group.reloads.push((reply, pass));
                 false
             }
             Job::Stop => true,
@@ -467,15 +508,31 @@ impl Writer {
             };
             let _ = waiting.reply.send(answer);
         }
-        for reply in group.reloads {
+        for (reply, pass) in group.reloads {
             // The swap stands either way; the requester learns whether its campaigns
             // and schedules are armed durably (a later reload or restart arms again).
-            let answer = durable.clone().map_err(|e| {
-                Unavailable(format!(
-                    "the new rules run, but arming their campaigns and schedules could not be stored ({e}); the next reload or restart arms them again"
-                ))
-            });
-            let _ = reply.send(answer);
+            match (&durable, pass) {
+                (Err(e), _) => {
+                    let _ = reply.send(Err(Unavailable(format!(
+                        "the new rules run, but arming their campaigns and schedules could not be stored ({e}); the next reload or restart arms them again"
+                    ))));
+                }
+                (Ok(()), None) => {
+                    let _ = reply.send(Ok(None));
+                }
+                (Ok(()), Some(seq)) => {
+                    // A newer pass replaced older ones: whoever waited for them now
+                    // waits for it, which runs the rules in force.
+                    for (waits_for, _) in &mut self.awaiting_pass {
+                        *waits_for = seq;
+                    }
+                    self.awaiting_pass.push((seq, reply));
+                }
+            }
+        }
+        if durable.is_ok() {
+            // A pass that ended inside this group (at `Pace::ToEnd`) is durable now.
+            self.answer_finished_passes();
         }
         // After answering: the requests of a failed group wait for nothing more.
         self.reopen_if_needed();

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 
 pub use messages::{member_context, notification, OpenedTicket};
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
-pub use timed::INACTIVE;
+pub use timed::{silence_outlook, Outlook, INACTIVE};
 
 use crate::event::Event;
 use crate::member::Member;
@@ -54,6 +54,9 @@ pub enum Input<'a> {
     Inactive { member: &'a str, due: i64 },
     /// One member's share of a global trigger (`phase` or `schedule`) of `rule`.
     Global { member: &'a str, rule: &'a str },
+    /// The member's turn in the pass after the inactivity rules changed: rules now
+    /// past their deadline in the member's silence fire, and the timer is re-armed.
+    SilenceRulesChanged { member: &'a str },
 }
 
 impl Input<'_> {
@@ -62,7 +65,9 @@ impl Input<'_> {
             // A ticket command reaches the engine with its ticket's member filled in
             // by the runner; every other event has one from validation.
             Input::Event(event) => event.member.as_deref().unwrap_or_default(),
-            Input::Inactive { member, .. } | Input::Global { member, .. } => member,
+            Input::Inactive { member, .. }
+            | Input::Global { member, .. }
+            | Input::SilenceRulesChanged { member } => member,
         }
     }
 }
@@ -80,6 +85,7 @@ pub fn step(ctx: &Context<'_>, member: Option<Member>, input: &Input<'_>) -> Out
         Input::Event(event) => run.on_event(event),
         Input::Inactive { due, .. } => run.on_inactive(*due),
         Input::Global { rule, .. } => run.on_global(rule),
+        Input::SilenceRulesChanged { .. } => run.on_silence_rules_changed(),
     }
     run.finish()
 }

@@ -70,7 +70,9 @@ impl<'a> Run<'a> {
     pub fn new(ctx: &'a Context<'a>, mut member: Member, input: &'a Input<'a>) -> Self {
         let event = match input {
             Input::Event(event) => Some(*event),
-            Input::Inactive { .. } | Input::Global { .. } => None,
+            Input::Inactive { .. } | Input::Global { .. } | Input::SilenceRulesChanged { .. } => {
+                None
+            }
         };
         // Before anything reads a counter: the whole step sees resetting counters as
         // they are in `now`'s period, and a reset is not a fall the watch remembers.

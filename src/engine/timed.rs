@@ -1,42 +1,144 @@
 //! Steps started by time rather than by an event: a member's inactivity timer, one
-//! member's share of a `phase` or `schedule` trigger — and the arming of a member's
-//! inactivity timer.
+//! member's share of a `phase` or `schedule` trigger, a member's turn in the pass
+//! after the inactivity rules changed — and the arming of a member's inactivity timer.
 //!
 //! Each member has at most one inactivity timer, due no later than their next
 //! inactivity deadline (`last_active + DURATION` of a rule not yet fired in this
 //! silence). Activity moves deadlines later and leaves the timer alone, so an event
 //! costs no timer writes; the timer may then pop early, fire nothing and re-arm for
 //! the deadline now ahead. Only a timer that would be late (a member back from a
-//! silence some rules already fired in) is moved earlier.
+//! silence some rules already fired in, a rule added or shortened by a reload) is
+//! moved earlier.
+//!
+//! Which rules fired in a silence is kept per rule (`silence_rules`): a rule fires at
+//! most once per silence, whatever a reload does to its duration, and a rule added
+//! while a member is silent past its deadline still reaches them, once.
 
 use super::run::{Failed, Run};
-use crate::rules::Trigger;
+use crate::member::Member;
+use crate::rules::{RuleSet, Trigger};
 use crate::store::keys::TimerKey;
 
 /// The timer kind of inactivity deadlines in the timer index; the timer's id is the
 /// member id.
 pub const INACTIVE: &str = "inactive";
 
-impl<'a> Run<'a> {
+/// Where a member stands with one inactivity rule (see [`silence_outlook`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outlook {
+    /// Not silent in a way inactivity rules watch (never active, or left).
+    NotSilent,
+    /// Fired in the current silence.
+    Fired,
+    /// Silent past the rule's deadline and not reached yet: the next step for the
+    /// member fires it.
+    Due,
+    /// Silent, with the deadline still ahead.
+    Ahead,
+}
+
+/// The member's current silence: when it began (`last_active`, Unix millis) and the
+/// inactivity rules that fired in it.
+struct Silence {
+    began: i64,
+    fired: Vec<String>,
+}
+
+/// `None` when the member is not silent in a way inactivity rules watch.
+fn silence(rules: &RuleSet, member: &Member) -> Option<Silence> {
+    if member.left {
+        return None;
+    }
+    let began = member.last_active?.timestamp_millis();
+    let book = &member.book;
+    let fired = match (&book.silence_rules, book.silence_fired) {
+        (Some((fired_began, ids)), _) if *fired_began == began => ids.clone(),
+        // Written before rules were kept one by one: every rule whose deadline was
+        // at or before `through` had fired.
+        (_, Some((fired_began, through))) if fired_began == began => deadlines(rules, began)
+            .filter(|&(deadline, _)| deadline <= through)
+            .map(|(_, index)| rules.rules[index].id.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some(Silence { began, fired })
+}
+
+/// Every inactivity rule's deadline (Unix millis) in a silence that began at
+/// `began`, with the rule's index.
+fn deadlines(rules: &RuleSet, began: i64) -> impl Iterator<Item = (i64, usize)> + '_ {
+    rules.index.inactive.iter().filter_map(move |&index| {
+        let Trigger::Inactive(silence) = rules.rules[index].trigger else {
+            return None;
+        };
+        Some((began.saturating_add(silence.num_milliseconds()), index))
+    })
+}
+
+/// Where `member` stands at `now` (Unix millis) with each inactivity rule, by rule
+/// index: what a pass after a reload counts to say whom a new rule will reach.
+pub fn silence_outlook(rules: &RuleSet, member: &Member, now: i64) -> Vec<(usize, Outlook)> {
+    let Some(silence) = silence(rules, member) else {
+        return rules
+            .index
+            .inactive
+            .iter()
+            .map(|&index| (index, Outlook::NotSilent))
+            .collect();
+    };
+    deadlines(rules, silence.began)
+        .map(|(deadline, index)| {
+            let outlook = if silence.fired.contains(&rules.rules[index].id) {
+                Outlook::Fired
+            } else if deadline <= now {
+                Outlook::Due
+            } else {
+                Outlook::Ahead
+            };
+            (index, outlook)
+        })
+        .collect()
+}
+
+impl Run<'_> {
     /// The member's inactivity timer fell due at `due`. Fires, in deadline order, every
-    /// inactivity rule whose deadline in the current silence passed since the last time
-    /// rules fired in it — nothing if activity moved the deadlines on. A timer that is
-    /// not the armed one (superseded, or disarmed by `leave`) does nothing.
+    /// inactivity rule whose deadline in the current silence has passed by `due` and
+    /// that has not fired in it — nothing if activity moved the deadlines on. A timer
+    /// that is not the armed one (superseded, or disarmed by `leave`) does nothing.
     pub fn on_inactive(&mut self, due: i64) {
         if self.member.book.silence_timer != Some(due) {
             return;
         }
         self.member.book.silence_timer = None;
-        let Some((silence_began, through)) = self.silence() else {
+        self.fire_silence_rules(due);
+    }
+
+    /// The inactivity rules changed (a reload, or a restart on edited files): every
+    /// rule whose deadline in the member's current silence has passed and that has not
+    /// fired in it fires now, once; the step's end re-arms the timer for the rest.
+    pub fn on_silence_rules_changed(&mut self) {
+        let now = self.now().timestamp_millis();
+        self.fire_silence_rules(now);
+    }
+
+    /// Fires, in deadline order, the inactivity rules due by `by` (Unix millis) that
+    /// have not fired in the current silence, and records them as fired.
+    fn fire_silence_rules(&mut self, by: i64) {
+        let rules = self.rules();
+        let Some(Silence { began, mut fired }) = silence(rules, &self.member) else {
             return;
         };
-        let rules = self.rules();
-        let mut due_rules: Vec<(i64, usize)> = self
-            .deadlines(silence_began)
-            .filter(|&(deadline, _)| deadline > through && deadline <= due)
+        let mut due_rules: Vec<(i64, usize)> = deadlines(rules, began)
+            .filter(|&(deadline, index)| deadline <= by && !fired.contains(&rules.rules[index].id))
             .collect();
         due_rules.sort();
-        self.member.book.silence_fired = Some((silence_began, due.max(through)));
+        fired.extend(
+            due_rules
+                .iter()
+                .map(|&(_, index)| rules.rules[index].id.clone()),
+        );
+        self.member.book.silence_fired = None;
+        self.member.book.silence_rules = Some((began, fired));
         if due_rules.is_empty() {
             return;
         }
@@ -78,41 +180,15 @@ impl<'a> Run<'a> {
         self.drain();
     }
 
-    /// The current silence: when it began (`last_active`, Unix millis) and the
-    /// deadline through which its rules have fired. `None` when the member is not
-    /// silent in a way inactivity rules watch (never active, or left).
-    fn silence(&self) -> Option<(i64, i64)> {
-        if self.member.left {
-            return None;
-        }
-        let began = self.member.last_active?.timestamp_millis();
-        let through = match self.member.book.silence_fired {
-            Some((fired_began, through)) if fired_began == began => through,
-            _ => began,
-        };
-        Some((began, through))
-    }
-
-    /// Every inactivity rule's deadline (Unix millis) in a silence that began at
-    /// `began`, with the rule's index.
-    fn deadlines(&self, began: i64) -> impl Iterator<Item = (i64, usize)> + 'a {
-        let rules = self.rules();
-        rules.index.inactive.iter().filter_map(move |&index| {
-            let Trigger::Inactive(silence) = rules.rules[index].trigger else {
-                return None;
-            };
-            Some((began.saturating_add(silence.num_milliseconds()), index))
-        })
-    }
-
     /// Arms, moves or disarms the member's inactivity timer so it is due no later than
     /// the next deadline; leaves an earlier one alone (see the module comment).
     /// Returns the timer writes: what to set and what to clear.
     pub fn arm_silence_timer(&mut self) -> (Vec<(TimerKey, Vec<u8>)>, Vec<TimerKey>) {
-        let next = self.silence().and_then(|(began, through)| {
-            self.deadlines(began)
+        let rules = self.rules();
+        let next = silence(rules, &self.member).and_then(|silence| {
+            deadlines(rules, silence.began)
+                .filter(|&(_, index)| !silence.fired.contains(&rules.rules[index].id))
                 .map(|(deadline, _)| deadline)
-                .filter(|&deadline| deadline > through)
                 .min()
         });
         let armed = self.member.book.silence_timer;

@@ -12,7 +12,10 @@
 //! - a phase the campaign already entered is not entered again because an edit moved
 //!   its start later; a recurring phase still recurs;
 //! - a campaign that, by its new definition, is in a phase it never entered (a phase
-//!   inserted before now) enters it at the reload, once, with its `phase` rules.
+//!   inserted before now) enters it at the reload, once, with its `phase` rules;
+//! - when the inactivity rules changed, a pass over every member starts
+//!   (`fanout.rs`): members already silent past a new deadline get the rule, once,
+//!   and every member's inactivity timer follows the new durations.
 //!
 //! The writes join the open group: the caller commits, and a failed commit loses the
 //! arming with the rest of the group (the next start or reload arms again).
@@ -34,6 +37,7 @@ impl Runner {
     pub fn arm(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
         // A fresh store starts keeping time here: the clock is stored with this
         // arming, so a restart before any step still catches up from it.
+        let fresh = self.clock.now().is_none();
         let from = match self.clock.now() {
             Some(clock) => clock,
             None => self.clock.advance(now),
@@ -73,6 +77,7 @@ impl Runner {
             }
             write.meta_remove.push(name);
         }
+        self.start_silence_pass(from, fresh, &mut write)?;
         if !(write.timers_set.is_empty()
             && write.timers_clear.is_empty()
             && write.meta_put.is_empty()

@@ -1,78 +1,29 @@
 //! Time-driven steps: popping due timers from the store's timer index (inactivity
-//! deadlines, campaign phase changes, schedule occurrences) and fanning global
-//! triggers out over the members in batches.
+//! deadlines, campaign phase changes, schedule occurrences).
 //!
 //! Every timer pop is a step committed with the timer's removal, so a crash never
-//! fires a timer twice or loses it. A global trigger becomes a fan-out job written in
-//! the same transaction as its timer's removal; each batch of members commits with
-//! the job's cursor, so a crash in the middle resumes after the last committed member
-//! and no member is run twice for the same occurrence.
-
-use std::collections::VecDeque;
+//! fires a timer twice or loses it. A global trigger becomes a fan-out job
+//! (`fanout.rs`) written in the same transaction as its timer's removal.
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::fanout::Pace;
 use super::{campaign_meta, Runner, TransitionRecord};
 use crate::engine::Input;
 use crate::rules::{CatchUp, Trigger};
 use crate::store::keys::TimerKey;
-use crate::store::{StepWrite, Store, StoreError};
+use crate::store::{StepWrite, StoreError};
 
 /// Timer kinds in the index.
 pub const PHASE: &str = "phase";
 pub const SCHEDULE: &str = "schedule";
 use crate::engine::INACTIVE;
 
-/// Members per fan-out transaction: big enough to amortise a commit, small enough
-/// that a huge audience never holds one giant transaction.
-const FANOUT_BATCH: usize = 128;
 /// Timers popped per group.
 const TIMER_BATCH: usize = 128;
 
-const JOB_META: &str = "job.";
 pub(super) const ARMED_META: &str = "armed.";
-
-/// A global trigger occurrence being run over every member, `cursor` = the last
-/// member id done.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FanoutJob {
-    pub seq: u64,
-    pub rule: String,
-    #[serde(with = "crate::engine::outcome::utc")]
-    pub occurrence: DateTime<Utc>,
-    pub cursor: Option<String>,
-}
-
-impl FanoutJob {
-    pub(super) fn meta(&self) -> (String, Vec<u8>) {
-        (
-            job_name(self.seq),
-            serde_json::to_vec(self).unwrap_or_default(),
-        )
-    }
-}
-
-fn job_name(seq: u64) -> String {
-    // Zero-padded so meta's byte order is the jobs' order.
-    format!("{JOB_META}{seq:020}")
-}
-
-pub(super) fn load_jobs(store: &Store) -> Result<(VecDeque<FanoutJob>, u64), StoreError> {
-    let mut jobs = VecDeque::new();
-    for (name, bytes) in store.meta_scan(JOB_META)? {
-        let job: FanoutJob = serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::corrupt("meta", name.as_bytes(), e))?;
-        jobs.push_back(job);
-    }
-    let next = match store.meta_get("jobs.next")? {
-        Some(bytes) => String::from_utf8_lossy(&bytes).parse().unwrap_or(0),
-        None => 0,
-    };
-    let next = next.max(jobs.back().map_or(0, |j| j.seq + 1));
-    Ok((jobs, next))
-}
 
 pub(super) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -108,9 +59,11 @@ impl Runner {
         Ok((next != i64::MAX).then(|| from_millis(next)))
     }
 
-    /// Time reads `now`: runs everything due at or before it — fan-out batches first,
-    /// then timers in due order, each step at its own due time (or the clock, if that
-    /// is later) — and moves the step clock to `now`. Returns how many steps ran.
+    /// Time reads `now`: runs everything due at or before it — timers in due order,
+    /// each step at its own due time (or the clock, if that is later), and, at
+    /// [`Pace::ToEnd`], every fan-out job to its end — and moves the step clock to
+    /// `now`. Returns how many steps ran. At [`Pace::Interleaved`] fan-out jobs wait
+    /// for [`Runner::run_background`].
     ///
     /// Timer steps join the open group like event steps (the caller commits), so time
     /// passing does not break groups apart. Timers popped but not yet committed are
@@ -126,14 +79,32 @@ impl Runner {
         Ok(steps)
     }
 
+    /// What the daemon's writer runs between groups: what is due, as [`run_due`]
+    /// does, then one batch of the oldest fan-out job (at [`Pace::Interleaved`]), so a
+    /// fan-out over many members takes turns with events.
+    ///
+    /// [`run_due`]: Runner::run_due
+    pub fn run_background(&mut self, reading: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut steps = self.run_due(reading)?;
+        if self.pace == Pace::Interleaved && self.fanout_pending() {
+            self.commit()?;
+            // A batch that changed nobody still committed its cursor, which the
+            // caller must make durable: it counts as a step.
+            steps += self.fanout_batch()?.max(1);
+        }
+        Ok(steps)
+    }
+
     fn run_due_steps(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let to_end = self.pace == Pace::ToEnd;
         // The common case — nothing due — must not touch the open group.
-        if self.jobs.is_empty() && !self.anything_due(now)? {
+        let fanout_now = to_end && self.fanout_pending();
+        if !fanout_now && !self.anything_due(now)? {
             return Ok(0);
         }
         let mut steps = 0;
         loop {
-            if !self.jobs.is_empty() {
+            if to_end && self.fanout_pending() {
                 self.commit()?;
                 steps += self.fanout_batch()?;
                 continue;
@@ -155,7 +126,7 @@ impl Runner {
                     self.open.unpop(before);
                     return Err(e);
                 }
-                if !self.jobs.is_empty() {
+                if to_end && self.fanout_pending() {
                     // A global trigger fell due: run it over every member before any
                     // later timer, so things happen in time order.
                     break;
@@ -344,66 +315,5 @@ impl Runner {
         }
         self.open.push(write);
         Ok(())
-    }
-
-    pub(super) fn new_job(&mut self, rule: &str, occurrence: DateTime<Utc>) -> FanoutJob {
-        let job = FanoutJob {
-            seq: self.next_job,
-            rule: rule.to_string(),
-            occurrence,
-            cursor: None,
-        };
-        self.next_job += 1;
-        self.jobs.push_back(job.clone());
-        job
-    }
-
-    /// Runs the oldest fan-out job over its next batch of members, committing the
-    /// members' changes and the job's cursor together.
-    fn fanout_batch(&mut self) -> Result<usize, StoreError> {
-        let Some(mut job) = self.jobs.pop_front() else {
-            return Ok(0);
-        };
-        let batch = self
-            .store
-            .members_after(job.cursor.as_deref(), FANOUT_BATCH)?;
-        let done = batch.len() < FANOUT_BATCH;
-        let mut steps = 0;
-        for member in batch {
-            job.cursor = Some(member.id.clone());
-            // Members who did not exist at the occurrence are not its audience.
-            if member
-                .created_at
-                .is_some_and(|created| created > job.occurrence)
-            {
-                continue;
-            }
-            let id = member.id.clone();
-            let input = Input::Global {
-                member: &id,
-                rule: &job.rule,
-            };
-            let outcome = self.step(Some(member), &input, job.occurrence);
-            if outcome.firings.is_empty() && outcome.failures.is_empty() {
-                continue;
-            }
-            self.absorb(outcome, StepWrite::default());
-            steps += 1;
-        }
-        let mut bookkeeping = StepWrite::default();
-        if done {
-            bookkeeping.meta_remove.push(job_name(job.seq));
-        } else {
-            bookkeeping.meta_put.push(job.meta());
-        }
-        bookkeeping
-            .meta_put
-            .push(("jobs.next".into(), self.next_job.to_string().into_bytes()));
-        self.open.push(bookkeeping);
-        if !done {
-            self.jobs.push_front(job);
-        }
-        self.commit()?;
-        Ok(steps)
     }
 }
