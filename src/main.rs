@@ -289,7 +289,11 @@ fn check(dir: &Path) -> Result<ExitCode, String> {
             let tests = if tests.is_empty() {
                 String::new()
             } else {
-                format!(", {} in {}", plural(count, "test"), plural(tests.len(), "test file"))
+                format!(
+                    ", {} in {}",
+                    plural(count, "test"),
+                    plural(tests.len(), "test file")
+                )
             };
             println!(
                 "{}: ok — {}, {}{tests} (version {})",

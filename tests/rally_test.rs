@@ -76,12 +76,14 @@ fn a_failing_expectation_shows_expected_and_got_and_exits_1() {
     let run = rally(&["test", arg(dir.path())]);
     assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("test t: check-ins earn points ... FAILED"),
+        run.stdout
+            .contains("test t: check-ins earn points ... FAILED"),
         "{}",
         run.stdout
     );
     assert!(
-        run.stdout.contains("test t: one check-in is worth 5 ... ok"),
+        run.stdout
+            .contains("test t: one check-in is worth 5 ... ok"),
         "{}",
         run.stdout
     );
@@ -90,7 +92,8 @@ fn a_failing_expectation_shows_expected_and_got_and_exits_1() {
     assert!(run.stdout.contains("expected: 15"), "{}", run.stdout);
     assert!(run.stdout.contains("got: 10"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("test result: FAILED. 1 passed, 1 failed"),
+        run.stdout
+            .contains("test result: FAILED. 1 passed, 1 failed"),
         "{}",
         run.stdout
     );
@@ -118,16 +121,29 @@ fn an_invalid_test_file_is_reported_at_its_line_and_column_and_exits_2() {
 
 #[test]
 fn junit_output_lists_every_test_with_escaped_failures() {
-    let (dir, _) = rules_with_test(&FAILING.replace("check-ins earn points", "check-ins <earn> & \"points\""));
+    let (dir, _) =
+        rules_with_test(&FAILING.replace("check-ins earn points", "check-ins <earn> & \"points\""));
     let report = dir.path().join("report.xml");
     let run = rally(&["test", arg(dir.path()), "--junit", arg(&report)]);
     assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
     let xml = fs::read_to_string(&report).unwrap();
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rally test\" tests=\"2\" failures=\"1\">"), "{xml}");
-    assert!(xml.contains("<testsuite name=\"t\" tests=\"2\" failures=\"1\""), "{xml}");
-    assert!(xml.contains("<testcase name=\"check-ins &lt;earn&gt; &amp; &quot;points&quot;\""), "{xml}");
-    assert!(xml.contains("<failure message=\"1 expectation not met\">"), "{xml}");
-    assert!(xml.contains("<testcase name=\"one check-in is worth 5\" classname=\"t\""), "{xml}");
+    assert!(
+        xml.contains("<testsuite name=\"t\" tests=\"2\" failures=\"1\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase name=\"check-ins &lt;earn&gt; &amp; &quot;points&quot;\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<failure message=\"1 expectation not met\">"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase name=\"one check-in is worth 5\" classname=\"t\""),
+        "{xml}"
+    );
     assert!(xml.trim_end().ends_with("</testsuites>"), "{xml}");
     // Every element opened is closed: a crude well-formedness check.
     assert_eq!(xml.matches("<testcase ").count(), 2);
@@ -140,7 +156,8 @@ fn test_files_are_not_rule_files_and_check_counts_them() {
     let run = rally(&["check", "--rules", arg(dir.path())]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(
-        run.stdout.contains("ok — 1 rule, 1 file, 2 tests in 1 test file"),
+        run.stdout
+            .contains("ok — 1 rule, 1 file, 2 tests in 1 test file"),
         "{}",
         run.stdout
     );

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
 
 use super::parse::{entries, to_json, Ctx};
-use super::spec::{CampaignExpect, Expect, Field, Firing, MemberExpect, Record, Records, SetWant, Want};
+use super::spec::{
+    CampaignExpect, Expect, Field, Firing, MemberExpect, Record, Records, SetWant, Want,
+};
 use crate::rules::convert::{self, fields};
 use crate::rules::yaml::{Node, Value};
 use crate::rules::SourcePos;
@@ -43,7 +45,15 @@ const LEDGER: &[(&str, Kind)] = &[
     ("clipped_by", Kind::Text),
 ];
 
-const STATUSES: &[&str] = &["sent", "deferred", "capped", "suppressed", "failed", "pending", "held"];
+const STATUSES: &[&str] = &[
+    "sent",
+    "deferred",
+    "capped",
+    "suppressed",
+    "failed",
+    "pending",
+    "held",
+];
 
 const MESSAGES: &[(&str, Kind)] = &[
     ("member", Kind::Member),
@@ -103,7 +113,14 @@ pub fn parse(
         value,
         "expect",
         &[
-            "members", "ledger", "messages", "tickets", "errors", "fired", "not_fired", "campaigns",
+            "members",
+            "ledger",
+            "messages",
+            "tickets",
+            "errors",
+            "fired",
+            "not_fired",
+            "campaigns",
             "rejected",
         ],
     )?;
@@ -128,10 +145,18 @@ pub fn parse(
             });
         }
     }
-    expect.ledger = f.get("ledger").and_then(|v| records(cx, &test, v, "ledger entry", LEDGER));
-    expect.messages = f.get("messages").and_then(|v| records(cx, &test, v, "message", MESSAGES));
-    expect.tickets = f.get("tickets").and_then(|v| records(cx, &test, v, "ticket", TICKETS));
-    expect.errors = f.get("errors").and_then(|v| records(cx, &test, v, "rule failure", ERRORS));
+    expect.ledger = f
+        .get("ledger")
+        .and_then(|v| records(cx, &test, v, "ledger entry", LEDGER));
+    expect.messages = f
+        .get("messages")
+        .and_then(|v| records(cx, &test, v, "message", MESSAGES));
+    expect.tickets = f
+        .get("tickets")
+        .and_then(|v| records(cx, &test, v, "ticket", TICKETS));
+    expect.errors = f
+        .get("errors")
+        .and_then(|v| records(cx, &test, v, "rule failure", ERRORS));
     if let Some(v) = f.get("fired") {
         expect.fired = firings(cx, &test, v, "fired", true);
     }
@@ -251,7 +276,9 @@ fn member(cx: &mut Ctx, test: &Test, value: &Value) -> Vec<Field> {
 /// `[a, b]` (exactly these) or `{ contains: [a], excludes: [b] }`.
 fn set(cx: &mut Ctx, value: &Value, name: &str) -> Option<SetWant> {
     if let Node::Seq(_) = value.node {
-        return cx.names(value, name).map(|n| SetWant::Exactly(n.into_iter().collect()));
+        return cx
+            .names(value, name)
+            .map(|n| SetWant::Exactly(n.into_iter().collect()));
     }
     let what = format!("{name} expectation (a list, or contains/excludes)");
     let f = fields(&mut cx.d, value, &what, &["contains", "excludes"])?;
@@ -349,14 +376,19 @@ fn record(
 
 /// One record field's expected value, its name checked against what the rules define.
 fn field(cx: &mut Ctx, test: &Test, v: &Value, name: &str, kind: Kind) -> Option<Want> {
-    if matches!(v.node, Node::Null) && matches!(kind, Kind::MaybeText | Kind::Rule | Kind::Template) {
+    if matches!(v.node, Node::Null) && matches!(kind, Kind::MaybeText | Kind::Rule | Kind::Template)
+    {
         return Some(Want::Exact(Json::Null));
     }
     match kind {
         Kind::Int => convert::integer(&mut cx.d, v, name).map(|n| Want::Exact(json!(n))),
         Kind::Time => cx.time(v, Some(test.start)).map(Want::Time),
-        Kind::Choice(choices) => convert::choice(&mut cx.d, v, name, choices).map(|c| Want::Exact(json!(c))),
-        Kind::Contains => convert::string(&mut cx.d, v, name).map(|t| Want::Contains(t.to_string())),
+        Kind::Choice(choices) => {
+            convert::choice(&mut cx.d, v, name, choices).map(|c| Want::Exact(json!(c)))
+        }
+        Kind::Contains => {
+            convert::string(&mut cx.d, v, name).map(|t| Want::Contains(t.to_string()))
+        }
         _ => {
             let text = convert::string(&mut cx.d, v, name)?;
             check_name(cx, test, v, kind, text);
@@ -374,9 +406,18 @@ fn check_name(cx: &mut Ctx, test: &Test, v: &Value, kind: Kind, text: &str) {
             let Some(rules) = cx.rules else { return };
             match kind {
                 Kind::Rule => ("rule", rules.rules.iter().map(|r| r.id.as_str()).collect()),
-                Kind::Template => ("template", rules.templates.keys().map(String::as_str).collect()),
-                Kind::Channel => ("channel", rules.channels.keys().map(String::as_str).collect()),
-                Kind::Policy => ("escalation policy", rules.escalations.keys().map(String::as_str).collect()),
+                Kind::Template => (
+                    "template",
+                    rules.templates.keys().map(String::as_str).collect(),
+                ),
+                Kind::Channel => (
+                    "channel",
+                    rules.channels.keys().map(String::as_str).collect(),
+                ),
+                Kind::Policy => (
+                    "escalation policy",
+                    rules.escalations.keys().map(String::as_str).collect(),
+                ),
                 _ => return,
             }
         }
@@ -406,10 +447,20 @@ fn firings(cx: &mut Ctx, test: &Test, value: &Value, name: &str, fired: bool) ->
             rule_value = item;
             firing.rule = rule.clone();
         } else {
-            let allowed: &[&str] = if fired { &["rule", "member", "times"] } else { &["rule", "member"] };
-            let Some(f) = fields(&mut cx.d, item, name, allowed) else { continue };
-            let Some(v) = f.require(&mut cx.d, "rule") else { continue };
-            let Some(rule) = convert::string(&mut cx.d, v, "rule") else { continue };
+            let allowed: &[&str] = if fired {
+                &["rule", "member", "times"]
+            } else {
+                &["rule", "member"]
+            };
+            let Some(f) = fields(&mut cx.d, item, name, allowed) else {
+                continue;
+            };
+            let Some(v) = f.require(&mut cx.d, "rule") else {
+                continue;
+            };
+            let Some(rule) = convert::string(&mut cx.d, v, "rule") else {
+                continue;
+            };
             rule_value = v;
             firing.rule = rule.to_string();
             if let Some(v) = f.get("member") {
@@ -419,7 +470,8 @@ fn firings(cx: &mut Ctx, test: &Test, value: &Value, name: &str, fired: bool) ->
                 }
             }
             if let Some(v) = f.get("times") {
-                firing.times = convert::integer(&mut cx.d, v, "times").and_then(|n| usize::try_from(n).ok());
+                firing.times =
+                    convert::integer(&mut cx.d, v, "times").and_then(|n| usize::try_from(n).ok());
             }
         }
         check_name(cx, test, rule_value, Kind::Rule, &firing.rule.clone());
@@ -431,17 +483,35 @@ fn firings(cx: &mut Ctx, test: &Test, value: &Value, name: &str, fired: bool) ->
 fn campaign(cx: &mut Ctx, id: &str, at: &SourcePos, value: &Value) -> Option<CampaignExpect> {
     let defined = cx.rules.map(|r| r.campaigns.iter().find(|c| c.id == id));
     if let Some(None) = defined {
-        let known: Vec<String> = cx.rules.iter().flat_map(|r| r.campaigns.iter().map(|c| c.id.clone())).collect();
-        cx.d.unknown(at, format!("unknown campaign {id:?}"), id, known.iter().map(String::as_str));
+        let known: Vec<String> = cx
+            .rules
+            .iter()
+            .flat_map(|r| r.campaigns.iter().map(|c| c.id.clone()))
+            .collect();
+        cx.d.unknown(
+            at,
+            format!("unknown campaign {id:?}"),
+            id,
+            known.iter().map(String::as_str),
+        );
     }
-    let phases: Option<Vec<String>> = defined.flatten().map(|c| c.phases.iter().map(|p| p.name.clone()).collect());
-    let f = fields(&mut cx.d, value, "campaign expectation", &["phase", "points_awarded"])?;
+    let phases: Option<Vec<String>> = defined
+        .flatten()
+        .map(|c| c.phases.iter().map(|p| p.name.clone()).collect());
+    let f = fields(
+        &mut cx.d,
+        value,
+        "campaign expectation",
+        &["phase", "points_awarded"],
+    )?;
     let mut out = Vec::new();
     for (key, v) in f.entries {
         let want = match (key.name.as_str(), &v.node) {
             ("phase", Node::Null) => Want::Exact(Json::Null),
             ("phase", _) => {
-                let Some(phase) = convert::string(&mut cx.d, v, "phase") else { continue };
+                let Some(phase) = convert::string(&mut cx.d, v, "phase") else {
+                    continue;
+                };
                 if let Some(phases) = &phases {
                     if !phases.iter().any(|p| p == phase) {
                         let message = format!("campaign {id:?} has no phase {phase:?}");

@@ -145,7 +145,15 @@ fn test(cx: &mut Ctx, value: &Value, names: &mut BTreeMap<String, SourcePos>) ->
         &mut cx.d,
         value,
         "test",
-        &["name", "description", "start", "members", "events", "until", "expect"],
+        &[
+            "name",
+            "description",
+            "start",
+            "members",
+            "events",
+            "until",
+            "expect",
+        ],
     )?;
     let name = f.req_str(&mut cx.d, "name").map(str::to_string);
     if let (Some(name), Some(key)) = (&name, f.get("name")) {
@@ -194,7 +202,11 @@ fn test(cx: &mut Ctx, value: &Value, names: &mut BTreeMap<String, SourcePos>) ->
     let known: BTreeSet<String> = members
         .iter()
         .map(|m: &Member| m.id.clone())
-        .chain(events.iter().filter_map(|e: &(TestEvent, Option<String>)| e.1.clone()))
+        .chain(
+            events
+                .iter()
+                .filter_map(|e: &(TestEvent, Option<String>)| e.1.clone()),
+        )
         .collect();
     let event_ids: BTreeSet<String> = events.iter().map(|(e, _)| e.id.clone()).collect();
     let expect = match f.get("expect") {
@@ -281,7 +293,11 @@ fn starting_member(
         }
     }
     if let Some(v) = f.get("tags") {
-        member.tags = cx.names(v, "tags").unwrap_or_default().into_iter().collect();
+        member.tags = cx
+            .names(v, "tags")
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
     }
     if let Some(v) = f.get("badges") {
         for badge in cx.names(v, "badges").unwrap_or_default() {
@@ -306,7 +322,10 @@ fn starting_member(
             if key.name == "timezone" {
                 let zone = value.as_str().and_then(|z| z.parse::<Tz>().ok());
                 if zone.is_none() {
-                    cx.d.error(&value.at, "timezone must be an IANA zone such as \"Asia/Shanghai\"");
+                    cx.d.error(
+                        &value.at,
+                        "timezone must be an IANA zone such as \"Asia/Shanghai\"",
+                    );
                 }
             }
             member.attrs.insert(key.name.clone(), to_json(value));
@@ -322,7 +341,10 @@ fn starting_member(
             .flatten()
             .min()
     });
-    for (name, flag) in [("left", &mut member.left), ("unsubscribed", &mut member.unsubscribed)] {
+    for (name, flag) in [
+        ("left", &mut member.left),
+        ("unsubscribed", &mut member.unsubscribed),
+    ] {
         if let Some(v) = f.get(name) {
             *flag = convert::boolean(&mut cx.d, v, name).unwrap_or(false);
         }
@@ -359,7 +381,9 @@ fn event(
     }
     let at = match f.get("at") {
         Some(v) => {
-            let Some(at) = cx.time(v, Some(start)) else { return };
+            let Some(at) = cx.time(v, Some(start)) else {
+                return;
+            };
             if at < start {
                 cx.d.error(&v.at, "the event is before the test's start");
                 return;
@@ -394,7 +418,10 @@ fn event(
             None => return,
         },
         (Some(v), None) => {
-            cx.d.error(&v.at, "\"every\" goes with \"repeat\": how many times, how far apart");
+            cx.d.error(
+                &v.at,
+                "\"every\" goes with \"repeat\": how many times, how far apart",
+            );
             return;
         }
         (None, Some(v)) if repeat > 1 => {
@@ -448,7 +475,10 @@ pub fn entries<'v>(cx: &mut Ctx, value: &'v Value, name: &str) -> &'v [(yaml::Ke
         Node::Map(entries) => entries,
         _ => {
             let found = value.kind();
-            cx.d.error(&value.at, format!("{name:?} must be a mapping, found {found}"));
+            cx.d.error(
+                &value.at,
+                format!("{name:?} must be a mapping, found {found}"),
+            );
             &[]
         }
     }

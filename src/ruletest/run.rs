@@ -38,8 +38,8 @@ pub fn run(rules: &Arc<RuleSet>, test: &TestCase) -> Result<Json, String> {
         input.push_str(&event.line);
         input.push('\n');
     }
-    let doc = crate::sim::simulate_on(runner, input.as_bytes(), test.until)
-        .map_err(|e| e.to_string())?;
+    let doc =
+        crate::sim::simulate_on(runner, input.as_bytes(), test.until).map_err(|e| e.to_string())?;
     Ok(doc.to_value())
 }
 
@@ -60,20 +60,24 @@ fn seeded(
     member.start_periods(rules, start);
     member.counters = counters;
     if member.counter("checkin_streak") > crate::money::Decimal::ZERO {
-        let zone = crate::localtime::member_zone(member.attr_str("timezone"), rules.settings.timezone);
+        let zone =
+            crate::localtime::member_zone(member.attr_str("timezone"), rules.settings.timezone);
         member.book.last_checkin_day = crate::localtime::local_day(start, zone).pred_opt();
     }
-    let deadline = member.last_active.filter(|_| !member.left).and_then(|last| {
-        rules
-            .index
-            .inactive
-            .iter()
-            .filter_map(|&i| match rules.rules[i].trigger {
-                Trigger::Inactive(silence) => Some((last + silence).timestamp_millis()),
-                _ => None,
-            })
-            .min()
-    });
+    let deadline = member
+        .last_active
+        .filter(|_| !member.left)
+        .and_then(|last| {
+            rules
+                .index
+                .inactive
+                .iter()
+                .filter_map(|&i| match rules.rules[i].trigger {
+                    Trigger::Inactive(silence) => Some((last + silence).timestamp_millis()),
+                    _ => None,
+                })
+                .min()
+        });
     member.book.silence_timer = deadline;
     let timer = deadline.map(|due| (TimerKey::new(due, INACTIVE, member.id.clone()), Vec::new()));
     (member, timer)

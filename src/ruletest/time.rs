@@ -20,17 +20,19 @@ pub fn default_start(zone: Tz) -> DateTime<Utc> {
 
 /// Reads a time value. `start` is what relative times count from (`None` while the
 /// start itself is read: it cannot be relative).
-pub fn parse(value: &Value, start: Option<DateTime<Utc>>, zone: Tz) -> Result<DateTime<Utc>, String> {
+pub fn parse(
+    value: &Value,
+    start: Option<DateTime<Utc>>,
+    zone: Tz,
+) -> Result<DateTime<Utc>, String> {
     let text = match &value.node {
         Node::Str(text) => text.as_str(),
         // YAML reads `+0` as the number 0.
         Node::Int(0) => "+0",
-        _ => {
-            return Err(format!(
-                "a time must be a string such as \"+1d\" or \"2026-11-11T10:00:00+08:00\", found {}",
-                value.kind()
-            ))
-        }
+        _ => return Err(format!(
+            "a time must be a string such as \"+1d\" or \"2026-11-11T10:00:00+08:00\", found {}",
+            value.kind()
+        )),
     };
     parse_text(text.trim(), start, zone)
 }
@@ -97,7 +99,11 @@ mod tests {
 
     #[test]
     fn relative_times_count_from_the_start() {
-        let at = |s: &str| parse(&text(s), Some(start()), Tz::UTC).unwrap().to_rfc3339();
+        let at = |s: &str| {
+            parse(&text(s), Some(start()), Tz::UTC)
+                .unwrap()
+                .to_rfc3339()
+        };
         assert_eq!(at("+1d"), "2026-01-06T02:00:00+00:00");
         assert_eq!(at("+2h30m"), "2026-01-05T04:30:00+00:00");
         assert_eq!(at("-10d"), "2025-12-26T02:00:00+00:00");

@@ -137,7 +137,9 @@ fn holds(want: &Want, got: &Json) -> bool {
                 .map(|items| items.iter().filter_map(Json::as_str).collect())
                 .unwrap_or_default();
             match set {
-                SetWant::Exactly(want) => names.len() == want.len() && want.iter().all(|n| names.contains(n.as_str())),
+                SetWant::Exactly(want) => {
+                    names.len() == want.len() && want.iter().all(|n| names.contains(n.as_str()))
+                }
                 SetWant::Partly { contains, excludes } => {
                     contains.iter().all(|n| names.contains(n.as_str()))
                         && !excludes.iter().any(|n| names.contains(n.as_str()))
@@ -151,12 +153,17 @@ fn holds(want: &Want, got: &Json) -> bool {
 fn same(want: &Json, got: &Json) -> bool {
     match (want, got) {
         (Json::Number(a), Json::Number(b)) => {
-            match (Decimal::from_str(&a.to_string()), Decimal::from_str(&b.to_string())) {
+            match (
+                Decimal::from_str(&a.to_string()),
+                Decimal::from_str(&b.to_string()),
+            ) {
                 (Ok(a), Ok(b)) => a == b,
                 _ => a.as_f64() == b.as_f64(),
             }
         }
-        (Json::Array(a), Json::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b)),
+        (Json::Array(a), Json::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b))
+        }
         (Json::Object(a), Json::Object(b)) => {
             a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
         }
@@ -184,7 +191,10 @@ fn describe(want: &Want) -> String {
 }
 
 fn matches(pattern: &Record, record: &Json) -> bool {
-    pattern.fields.iter().all(|f| holds(&f.want, lookup(record, f)))
+    pattern
+        .fields
+        .iter()
+        .all(|f| holds(&f.want, lookup(record, f)))
 }
 
 /// A pattern as written: `{amount: 5, reason: "purchase"}`.
@@ -223,7 +233,9 @@ fn show_all(records: &[Json], keys: &[String]) -> String {
 fn check_records(name: &str, want: &Records, got: &[Json], out: &mut Vec<Mismatch>) {
     let patterns: Vec<&Record> = match want {
         Records::Exactly(list, _) => list.iter().collect(),
-        Records::Partly { contains, excludes } => contains.iter().map(|(r, _)| r).chain(excludes).collect(),
+        Records::Partly { contains, excludes } => {
+            contains.iter().map(|(r, _)| r).chain(excludes).collect()
+        }
     };
     let mut keys: Vec<String> = Vec::new();
     for field in patterns.iter().flat_map(|p| &p.fields) {
@@ -237,7 +249,11 @@ fn check_records(name: &str, want: &Records, got: &[Json], out: &mut Vec<Mismatc
                 out.push(Mismatch {
                     at: at.clone(),
                     what: name.into(),
-                    expected: format!("{} record{}", list.len(), if list.len() == 1 { "" } else { "s" }),
+                    expected: format!(
+                        "{} record{}",
+                        list.len(),
+                        if list.len() == 1 { "" } else { "s" }
+                    ),
                     got: show_all(got, &keys),
                 });
                 return;
@@ -274,7 +290,11 @@ fn check_records(name: &str, want: &Records, got: &[Json], out: &mut Vec<Mismatc
                 }
             }
             for pattern in excludes {
-                let found: Vec<Json> = got.iter().filter(|r| matches(pattern, r)).cloned().collect();
+                let found: Vec<Json> = got
+                    .iter()
+                    .filter(|r| matches(pattern, r))
+                    .cloned()
+                    .collect();
                 if !found.is_empty() {
                     out.push(Mismatch {
                         at: pattern.at.clone(),
@@ -292,7 +312,11 @@ fn fired(want: &Firing, firings: &[Json], fired: bool, out: &mut Vec<Mismatch>) 
     let n = firings
         .iter()
         .filter(|f| f["rule"] == want.rule.as_str())
-        .filter(|f| want.member.as_ref().is_none_or(|m| f["member"] == m.as_str()))
+        .filter(|f| {
+            want.member
+                .as_ref()
+                .is_none_or(|m| f["member"] == m.as_str())
+        })
         .count();
     let ok = match (fired, want.times) {
         (true, Some(times)) => n == times,
@@ -302,14 +326,25 @@ fn fired(want: &Firing, firings: &[Json], fired: bool, out: &mut Vec<Mismatch>) 
     if ok {
         return;
     }
-    let whom = want.member.as_ref().map(|m| format!(" for {m}")).unwrap_or_default();
+    let whom = want
+        .member
+        .as_ref()
+        .map(|m| format!(" for {m}"))
+        .unwrap_or_default();
     let expected = match (fired, want.times) {
-        (true, Some(t)) => format!("{} to fire{whom} {t} time{}", want.rule, if t == 1 { "" } else { "s" }),
+        (true, Some(t)) => format!(
+            "{} to fire{whom} {t} time{}",
+            want.rule,
+            if t == 1 { "" } else { "s" }
+        ),
         (true, None) => format!("{} to fire{whom}", want.rule),
         (false, _) => format!("{} not to fire{whom}", want.rule),
     };
     let got = if n == 0 {
-        format!("it never fired; rules that fired: {}", fired_summary(firings))
+        format!(
+            "it never fired; rules that fired: {}",
+            fired_summary(firings)
+        )
     } else {
         format!("it fired {n} time{}", if n == 1 { "" } else { "s" })
     };
