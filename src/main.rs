@@ -88,6 +88,22 @@ enum Command {
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
     },
+    /// Run the test files of a rules directory (`tests/*.yaml` in it) and report each
+    /// test `ok` or `FAILED`. Exit 0 when all pass, 1 when any fails, 2 when the rules
+    /// or the test files do not load.
+    Test {
+        /// The rules directory (default `rules`; or give it with --rules).
+        #[arg(conflicts_with = "rules")]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Also write the results as JUnit XML here, for CI.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Run only the tests whose `file: name` contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+    },
     /// Simulate events on a virtual clock and print the resulting state as JSON.
     Sim {
         #[arg(long, default_value = "rules")]
@@ -192,6 +208,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { rules } => check(&rules),
+        Command::Test {
+            dir,
+            rules,
+            junit,
+            filter,
+        } => test(
+            &dir.or(rules).unwrap_or_else(|| PathBuf::from("rules")),
+            junit.as_deref(),
+            filter.as_deref(),
+        ),
         Command::Sim {
             rules,
             events,
@@ -248,24 +274,89 @@ fn print_rule_errors(errors: &[RuleError]) {
     );
 }
 
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Checks the rule files and the test files beside them (names in the tests against
+/// the rules, when the rules load).
 fn check(dir: &Path) -> Result<ExitCode, String> {
-    match rules::load(dir) {
-        Ok(set) => {
+    let loaded = rules::load(dir);
+    let tests = rally::ruletest::load(dir, loaded.as_ref().ok());
+    match (loaded, tests) {
+        (Ok(set), Ok(tests)) => {
+            let count = rally::ruletest::count(&tests);
+            let tests = if tests.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} in {}",
+                    plural(count, "test"),
+                    plural(tests.len(), "test file")
+                )
+            };
             println!(
-                "{}: ok — {} rule{}, {} file{} (version {})",
+                "{}: ok — {}, {}{tests} (version {})",
                 dir.display(),
-                set.rules.len(),
-                if set.rules.len() == 1 { "" } else { "s" },
-                set.files.len(),
-                if set.files.len() == 1 { "" } else { "s" },
+                plural(set.rules.len(), "rule"),
+                plural(set.files.len(), "file"),
                 set.version
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(errors) => {
+        (loaded, tests) => {
+            let mut errors = loaded.err().unwrap_or_default();
+            errors.extend(tests.err().unwrap_or_default());
             print_rule_errors(&errors);
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// `rally test`: exit 0 when every test passes, 1 when one fails, 2 when the rules or
+/// the tests do not load (nothing was run).
+fn test(dir: &Path, junit: Option<&Path>, filter: Option<&str>) -> Result<ExitCode, String> {
+    use rally::ruletest::{self, report};
+    let invalid = ExitCode::from(2);
+    let set = match rules::load(dir) {
+        Ok(set) => Arc::new(set),
+        Err(errors) => {
+            let mut errors = errors;
+            errors.extend(ruletest::load(dir, None).err().unwrap_or_default());
+            print_rule_errors(&errors);
+            return Ok(invalid);
+        }
+    };
+    let files = match ruletest::load(dir, Some(&set)) {
+        Ok(files) => files,
+        Err(errors) => {
+            print_rule_errors(&errors);
+            return Ok(invalid);
+        }
+    };
+    if files.is_empty() {
+        println!(
+            "no test files in {} (write them as tests/*.yaml there: see docs/testing.md)",
+            dir.display()
+        );
+    }
+    println!(
+        "\nrunning {} from {}",
+        plural(ruletest::count(&files), "test"),
+        plural(files.len(), "test file")
+    );
+    let outcomes = ruletest::run_all(&set, &files, filter, |outcome| {
+        println!("{}", report::line(outcome));
+    });
+    print!("{}", report::summary(&outcomes));
+    if let Some(path) = junit {
+        std::fs::write(path, report::junit(&outcomes))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if outcomes.iter().all(ruletest::Outcome::passed) {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
     }
 }
 

@@ -82,9 +82,29 @@ pub fn simulate(
     until: Option<DateTime<Utc>>,
 ) -> Result<Simulation, SimError> {
     let store = Store::open_temporary()?;
-    let mut runner = Runner::new(store, rules)?;
+    simulate_on(Runner::new(store, rules)?, input, until)
+}
+
+/// As [`simulate`], on a runner the caller has prepared: members already in its store,
+/// its clock already started (`rally test` starts each test at a fixed time with the
+/// members it describes). What those members' consent is at the start counts for their
+/// deferred messages.
+pub fn simulate_on(
+    mut runner: Runner,
+    input: impl BufRead,
+    until: Option<DateTime<Utc>>,
+) -> Result<Simulation, SimError> {
     runner.keep_journal();
     let mut record = Record::default();
+    if let Some(start) = runner.now() {
+        for member in runner.store().members()? {
+            if let Some(why) = crate::policy::withheld_consent(&member) {
+                record
+                    .consent
+                    .insert(member.id.clone(), vec![(start, Some(why))]);
+            }
+        }
+    }
     feed::feed(&mut runner, input, None, &mut record)?;
     if let Some(until) = until {
         feed::advance(&mut runner, until)?;

@@ -129,8 +129,12 @@ pub struct Found {
     pub problems: Vec<String>,
 }
 
+/// The folder at the top of a rules directory that holds test files (`rally test`),
+/// not rules: its YAML describes scenarios and expectations, so the rule walk skips it.
+pub const TESTS_DIR: &str = "tests";
+
 /// All `*.yaml`/`*.yml` files under `dir`; hidden files and folders (names starting
-/// with `.`) are skipped. Symbolic links are followed (a rules folder assembled from
+/// with `.`) are skipped, and so is [`TESTS_DIR`] at the top. Symbolic links are followed (a rules folder assembled from
 /// links is a normal setup), but a link back to a folder the walk is inside is a loop:
 /// it is reported, not followed.
 pub fn rule_files(dir: &Path) -> Result<Found, String> {
@@ -219,6 +223,9 @@ impl Walk<'_> {
             let Ok(meta) = fs::metadata(entry.path()) else {
                 continue;
             };
+            if meta.is_dir() && is_tests_dir(&child) {
+                continue;
+            }
             if meta.is_dir() {
                 self.folder(&child, &meta)?;
             } else if meta.is_file() && is_yaml(&child) {
@@ -237,6 +244,34 @@ impl Walk<'_> {
             display(self.root, rel)
         }
     }
+}
+
+/// Whether `rel` (relative to the rules directory) is the top-level tests folder, or
+/// inside it.
+pub fn is_tests_dir(rel: &Path) -> bool {
+    rel.components().next() == Some(Component::Normal(TESTS_DIR.as_ref()))
+}
+
+/// The test files of a rules directory: `tests/*.yaml` and `tests/*.yml`, relative to
+/// `dir`, sorted by name. No tests folder is no test files; subfolders of it are not
+/// read (a test file names what it tests; nesting would only hide one).
+pub fn test_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let folder = dir.join(TESTS_DIR);
+    if !folder.is_dir() {
+        return Ok(Vec::new());
+    }
+    let unreadable = |e: std::io::Error| format!("cannot read directory {}: {e}", folder.display());
+    let mut files = Vec::new();
+    for entry in fs::read_dir(&folder).map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
+        let rel = Path::new(TESTS_DIR).join(entry.file_name());
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if !hidden && is_yaml(&rel) && fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
+            files.push(rel);
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 fn is_yaml(path: &Path) -> bool {
@@ -290,6 +325,14 @@ mod tests {
         assert_eq!(a.version().len(), 12);
         assert!(a.version().chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a.version(), b.version());
+    }
+
+    #[test]
+    fn only_the_top_level_tests_folder_holds_tests() {
+        assert!(is_tests_dir(Path::new("tests")));
+        assert!(is_tests_dir(Path::new("tests/points.yaml")));
+        assert!(!is_tests_dir(Path::new("shop/tests")));
+        assert!(!is_tests_dir(Path::new("tests.yaml")));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Rule files (SPEC §2): every `*.yaml`/`*.yml` under the rules directory, merged,
-//! validated and compiled into a [`RuleSet`].
+//! validated and compiled into a [`RuleSet`] — except those in the top-level `tests/`
+//! folder, which are `rally test` scenarios (see [`crate::ruletest`]).
 //!
 //! Loading happens in two stages, as in ripgrep's `LowArgs` → `HiArgs`: YAML is read
 //! into a tree that remembers where every node was written, then compiled into the
@@ -21,12 +22,12 @@ pub mod error;
 pub mod model;
 
 mod compile;
-mod convert;
+pub(crate) mod convert;
 mod expr;
-mod files;
+pub(crate) mod files;
 mod member_fields;
 mod sections;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use error::RuleError;
 pub use model::*;
@@ -85,6 +86,7 @@ pub fn from_sources(
     let paths: Vec<std::path::PathBuf> = memory
         .keys()
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .filter(|p| !files::is_tests_dir(p))
         .cloned()
         .collect();
     compile_files(
