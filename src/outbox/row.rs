@@ -125,6 +125,34 @@ impl OutboxRow {
         Ok(row)
     }
 
+    /// The member a stored row is addressed to, read without building the rest of the
+    /// row: the store indexes rows by member as they are committed, so this runs for
+    /// every message a step queues.
+    pub fn member_of(bytes: &[u8]) -> Result<Option<String>, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Addressee {
+            #[serde(default)]
+            member: Option<String>,
+        }
+        serde_json::from_slice::<Addressee>(bytes).map(|row| row.member)
+    }
+
+    /// When the row reached its final status, the time retention counts from; `None`
+    /// while it may still go out (waiting or held). Dated by the last thing that
+    /// happened to it, not by when it was queued, so a message that failed after a
+    /// week of retries, or was retried by hand, is kept for the full period after
+    /// that: a failed row's last attempt was due at `due`, and a deferred row that
+    /// was suppressed when it came due was suppressed at `due`.
+    pub fn settled_at(&self) -> Option<DateTime<Utc>> {
+        if self.status.is_open() {
+            return None;
+        }
+        [self.sent_at, self.first_failed_at, Some(self.due)]
+            .into_iter()
+            .flatten()
+            .fold(Some(self.created_at), |latest, t| latest.max(Some(t)))
+    }
+
     /// What the channel delivers.
     pub fn to_outgoing(&self) -> Outgoing {
         Outgoing {
@@ -291,6 +319,49 @@ mod tests {
         let view = row().history_view();
         assert_eq!(view["id"], 7);
         assert!(row().view().get("id").is_none(), "sim's entries have no id");
+    }
+
+    #[test]
+    fn the_member_of_a_stored_row_is_read_without_the_rest() {
+        let bytes = row().encode().unwrap();
+        assert_eq!(OutboxRow::member_of(&bytes).unwrap().as_deref(), Some("m-42"));
+        let staff = OutboxRow {
+            member: None,
+            ..row()
+        };
+        assert_eq!(OutboxRow::member_of(&staff.encode().unwrap()).unwrap(), None);
+        assert!(OutboxRow::member_of(b"not json").is_err());
+    }
+
+    #[test]
+    fn only_a_final_row_is_settled_and_it_is_dated_when_it_settled() {
+        assert_eq!(row().settled_at(), None, "deferred");
+        for status in [Status::Pending, Status::Held] {
+            assert_eq!(OutboxRow { status, ..row() }.settled_at(), None);
+        }
+        let sent = OutboxRow {
+            status: Status::Sent,
+            sent_at: Some(utc("2026-11-12T08:00:00Z")),
+            ..row()
+        };
+        assert_eq!(sent.settled_at(), Some(utc("2026-11-12T08:00:00Z")));
+        let suppressed_when_due = OutboxRow {
+            status: Status::Suppressed,
+            ..row()
+        };
+        assert_eq!(
+            suppressed_when_due.settled_at(),
+            Some(utc("2026-11-11T00:00:00Z"))
+        );
+        let capped_when_queued = OutboxRow {
+            status: Status::Capped,
+            due: utc("2026-11-10T15:00:00Z"),
+            ..row()
+        };
+        assert_eq!(
+            capped_when_queued.settled_at(),
+            Some(utc("2026-11-10T15:00:00Z"))
+        );
     }
 
     #[test]
