@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::member::rfc3339;
 use crate::messaging::Outgoing;
+use crate::store::Verdict;
 
 /// A message queued by a step, and what became of it. Written by the engine in the
 /// step's transaction; after that only the dispatcher changes it.
@@ -151,6 +152,24 @@ impl OutboxRow {
             .into_iter()
             .flatten()
             .fold(Some(self.created_at), |latest, t| latest.max(Some(t)))
+    }
+
+    /// What retention does with the stored row `bytes` when messages settled before
+    /// `before` are to go: a final row settled before then is removed; an open one is
+    /// kept however old; a row queued at or after `before` ends the pass, since rows
+    /// are numbered in the order steps queued them and nothing after it is older. A
+    /// row that does not decode is kept (and is reported where it is read).
+    pub fn retention(seq: u64, bytes: &[u8], before: DateTime<Utc>) -> Verdict {
+        let Ok(row) = OutboxRow::decode(seq, bytes) else {
+            return Verdict::Keep;
+        };
+        if row.created_at >= before {
+            return Verdict::Stop;
+        }
+        match row.settled_at() {
+            Some(settled) if settled < before => Verdict::Remove,
+            _ => Verdict::Keep,
+        }
     }
 
     /// What the channel delivers.
@@ -362,6 +381,31 @@ mod tests {
             capped_when_queued.settled_at(),
             Some(utc("2026-11-10T15:00:00Z"))
         );
+    }
+
+    #[test]
+    fn retention_removes_only_final_rows_settled_before_the_cutoff() {
+        let before = utc("2026-12-01T00:00:00Z");
+        let verdict = |row: OutboxRow| OutboxRow::retention(row.seq, &row.encode().unwrap(), before);
+        let sent = |at: &str| OutboxRow {
+            status: Status::Sent,
+            sent_at: Some(utc(at)),
+            ..row()
+        };
+        assert_eq!(verdict(sent("2026-11-11T00:00:00Z")), Verdict::Remove);
+        assert_eq!(verdict(sent("2026-12-02T00:00:00Z")), Verdict::Keep, "sent late");
+        for status in [Status::Pending, Status::Deferred, Status::Held] {
+            assert_eq!(verdict(OutboxRow { status, ..row() }), Verdict::Keep);
+        }
+        for status in [Status::Failed, Status::Suppressed, Status::Capped] {
+            assert_eq!(verdict(OutboxRow { status, ..row() }), Verdict::Remove);
+        }
+        let queued_later = OutboxRow {
+            created_at: before,
+            ..sent("2026-12-01T00:00:00Z")
+        };
+        assert_eq!(verdict(queued_later), Verdict::Stop);
+        assert_eq!(OutboxRow::retention(1, b"{not json", before), Verdict::Keep);
     }
 
     #[test]

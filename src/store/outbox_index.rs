@@ -95,13 +95,13 @@ impl Store {
         let opened = self.opened()?;
         let keyspaces = &opened.keyspaces;
         let mut found = Vec::new();
+        if limit == 0 {
+            return Ok(found);
+        }
         let index = keyspaces
             .outbox_by_member
             .scan_prefix(keys::member_prefix(member));
         for row in index.rev() {
-            if found.len() >= limit {
-                break;
-            }
             let (key, _) = row.map_err(StoreError::sled("reading a member's messages"))?;
             let (_, seq) = keys::decode_member_seq(&key)
                 .map_err(|e| StoreError::corrupt(TreeId::OutboxByMember.name(), &key, e))?;
@@ -113,6 +113,9 @@ impl Store {
             // have read the index row just before: then the row is simply gone.
             if let Some(value) = value {
                 found.push((seq, value.to_vec()));
+                if found.len() == limit {
+                    break;
+                }
             }
         }
         Ok(found)

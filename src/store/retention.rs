@@ -221,3 +221,7 @@ fn history_verdict(key: &[u8], value: &[u8], before: DateTime<Utc>) -> HistoryVe
         None => HistoryVerdict::Skip,
     }
 }
+
+#[cfg(test)]
+#[path = "retention_tests.rs"]
+mod tests;
