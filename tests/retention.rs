@@ -198,7 +198,10 @@ async fn retention_removes_old_final_messages_and_history_and_keeps_what_may_sti
     let (_, ledger) = live.get("/v1/members/m-1/ledger").await;
     assert_eq!(ledger["ledger"], json!([]), "{ledger}");
     let (_, member) = live.get("/v1/members/m-1").await;
-    assert_eq!(member["points"], 5, "the balance lives on the member: {member}");
+    assert_eq!(
+        member["points"], 5,
+        "the balance lives on the member: {member}"
+    );
 
     // What happens now is kept. (Its message is due 40 days from now by the system
     // clock the dispatcher goes by, so it is still pending.)

@@ -77,7 +77,10 @@ impl Retention {
         let kept = self.reloader.rules().settings.retention;
         let now = self.clock.now();
         let mut removed = Removed::default();
-        if let Some(before) = kept.messages.and_then(|period| now.checked_sub_signed(period)) {
+        if let Some(before) = kept
+            .messages
+            .and_then(|period| now.checked_sub_signed(period))
+        {
             let mut from = Some(0);
             while let Some(start) = from {
                 let piece = self
@@ -91,7 +94,10 @@ impl Retention {
                 from = piece.next;
             }
         }
-        if let Some(before) = kept.history.and_then(|period| now.checked_sub_signed(period)) {
+        if let Some(before) = kept
+            .history
+            .and_then(|period| now.checked_sub_signed(period))
+        {
             let mut after = Some(None::<Vec<u8>>);
             while let Some(start) = after {
                 let piece = self

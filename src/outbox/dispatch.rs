@@ -360,7 +360,10 @@ fn record(inner: &Inner, row: &OutboxRow) {
     match written {
         Ok(true) => {}
         // Only retention removes rows, and only final ones, which no delivery holds.
-        Ok(false) => tracing::warn!(seq, "a message was removed by retention while it was being delivered"),
+        Ok(false) => tracing::warn!(
+            seq,
+            "a message was removed by retention while it was being delivered"
+        ),
         Err(error) => tracing::error!(
             seq,
             %error,

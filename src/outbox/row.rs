@@ -148,10 +148,11 @@ impl OutboxRow {
         if self.status.is_open() {
             return None;
         }
-        [self.sent_at, self.first_failed_at, Some(self.due)]
+        let latest = [self.sent_at, self.first_failed_at, Some(self.due)]
             .into_iter()
             .flatten()
-            .fold(Some(self.created_at), |latest, t| latest.max(Some(t)))
+            .fold(self.created_at, DateTime::max);
+        Some(latest)
     }
 
     /// What retention does with the stored row `bytes` when messages settled before
@@ -343,12 +344,18 @@ mod tests {
     #[test]
     fn the_member_of_a_stored_row_is_read_without_the_rest() {
         let bytes = row().encode().unwrap();
-        assert_eq!(OutboxRow::member_of(&bytes).unwrap().as_deref(), Some("m-42"));
+        assert_eq!(
+            OutboxRow::member_of(&bytes).unwrap().as_deref(),
+            Some("m-42")
+        );
         let staff = OutboxRow {
             member: None,
             ..row()
         };
-        assert_eq!(OutboxRow::member_of(&staff.encode().unwrap()).unwrap(), None);
+        assert_eq!(
+            OutboxRow::member_of(&staff.encode().unwrap()).unwrap(),
+            None
+        );
         assert!(OutboxRow::member_of(b"not json").is_err());
     }
 
@@ -386,14 +393,19 @@ mod tests {
     #[test]
     fn retention_removes_only_final_rows_settled_before_the_cutoff() {
         let before = utc("2026-12-01T00:00:00Z");
-        let verdict = |row: OutboxRow| OutboxRow::retention(row.seq, &row.encode().unwrap(), before);
+        let verdict =
+            |row: OutboxRow| OutboxRow::retention(row.seq, &row.encode().unwrap(), before);
         let sent = |at: &str| OutboxRow {
             status: Status::Sent,
             sent_at: Some(utc(at)),
             ..row()
         };
         assert_eq!(verdict(sent("2026-11-11T00:00:00Z")), Verdict::Remove);
-        assert_eq!(verdict(sent("2026-12-02T00:00:00Z")), Verdict::Keep, "sent late");
+        assert_eq!(
+            verdict(sent("2026-12-02T00:00:00Z")),
+            Verdict::Keep,
+            "sent late"
+        );
         for status in [Status::Pending, Status::Deferred, Status::Held] {
             assert_eq!(verdict(OutboxRow { status, ..row() }), Verdict::Keep);
         }

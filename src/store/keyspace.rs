@@ -37,7 +37,8 @@ impl Keyspace {
         let found = self.tree.get(self.id.key(key.as_ref()))?;
         #[cfg(test)]
         if found.is_some() {
-            self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(found)
     }
@@ -146,7 +147,8 @@ impl Rows {
     ) -> Option<sled::Result<(IVec, IVec)>> {
         #[cfg(test)]
         if matches!(row, Some(Ok(_))) {
-            self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         row.map(strip)
     }

@@ -75,7 +75,10 @@ impl Store {
         };
         let mut doomed = Vec::new();
         let (mut looked, mut stopped, mut last) = (0, false, from);
-        for row in outbox.range(keys::u64_key(from)..keys::u64_key(newest)).take(max) {
+        for row in outbox
+            .range(keys::u64_key(from)..keys::u64_key(newest))
+            .take(max)
+        {
             let (key, value) = row.map_err(StoreError::sled("scanning the outbox to trim it"))?;
             let seq = keys::decode_u64(&key)
                 .map_err(|e| StoreError::corrupt(TreeId::Outbox.name(), &key, e))?;
@@ -214,7 +217,9 @@ fn history_verdict(key: &[u8], value: &[u8], before: DateTime<Utc>) -> HistoryVe
         }
     };
     let ledger = row.ledger.iter().map(|entry| entry.at);
-    let newest = ledger.chain(row.firings.iter().map(|firing| firing.at)).max();
+    let newest = ledger
+        .chain(row.firings.iter().map(|firing| firing.at))
+        .max();
     match newest {
         Some(at) if at < before => HistoryVerdict::Remove,
         Some(_) => HistoryVerdict::KeepMember(member),

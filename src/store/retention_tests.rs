@@ -75,7 +75,11 @@ fn a_members_messages_are_read_newest_first_without_touching_anyone_elses() {
     reads(&store);
     let found = store.member_messages("m-1", 100).unwrap();
     assert_eq!(seqs(&found), [1200, 800, 400]);
-    assert_eq!(reads(&store), (3, 3), "m-1's rows and index rows, nothing more");
+    assert_eq!(
+        reads(&store),
+        (3, 3),
+        "m-1's rows and index rows, nothing more"
+    );
 }
 
 #[test]
@@ -159,10 +163,7 @@ fn an_outbox_written_before_the_index_existed_is_indexed_when_opened() {
     let store = open_again(dir.path());
     assert_eq!(seqs(&store.member_messages("m-1", 10).unwrap()), [3, 1]);
     assert_eq!(seqs(&store.member_messages("m-2", 10).unwrap()), [2]);
-    assert!(store
-        .meta_get(outbox_index::INDEX_BUILT)
-        .unwrap()
-        .is_some());
+    assert!(store.meta_get(outbox_index::INDEX_BUILT).unwrap().is_some());
 }
 
 /// Opens a directory this process just closed (sled lets go of its lock a moment
@@ -325,7 +326,11 @@ fn trimming_the_history_removes_each_members_steps_before_the_cutoff() {
             points_at("m-10", day(41)),
         ];
         store.commit(&group).unwrap();
-        assert_eq!(trim_history_fully(&store, day(30), max), 4, "pieces of {max}");
+        assert_eq!(
+            trim_history_fully(&store, day(30), max),
+            4,
+            "pieces of {max}"
+        );
         assert_eq!(ledger_days(&store, "m-1"), [day(40)]);
         assert_eq!(ledger_days(&store, "m-10"), [day(41)]);
         assert!(ledger_days(&store, "m-2").is_empty());
