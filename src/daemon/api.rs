@@ -160,37 +160,18 @@ async fn history(
     }
 }
 
-/// Outbox rows read per pass while looking for one member's messages.
-const OUTBOX_PAGE: usize = 1024;
-
-/// The last `limit` messages queued for `member`, oldest first, as `sim` shows them.
-///
-/// The outbox is keyed by sequence number, not by member: this reads it all, a page
-/// at a time, keeping only the last `limit` matches in memory.
+/// The last `limit` messages queued for `member`, oldest first, as `sim` shows them
+/// and with their current status. Reads only that member's rows, through the
+/// store's index of the outbox by member.
 fn messages(store: &Store, member: &str, limit: usize) -> Result<Vec<Value>, StoreError> {
-    let mut kept = std::collections::VecDeque::with_capacity(limit.min(OUTBOX_PAGE));
-    let mut from = 1;
-    loop {
-        let page = store.outbox_scan(from, OUTBOX_PAGE)?;
-        let Some(&(last, _)) = page.last() else { break };
-        for (seq, bytes) in &page {
-            let row = OutboxRow::decode(*seq, bytes)
-                .map_err(|e| StoreError::corrupt("outbox", &seq.to_be_bytes(), e))?;
-            if row.member.as_deref() == Some(member) {
-                if kept.len() == limit {
-                    kept.pop_front();
-                }
-                if limit > 0 {
-                    kept.push_back(row.history_view());
-                }
-            }
-        }
-        if page.len() < OUTBOX_PAGE {
-            break;
-        }
-        from = last + 1;
+    let mut newest_first = Vec::with_capacity(limit);
+    for (seq, bytes) in store.member_messages(member, limit)? {
+        let row = OutboxRow::decode(seq, &bytes)
+            .map_err(|e| StoreError::corrupt("outbox", &seq.to_be_bytes(), e))?;
+        newest_first.push(row.history_view());
     }
-    Ok(kept.into())
+    newest_first.reverse();
+    Ok(newest_first)
 }
 
 /// Every campaign of the running rule set: its phase now, the points its rules

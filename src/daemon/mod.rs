@@ -7,6 +7,7 @@
 //! | [`api`] | routes and the read-only handlers |
 //! | [`json_errors`] | every error answered as JSON, axum's own rejections too |
 //! | [`tickets`] | `GET /v1/tickets`, and acknowledging and resolving tickets |
+//! | [`retention`] | `settings.retention`: removing old messages and history in the background |
 //! | [`reload`] | rule reloads (rules and channels): by request and by watching the rules directory |
 //! | [`guard`] | bearer token, body timeout and rate limit |
 //! | [`serve`] | the accept loop: connection limit, header and idle timeouts |
@@ -28,6 +29,7 @@ pub mod ingest;
 mod json_errors;
 mod messages;
 mod reload;
+mod retention;
 pub mod serve;
 mod telemetry;
 mod tickets;
@@ -260,6 +262,11 @@ pub async fn run(
     } else {
         None
     };
+    let retention = retention::Retention {
+        store: Arc::clone(&store),
+        reloader: Arc::clone(&reloader),
+        clock: Arc::clone(&config.clock),
+    };
     let app = Arc::new(api::App {
         clock: Arc::clone(&config.clock),
         store,
@@ -294,6 +301,12 @@ pub async fn run(
     let dispatching = tokio::spawn(dispatcher.run(async move {
         let _ = dispatch_stopped.await;
     }));
+    // Retention runs beside the writer, a small piece at a time; it stops between
+    // pieces, before the store is let go.
+    let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
+    let retaining = tokio::spawn(retention.run(async move {
+        let _ = retention_stopped.await;
+    }));
     tracing::info!(
         rules = rule_count, files = file_count, %version,
         rules_dir = %config.rules_dir.display(), data_dir = %config.data_dir.display(),
@@ -302,7 +315,9 @@ pub async fn run(
     serve::serve(listener, router, config.limits, stop).await;
     writer.stop().await;
     let writer_ok = watch_writer.await.unwrap_or(false);
+    let _ = stop_retention.send(());
     let _ = stop_dispatch.send(());
+    let _ = retaining.await;
     let _ = dispatching.await;
     if !writer_ok {
         return Err(DaemonError::WriterFailed);

@@ -357,12 +357,18 @@ fn record(inner: &Inner, row: &OutboxRow) {
             .outbox_update(seq, &bytes)
             .map_err(|e| e.to_string())
     });
-    if let Err(error) = written {
-        tracing::error!(
+    match written {
+        Ok(true) => {}
+        // Only retention removes rows, and only final ones, which no delivery holds.
+        Ok(false) => tracing::warn!(
+            seq,
+            "a message was removed by retention while it was being delivered"
+        ),
+        Err(error) => tracing::error!(
             seq,
             %error,
             "cannot record a delivery attempt; the message may be sent again"
-        );
+        ),
     }
 }
 

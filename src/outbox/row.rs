@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::member::rfc3339;
 use crate::messaging::Outgoing;
+use crate::store::Verdict;
 
 /// A message queued by a step, and what became of it. Written by the engine in the
 /// step's transaction; after that only the dispatcher changes it.
@@ -123,6 +124,53 @@ impl OutboxRow {
             serde_json::from_slice(bytes).map_err(|source| RowError::Decode { seq, source })?;
         row.seq = seq;
         Ok(row)
+    }
+
+    /// The member a stored row is addressed to, read without building the rest of the
+    /// row: the store indexes rows by member as they are committed, so this runs for
+    /// every message a step queues.
+    pub fn member_of(bytes: &[u8]) -> Result<Option<String>, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Addressee {
+            #[serde(default)]
+            member: Option<String>,
+        }
+        serde_json::from_slice::<Addressee>(bytes).map(|row| row.member)
+    }
+
+    /// When the row reached its final status, the time retention counts from; `None`
+    /// while it may still go out (waiting or held). Dated by the last thing that
+    /// happened to it, not by when it was queued, so a message that failed after a
+    /// week of retries, or was retried by hand, is kept for the full period after
+    /// that: a failed row's last attempt was due at `due`, and a deferred row that
+    /// was suppressed when it came due was suppressed at `due`.
+    pub fn settled_at(&self) -> Option<DateTime<Utc>> {
+        if self.status.is_open() {
+            return None;
+        }
+        let latest = [self.sent_at, self.first_failed_at, Some(self.due)]
+            .into_iter()
+            .flatten()
+            .fold(self.created_at, DateTime::max);
+        Some(latest)
+    }
+
+    /// What retention does with the stored row `bytes` when messages settled before
+    /// `before` are to go: a final row settled before then is removed; an open one is
+    /// kept however old; a row queued at or after `before` ends the pass, since rows
+    /// are numbered in the order steps queued them and nothing after it is older. A
+    /// row that does not decode is kept (and is reported where it is read).
+    pub fn retention(seq: u64, bytes: &[u8], before: DateTime<Utc>) -> Verdict {
+        let Ok(row) = OutboxRow::decode(seq, bytes) else {
+            return Verdict::Keep;
+        };
+        if row.created_at >= before {
+            return Verdict::Stop;
+        }
+        match row.settled_at() {
+            Some(settled) if settled < before => Verdict::Remove,
+            _ => Verdict::Keep,
+        }
     }
 
     /// What the channel delivers.
@@ -291,6 +339,85 @@ mod tests {
         let view = row().history_view();
         assert_eq!(view["id"], 7);
         assert!(row().view().get("id").is_none(), "sim's entries have no id");
+    }
+
+    #[test]
+    fn the_member_of_a_stored_row_is_read_without_the_rest() {
+        let bytes = row().encode().unwrap();
+        assert_eq!(
+            OutboxRow::member_of(&bytes).unwrap().as_deref(),
+            Some("m-42")
+        );
+        let staff = OutboxRow {
+            member: None,
+            ..row()
+        };
+        assert_eq!(
+            OutboxRow::member_of(&staff.encode().unwrap()).unwrap(),
+            None
+        );
+        assert!(OutboxRow::member_of(b"not json").is_err());
+    }
+
+    #[test]
+    fn only_a_final_row_is_settled_and_it_is_dated_when_it_settled() {
+        assert_eq!(row().settled_at(), None, "deferred");
+        for status in [Status::Pending, Status::Held] {
+            assert_eq!(OutboxRow { status, ..row() }.settled_at(), None);
+        }
+        let sent = OutboxRow {
+            status: Status::Sent,
+            sent_at: Some(utc("2026-11-12T08:00:00Z")),
+            ..row()
+        };
+        assert_eq!(sent.settled_at(), Some(utc("2026-11-12T08:00:00Z")));
+        let suppressed_when_due = OutboxRow {
+            status: Status::Suppressed,
+            ..row()
+        };
+        assert_eq!(
+            suppressed_when_due.settled_at(),
+            Some(utc("2026-11-11T00:00:00Z"))
+        );
+        let capped_when_queued = OutboxRow {
+            status: Status::Capped,
+            due: utc("2026-11-10T15:00:00Z"),
+            ..row()
+        };
+        assert_eq!(
+            capped_when_queued.settled_at(),
+            Some(utc("2026-11-10T15:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn retention_removes_only_final_rows_settled_before_the_cutoff() {
+        let before = utc("2026-12-01T00:00:00Z");
+        let verdict =
+            |row: OutboxRow| OutboxRow::retention(row.seq, &row.encode().unwrap(), before);
+        let sent = |at: &str| OutboxRow {
+            status: Status::Sent,
+            sent_at: Some(utc(at)),
+            ..row()
+        };
+        assert_eq!(verdict(sent("2026-11-11T00:00:00Z")), Verdict::Remove);
+        assert_eq!(
+            verdict(sent("2026-12-02T00:00:00Z")),
+            Verdict::Keep,
+            "sent late"
+        );
+        for status in [Status::Pending, Status::Deferred, Status::Held] {
+            assert_eq!(verdict(OutboxRow { status, ..row() }), Verdict::Keep);
+        }
+        for status in [Status::Failed, Status::Suppressed, Status::Capped] {
+            assert_eq!(verdict(OutboxRow { status, ..row() }), Verdict::Remove);
+        }
+        let queued_later = OutboxRow {
+            created_at: before,
+            ..sent("2026-12-01T00:00:00Z")
+        };
+        assert_eq!(verdict(queued_later), Verdict::Stop);
+        assert_eq!(OutboxRow::retention(1, b"{not json", before), Verdict::Keep);
     }
 
     #[test]

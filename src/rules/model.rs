@@ -75,6 +75,20 @@ pub struct Settings {
     pub activity: Activity,
     pub daily_cap: Option<i64>,
     pub messaging: MessagingPolicy,
+    pub retention: Retention,
+}
+
+/// `settings.retention`: how long the daemon keeps records before removing them in
+/// the background. `None` keeps them for good (the default: removing records is not
+/// something an upgrade should start doing on its own).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Retention {
+    /// Messages in a final status (`sent`, `failed`, `suppressed`, `capped`), counted
+    /// from when they reached it. Messages that may still go out are always kept.
+    pub messages: Option<Duration>,
+    /// Ledger entries and rule firings, counted from the step that recorded them.
+    /// Balances, counters and tiers live on the member and are not affected.
+    pub history: Option<Duration>,
 }
 
 /// Which event types count as activity (set `last_active`, re-arm inactivity).

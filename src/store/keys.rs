@@ -111,8 +111,8 @@ pub fn decode_text(key: &[u8]) -> Result<String, KeyError> {
     String::from_utf8(key.to_vec()).map_err(|_| KeyError::NotUtf8)
 }
 
-/// A history row: the member, then a sequence number, so one member's rows
-/// are contiguous and in the order they were written.
+/// A history row (or an `outbox_by_member` row): the member, then a sequence number,
+/// so one member's rows are contiguous and in the order they were written.
 pub fn member_seq(member: &str, seq: u64) -> Vec<u8> {
     let mut out = member_prefix(member);
     out.extend_from_slice(&u64_key(seq));
@@ -139,7 +139,7 @@ pub fn decode_member_seq(key: &[u8]) -> Result<(String, u64), KeyError> {
 pub fn describe(tree: &str, key: &[u8]) -> String {
     let decoded = match tree {
         "members" | "seen" | "meta" => decode_text(key).ok(),
-        "history" => decode_member_seq(key)
+        "history" | "outbox_by_member" => decode_member_seq(key)
             .ok()
             .map(|(member, seq)| format!("{member}#{seq}")),
         "timers" => TimerKey::decode(key)

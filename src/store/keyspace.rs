@@ -15,16 +15,32 @@ pub(super) struct Keyspace {
     tree: sled::Tree,
     pub(super) id: TreeId,
     faults: Arc<Faults>,
+    /// Rows read so far (gets that found one, rows a scan yielded): lets a test check
+    /// what a read touched, e.g. that one member's history reads no one else's rows.
+    #[cfg(test)]
+    pub(super) reads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Keyspace {
     pub(super) fn new(tree: sled::Tree, id: TreeId, faults: Arc<Faults>) -> Keyspace {
-        Keyspace { tree, id, faults }
+        Keyspace {
+            tree,
+            id,
+            faults,
+            #[cfg(test)]
+            reads: Arc::default(),
+        }
     }
 
     pub(super) fn get(&self, key: impl AsRef<[u8]>) -> sled::Result<Option<IVec>> {
         self.faults.check(Fault::Read)?;
-        self.tree.get(self.id.key(key.as_ref()))
+        let found = self.tree.get(self.id.key(key.as_ref()))?;
+        #[cfg(test)]
+        if found.is_some() {
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(found)
     }
 
     pub(super) fn contains_key(&self, key: impl AsRef<[u8]>) -> sled::Result<bool> {
@@ -32,13 +48,25 @@ impl Keyspace {
         self.tree.contains_key(self.id.key(key.as_ref()))
     }
 
-    /// One row on its own, outside any group: atomic by itself.
+    /// One row on its own, outside any group: for tests that plant rows (damaged
+    /// ones, or ones in an older format) the store itself would never write.
+    #[cfg(test)]
     pub(super) fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<IVec>) -> sled::Result<()> {
         self.tree.insert(self.id.key(key.as_ref()), value).map(drop)
     }
 
-    pub(super) fn remove(&self, key: impl AsRef<[u8]>) -> sled::Result<()> {
-        self.tree.remove(self.id.key(key.as_ref())).map(drop)
+    /// Replaces the row at `key` if there is one, atomically; returns whether there
+    /// was. Never creates a row.
+    pub(super) fn replace_existing(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl Into<IVec>,
+    ) -> sled::Result<bool> {
+        let value = value.into();
+        let previous = self
+            .tree
+            .fetch_and_update(self.id.key(key.as_ref()), |old| old.map(|_| value.clone()))?;
+        Ok(previous.is_some())
     }
 
     /// Every row, in key order.
@@ -72,6 +100,8 @@ impl Keyspace {
             iter,
             fault: self.faults.check(Fault::Read).err(),
             failed: false,
+            #[cfg(test)]
+            reads: Arc::clone(&self.reads),
         }
     }
 
@@ -95,6 +125,8 @@ pub(super) struct Rows {
     /// An injected read fault: the first row read is this error, then the scan ends.
     fault: Option<sled::Error>,
     failed: bool,
+    #[cfg(test)]
+    reads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Rows {
@@ -107,6 +139,19 @@ impl Rows {
         self.failed = true;
         Some(Some(Err(fault)))
     }
+
+    /// Counts `row` as read (in tests) and strips its prefix.
+    fn yielded(
+        &self,
+        row: Option<sled::Result<(IVec, IVec)>>,
+    ) -> Option<sled::Result<(IVec, IVec)>> {
+        #[cfg(test)]
+        if matches!(row, Some(Ok(_))) {
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        row.map(strip)
+    }
 }
 
 impl Iterator for Rows {
@@ -116,7 +161,8 @@ impl Iterator for Rows {
         if let Some(fault) = self.fault() {
             return fault;
         }
-        self.iter.next().map(strip)
+        let row = self.iter.next();
+        self.yielded(row)
     }
 }
 
@@ -125,7 +171,8 @@ impl DoubleEndedIterator for Rows {
         if let Some(fault) = self.fault() {
             return fault;
         }
-        self.iter.next_back().map(strip)
+        let row = self.iter.next_back();
+        self.yielded(row)
     }
 }
 

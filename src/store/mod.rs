@@ -11,6 +11,7 @@
 //! | `outbox` | `0x05` | seq | the caller's bytes |
 //! | `tickets` | `0x06` | ticket number | the caller's bytes |
 //! | `meta` | `0x07` | name | the caller's bytes; `store.*` names hold the store's counters |
+//! | `outbox_by_member` | `0x08` | member ⊕ seq | empty: the outbox row `seq` is addressed to `member` |
 //!
 //! Invariants:
 //! - [`Store::commit`] writes a whole group of steps with one `Tree::apply_batch`:
@@ -35,6 +36,13 @@
 //! - A step's ledger entries and firings share one `history` row per member: every
 //!   row written is a cost (sled splits a leaf every few inserts), and most steps award
 //!   points and fire a rule together.
+//! - `outbox_by_member` indexes the outbox so that a member's messages are read
+//!   without reading anyone else's (see [`outbox_index`]). An index row is written in
+//!   the batch that writes its outbox row and removed with it; it holds no status, so
+//!   the dispatcher's updates of the row need not touch it. A data directory written
+//!   before the index existed is indexed once when it is opened.
+//! - Retention ([`retention`]) removes old rows in small atomic pieces beside the
+//!   writer; it never removes an outbox row that may still go out, nor the newest one.
 //! - There is one writer. History sequence numbers come from a counter kept in memory
 //!   and persisted in `meta` in the same batch as the rows it numbers.
 //! - Durability is [`Store::sync`]: sled's flush, then `fdatasync` of sled's files
@@ -55,7 +63,9 @@ mod faults;
 mod history;
 pub mod keys;
 mod keyspace;
+mod outbox_index;
 mod read;
+mod retention;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -67,6 +77,7 @@ pub use error::StoreError;
 pub use faults::{Fault, Faults, UNTIL_CLEARED};
 pub use keys::{KeyError, TimerKey};
 use keyspace::Keyspace;
+pub use retention::{Trimmed, Verdict};
 pub use write::StepWrite;
 
 /// The value of a `seen` row. A status byte rather than a time: the store reads no clock.
@@ -125,6 +136,7 @@ struct Keyspaces {
     outbox: Keyspace,
     tickets: Keyspace,
     meta: Keyspace,
+    outbox_by_member: Keyspace,
 }
 
 /// Names a keyspace. The discriminant is its prefix byte: part of the on-disk format.
@@ -139,11 +151,12 @@ enum TreeId {
     Outbox = 0x05,
     Tickets = 0x06,
     Meta = 0x07,
+    OutboxByMember = 0x08,
 }
 
 impl TreeId {
     #[cfg(test)]
-    const ALL: [TreeId; 7] = [
+    const ALL: [TreeId; 8] = [
         TreeId::Members,
         TreeId::History,
         TreeId::Seen,
@@ -151,6 +164,7 @@ impl TreeId {
         TreeId::Outbox,
         TreeId::Tickets,
         TreeId::Meta,
+        TreeId::OutboxByMember,
     ];
 
     fn name(self) -> &'static str {
@@ -162,6 +176,7 @@ impl TreeId {
             TreeId::Outbox => "outbox",
             TreeId::Tickets => "tickets",
             TreeId::Meta => "meta",
+            TreeId::OutboxByMember => "outbox_by_member",
         }
     }
 
@@ -189,6 +204,7 @@ impl Keyspaces {
             outbox: keyspace(TreeId::Outbox),
             tickets: keyspace(TreeId::Tickets),
             meta: keyspace(TreeId::Meta),
+            outbox_by_member: keyspace(TreeId::OutboxByMember),
         }
     }
 }
@@ -395,12 +411,14 @@ impl Opened {
             .open_tree(TREE)
             .map_err(StoreError::sled("opening the tree"))?;
         let keyspaces = Keyspaces::new(&tree, faults);
-        Ok(Opened {
+        let opened = Opened {
             db,
             tree,
             keyspaces,
             files,
-        })
+        };
+        outbox_index::ensure_built(&opened)?;
+        Ok(opened)
     }
 
     /// The counters as last committed.

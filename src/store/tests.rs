@@ -149,7 +149,10 @@ fn keyspaces_do_not_see_each_others_rows() {
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    assert_eq!(meta_names, ["store.next_history_seq", "x"]);
+    assert_eq!(
+        meta_names,
+        ["store.next_history_seq", "store.outbox_by_member", "x"]
+    );
     assert!(store.seen("x").unwrap());
     assert!(!store.seen("m-1").unwrap());
     assert_eq!(store.ledger_all().unwrap().len(), 1);
@@ -512,7 +515,7 @@ proptest! {
 }
 
 #[test]
-fn outbox_rows_are_scanned_in_order_updated_and_removed() {
+fn outbox_rows_are_scanned_in_order_and_updated() {
     let store = Store::open_temporary().unwrap();
     let step = StepWrite {
         outbox_put: vec![(3, b"c".to_vec()), (1, b"a".to_vec()), (2, b"b".to_vec())],
@@ -523,13 +526,19 @@ fn outbox_rows_are_scanned_in_order_updated_and_removed() {
         store.outbox_scan(2, 10).unwrap(),
         [(2, b"b".to_vec()), (3, b"c".to_vec())]
     );
-    store.outbox_update(2, b"sent").unwrap();
-    store.outbox_remove(3).unwrap();
+    assert!(store.outbox_update(2, b"sent").unwrap());
     assert_eq!(
         store.outbox_scan(0, 2).unwrap(),
         [(1, b"a".to_vec()), (2, b"sent".to_vec())]
     );
-    assert_eq!(store.outbox_last().unwrap(), Some(2));
+    assert_eq!(store.outbox_last().unwrap(), Some(3));
+}
+
+#[test]
+fn updating_an_outbox_row_that_is_gone_does_not_bring_it_back() {
+    let store = Store::open_temporary().unwrap();
+    assert!(!store.outbox_update(9, b"sent").unwrap());
+    assert_eq!(store.outbox_scan(0, 10).unwrap(), []);
 }
 
 #[test]

@@ -3,8 +3,8 @@
 use serde::Serialize;
 use sled::{Batch, IVec};
 
-use super::history;
 use super::keys::{self, TimerKey};
+use super::{history, outbox_index};
 use super::{Counters, Store, StoreError, TreeId, NEXT_HISTORY_SEQ, RESERVED_META, SEEN_APPLIED};
 use crate::engine::{Firing, LedgerEntry};
 use crate::member::Member;
@@ -26,9 +26,11 @@ pub struct StepWrite {
     pub firings: Vec<Firing>,
     pub timers_set: Vec<(TimerKey, Vec<u8>)>,
     pub timers_clear: Vec<TimerKey>,
-    /// Keyed by a sequence number the caller assigns (see [`Store::outbox_last`]).
+    /// Keyed by a sequence number the caller assigns (see [`Store::outbox_last`]);
+    /// the value is an encoded [`OutboxRow`](crate::outbox::OutboxRow), indexed by
+    /// its member in the same batch. Rows are never removed by a step: only
+    /// retention removes them, with their index rows.
     pub outbox_put: Vec<(u64, Vec<u8>)>,
-    pub outbox_remove: Vec<u64>,
     /// Keyed by ticket number (see [`Store::ticket_last`]).
     pub tickets_put: Vec<(u64, Vec<u8>)>,
     /// Names starting `store.` are reserved and refused.
@@ -58,22 +60,17 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces one outbox row (a delivery attempt's new status). Atomic on its own.
-    pub fn outbox_update(&self, seq: u64, value: &[u8]) -> Result<(), StoreError> {
+    /// Replaces one outbox row (a delivery attempt's new status), if it is still
+    /// there; returns whether it was. Atomic on its own. A row retention removed
+    /// meanwhile stays removed: writing it back would bring it back without its
+    /// `outbox_by_member` row. The member a row is addressed to never changes, so its
+    /// index row is left as it is.
+    pub fn outbox_update(&self, seq: u64, value: &[u8]) -> Result<bool, StoreError> {
         self.opened()?
             .keyspaces
             .outbox
-            .insert(keys::u64_key(seq), value)
+            .replace_existing(keys::u64_key(seq), value)
             .map_err(StoreError::sled("updating an outbox row"))
-    }
-
-    /// Removes one outbox row (delivered, or given up on and recorded elsewhere).
-    pub fn outbox_remove(&self, seq: u64) -> Result<(), StoreError> {
-        self.opened()?
-            .keyspaces
-            .outbox
-            .remove(keys::u64_key(seq))
-            .map_err(StoreError::sled("removing an outbox row"))
     }
 }
 
@@ -123,12 +120,12 @@ fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Batch, Counters),
                 value.as_slice(),
             );
         }
-        for seq in &step.outbox_remove {
-            remove(&mut batch, TreeId::Outbox, &keys::u64_key(*seq));
-        }
         for (seq, value) in &step.outbox_put {
             let key = keys::u64_key(*seq);
             put(&mut batch, TreeId::Outbox, &key, value.as_slice());
+            if let Some(index) = outbox_index::index_key(*seq, value) {
+                put(&mut batch, TreeId::OutboxByMember, &index, IVec::default());
+            }
         }
         for (number, value) in &step.tickets_put {
             let key = keys::u64_key(*number);

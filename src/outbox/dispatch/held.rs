@@ -42,7 +42,10 @@ impl Dispatcher {
         row.due = (inner.now)();
         row.attempts = 0;
         row.first_failed_at = None;
-        inner.store.outbox_update(seq, &row.encode()?)?;
+        if !inner.store.outbox_update(seq, &row.encode()?)? {
+            // Retention removed it between the read and the write.
+            return Err(RequeueError::Unknown(seq));
+        }
         inner.store.sync()?;
         {
             let mut low = lock(&inner.low_water);

@@ -1,15 +1,19 @@
-//! `settings:` — the rule set's time zone, what counts as activity, the daily point cap
-//! and the messaging policy.
+//! `settings:` — the rule set's time zone, what counts as activity, the daily point cap,
+//! the messaging policy and how long records are kept.
 
 use std::collections::HashSet;
 
-use chrono::NaiveTime;
+use chrono::{Duration, NaiveTime};
 use chrono_tz::Tz;
 
 use crate::rules::compile::{Ctx, Section};
-use crate::rules::convert::{event_type, fields, one_or_many, positive, string, Diag};
+use crate::rules::convert::{duration, event_type, fields, one_or_many, positive, string, Diag};
 use crate::rules::yaml::Value;
-use crate::rules::{Activity, MessagingPolicy, Settings};
+use crate::rules::{Activity, MessagingPolicy, Retention, Settings};
+
+/// The shortest retention: anything shorter is almost surely a slip (`90m` for `90d`)
+/// that would remove records within the hour.
+const MIN_RETENTION: Duration = Duration::days(1);
 
 pub fn compile(ctx: &mut Ctx, section: Option<&Section>) -> Settings {
     let mut settings = Settings {
@@ -17,12 +21,13 @@ pub fn compile(ctx: &mut Ctx, section: Option<&Section>) -> Settings {
         activity: Activity::Default,
         daily_cap: None,
         messaging: MessagingPolicy::default(),
+        retention: Retention::default(),
     };
     let Some(section) = section else {
         return settings;
     };
     let d = &mut ctx.d;
-    let allowed = ["timezone", "activity", "points", "messaging"];
+    let allowed = ["timezone", "activity", "points", "messaging", "retention"];
     let Some(f) = fields(d, section.value, "settings", &allowed) else {
         return settings;
     };
@@ -52,7 +57,32 @@ pub fn compile(ctx: &mut Ctx, section: Option<&Section>) -> Settings {
             };
         }
     }
+    if let Some(retention) = f.get("retention") {
+        let allowed = ["messages", "history"];
+        if let Some(r) = fields(d, retention, "settings.retention", &allowed) {
+            settings.retention = Retention {
+                messages: r.get("messages").and_then(|v| kept_for(d, v, "messages")),
+                history: r.get("history").and_then(|v| kept_for(d, v, "history")),
+            };
+        }
+    }
     settings
+}
+
+/// A retention period: a duration of at least [`MIN_RETENTION`].
+fn kept_for(d: &mut Diag, value: &Value, name: &str) -> Option<Duration> {
+    let kept = duration(d, value, name)?;
+    if kept < MIN_RETENTION {
+        d.error(
+            &value.at,
+            format!(
+                "retention.{name} must be at least 1d: records older than it are deleted, \
+                 so a shorter one is most likely a slip (\"90m\" for \"90d\")"
+            ),
+        );
+        return None;
+    }
+    Some(kept)
 }
 
 /// An IANA time zone name, with the closest known one as a hint.
