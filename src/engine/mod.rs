@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 
 pub use messages::{member_context, notification, OpenedTicket};
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
-pub use timed::{silence_outlook, Outlook, INACTIVE};
+pub use timed::{next_silence_deadline, silence_outlook, Outlook, INACTIVE};
 
 use crate::event::Event;
 use crate::member::Member;

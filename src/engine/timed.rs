@@ -100,6 +100,16 @@ pub fn silence_outlook(rules: &RuleSet, member: &Member, now: i64) -> Vec<(usize
         .collect()
 }
 
+/// The member's next inactivity deadline (Unix millis): the earliest of the rules
+/// that have not fired in the current silence. What the member's timer is armed for.
+pub fn next_silence_deadline(rules: &RuleSet, member: &Member) -> Option<i64> {
+    let silence = silence(rules, member)?;
+    deadlines(rules, silence.began)
+        .filter(|&(_, index)| !silence.fired.contains(&rules.rules[index].id))
+        .map(|(deadline, _)| deadline)
+        .min()
+}
+
 impl Run<'_> {
     /// The member's inactivity timer fell due at `due`. Fires, in deadline order, every
     /// inactivity rule whose deadline in the current silence has passed by `due` and
@@ -184,13 +194,7 @@ impl Run<'_> {
     /// the next deadline; leaves an earlier one alone (see the module comment).
     /// Returns the timer writes: what to set and what to clear.
     pub fn arm_silence_timer(&mut self) -> (Vec<(TimerKey, Vec<u8>)>, Vec<TimerKey>) {
-        let rules = self.rules();
-        let next = silence(rules, &self.member).and_then(|silence| {
-            deadlines(rules, silence.began)
-                .filter(|&(_, index)| !silence.fired.contains(&rules.rules[index].id))
-                .map(|(deadline, _)| deadline)
-                .min()
-        });
+        let next = next_silence_deadline(self.rules(), &self.member);
         let armed = self.member.book.silence_timer;
         let wanted = match (armed, next) {
             (Some(armed), Some(next)) if armed <= next => return (Vec::new(), Vec::new()),

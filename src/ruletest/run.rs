@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 use super::spec::TestCase;
 use crate::engine::INACTIVE;
 use crate::member::Member;
-use crate::rules::{RuleSet, Trigger};
+use crate::rules::RuleSet;
 use crate::runner::Runner;
 use crate::store::keys::TimerKey;
 use crate::store::{StepWrite, Store};
@@ -64,20 +64,7 @@ fn seeded(
             crate::localtime::member_zone(member.attr_str("timezone"), rules.settings.timezone);
         member.book.last_checkin_day = crate::localtime::local_day(start, zone).pred_opt();
     }
-    let deadline = member
-        .last_active
-        .filter(|_| !member.left)
-        .and_then(|last| {
-            rules
-                .index
-                .inactive
-                .iter()
-                .filter_map(|&i| match rules.rules[i].trigger {
-                    Trigger::Inactive(silence) => Some((last + silence).timestamp_millis()),
-                    _ => None,
-                })
-                .min()
-        });
+    let deadline = crate::engine::next_silence_deadline(rules, &member);
     member.book.silence_timer = deadline;
     let timer = deadline.map(|due| (TimerKey::new(due, INACTIVE, member.id.clone()), Vec::new()));
     (member, timer)

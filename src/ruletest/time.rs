@@ -29,10 +29,12 @@ pub fn parse(
         Node::Str(text) => text.as_str(),
         // YAML reads `+0` as the number 0.
         Node::Int(0) => "+0",
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "a time must be a string such as \"+1d\" or \"2026-11-11T10:00:00+08:00\", found {}",
             value.kind()
-        )),
+        ))
+        }
     };
     parse_text(text.trim(), start, zone)
 }
