@@ -55,7 +55,7 @@ pub fn feed(
     runner: &mut Runner,
     mut input: impl BufRead,
     latest: Option<DateTime<Utc>>,
-    observer: &mut impl Observer,
+    observer: &mut (impl Observer + ?Sized),
 ) -> Result<(), FeedError> {
     let mut bytes = Vec::new();
     let mut number = 0;

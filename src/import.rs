@@ -70,6 +70,13 @@ pub fn import(
         source,
     })?;
     let mut runner = Runner::new(store, rules)?;
+    // Imported events are journaled like the daemon's, so a replay of the directory
+    // starts from its first event. On a directory with history, the rules given here
+    // are armed (and journaled) first, as a daemon start would.
+    runner.keep_event_journal()?;
+    if let Some(now) = runner.now() {
+        runner.arm(now)?;
+    }
     let mut done = Counting {
         done: Imported::default(),
         progress: &mut progress,

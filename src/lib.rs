@@ -22,6 +22,7 @@
 //! | [`feed`] | a file of events through the engine on the virtual clock: `sim` and `import` |
 //! | [`sim`] | the `rally sim` command: the engine on a virtual clock |
 //! | [`import`] | `rally import`: history into a data directory, on `sim`'s clock |
+//! | [`replay`] | `rally replay`: the event journal run again — a self-check of the live state, or other rules over real history |
 //! | [`ruletest`] | `rally test`: test files next to the rules, run on `sim`'s machinery, reported like `cargo test` |
 //! | [`daemon`] | `rally run`: the writer thread, the HTTP API, hot reload, `rally bench` |
 //!
@@ -45,6 +46,7 @@ pub mod messaging;
 pub mod money;
 pub mod outbox;
 pub mod policy;
+pub mod replay;
 pub mod rules;
 pub mod ruletest;
 pub mod runner;

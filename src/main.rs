@@ -164,6 +164,31 @@ enum Command {
         #[arg(long)]
         events: String,
     },
+    /// Print a data directory's event journal as JSON Lines (see docs/journal.md).
+    Export {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Only entries from this time on (RFC 3339, or `30d` for the last 30 days);
+        /// the window opens with the rule set in force at its start.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<DateTime<Utc>>,
+    },
+    /// Run the event journal again on a fresh store. With only --data: check that it
+    /// reproduces the live state exactly (exit 1 and the differences if not). With
+    /// --rules (other rules) or --journal (an export): print `sim`'s document.
+    Replay {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// A journal written by `rally export` or GET /v1/journal.
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Run these rules instead of those the journal recorded.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Advance the clock to this time after the last entry (RFC 3339).
+        #[arg(long, value_parser = parse_since)]
+        until: Option<DateTime<Utc>>,
+    },
     /// Show a member's state, ledger and recent history from a data directory.
     Member {
         id: String,
@@ -225,6 +250,16 @@ fn main() -> ExitCode {
             out,
         } => sim(&rules, &events, until, out.as_deref()),
         Command::Member { id, data } => member(&id, &data),
+        Command::Export { data, since } => {
+            rally::replay::cli::export(&data, since, &mut io::stdout().lock())
+                .map(|_| ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            data,
+            journal,
+            rules,
+            until,
+        } => replay(data.as_deref(), journal.as_deref(), rules.as_deref(), until),
         Command::Import {
             rules,
             data,
@@ -397,6 +432,47 @@ fn write_document(doc: &rally::sim::Simulation, mut out: impl Write) -> io::Resu
     serde_json::to_writer_pretty(&mut out, doc)?;
     out.write_all(b"\n")?;
     out.flush()
+}
+
+/// `--since`: an RFC 3339 time, or a duration back from now (`30d`, `12h`).
+fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    match rally::duration::parse(text) {
+        Ok(back) => Ok(Utc::now() - back),
+        Err(_) => Err(format!(
+            "{text:?} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a duration back from now (30d)"
+        )),
+    }
+}
+
+fn replay(
+    data: Option<&Path>,
+    journal: Option<&Path>,
+    rules_dir: Option<&Path>,
+    until: Option<DateTime<Utc>>,
+) -> Result<ExitCode, String> {
+    let candidate = match rules_dir.map(rules::load) {
+        None => None,
+        Some(Ok(set)) => Some(Arc::new(set)),
+        Some(Err(errors)) => {
+            print_rule_errors(&errors);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let reproduced = rally::replay::cli::replay(
+        data,
+        journal,
+        candidate,
+        until,
+        &mut BufWriter::new(io::stdout().lock()),
+    )?;
+    Ok(if reproduced {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn import(dir: &Path, data: &Path, events: &str) -> Result<ExitCode, String> {

@@ -11,6 +11,7 @@
 
 mod arming;
 mod fanout;
+mod journal;
 mod open_group;
 mod tickets;
 mod timers;
@@ -30,6 +31,7 @@ use crate::store::{StepWrite, Store, StoreError};
 use open_group::OpenGroup;
 
 pub use fanout::{stored_silence_passes, FanoutJob, Pace, Reach, SilencePass, Work};
+pub use journal::{journal_lines, Entry, JournalLine};
 pub use tickets::stored_tickets;
 
 /// What happened to one event.
@@ -125,6 +127,9 @@ pub struct Runner {
     started_at: Option<DateTime<Utc>>,
     /// What every step recorded, in order, when the caller wants it (`sim`).
     journal: Option<Vec<Journaled>>,
+    /// The event journal kept in the store (the daemon, `import`): every input, with
+    /// the step that took it.
+    event_journal: Option<journal::Journal>,
     next_ticket: u64,
     next_outbox: u64,
     /// The one time every step runs at (SPEC §2.7): monotone, kept in the store with
@@ -168,6 +173,7 @@ impl Runner {
             finished_passes: Vec::new(),
             started_at: None,
             journal: None,
+            event_journal: None,
         })
     }
 
@@ -283,6 +289,13 @@ impl Runner {
             None => (StepWrite::default(), None),
         };
         write.event_id = Some(event.id.clone());
+        self.record(
+            &mut write,
+            journal::Entry::Event {
+                at: now,
+                event: event.to_json(),
+            },
+        );
         self.open.add_event(event.id.clone());
         let owned;
         let (event, member) = match ticket_member {
@@ -444,8 +457,13 @@ impl Runner {
         self.next_ticket = self.store.ticket_last()?.map_or(1, |n| n + 1);
         self.next_outbox = self.store.outbox_last()?.map_or(1, |n| n + 1);
         self.clock = load_clock(&self.store)?;
-        Ok(())
+        self.reload_journal()
     }
+}
+
+/// The step clock stored in `store`: the time of its latest step or reading.
+pub fn stored_clock(store: &Store) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(load_clock(store)?.now())
 }
 
 fn load_clock(store: &Store) -> Result<StepClock, StoreError> {

@@ -90,9 +90,25 @@ pub fn simulate(
 /// members it describes). What those members' consent is at the start counts for their
 /// deferred messages.
 pub fn simulate_on(
-    mut runner: Runner,
+    runner: Runner,
     input: impl BufRead,
     until: Option<DateTime<Utc>>,
+) -> Result<Simulation, SimError> {
+    simulate_with(runner, |runner, record| {
+        feed::feed(runner, input, None, record)?;
+        if let Some(until) = until {
+            feed::advance(runner, until)?;
+        }
+        Ok(())
+    })
+}
+
+/// What `drive` makes `runner` do, recorded as `sim` records it: `drive` applies the
+/// inputs, committing as it goes, and tells the observer about each (`rally replay`
+/// drives a runner from a journal instead of an events file).
+pub fn simulate_with(
+    mut runner: Runner,
+    drive: impl FnOnce(&mut Runner, &mut dyn Observer) -> Result<(), SimError>,
 ) -> Result<Simulation, SimError> {
     runner.keep_journal();
     let mut record = Record::default();
@@ -105,10 +121,7 @@ pub fn simulate_on(
             }
         }
     }
-    feed::feed(&mut runner, input, None, &mut record)?;
-    if let Some(until) = until {
-        feed::advance(&mut runner, until)?;
-    }
+    drive(&mut runner, &mut record)?;
     record.absorb(runner.take_journal());
     let now = runner.now();
     if let Some(now) = now {

@@ -58,6 +58,7 @@ pub fn router(app: Arc<App>, token: Option<Token>, body_timeout: BodyTimeout) ->
         .route("/v1/messages/{id}/retry", post(super::messages::retry))
         .route("/v1/campaigns", get(campaigns))
         .route("/v1/rules", get(rules))
+        .route("/v1/journal", get(super::journal::journal))
         .route("/v1/rules/reload", post(reload))
         .route("/metrics", get(metrics))
         .route_layer(from_fn_with_state(body_timeout, read_body_within));

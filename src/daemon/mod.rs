@@ -26,6 +26,7 @@ pub mod bench;
 mod guard;
 mod health;
 pub mod ingest;
+mod journal;
 mod json_errors;
 mod messages;
 mod reload;
@@ -223,6 +224,7 @@ pub async fn run(
     runner.set_started_at(started);
     // A fan-out over many members takes turns with events instead of holding them.
     runner.set_pace(crate::runner::Pace::Interleaved);
+    runner.keep_event_journal().map_err(store_error)?;
     runner.arm(started).map_err(store_error)?;
     runner.commit().map_err(store_error)?;
     let store = runner.shared_store();

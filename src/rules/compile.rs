@@ -212,6 +212,7 @@ pub fn compile(
     Ok(RuleSet {
         version: ctx.files.version(),
         files: ctx.files.paths(),
+        sources: Arc::new(ctx.files.contents.clone()),
         settings,
         tiers,
         counters,

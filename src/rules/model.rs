@@ -34,6 +34,10 @@ pub struct RuleSet {
     pub version: String,
     /// Files that make up the set, relative to the rules directory.
     pub files: Vec<PathBuf>,
+    /// The text of every file read to build the set (rule files, scripts, template
+    /// bodies) as read, before `${NAME}` substitution: what the journal records so
+    /// the set can be built again (`rally replay`).
+    pub sources: Arc<BTreeMap<PathBuf, Vec<u8>>>,
     pub settings: Settings,
     pub tiers: Option<Tiers>,
     pub counters: Vec<CounterDef>,

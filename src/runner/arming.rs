@@ -78,7 +78,9 @@ impl Runner {
             write.meta_remove.push(name);
         }
         self.start_silence_pass(from, fresh, &mut write)?;
+        self.journal_arm(&mut write, from);
         if !(write.timers_set.is_empty()
+            && write.journal.is_empty()
             && write.timers_clear.is_empty()
             && write.meta_put.is_empty()
             && write.meta_remove.is_empty())

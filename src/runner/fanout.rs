@@ -162,6 +162,11 @@ impl Runner {
         self.pace = pace;
     }
 
+    /// The sequence number of the job whose batch runs next.
+    pub fn next_fanout_job(&self) -> Option<u64> {
+        self.jobs.front().map(|job| job.seq)
+    }
+
     /// Whether a job is unfinished.
     pub(super) fn fanout_pending(&self) -> bool {
         !self.jobs.is_empty()
@@ -309,6 +314,12 @@ impl Runner {
             }
         }
         let mut bookkeeping = StepWrite::default();
+        if self.pace == Pace::Interleaved {
+            // Where the batch fell among events is not fixed by their times: the
+            // journal says, so a replay runs it at the same place.
+            let at = self.clock.now().unwrap_or(job.occurrence);
+            self.record(&mut bookkeeping, super::Entry::Batch { at, job: job.seq });
+        }
         let mut finished = None;
         if done {
             bookkeeping.meta_remove.push(job_name(job.seq));

@@ -137,6 +137,7 @@ struct Keyspaces {
     tickets: Keyspace,
     meta: Keyspace,
     outbox_by_member: Keyspace,
+    journal: Keyspace,
 }
 
 /// Names a keyspace. The discriminant is its prefix byte: part of the on-disk format.
@@ -152,11 +153,12 @@ enum TreeId {
     Tickets = 0x06,
     Meta = 0x07,
     OutboxByMember = 0x08,
+    Journal = 0x09,
 }
 
 impl TreeId {
     #[cfg(test)]
-    const ALL: [TreeId; 8] = [
+    const ALL: [TreeId; 9] = [
         TreeId::Members,
         TreeId::History,
         TreeId::Seen,
@@ -165,6 +167,7 @@ impl TreeId {
         TreeId::Tickets,
         TreeId::Meta,
         TreeId::OutboxByMember,
+        TreeId::Journal,
     ];
 
     fn name(self) -> &'static str {
@@ -177,6 +180,7 @@ impl TreeId {
             TreeId::Tickets => "tickets",
             TreeId::Meta => "meta",
             TreeId::OutboxByMember => "outbox_by_member",
+            TreeId::Journal => "journal",
         }
     }
 
@@ -205,6 +209,7 @@ impl Keyspaces {
             tickets: keyspace(TreeId::Tickets),
             meta: keyspace(TreeId::Meta),
             outbox_by_member: keyspace(TreeId::OutboxByMember),
+            journal: keyspace(TreeId::Journal),
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct StepWrite {
     pub meta_put: Vec<(String, Vec<u8>)>,
     /// Meta names removed (after this step's puts).
     pub meta_remove: Vec<String>,
+    /// Journal entries (`journal.rs` in the runner), keyed by a sequence number the
+    /// caller assigns (see [`Store::journal_last`]): stored with the step they record.
+    pub journal: Vec<(u64, Vec<u8>)>,
 }
 
 impl Store {
@@ -141,6 +144,14 @@ fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Batch, Counters),
         }
         for name in &step.meta_remove {
             remove(&mut batch, TreeId::Meta, keys::text_key(name));
+        }
+        for (seq, entry) in &step.journal {
+            put(
+                &mut batch,
+                TreeId::Journal,
+                &keys::u64_key(*seq),
+                entry.as_slice(),
+            );
         }
         if let Some(event_id) = &step.event_id {
             put(

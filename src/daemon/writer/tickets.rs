@@ -66,7 +66,15 @@ impl Writer {
             now,
         )?;
         match change {
-            Ok(write) => {
+            Ok(mut write) => {
+                let entry = crate::runner::Entry::Ticket {
+                    at: now,
+                    ticket: command.id.clone(),
+                    resolve: command.resolve,
+                    by: command.by.clone(),
+                    note: command.note.clone(),
+                };
+                self.runner.record(&mut write, entry);
                 self.runner.push_write(write);
                 // The runner keeps the group's tickets: this is the one just changed.
                 Ok(self

@@ -1,0 +1,73 @@
+//! `GET /v1/journal?since=T`: the event journal as NDJSON, streamed — read from the
+//! store a scan at a time on the blocking pool while the client takes it, so a long
+//! journal is never held in memory.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use http_body::Frame;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::api::{error, App};
+
+#[derive(Deserialize)]
+pub struct JournalQuery {
+    since: Option<String>,
+}
+
+pub async fn journal(State(app): State<Arc<App>>, Query(query): Query<JournalQuery>) -> Response {
+    let since = match query.since.as_deref().map(parse_since).transpose() {
+        Ok(since) => since,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    // A few scans ahead of the client at most.
+    let (chunks, body) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let store = Arc::clone(&app.store);
+    tokio::task::spawn_blocking(move || {
+        let sent = crate::replay::export::export(&store, since, |chunk| {
+            chunks.blocking_send(Ok(Bytes::from(chunk))).is_ok()
+        });
+        if let Err(e) = sent {
+            tracing::error!(error = %e, "reading the journal failed");
+            // The status went out with the first chunk: breaking the body off is how
+            // the client learns the stream is incomplete.
+            let _ = chunks.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::new(ChannelBody(body)),
+    )
+        .into_response()
+}
+
+/// `since`: an RFC 3339 time.
+fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| format!("since: {text:?} is not an RFC 3339 time (2026-11-01T00:00:00Z): {e}"))
+}
+
+/// A response body fed by a channel: each message a frame, the end when it closes.
+struct ChannelBody(mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|chunk| chunk.map(Frame::data)))
+    }
+}

@@ -1,0 +1,337 @@
+//! `rally replay`: the event journal run again on a fresh store. With the rules the
+//! journal recorded it must give the live state exactly — a self-check operators can
+//! run any day ([`self_check`]); with other rules it shows what they would have done
+//! (`sim`'s document, and `rally backtest`).
+//!
+//! Each entry is applied the way the runner took it live (see `runner/journal.rs`):
+//! an event at the time its step ran, a ticket command, a rule set armed, a fan-out
+//! batch where the daemon ran it. Timers are not in the journal: the same readings make
+//! the same ones fall due, and their steps run at the same times.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::event::{self, AtPolicy};
+use crate::feed::{Line, Observer};
+use crate::rules::RuleSet;
+use crate::runner::{Applied, Entry, JournalLine, Pace, Runner};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Error)]
+pub enum ReplayError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("journal entry {seq}: {message}")]
+    Entry { seq: u64, message: String },
+    #[error("journal entry {seq}: the rule set recorded there (version {version}) does not load:\n{errors}")]
+    Rules {
+        seq: u64,
+        version: String,
+        errors: String,
+    },
+    #[error(transparent)]
+    Sim(#[from] crate::sim::SimError),
+}
+
+/// Journal lines read per store scan.
+const SCAN: usize = 1024;
+
+/// Entries applied between commits: as the daemon groups steps.
+const GROUP: usize = 128;
+
+/// Applies journal entries to a runner, building each recorded rule set once.
+pub struct Replayer {
+    /// Rule sets built from the journal, by version.
+    built: HashMap<String, Arc<RuleSet>>,
+    /// Rules to run instead of those recorded (`--rules`, a backtest's candidate).
+    candidate: Option<Arc<RuleSet>>,
+    /// Entries applied since the last commit.
+    uncommitted: usize,
+    /// Entries that did not go as they did live (an event found duplicate or
+    /// rejected, a batch of another job): what a self-check reports.
+    pub divergences: Vec<String>,
+    /// Entries applied.
+    pub applied: u64,
+}
+
+impl Replayer {
+    pub fn new(candidate: Option<Arc<RuleSet>>) -> Self {
+        Replayer {
+            built: HashMap::new(),
+            candidate,
+            uncommitted: 0,
+            divergences: Vec::new(),
+            applied: 0,
+        }
+    }
+
+    /// Applies one entry; tells `observer` about an event's step.
+    pub fn apply(
+        &mut self,
+        runner: &mut Runner,
+        line: &JournalLine,
+        observer: &mut dyn Observer,
+    ) -> Result<(), ReplayError> {
+        let seq = line.seq;
+        match &line.entry {
+            Entry::Arm {
+                at,
+                version,
+                files,
+                started_at,
+                interleaved,
+            } => {
+                // As live: what fell due by the arming ran before it — unless the
+                // clock starts here (a fresh store), which arming itself decides.
+                if runner.now().is_some() {
+                    runner.run_due(*at)?;
+                }
+                let rules = self.rules(seq, version, files.as_ref())?;
+                runner.set_rules(rules);
+                if let Some(started_at) = started_at {
+                    runner.set_started_at(*started_at);
+                }
+                runner.set_pace(if *interleaved {
+                    Pace::Interleaved
+                } else {
+                    Pace::ToEnd
+                });
+                runner.arm(*at)?;
+            }
+            Entry::Event { at, event } => {
+                let text = event.to_string();
+                let event = event::parse_line(&text, AtPolicy::Required).map_err(|e| {
+                    ReplayError::Entry {
+                        seq,
+                        message: format!("not an event: {e}"),
+                    }
+                })?;
+                match runner.apply_event(&event, *at)? {
+                    Applied::Accepted(_) => observer.seen(
+                        runner,
+                        Line::Accepted {
+                            member: event.member.clone(),
+                        },
+                    ),
+                    Applied::Duplicate => self
+                        .divergences
+                        .push(format!("entry {seq}: event {:?} was a duplicate", event.id)),
+                    Applied::Rejected(why) => self.divergences.push(format!(
+                        "entry {seq}: event {:?} was rejected: {why}",
+                        event.id
+                    )),
+                }
+            }
+            Entry::Ticket {
+                at,
+                ticket,
+                resolve,
+                by,
+                note,
+            } => {
+                let now = runner.arrive(*at)?;
+                match runner.ticket_change(ticket, *resolve, by.as_deref(), note.as_deref(), now)? {
+                    Ok(write) => runner.push_write(write),
+                    Err(why) => self
+                        .divergences
+                        .push(format!("entry {seq}: ticket {ticket}: {why}")),
+                }
+            }
+            Entry::Batch { at, job } => {
+                // The timer that started the job may fall due at this very reading.
+                runner.run_due(*at)?;
+                let next = runner.next_fanout_job();
+                if next != Some(*job) {
+                    self.divergences.push(format!(
+                        "entry {seq}: a batch of fan-out job {job}, but the next job is {next:?}"
+                    ));
+                }
+                runner.run_background(*at)?;
+            }
+        }
+        self.applied += 1;
+        self.uncommitted += 1;
+        if self.uncommitted >= GROUP {
+            runner.commit()?;
+            self.uncommitted = 0;
+        }
+        Ok(())
+    }
+
+    /// The rule set an `Arm` entry recorded (or the candidate).
+    fn rules(
+        &mut self,
+        seq: u64,
+        version: &str,
+        files: Option<&std::collections::BTreeMap<String, String>>,
+    ) -> Result<Arc<RuleSet>, ReplayError> {
+        if let Some(candidate) = &self.candidate {
+            return Ok(candidate.clone());
+        }
+        if let Some(files) = files {
+            let sources: Vec<(&str, &str)> = files
+                .iter()
+                .map(|(path, text)| (path.as_str(), text.as_str()))
+                .collect();
+            // `${NAME}` reads this process's environment; a name it lacks reads as
+            // empty (channel secrets do not change what a step does).
+            let env = |name: &str| Some(std::env::var(name).unwrap_or_default());
+            let rules = crate::rules::from_sources(&sources, &env).map_err(|errors| {
+                ReplayError::Rules {
+                    seq,
+                    version: version.to_string(),
+                    errors: errors
+                        .iter()
+                        .map(|e| format!("  {e}"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                }
+            })?;
+            self.built.insert(version.to_string(), Arc::new(rules));
+        }
+        self.built
+            .get(version)
+            .cloned()
+            .ok_or_else(|| ReplayError::Entry {
+                seq,
+                message: format!(
+                    "rule set version {version} is armed here, but the journal does not hold its files (trimmed by retention?)"
+                ),
+            })
+    }
+
+    /// Commits what is left, after running what fell due by `until`.
+    pub fn finish(
+        &mut self,
+        runner: &mut Runner,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<(), ReplayError> {
+        if let Some(until) = until {
+            runner.run_due(until)?;
+        }
+        runner.commit()?;
+        self.uncommitted = 0;
+        Ok(())
+    }
+}
+
+/// Every journal line of `store` from `from` on, read in scans of [`SCAN`].
+pub fn each_line(
+    store: &Store,
+    from: u64,
+    mut f: impl FnMut(JournalLine) -> Result<(), ReplayError>,
+) -> Result<(), ReplayError> {
+    let mut next = from;
+    loop {
+        let lines = crate::runner::journal_lines(store, next, SCAN)?;
+        let Some(last) = lines.last() else {
+            return Ok(());
+        };
+        next = last.seq + 1;
+        for line in lines {
+            f(line)?;
+        }
+    }
+}
+
+/// The outcome of a self-check: entries replayed, and every difference found
+/// between the live store and the replay (empty: the replay reproduced it).
+#[derive(Debug)]
+pub struct SelfCheck {
+    pub entries: u64,
+    pub members: usize,
+    pub differences: Vec<String>,
+}
+
+/// Replays the whole journal of `live` under the rules it recorded on a fresh store
+/// and compares the result with `live`.
+pub fn self_check(live: &Store) -> Result<SelfCheck, ReplayError> {
+    if let Some(first) = crate::runner::journal_lines(live, 0, 1)?.first() {
+        if first.seq != 1 {
+            return Err(ReplayError::Entry {
+                seq: first.seq,
+                message: "the journal starts here, not at its first entry (trimmed by retention): the live state cannot be rebuilt from it".into(),
+            });
+        }
+    }
+    let store = Store::open_temporary()?;
+    let mut runner = Runner::new(store, placeholder_rules()?)?;
+    let mut replayer = Replayer::new(None);
+    let mut quiet = Quiet;
+    each_line(live, 0, |line| {
+        replayer.apply(&mut runner, &line, &mut quiet)
+    })?;
+    // The live clock may have read later than the last entry: what fell due by then ran.
+    let clock = crate::runner::stored_clock(live)?;
+    replayer.finish(&mut runner, clock)?;
+    let mut differences = replayer.divergences.clone();
+    differences.extend(crate::replay::compare::stores(live, runner.store())?);
+    Ok(SelfCheck {
+        entries: replayer.applied,
+        members: live.member_count()?,
+        differences,
+    })
+}
+
+/// Where a replay reads the journal from.
+pub enum Source<'a> {
+    /// A data directory's store.
+    Store(&'a Store),
+    /// Lines exported by `rally export`.
+    Lines(Vec<JournalLine>),
+}
+
+/// Replays `source` on a fresh store — under `candidate` instead of the recorded
+/// rules when given — and returns `sim`'s document of the run, up to `until` (or the
+/// last entry).
+pub fn document(
+    source: Source<'_>,
+    candidate: Option<Arc<RuleSet>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<crate::sim::Simulation, ReplayError> {
+    let store = Store::open_temporary()?;
+    let runner = Runner::new(store, placeholder_rules()?)?;
+    let mut failed = None;
+    let doc = crate::sim::simulate_with(runner, |runner, observer| {
+        let mut replayer = Replayer::new(candidate);
+        let mut apply = |line: JournalLine| replayer.apply(runner, &line, observer);
+        let ran = match source {
+            Source::Store(store) => each_line(store, 0, &mut apply),
+            Source::Lines(lines) => lines.into_iter().try_for_each(&mut apply),
+        };
+        let ran = ran.and_then(|()| replayer.finish(runner, until));
+        if let Err(e) = ran {
+            failed = Some(e);
+        }
+        Ok(())
+    })?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(doc),
+    }
+}
+
+/// The rules a replaying runner holds until the journal's first `Arm` entry.
+pub fn placeholder_rules() -> Result<Arc<RuleSet>, ReplayError> {
+    crate::rules::from_sources(&[("empty.yaml", "rules: []\n")], &|_| None)
+        .map(Arc::new)
+        .map_err(|errors| ReplayError::Rules {
+            seq: 0,
+            version: String::new(),
+            errors: format!("{errors:?}"),
+        })
+}
+
+/// An observer that looks at nothing.
+struct Quiet;
+
+impl Observer for Quiet {
+    fn seen(&mut self, _runner: &mut Runner, _line: Line) {}
+}
+
+pub mod cli;
+pub mod compare;
+pub mod export;

@@ -1,0 +1,284 @@
+//! The event journal (issue: "know before it goes live"): the daemon records every
+//! accepted input with its step; `rally replay --data` rebuilds the live state from it
+//! exactly — after reloads, a campaign fan-out taking turns with events, and a SIGKILL
+//! — and says where it differs when it does not; `GET /v1/journal` and `rally export`
+//! stream the same lines; a replay under other rules prints `sim`'s document.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rally::member::Member;
+use rally::store::{StepWrite, Store};
+use serde_json::{json, Value};
+use support::daemon::{answer, client, post_until_acknowledged, rally, Daemon};
+
+fn rules_yaml(checkin_points: u32, phase_start: DateTime<Utc>) -> String {
+    format!(
+        r#"
+settings: {{ timezone: UTC }}
+campaigns:
+  - id: flash
+    phases:
+      - {{ name: on, start: "{start}" }}
+    end: "{end}"
+rules:
+  - id: checkin-points
+    trigger: {{ event: checkin }}
+    actions: [ {{ points: {checkin_points} }} ]
+  - id: flash-bonus
+    trigger: {{ phase: {{ campaign: flash, enters: on }} }}
+    audience: all
+    actions: [ {{ points: 100 }} ]
+  - id: fifty
+    trigger: {{ milestone: points, at: 50 }}
+    actions: [ {{ badge: fifty }} ]
+"#,
+        start = phase_start.format("%Y-%m-%dT%H:%M:%S"),
+        end = (phase_start + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%S"),
+    )
+}
+
+fn checkins(from: usize, to: usize, tag: &str) -> Vec<Value> {
+    (from..to)
+        .map(|n| {
+            json!({"id": format!("{tag}-{n}"), "type": "checkin",
+                   "member": format!("m{:03}", n % 300), "at": Utc::now().to_rfc3339()})
+        })
+        .collect()
+}
+
+async fn post_all(http: &reqwest::Client, base: &str, events: Vec<Value>) {
+    for batch in events.chunks(50) {
+        post_until_acknowledged(http, || base.to_string(), batch).await;
+    }
+}
+
+fn rally_in(args: &[&str]) -> std::process::Output {
+    rally().args(args).output().expect("run rally")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_of_the_journal_rebuilds_the_live_state_after_reloads_a_fanout_and_a_kill() {
+    let rules = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    // Whole seconds: the phase starts at a second the rule file can name.
+    let phase_start = DateTime::from_timestamp(Utc::now().timestamp() + 4, 0).unwrap();
+    std::fs::write(rules.path().join("rules.yaml"), rules_yaml(5, phase_start)).unwrap();
+    let http = client();
+    let mut daemon = Daemon::start(rules.path(), data.path(), &[]);
+    post_all(&http, &daemon.base, checkins(0, 300, "a")).await;
+
+    // The phase starts: its fan-out over 300 members takes turns with more events.
+    while Utc::now() < phase_start {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    post_all(&http, &daemon.base, checkins(0, 300, "b")).await;
+    loop {
+        let (_, member) = answer(
+            http.get(daemon.url("/v1/members/m299"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if member["points"] == json!(110) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A reload, then SIGKILL in the middle of more events, and a restart.
+    std::fs::write(rules.path().join("rules.yaml"), rules_yaml(7, phase_start)).unwrap();
+    let reloaded = http
+        .post(daemon.url("/v1/rules/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reloaded.status(), 200);
+    let killer = {
+        let pid = daemon.pid();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        })
+    };
+    let base = daemon.base.clone();
+    let before_kill = tokio::spawn({
+        let http = http.clone();
+        async move {
+            // Not waited for: some of these are cut off by the kill.
+            for batch in checkins(0, 200, "c").chunks(20) {
+                let body = Value::from(batch.to_vec()).to_string();
+                if http
+                    .post(format!("{base}/v1/events"))
+                    .body(body)
+                    .send()
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    });
+    killer.await.unwrap();
+    let _ = before_kill.await;
+    daemon.kill();
+    let mut daemon = Daemon::start(rules.path(), data.path(), &[]);
+    let window = Utc::now();
+    post_all(&http, &daemon.base, checkins(0, 120, "d")).await;
+
+    let journal = http.get(daemon.url("/v1/journal")).send().await.unwrap();
+    assert_eq!(journal.status(), 200);
+    assert_eq!(
+        journal.headers()["content-type"].to_str().unwrap(),
+        "application/x-ndjson"
+    );
+    let streamed = journal.text().await.unwrap();
+    let kinds: Vec<String> = streamed
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    // Two starts and a reload; the fan-out's batches where they ran among events.
+    assert_eq!(kinds.iter().filter(|k| *k == "arm").count(), 3, "{kinds:?}");
+    assert!(
+        kinds.iter().filter(|k| *k == "batch").count() >= 3,
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().filter(|k| *k == "event").count() >= 720);
+    // A window opens with the rules in force.
+    let since = http
+        .get(daemon.url(&format!(
+            "/v1/journal?since={}",
+            window.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let first: Value = serde_json::from_str(since.lines().next().unwrap()).unwrap();
+    assert_eq!(first["kind"], "arm");
+    assert_eq!(since.lines().count(), 121, "{since}");
+    assert!(first["files"]["rules.yaml"]
+        .as_str()
+        .unwrap()
+        .contains("points: 7"));
+    let (status, bad) = {
+        answer(
+            http.get(daemon.url("/v1/journal?since=yesterday"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    };
+    assert_eq!(status, 400);
+    assert!(bad["error"].as_str().unwrap().contains("since"), "{bad}");
+
+    let (_, live_m000) = answer(
+        http.get(daemon.url("/v1/members/m000"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    daemon.signal_and_wait(libc::SIGTERM);
+
+    // The self-check: the replay is the live state.
+    let data_dir = data.path().to_str().unwrap();
+    let check = rally_in(&["replay", "--data", data_dir]);
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(said.contains("reproduced exactly"), "{said}");
+
+    // `rally export` writes what the API streamed.
+    let exported = rally_in(&["export", "--data", data_dir]);
+    assert!(exported.status.success());
+    assert_eq!(String::from_utf8_lossy(&exported.stdout), streamed);
+
+    // An export replays on its own into `sim`'s document; other rules change it.
+    let file = data
+        .path()
+        .parent()
+        .unwrap()
+        .join(format!("journal-{}.ndjson", std::process::id()));
+    std::fs::write(&file, &exported.stdout).unwrap();
+    let doc = replay_document(&["--journal", file.to_str().unwrap()]);
+    assert_eq!(member_points(&doc, "m000"), live_m000["points"]);
+    let cheaper = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cheaper.path().join("rules.yaml"),
+        rules_yaml(1, phase_start),
+    )
+    .unwrap();
+    let other = replay_document(&[
+        "--data",
+        data_dir,
+        "--rules",
+        cheaper.path().to_str().unwrap(),
+    ]);
+    assert!(
+        member_points(&other, "m000").as_i64().unwrap() < live_m000["points"].as_i64().unwrap(),
+        "{}",
+        member_points(&other, "m000")
+    );
+    let _ = std::fs::remove_file(file);
+
+    // A live store that no longer matches its journal is caught, with the member and
+    // the field named.
+    tamper(data.path());
+    let check = rally_in(&["replay", "--data", data_dir]);
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{said}");
+    assert!(said.contains("member \"m000\": points: live 1"), "{said}");
+}
+
+fn replay_document(args: &[&str]) -> Value {
+    let mut all = vec!["replay"];
+    all.extend_from_slice(args);
+    let out = rally_in(&all);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn member_points(doc: &Value, id: &str) -> Value {
+    doc["members"]
+        .as_array()
+        .and_then(|members| members.iter().find(|m| m["id"] == id))
+        .map(|m| m["points"].clone())
+        .unwrap_or_else(|| doc["members"][id]["points"].clone())
+}
+
+/// Sets m000's balance behind the journal's back.
+fn tamper(data: &Path) {
+    let store = support::runner::reopen(data);
+    let mut member: Member = store.member("m000").unwrap().unwrap();
+    member.points = 1;
+    store
+        .commit(&[StepWrite {
+            members: vec![member],
+            ..StepWrite::default()
+        }])
+        .unwrap();
+    store.sync().unwrap();
+    drop::<Store>(store);
+    std::thread::sleep(Duration::from_millis(200));
+}
