@@ -17,8 +17,8 @@ pub struct Labels<'a> {
 }
 
 /// Rows of cells printed in columns two spaces apart, each as wide as its widest
-/// cell, indented by `indent`.
-fn grid(out: &mut String, indent: &str, rows: &[Vec<String>]) {
+/// cell, indented by `indent`; the columns in `right` (numbers) aligned right.
+fn grid(out: &mut String, indent: &str, rows: &[Vec<String>], right: &[usize]) {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -31,8 +31,12 @@ fn grid(out: &mut String, indent: &str, rows: &[Vec<String>]) {
         .collect();
     for row in rows {
         let mut line = String::from(indent);
-        for (cell, width) in row.iter().zip(&widths) {
-            let _ = write!(line, "{cell:<width$}  ");
+        for (c, (cell, width)) in row.iter().zip(&widths).enumerate() {
+            if right.contains(&c) {
+                let _ = write!(line, "{cell:>width$}  ");
+            } else {
+                let _ = write!(line, "{cell:<width$}  ");
+            }
         }
         out.push_str(line.trim_end());
         out.push('\n');
@@ -97,7 +101,7 @@ fn totals(out: &mut String, diff: &Difference) {
     }
     rows.push(total_row("tickets opened", &t.tickets_opened));
     rows.push(total_row("rule errors", &t.errors));
-    grid(out, "", &rows);
+    grid(out, "", &rows, &[1, 2]);
 }
 
 fn change_word(change: RuleChange) -> &'static str {
@@ -157,7 +161,7 @@ fn rules(out: &mut String, diff: &Difference, all: bool) {
             ]);
         }
     }
-    grid(out, "  ", &rows);
+    grid(out, "  ", &rows, &[]);
 }
 
 fn examples<E>(differing: &Differing<E>, show: impl Fn(&E) -> Vec<String>) -> Vec<Vec<String>> {
@@ -186,14 +190,10 @@ fn members(out: &mut String, diff: &Difference) {
         "\nMembers: {} in both runs, {} of them differ; {} only in A, {} only in B",
         m.compared, m.changed, m.only_in_a.count, m.only_in_b.count
     );
-    let mut rows: Vec<Vec<String>> = Vec::new();
     let mut kind = |name: &str, count: u64, examples: Vec<Vec<String>>| {
         if count > 0 {
-            rows.push(vec![format!("{name}: {count}")]);
-            rows.extend(examples.into_iter().map(|mut row| {
-                row.insert(0, String::new());
-                row
-            }));
+            let _ = writeln!(out, "  {name}: {count}");
+            grid(out, "    ", &examples, &[]);
         }
     };
     kind(
@@ -240,7 +240,6 @@ fn members(out: &mut String, diff: &Difference) {
         m.only_in_b.count,
         examples(&m.only_in_b, |id| vec![id.clone()]),
     );
-    grid(out, "  ", &rows);
     if !m.tier_moves.is_empty() {
         let _ = writeln!(out, "  tier moves (A → B):");
         let rows: Vec<Vec<String>> = m
@@ -253,7 +252,7 @@ fn members(out: &mut String, diff: &Difference) {
                 ]
             })
             .collect();
-        grid(out, "    ", &rows);
+        grid(out, "    ", &rows, &[1]);
     }
 }
 
@@ -284,7 +283,7 @@ fn campaigns(out: &mut String, diff: &Difference, all: bool) {
         };
         rows.push(vec![c.campaign.clone(), budgets, moved(&c.points_awarded)]);
     }
-    grid(out, "  ", &rows);
+    grid(out, "  ", &rows, &[]);
 }
 
 fn tickets(out: &mut String, diff: &Difference, all: bool) {
@@ -310,7 +309,7 @@ fn tickets(out: &mut String, diff: &Difference, all: bool) {
             .join(", ");
         rows.push(vec![t.policy.clone(), moved(&t.opened), statuses]);
     }
-    grid(out, "  ", &rows);
+    grid(out, "  ", &rows, &[]);
 }
 
 fn notifications(out: &mut String, diff: &Difference, all: bool) {
@@ -327,7 +326,7 @@ fn notifications(out: &mut String, diff: &Difference, all: bool) {
         .into_iter()
         .map(|m| vec![message_label(m), moved(&m.count)])
         .collect();
-    grid(out, "  ", &rows);
+    grid(out, "  ", &rows, &[]);
 }
 
 fn verdicts(out: &mut String, verdicts: &[Verdict]) {
@@ -342,7 +341,7 @@ fn verdicts(out: &mut String, verdicts: &[Verdict]) {
             vec![v.expr.clone(), word.into(), v.detail.clone()]
         })
         .collect();
-    grid(out, "  ", &rows);
+    grid(out, "  ", &rows, &[]);
 }
 
 /// The whole table. `all` shows unchanged rules, messages, campaigns and tickets too.
