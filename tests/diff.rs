@@ -115,7 +115,10 @@ fn json_reports_rules_members_and_liability_exactly() {
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     let doc: Value = serde_json::from_str(&stdout(&run)).unwrap();
     assert_eq!(doc["format"], "rally-diff/1");
-    assert_eq!((doc["a"].as_str(), doc["b"].as_str()), (Some(&*a), Some(&*b)));
+    assert_eq!(
+        (doc["a"].as_str(), doc["b"].as_str()),
+        (Some(&*a), Some(&*b))
+    );
     let totals = &doc["totals"];
     assert_eq!(
         totals["points_awarded"],
@@ -148,7 +151,10 @@ fn json_reports_rules_members_and_liability_exactly() {
     assert_eq!(rule(&doc, "streak-7")["change"], "same");
 
     let members = &doc["members"];
-    assert_eq!((members["compared"].as_u64(), members["changed"].as_u64()), (Some(4), Some(1)));
+    assert_eq!(
+        (members["compared"].as_u64(), members["changed"].as_u64()),
+        (Some(4), Some(1))
+    );
     assert_eq!(
         members["tier"],
         json!({"count": 1, "examples": [{"member": "m-lin", "a": "member", "b": "silver"}]})
@@ -181,42 +187,85 @@ fn the_table_shows_the_rules_that_changed_and_hides_the_rest() {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    assert_eq!(line("points liability"), "points liability 816 851 +35 (+4.29%)");
-    assert_eq!(line("daily-checkin"), "daily-checkin changed 8 40 → 80 (+40) 0 0");
-    assert_eq!(line("welcome-message"), "welcome-message only in A 2 → 0 (-2) 0 0 0");
-    assert_eq!(line("message welcome (sent)"), "message welcome (sent) 2 → 0 (-2)");
+    assert_eq!(
+        line("points liability"),
+        "points liability 816 851 +35 (+4.29%)"
+    );
+    assert_eq!(
+        line("daily-checkin"),
+        "daily-checkin changed 8 40 → 80 (+40) 0 0"
+    );
+    assert_eq!(
+        line("welcome-message"),
+        "welcome-message only in A 2 → 0 (-2) 0 0 0"
+    );
+    assert_eq!(
+        line("message welcome (sent)"),
+        "message welcome (sent) 2 → 0 (-2)"
+    );
     assert_eq!(line("m-lin  member"), "m-lin member → silver");
     assert!(!table.contains("streak-7 "), "{table}");
 
     let all = stdout(&rally(&["diff", &a, &b, "--all"]));
-    assert!(all.lines().any(|l| l.trim_start().starts_with("streak-7 ")), "{all}");
+    assert!(
+        all.lines().any(|l| l.trim_start().starts_with("streak-7 ")),
+        "{all}"
+    );
 }
 
 #[test]
 fn the_same_run_on_both_sides_shows_no_change() {
     let (_dir, a, _) = shipped_pair();
-    let run = rally(&["diff", &a, &a, "--fail-if", "points_awarded>+0", "--fail-if", "rules_changed>0"]);
+    let run = rally(&[
+        "diff",
+        &a,
+        &a,
+        "--fail-if",
+        "points_awarded>+0",
+        "--fail-if",
+        "rules_changed>0",
+    ]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     let table = stdout(&run);
-    assert!(table.contains("Rules: 0 changed, 0 only in B, 0 only in A, 14 the same"), "{table}");
-    assert!(table.contains("Members: 4 in both runs, 0 of them differ"), "{table}");
+    assert!(
+        table.contains("Rules: 0 changed, 0 only in B, 0 only in A, 14 the same"),
+        "{table}"
+    );
+    assert!(
+        table.contains("Members: 4 in both runs, 0 of them differ"),
+        "{table}"
+    );
 }
 
 #[test]
 fn fail_if_exits_1_naming_each_threshold_that_trips() {
     let (_dir, a, b) = shipped_pair();
     let run = rally(&[
-        "diff", &a, &b,
-        "--fail-if", "points_awarded>+10%",
-        "--fail-if", "liability>+4%",
-        "--fail-if", "members_changed_tier>0",
+        "diff",
+        &a,
+        &b,
+        "--fail-if",
+        "points_awarded>+10%",
+        "--fail-if",
+        "liability>+4%",
+        "--fail-if",
+        "members_changed_tier>0",
     ]);
     assert_eq!(run.status.code(), Some(1));
     let err = stderr(&run);
     assert!(!err.contains("points_awarded>+10%"), "{err}");
-    assert!(err.contains("threshold tripped: liability>+4%: liability 816 → 851 (+35, +4.29%)"), "{err}");
-    assert!(err.contains("threshold tripped: members_changed_tier>0"), "{err}");
-    assert!(stdout(&run).contains("liability>+4%"), "the table lists the thresholds too");
+    assert!(
+        err.contains("threshold tripped: liability>+4%: liability 816 → 851 (+35, +4.29%)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("threshold tripped: members_changed_tier>0"),
+        "{err}"
+    );
+    assert!(
+        stdout(&run).contains("liability>+4%"),
+        "the table lists the thresholds too"
+    );
 
     let run = rally(&["diff", &a, &b, "--json", "--fail-if", "points_awarded>+10%"]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
@@ -244,7 +293,11 @@ fn bad_input_exits_2_saying_which_file_or_expression() {
 
     let run = rally(&["diff", &a, "examples/shipped/events.jsonl"]);
     assert_eq!(run.status.code(), Some(2));
-    assert!(stderr(&run).contains("examples/shipped/events.jsonl: not JSON"), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("examples/shipped/events.jsonl: not JSON"),
+        "{}",
+        stderr(&run)
+    );
 
     let run = rally(&["diff", &a, &a, "--fail-if", "liability>+5x%"]);
     assert_eq!(run.status.code(), Some(2));
@@ -260,7 +313,11 @@ fn campaign_budget_used_is_compared() {
     let dir = tempfile::tempdir().unwrap();
     let rules_b = dir.path().join("double11");
     copy_dir(&repo().join("examples/double11"), &rules_b);
-    edit(&rules_b.join("rules.yaml"), "budget: { points: 100 }", "budget: { points: 200 }");
+    edit(
+        &rules_b.join("rules.yaml"),
+        "budget: { points: 100 }",
+        "budget: { points: 200 }",
+    );
     let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
     let events = "examples/double11/events.jsonl";
     let until = Some("2026-11-20T00:00:00Z");

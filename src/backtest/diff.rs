@@ -291,14 +291,13 @@ fn tickets(a: &Summary, b: &Summary) -> Vec<PolicyDiff> {
                 .flat_map(|t| t.by_status.keys())
                 .collect();
             let count = |t: Option<&super::summary::TicketFigures>, status: &str| {
-                t.and_then(|t| t.by_status.get(status)).copied().unwrap_or(0)
+                t.and_then(|t| t.by_status.get(status))
+                    .copied()
+                    .unwrap_or(0)
             };
             PolicyDiff {
                 policy: policy.to_string(),
-                opened: Change::new(
-                    ta.map_or(0, |t| t.opened),
-                    tb.map_or(0, |t| t.opened),
-                ),
+                opened: Change::new(ta.map_or(0, |t| t.opened), tb.map_or(0, |t| t.opened)),
                 by_status: statuses
                     .into_iter()
                     .map(|s| (s.clone(), Change::new(count(ta, s), count(tb, s))))

@@ -214,10 +214,7 @@ pub enum LoadError {
         source: serde_json::Error,
     },
     #[error("{path}: {source}")]
-    Document {
-        path: String,
-        source: DocumentError,
-    },
+    Document { path: String, source: DocumentError },
 }
 
 /// The summary of the `rally sim` document in the file at `path`.

@@ -124,7 +124,10 @@ impl Op {
 
     /// A change from 0 has no percentage: a rise is above every bound, a fall below.
     fn holds_unbounded(self, rise: bool) -> bool {
-        matches!((self, rise), (Op::Above | Op::AtLeast, true) | (Op::Below | Op::AtMost, false))
+        matches!(
+            (self, rise),
+            (Op::Above | Op::AtLeast, true) | (Op::Below | Op::AtMost, false)
+        )
     }
 }
 
@@ -175,7 +178,13 @@ impl FromStr for Threshold {
             .unwrap_or(text.len());
         let name = &text[..name_end];
         if name.is_empty() {
-            return Err(error(0, format!("expected a metric name, one of: {}", metric_names().join(", "))));
+            return Err(error(
+                0,
+                format!(
+                    "expected a metric name, one of: {}",
+                    metric_names().join(", ")
+                ),
+            ));
         }
         let metric = metric(name).ok_or_else(|| {
             let near = metric_names()
@@ -196,11 +205,16 @@ impl FromStr for Threshold {
             )
         })?;
         let rest = &text[name_end..];
-        let (op, op_len) = [(">=", Op::AtLeast), ("<=", Op::AtMost), (">", Op::Above), ("<", Op::Below)]
-            .into_iter()
-            .find(|(sym, _)| rest.starts_with(sym))
-            .map(|(sym, op)| (op, sym.len()))
-            .ok_or_else(|| error(name_end, "expected >, >=, < or <= after the metric".into()))?;
+        let (op, op_len) = [
+            (">=", Op::AtLeast),
+            ("<=", Op::AtMost),
+            (">", Op::Above),
+            ("<", Op::Below),
+        ]
+        .into_iter()
+        .find(|(sym, _)| rest.starts_with(sym))
+        .map(|(sym, op)| (op, sym.len()))
+        .ok_or_else(|| error(name_end, "expected >, >=, < or <= after the metric".into()))?;
         let value_at = name_end + op_len;
         let mut value = &text[value_at..];
         let signed = value.starts_with(['+', '-']);

@@ -37,8 +37,7 @@ pub const JSON_FORMAT: &str = "rally-diff/1";
 /// The `--json` document: the two inputs, the difference, and each threshold's verdict.
 pub fn json_report(a: &str, b: &str, diff: &Difference, verdicts: &[Verdict]) -> Value {
     let mut doc = json!({"format": JSON_FORMAT, "a": a, "b": b});
-    if let (Value::Object(doc), Ok(Value::Object(fields))) =
-        (&mut doc, serde_json::to_value(diff))
+    if let (Value::Object(doc), Ok(Value::Object(fields))) = (&mut doc, serde_json::to_value(diff))
     {
         doc.extend(fields);
     }

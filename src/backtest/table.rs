@@ -89,7 +89,12 @@ fn message_label(m: &MessageDiff) -> String {
 
 fn totals(out: &mut String, diff: &Difference) {
     let t = &diff.totals;
-    let mut rows = vec![vec!["Totals".into(), "A".into(), "B".into(), "change".into()]];
+    let mut rows = vec![vec![
+        "Totals".into(),
+        "A".into(),
+        "B".into(),
+        "change".into(),
+    ]];
     rows.push(total_row("members", &t.members));
     rows.push(total_row("firings", &t.firings));
     rows.push(total_row("points awarded", &t.points_awarded));
@@ -224,10 +229,7 @@ fn members(out: &mut String, diff: &Difference) {
         "points differ",
         m.points.count,
         examples(&m.points, |e| {
-            vec![
-                e.member.clone(),
-                moved(&Change { a: e.a, b: e.b }),
-            ]
+            vec![e.member.clone(), moved(&Change { a: e.a, b: e.b })]
         }),
     );
     kind(

@@ -268,7 +268,10 @@ fn parse_error(expr: &str) -> (usize, String) {
 fn a_bad_threshold_says_where() {
     let (column, problem) = parse_error("points_awardd>+10%");
     assert_eq!(column, 1);
-    assert!(problem.contains("did you mean \"points_awarded\""), "{problem}");
+    assert!(
+        problem.contains("did you mean \"points_awarded\""),
+        "{problem}"
+    );
     assert_eq!(parse_error("liability=5").0, 10);
     assert_eq!(parse_error("liability>+5x%").0, 11);
     assert_eq!(parse_error(">5").0, 1);
