@@ -21,6 +21,7 @@
 //! | [`store`] | sled: one tree of keyspaces, key encoding, one batch per group of steps |
 //! | [`feed`] | a file of events through the engine on the virtual clock: `sim` and `import` |
 //! | [`sim`] | the `rally sim` command: the engine on a virtual clock |
+//! | [`backtest`] | `rally diff`: two runs compared per rule, member, campaign; `--fail-if` for CI |
 //! | [`import`] | `rally import`: history into a data directory, on `sim`'s clock |
 //! | [`replay`] | `rally replay`: the event journal run again — a self-check of the live state, or other rules over real history |
 //! | [`ruletest`] | `rally test`: test files next to the rules, run on `sim`'s machinery, reported like `cargo test` |
@@ -31,6 +32,7 @@
 //! - a step is all-or-nothing: its changes commit in one sled batch or not at all;
 //! - points are integers and a balance never goes below zero.
 
+pub mod backtest;
 pub mod campaign;
 pub mod clock;
 pub mod cronspec;

@@ -120,6 +120,29 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Compare two `rally sim` documents of the same events under two rule sets (A the
+    /// baseline, B the candidate): per rule firings, points and messages; members whose
+    /// tier, badges, tags or points differ; campaign budgets; the points liability.
+    /// Exit 0, or 1 when a --fail-if threshold trips, or 2 for bad input.
+    /// See docs/backtest.md.
+    Diff {
+        /// The baseline's `rally sim` output.
+        a: PathBuf,
+        /// The candidate's `rally sim` output.
+        b: PathBuf,
+        /// Print the difference as JSON (schema in docs/backtest.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Show unchanged rules, messages, campaigns and tickets in the table too.
+        #[arg(long)]
+        all: bool,
+        /// Fail (exit 1) when METRIC OP VALUE holds, e.g. `points_awarded>+10%`,
+        /// `messages_sent>+500`, `liability>+5%`, `members_changed_tier>100`. A signed
+        /// value compares the change from A to B; an unsigned one, B's figure (or the
+        /// count of differences). Repeatable. Metrics: docs/backtest.md.
+        #[arg(long = "fail-if", value_name = "EXPR")]
+        fail_if: Vec<String>,
+    },
     /// Run the daemon: the HTTP API on --listen, state in --data, rules from --rules
     /// (reloaded when they change). Honours RALLY_TOKEN, RALLY_RATE_LIMIT and RUST_LOG.
     Run {
@@ -260,6 +283,13 @@ fn main() -> ExitCode {
             rules,
             until,
         } => replay(data.as_deref(), journal.as_deref(), rules.as_deref(), until),
+        Command::Diff {
+            a,
+            b,
+            json,
+            all,
+            fail_if,
+        } => Ok(diff(&a, &b, json, all, &fail_if)),
         Command::Import {
             rules,
             data,
@@ -473,6 +503,68 @@ fn replay(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `rally diff`: exit 0, 1 when a threshold trips, 2 when an input or a threshold is
+/// bad (nothing is compared then).
+fn diff(a: &Path, b: &Path, json: bool, all: bool, fail_if: &[String]) -> ExitCode {
+    use rally::backtest::{self, table, Difference, Threshold};
+    let invalid = ExitCode::from(2);
+    let thresholds: Result<Vec<Threshold>, _> = fail_if.iter().map(|t| t.parse()).collect();
+    let thresholds = match thresholds {
+        Ok(thresholds) => thresholds,
+        Err(e) => {
+            eprintln!("rally diff: {e}");
+            return invalid;
+        }
+    };
+    let (summary_a, summary_b) = match (backtest::load(a), backtest::load(b)) {
+        (Ok(sa), Ok(sb)) => (sa, sb),
+        (ra, rb) => {
+            for e in [ra.err(), rb.err()].into_iter().flatten() {
+                eprintln!("rally diff: {e}");
+            }
+            return invalid;
+        }
+    };
+    let difference = Difference::between(&summary_a, &summary_b);
+    let verdicts: Vec<_> = thresholds.iter().map(|t| t.judge(&difference)).collect();
+    let (label_a, label_b) = (a.display().to_string(), b.display().to_string());
+    let printed = if json {
+        let doc = backtest::json_report(&label_a, &label_b, &difference, &verdicts);
+        serde_json::to_string_pretty(&doc).map(|text| text + "\n")
+    } else {
+        let labels = table::Labels {
+            a: &label_a,
+            b: &label_b,
+        };
+        Ok(table::render(&labels, &difference, &verdicts, all))
+    };
+    match printed {
+        Ok(text) => {
+            let mut out = io::stdout().lock();
+            if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                eprintln!("rally diff: writing output: {e}");
+                return invalid;
+            }
+        }
+        Err(e) => {
+            eprintln!("rally diff: {e}");
+            return invalid;
+        }
+    }
+    let tripped: Vec<_> = verdicts.iter().filter(|v| v.tripped).collect();
+    for verdict in &tripped {
+        eprintln!(
+            "rally diff: threshold tripped: {}: {}",
+            verdict.expr, verdict.detail
+        );
+    }
+    if tripped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn import(dir: &Path, data: &Path, events: &str) -> Result<ExitCode, String> {
