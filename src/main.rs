@@ -143,6 +143,27 @@ enum Command {
         #[arg(long = "fail-if", value_name = "EXPR")]
         fail_if: Vec<String>,
     },
+    /// What candidate rules would have done: replays the event journal of a data
+    /// directory under the rules it recorded and under --rules, and prints the
+    /// difference as `rally diff` does (see docs/backtest.md).
+    Backtest {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// The candidate rules.
+        #[arg(long)]
+        rules: PathBuf,
+        /// Compare from this time on (RFC 3339, or `30d` back from now); what happened
+        /// before builds the state both start from. Default: the whole journal.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<DateTime<Utc>>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        all: bool,
+        /// As for `rally diff`.
+        #[arg(long = "fail-if", value_name = "EXPR")]
+        fail_if: Vec<String>,
+    },
     /// Run the daemon: the HTTP API on --listen, state in --data, rules from --rules
     /// (reloaded when they change). Honours RALLY_TOKEN, RALLY_RATE_LIMIT and RUST_LOG.
     Run {
@@ -290,6 +311,14 @@ fn main() -> ExitCode {
             all,
             fail_if,
         } => Ok(diff(&a, &b, json, all, &fail_if)),
+        Command::Backtest {
+            data,
+            rules,
+            since,
+            json,
+            all,
+            fail_if,
+        } => backtest(&data, &rules, since, json, all, &fail_if),
         Command::Import {
             rules,
             data,
@@ -505,10 +534,49 @@ fn replay(
     })
 }
 
+/// `rally backtest`: exit as `rally diff` does.
+fn backtest(
+    data: &Path,
+    rules_dir: &Path,
+    since: Option<DateTime<Utc>>,
+    json: bool,
+    all: bool,
+    fail_if: &[String],
+) -> Result<ExitCode, String> {
+    let thresholds: Vec<rally::backtest::Threshold> =
+        match fail_if.iter().map(|t| t.parse()).collect() {
+            Ok(thresholds) => thresholds,
+            Err(e) => {
+                eprintln!("rally backtest: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+    let candidate = match rules::load(rules_dir) {
+        Ok(set) => Arc::new(set),
+        Err(errors) => {
+            print_rule_errors(&errors);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let (recorded, proposed) = rally::replay::cli::backtest(data, candidate, since)?;
+    let labels = (
+        format!("recorded rules ({})", data.display()),
+        format!("candidate rules ({})", rules_dir.display()),
+    );
+    Ok(report_difference(
+        labels,
+        &recorded,
+        &proposed,
+        json,
+        all,
+        &thresholds,
+    ))
+}
+
 /// `rally diff`: exit 0, 1 when a threshold trips, 2 when an input or a threshold is
 /// bad (nothing is compared then).
 fn diff(a: &Path, b: &Path, json: bool, all: bool, fail_if: &[String]) -> ExitCode {
-    use rally::backtest::{self, table, Difference, Threshold};
+    use rally::backtest::{self, Threshold};
     let invalid = ExitCode::from(2);
     let thresholds: Result<Vec<Threshold>, _> = fail_if.iter().map(|t| t.parse()).collect();
     let thresholds = match thresholds {
@@ -527,9 +595,24 @@ fn diff(a: &Path, b: &Path, json: bool, all: bool, fail_if: &[String]) -> ExitCo
             return invalid;
         }
     };
-    let difference = Difference::between(&summary_a, &summary_b);
+    let labels = (a.display().to_string(), b.display().to_string());
+    report_difference(labels, &summary_a, &summary_b, json, all, &thresholds)
+}
+
+/// Prints the difference between two runs as `rally diff` and `rally backtest` do,
+/// and judges the thresholds: exit 0, 1 when one trips, 2 when output fails.
+fn report_difference(
+    (label_a, label_b): (String, String),
+    summary_a: &rally::backtest::Summary,
+    summary_b: &rally::backtest::Summary,
+    json: bool,
+    all: bool,
+    thresholds: &[rally::backtest::Threshold],
+) -> ExitCode {
+    use rally::backtest::{self, table, Difference};
+    let invalid = ExitCode::from(2);
+    let difference = Difference::between(summary_a, summary_b);
     let verdicts: Vec<_> = thresholds.iter().map(|t| t.judge(&difference)).collect();
-    let (label_a, label_b) = (a.display().to_string(), b.display().to_string());
     let printed = if json {
         let doc = backtest::json_report(&label_a, &label_b, &difference, &verdicts);
         serde_json::to_string_pretty(&doc).map(|text| text + "\n")

@@ -203,6 +203,23 @@ impl Replayer {
             })
     }
 
+    /// From `at` on, `rules` run instead of those recorded: swapped in and armed as a
+    /// reload would, after what fell due by then.
+    pub fn switch_to(
+        &mut self,
+        runner: &mut Runner,
+        rules: Arc<RuleSet>,
+        at: DateTime<Utc>,
+    ) -> Result<(), ReplayError> {
+        if runner.now().is_some() {
+            runner.run_due(at)?;
+        }
+        runner.set_rules(rules.clone());
+        runner.arm(at)?;
+        self.candidate = Some(rules);
+        Ok(())
+    }
+
     /// Commits what is left, after running what fell due by `until`.
     pub fn finish(
         &mut self,
@@ -249,19 +266,22 @@ pub struct SelfCheck {
 /// Replays the whole journal of `live` under the rules it recorded on a fresh store
 /// and compares the result with `live`.
 pub fn self_check(live: &Store) -> Result<SelfCheck, ReplayError> {
-    if let Some(first) = crate::runner::journal_lines(live, 0, 1)?.first() {
-        if first.seq != 1 {
-            return Err(ReplayError::Entry {
-                seq: first.seq,
-                message: "the journal starts here, not at its first entry (trimmed by retention): the live state cannot be rebuilt from it".into(),
-            });
-        }
-    }
     let store = Store::open_temporary()?;
     let mut runner = Runner::new(store, placeholder_rules()?)?;
     let mut replayer = Replayer::new(None);
     let mut quiet = Quiet;
+    let mut expected = 1;
     each_line(live, 0, |line| {
+        if line.seq != expected {
+            return Err(ReplayError::Entry {
+                seq: line.seq,
+                message: format!(
+                    "entries {expected} to {} are not in the journal (removed by settings.retention.journal): the live state cannot be rebuilt from it",
+                    line.seq - 1
+                ),
+            });
+        }
+        expected += 1;
         replayer.apply(&mut runner, &line, &mut quiet)
     })?;
     // The live clock may have read later than the last entry: what fell due by then ran.
@@ -292,12 +312,36 @@ pub fn document(
     candidate: Option<Arc<RuleSet>>,
     until: Option<DateTime<Utc>>,
 ) -> Result<crate::sim::Simulation, ReplayError> {
+    document_from(source, candidate, None, until)
+}
+
+/// As [`document`], with the candidate rules (if any) taking over at `from` — what the
+/// recorded rules did before it builds the state the window starts from — and the
+/// document recording only what happened from `from` on (members as they end).
+pub fn document_from(
+    source: Source<'_>,
+    candidate: Option<Arc<RuleSet>>,
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<crate::sim::Simulation, ReplayError> {
     let store = Store::open_temporary()?;
     let runner = Runner::new(store, placeholder_rules()?)?;
     let mut failed = None;
     let doc = crate::sim::simulate_with(runner, |runner, observer| {
-        let mut replayer = Replayer::new(candidate);
-        let mut apply = |line: JournalLine| replayer.apply(runner, &line, observer);
+        let (mut replayer, mut switch) = match from {
+            None => (Replayer::new(candidate), None),
+            Some(from) => (Replayer::new(None), candidate.map(|rules| (from, rules))),
+        };
+        let mut window = Window {
+            inner: observer,
+            from,
+        };
+        let mut apply = |line: JournalLine| {
+            if let Some((at, rules)) = switch.take_if(|(at, _)| line.entry.at() >= *at) {
+                replayer.switch_to(runner, rules, at)?;
+            }
+            replayer.apply(runner, &line, &mut window)
+        };
         let ran = match source {
             Source::Store(store) => each_line(store, 0, &mut apply),
             Source::Lines(lines) => lines.into_iter().try_for_each(&mut apply),
@@ -311,6 +355,26 @@ pub fn document(
     match failed {
         Some(e) => Err(e),
         None => Ok(doc),
+    }
+}
+
+/// Passes on only what happened from `from` on: what ran before is dropped from the
+/// runner's record of steps.
+struct Window<'a> {
+    inner: &'a mut dyn Observer,
+    from: Option<DateTime<Utc>>,
+}
+
+impl Observer for Window<'_> {
+    fn seen(&mut self, runner: &mut Runner, line: Line) {
+        let before = self
+            .from
+            .is_some_and(|from| runner.now().is_none_or(|now| now < from));
+        if before {
+            drop(runner.take_journal());
+        } else {
+            self.inner.seen(runner, line);
+        }
     }
 }
 

@@ -282,3 +282,77 @@ fn tamper(data: &Path) {
     drop::<Store>(store);
     std::thread::sleep(Duration::from_millis(200));
 }
+
+/// Retention removes old entries a piece at a time, but keeps rule sets armed with
+/// their files; a replay of what is left says it cannot rebuild the live state.
+#[test]
+fn trimming_keeps_the_rules_and_a_trimmed_journal_is_refused_by_the_self_check() {
+    use support::runner::{event, t};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let rules = rally::rules::from_sources(
+        &[(
+            "rules.yaml",
+            "rules:\n  - id: c\n    trigger: { event: checkin }\n    actions: [ { points: 1 } ]\n",
+        )],
+        &|_| None,
+    )
+    .unwrap();
+    let mut runner = rally::runner::Runner::new(store, std::sync::Arc::new(rules)).unwrap();
+    runner.keep_event_journal().unwrap();
+    let start = t("2026-01-01T00:00:00Z");
+    runner.arm(start).unwrap();
+    for (n, at) in [
+        "2026-01-01T00:00:01Z",
+        "2026-01-02T00:00:00Z",
+        "2026-03-01T00:00:00Z",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let line = format!(r#"{{"id":"e{n}","type":"checkin","member":"m","at":"{at}"}}"#);
+        runner.apply_event(&event(&line), t(at)).unwrap();
+        runner.commit().unwrap();
+    }
+    let store = runner.shared_store();
+    let kinds = |store: &Store| {
+        rally::runner::journal_lines(store, 0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|line| {
+                (
+                    line.seq,
+                    serde_json::to_value(&line.entry).unwrap()["kind"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds(&store).len(), 4);
+    // One entry per piece: the pass goes on until the first entry it keeps.
+    let before = t("2026-02-01T00:00:00Z");
+    let mut from = Some(0);
+    let mut removed = 0;
+    while let Some(start) = from {
+        let piece = store.trim_journal(start, 1, before).unwrap();
+        removed += piece.removed;
+        from = piece.next;
+    }
+    assert_eq!(removed, 2);
+    assert_eq!(
+        kinds(&store),
+        vec![(1, "arm".to_string()), (4, "event".to_string())]
+    );
+    drop(runner);
+    drop(store);
+    let store = support::runner::reopen(dir.path());
+    // The arming is kept, but the events before the cut are gone.
+    let refused = rally::replay::self_check(&store).map(|check| check.differences);
+    let message = refused.unwrap_err().to_string();
+    assert!(
+        message.contains("entries 2 to 3 are not in the journal"),
+        "{message}"
+    );
+}

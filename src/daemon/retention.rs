@@ -38,6 +38,7 @@ pub(super) struct Retention {
 struct Removed {
     messages: usize,
     history: usize,
+    journal: usize,
 }
 
 /// How a pass ended early.
@@ -109,6 +110,21 @@ impl Retention {
                 after = piece.next.map(Some);
             }
         }
+        if let Some(before) = kept
+            .journal
+            .and_then(|period| now.checked_sub_signed(period))
+        {
+            let mut from = Some(0);
+            while let Some(start) = from {
+                let piece = self
+                    .piece(shutdown, move |store| {
+                        store.trim_journal(start, PIECE, before)
+                    })
+                    .await?;
+                removed.journal += piece.removed;
+                from = piece.next;
+            }
+        }
         Ok(removed)
     }
 
@@ -135,10 +151,11 @@ impl Retention {
 
 impl Removed {
     fn report(&self) {
-        if self.messages > 0 || self.history > 0 {
+        if self.messages > 0 || self.history > 0 || self.journal > 0 {
             tracing::info!(
                 messages = self.messages,
                 history = self.history,
+                journal = self.journal,
                 "retention removed records older than settings.retention"
             );
         }

@@ -99,3 +99,20 @@ pub fn replay(
     writeln!(out).map_err(|e| e.to_string())?;
     Ok(true)
 }
+
+/// `rally backtest`: the journal of `data` replayed under the rules it recorded and
+/// under `candidate` (from `since` on, when given), each reduced to a summary of what
+/// happened in the window.
+pub fn backtest(
+    data: &Path,
+    candidate: Arc<RuleSet>,
+    since: Option<DateTime<Utc>>,
+) -> Result<(crate::backtest::Summary, crate::backtest::Summary), String> {
+    let store = open(data)?;
+    let summary = |rules: Option<Arc<RuleSet>>| {
+        let doc = super::document_from(Source::Store(&store), rules, since, None)
+            .map_err(|e| e.to_string())?;
+        crate::backtest::Summary::from_sim_document(&doc.to_value()).map_err(|e| e.to_string())
+    };
+    Ok((summary(None)?, summary(Some(candidate))?))
+}

@@ -93,6 +93,9 @@ pub struct Retention {
     /// Ledger entries and rule firings, counted from the step that recorded them.
     /// Balances, counters and tiers live on the member and are not affected.
     pub history: Option<Duration>,
+    /// Event journal entries, counted from their step. Rule sets armed with their
+    /// files are kept (they are few; a replay needs them).
+    pub journal: Option<Duration>,
 }
 
 /// Which event types count as activity (set `last_active`, re-arm inactivity).

@@ -61,6 +61,7 @@ mod durable;
 mod error;
 mod faults;
 mod history;
+mod journal_trim;
 pub mod keys;
 mod keyspace;
 mod outbox_index;

@@ -58,11 +58,12 @@ pub fn compile(ctx: &mut Ctx, section: Option<&Section>) -> Settings {
         }
     }
     if let Some(retention) = f.get("retention") {
-        let allowed = ["messages", "history"];
+        let allowed = ["messages", "history", "journal"];
         if let Some(r) = fields(d, retention, "settings.retention", &allowed) {
             settings.retention = Retention {
                 messages: r.get("messages").and_then(|v| kept_for(d, v, "messages")),
                 history: r.get("history").and_then(|v| kept_for(d, v, "history")),
+                journal: r.get("journal").and_then(|v| kept_for(d, v, "journal")),
             };
         }
     }
