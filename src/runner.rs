@@ -10,13 +10,14 @@
 //! committed before due timers are looked up.
 
 mod arming;
+mod committed;
 mod fanout;
 mod journal;
 mod open_group;
 mod tickets;
 mod timers;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -28,6 +29,7 @@ use crate::event::Event;
 use crate::member::Member;
 use crate::rules::RuleSet;
 use crate::store::{StepWrite, Store, StoreError};
+use committed::Committed;
 use open_group::OpenGroup;
 
 pub use fanout::{stored_silence_passes, FanoutJob, Pace, Reach, SilencePass, Work};
@@ -105,15 +107,9 @@ pub struct Runner {
     /// Steps not committed yet, and what later steps of the group must see of them
     /// ([`Runner::commit`] moves their members into `committed`).
     open: OpenGroup,
-    /// Members as last committed, so a member's next step need not read and decode
-    /// them back from the store. Exact because this runner is the store's only writer
-    /// of members; emptied when it grows past [`MEMBER_CACHE`] or a commit fails.
-    committed: HashMap<String, Member>,
-    /// No timer in the store that the open group has not popped is due before this
-    /// (Unix millis; `i64::MAX` when there is none), or `None` when unknown: lets the
-    /// common "is anything due?" question be answered without a scan of the timer
-    /// index. A lower bound only: removing a timer leaves it where it was.
-    due_floor: Option<i64>,
+    /// What the runner knows of the committed store without reading it (members,
+    /// the next timer); forgotten together when a commit fails.
+    committed: Committed,
     campaigns: BTreeMap<String, CampaignRecord>,
     budget_used: BTreeMap<String, i64>,
     jobs: VecDeque<FanoutJob>,
@@ -136,9 +132,6 @@ pub struct Runner {
     /// every commit so a restart (or an import) continues from it.
     clock: StepClock,
 }
-
-/// Members kept in [`Runner`]'s cache of committed members (about 1–2 KiB each).
-const MEMBER_CACHE: usize = 32_768;
 
 /// Meta name of the step clock: the time of the latest committed step or reading.
 pub const CLOCK_META: &str = "clock";
@@ -163,8 +156,7 @@ impl Runner {
             next_outbox,
             rules,
             open: OpenGroup::default(),
-            committed: HashMap::new(),
-            due_floor: None,
+            committed: Committed::default(),
             campaigns,
             budget_used,
             jobs,
@@ -232,7 +224,7 @@ impl Runner {
         if let Some(member) = self.pending_member(id) {
             return Ok(Some(member.clone()));
         }
-        match self.committed.get(id) {
+        match self.committed.member(id) {
             Some(member) => Ok(Some(member.clone())),
             None => self.store.member(id),
         }
@@ -250,7 +242,7 @@ impl Runner {
         if let Some(member) = self.pending_member(id) {
             return Ok(Some(member.clone()));
         }
-        match self.committed.remove(id) {
+        match self.committed.take_member(id) {
             Some(member) => Ok(Some(member)),
             None => self.store.member(id),
         }
@@ -413,28 +405,11 @@ impl Runner {
         let result = self.store.commit(&writes);
         if result.is_err() {
             // What the failed group changed in memory must not outlive it.
-            self.committed.clear();
-            self.due_floor = None;
+            self.committed.forget();
             self.reload_records()?;
             return result;
         }
-        let armed = writes
-            .iter()
-            .flat_map(|write| &write.timers_set)
-            .map(|(key, _)| key.due)
-            .min();
-        if let (Some(floor), Some(armed)) = (self.due_floor, armed) {
-            self.due_floor = Some(floor.min(armed));
-        }
-        let changed: usize = writes.iter().map(|write| write.members.len()).sum();
-        if self.committed.len() + changed > MEMBER_CACHE {
-            self.committed.clear();
-        }
-        for write in &mut writes {
-            for member in write.members.drain(..) {
-                self.committed.insert(member.id.clone(), member);
-            }
-        }
+        self.committed.committed(&mut writes);
         result
     }
 
@@ -444,8 +419,7 @@ impl Runner {
     /// be gone from the files), and the records read at start.
     pub fn reopen_store(&mut self) -> Result<(), StoreError> {
         drop(self.open.close());
-        self.committed.clear();
-        self.due_floor = None;
+        self.committed.forget();
         self.store.reopen()?;
         self.reload_records()
     }

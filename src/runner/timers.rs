@@ -48,11 +48,11 @@ impl Runner {
         }
         // The floor may be early (a popped timer leaves it behind): waking early only
         // means finding nothing due, which corrects it.
-        let next = match self.due_floor {
+        let next = match self.committed.due_floor() {
             Some(floor) => floor,
             None => {
                 let next = self.store.next_timer()?.map_or(i64::MAX, |key| key.due);
-                self.due_floor = Some(next);
+                self.committed.found_next_timer(next);
                 next
             }
         };
@@ -155,7 +155,11 @@ impl Runner {
             return Ok(true);
         }
         let limit = millis(now);
-        if self.due_floor.is_some_and(|floor| limit < floor) {
+        if self
+            .committed
+            .due_floor()
+            .is_some_and(|floor| limit < floor)
+        {
             return Ok(false);
         }
         // The next timer not popped yet, due or not: if it is not due, it is the new
@@ -164,7 +168,7 @@ impl Runner {
             .unpopped_due(i64::MAX, 1)?
             .first()
             .map_or(i64::MAX, |(key, _)| key.due);
-        self.due_floor = Some(next);
+        self.committed.found_next_timer(next);
         Ok(next <= limit)
     }
 
