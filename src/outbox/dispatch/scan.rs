@@ -66,8 +66,11 @@ impl Inner {
                     }
                     row = resume(self, row);
                 } else if !known {
-                    if !lock(&self.in_flight).contains_key(&seq) {
-                        hold(self, row);
+                    let in_flight = lock(&self.in_flight);
+                    if !in_flight.contains_key(&seq) {
+                        if let Some(row) = self.fresh(seq)? {
+                            hold(self, row);
+                        }
                     }
                     continue;
                 }
@@ -79,6 +82,13 @@ impl Inner {
                 if in_flight.contains_key(&seq) {
                     continue;
                 }
+                // The page may be older than the row: a delivery that ended since it
+                // was read (it records its outcome before it leaves `in_flight`, and
+                // that lock is held now) left the row sent, or pending for later.
+                // Starting from the old copy would send the message twice.
+                let Some(row) = self.fresh(seq)?.filter(|row| row.due <= now) else {
+                    continue;
+                };
                 let count = taken.entry(row.channel.clone()).or_insert(0);
                 if *count >= share {
                     // Other channels' rows may lie further on: keep looking.
@@ -98,6 +108,19 @@ impl Inner {
         low.at = oldest_open.unwrap_or(from).min(reopened);
         pass.started = due.len();
         Ok(pass)
+    }
+
+    /// Row `seq` as stored now, if it is still waiting to go out.
+    fn fresh(&self, seq: u64) -> Result<Option<OutboxRow>, StoreError> {
+        let Some((found, bytes)) = self.store.outbox_scan(seq, 1)?.pop() else {
+            return Ok(None);
+        };
+        if found != seq {
+            return Ok(None);
+        }
+        Ok(self
+            .decode(seq, &bytes)
+            .filter(|row| row.status.is_open() && row.status != Status::Held))
     }
 
     /// Rows in flight on each channel.
