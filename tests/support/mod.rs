@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod footprint;
 pub mod http;
 pub mod live;
 pub mod runner;

@@ -202,3 +202,54 @@ impl Drop for Blackhole {
         self.task.abort();
     }
 }
+
+/// An SMTP server on one port that is up for `period`, then down (killed, as a relay
+/// that crashes) for `period`, and so on, on a thread of its own, keeping every message
+/// each of its lives received. [`Flapping::finish`] leaves it up.
+pub struct Flapping {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(SmtpServer, Vec<String>, usize)>,
+}
+
+impl Flapping {
+    /// Starts it (up) on `port`.
+    pub fn start(port: u16, period: Duration) -> Flapping {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        // Sleeps `period`, or less if told to stop; true when told to stop.
+        let wait = move || {
+            let until = Instant::now() + period;
+            while Instant::now() < until {
+                if flag.load(Ordering::Relaxed) {
+                    return true;
+                }
+                sleep(Duration::from_millis(50));
+            }
+            flag.load(Ordering::Relaxed)
+        };
+        let thread = std::thread::spawn(move || {
+            let mut server = SmtpServer::start_on(port);
+            let mut earlier = Vec::new();
+            let mut outages = 0;
+            while !wait() {
+                server.stop();
+                earlier.extend(server.messages());
+                outages += 1;
+                // The stopped server's Maildir goes with it; its messages are kept above.
+                drop(server);
+                wait();
+                server = SmtpServer::start_on(port);
+            }
+            (server, earlier, outages)
+        });
+        Flapping { stop, thread }
+    }
+
+    /// Stops flapping with the server up: the running server, the messages its earlier
+    /// lives received, and how many times it was stopped.
+    pub fn finish(self) -> (SmtpServer, Vec<String>, usize) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("the flapping SMTP thread")
+    }
+}
