@@ -373,6 +373,11 @@ impl Store {
 /// How long [`Store::reopen`] waits for sled to let go of its lock on the files.
 const REOPEN_WAIT: Duration = Duration::from_secs(5);
 
+/// sled's page cache. Its default (1 GiB) let a daemon's memory grow with the data
+/// for as long as any soak ran; hot members are cached by the runner anyway, so a
+/// smaller page cache costs little and bounds the process.
+const CACHE_BYTES: u64 = 192 * 1024 * 1024;
+
 fn open_dir(dir: &Path, faults: &Arc<Faults>) -> Result<Opened, StoreError> {
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
         context: "cannot create the data directory",
@@ -382,6 +387,7 @@ fn open_dir(dir: &Path, faults: &Arc<Faults>) -> Result<Opened, StoreError> {
     let db = sled::Config::new()
         .path(dir)
         .flush_every_ms(None)
+        .cache_capacity(CACHE_BYTES)
         .open()
         .map_err(StoreError::sled("opening the database"))?;
     refuse_older_layout(&db, dir)?;
