@@ -63,6 +63,7 @@ mod faults;
 mod history;
 pub mod keys;
 mod keyspace;
+mod memory;
 mod outbox_index;
 mod read;
 mod retention;
@@ -76,7 +77,8 @@ use durable::DataFiles;
 pub use error::StoreError;
 pub use faults::{Fault, Faults, UNTIL_CLEARED};
 pub use keys::{KeyError, TimerKey};
-use keyspace::Keyspace;
+use keyspace::{Backing, Keyspace};
+use memory::Memory;
 pub use retention::{Trimmed, Verdict};
 pub use write::StepWrite;
 
@@ -112,15 +114,44 @@ pub struct Store {
     faults: Arc<Faults>,
 }
 
-/// One opened sled database and what is derived from it.
+/// One opened database and what is derived from it.
 struct Opened {
-    db: sled::Db,
-    /// The tree behind every keyspace: what a group's batch is applied to.
-    tree: sled::Tree,
+    database: Database,
     keyspaces: Keyspaces,
     /// What `sync` must fsync besides sled's flush. `None` for a temporary store,
     /// which promises no durability.
     files: Option<DataFiles>,
+}
+
+/// What holds the rows: sled, or maps in memory (see [`memory`]).
+enum Database {
+    Sled {
+        db: sled::Db,
+        /// The tree behind every keyspace: what a group's batch is applied to.
+        tree: sled::Tree,
+    },
+    Memory(Arc<Memory>),
+}
+
+impl Database {
+    /// Applies `batch` whole: after a crash too, for sled.
+    fn apply(&self, batch: write::Batch) -> sled::Result<()> {
+        match self {
+            Database::Sled { tree, .. } => tree.apply_batch(batch.into_sled()),
+            Database::Memory(memory) => {
+                memory.apply(batch);
+                Ok(())
+            }
+        }
+    }
+
+    /// Where the keyspaces find their rows.
+    fn backing(&self) -> Backing {
+        match self {
+            Database::Sled { tree, .. } => Backing::Sled(tree.clone()),
+            Database::Memory(memory) => Backing::Memory(Arc::clone(memory)),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -155,6 +186,8 @@ enum TreeId {
 }
 
 impl TreeId {
+    const COUNT: usize = 8;
+
     #[cfg(test)]
     const ALL: [TreeId; 8] = [
         TreeId::Members,
@@ -184,6 +217,11 @@ impl TreeId {
         self as u8
     }
 
+    /// Its place among [`TreeId::COUNT`] keyspaces: the prefixes run from 1 with no gap.
+    fn index(self) -> usize {
+        usize::from(self.prefix() - 1)
+    }
+
     /// `key` as stored: behind this keyspace's prefix.
     fn key(self, key: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(1 + key.len());
@@ -194,8 +232,8 @@ impl TreeId {
 }
 
 impl Keyspaces {
-    fn new(tree: &sled::Tree, faults: &Arc<Faults>) -> Keyspaces {
-        let keyspace = |id| Keyspace::new(tree.clone(), id, Arc::clone(faults));
+    fn new(database: &Database, faults: &Arc<Faults>) -> Keyspaces {
+        let keyspace = |id| Keyspace::new(database.backing(), id, Arc::clone(faults));
         Keyspaces {
             members: keyspace(TreeId::Members),
             history: keyspace(TreeId::History),
@@ -256,6 +294,16 @@ impl Store {
             .map_err(StoreError::sled("opening a temporary database"))?;
         let faults = Arc::default();
         let opened = Opened::new(db, None, &faults)?;
+        Store::with_opened(opened, None, faults)
+    }
+
+    /// A store held in ordered maps in this process's memory ([`memory`]): the same
+    /// rows, order and all-or-nothing groups as sled, at a fraction of the cost, and
+    /// nothing survives the process. For `sim`, `rally test`, replay and tests.
+    /// Faults can be injected as into sled; `sync` and `reopen` do nothing.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        let faults = Arc::default();
+        let opened = Opened::with(Database::Memory(Arc::default()), None, &faults)?;
         Store::with_opened(opened, None, faults)
     }
 
@@ -347,13 +395,13 @@ impl Store {
             .check(Fault::Sync)
             .map_err(StoreError::sled("flushing the database"))?;
         let opened = self.opened()?;
-        match &opened.files {
-            Some(files) => files.sync(&opened.db),
-            None => opened
-                .db
+        match (&opened.database, &opened.files) {
+            (Database::Sled { db, .. }, Some(files)) => files.sync(db),
+            (Database::Sled { db, .. }, None) => db
                 .flush()
                 .map(drop)
                 .map_err(StoreError::sled("flushing the database")),
+            (Database::Memory(_), _) => Ok(()),
         }
     }
 
@@ -410,10 +458,17 @@ impl Opened {
         let tree = db
             .open_tree(TREE)
             .map_err(StoreError::sled("opening the tree"))?;
-        let keyspaces = Keyspaces::new(&tree, faults);
+        Opened::with(Database::Sled { db, tree }, files, faults)
+    }
+
+    fn with(
+        database: Database,
+        files: Option<DataFiles>,
+        faults: &Arc<Faults>,
+    ) -> Result<Opened, StoreError> {
+        let keyspaces = Keyspaces::new(&database, faults);
         let opened = Opened {
-            db,
-            tree,
+            database,
             keyspaces,
             files,
         };
@@ -437,5 +492,7 @@ impl Opened {
     }
 }
 
+#[cfg(test)]
+mod test_backends;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! Writes: a group of steps in one batch, and the dispatcher's single-row updates.
 
 use serde::Serialize;
-use sled::{Batch, IVec};
+use sled::IVec;
 
 use super::keys::{self, TimerKey};
 use super::{history, outbox_index};
@@ -53,8 +53,8 @@ impl Store {
         let mut counters = self.counters();
         let (batch, next) = prepare(group, *counters)?;
         self.opened()?
-            .tree
-            .apply_batch(batch)
+            .database
+            .apply(batch)
             .map_err(StoreError::sled("committing a group of steps"))?;
         *counters = next;
         Ok(())
@@ -164,11 +164,47 @@ fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Batch, Counters),
 }
 
 fn put(batch: &mut Batch, keyspace: TreeId, key: &[u8], value: impl Into<IVec>) {
-    batch.insert(keyspace.key(key), value);
+    batch.insert(keyspace, key, value);
 }
 
 fn remove(batch: &mut Batch, keyspace: TreeId, key: &[u8]) {
-    batch.remove(keyspace.key(key));
+    batch.remove(keyspace, key);
+}
+
+/// Writes to apply together, all or none, for either backend: a keyspace, a key
+/// without its prefix, and the new value (`None` removes the row). Applied in order,
+/// so a later write to the same key wins, as in a sled batch.
+#[derive(Default)]
+pub(super) struct Batch {
+    writes: Vec<(TreeId, Vec<u8>, Option<IVec>)>,
+}
+
+impl Batch {
+    pub(super) fn insert(&mut self, keyspace: TreeId, key: &[u8], value: impl Into<IVec>) {
+        self.writes
+            .push((keyspace, key.to_vec(), Some(value.into())));
+    }
+
+    pub(super) fn remove(&mut self, keyspace: TreeId, key: &[u8]) {
+        self.writes.push((keyspace, key.to_vec(), None));
+    }
+
+    pub(super) fn into_writes(self) -> Vec<(TreeId, Vec<u8>, Option<IVec>)> {
+        self.writes
+    }
+
+    /// The same writes as one sled batch over the shared tree, keys behind their
+    /// keyspace's prefix.
+    pub(super) fn into_sled(self) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        for (keyspace, key, value) in self.writes {
+            match value {
+                Some(value) => batch.insert(keyspace.key(&key), value),
+                None => batch.remove(keyspace.key(&key)),
+            }
+        }
+        batch
+    }
 }
 
 /// A member as MessagePack, fields in declaration order without their names (see the
