@@ -60,7 +60,10 @@ fn main() {
     let (name, store) = if sled {
         ("sled (temporary)", Store::open_temporary())
     } else {
-        ("in memory", Store::in_memory())
+        (
+            "in memory, without history",
+            Store::in_memory_without_history(),
+        )
     };
     let store = store.expect("opening the store");
     println!("replay: {events} events over {MEMBERS} members on the shipped rules/, store {name}");

@@ -81,7 +81,7 @@ pub fn simulate(
     input: impl BufRead,
     until: Option<DateTime<Utc>>,
 ) -> Result<Simulation, SimError> {
-    let store = Store::in_memory()?;
+    let store = Store::in_memory_without_history()?;
     simulate_on(Runner::new(store, rules)?, input, until)
 }
 

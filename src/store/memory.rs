@@ -18,50 +18,80 @@
 //! Nothing here fails: the only errors a memory store returns are the ones a test
 //! injects through [`Faults`](super::Faults), checked by the callers as for sled.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sled::IVec;
 
-use super::write::Batch;
-use super::TreeId;
+use super::write::{self, Batch};
+use super::{read, TreeId, SEEN_APPLIED};
+use crate::member::Member;
 
-/// One map per keyspace, indexed by [`TreeId::index`].
-pub(super) type Trees = [BTreeMap<Vec<u8>, IVec>; TreeId::COUNT];
-
+/// Every keyspace's rows.
 #[derive(Default)]
+pub(super) struct Tables {
+    /// The keyspaces kept as bytes, by [`TreeId::index`]; the maps of `members` and
+    /// `seen` stay empty (they are kept below).
+    rows: [BTreeMap<Vec<u8>, IVec>; TreeId::COUNT],
+    /// Members as they are: every step rewrites its member, and encoding it (as sled
+    /// must) would cost more than the rest of the commit. Keyed by id, whose order is
+    /// the order of its UTF-8 bytes, as sled's.
+    members: BTreeMap<String, Member>,
+    /// Ids of the events applied. Only ever looked up one id at a time, so hashed, not
+    /// ordered; and the row's value is always [`SEEN_APPLIED`], so only the id is
+    /// kept. One per event ever applied: the smallest form keeps the most.
+    seen: HashSet<Box<[u8]>>,
+}
+
 pub(super) struct Memory {
-    trees: RwLock<Trees>,
+    tables: RwLock<Tables>,
+    /// Whether `history` rows are kept (see [`Store::in_memory_without_history`]).
+    ///
+    /// [`Store::in_memory_without_history`]: super::Store::in_memory_without_history
+    pub(super) keeps_history: bool,
 }
 
 impl Memory {
-    pub(super) fn read(&self) -> RwLockReadGuard<'_, Trees> {
-        // Writes below change the maps only through `BTreeMap`'s own methods, which
-        // leave a map whole even if they panic, so a poisoned lock holds usable maps.
-        self.trees.read().unwrap_or_else(PoisonError::into_inner)
+    pub(super) fn new(keeps_history: bool) -> Memory {
+        Memory {
+            tables: RwLock::default(),
+            keeps_history,
+        }
     }
 
-    pub(super) fn write(&self) -> RwLockWriteGuard<'_, Trees> {
-        self.trees.write().unwrap_or_else(PoisonError::into_inner)
+    pub(super) fn read(&self) -> RwLockReadGuard<'_, Tables> {
+        // Writes below change the maps only through their own methods, which leave a
+        // map whole even if they panic, so a poisoned lock holds usable maps.
+        self.tables.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn write(&self) -> RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(super) fn get(&self, tree: TreeId, key: &[u8]) -> Option<IVec> {
-        self.read()[tree.index()].get(key).cloned()
+        self.read().get(tree, key)
     }
 
     pub(super) fn contains_key(&self, tree: TreeId, key: &[u8]) -> bool {
-        self.read()[tree.index()].contains_key(key)
+        let tables = self.read();
+        match tree {
+            TreeId::Seen => tables.seen.contains(key),
+            TreeId::Members => member_id(key).is_some_and(|id| tables.members.contains_key(id)),
+            _ => tables.rows[tree.index()].contains_key(key),
+        }
     }
 
     #[cfg(test)]
     pub(super) fn insert(&self, tree: TreeId, key: &[u8], value: IVec) {
-        self.write()[tree.index()].insert(key.to_vec(), value);
+        self.write().put(tree, key.to_vec(), value);
     }
 
-    /// Replaces the row at `key` if there is one; returns whether there was.
+    /// Replaces the row at `key` if there is one; returns whether there was. For the
+    /// keyspaces kept as bytes (the outbox's rows, here).
     pub(super) fn replace_existing(&self, tree: TreeId, key: &[u8], value: IVec) -> bool {
-        match self.write()[tree.index()].get_mut(key) {
+        match self.write().rows[tree.index()].get_mut(key) {
             Some(row) => {
                 *row = value;
                 true
@@ -73,19 +103,144 @@ impl Memory {
     /// Applies every write of `batch`, in order, under one lock: readers see all of
     /// them or none.
     pub(super) fn apply(&self, batch: Batch) {
-        let mut trees = self.write();
-        for (tree, key, value) in batch.into_writes() {
-            let rows = &mut trees[tree.index()];
+        let mut tables = self.write();
+        let (writes, members) = batch.into_parts();
+        for (tree, key, value) in writes {
             match value {
-                Some(value) => {
-                    rows.insert(key, value);
+                Some(value) => tables.put(tree, key, value),
+                None => tables.remove(tree, &key),
+            }
+        }
+        for member in members {
+            tables.members.insert(member.id.clone(), member);
+        }
+    }
+
+    /// The member with this id, as committed.
+    pub(super) fn member(&self, id: &str) -> Option<Member> {
+        self.read().members.get(id).cloned()
+    }
+
+    /// Up to `max` members after `after`, in id order.
+    pub(super) fn members_after(&self, after: Bound<&str>, max: usize) -> Vec<Member> {
+        let tables = self.read();
+        tables
+            .members
+            .range::<str, _>((after, Bound::Unbounded))
+            .take(max)
+            .map(|(_, member)| member.clone())
+            .collect()
+    }
+
+    pub(super) fn member_count(&self) -> usize {
+        self.read().members.len()
+    }
+}
+
+impl Tables {
+    /// The map of a keyspace kept as bytes (any but `members` and `seen`).
+    pub(super) fn rows_mut(&mut self, tree: TreeId) -> &mut BTreeMap<Vec<u8>, IVec> {
+        &mut self.rows[tree.index()]
+    }
+
+    fn get(&self, tree: TreeId, key: &[u8]) -> Option<IVec> {
+        match tree {
+            TreeId::Seen => self.seen.contains(key).then(|| IVec::from(SEEN_APPLIED)),
+            TreeId::Members => {
+                let member = self.members.get(member_id(key)?)?;
+                write::encode_member(key, member).ok().map(IVec::from)
+            }
+            _ => self.rows[tree.index()].get(key).cloned(),
+        }
+    }
+
+    fn put(&mut self, tree: TreeId, key: Vec<u8>, value: IVec) {
+        match tree {
+            // Every seen row the store writes holds `SEEN_APPLIED`.
+            TreeId::Seen => {
+                self.seen.insert(key.into_boxed_slice());
+            }
+            // Members arrive decoded (`Batch::put_member`); a member as bytes comes
+            // only from a test planting a row, and one that does not decode cannot be
+            // kept in a map of decoded members.
+            TreeId::Members => match read::decode_member(&key, &value) {
+                Ok(member) => {
+                    self.members.insert(member.id.clone(), member);
                 }
-                None => {
-                    rows.remove(&key);
+                Err(error) => {
+                    tracing::warn!(%error, "a member row that does not decode is dropped")
                 }
+            },
+            _ => {
+                self.rows[tree.index()].insert(key, value);
             }
         }
     }
+
+    fn remove(&mut self, tree: TreeId, key: &[u8]) {
+        match tree {
+            TreeId::Seen => {
+                self.seen.remove(key);
+            }
+            TreeId::Members => {
+                if let Some(id) = member_id(key) {
+                    self.members.remove(id);
+                }
+            }
+            _ => {
+                self.rows[tree.index()].remove(key);
+            }
+        }
+    }
+
+    /// The first (or last) row between `front` and `back`. Ordered maps seek; the
+    /// hashed `seen` set is searched whole (nothing scans it: rows are looked up by id).
+    fn first_in(
+        &self,
+        tree: TreeId,
+        front: &Bound<Vec<u8>>,
+        back: &Bound<Vec<u8>>,
+        last: bool,
+    ) -> Option<(IVec, IVec)> {
+        let bounds = (front.clone(), back.clone());
+        match tree {
+            TreeId::Seen => {
+                let within = self.seen.iter().filter(|key| {
+                    use std::ops::RangeBounds;
+                    bounds.contains(&key.to_vec())
+                });
+                let key = if last { within.max() } else { within.min() }?;
+                Some((IVec::from(&key[..]), IVec::from(SEEN_APPLIED)))
+            }
+            TreeId::Members => {
+                let text = |bound: &Bound<Vec<u8>>| match bound {
+                    Bound::Included(key) => {
+                        Bound::Included(String::from_utf8_lossy(key).into_owned())
+                    }
+                    Bound::Excluded(key) => {
+                        Bound::Excluded(String::from_utf8_lossy(key).into_owned())
+                    }
+                    Bound::Unbounded => Bound::Unbounded,
+                };
+                let mut rows = self.members.range((text(front), text(back)));
+                let (id, member) = if last { rows.next_back() } else { rows.next() }?;
+                let key = id.as_bytes();
+                let value = write::encode_member(key, member).ok()?;
+                Some((IVec::from(key), IVec::from(value)))
+            }
+            _ => {
+                let mut rows = self.rows[tree.index()].range(bounds);
+                let (key, value) = if last { rows.next_back() } else { rows.next() }?;
+                Some((IVec::from(key.as_slice()), value.clone()))
+            }
+        }
+    }
+}
+
+/// A member row's key as the member id it is; `None` for bytes that are not UTF-8
+/// (no member has such an id).
+fn member_id(key: &[u8]) -> Option<&str> {
+    std::str::from_utf8(key).ok()
 }
 
 /// The rows of one keyspace between two bounds, in key order from either end.
@@ -123,30 +278,25 @@ impl Cursor {
     }
 
     pub(super) fn next(&mut self) -> Option<(IVec, IVec)> {
-        let (key, value) = self.seek(|mut rows| rows.next())?;
+        let (key, value) = self.seek(false)?;
         self.front = Bound::Excluded(key.to_vec());
         Some((key, value))
     }
 
     pub(super) fn next_back(&mut self) -> Option<(IVec, IVec)> {
-        let (key, value) = self.seek(|mut rows| rows.next_back())?;
+        let (key, value) = self.seek(true)?;
         self.back = Bound::Excluded(key.to_vec());
         Some((key, value))
     }
 
-    fn seek(
-        &self,
-        pick: impl FnOnce(
-            std::collections::btree_map::Range<'_, Vec<u8>, IVec>,
-        ) -> Option<(&Vec<u8>, &IVec)>,
-    ) -> Option<(IVec, IVec)> {
+    fn seek(&self, last: bool) -> Option<(IVec, IVec)> {
         // `BTreeMap::range` panics on a range that ends before it starts.
         if is_empty(&self.front, &self.back) {
             return None;
         }
-        let trees = self.memory.read();
-        let rows = trees[self.tree.index()].range((self.front.clone(), self.back.clone()));
-        pick(rows).map(|(key, value)| (IVec::from(key.as_slice()), value.clone()))
+        self.memory
+            .read()
+            .first_in(self.tree, &self.front, &self.back, last)
     }
 }
 

@@ -145,6 +145,30 @@ impl Database {
         }
     }
 
+    /// What this backend wants of a group's rows.
+    fn form(&self) -> write::Form {
+        match self {
+            Database::Sled { .. } => write::Form {
+                decoded_members: false,
+                history: true,
+            },
+            Database::Memory(memory) => write::Form {
+                decoded_members: true,
+                history: memory.keeps_history,
+            },
+        }
+    }
+
+    /// An error unless this backend keeps `history` rows.
+    fn history_kept(&self) -> Result<(), StoreError> {
+        match self {
+            Database::Memory(memory) if !memory.keeps_history => {
+                Err(StoreError::NotKept { what: "history" })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Where the keyspaces find their rows.
     fn backing(&self) -> Backing {
         match self {
@@ -297,13 +321,27 @@ impl Store {
         Store::with_opened(opened, None, faults)
     }
 
-    /// A store held in ordered maps in this process's memory ([`memory`]): the same
-    /// rows, order and all-or-nothing groups as sled, at a fraction of the cost, and
-    /// nothing survives the process. For `sim`, `rally test`, replay and tests.
-    /// Faults can be injected as into sled; `sync` and `reopen` do nothing.
+    /// A store held in this process's memory ([`memory`]): the same rows, order and
+    /// all-or-nothing groups as sled, at a fraction of the cost, and nothing survives
+    /// the process. For tests, and anything that reads its history back from the
+    /// store. Faults can be injected as into sled; `sync` and `reopen` do nothing.
     pub fn in_memory() -> Result<Store, StoreError> {
+        Store::memory(true)
+    }
+
+    /// [`Store::in_memory`] without `history` rows: ledger entries and firings are
+    /// numbered as ever but not kept, and reading them is an error
+    /// ([`StoreError::NotKept`]). For runs that take what happened from the runner's
+    /// journal (`sim`, `rally test`, replay): kept, the history would be a second copy
+    /// of it, growing with every event.
+    pub fn in_memory_without_history() -> Result<Store, StoreError> {
+        Store::memory(false)
+    }
+
+    fn memory(keeps_history: bool) -> Result<Store, StoreError> {
         let faults = Arc::default();
-        let opened = Opened::with(Database::Memory(Arc::default()), None, &faults)?;
+        let memory = Arc::new(Memory::new(keeps_history));
+        let opened = Opened::with(Database::Memory(memory), None, &faults)?;
         Store::with_opened(opened, None, faults)
     }
 

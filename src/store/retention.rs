@@ -114,6 +114,7 @@ impl Store {
         before: DateTime<Utc>,
     ) -> Result<Trimmed<Vec<u8>>, StoreError> {
         let opened = self.opened()?;
+        opened.database.history_kept()?;
         let rows = &opened.keyspaces.history;
         let mut start = after.map_or(Bound::Unbounded, |key| Bound::Excluded(key.to_vec()));
         let mut batch = Batch::default();
@@ -196,7 +197,7 @@ fn remove_outbox_rows_in_memory(
     let mut removed = 0;
     for &seq in seqs {
         let key = keys::u64_key(seq);
-        let outbox = &mut trees[TreeId::Outbox.index()];
+        let outbox = trees.rows_mut(TreeId::Outbox);
         let Some(value) = outbox.get(&key[..]) else {
             continue;
         };
@@ -206,7 +207,7 @@ fn remove_outbox_rows_in_memory(
         let index = index_key(seq, value);
         outbox.remove(&key[..]);
         if let Some(index) = index {
-            trees[TreeId::OutboxByMember.index()].remove(&index);
+            trees.rows_mut(TreeId::OutboxByMember).remove(&index);
         }
         removed += 1;
     }

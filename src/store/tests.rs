@@ -366,8 +366,10 @@ fn members_are_listed_by_id(fresh: fn() -> Store) {
     assert_eq!(ids, ["m-a", "m-b", "m-c"]);
 }
 
-fn a_corrupt_member_row_is_an_error_naming_tree_and_key(fresh: fn() -> Store) {
-    let store = fresh();
+/// sled only: the in-memory store keeps members decoded, so it holds no bytes to damage.
+#[test]
+fn a_corrupt_member_row_is_an_error_naming_tree_and_key() {
+    let store = Store::open_temporary().unwrap();
     store
         .opened()
         .unwrap()
@@ -552,6 +554,91 @@ fn meta_values_round_trip(fresh: fn() -> Store) {
         Some(b"v7".to_vec())
     );
     assert_eq!(store.meta_get("other").unwrap(), None);
+}
+
+#[test]
+fn a_store_without_history_numbers_its_rows_but_keeps_none() {
+    let store = Store::in_memory_without_history().unwrap();
+    store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
+    let step = StepWrite {
+        firings: vec![firing("m-1", "r")],
+        ..StepWrite::default()
+    };
+    store.commit(&[step]).unwrap();
+    assert_eq!(store.counters().history, 2);
+    assert_eq!(
+        store.meta_get(NEXT_HISTORY_SEQ).unwrap(),
+        Some(keys::u64_key(2).to_vec())
+    );
+    assert_eq!(store.opened().unwrap().keyspaces.history.len(), 0);
+    assert!(matches!(
+        store.ledger("m-1"),
+        Err(StoreError::NotKept { what: "history" })
+    ));
+    assert!(store.firings("m-1", 10).is_err());
+    assert!(store.ledger_all().is_err());
+    assert!(store.trim_history(None, 10, at(0)).is_err());
+    // Everything else is kept.
+    assert_eq!(store.member("m-1").unwrap().unwrap().points, 5);
+    assert!(store.seen("e-1").unwrap());
+}
+
+fn members_are_walked_in_batches_in_id_order(fresh: fn() -> Store) {
+    let store = fresh();
+    let ids: Vec<String> = (0..600).map(|i| format!("m-{i}")).collect();
+    let step = StepWrite {
+        members: ids.iter().map(|id| Member::new(id)).collect(),
+        ..StepWrite::default()
+    };
+    store.commit(&[step]).unwrap();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let walked: Vec<String> = store
+        .members_iter()
+        .unwrap()
+        .map(|m| m.unwrap().id)
+        .collect();
+    assert_eq!(walked, sorted);
+    assert_eq!(store.member_count().unwrap(), 600);
+    let page: Vec<String> = store
+        .members_after(Some(&sorted[10]), 3)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(page, sorted[11..14]);
+    // The members keyspace read row by row gives them encoded, as sled holds them.
+    let opened = store.opened().unwrap();
+    let (key, value) = opened.keyspaces.members.last().unwrap().unwrap();
+    assert_eq!(&key[..], sorted[599].as_bytes());
+    let member = read::decode_member(&key, &value).unwrap();
+    assert_eq!(member.id, sorted[599]);
+    assert!(opened
+        .keyspaces
+        .members
+        .get(keys::text_key("m-9"))
+        .unwrap()
+        .is_some());
+    assert!(opened
+        .keyspaces
+        .members
+        .get(keys::text_key("x"))
+        .unwrap()
+        .is_none());
+}
+
+fn seen_rows_read_as_applied(fresh: fn() -> Store) {
+    let store = fresh();
+    store
+        .commit(&[event_step("e-2", "m-1", 1), event_step("e-1", "m-1", 2)])
+        .unwrap();
+    let opened = store.opened().unwrap();
+    let seen = &opened.keyspaces.seen;
+    assert_eq!(seen.get("e-1").unwrap().as_deref(), Some(SEEN_APPLIED));
+    assert_eq!(seen.get("e-3").unwrap(), None);
+    let rows: Vec<Vec<u8>> = seen.iter().map(|row| row.unwrap().0.to_vec()).collect();
+    assert_eq!(rows, [b"e-1".to_vec(), b"e-2".to_vec()]);
+    assert_eq!(seen.len(), 2);
 }
 
 #[test]
@@ -756,6 +843,8 @@ fn an_injected_sync_fault_fails_one_sync(fresh: fn() -> Store) {
 }
 
 on_both_backends!(
+    members_are_walked_in_batches_in_id_order,
+    seen_rows_read_as_applied,
     keyspaces_do_not_see_each_others_rows,
     open_ended_scans_stop_at_their_keyspaces_edge,
     a_refused_group_writes_none_of_its_steps,
@@ -766,7 +855,6 @@ on_both_backends!(
     a_step_keeps_its_members_ledger_and_firings_in_one_history_row,
     later_steps_of_a_group_win_for_the_same_member,
     members_are_listed_by_id,
-    a_corrupt_member_row_is_an_error_naming_tree_and_key,
     a_corrupt_timer_key_is_an_error_not_a_panic,
     timers_due_include_the_boundary_and_stop_at_max,
     timers_due_after_a_key_resume_past_it,

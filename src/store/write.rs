@@ -51,8 +51,9 @@ impl Store {
             .check(super::Fault::Commit)
             .map_err(StoreError::sled("committing a group of steps"))?;
         let mut counters = self.counters();
-        let (batch, next) = prepare(group, *counters)?;
-        self.opened()?
+        let opened = self.opened()?;
+        let (batch, next) = prepare(group, *counters, opened.database.form())?;
+        opened
             .database
             .apply(batch)
             .map_err(StoreError::sled("committing a group of steps"))?;
@@ -90,15 +91,33 @@ fn refuse_reserved_meta(group: &[StepWrite]) -> Result<(), StoreError> {
     }
 }
 
+/// What a backend wants of a group's rows.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Form {
+    /// Members handed over as they are ([`Batch::put_member`]) rather than encoded.
+    pub(super) decoded_members: bool,
+    /// Whether `history` rows are written at all; they are numbered either way, so
+    /// the counters stay as they would be.
+    pub(super) history: bool,
+}
+
 /// Serializes the group into one batch, numbering history rows from
 /// `counters`; returns the batch and the counters after it. A batch keeps the last
 /// write to each key, so the order of the writes below is the order of precedence the
 /// [`StepWrite`] docs promise.
-fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Batch, Counters), StoreError> {
+fn prepare(
+    group: &[StepWrite],
+    counters: Counters,
+    form: Form,
+) -> Result<(Batch, Counters), StoreError> {
     let mut next = counters;
     let mut batch = Batch::default();
     for step in group {
         for member in &step.members {
+            if form.decoded_members {
+                batch.put_member(member.clone());
+                continue;
+            }
             let key = keys::text_key(&member.id);
             let value = encode_member(key, member)?;
             put(&mut batch, TreeId::Members, key, value);
@@ -106,6 +125,9 @@ fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Batch, Counters),
         for (member, row) in history::rows(&step.ledger, &step.firings) {
             let key = keys::member_seq(member, next.history);
             next.history += 1;
+            if !form.history {
+                continue;
+            }
             let value = encode(TreeId::History, &key, &row)?;
             put(&mut batch, TreeId::History, &key, value);
         }
@@ -177,6 +199,9 @@ fn remove(batch: &mut Batch, keyspace: TreeId, key: &[u8]) {
 #[derive(Default)]
 pub(super) struct Batch {
     writes: Vec<(TreeId, Vec<u8>, Option<IVec>)>,
+    /// Members as they are, for a backend that keeps them so (see [`Form`]); applied
+    /// in order, so a later step's member wins.
+    members: Vec<Member>,
 }
 
 impl Batch {
@@ -189,13 +214,18 @@ impl Batch {
         self.writes.push((keyspace, key.to_vec(), None));
     }
 
-    pub(super) fn into_writes(self) -> Vec<(TreeId, Vec<u8>, Option<IVec>)> {
-        self.writes
+    pub(super) fn put_member(&mut self, member: Member) {
+        self.members.push(member);
+    }
+
+    pub(super) fn into_parts(self) -> (Vec<(TreeId, Vec<u8>, Option<IVec>)>, Vec<Member>) {
+        (self.writes, self.members)
     }
 
     /// The same writes as one sled batch over the shared tree, keys behind their
-    /// keyspace's prefix.
+    /// keyspace's prefix. sled is never handed decoded members (its [`Form`]).
     pub(super) fn into_sled(self) -> sled::Batch {
+        debug_assert!(self.members.is_empty(), "sled stores members encoded");
         let mut batch = sled::Batch::default();
         for (keyspace, key, value) in self.writes {
             match value {
@@ -209,7 +239,7 @@ impl Batch {
 
 /// A member as MessagePack, fields in declaration order without their names (see the
 /// module docs of [`super`] for why members are not JSON).
-fn encode_member(key: &[u8], member: &Member) -> Result<Vec<u8>, StoreError> {
+pub(super) fn encode_member(key: &[u8], member: &Member) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(512);
     rmp_serde::encode::write(&mut out, member).map_err(|e| StoreError::Encode {
         tree: TreeId::Members.name(),
