@@ -112,7 +112,13 @@ impl Memory {
             }
         }
         for member in members {
-            tables.members.insert(member.id.clone(), member);
+            // In place when the member is there (as it mostly is): no new key.
+            match tables.members.get_mut(&member.id) {
+                Some(slot) => *slot = member,
+                None => {
+                    tables.members.insert(member.id.clone(), member);
+                }
+            }
         }
     }
 

@@ -557,6 +557,23 @@ fn meta_values_round_trip(fresh: fn() -> Store) {
 }
 
 #[test]
+fn history_rows_are_counted_as_they_would_be_made() {
+    let ledger = [
+        entry("m-1", 1, "a"),
+        entry("m-2", 1, "b"),
+        entry("m-1", 1, "c"),
+    ];
+    let firings = [firing("m-3", "r"), firing("m-2", "r")];
+    for (l, f) in [(0, 0), (1, 0), (0, 1), (3, 0), (3, 2), (1, 2)] {
+        assert_eq!(
+            history::row_count(&ledger[..l], &firings[..f]),
+            history::rows(&ledger[..l], &firings[..f]).len() as u64,
+            "{l} entries, {f} firings"
+        );
+    }
+}
+
+#[test]
 fn a_store_without_history_numbers_its_rows_but_keeps_none() {
     let store = Store::in_memory_without_history().unwrap();
     store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();

@@ -122,14 +122,16 @@ fn prepare(
             let value = encode_member(key, member)?;
             put(&mut batch, TreeId::Members, key, value);
         }
-        for (member, row) in history::rows(&step.ledger, &step.firings) {
-            let key = keys::member_seq(member, next.history);
-            next.history += 1;
-            if !form.history {
-                continue;
+        if form.history {
+            for (member, row) in history::rows(&step.ledger, &step.firings) {
+                let key = keys::member_seq(member, next.history);
+                next.history += 1;
+                let value = encode(TreeId::History, &key, &row)?;
+                put(&mut batch, TreeId::History, &key, value);
             }
-            let value = encode(TreeId::History, &key, &row)?;
-            put(&mut batch, TreeId::History, &key, value);
+        } else {
+            // Numbered as if written, so the counters stay as they would be.
+            next.history += history::row_count(&step.ledger, &step.firings);
         }
         for timer in &step.timers_clear {
             remove(&mut batch, TreeId::Timers, &timer.encode());
