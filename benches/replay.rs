@@ -15,7 +15,7 @@ mod common;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rally::feed::{self, Line, Observer};
 use rally::runner::Runner;
@@ -79,14 +79,23 @@ fn main() {
         rejected: 0,
     };
     let start = Instant::now();
+    let cpu_start = cpu_time();
     feed::feed(&mut runner, BufReader::new(file), None, &mut progress).expect("the replay runs");
     let elapsed = start.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_start);
     let after = memory();
     println!(
         "  replay                 {:>10} events/s   ({:.2} s, {} rejected)",
         common::rate(events, elapsed),
         elapsed.as_secs_f64(),
         progress.rejected,
+    );
+    // On a shared machine the wall clock counts time spent waiting for a core; the
+    // process's own CPU time does not.
+    println!(
+        "  per CPU second         {:>10} events/s   ({:.2} s of CPU)",
+        common::rate(events, cpu),
+        cpu.as_secs_f64(),
     );
     println!(
         "  memory: rss {} MiB at the end, peak {} MiB ({} MiB before the run)",
@@ -120,6 +129,19 @@ impl Observer for Progress {
             );
         }
     }
+}
+
+/// CPU time this process has used, user and system.
+fn cpu_time() -> Duration {
+    // SAFETY: `getrusage` only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 struct Memory {

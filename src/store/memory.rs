@@ -1,10 +1,10 @@
-//! The in-memory backend: every keyspace an ordered map of the same bytes sled would
-//! hold, for runs that need no durability (`sim`, `rally test`, replay, backtest) and
-//! should go at the speed of the step.
+//! The in-memory backend: every keyspace a map of the rows sled would hold, for runs
+//! that need no durability (`sim`, `rally test`, replay, backtest) and should go at the
+//! speed of the step.
 //!
-//! It holds exactly the keys and values the sled backend writes (keys without the
-//! keyspace's prefix byte, one map per keyspace), so every encoding, ordering and
-//! decoding rule of the store is shared, not copied:
+//! It holds the keys sled holds (without the keyspace's prefix byte, one map per
+//! keyspace), so the store's encodings, orderings and decodings are shared, not
+//! copied:
 //! - A `BTreeMap` orders byte strings as sled does (lexicographically), so scans,
 //!   ranges and `first`/`last` give the rows in the same order.
 //! - All the maps sit behind one lock, and a [`Batch`] is applied under it whole: a
@@ -14,6 +14,17 @@
 //!   sled iterator may, and a slow reader never stalls the writer.
 //! - Values are [`IVec`]s, so handing one to a reader is a reference count (or a
 //!   copy of at most 22 bytes), not a copy of the row.
+//!
+//! Where it departs from sled's rows, for speed and size ([`Tables`]):
+//! - Members are kept decoded: encoding every step's member would cost more than the
+//!   rest of a commit. Read as rows (a test, a scan of the keyspace) they are encoded
+//!   on the way out, so they read as sled's would; a member row that does not decode
+//!   cannot be stored at all.
+//! - Seen event ids are a hash set of ids: looked up one at a time, never scanned in
+//!   order (a scan still works, by searching the whole set), and their value is always
+//!   [`SEEN_APPLIED`].
+//! - `history` rows may be left out altogether
+//!   ([`Store::in_memory_without_history`](super::Store::in_memory_without_history)).
 //!
 //! Nothing here fails: the only errors a memory store returns are the ones a test
 //! injects through [`Faults`](super::Faults), checked by the callers as for sled.

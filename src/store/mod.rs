@@ -1,6 +1,14 @@
-//! sled storage: one tree, `rally`, holding one keyspace per concern (its keys start
-//! with the keyspace's prefix byte), keys encoded in [`keys`], and one batch per group
-//! of steps.
+//! Storage: one tree, `rally`, holding one keyspace per concern (its keys start with
+//! the keyspace's prefix byte), keys encoded in [`keys`], and one batch per group of
+//! steps.
+//!
+//! Two backends behind the one [`Store`]: sled, on disk, for the daemon and `import`
+//! ([`Store::open`]); and ordered maps in memory ([`memory`]) for `sim`, `rally test`,
+//! replay and tests ([`Store::in_memory`], [`Store::in_memory_without_history`]), which
+//! hold the same rows in the same order with the same all-or-nothing groups, so a run
+//! gives the same results on either (`tests/store_backends.rs`). The table and the
+//! invariants below are sled's; where the memory backend departs from them (members
+//! kept decoded, seen ids in a hash set, history optionally not kept) `memory` says so.
 //!
 //! | keyspace | prefix | key after the prefix | value |
 //! |---|---|---|---|
@@ -55,7 +63,8 @@
 //!   recovery keeps each batch whole or not at all (checked on a full tmpfs by
 //!   `tests/full_disk.rs`). So every access takes the open database from one place,
 //!   for that call only.
-//! - Tests can make commits, syncs and reads fail on demand ([`Faults`]).
+//! - Tests can make commits, syncs and reads fail on demand ([`Faults`]), on either
+//!   backend.
 
 mod durable;
 mod error;

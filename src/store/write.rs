@@ -195,12 +195,16 @@ fn remove(batch: &mut Batch, keyspace: TreeId, key: &[u8]) {
     batch.remove(keyspace, key);
 }
 
+/// One row written: its keyspace, its key without the prefix, and its new value
+/// (`None` removes it).
+pub(super) type Write = (TreeId, Vec<u8>, Option<IVec>);
+
 /// Writes to apply together, all or none, for either backend: a keyspace, a key
 /// without its prefix, and the new value (`None` removes the row). Applied in order,
 /// so a later write to the same key wins, as in a sled batch.
 #[derive(Default)]
 pub(super) struct Batch {
-    writes: Vec<(TreeId, Vec<u8>, Option<IVec>)>,
+    writes: Vec<Write>,
     /// Members as they are, for a backend that keeps them so (see [`Form`]); applied
     /// in order, so a later step's member wins.
     members: Vec<Member>,
@@ -220,7 +224,7 @@ impl Batch {
         self.members.push(member);
     }
 
-    pub(super) fn into_parts(self) -> (Vec<(TreeId, Vec<u8>, Option<IVec>)>, Vec<Member>) {
+    pub(super) fn into_parts(self) -> (Vec<Write>, Vec<Member>) {
         (self.writes, self.members)
     }
 
