@@ -7,7 +7,8 @@
 //!
 //! Run with `cargo bench --bench replay` (the in-memory store), or
 //! `cargo bench --bench replay -- sled` for sled's temporary store to compare.
-//! `-- --events N` replays N events instead.
+//! `-- --events N` replays N events instead; `-- --write-events PATH` only writes the
+//! events to PATH (to run `rally sim` on them, say) and exits.
 
 #[allow(dead_code)] // each bench uses its own part of the generator
 mod common;
@@ -40,8 +41,15 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(EVENTS);
 
+    let write_only = args
+        .iter()
+        .position(|a| a == "--write-events")
+        .and_then(|i| args.get(i + 1));
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join("events.jsonl");
+    let path = match write_only {
+        Some(path) => path.into(),
+        None => dir.path().join("events.jsonl"),
+    };
     {
         let file = std::fs::File::create(&path).expect("creating the events file");
         let mut out = BufWriter::new(file);
@@ -49,6 +57,9 @@ fn main() {
             writeln!(out, "{line}").expect("writing the events file");
         }
         out.flush().expect("writing the events file");
+    }
+    if write_only.is_some() {
+        return;
     }
     let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
     let set = rally::rules::load(&rules_dir).unwrap_or_else(|errors| {
