@@ -1,4 +1,4 @@
-//! `rally sim` (SPEC §3.1): the real engine against a fresh temporary store, fed events
+//! `rally sim` (SPEC §3.1): the real engine against a fresh in-memory store, fed events
 //! in file order. Output is one JSON document, byte-identical for the same input,
 //! serialized straight from what the run recorded (no intermediate JSON tree: a big
 //! simulation's document runs to tens of megabytes).
@@ -81,7 +81,7 @@ pub fn simulate(
     input: impl BufRead,
     until: Option<DateTime<Utc>>,
 ) -> Result<Simulation, SimError> {
-    let store = Store::open_temporary()?;
+    let store = Store::in_memory_without_history()?;
     simulate_on(Runner::new(store, rules)?, input, until)
 }
 

@@ -20,34 +20,38 @@ const MIX: [(&str, u32); 5] = [
 /// `count` events as JSON lines over `members` members, 10 seconds apart from
 /// 2026-11-01 00:00 Shanghai time (so a run of 100,000 covers about 12 days).
 pub fn events(count: usize, members: usize) -> Vec<String> {
+    event_lines(count, members).collect()
+}
+
+/// The lines of [`events`] one at a time: a million of them held at once would be
+/// most of what a replay bench measures as its memory.
+pub fn event_lines(count: usize, members: usize) -> impl Iterator<Item = String> {
     let mut rng = StdRng::seed_from_u64(0x5EED);
     let start = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00+08:00")
         .expect("a valid start time");
-    (0..count)
-        .map(|i| {
-            let at = start + chrono::Duration::seconds(10 * i as i64);
-            let member = rng.gen_range(0..members);
-            let mut pick = rng.gen_range(0..100);
-            let kind = MIX
-                .iter()
-                .find(|(_, weight)| {
-                    let hit = pick < *weight;
-                    pick = pick.saturating_sub(*weight);
-                    hit
-                })
-                .map_or("checkin", |(kind, _)| *kind);
-            let mut line = format!(
-                r#"{{"id":"e-{i}","type":"{kind}","member":"m-{member}","at":"{}""#,
-                at.to_rfc3339()
-            );
-            if kind == "purchase" {
-                let amount = rng.gen_range(5..2000) as f64 + 0.5;
-                let _ = write!(line, r#","data":{{"amount":{amount},"order":"o-{i}"}}"#);
-            }
-            line.push('}');
-            line
-        })
-        .collect()
+    (0..count).map(move |i| {
+        let at = start + chrono::Duration::seconds(10 * i as i64);
+        let member = rng.gen_range(0..members);
+        let mut pick = rng.gen_range(0..100);
+        let kind = MIX
+            .iter()
+            .find(|(_, weight)| {
+                let hit = pick < *weight;
+                pick = pick.saturating_sub(*weight);
+                hit
+            })
+            .map_or("checkin", |(kind, _)| *kind);
+        let mut line = format!(
+            r#"{{"id":"e-{i}","type":"{kind}","member":"m-{member}","at":"{}""#,
+            at.to_rfc3339()
+        );
+        if kind == "purchase" {
+            let amount = rng.gen_range(5..2000) as f64 + 0.5;
+            let _ = write!(line, r#","data":{{"amount":{amount},"order":"o-{i}"}}"#);
+        }
+        line.push('}');
+        line
+    })
 }
 
 /// Events per second, with thousands separators.

@@ -1,4 +1,4 @@
-//! Running one test: a fresh temporary store holding the test's starting members, the
+//! Running one test: a fresh in-memory store holding the test's starting members, the
 //! clock started at the test's start, then the events through `rally sim`'s own
 //! machinery ([`crate::sim::simulate_on`]) — so a test sees exactly what `sim` (and
 //! the daemon) would do — and its output document back.
@@ -18,7 +18,7 @@ use crate::store::{StepWrite, Store};
 
 /// Runs `test` and returns the `sim` document of its end state.
 pub fn run(rules: &Arc<RuleSet>, test: &TestCase) -> Result<Json, String> {
-    let store = Store::open_temporary().map_err(|e| format!("store: {e}"))?;
+    let store = Store::in_memory_without_history().map_err(|e| format!("store: {e}"))?;
     let mut runner = Runner::new(store, rules.clone()).map_err(|e| format!("store: {e}"))?;
     // As `sim` starts just before its first event: a phase that starts at the very
     // start of the test still fires.

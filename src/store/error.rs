@@ -45,6 +45,10 @@ pub enum StoreError {
     /// failed; the next [`Store::reopen`](super::Store::reopen) tries again.
     #[error("the store is closed: opening it again after an I/O error failed: {0}")]
     Closed(String),
+    /// Rows of a kind this store was opened without
+    /// ([`Store::in_memory_without_history`](super::Store::in_memory_without_history)).
+    #[error("this store does not keep {what}: it was opened for a run that reads what happened from its journal")]
+    NotKept { what: &'static str },
     #[error("{context} {}: {source}", path.display())]
     Io {
         context: &'static str,

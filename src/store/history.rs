@@ -50,3 +50,15 @@ pub(super) fn rows<'a>(
     }
     rows
 }
+
+/// How many rows [`rows`] would make, one per member among the entries and firings,
+/// without making them (a step has a handful of either: no allocation beats a set).
+pub(super) fn row_count(ledger: &[LedgerEntry], firings: &[Firing]) -> u64 {
+    let member = |i: usize| match ledger.get(i) {
+        Some(entry) => entry.member.as_str(),
+        None => firings[i - ledger.len()].member.as_str(),
+    };
+    let all = ledger.len() + firings.len();
+    let first_seen = (0..all).filter(|&i| (0..i).all(|j| member(j) != member(i)));
+    first_seen.count() as u64
+}

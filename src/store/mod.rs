@@ -1,6 +1,14 @@
-//! sled storage: one tree, `rally`, holding one keyspace per concern (its keys start
-//! with the keyspace's prefix byte), keys encoded in [`keys`], and one batch per group
-//! of steps.
+//! Storage: one tree, `rally`, holding one keyspace per concern (its keys start with
+//! the keyspace's prefix byte), keys encoded in [`keys`], and one batch per group of
+//! steps.
+//!
+//! Two backends behind the one [`Store`]: sled, on disk, for the daemon and `import`
+//! ([`Store::open`]); and ordered maps in memory ([`memory`]) for `sim`, `rally test`,
+//! replay and tests ([`Store::in_memory`], [`Store::in_memory_without_history`]), which
+//! hold the same rows in the same order with the same all-or-nothing groups, so a run
+//! gives the same results on either (`tests/store_backends.rs`). The table and the
+//! invariants below are sled's; where the memory backend departs from them (members
+//! kept decoded, seen ids in a hash set, history optionally not kept) `memory` says so.
 //!
 //! | keyspace | prefix | key after the prefix | value |
 //! |---|---|---|---|
@@ -55,7 +63,8 @@
 //!   recovery keeps each batch whole or not at all (checked on a full tmpfs by
 //!   `tests/full_disk.rs`). So every access takes the open database from one place,
 //!   for that call only.
-//! - Tests can make commits, syncs and reads fail on demand ([`Faults`]).
+//! - Tests can make commits, syncs and reads fail on demand ([`Faults`]), on either
+//!   backend.
 
 mod durable;
 mod error;
@@ -64,6 +73,7 @@ mod history;
 mod journal_trim;
 pub mod keys;
 mod keyspace;
+mod memory;
 mod outbox_index;
 mod read;
 mod retention;
@@ -77,7 +87,8 @@ use durable::DataFiles;
 pub use error::StoreError;
 pub use faults::{Fault, Faults, UNTIL_CLEARED};
 pub use keys::{KeyError, TimerKey};
-use keyspace::Keyspace;
+use keyspace::{Backing, Keyspace};
+use memory::Memory;
 pub use retention::{Trimmed, Verdict};
 pub use write::StepWrite;
 
@@ -113,15 +124,68 @@ pub struct Store {
     faults: Arc<Faults>,
 }
 
-/// One opened sled database and what is derived from it.
+/// One opened database and what is derived from it.
 struct Opened {
-    db: sled::Db,
-    /// The tree behind every keyspace: what a group's batch is applied to.
-    tree: sled::Tree,
+    database: Database,
     keyspaces: Keyspaces,
     /// What `sync` must fsync besides sled's flush. `None` for a temporary store,
     /// which promises no durability.
     files: Option<DataFiles>,
+}
+
+/// What holds the rows: sled, or maps in memory (see [`memory`]).
+enum Database {
+    Sled {
+        db: sled::Db,
+        /// The tree behind every keyspace: what a group's batch is applied to.
+        tree: sled::Tree,
+    },
+    Memory(Arc<Memory>),
+}
+
+impl Database {
+    /// Applies `batch` whole: after a crash too, for sled.
+    fn apply(&self, batch: write::Batch) -> sled::Result<()> {
+        match self {
+            Database::Sled { tree, .. } => tree.apply_batch(batch.into_sled()),
+            Database::Memory(memory) => {
+                memory.apply(batch);
+                Ok(())
+            }
+        }
+    }
+
+    /// What this backend wants of a group's rows.
+    fn form(&self) -> write::Form {
+        match self {
+            Database::Sled { .. } => write::Form {
+                decoded_members: false,
+                history: true,
+            },
+            Database::Memory(memory) => write::Form {
+                decoded_members: true,
+                history: memory.keeps_history,
+            },
+        }
+    }
+
+    /// An error unless this backend keeps `history` rows.
+    fn history_kept(&self) -> Result<(), StoreError> {
+        match self {
+            Database::Memory(memory) if !memory.keeps_history => {
+                Err(StoreError::NotKept { what: "history" })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Where the keyspaces find their rows.
+    fn backing(&self) -> Backing {
+        match self {
+            Database::Sled { tree, .. } => Backing::Sled(tree.clone()),
+            Database::Memory(memory) => Backing::Memory(Arc::clone(memory)),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -158,6 +222,8 @@ enum TreeId {
 }
 
 impl TreeId {
+    const COUNT: usize = 8;
+
     #[cfg(test)]
     const ALL: [TreeId; 9] = [
         TreeId::Members,
@@ -189,6 +255,11 @@ impl TreeId {
         self as u8
     }
 
+    /// Its place among [`TreeId::COUNT`] keyspaces: the prefixes run from 1 with no gap.
+    fn index(self) -> usize {
+        usize::from(self.prefix() - 1)
+    }
+
     /// `key` as stored: behind this keyspace's prefix.
     fn key(self, key: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(1 + key.len());
@@ -199,8 +270,8 @@ impl TreeId {
 }
 
 impl Keyspaces {
-    fn new(tree: &sled::Tree, faults: &Arc<Faults>) -> Keyspaces {
-        let keyspace = |id| Keyspace::new(tree.clone(), id, Arc::clone(faults));
+    fn new(database: &Database, faults: &Arc<Faults>) -> Keyspaces {
+        let keyspace = |id| Keyspace::new(database.backing(), id, Arc::clone(faults));
         Keyspaces {
             members: keyspace(TreeId::Members),
             history: keyspace(TreeId::History),
@@ -262,6 +333,30 @@ impl Store {
             .map_err(StoreError::sled("opening a temporary database"))?;
         let faults = Arc::default();
         let opened = Opened::new(db, None, &faults)?;
+        Store::with_opened(opened, None, faults)
+    }
+
+    /// A store held in this process's memory ([`memory`]): the same rows, order and
+    /// all-or-nothing groups as sled, at a fraction of the cost, and nothing survives
+    /// the process. For tests, and anything that reads its history back from the
+    /// store. Faults can be injected as into sled; `sync` and `reopen` do nothing.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Store::memory(true)
+    }
+
+    /// [`Store::in_memory`] without `history` rows: ledger entries and firings are
+    /// numbered as ever but not kept, and reading them is an error
+    /// ([`StoreError::NotKept`]). For runs that take what happened from the runner's
+    /// journal (`sim`, `rally test`, replay): kept, the history would be a second copy
+    /// of it, growing with every event.
+    pub fn in_memory_without_history() -> Result<Store, StoreError> {
+        Store::memory(false)
+    }
+
+    fn memory(keeps_history: bool) -> Result<Store, StoreError> {
+        let faults = Arc::default();
+        let memory = Arc::new(Memory::new(keeps_history));
+        let opened = Opened::with(Database::Memory(memory), None, &faults)?;
         Store::with_opened(opened, None, faults)
     }
 
@@ -353,13 +448,13 @@ impl Store {
             .check(Fault::Sync)
             .map_err(StoreError::sled("flushing the database"))?;
         let opened = self.opened()?;
-        match &opened.files {
-            Some(files) => files.sync(&opened.db),
-            None => opened
-                .db
+        match (&opened.database, &opened.files) {
+            (Database::Sled { db, .. }, Some(files)) => files.sync(db),
+            (Database::Sled { db, .. }, None) => db
                 .flush()
                 .map(drop)
                 .map_err(StoreError::sled("flushing the database")),
+            (Database::Memory(_), _) => Ok(()),
         }
     }
 
@@ -422,10 +517,17 @@ impl Opened {
         let tree = db
             .open_tree(TREE)
             .map_err(StoreError::sled("opening the tree"))?;
-        let keyspaces = Keyspaces::new(&tree, faults);
+        Opened::with(Database::Sled { db, tree }, files, faults)
+    }
+
+    fn with(
+        database: Database,
+        files: Option<DataFiles>,
+        faults: &Arc<Faults>,
+    ) -> Result<Opened, StoreError> {
+        let keyspaces = Keyspaces::new(&database, faults);
         let opened = Opened {
-            db,
-            tree,
+            database,
             keyspaces,
             files,
         };
@@ -449,5 +551,7 @@ impl Opened {
     }
 }
 
+#[cfg(test)]
+mod test_backends;
 #[cfg(test)]
 mod tests;

@@ -12,10 +12,11 @@
 //! [`ensure_built`] indexes it when it is opened, once, and records in `meta` that it
 //! did, so an upgrade keeps every member's message history.
 
-use sled::{Batch, IVec};
+use sled::IVec;
 
 use super::keys;
 use super::read::Row;
+use super::write::Batch;
 use super::{Opened, Store, StoreError, TreeId};
 use crate::outbox::OutboxRow;
 
@@ -60,7 +61,7 @@ pub(super) fn ensure_built(opened: &Opened) -> Result<(), StoreError> {
         let Some(index) = index_key(seq, &value) else {
             continue;
         };
-        batch.insert(TreeId::OutboxByMember.key(&index), IVec::default());
+        batch.insert(TreeId::OutboxByMember, &index, IVec::default());
         (in_batch, indexed) = (in_batch + 1, indexed + 1);
         if in_batch == BUILD_BATCH {
             apply(opened, std::mem::take(&mut batch))?;
@@ -69,7 +70,7 @@ pub(super) fn ensure_built(opened: &Opened) -> Result<(), StoreError> {
     }
     // Last, after every index row: a crash before it leaves the index to be built
     // again, never recorded as built when it is not.
-    batch.insert(TreeId::Meta.key(INDEX_BUILT.as_bytes()), &[1][..]);
+    batch.insert(TreeId::Meta, INDEX_BUILT.as_bytes(), &[1][..]);
     apply(opened, batch)?;
     if indexed > 0 {
         tracing::info!(
@@ -82,8 +83,8 @@ pub(super) fn ensure_built(opened: &Opened) -> Result<(), StoreError> {
 
 fn apply(opened: &Opened, batch: Batch) -> Result<(), StoreError> {
     opened
-        .tree
-        .apply_batch(batch)
+        .database
+        .apply(batch)
         .map_err(StoreError::sled("indexing the outbox"))
 }
 

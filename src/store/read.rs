@@ -1,21 +1,53 @@
 //! Reads. Every decode failure names its tree and key; nothing here panics on bad data.
 
+use std::ops::Bound;
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 
 use super::history;
 use super::keys::{self, TimerKey};
 use super::keyspace::{self, Keyspace};
-use super::{Store, StoreError, TreeId};
+use super::{Database, Fault, Store, StoreError, TreeId};
 use crate::engine::{Firing, LedgerEntry};
 use crate::member::Member;
 
 /// One stored row: the key decoded, the value as written.
 pub type Row<K> = (K, Vec<u8>);
 
+/// Members cloned per look at an in-memory store's members by [`Store::members_iter`].
+const MEMBERS_PER_READ: usize = 256;
+
+/// [`Store::members_iter`]'s members, from either backend.
+enum Members<S, M> {
+    Sled(S),
+    Memory(M),
+}
+
+impl<S, M> Iterator for Members<S, M>
+where
+    S: Iterator<Item = Result<Member, StoreError>>,
+    M: Iterator<Item = Result<Member, StoreError>>,
+{
+    type Item = Result<Member, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Members::Sled(rows) => rows.next(),
+            Members::Memory(members) => members.next(),
+        }
+    }
+}
+
 impl Store {
     pub fn member(&self, id: &str) -> Result<Option<Member>, StoreError> {
         let key = keys::text_key(id);
-        self.opened()?
+        let opened = self.opened()?;
+        if let Database::Memory(memory) = &opened.database {
+            self.read_fault("reading a member")?;
+            return Ok(memory.member(id));
+        }
+        opened
             .keyspaces
             .members
             .get(key)
@@ -33,10 +65,27 @@ impl Store {
     pub fn members_iter(
         &self,
     ) -> Result<impl Iterator<Item = Result<Member, StoreError>>, StoreError> {
-        Ok(self.opened()?.keyspaces.members.iter().map(|row| {
+        let opened = self.opened()?;
+        if let Database::Memory(memory) = &opened.database {
+            // In batches, each under the lock for a moment, decoded members cloned.
+            self.read_fault("scanning members")?;
+            let memory = Arc::clone(memory);
+            let mut after: Option<String> = None;
+            let mut batch = std::collections::VecDeque::new();
+            let members = std::iter::from_fn(move || {
+                if batch.is_empty() {
+                    let bound = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                    batch.extend(memory.members_after(bound, MEMBERS_PER_READ));
+                    after = batch.back().map(|member: &Member| member.id.clone());
+                }
+                batch.pop_front().map(Ok)
+            });
+            return Ok(Members::Memory(members));
+        }
+        Ok(Members::Sled(opened.keyspaces.members.iter().map(|row| {
             let (key, value) = row.map_err(StoreError::sled("scanning members"))?;
             decode_member(&key, &value)
-        }))
+        })))
     }
 
     /// Up to `max` members whose id sorts after `after` (all from the start when
@@ -46,12 +95,17 @@ impl Store {
         after: Option<&str>,
         max: usize,
     ) -> Result<Vec<Member>, StoreError> {
-        use std::ops::Bound;
+        let opened = self.opened()?;
+        if let Database::Memory(memory) = &opened.database {
+            self.read_fault("scanning members")?;
+            let after = after.map_or(Bound::Unbounded, Bound::Excluded);
+            return Ok(memory.members_after(after, max));
+        }
         let start = match after {
             Some(id) => Bound::Excluded(keys::text_key(id).to_vec()),
             None => Bound::Unbounded,
         };
-        self.opened()?
+        opened
             .keyspaces
             .members
             .range::<Vec<u8>, _>((start, Bound::Unbounded))
@@ -80,7 +134,12 @@ impl Store {
 
     /// Walks the whole keyspace (sled keeps no count): use sparingly.
     pub fn member_count(&self) -> Result<usize, StoreError> {
-        Ok(self.opened()?.keyspaces.members.len())
+        let opened = self.opened()?;
+        if let Database::Memory(memory) = &opened.database {
+            self.read_fault("counting members")?;
+            return Ok(memory.member_count());
+        }
+        Ok(opened.keyspaces.members.len())
     }
 
     /// Whether an event's step has been committed.
@@ -120,8 +179,9 @@ impl Store {
         &self,
         member: &str,
     ) -> Result<impl DoubleEndedIterator<Item = Result<history::Row, StoreError>>, StoreError> {
-        Ok(self
-            .opened()?
+        let opened = self.opened()?;
+        opened.database.history_kept()?;
+        Ok(opened
             .keyspaces
             .history
             .scan_prefix(keys::member_prefix(member))
@@ -175,7 +235,6 @@ impl Store {
         up_to: i64,
         max: usize,
     ) -> Result<Vec<Row<TimerKey>>, StoreError> {
-        use std::ops::Bound;
         let start = after.encode();
         let rows = match up_to.checked_add(1) {
             Some(end) => {
@@ -255,7 +314,7 @@ impl Store {
 }
 
 /// A member as `write::encode_member` wrote it: MessagePack.
-fn decode_member(key: &[u8], value: &[u8]) -> Result<Member, StoreError> {
+pub(super) fn decode_member(key: &[u8], value: &[u8]) -> Result<Member, StoreError> {
     rmp_serde::from_slice(value).map_err(|e| StoreError::corrupt(TreeId::Members.name(), key, e))
 }
 
@@ -300,11 +359,20 @@ fn last_number(keyspace: &Keyspace) -> Result<Option<u64>, StoreError> {
 }
 
 impl Store {
+    /// An injected read fault, as a keyspace's read would meet it: for the reads of
+    /// an in-memory store that bypass the keyspaces (members, kept decoded).
+    fn read_fault(&self, context: &'static str) -> Result<(), StoreError> {
+        self.faults
+            .check(Fault::Read)
+            .map_err(StoreError::sled(context))
+    }
+
     /// Every history row, in the order they were committed.
     fn history_all(&self) -> Result<impl Iterator<Item = history::Row>, StoreError> {
         let id = TreeId::History;
-        let mut rows = self
-            .opened()?
+        let opened = self.opened()?;
+        opened.database.history_kept()?;
+        let mut rows = opened
             .keyspaces
             .history
             .iter()

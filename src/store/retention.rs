@@ -25,12 +25,12 @@ use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Batch;
 
 use super::history;
 use super::keys;
 use super::outbox_index::index_key;
-use super::{Store, StoreError, TreeId};
+use super::write::Batch;
+use super::{Database, Memory, Store, StoreError, TreeId};
 
 /// What retention does with one stored outbox row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +95,10 @@ impl Store {
         let removed = if doomed.is_empty() {
             0
         } else {
-            remove_outbox_rows(&opened.tree, &doomed, &verdict)?
+            match &opened.database {
+                Database::Sled { tree, .. } => remove_outbox_rows(tree, &doomed, &verdict)?,
+                Database::Memory(memory) => remove_outbox_rows_in_memory(memory, &doomed, &verdict),
+            }
         };
         let next = (!stopped && looked == max).then(|| last.saturating_add(1));
         Ok(Trimmed { removed, next })
@@ -111,6 +114,7 @@ impl Store {
         before: DateTime<Utc>,
     ) -> Result<Trimmed<Vec<u8>>, StoreError> {
         let opened = self.opened()?;
+        opened.database.history_kept()?;
         let rows = &opened.keyspaces.history;
         let mut start = after.map_or(Bound::Unbounded, |key| Bound::Excluded(key.to_vec()));
         let mut batch = Batch::default();
@@ -122,11 +126,11 @@ impl Store {
                 .transpose()
                 .map_err(StoreError::sled("scanning the history to trim it"))?;
             let Some((key, value)) = next else {
-                return finish_history(&opened.tree, batch, removed, None);
+                return finish_history(&opened.database, batch, removed, None);
             };
             start = Bound::Excluded(match history_verdict(&key, &value, before) {
                 HistoryVerdict::Remove => {
-                    batch.remove(TreeId::History.key(&key));
+                    batch.remove(TreeId::History, &key);
                     removed += 1;
                     key.to_vec()
                 }
@@ -139,7 +143,7 @@ impl Store {
             Bound::Excluded(key) => Some(key),
             _ => None,
         };
-        finish_history(&opened.tree, batch, removed, next)
+        finish_history(&opened.database, batch, removed, next)
     }
 }
 
@@ -182,14 +186,43 @@ fn remove_outbox_rows(
     })
 }
 
+/// [`remove_outbox_rows`] for the in-memory backend: one write lock stands for the
+/// transaction, ordering a dispatcher's update entirely before or after the removal.
+fn remove_outbox_rows_in_memory(
+    memory: &Memory,
+    seqs: &[u64],
+    verdict: &impl Fn(u64, &[u8]) -> Verdict,
+) -> usize {
+    let mut trees = memory.write();
+    let mut removed = 0;
+    for &seq in seqs {
+        let key = keys::u64_key(seq);
+        let outbox = trees.rows_mut(TreeId::Outbox);
+        let Some(value) = outbox.get(&key[..]) else {
+            continue;
+        };
+        if verdict(seq, value) != Verdict::Remove {
+            continue;
+        }
+        let index = index_key(seq, value);
+        outbox.remove(&key[..]);
+        if let Some(index) = index {
+            trees.rows_mut(TreeId::OutboxByMember).remove(&index);
+        }
+        removed += 1;
+    }
+    removed
+}
+
 fn finish_history(
-    tree: &sled::Tree,
+    database: &Database,
     batch: Batch,
     removed: usize,
     next: Option<Vec<u8>>,
 ) -> Result<Trimmed<Vec<u8>>, StoreError> {
     if removed > 0 {
-        tree.apply_batch(batch)
+        database
+            .apply(batch)
             .map_err(StoreError::sled("removing old history rows"))?;
     }
     Ok(Trimmed { removed, next })

@@ -8,7 +8,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::engine::{Firing, LedgerEntry};
 use crate::outbox::{OutboxRow, Status};
-use crate::store::{open_dir_retrying, outbox_index, StepWrite, Store, TreeId};
+use crate::store::test_backends::on_both_backends;
+use crate::store::{open_dir_retrying, outbox_index, Database, StepWrite, Store, TreeId};
 
 fn day(n: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).single().unwrap() + Duration::days(n)
@@ -61,9 +62,8 @@ fn reads(store: &Store) -> (usize, usize) {
     )
 }
 
-#[test]
-fn a_members_messages_are_read_newest_first_without_touching_anyone_elses() {
-    let store = Store::open_temporary().unwrap();
+fn a_members_messages_are_read_newest_first_without_touching_anyone_elses(fresh: fn() -> Store) {
+    let store = fresh();
     // m-1's three messages among 1197 for m-10 (a longer id it prefixes).
     let rows: Vec<OutboxRow> = (1..=1200)
         .map(|seq| {
@@ -82,9 +82,8 @@ fn a_members_messages_are_read_newest_first_without_touching_anyone_elses() {
     );
 }
 
-#[test]
-fn a_members_messages_stop_at_the_limit_and_read_no_further() {
-    let store = Store::open_temporary().unwrap();
+fn a_members_messages_stop_at_the_limit_and_read_no_further(fresh: fn() -> Store) {
+    let store = fresh();
     let rows: Vec<OutboxRow> = (1..=50)
         .map(|seq| message(seq, Some("m-1"), Status::Sent, 0))
         .collect();
@@ -99,9 +98,8 @@ fn a_members_messages_stop_at_the_limit_and_read_no_further() {
     assert_eq!(store.member_messages("m-2", 10).unwrap(), []);
 }
 
-#[test]
-fn a_members_messages_show_each_rows_current_status() {
-    let store = Store::open_temporary().unwrap();
+fn a_members_messages_show_each_rows_current_status(fresh: fn() -> Store) {
+    let store = fresh();
     queue(&store, &[message(1, Some("m-1"), Status::Pending, 0)]);
     let failed = OutboxRow {
         status: Status::Failed,
@@ -113,9 +111,8 @@ fn a_members_messages_show_each_rows_current_status() {
     assert_eq!(OutboxRow::decode(seq, &bytes).unwrap(), failed);
 }
 
-#[test]
-fn rows_without_a_member_or_that_do_not_decode_are_stored_but_not_indexed() {
-    let store = Store::open_temporary().unwrap();
+fn rows_without_a_member_or_that_do_not_decode_are_stored_but_not_indexed(fresh: fn() -> Store) {
+    let store = fresh();
     let staff = message(1, None, Status::Sent, 0);
     let step = StepWrite {
         outbox_put: vec![(1, staff.encode().unwrap()), (2, b"not json".to_vec())],
@@ -141,6 +138,9 @@ fn an_outbox_written_before_the_index_existed_is_indexed_when_opened() {
         );
         // What an earlier Rally left: the rows, no index, no record of one.
         let opened = store.opened().unwrap();
+        let Database::Sled { tree, .. } = &opened.database else {
+            panic!("an on-disk store is sled");
+        };
         let index: Vec<_> = opened
             .keyspaces
             .outbox_by_member
@@ -148,14 +148,9 @@ fn an_outbox_written_before_the_index_existed_is_indexed_when_opened() {
             .map(|row| row.unwrap().0)
             .collect();
         for key in index {
-            opened
-                .tree
-                .remove(TreeId::OutboxByMember.key(&key))
-                .unwrap();
+            tree.remove(TreeId::OutboxByMember.key(&key)).unwrap();
         }
-        opened
-            .tree
-            .remove(TreeId::Meta.key(outbox_index::INDEX_BUILT.as_bytes()))
+        tree.remove(TreeId::Meta.key(outbox_index::INDEX_BUILT.as_bytes()))
             .unwrap();
         assert_eq!(store.member_messages("m-1", 10).unwrap(), []);
         store.sync().unwrap();
@@ -217,9 +212,10 @@ fn trim_outbox_fully(store: &Store, before: DateTime<Utc>, max: usize) -> (usize
     }
 }
 
-#[test]
-fn trimming_the_outbox_removes_old_final_rows_with_their_index_rows_and_keeps_the_rest() {
-    let store = Store::open_temporary().unwrap();
+fn trimming_the_outbox_removes_old_final_rows_with_their_index_rows_and_keeps_the_rest(
+    fresh: fn() -> Store,
+) {
+    let store = fresh();
     outbox_of_every_status(&store);
     let (removed, _) = trim_outbox_fully(&store, day(30), 100);
     assert_eq!(removed, 4, "sent, failed, suppressed, capped");
@@ -239,9 +235,8 @@ fn trimming_the_outbox_removes_old_final_rows_with_their_index_rows_and_keeps_th
     );
 }
 
-#[test]
-fn trimming_the_outbox_in_small_pieces_removes_the_same_rows() {
-    let store = Store::open_temporary().unwrap();
+fn trimming_the_outbox_in_small_pieces_removes_the_same_rows(fresh: fn() -> Store) {
+    let store = fresh();
     outbox_of_every_status(&store);
     let (removed, calls) = trim_outbox_fully(&store, day(30), 2);
     assert_eq!(removed, 4);
@@ -252,9 +247,10 @@ fn trimming_the_outbox_in_small_pieces_removes_the_same_rows() {
     );
 }
 
-#[test]
-fn the_newest_outbox_row_is_never_trimmed_because_new_rows_are_numbered_after_it() {
-    let store = Store::open_temporary().unwrap();
+fn the_newest_outbox_row_is_never_trimmed_because_new_rows_are_numbered_after_it(
+    fresh: fn() -> Store,
+) {
+    let store = fresh();
     queue(
         &store,
         &[
@@ -313,10 +309,9 @@ fn ledger_days(store: &Store, member: &str) -> Vec<DateTime<Utc>> {
         .collect()
 }
 
-#[test]
-fn trimming_the_history_removes_each_members_steps_before_the_cutoff() {
+fn trimming_the_history_removes_each_members_steps_before_the_cutoff(fresh: fn() -> Store) {
     for max in [1, 2, 100] {
-        let store = Store::open_temporary().unwrap();
+        let store = fresh();
         let group = [
             points_at("m-1", day(0)),
             points_at("m-10", day(1)),
@@ -337,3 +332,14 @@ fn trimming_the_history_removes_each_members_steps_before_the_cutoff() {
         assert_eq!(store.firings("m-1", 10).unwrap().len(), 1);
     }
 }
+
+on_both_backends!(
+    a_members_messages_are_read_newest_first_without_touching_anyone_elses,
+    a_members_messages_stop_at_the_limit_and_read_no_further,
+    a_members_messages_show_each_rows_current_status,
+    rows_without_a_member_or_that_do_not_decode_are_stored_but_not_indexed,
+    trimming_the_outbox_removes_old_final_rows_with_their_index_rows_and_keeps_the_rest,
+    trimming_the_outbox_in_small_pieces_removes_the_same_rows,
+    the_newest_outbox_row_is_never_trimmed_because_new_rows_are_numbered_after_it,
+    trimming_the_history_removes_each_members_steps_before_the_cutoff,
+);

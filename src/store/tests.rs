@@ -1,6 +1,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 
+use super::test_backends::on_both_backends;
 use super::*;
 use crate::engine::{Firing, LedgerEntry};
 use crate::member::Member;
@@ -121,9 +122,8 @@ fn empty_trees_of_the_older_layout_do_not_stop_an_open() {
     assert_eq!(store.member_count().unwrap(), 1);
 }
 
-#[test]
-fn keyspaces_do_not_see_each_others_rows() {
-    let store = Store::open_temporary().unwrap();
+fn keyspaces_do_not_see_each_others_rows(fresh: fn() -> Store) {
+    let store = fresh();
     // The same bytes as a member id, a meta name and a seen event id.
     let step = StepWrite {
         event_id: Some("x".into()),
@@ -164,9 +164,8 @@ fn keyspaces_do_not_see_each_others_rows() {
     assert_eq!(store.ticket_last().unwrap(), Some(1));
 }
 
-#[test]
-fn open_ended_scans_stop_at_their_keyspaces_edge() {
-    let store = Store::open_temporary().unwrap();
+fn open_ended_scans_stop_at_their_keyspaces_edge(fresh: fn() -> Store) {
+    let store = fresh();
     // The highest possible key in the outbox, ticket and timer keyspaces, next to
     // every other keyspace holding rows.
     let step = StepWrite {
@@ -208,9 +207,8 @@ fn every_step_of_a_group_is_there_after_reopening() {
     }
 }
 
-#[test]
-fn a_refused_group_writes_none_of_its_steps() {
-    let store = Store::open_temporary().unwrap();
+fn a_refused_group_writes_none_of_its_steps(fresh: fn() -> Store) {
+    let store = fresh();
     let refused = StepWrite {
         meta_put: vec![("store.next_history_seq".into(), vec![0; 8])],
         ..StepWrite::default()
@@ -222,9 +220,8 @@ fn a_refused_group_writes_none_of_its_steps() {
     assert!(store.ledger("m-1").unwrap().is_empty());
 }
 
-#[test]
-fn a_refused_group_does_not_use_up_sequence_numbers() {
-    let store = Store::open_temporary().unwrap();
+fn a_refused_group_does_not_use_up_sequence_numbers(fresh: fn() -> Store) {
+    let store = fresh();
     let refused = StepWrite {
         ledger: vec![entry("m-1", 1, "refused")],
         meta_put: vec![("store.x".into(), vec![])],
@@ -267,17 +264,15 @@ fn ledger_numbering_continues_after_reopening_instead_of_overwriting() {
     assert_eq!(reasons, ["e-1", "e-2"]);
 }
 
-#[test]
-fn only_committed_event_ids_are_seen() {
-    let store = Store::open_temporary().unwrap();
+fn only_committed_event_ids_are_seen(fresh: fn() -> Store) {
+    let store = fresh();
     store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
     assert!(store.seen("e-1").unwrap());
     assert!(!store.seen("e-2").unwrap());
 }
 
-#[test]
-fn a_members_ledger_is_in_commit_order_and_excludes_similar_ids() {
-    let store = Store::open_temporary().unwrap();
+fn a_members_ledger_is_in_commit_order_and_excludes_similar_ids(fresh: fn() -> Store) {
+    let store = fresh();
     store.commit(&[event_step("e-1", "m-1", 1)]).unwrap();
     store.commit(&[event_step("e-2", "m-10", 2)]).unwrap();
     let step = StepWrite {
@@ -301,9 +296,8 @@ fn a_members_ledger_is_in_commit_order_and_excludes_similar_ids() {
     assert_eq!(all, [1, 2, 3, 4]);
 }
 
-#[test]
-fn firings_returns_the_most_recent_ones_oldest_first() {
-    let store = Store::open_temporary().unwrap();
+fn firings_returns_the_most_recent_ones_oldest_first(fresh: fn() -> Store) {
+    let store = fresh();
     for rule in ["a", "b", "c", "d"] {
         let step = StepWrite {
             firings: vec![firing("m-1", rule), firing("m-2", rule)],
@@ -321,9 +315,8 @@ fn firings_returns_the_most_recent_ones_oldest_first() {
     assert_eq!(store.firings_all().unwrap().len(), 8);
 }
 
-#[test]
-fn a_step_keeps_its_members_ledger_and_firings_in_one_history_row() {
-    let store = Store::open_temporary().unwrap();
+fn a_step_keeps_its_members_ledger_and_firings_in_one_history_row(fresh: fn() -> Store) {
+    let store = fresh();
     let step = |rules: [&str; 2], reasons: [&str; 2]| StepWrite {
         ledger: reasons.iter().map(|r| entry("m-1", 1, r)).collect(),
         firings: rules.iter().map(|r| firing("m-1", r)).collect(),
@@ -354,18 +347,16 @@ fn a_step_keeps_its_members_ledger_and_firings_in_one_history_row() {
     assert!(store.firings("m-1", 0).unwrap().is_empty());
 }
 
-#[test]
-fn later_steps_of_a_group_win_for_the_same_member() {
-    let store = Store::open_temporary().unwrap();
+fn later_steps_of_a_group_win_for_the_same_member(fresh: fn() -> Store) {
+    let store = fresh();
     let group = [event_step("e-1", "m-1", 5), event_step("e-2", "m-1", 9)];
     store.commit(&group).unwrap();
     assert_eq!(store.member("m-1").unwrap().unwrap().points, 9);
     assert_eq!(store.ledger("m-1").unwrap().len(), 2);
 }
 
-#[test]
-fn members_are_listed_by_id() {
-    let store = Store::open_temporary().unwrap();
+fn members_are_listed_by_id(fresh: fn() -> Store) {
+    let store = fresh();
     let step = StepWrite {
         members: ["m-b", "m-a", "m-c"].map(Member::new).to_vec(),
         ..StepWrite::default()
@@ -375,6 +366,7 @@ fn members_are_listed_by_id() {
     assert_eq!(ids, ["m-a", "m-b", "m-c"]);
 }
 
+/// sled only: the in-memory store keeps members decoded, so it holds no bytes to damage.
 #[test]
 fn a_corrupt_member_row_is_an_error_naming_tree_and_key() {
     let store = Store::open_temporary().unwrap();
@@ -394,9 +386,8 @@ fn a_corrupt_member_row_is_an_error_naming_tree_and_key() {
     assert!(store.members().is_err());
 }
 
-#[test]
-fn a_corrupt_timer_key_is_an_error_not_a_panic() {
-    let store = Store::open_temporary().unwrap();
+fn a_corrupt_timer_key_is_an_error_not_a_panic(fresh: fn() -> Store) {
+    let store = fresh();
     store
         .opened()
         .unwrap()
@@ -421,9 +412,8 @@ fn set_timers(store: &Store, timers: &[TimerKey]) {
     store.commit(&[step]).unwrap();
 }
 
-#[test]
-fn timers_due_include_the_boundary_and_stop_at_max() {
-    let store = Store::open_temporary().unwrap();
+fn timers_due_include_the_boundary_and_stop_at_max(fresh: fn() -> Store) {
+    let store = fresh();
     let timers = [
         TimerKey::new(-5, "phase", "a"),
         TimerKey::new(10, "sla", "T-1"),
@@ -446,9 +436,8 @@ fn timers_due_include_the_boundary_and_stop_at_max() {
     assert_eq!(store.next_timer().unwrap(), Some(timers[0].clone()));
 }
 
-#[test]
-fn timers_due_after_a_key_resume_past_it() {
-    let store = Store::open_temporary().unwrap();
+fn timers_due_after_a_key_resume_past_it(fresh: fn() -> Store) {
+    let store = fresh();
     let timers = [
         TimerKey::new(-5, "phase", "a"),
         TimerKey::new(10, "inactive", "m-1"),
@@ -473,9 +462,8 @@ fn timers_due_after_a_key_resume_past_it() {
     assert_eq!(keys(to_the_end), [timers[3].clone()]);
 }
 
-#[test]
-fn a_step_that_clears_and_sets_the_same_timer_leaves_it_set() {
-    let store = Store::open_temporary().unwrap();
+fn a_step_that_clears_and_sets_the_same_timer_leaves_it_set(fresh: fn() -> Store) {
+    let store = fresh();
     let timer = TimerKey::new(10, "inactive", "m-1");
     set_timers(&store, std::slice::from_ref(&timer));
     let rearm = StepWrite {
@@ -503,20 +491,20 @@ proptest! {
         timers in proptest::collection::vec((-50i64..50, "[a-c]{1,2}", "[a-z0-9-]{1,4}"), 0..40),
         up_to in -60i64..60,
     ) {
-        let store = Store::open_temporary().unwrap();
-        let timers: Vec<TimerKey> = timers.into_iter().map(|(d, k, i)| TimerKey::new(d, k, i)).collect();
-        set_timers(&store, &timers);
-        let mut expected: Vec<TimerKey> = timers.into_iter().filter(|t| t.due <= up_to).collect();
-        expected.sort();
-        expected.dedup();
-        let due: Vec<TimerKey> = store.timers_due(up_to, usize::MAX).unwrap().into_iter().map(|(k, _)| k).collect();
-        prop_assert_eq!(due, expected);
+        for store in [Store::open_temporary().unwrap(), Store::in_memory().unwrap()] {
+            let timers: Vec<TimerKey> = timers.iter().cloned().map(|(d, k, i)| TimerKey::new(d, k, i)).collect();
+            set_timers(&store, &timers);
+            let mut expected: Vec<TimerKey> = timers.into_iter().filter(|t| t.due <= up_to).collect();
+            expected.sort();
+            expected.dedup();
+            let due: Vec<TimerKey> = store.timers_due(up_to, usize::MAX).unwrap().into_iter().map(|(k, _)| k).collect();
+            prop_assert_eq!(due, expected);
+        }
     }
 }
 
-#[test]
-fn outbox_rows_are_scanned_in_order_and_updated() {
-    let store = Store::open_temporary().unwrap();
+fn outbox_rows_are_scanned_in_order_and_updated(fresh: fn() -> Store) {
+    let store = fresh();
     let step = StepWrite {
         outbox_put: vec![(3, b"c".to_vec()), (1, b"a".to_vec()), (2, b"b".to_vec())],
         ..StepWrite::default()
@@ -534,16 +522,14 @@ fn outbox_rows_are_scanned_in_order_and_updated() {
     assert_eq!(store.outbox_last().unwrap(), Some(3));
 }
 
-#[test]
-fn updating_an_outbox_row_that_is_gone_does_not_bring_it_back() {
-    let store = Store::open_temporary().unwrap();
+fn updating_an_outbox_row_that_is_gone_does_not_bring_it_back(fresh: fn() -> Store) {
+    let store = fresh();
     assert!(!store.outbox_update(9, b"sent").unwrap());
     assert_eq!(store.outbox_scan(0, 10).unwrap(), []);
 }
 
-#[test]
-fn tickets_are_stored_by_number() {
-    let store = Store::open_temporary().unwrap();
+fn tickets_are_stored_by_number(fresh: fn() -> Store) {
+    let store = fresh();
     assert_eq!(store.ticket_last().unwrap(), None);
     let step = StepWrite {
         tickets_put: vec![(2, b"two".to_vec()), (10, b"ten".to_vec())],
@@ -556,9 +542,8 @@ fn tickets_are_stored_by_number() {
     assert_eq!(store.ticket_last().unwrap(), Some(10));
 }
 
-#[test]
-fn meta_values_round_trip() {
-    let store = Store::open_temporary().unwrap();
+fn meta_values_round_trip(fresh: fn() -> Store) {
+    let store = fresh();
     let step = StepWrite {
         meta_put: vec![("rules.version".into(), b"v7".to_vec())],
         ..StepWrite::default()
@@ -572,10 +557,113 @@ fn meta_values_round_trip() {
 }
 
 #[test]
-fn sync_succeeds_on_disk_and_in_a_temporary_store() {
+fn history_rows_are_counted_as_they_would_be_made() {
+    let ledger = [
+        entry("m-1", 1, "a"),
+        entry("m-2", 1, "b"),
+        entry("m-1", 1, "c"),
+    ];
+    let firings = [firing("m-3", "r"), firing("m-2", "r")];
+    for (l, f) in [(0, 0), (1, 0), (0, 1), (3, 0), (3, 2), (1, 2)] {
+        assert_eq!(
+            history::row_count(&ledger[..l], &firings[..f]),
+            history::rows(&ledger[..l], &firings[..f]).len() as u64,
+            "{l} entries, {f} firings"
+        );
+    }
+}
+
+#[test]
+fn a_store_without_history_numbers_its_rows_but_keeps_none() {
+    let store = Store::in_memory_without_history().unwrap();
+    store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
+    let step = StepWrite {
+        firings: vec![firing("m-1", "r")],
+        ..StepWrite::default()
+    };
+    store.commit(&[step]).unwrap();
+    assert_eq!(store.counters().history, 2);
+    assert_eq!(
+        store.meta_get(NEXT_HISTORY_SEQ).unwrap(),
+        Some(keys::u64_key(2).to_vec())
+    );
+    assert_eq!(store.opened().unwrap().keyspaces.history.len(), 0);
+    assert!(matches!(
+        store.ledger("m-1"),
+        Err(StoreError::NotKept { what: "history" })
+    ));
+    assert!(store.firings("m-1", 10).is_err());
+    assert!(store.ledger_all().is_err());
+    assert!(store.trim_history(None, 10, at(0)).is_err());
+    // Everything else is kept.
+    assert_eq!(store.member("m-1").unwrap().unwrap().points, 5);
+    assert!(store.seen("e-1").unwrap());
+}
+
+fn members_are_walked_in_batches_in_id_order(fresh: fn() -> Store) {
+    let store = fresh();
+    let ids: Vec<String> = (0..600).map(|i| format!("m-{i}")).collect();
+    let step = StepWrite {
+        members: ids.iter().map(|id| Member::new(id)).collect(),
+        ..StepWrite::default()
+    };
+    store.commit(&[step]).unwrap();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let walked: Vec<String> = store
+        .members_iter()
+        .unwrap()
+        .map(|m| m.unwrap().id)
+        .collect();
+    assert_eq!(walked, sorted);
+    assert_eq!(store.member_count().unwrap(), 600);
+    let page: Vec<String> = store
+        .members_after(Some(&sorted[10]), 3)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(page, sorted[11..14]);
+    // The members keyspace read row by row gives them encoded, as sled holds them.
+    let opened = store.opened().unwrap();
+    let (key, value) = opened.keyspaces.members.last().unwrap().unwrap();
+    assert_eq!(&key[..], sorted[599].as_bytes());
+    let member = read::decode_member(&key, &value).unwrap();
+    assert_eq!(member.id, sorted[599]);
+    assert!(opened
+        .keyspaces
+        .members
+        .get(keys::text_key("m-9"))
+        .unwrap()
+        .is_some());
+    assert!(opened
+        .keyspaces
+        .members
+        .get(keys::text_key("x"))
+        .unwrap()
+        .is_none());
+}
+
+fn seen_rows_read_as_applied(fresh: fn() -> Store) {
+    let store = fresh();
+    store
+        .commit(&[event_step("e-2", "m-1", 1), event_step("e-1", "m-1", 2)])
+        .unwrap();
+    let opened = store.opened().unwrap();
+    let seen = &opened.keyspaces.seen;
+    assert_eq!(seen.get("e-1").unwrap().as_deref(), Some(SEEN_APPLIED));
+    assert_eq!(seen.get("e-3").unwrap(), None);
+    let rows: Vec<Vec<u8>> = seen.iter().map(|row| row.unwrap().0.to_vec()).collect();
+    assert_eq!(rows, [b"e-1".to_vec(), b"e-2".to_vec()]);
+    assert_eq!(seen.len(), 2);
+}
+
+#[test]
+fn sync_succeeds_on_disk_in_a_temporary_store_and_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     Store::open(dir.path()).unwrap().sync().unwrap();
     Store::open_temporary().unwrap().sync().unwrap();
+    Store::in_memory().unwrap().sync().unwrap();
 }
 
 #[test]
@@ -614,9 +702,8 @@ fn a_member_too_big_for_sleds_log_is_synced_from_its_blob_and_reopens() {
     assert_eq!(store.member("m-big").unwrap(), Some(big));
 }
 
-#[test]
-fn a_member_reads_back_exactly_with_attributes_of_every_json_kind() {
-    let store = Store::open_temporary().unwrap();
+fn a_member_reads_back_exactly_with_attributes_of_every_json_kind(fresh: fn() -> Store) {
+    let store = fresh();
     let mut member = member_with_points("m-1", 42);
     member.created_at = Some(at(0));
     member.last_active = Some(at(3_600_000));
@@ -655,8 +742,7 @@ fn a_member_reads_back_exactly_with_attributes_of_every_json_kind() {
     );
 }
 
-#[test]
-fn a_member_written_before_fields_were_appended_reads_them_as_defaults() {
+fn a_member_written_before_fields_were_appended_reads_them_as_defaults(fresh: fn() -> Store) {
     /// `Member`'s first fields, as an older build would have written them.
     #[derive(serde::Serialize)]
     struct Older {
@@ -673,7 +759,7 @@ fn a_member_written_before_fields_were_appended_reads_them_as_defaults() {
         attrs: serde_json::Map::new(),
         points: 7,
     };
-    let store = Store::open_temporary().unwrap();
+    let store = fresh();
     let bytes = rmp_serde::to_vec(&older).unwrap();
     store
         .opened()
@@ -689,8 +775,7 @@ fn a_member_written_before_fields_were_appended_reads_them_as_defaults() {
     assert!(member.tags.is_empty());
 }
 
-#[test]
-fn a_member_whose_counters_were_written_as_floats_reads_them_as_decimals() {
+fn a_member_whose_counters_were_written_as_floats_reads_them_as_decimals(fresh: fn() -> Store) {
     /// `Member` up to its counters, as builds before exact counters wrote it.
     #[derive(serde::Serialize)]
     struct FloatCounters {
@@ -722,7 +807,7 @@ fn a_member_whose_counters_were_written_as_floats_reads_them_as_decimals() {
         .into_iter()
         .collect(),
     };
-    let store = Store::open_temporary().unwrap();
+    let store = fresh();
     let bytes = rmp_serde::to_vec(&older).unwrap();
     store
         .opened()
@@ -736,9 +821,10 @@ fn a_member_whose_counters_were_written_as_floats_reads_them_as_decimals() {
     assert_eq!(member.counter("purchases"), 2.into());
 }
 
-#[test]
-fn an_injected_commit_fault_stores_nothing_and_the_next_commit_reuses_the_numbers() {
-    let store = Store::open_temporary().unwrap();
+fn an_injected_commit_fault_stores_nothing_and_the_next_commit_reuses_the_numbers(
+    fresh: fn() -> Store,
+) {
+    let store = fresh();
     store.faults().inject(Fault::Commit, 1);
     let step = event_step("e-1", "m-1", 5);
     assert!(store.commit(std::slice::from_ref(&step)).is_err());
@@ -754,9 +840,8 @@ fn an_injected_commit_fault_stores_nothing_and_the_next_commit_reuses_the_number
     );
 }
 
-#[test]
-fn an_injected_read_fault_fails_gets_and_scans_until_cleared() {
-    let store = Store::open_temporary().unwrap();
+fn an_injected_read_fault_fails_gets_and_scans_until_cleared(fresh: fn() -> Store) {
+    let store = fresh();
     store.commit(&[event_step("e-1", "m-1", 5)]).unwrap();
     store.faults().inject(Fault::Read, UNTIL_CLEARED);
     assert!(store.member("m-1").is_err());
@@ -767,10 +852,38 @@ fn an_injected_read_fault_fails_gets_and_scans_until_cleared() {
     assert_eq!(store.members().unwrap().len(), 1);
 }
 
-#[test]
-fn an_injected_sync_fault_fails_one_sync() {
-    let store = Store::open_temporary().unwrap();
+fn an_injected_sync_fault_fails_one_sync(fresh: fn() -> Store) {
+    let store = fresh();
     store.faults().inject(Fault::Sync, 1);
     assert!(store.sync().is_err());
     store.sync().unwrap();
 }
+
+on_both_backends!(
+    members_are_walked_in_batches_in_id_order,
+    seen_rows_read_as_applied,
+    keyspaces_do_not_see_each_others_rows,
+    open_ended_scans_stop_at_their_keyspaces_edge,
+    a_refused_group_writes_none_of_its_steps,
+    a_refused_group_does_not_use_up_sequence_numbers,
+    only_committed_event_ids_are_seen,
+    a_members_ledger_is_in_commit_order_and_excludes_similar_ids,
+    firings_returns_the_most_recent_ones_oldest_first,
+    a_step_keeps_its_members_ledger_and_firings_in_one_history_row,
+    later_steps_of_a_group_win_for_the_same_member,
+    members_are_listed_by_id,
+    a_corrupt_timer_key_is_an_error_not_a_panic,
+    timers_due_include_the_boundary_and_stop_at_max,
+    timers_due_after_a_key_resume_past_it,
+    a_step_that_clears_and_sets_the_same_timer_leaves_it_set,
+    outbox_rows_are_scanned_in_order_and_updated,
+    updating_an_outbox_row_that_is_gone_does_not_bring_it_back,
+    tickets_are_stored_by_number,
+    meta_values_round_trip,
+    a_member_reads_back_exactly_with_attributes_of_every_json_kind,
+    a_member_written_before_fields_were_appended_reads_them_as_defaults,
+    a_member_whose_counters_were_written_as_floats_reads_them_as_decimals,
+    an_injected_commit_fault_stores_nothing_and_the_next_commit_reuses_the_numbers,
+    an_injected_read_fault_fails_gets_and_scans_until_cleared,
+    an_injected_sync_fault_fails_one_sync,
+);

@@ -1,7 +1,7 @@
 //! Writes: a group of steps in one batch, and the dispatcher's single-row updates.
 
 use serde::Serialize;
-use sled::{Batch, IVec};
+use sled::IVec;
 
 use super::keys::{self, TimerKey};
 use super::{history, outbox_index};
@@ -54,10 +54,11 @@ impl Store {
             .check(super::Fault::Commit)
             .map_err(StoreError::sled("committing a group of steps"))?;
         let mut counters = self.counters();
-        let (batch, next) = prepare(group, *counters)?;
-        self.opened()?
-            .tree
-            .apply_batch(batch)
+        let opened = self.opened()?;
+        let (batch, next) = prepare(group, *counters, opened.database.form())?;
+        opened
+            .database
+            .apply(batch)
             .map_err(StoreError::sled("committing a group of steps"))?;
         *counters = next;
         Ok(())
@@ -93,24 +94,47 @@ fn refuse_reserved_meta(group: &[StepWrite]) -> Result<(), StoreError> {
     }
 }
 
+/// What a backend wants of a group's rows.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Form {
+    /// Members handed over as they are ([`Batch::put_member`]) rather than encoded.
+    pub(super) decoded_members: bool,
+    /// Whether `history` rows are written at all; they are numbered either way, so
+    /// the counters stay as they would be.
+    pub(super) history: bool,
+}
+
 /// Serializes the group into one batch, numbering history rows from
 /// `counters`; returns the batch and the counters after it. A batch keeps the last
 /// write to each key, so the order of the writes below is the order of precedence the
 /// [`StepWrite`] docs promise.
-fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Batch, Counters), StoreError> {
+fn prepare(
+    group: &[StepWrite],
+    counters: Counters,
+    form: Form,
+) -> Result<(Batch, Counters), StoreError> {
     let mut next = counters;
     let mut batch = Batch::default();
     for step in group {
         for member in &step.members {
+            if form.decoded_members {
+                batch.put_member(member.clone());
+                continue;
+            }
             let key = keys::text_key(&member.id);
             let value = encode_member(key, member)?;
             put(&mut batch, TreeId::Members, key, value);
         }
-        for (member, row) in history::rows(&step.ledger, &step.firings) {
-            let key = keys::member_seq(member, next.history);
-            next.history += 1;
-            let value = encode(TreeId::History, &key, &row)?;
-            put(&mut batch, TreeId::History, &key, value);
+        if form.history {
+            for (member, row) in history::rows(&step.ledger, &step.firings) {
+                let key = keys::member_seq(member, next.history);
+                next.history += 1;
+                let value = encode(TreeId::History, &key, &row)?;
+                put(&mut batch, TreeId::History, &key, value);
+            }
+        } else {
+            // Numbered as if written, so the counters stay as they would be.
+            next.history += history::row_count(&step.ledger, &step.firings);
         }
         for timer in &step.timers_clear {
             remove(&mut batch, TreeId::Timers, &timer.encode());
@@ -175,16 +199,64 @@ fn prepare(group: &[StepWrite], counters: Counters) -> Result<(Batch, Counters),
 }
 
 fn put(batch: &mut Batch, keyspace: TreeId, key: &[u8], value: impl Into<IVec>) {
-    batch.insert(keyspace.key(key), value);
+    batch.insert(keyspace, key, value);
 }
 
 fn remove(batch: &mut Batch, keyspace: TreeId, key: &[u8]) {
-    batch.remove(keyspace.key(key));
+    batch.remove(keyspace, key);
+}
+
+/// One row written: its keyspace, its key without the prefix, and its new value
+/// (`None` removes it).
+pub(super) type Write = (TreeId, Vec<u8>, Option<IVec>);
+
+/// Writes to apply together, all or none, for either backend: a keyspace, a key
+/// without its prefix, and the new value (`None` removes the row). Applied in order,
+/// so a later write to the same key wins, as in a sled batch.
+#[derive(Default)]
+pub(super) struct Batch {
+    writes: Vec<Write>,
+    /// Members as they are, for a backend that keeps them so (see [`Form`]); applied
+    /// in order, so a later step's member wins.
+    members: Vec<Member>,
+}
+
+impl Batch {
+    pub(super) fn insert(&mut self, keyspace: TreeId, key: &[u8], value: impl Into<IVec>) {
+        self.writes
+            .push((keyspace, key.to_vec(), Some(value.into())));
+    }
+
+    pub(super) fn remove(&mut self, keyspace: TreeId, key: &[u8]) {
+        self.writes.push((keyspace, key.to_vec(), None));
+    }
+
+    pub(super) fn put_member(&mut self, member: Member) {
+        self.members.push(member);
+    }
+
+    pub(super) fn into_parts(self) -> (Vec<Write>, Vec<Member>) {
+        (self.writes, self.members)
+    }
+
+    /// The same writes as one sled batch over the shared tree, keys behind their
+    /// keyspace's prefix. sled is never handed decoded members (its [`Form`]).
+    pub(super) fn into_sled(self) -> sled::Batch {
+        debug_assert!(self.members.is_empty(), "sled stores members encoded");
+        let mut batch = sled::Batch::default();
+        for (keyspace, key, value) in self.writes {
+            match value {
+                Some(value) => batch.insert(keyspace.key(&key), value),
+                None => batch.remove(keyspace.key(&key)),
+            }
+        }
+        batch
+    }
 }
 
 /// A member as MessagePack, fields in declaration order without their names (see the
 /// module docs of [`super`] for why members are not JSON).
-fn encode_member(key: &[u8], member: &Member) -> Result<Vec<u8>, StoreError> {
+pub(super) fn encode_member(key: &[u8], member: &Member) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(512);
     rmp_serde::encode::write(&mut out, member).map_err(|e| StoreError::Encode {
         tree: TreeId::Members.name(),
