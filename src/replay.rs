@@ -266,7 +266,8 @@ pub struct SelfCheck {
 /// Replays the whole journal of `live` under the rules it recorded on a fresh store
 /// and compares the result with `live`.
 pub fn self_check(live: &Store) -> Result<SelfCheck, ReplayError> {
-    let store = Store::open_temporary()?;
+    // In memory, with history: the ledger and firings are compared too.
+    let store = Store::in_memory()?;
     let mut runner = Runner::new(store, placeholder_rules()?)?;
     let mut replayer = Replayer::new(None);
     let mut quiet = Quiet;
@@ -324,7 +325,8 @@ pub fn document_from(
     from: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
 ) -> Result<crate::sim::Simulation, ReplayError> {
-    let store = Store::open_temporary()?;
+    // The document comes from what the run recorded, not from the store's history.
+    let store = Store::in_memory_without_history()?;
     let runner = Runner::new(store, placeholder_rules()?)?;
     let mut failed = None;
     let doc = crate::sim::simulate_with(runner, |runner, observer| {

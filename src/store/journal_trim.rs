@@ -7,10 +7,10 @@
 //! could not be replayed (`rally backtest` starts a window from the rules in force).
 
 use chrono::{DateTime, Utc};
-use sled::Batch;
 
 use super::keys;
 use super::retention::Trimmed;
+use super::write::Batch;
 use super::{Store, StoreError, TreeId};
 
 impl Store {
@@ -51,7 +51,7 @@ impl Store {
             if entry.kind == "arm" && entry.files.is_some() {
                 continue;
             }
-            batch.remove(TreeId::Journal.key(&key));
+            batch.remove(TreeId::Journal, &key);
             removed += 1;
         }
         // The pass is over at the first entry kept, or at the journal's end.
@@ -60,8 +60,8 @@ impl Store {
         }
         if removed > 0 {
             opened
-                .tree
-                .apply_batch(batch)
+                .database
+                .apply(batch)
                 .map_err(StoreError::sled("removing old journal entries"))?;
         }
         Ok(Trimmed { removed, next })
