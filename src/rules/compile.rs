@@ -223,6 +223,7 @@ pub fn compile(
         index,
         sandbox,
         messages: Arc::new(messages),
+        explain: None,
     })
 }
 
