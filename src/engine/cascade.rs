@@ -252,7 +252,11 @@ impl Run<'_> {
         if marks.is_empty() && self.tracing() {
             // The counter it watches rose, short of a mark not yet paid.
             self.consider(index, |run| why(run, None));
-            self.check(|_| Check::Threshold { pass: false });
+            let reached = !self::marks(threshold, rise.from, rise.to, 0).is_empty();
+            self.check(|_| Check::Threshold {
+                reached,
+                pass: false,
+            });
             self.skipped("threshold");
         }
         for mark in marks {

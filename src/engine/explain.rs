@@ -217,8 +217,9 @@ pub enum Check {
         left: bool,
         pass: bool,
     },
-    /// A milestone's counter rose without reaching a mark not yet paid.
-    Threshold { pass: bool },
+    /// A milestone's counter rose without reaching a mark not yet paid: `reached`
+    /// tells a mark not reached from one paid already.
+    Threshold { reached: bool, pass: bool },
     /// The bound on cascades and firings per step (a loop).
     Loop {
         firings: u32,
@@ -234,7 +235,7 @@ impl Check {
             | Check::Limit { pass, .. }
             | Check::If { pass, .. }
             | Check::Audience { pass, .. }
-            | Check::Threshold { pass }
+            | Check::Threshold { pass, .. }
             | Check::Loop { pass, .. } => *pass,
         }
     }
@@ -415,7 +416,8 @@ impl InputView {
 /// lock is only ever taken by steps of a tapped rule set.
 #[derive(Debug)]
 pub struct Tap {
-    member: String,
+    /// `None`: every member (what tests use to trace every step of a run).
+    member: Option<String>,
     options: Options,
     steps: Mutex<Vec<StepTrace>>,
 }
@@ -423,19 +425,27 @@ pub struct Tap {
 impl Tap {
     pub fn new(member: impl Into<String>, options: Options) -> Self {
         Tap {
-            member: member.into(),
+            member: Some(member.into()),
             options,
             steps: Mutex::new(Vec::new()),
         }
     }
 
-    pub fn member(&self) -> &str {
-        &self.member
+    /// A tap that traces the steps of every member.
+    pub fn every_member(options: Options) -> Self {
+        Tap {
+            member: None,
+            options,
+            steps: Mutex::new(Vec::new()),
+        }
     }
 
     /// The options of the traces, when a step for `member` should be traced.
     pub(super) fn wants(&self, member: &str) -> Option<Options> {
-        (member == self.member).then_some(self.options)
+        match &self.member {
+            Some(tapped) if tapped != member => None,
+            _ => Some(self.options),
+        }
     }
 
     pub(super) fn push(&self, trace: StepTrace) {

@@ -37,23 +37,21 @@ fn write_step(out: &mut String, step: &StepTrace) {
         step.member
     );
     let tier = |t: &Option<String>| t.clone().unwrap_or_else(|| "none".to_string());
-    if step.before == step.after {
-        let _ = writeln!(
-            out,
-            "  points {}, tier {} (unchanged)",
-            step.after.points,
-            tier(&step.after.tier)
-        );
+    let points = if step.before.points == step.after.points {
+        format!("points {}", step.after.points)
     } else {
-        let _ = writeln!(
-            out,
-            "  points {} → {}, tier {} → {}",
-            step.before.points,
-            step.after.points,
+        format!("points {} → {}", step.before.points, step.after.points)
+    };
+    let tiers = if step.before.tier == step.after.tier {
+        format!("tier {}", tier(&step.after.tier))
+    } else {
+        format!(
+            "tier {} → {}",
             tier(&step.before.tier),
             tier(&step.after.tier)
-        );
-    }
+        )
+    };
+    let _ = writeln!(out, "  {points}, {tiers}");
     for note in &step.builtin {
         let _ = writeln!(out, "  built-in: {note}");
     }
@@ -147,7 +145,10 @@ fn skipped(by: &str, checks: &[Check]) -> String {
             "not fired: the member left and the audience leaves them out".to_string()
         }
         ("audience", _) => "not fired: not in the audience".to_string(),
-        ("threshold", _) => "not fired: no mark reached that was not paid already".to_string(),
+        ("threshold", Some(Check::Threshold { reached: true, .. })) => {
+            "not fired: the mark was paid already".to_string()
+        }
+        ("threshold", _) => "not fired: the mark is not reached".to_string(),
         (other, _) => format!("not fired: {other}"),
     }
 }
@@ -260,7 +261,15 @@ fn check_text(check: &Check) -> String {
                 None => format!("{} audience: all", mark(*pass)),
             }
         }
-        Check::Threshold { pass } => format!("{} threshold: no new mark reached", mark(*pass)),
+        Check::Threshold { reached, pass } => format!(
+            "{} threshold: {}",
+            mark(*pass),
+            if *reached {
+                "reached, but paid already"
+            } else {
+                "not reached"
+            }
+        ),
         Check::Loop {
             firings,
             depth,
