@@ -252,7 +252,11 @@ impl Run<'_> {
         if marks.is_empty() && self.tracing() {
             // The counter it watches rose, short of a mark not yet paid.
             self.consider(index, |run| why(run, None));
-            let reached = !self::marks(threshold, rise.from, rise.to, 0).is_empty();
+            // At or past the mark: it was paid before (or the counter passed it before
+            // this rise); below it: not reached yet.
+            let reached = match threshold {
+                Threshold::At(n) | Threshold::Every(n) => rise.to >= n,
+            };
             self.check(|_| Check::Threshold {
                 reached,
                 pass: false,

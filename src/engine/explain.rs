@@ -218,7 +218,8 @@ pub enum Check {
         pass: bool,
     },
     /// A milestone's counter rose without reaching a mark not yet paid: `reached`
-    /// tells a mark not reached from one paid already.
+    /// when it was past the mark already (an `at` mark pays once; an `every` mark
+    /// needs the next multiple), false when it is still below it.
     Threshold { reached: bool, pass: bool },
     /// The bound on cascades and firings per step (a loop).
     Loop {

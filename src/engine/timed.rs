@@ -238,6 +238,14 @@ impl Run<'_> {
                     return;
                 }
             }
+        } else {
+            self.check(|_| Check::Audience {
+                expr: None,
+                value: None,
+                reads: Vec::new(),
+                left: false,
+                pass: true,
+            });
         }
         self.place_on_ladder();
         self.try_rule(index, 0);

@@ -146,7 +146,7 @@ fn skipped(by: &str, checks: &[Check]) -> String {
         }
         ("audience", _) => "not fired: not in the audience".to_string(),
         ("threshold", Some(Check::Threshold { reached: true, .. })) => {
-            "not fired: the mark was paid already".to_string()
+            "not fired: no new mark (the counter was past it already)".to_string()
         }
         ("threshold", _) => "not fired: the mark is not reached".to_string(),
         (other, _) => format!("not fired: {other}"),
@@ -258,14 +258,14 @@ fn check_text(check: &Check) -> String {
                         reads_text(reads)
                     )
                 }
-                None => format!("{} audience: all", mark(*pass)),
+                None => format!("{} audience: every member", mark(*pass)),
             }
         }
         Check::Threshold { reached, pass } => format!(
             "{} threshold: {}",
             mark(*pass),
             if *reached {
-                "reached, but paid already"
+                "past the mark already, no new one reached"
             } else {
                 "not reached"
             }
