@@ -456,8 +456,9 @@ fn write_explanation(
         render::text(&steps)
     };
     match &explain.out {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
         None => io::stderr()
             .lock()
             .write_all(text.as_bytes())

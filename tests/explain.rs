@@ -37,7 +37,11 @@ fn same_with_and_without_trace(rules: &str, events: &str) -> usize {
         let doc = rally::sim::simulate(set, events.as_bytes(), None).expect("sim runs");
         serde_json::to_string(&doc).expect("serializes")
     };
-    assert_eq!(run(plain), run(Arc::new(tapped)), "{rules}: explaining changed the run");
+    assert_eq!(
+        run(plain),
+        run(Arc::new(tapped)),
+        "{rules}: explaining changed the run"
+    );
     tap.take().len()
 }
 
@@ -45,13 +49,28 @@ fn same_with_and_without_trace(rules: &str, events: &str) -> usize {
 fn explaining_changes_nothing_in_any_example() {
     let examples = [
         ("rules", "examples/shipped/events.jsonl"),
-        ("examples/checkin-streak", "examples/checkin-streak/events.jsonl"),
-        ("examples/content-caps", "examples/content-caps/events.jsonl"),
+        (
+            "examples/checkin-streak",
+            "examples/checkin-streak/events.jsonl",
+        ),
+        (
+            "examples/content-caps",
+            "examples/content-caps/events.jsonl",
+        ),
         ("examples/double11", "examples/double11/events.jsonl"),
-        ("examples/feedback-escalation", "examples/feedback-escalation/events.jsonl"),
+        (
+            "examples/feedback-escalation",
+            "examples/feedback-escalation/events.jsonl",
+        ),
         ("examples/late-events", "examples/late-events/events.jsonl"),
-        ("examples/purchase-ladder", "examples/purchase-ladder/events.jsonl"),
-        ("examples/reengagement", "examples/reengagement/events.jsonl"),
+        (
+            "examples/purchase-ladder",
+            "examples/purchase-ladder/events.jsonl",
+        ),
+        (
+            "examples/reengagement",
+            "examples/reengagement/events.jsonl",
+        ),
     ];
     for (rules, events) in examples {
         let text = std::fs::read_to_string(repo().join(events)).expect("events exist");
@@ -147,7 +166,10 @@ fn sim_explain_says_what_decided_each_rule_and_leaves_stdout_alone() {
     assert!(plain.status.success());
     let explained = rally(&[&SHIPPED[..], &["--explain", "m-bo"]].concat());
     assert!(explained.status.success());
-    assert_eq!(plain.stdout, explained.stdout, "stdout must be byte-identical");
+    assert_eq!(
+        plain.stdout, explained.stdout,
+        "stdout must be byte-identical"
+    );
     let text = String::from_utf8(explained.stderr).expect("UTF-8");
     for expected in [
         // Each step: time, input, the member.
@@ -182,12 +204,23 @@ fn sim_explain_writes_json_or_every_rule_to_a_file() {
     let run = rally(
         &[
             &SHIPPED[..],
-            &["--explain", "m-cy", "--explain-json", "--explain-all", "--explain-out", &out_arg],
+            &[
+                "--explain",
+                "m-cy",
+                "--explain-json",
+                "--explain-all",
+                "--explain-out",
+                &out_arg,
+            ],
         ]
         .concat(),
     );
     assert!(run.status.success());
-    assert!(run.stderr.is_empty(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&out).expect("written")).expect("JSON");
     assert_eq!(doc["schema"], 1);
@@ -203,6 +236,11 @@ fn sim_explain_writes_json_or_every_rule_to_a_file() {
     assert_eq!(review["checks"][0]["kind"], "limit");
     assert_eq!(review["checks"][0]["used"], 1);
     assert_eq!(review["checks"][0]["left"], 0);
-    let listed = steps[0]["not_triggered"]["rules"].as_array().expect("listed with --explain-all");
-    assert_eq!(listed.len(), steps[0]["not_triggered"]["count"].as_u64().unwrap() as usize);
+    let listed = steps[0]["not_triggered"]["rules"]
+        .as_array()
+        .expect("listed with --explain-all");
+    assert_eq!(
+        listed.len(),
+        steps[0]["not_triggered"]["count"].as_u64().unwrap() as usize
+    );
 }

@@ -51,8 +51,11 @@ impl Run<'_> {
     fn trace_builtin(&mut self, before: &crate::member::Member) {
         let after = &self.member;
         let mut notes = Vec::new();
-        let names: std::collections::BTreeSet<&String> =
-            before.counters.keys().chain(after.counters.keys()).collect();
+        let names: std::collections::BTreeSet<&String> = before
+            .counters
+            .keys()
+            .chain(after.counters.keys())
+            .collect();
         for name in names {
             let (from, to) = (before.counter(name), after.counter(name));
             if from != to {

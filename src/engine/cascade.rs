@@ -83,7 +83,8 @@ impl Run<'_> {
             }
         }
         if !rose.is_empty() {
-            self.queue.push_back(Cascade::Milestones { rose, depth, cause });
+            self.queue
+                .push_back(Cascade::Milestones { rose, depth, cause });
         }
         self.detect_tier(depth, cause);
     }

@@ -282,10 +282,19 @@ pub enum Effect {
         policy: String,
         severity: String,
     },
-    Tag { name: String },
-    Untag { name: String },
-    Badge { name: String },
-    Set { key: String, value: serde_json::Value },
+    Tag {
+        name: String,
+    },
+    Untag {
+        name: String,
+    },
+    Badge {
+        name: String,
+    },
+    Set {
+        key: String,
+        value: serde_json::Value,
+    },
 }
 
 /// A cap an award was measured against: its size, what was used before the award,
@@ -354,7 +363,7 @@ pub fn replay_step(
         next_ticket: 1,
     };
     let (outcome, mut trace) = explain_step(&ctx, member, input, options);
-    for (campaign, _) in &outcome.budget_spent {
+    for campaign in outcome.budget_spent.keys() {
         let budget = rules
             .campaigns
             .iter()
@@ -370,9 +379,9 @@ pub fn replay_step(
         }
     }
     if !outcome.tickets.is_empty() {
-        trace.caveats.push(
-            "ticket numbers in this replay are not the ones the real step gave".to_string(),
-        );
+        trace
+            .caveats
+            .push("ticket numbers in this replay are not the ones the real step gave".to_string());
     }
     (outcome, trace)
 }

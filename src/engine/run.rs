@@ -8,8 +8,8 @@ use chrono_tz::Tz;
 use serde_json::Value;
 
 use super::cascade::{Cascade, Watch};
-use super::outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
 use super::explain::{Check, Options, Recorder};
+use super::outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
 use super::{Context, Input};
 use crate::event::Event;
 use crate::localtime::{self, Period};
@@ -88,7 +88,8 @@ impl<'a> Run<'a> {
             super::cascade::forget_milestones(ctx.rules, &mut member, &counter);
         }
         let watch = Watch::new(ctx.rules, &member);
-        let trace = explain.map(|options| Box::new(Recorder::new(options, &member, input, ctx.now)));
+        let trace =
+            explain.map(|options| Box::new(Recorder::new(options, &member, input, ctx.now)));
         Run {
             ctx,
             member,

@@ -123,8 +123,10 @@ impl Run<'_> {
                     "this timer was superseded (the member's timer is armed for {}): nothing runs",
                     millis(armed)
                 ),
-                None => "this timer was disarmed (the member left, or nothing is due): nothing runs"
-                    .to_string(),
+                None => {
+                    "this timer was disarmed (the member left, or nothing is due): nothing runs"
+                        .to_string()
+                }
             });
             return;
         }

@@ -92,7 +92,9 @@ fn property_chain(rhs: &Expr, segments: &mut Vec<String>) -> bool {
             segments.push(prop.2.to_string());
             true
         }
-        Expr::Dot(chain, ..) => property_chain(&chain.lhs, segments) && property_chain(&chain.rhs, segments),
+        Expr::Dot(chain, ..) => {
+            property_chain(&chain.lhs, segments) && property_chain(&chain.rhs, segments)
+        }
         Expr::Index(chain, ..) => {
             if !property_chain(&chain.lhs, segments) {
                 return false;

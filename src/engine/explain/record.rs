@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use super::{
-    Check, Decision, Effect, Glance, InputView, NotTriggered, Options, Read, RuleTrace,
-    StepTrace, Untriggered, Why,
+    Check, Decision, Effect, Glance, InputView, NotTriggered, Options, Read, RuleTrace, StepTrace,
+    Untriggered, Why,
 };
 use crate::engine::outcome::Outcome;
 use crate::engine::run::Run;
@@ -22,7 +22,12 @@ pub(in crate::engine) struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(options: Options, member: &Member, input: &Input<'_>, now: chrono::DateTime<chrono::Utc>) -> Self {
+    pub fn new(
+        options: Options,
+        member: &Member,
+        input: &Input<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
         Recorder {
             options,
             trace: StepTrace {

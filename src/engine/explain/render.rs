@@ -62,7 +62,11 @@ fn write_step(out: &mut String, step: &StepTrace) {
         write_rule(out, rule);
     }
     for error in &step.errors {
-        let _ = writeln!(out, "  error ({}) at {}: {}", error.rule, error.at, error.error);
+        let _ = writeln!(
+            out,
+            "  error ({}) at {}: {}",
+            error.rule, error.at, error.error
+        );
     }
     let not = &step.not_triggered;
     if not.count > 0 {
@@ -130,7 +134,12 @@ fn write_rule(out: &mut String, rule: &RuleTrace) {
 fn skipped(by: &str, checks: &[Check]) -> String {
     let failed = checks.iter().find(|c| !c.passed());
     match (by, failed) {
-        ("phase", Some(Check::Phase { campaign, phase, .. })) => match phase {
+        (
+            "phase",
+            Some(Check::Phase {
+                campaign, phase, ..
+            }),
+        ) => match phase {
             Some(phase) => format!("not fired: campaign {campaign} is in phase {phase}"),
             None => format!("not fired: campaign {campaign} is not running"),
         },
@@ -172,7 +181,10 @@ fn why(why: &Why) -> String {
                 Some(mark) if threshold.starts_with("every") => format!(", mark #{mark}"),
                 _ => String::new(),
             };
-            format!("milestone {counter} {threshold}: {from} → {to}{mark}{}", after(cause))
+            format!(
+                "milestone {counter} {threshold}: {from} → {to}{mark}{}",
+                after(cause)
+            )
         }
         Why::Tier { to, up, cause } => format!(
             "tier {} to {to}{}",
@@ -210,7 +222,10 @@ fn check_text(check: &Check) -> String {
             } else {
                 wanted.join(" or ")
             };
-            format!("{} during: campaign {campaign} is in {now}; wanted {wanted}", mark(*pass))
+            format!(
+                "{} during: campaign {campaign} is in {now}; wanted {wanted}",
+                mark(*pass)
+            )
         }
         Check::Limit {
             times,
@@ -224,7 +239,10 @@ fn check_text(check: &Check) -> String {
                 "{} limit {times} per {per}: period {period}, used {used}, {left} left",
                 mark(*pass)
             ),
-            None => format!("{} limit {times} per {per}: the campaign has no current run", mark(*pass)),
+            None => format!(
+                "{} limit {times} per {per}: the campaign has no current run",
+                mark(*pass)
+            ),
         },
         Check::If {
             expr,
@@ -236,7 +254,12 @@ fn check_text(check: &Check) -> String {
                 Some(v) => v.to_string(),
                 None => "error".to_string(),
             };
-            format!("{} if `{}` → {value}{}", mark(*pass), one_line(expr), reads_text(reads))
+            format!(
+                "{} if `{}` → {value}{}",
+                mark(*pass),
+                one_line(expr),
+                reads_text(reads)
+            )
         }
         Check::Audience {
             expr,
@@ -246,7 +269,10 @@ fn check_text(check: &Check) -> String {
             pass,
         } => {
             if *left {
-                return format!("{} audience: the member left (include_left is off)", mark(*pass));
+                return format!(
+                    "{} audience: the member left (include_left is off)",
+                    mark(*pass)
+                );
             }
             match expr {
                 Some(expr) => {

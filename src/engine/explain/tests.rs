@@ -20,8 +20,7 @@ fn rule_set(yaml: &str) -> RuleSet {
 }
 
 fn ev(id: &str, kind: &str, at: &str, data: &str) -> Event {
-    let line =
-        format!(r#"{{"id":"{id}","type":"{kind}","member":"m","at":"{at}","data":{data}}}"#);
+    let line = format!(r#"{{"id":"{id}","type":"{kind}","member":"m","at":"{at}","data":{data}}}"#);
     event::parse_line(&line, AtPolicy::Required).unwrap()
 }
 
@@ -81,10 +80,19 @@ rules:
     actions: [ { points: 5 } ]
 "#,
     );
-    let trace = traced(&rules, None, &ev("e1", "purchase", "2026-11-05T00:00:00Z", r#"{"amount": 1}"#));
+    let trace = traced(
+        &rules,
+        None,
+        &ev("e1", "purchase", "2026-11-05T00:00:00Z", r#"{"amount": 1}"#),
+    );
     let r = rule(&trace, "peak-bonus");
     assert_eq!(r.at, "rules.yaml:9");
-    assert_eq!(r.why, Why::Event { event_type: "purchase".into() });
+    assert_eq!(
+        r.why,
+        Why::Event {
+            event_type: "purchase".into()
+        }
+    );
     assert_eq!(
         r.checks,
         vec![Check::Phase {
@@ -111,7 +119,11 @@ rules:
     actions: [ { points: 5 } ]
 "#,
     );
-    let first = traced(&rules, None, &ev("e1", "checkin", "2026-11-05T08:00:00Z", "{}"));
+    let first = traced(
+        &rules,
+        None,
+        &ev("e1", "checkin", "2026-11-05T08:00:00Z", "{}"),
+    );
     let limit = |trace: &StepTrace| rule(trace, "daily").checks[0].clone();
     assert_eq!(
         limit(&first),
@@ -133,9 +145,18 @@ rules:
             budget_used: &ctx_budget,
             next_ticket: 1,
         };
-        step(&ctx, None, &Input::Event(&ev("e1", "checkin", "2026-11-05T08:00:00Z", "{}"))).member
+        step(
+            &ctx,
+            None,
+            &Input::Event(&ev("e1", "checkin", "2026-11-05T08:00:00Z", "{}")),
+        )
+        .member
     };
-    let second = traced(&rules, Some(member), &ev("e2", "checkin", "2026-11-05T09:00:00Z", "{}"));
+    let second = traced(
+        &rules,
+        Some(member),
+        &ev("e2", "checkin", "2026-11-05T09:00:00Z", "{}"),
+    );
     assert_eq!(
         limit(&second),
         Check::Limit {
@@ -147,7 +168,10 @@ rules:
             pass: false
         }
     );
-    assert_eq!(rule(&second, "daily").decision, Decision::Skipped { by: "limit".into() });
+    assert_eq!(
+        rule(&second, "daily").decision,
+        Decision::Skipped { by: "limit".into() }
+    );
     assert!(render::step_text(&second).contains("limit 1 per day used up"));
 }
 
@@ -162,9 +186,24 @@ rules:
     actions: [ { points: 5 } ]
 "#,
     );
-    let trace = traced(&rules, None, &ev("e1", "purchase", "2026-11-05T08:00:00Z", r#"{"amount": 80}"#));
+    let trace = traced(
+        &rules,
+        None,
+        &ev(
+            "e1",
+            "purchase",
+            "2026-11-05T08:00:00Z",
+            r#"{"amount": 80}"#,
+        ),
+    );
     let r = rule(&trace, "big");
-    let Check::If { expr, value, reads, pass } = &r.checks[0] else {
+    let Check::If {
+        expr,
+        value,
+        reads,
+        pass,
+    } = &r.checks[0]
+    else {
         panic!("{:?}", r.checks);
     };
     assert!(expr.starts_with("event.data.amount > 100"));
@@ -173,14 +212,26 @@ rules:
     assert_eq!(
         reads,
         &vec![
-            Read { path: "event.data.amount".into(), value: Some(json!(80)) },
-            Read { path: "member.points".into(), value: Some(json!(0)) },
-            Read { path: "member.tags".into(), value: Some(json!([])) },
+            Read {
+                path: "event.data.amount".into(),
+                value: Some(json!(80))
+            },
+            Read {
+                path: "member.points".into(),
+                value: Some(json!(0))
+            },
+            Read {
+                path: "member.tags".into(),
+                value: Some(json!([]))
+            },
         ]
     );
     assert_eq!(r.decision, Decision::Skipped { by: "if".into() });
     let text = render::step_text(&trace);
-    assert!(text.contains("→ false  with event.data.amount = 80, member.points = 0"), "{text}");
+    assert!(
+        text.contains("→ false  with event.data.amount = 80, member.points = 0"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -197,16 +248,27 @@ rules:
           award(10 / (x - 1));
 "#,
     );
-    let trace = traced(&rules, None, &ev("e1", "post", "2026-11-05T08:00:00Z", "{}"));
+    let trace = traced(
+        &rules,
+        None,
+        &ev("e1", "post", "2026-11-05T08:00:00Z", "{}"),
+    );
     let r = rule(&trace, "broken");
     let Decision::Failed { error, at } = &r.decision else {
         panic!("{:?}", r.decision);
     };
     assert!(error.contains("division by zero"), "{error}");
     assert_eq!(at, "rules.yaml:9");
-    assert!(trace.errors.is_empty(), "a rule's failure is the rule's: {:?}", trace.errors);
+    assert!(
+        trace.errors.is_empty(),
+        "a rule's failure is the rule's: {:?}",
+        trace.errors
+    );
     let text = render::step_text(&trace);
-    assert!(text.contains("failed at rules.yaml:9: division by zero"), "{text}");
+    assert!(
+        text.contains("failed at rules.yaml:9: division by zero"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -223,7 +285,12 @@ rules:
     let (outcome, first) = traced_with(
         &rules,
         None,
-        &ev("e1", "purchase", "2026-11-05T08:00:00Z", r#"{"amount": 80}"#),
+        &ev(
+            "e1",
+            "purchase",
+            "2026-11-05T08:00:00Z",
+            r#"{"amount": 80}"#,
+        ),
         &BTreeMap::new(),
         Options::default(),
     );
@@ -231,7 +298,12 @@ rules:
     let second = traced(
         &rules,
         Some(outcome.member),
-        &ev("e2", "purchase", "2026-11-05T09:00:00Z", r#"{"amount": 50}"#),
+        &ev(
+            "e2",
+            "purchase",
+            "2026-11-05T09:00:00Z",
+            r#"{"amount": 50}"#,
+        ),
     );
     assert_eq!(
         rule(&second, "buy").effects,
@@ -250,7 +322,10 @@ rules:
         }]
     );
     let text = render::step_text(&second);
-    assert!(text.contains("points asked +50, awarded +20 (balance 100), clipped by daily_cap"), "{text}");
+    assert!(
+        text.contains("points asked +50, awarded +20 (balance 100), clipped by daily_cap"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -297,7 +372,11 @@ rules:
         event.at_utc(),
         Options::default(),
     );
-    assert!(replayed.caveats.iter().any(|c| c.contains("budget of 100")), "{:?}", replayed.caveats);
+    assert!(
+        replayed.caveats.iter().any(|c| c.contains("budget of 100")),
+        "{:?}",
+        replayed.caveats
+    );
 }
 
 const MESSAGES: &str = r#"
@@ -325,11 +404,18 @@ fn message_effect(trace: &StepTrace) -> (String, Option<String>) {
 #[test]
 fn a_message_in_quiet_hours_says_until_when() {
     let rules = rule_set(MESSAGES);
-    let trace = traced(&rules, None, &ev("e1", "post", "2026-11-05T23:30:00+08:00", "{}"));
+    let trace = traced(
+        &rules,
+        None,
+        &ev("e1", "post", "2026-11-05T23:30:00+08:00", "{}"),
+    );
     let (status, reason) = message_effect(&trace);
     assert_eq!(status, "deferred");
     let reason = reason.unwrap_or_default();
-    assert!(reason.contains("quiet hours 22:00-08:00 in Asia/Shanghai"), "{reason}");
+    assert!(
+        reason.contains("quiet hours 22:00-08:00 in Asia/Shanghai"),
+        "{reason}"
+    );
     assert!(reason.contains("2026-11-06T00:00:00Z"), "{reason}");
 }
 
@@ -338,17 +424,28 @@ fn a_message_over_max_per_day_or_without_consent_says_so() {
     let rules = rule_set(MESSAGES);
     let mut member = Member::new("m");
     member.book.messages_day = Some((chrono::NaiveDate::from_ymd_opt(2026, 11, 5).unwrap(), 1));
-    let trace = traced(&rules, Some(member), &ev("e1", "post", "2026-11-05T12:00:00+08:00", "{}"));
+    let trace = traced(
+        &rules,
+        Some(member),
+        &ev("e1", "post", "2026-11-05T12:00:00+08:00", "{}"),
+    );
     let (status, reason) = message_effect(&trace);
     assert_eq!(status, "capped");
     assert!(reason.unwrap_or_default().contains("max_per_day 1"));
 
     let mut member = Member::new("m");
     member.unsubscribed = true;
-    let trace = traced(&rules, Some(member), &ev("e1", "post", "2026-11-05T12:00:00+08:00", "{}"));
+    let trace = traced(
+        &rules,
+        Some(member),
+        &ev("e1", "post", "2026-11-05T12:00:00+08:00", "{}"),
+    );
     let (status, reason) = message_effect(&trace);
     assert_eq!(status, "suppressed");
-    assert_eq!(reason.as_deref(), Some("no consent to marketing: the member unsubscribed"));
+    assert_eq!(
+        reason.as_deref(),
+        Some("no consent to marketing: the member unsubscribed")
+    );
 }
 
 #[test]
@@ -376,7 +473,11 @@ rules:
     actions: [ { tag: again } ]
 "#,
     );
-    let trace = traced(&rules, None, &ev("e1", "post", "2026-11-05T08:00:00Z", "{}"));
+    let trace = traced(
+        &rules,
+        None,
+        &ev("e1", "post", "2026-11-05T08:00:00Z", "{}"),
+    );
     let r = rule(&trace, "posted");
     assert_eq!(
         r.why,
@@ -391,8 +492,19 @@ rules:
     );
     assert_eq!(r.decision, Decision::Fired);
     let r = rule(&trace, "second-post");
-    assert_eq!(r.checks, vec![Check::Threshold { reached: false, pass: false }]);
-    assert_eq!(r.decision, Decision::Skipped { by: "threshold".into() });
+    assert_eq!(
+        r.checks,
+        vec![Check::Threshold {
+            reached: false,
+            pass: false
+        }]
+    );
+    assert_eq!(
+        r.decision,
+        Decision::Skipped {
+            by: "threshold".into()
+        }
+    );
     assert_eq!(
         rule(&trace, "rich").why,
         Why::Milestone {
@@ -428,9 +540,21 @@ rules:
     let event = ev("e1", "post", "2026-11-05T08:00:00Z", "{}");
     let (_, trace) = traced_with(&rules, None, &event, &BTreeMap::new(), Options::default());
     assert_eq!(trace.not_triggered.count, 2);
-    assert!(render::step_text(&trace).contains("2 rules not triggered by `post` (--explain-all lists them)"));
-    let (_, all) = traced_with(&rules, None, &event, &BTreeMap::new(), Options { all: true });
-    let listed: Vec<_> = all.not_triggered.rules.iter().map(|r| r.trigger.as_str()).collect();
+    assert!(render::step_text(&trace)
+        .contains("2 rules not triggered by `post` (--explain-all lists them)"));
+    let (_, all) = traced_with(
+        &rules,
+        None,
+        &event,
+        &BTreeMap::new(),
+        Options { all: true },
+    );
+    let listed: Vec<_> = all
+        .not_triggered
+        .rules
+        .iter()
+        .map(|r| r.trigger.as_str())
+        .collect();
     assert_eq!(listed, vec!["event: purchase", "inactive: 30d"]);
 }
 
@@ -454,7 +578,10 @@ rules:
     };
     let mut member = Member::new("m");
     member.points = 3;
-    let input = Input::Global { member: "m", rule: "nightly" };
+    let input = Input::Global {
+        member: "m",
+        rule: "nightly",
+    };
     let (outcome, trace) = explain_step(&ctx, Some(member.clone()), &input, Options::default());
     assert_eq!(outcome, step(&ctx, Some(member), &input));
     let r = rule(&trace, "nightly");
@@ -464,18 +591,30 @@ rules:
         vec![Check::Audience {
             expr: Some("member.points > 10".into()),
             value: Some(false),
-            reads: vec![Read { path: "member.points".into(), value: Some(json!(3)) }],
+            reads: vec![Read {
+                path: "member.points".into(),
+                value: Some(json!(3))
+            }],
             left: false,
             pass: false,
         }]
     );
-    assert_eq!(r.decision, Decision::Skipped { by: "audience".into() });
+    assert_eq!(
+        r.decision,
+        Decision::Skipped {
+            by: "audience".into()
+        }
+    );
 }
 
 #[test]
 fn the_json_form_round_trips() {
     let rules = rule_set(MESSAGES);
-    let trace = traced(&rules, None, &ev("e1", "post", "2026-11-05T23:30:00+08:00", "{}"));
+    let trace = traced(
+        &rules,
+        None,
+        &ev("e1", "post", "2026-11-05T23:30:00+08:00", "{}"),
+    );
     let doc = Explanation::new("m", vec![trace]);
     let text = serde_json::to_string(&doc).unwrap();
     let back: Explanation = serde_json::from_str(&text).unwrap();
@@ -483,6 +622,12 @@ fn the_json_form_round_trips() {
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(value["schema"], json!(1));
     assert_eq!(value["steps"][0]["input"]["kind"], json!("event"));
-    assert_eq!(value["steps"][0]["rules"][0]["decision"]["status"], json!("fired"));
-    assert_eq!(value["steps"][0]["rules"][0]["effects"][0]["kind"], json!("message"));
+    assert_eq!(
+        value["steps"][0]["rules"][0]["decision"]["status"],
+        json!("fired")
+    );
+    assert_eq!(
+        value["steps"][0]["rules"][0]["effects"][0]["kind"],
+        json!("message")
+    );
 }
