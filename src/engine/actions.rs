@@ -18,14 +18,26 @@ impl Run<'_> {
         for action in &rule.actions {
             match action {
                 Action::Points { amount, reason } => {
+                    // For the trace: the amount's expression and what it read, taken
+                    // before the award changes the member.
+                    let mut computed = None;
                     let requested = match amount {
                         Amount::Fixed(n) => *n,
-                        Amount::Expr(expr) => sandbox
-                            .eval_number(expr, self.bindings())
-                            .map_err(|e| Failed::script(e, expr))?,
+                        Amount::Expr(expr) => {
+                            let value = sandbox
+                                .eval_number(expr, self.bindings())
+                                .map_err(|e| Failed::script(e, expr))?;
+                            if self.tracing() {
+                                computed = Some((expr.text.trim().to_string(), self.reads(expr)));
+                            }
+                            value
+                        }
                     };
                     let requested = whole_points(requested)?;
                     self.award(rule, requested, reason.as_deref())?;
+                    if let Some((text, reads)) = computed {
+                        self.points_computed(text, reads);
+                    }
                 }
                 Action::Tag(name) => {
                     self.member.tags.insert(name.clone());
@@ -211,6 +223,7 @@ impl Run<'_> {
             balance: run.member.points,
             clipped_by: clipped_by.clone(),
             caps,
+            from: None,
         });
         self.ledger.push(LedgerEntry {
             member: self.member.id.clone(),

@@ -264,6 +264,9 @@ pub enum Effect {
         clipped_by: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         caps: Vec<CapState>,
+        /// The expression that computed `asked`, when it was one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<Computed>,
     },
     /// A message queued, and its fate under the messaging policy.
     Message {
@@ -295,6 +298,13 @@ pub enum Effect {
         key: String,
         value: serde_json::Value,
     },
+}
+
+/// A value computed by an expression, with the values the expression read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Computed {
+    pub expr: String,
+    pub reads: Vec<Read>,
 }
 
 /// A cap an award was measured against: its size, what was used before the award,

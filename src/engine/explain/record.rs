@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::{
-    Check, Decision, Effect, Glance, InputView, NotTriggered, Options, Read, RuleTrace, StepTrace,
+    Check, Computed, Decision, Effect, Glance, InputView, NotTriggered, Options, Read, RuleTrace, StepTrace,
     Untriggered, Why,
 };
 use crate::engine::outcome::Outcome;
@@ -170,6 +170,17 @@ impl Run<'_> {
         let effect = effect(self);
         if let Some(current) = self.trace.as_mut().and_then(|r| r.current()) {
             current.effects.push(effect);
+        }
+    }
+
+    /// The points just awarded were computed by the expression `text`, which read
+    /// `reads`.
+    pub fn points_computed(&mut self, text: String, reads: Vec<Read>) {
+        let Some(current) = self.trace.as_mut().and_then(|r| r.current()) else {
+            return;
+        };
+        if let Some(Effect::Points { from, .. }) = current.effects.last_mut() {
+            *from = Some(Computed { expr: text, reads });
         }
     }
 

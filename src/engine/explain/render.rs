@@ -332,6 +332,7 @@ fn effect_text(effect: &Effect) -> String {
             balance,
             clipped_by,
             caps,
+            from,
         } => {
             let mut text = if asked == awarded {
                 format!("points {awarded:+} (balance {balance})")
@@ -351,6 +352,14 @@ fn effect_text(effect: &Effect) -> String {
                     text,
                     "; {} {}: {} used{period}, {} left",
                     cap.cap, cap.limit, cap.used, cap.room
+                );
+            }
+            if let Some(from) = from {
+                let _ = write!(
+                    text,
+                    "; computed by `{}` {}",
+                    one_line(&from.expr),
+                    reads_text(&from.reads).trim_start()
                 );
             }
             text

@@ -319,6 +319,13 @@ rules:
                 room: 20,
                 period: Some("2026-11-05".into()),
             }],
+            from: Some(Computed {
+                expr: "event.data.amount".into(),
+                reads: vec![Read {
+                    path: "event.data.amount".into(),
+                    value: Some(json!(50)),
+                }],
+            }),
         }]
     );
     let text = render::step_text(&second);
@@ -362,6 +369,7 @@ rules:
                 room: 10,
                 period: None,
             }],
+            from: None,
         }]
     );
     // A replay from the member's journal cannot know the other members' awards.
