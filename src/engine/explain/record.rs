@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use super::{
-    Check, Computed, Decision, Effect, Glance, InputView, NotTriggered, Options, Read, RuleTrace, StepTrace,
-    Untriggered, Why,
+    Check, Computed, Decision, Effect, Glance, InputView, NotTriggered, Options, Read, RuleTrace,
+    StepTrace, Untriggered, Why,
 };
 use crate::engine::outcome::Outcome;
 use crate::engine::run::Run;
