@@ -119,6 +119,20 @@ enum Command {
         /// Write the JSON document here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Explain every step of this member: each rule considered and what decided
+        /// it (docs/explain.md). Written to stderr (or --explain-out); the JSON
+        /// document is unchanged.
+        #[arg(long, value_name = "MEMBER")]
+        explain: Option<String>,
+        /// With --explain: list every rule not triggered by a step, not just how many.
+        #[arg(long, requires = "explain")]
+        explain_all: bool,
+        /// With --explain: write the explanation to this file instead of stderr.
+        #[arg(long, requires = "explain", value_name = "FILE")]
+        explain_out: Option<PathBuf>,
+        /// With --explain: write the explanation as JSON (schema in docs/explain.md).
+        #[arg(long, requires = "explain")]
+        explain_json: bool,
     },
     /// Compare two `rally sim` documents of the same events under two rule sets (A the
     /// baseline, B the candidate): per rule firings, points and messages; members whose
@@ -233,6 +247,23 @@ enum Command {
         #[arg(long, value_parser = parse_since)]
         until: Option<DateTime<Utc>>,
     },
+    /// Why a member got — or did not get — what they got: every step of the member,
+    /// re-run from the data directory's event journal, with each rule considered and
+    /// what decided it (docs/explain.md).
+    Explain {
+        member: String,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Only the step that applied this event.
+        #[arg(long)]
+        event: Option<String>,
+        /// List the rules the steps did not trigger too.
+        #[arg(long)]
+        all: bool,
+        /// The JSON document (docs/explain.md) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a member's state, ledger and recent history from a data directory.
     Member {
         id: String,
@@ -292,8 +323,35 @@ fn main() -> ExitCode {
             events,
             until,
             out,
-        } => sim(&rules, &events, until, out.as_deref()),
+            explain,
+            explain_all,
+            explain_out,
+            explain_json,
+        } => {
+            let explain = explain.map(|member| Explain {
+                member,
+                options: rally::engine::explain::Options { all: explain_all },
+                out: explain_out,
+                json: explain_json,
+            });
+            sim(&rules, &events, until, out.as_deref(), explain)
+        }
         Command::Member { id, data } => member(&id, &data),
+        Command::Explain {
+            member,
+            data,
+            event,
+            all,
+            json,
+        } => rally::replay::cli::explain(
+            &data,
+            &member,
+            event.as_deref(),
+            all,
+            json,
+            &mut BufWriter::new(io::stdout().lock()),
+        )
+        .map(|()| ExitCode::SUCCESS),
         Command::Export { data, since } => {
             rally::replay::cli::export(&data, since, &mut io::stdout().lock())
                 .map(|_| ExitCode::SUCCESS)
@@ -454,19 +512,36 @@ fn test(dir: &Path, junit: Option<&Path>, filter: Option<&str>) -> Result<ExitCo
     }
 }
 
+/// `sim --explain` as asked.
+struct Explain {
+    member: String,
+    options: rally::engine::explain::Options,
+    out: Option<PathBuf>,
+    json: bool,
+}
+
 fn sim(
     dir: &Path,
     events: &str,
     until: Option<Until>,
     out: Option<&Path>,
+    explain: Option<Explain>,
 ) -> Result<ExitCode, String> {
-    let set = match rules::load(dir) {
-        Ok(set) => Arc::new(set),
+    let mut set = match rules::load(dir) {
+        Ok(set) => set,
         Err(errors) => {
             print_rule_errors(&errors);
             return Ok(ExitCode::FAILURE);
         }
     };
+    let tap = explain.as_ref().map(|explain| {
+        Arc::new(rally::engine::explain::Tap::new(
+            explain.member.clone(),
+            explain.options,
+        ))
+    });
+    set.explain = tap.clone();
+    let set = Arc::new(set);
     let until = until.map(|until| until.instant(set.settings.timezone));
     let doc = if events == "-" {
         rally::sim::simulate(set, io::stdin().lock(), until)
@@ -483,7 +558,38 @@ fn sim(
             .map_err(|e| format!("writing output: {e}")),
     };
     written?;
+    if let (Some(explain), Some(tap)) = (explain, tap) {
+        write_explanation(&explain, tap.take())?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The explanation of `sim --explain`: text or JSON, to stderr or a file.
+fn write_explanation(
+    explain: &Explain,
+    steps: Vec<rally::engine::explain::StepTrace>,
+) -> Result<(), String> {
+    use rally::engine::explain::{render, Explanation};
+    let text = if explain.json {
+        let doc = Explanation::new(explain.member.clone(), steps);
+        let mut text = serde_json::to_string_pretty(&doc)
+            .map_err(|e| format!("writing the explanation: {e}"))?;
+        text.push('\n');
+        text
+    } else if steps.is_empty() {
+        format!("no step ran for member {:?}\n", explain.member)
+    } else {
+        render::text(&steps)
+    };
+    match &explain.out {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => io::stderr()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("writing the explanation: {e}")),
+    }
 }
 
 /// The document, pretty-printed, with a final newline.

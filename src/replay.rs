@@ -55,6 +55,8 @@ pub struct Replayer {
     pub divergences: Vec<String>,
     /// Entries applied.
     pub applied: u64,
+    /// Installed on every rule set the journal recorded (`rally explain`).
+    tap: Option<Arc<crate::engine::explain::Tap>>,
 }
 
 impl Replayer {
@@ -65,7 +67,14 @@ impl Replayer {
             uncommitted: 0,
             divergences: Vec::new(),
             applied: 0,
+            tap: None,
         }
+    }
+
+    /// Traces the steps `tap` asks for under every recorded rule set.
+    pub fn with_tap(mut self, tap: Arc<crate::engine::explain::Tap>) -> Self {
+        self.tap = Some(tap);
+        self
     }
 
     /// Applies one entry; tells `observer` about an event's step.
@@ -190,6 +199,8 @@ impl Replayer {
                         .join("\n"),
                 }
             })?;
+            let mut rules = rules;
+            rules.explain = self.tap.clone();
             self.built.insert(version.to_string(), Arc::new(rules));
         }
         self.built
@@ -400,4 +411,5 @@ impl Observer for Quiet {
 
 pub mod cli;
 pub mod compare;
+pub mod explain;
 pub mod export;

@@ -82,6 +82,13 @@ impl Expr {
         fields::member_reads(&self.ast)
     }
 
+    /// Every `member.…`, `event.…`, `campaign.…` and `now.…` path the text reads
+    /// through literal properties, each once (see `fields::binding_paths`): what
+    /// `rally explain` evaluates to show the values a condition read.
+    pub fn binding_paths(&self) -> Vec<String> {
+        fields::binding_paths(&self.ast)
+    }
+
     /// Attribute names the text sets by a literal name (`set("vip_since", ..)`).
     pub fn literal_set_keys(&self) -> Vec<String> {
         fields::literal_set_keys(&self.ast)
@@ -297,6 +304,22 @@ impl Sandbox {
             .call_fn_with_options::<()>(options, bindings.scope_mut(), &expr.ast, SCRIPT_ENTRY, ())
             .map_err(|e| errors::run_error(&self.engine, &e, expr))?;
         Ok(collector.take())
+    }
+
+    /// The value at a path from [`Expr::binding_paths`] in `bindings`, as JSON: `null`
+    /// for a missing key (Rhai reads it as `()`), `None` when the path goes through
+    /// something that is not a map. Only `rally explain` reads values this way.
+    pub fn read_path(&self, bindings: &Bindings, path: &str) -> Option<Value> {
+        let mut segments = path.split('.');
+        let mut value = bindings.get(segments.next()?)?.clone();
+        for segment in segments {
+            let next = {
+                let map = value.read_lock::<rhai::Map>()?;
+                map.get(segment).cloned().unwrap_or(Dynamic::UNIT)
+            };
+            value = next;
+        }
+        dynamic_to_json(&self.engine, &value).ok()
     }
 
     fn eval_dynamic(&self, expr: &Expr, bindings: &mut Bindings) -> Result<Dynamic, ScriptError> {

@@ -356,3 +356,52 @@ fn trimming_keeps_the_rules_and_a_trimmed_journal_is_refused_by_the_self_check()
         "{message}"
     );
 }
+
+/// `rally explain --data` and `GET /v1/members/{id}/explain` re-run the journal and
+/// trace the member's steps; an unknown member or event is said so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_traces_a_members_step_from_the_journal_on_the_cli_and_over_http() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = root.join("rules");
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let imported = rally_in(&[
+        "import",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--data",
+        dir,
+        "--events",
+        root.join("examples/shipped/events.jsonl").to_str().unwrap(),
+    ]);
+    assert!(imported.status.success());
+
+    let text = rally_in(&["explain", "--data", dir, "m-lin", "--event", "s-1"]);
+    let said = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.status.success(),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    assert!(said.contains("event s-1 (join"), "{said}");
+    assert!(said.contains("✓ welcome-message"), "{said}");
+    let json = rally_in(&["explain", "--data", dir, "m-lin", "--json"]);
+    let doc: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let steps = doc["steps"].as_array().unwrap();
+    assert!(steps.len() > 3, "{doc}");
+    assert!(steps.iter().all(|step| step["member"] == "m-lin"));
+    let unknown = rally_in(&["explain", "--data", dir, "m-lin", "--event", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("event \"nope\""));
+
+    let clock = std::sync::Arc::new(rally::clock::SystemClock);
+    let live = support::live::Live::start(&rules, data.path(), clock).await;
+    let (status, over_http) = live.get("/v1/members/m-lin/explain?event=s-1").await;
+    assert_eq!(status, 200, "{over_http}");
+    assert_eq!(over_http["steps"].as_array().unwrap().len(), 1);
+    assert_eq!(over_http["steps"][0]["input"]["id"], "s-1", "{over_http}");
+    let (status, missing) = live.get("/v1/members/nobody/explain").await;
+    assert_eq!(status, 404);
+    assert!(missing["error"].as_str().unwrap().contains("nobody"));
+    live.stop().await;
+}

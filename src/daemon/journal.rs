@@ -1,6 +1,7 @@
-//! `GET /v1/journal?since=T`: the event journal as NDJSON, streamed — read from the
-//! store a scan at a time on the blocking pool while the client takes it, so a long
-//! journal is never held in memory.
+//! What the API reads from the event journal: `GET /v1/journal?since=T`, the journal
+//! as NDJSON, streamed — read from the store a scan at a time on the blocking pool
+//! while the client takes it, so a long journal is never held in memory — and
+//! `GET /v1/members/{id}/explain`, a member's steps traced by replaying it.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -69,5 +70,44 @@ impl http_body::Body for ChannelBody {
         self.0
             .poll_recv(cx)
             .map(|chunk| chunk.map(|chunk| chunk.map(Frame::data)))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ExplainQuery {
+    event: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// `GET /v1/members/{id}/explain?event=ID`: the member's steps (or the one that
+/// applied `event`), traced by replaying the journal on the blocking pool beside the
+/// writer.
+pub async fn explain(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(query): Query<ExplainQuery>,
+) -> Response {
+    use crate::replay::explain::ExplainError;
+    let store = Arc::clone(&app.store);
+    let options = crate::engine::explain::Options { all: query.all };
+    let member = id.clone();
+    let traced = tokio::task::spawn_blocking(move || {
+        crate::replay::explain::explain(&store, &member, query.event.as_deref(), options)
+    })
+    .await;
+    match traced {
+        Ok(Ok(explanation)) => axum::Json(explanation).into_response(),
+        Ok(Err(e @ (ExplainError::UnknownMember(_) | ExplainError::UnknownEvent { .. }))) => {
+            error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Ok(Err(e)) => {
+            tracing::error!(member = ?id, error = %e, "cannot explain");
+            error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "explaining panicked");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "explaining failed")
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Applying a rule's actions (SPEC §2.3) to the working member. The caller restores
 //! the member if any action fails, so a rule applies all of its actions or none.
 
+use super::explain::{CapState, Effect};
 use super::outcome::LedgerEntry;
 use super::run::{Failed, Run};
 use crate::localtime;
@@ -17,20 +18,34 @@ impl Run<'_> {
         for action in &rule.actions {
             match action {
                 Action::Points { amount, reason } => {
+                    // For the trace: the amount's expression and what it read, taken
+                    // before the award changes the member.
+                    let mut computed = None;
                     let requested = match amount {
                         Amount::Fixed(n) => *n,
-                        Amount::Expr(expr) => sandbox
-                            .eval_number(expr, self.bindings())
-                            .map_err(|e| Failed::script(e, expr))?,
+                        Amount::Expr(expr) => {
+                            let value = sandbox
+                                .eval_number(expr, self.bindings())
+                                .map_err(|e| Failed::script(e, expr))?;
+                            if self.tracing() {
+                                computed = Some((expr.text.trim().to_string(), self.reads(expr)));
+                            }
+                            value
+                        }
                     };
                     let requested = whole_points(requested)?;
                     self.award(rule, requested, reason.as_deref())?;
+                    if let Some((text, reads)) = computed {
+                        self.points_computed(text, reads);
+                    }
                 }
                 Action::Tag(name) => {
                     self.member.tags.insert(name.clone());
+                    self.effect(|_| Effect::Tag { name: name.clone() });
                 }
                 Action::Untag(name) => {
                     self.member.tags.remove(name);
+                    self.effect(|_| Effect::Untag { name: name.clone() });
                 }
                 Action::Badge(name) => self.badge(name),
                 Action::Set(pairs) => {
@@ -41,6 +56,10 @@ impl Run<'_> {
                                 .eval_value(expr, self.bindings())
                                 .map_err(|e| Failed::script(e, expr))?,
                         };
+                        self.effect(|_| Effect::Set {
+                            key: key.clone(),
+                            value: value.clone(),
+                        });
                         self.member.attrs.insert(key.clone(), value);
                     }
                 }
@@ -72,10 +91,12 @@ impl Run<'_> {
         match action {
             ScriptAction::Award { amount, reason } => self.award(rule, amount, reason.as_deref()),
             ScriptAction::Tag(name) => {
+                self.effect(|_| Effect::Tag { name: name.clone() });
                 self.member.tags.insert(name);
                 Ok(())
             }
             ScriptAction::Untag(name) => {
+                self.effect(|_| Effect::Untag { name: name.clone() });
                 self.member.tags.remove(&name);
                 Ok(())
             }
@@ -84,6 +105,10 @@ impl Run<'_> {
                 Ok(())
             }
             ScriptAction::Set(key, value) => {
+                self.effect(|_| Effect::Set {
+                    key: key.clone(),
+                    value: value.clone(),
+                });
                 self.member.attrs.insert(key, value);
                 Ok(())
             }
@@ -102,6 +127,9 @@ impl Run<'_> {
     }
 
     fn badge(&mut self, name: &str) {
+        self.effect(|_| Effect::Badge {
+            name: name.to_string(),
+        });
         if !self.member.badges.iter().any(|b| b == name) {
             self.member.badges.push(name.to_string());
         }
@@ -126,6 +154,8 @@ impl Run<'_> {
         let mut amount = requested;
         let mut clipped_by = None;
         let mut day_total = None;
+        // What the caps stood at, for the trace only.
+        let mut caps = Vec::new();
         if requested < 0 {
             if self.member.points + requested < 0 {
                 return Err(Failed::new(format!(
@@ -140,6 +170,15 @@ impl Run<'_> {
                 _ => 0,
             };
             let room = (cap - so_far).max(0);
+            if self.tracing() {
+                caps.push(CapState {
+                    cap: "daily_cap".to_string(),
+                    limit: cap,
+                    used: so_far,
+                    room,
+                    period: Some(today.to_string()),
+                });
+            }
             if amount > room {
                 amount = room;
                 clipped_by = Some("daily_cap".to_string());
@@ -148,6 +187,22 @@ impl Run<'_> {
         }
         if amount > 0 {
             if let Some((campaign, room)) = self.budget_room(rule) {
+                if self.tracing() && room != i64::MAX {
+                    let limit = self
+                        .rules()
+                        .campaigns
+                        .iter()
+                        .find(|c| c.id == campaign)
+                        .and_then(|c| c.budget_points)
+                        .unwrap_or_default();
+                    caps.push(CapState {
+                        cap: format!("budget:{campaign}"),
+                        limit,
+                        used: limit - room,
+                        room,
+                        period: None,
+                    });
+                }
                 if amount > room {
                     amount = room;
                     clipped_by = Some(format!("budget:{campaign}"));
@@ -162,6 +217,14 @@ impl Run<'_> {
         if amount > 0 {
             self.member.points_lifetime += amount;
         }
+        self.effect(|run| Effect::Points {
+            asked: requested,
+            awarded: amount,
+            balance: run.member.points,
+            clipped_by: clipped_by.clone(),
+            caps,
+            from: None,
+        });
         self.ledger.push(LedgerEntry {
             member: self.member.id.clone(),
             amount,

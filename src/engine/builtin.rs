@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use super::explain::Why;
 use super::run::{Failed, Run};
 use crate::event::Event;
 use crate::localtime;
@@ -16,20 +17,76 @@ const JOIN_FIELDS: [&str; 4] = ["name", "email", "timezone", "locale"];
 impl Run<'_> {
     pub fn on_event(&mut self, event: &Event) {
         self.place_on_ladder();
+        let before = self.tracing().then(|| self.member.clone());
         let returned = self.builtin_effects(event);
         self.count_custom(event);
+        if let Some(before) = before {
+            self.trace_builtin(&before);
+        }
         self.member_changed();
-        self.detect(1);
+        self.detect(1, None);
         let rules = self.rules();
         if let Some(indexes) = rules.index.by_event_type.get(&event.kind) {
             for &index in indexes {
+                self.consider(index, |_| Why::Event {
+                    event_type: event.kind.clone(),
+                });
                 self.try_rule(index, 0);
             }
         }
         for index in returned {
+            self.consider(index, |run| Why::Returned {
+                after: match run.rules().rules[index].trigger {
+                    crate::rules::Trigger::Returned(min) => crate::duration::format(min),
+                    _ => String::new(),
+                },
+            });
             self.try_rule(index, 0);
         }
         self.drain();
+    }
+
+    /// What the built-in effects and custom counters changed, for the trace: every
+    /// counter that moved, the streak day and the silence that activity ended.
+    fn trace_builtin(&mut self, before: &crate::member::Member) {
+        let after = &self.member;
+        let mut notes = Vec::new();
+        let names: std::collections::BTreeSet<&String> = before
+            .counters
+            .keys()
+            .chain(after.counters.keys())
+            .collect();
+        for name in names {
+            let (from, to) = (before.counter(name), after.counter(name));
+            if from != to {
+                notes.push(format!(
+                    "counter {name}: {} → {}",
+                    from.normalize(),
+                    to.normalize()
+                ));
+            }
+        }
+        if let (Some(last), Some(now)) = (before.last_active, after.last_active) {
+            if now > last {
+                notes.push(format!(
+                    "active again after {} of silence (last active {})",
+                    crate::duration::format(now - last),
+                    crate::member::rfc3339(last)
+                ));
+            }
+        }
+        if before.left && !after.left {
+            notes.push("back: the member had left".to_string());
+        }
+        if after.left && !before.left {
+            notes.push("left the community".to_string());
+        }
+        if after.unsubscribed && !before.unsubscribed {
+            notes.push("unsubscribed from marketing".to_string());
+        }
+        for note in notes {
+            self.builtin_note(|_| note);
+        }
     }
 
     /// Applies the built-in effects; returns the `returned` rules this activity

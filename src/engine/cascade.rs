@@ -1,6 +1,7 @@
 //! Cascades: milestones crossed and tier changes, detected after every change to the
 //! member and run in the order they happened.
 
+use super::explain::{describe_threshold, Check, Why};
 use super::run::{Failed, Run};
 use crate::member::Member;
 use crate::money::Decimal;
@@ -15,11 +16,14 @@ pub(super) enum Cascade {
     Milestones {
         rose: Vec<Rise>,
         depth: u32,
+        /// The rule whose effects caused it; `None` for the event's own effects.
+        cause: Option<usize>,
     },
     Tier {
         to: String,
         up: bool,
         depth: u32,
+        cause: Option<usize>,
     },
 }
 
@@ -59,8 +63,9 @@ fn level_for(levels: &[crate::rules::TierLevel], value: Decimal) -> Option<&str>
 }
 
 impl Run<'_> {
-    /// Compares the member with what was last seen and queues what changed.
-    pub fn detect(&mut self, depth: u32) {
+    /// Compares the member with what was last seen and queues what changed, as caused
+    /// by rule `cause` (`None`: the event's own effects).
+    pub fn detect(&mut self, depth: u32, cause: Option<usize>) {
         let rules = self.rules();
         let mut rose = Vec::new();
         for (slot, name) in rules.index.milestone_counters.iter().enumerate() {
@@ -78,9 +83,10 @@ impl Run<'_> {
             }
         }
         if !rose.is_empty() {
-            self.queue.push_back(Cascade::Milestones { rose, depth });
+            self.queue
+                .push_back(Cascade::Milestones { rose, depth, cause });
         }
-        self.detect_tier(depth);
+        self.detect_tier(depth, cause);
     }
 
     /// Sets the last seen value of a watched counter (no-op for one no milestone
@@ -97,7 +103,7 @@ impl Run<'_> {
         }
     }
 
-    fn detect_tier(&mut self, depth: u32) {
+    fn detect_tier(&mut self, depth: u32, cause: Option<usize>) {
         let Some(tiers) = &self.rules().tiers else {
             return;
         };
@@ -129,6 +135,7 @@ impl Run<'_> {
             to: new_tier.to_string(),
             up,
             depth,
+            cause,
         });
     }
 
@@ -136,7 +143,7 @@ impl Run<'_> {
     /// anything, so a first event that lifts them is a real tier change.
     pub fn place_on_ladder(&mut self) {
         if self.member.tier.is_none() {
-            self.detect_tier(0);
+            self.detect_tier(0, None);
         }
     }
 
@@ -171,7 +178,7 @@ impl Run<'_> {
         while let Some(cascade) = self.queue.pop_front() {
             let rules = self.rules();
             match cascade {
-                Cascade::Milestones { rose, depth } => {
+                Cascade::Milestones { rose, depth, cause } => {
                     for &(index, slot) in &rules.index.milestones {
                         let Some(rise) = rose.iter().find(|rise| rise.slot == slot) else {
                             continue;
@@ -181,10 +188,15 @@ impl Run<'_> {
                         else {
                             continue;
                         };
-                        self.run_milestone(index, threshold, rise, depth);
+                        self.run_milestone(index, threshold, rise, depth, cause);
                     }
                 }
-                Cascade::Tier { to, up, depth, .. } => {
+                Cascade::Tier {
+                    to,
+                    up,
+                    depth,
+                    cause,
+                } => {
                     for &index in &rules.index.tier {
                         let crate::rules::Trigger::Tier(change) = &rules.rules[index].trigger
                         else {
@@ -196,6 +208,11 @@ impl Run<'_> {
                             TierChange::Down => !up,
                         };
                         if matches {
+                            self.consider(index, |run| Why::Tier {
+                                to: to.clone(),
+                                up,
+                                cause: cause.map(|i| run.rules().rules[i].id.clone()),
+                            });
                             self.try_rule(index, depth);
                         }
                     }
@@ -208,10 +225,47 @@ impl Run<'_> {
 impl Run<'_> {
     /// Runs milestone rule `index` once for each mark the rise reaches that it has not
     /// paid for yet, and records each mark it fires for.
-    fn run_milestone(&mut self, index: usize, threshold: Threshold, rise: &Rise, depth: u32) {
+    fn run_milestone(
+        &mut self,
+        index: usize,
+        threshold: Threshold,
+        rise: &Rise,
+        depth: u32,
+        cause: Option<usize>,
+    ) {
         let id = &self.rules().rules[index].id;
         let paid = self.member.book.milestones.get(id).copied().unwrap_or(0);
-        for mark in marks(threshold, rise.from, rise.to, paid) {
+        let marks = marks(threshold, rise.from, rise.to, paid);
+        let why = |run: &Self, mark: Option<u64>| Why::Milestone {
+            counter: run
+                .rules()
+                .index
+                .milestone_counters
+                .get(rise.slot)
+                .cloned()
+                .unwrap_or_default(),
+            from: rise.from.normalize().to_string(),
+            to: rise.to.normalize().to_string(),
+            threshold: describe_threshold(threshold),
+            mark,
+            cause: cause.map(|i| run.rules().rules[i].id.clone()),
+        };
+        if marks.is_empty() && self.tracing() {
+            // The counter it watches rose, short of a mark not yet paid.
+            self.consider(index, |run| why(run, None));
+            // At or past the mark: it was paid before (or the counter passed it before
+            // this rise); below it: not reached yet.
+            let reached = match threshold {
+                Threshold::At(n) | Threshold::Every(n) => rise.to >= n,
+            };
+            self.check(|_| Check::Threshold {
+                reached,
+                pass: false,
+            });
+            self.skipped("threshold");
+        }
+        for mark in marks {
+            self.consider(index, |run| why(run, Some(mark)));
             if self.try_rule(index, depth) {
                 self.member.book.milestones.insert(id.clone(), mark);
             }

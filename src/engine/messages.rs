@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use super::explain::Effect;
 use super::run::{campaign_bindings, Failed, Run};
 use crate::member::{rfc3339, Member};
 use crate::outbox::{OutboxRow, Status};
@@ -109,23 +110,31 @@ impl Run<'_> {
         .map_err(Failed::new)?;
         let zone = self.zone();
         let now = self.now();
-        let (status, due, last_error) = match &recipient {
+        let verdict = recipient
+            .as_ref()
+            .map(|_| policy::decide(&self.member, &rules.settings.messaging, zone, now, true));
+        let (status, due, last_error) = match verdict {
             None => (
                 Status::Failed,
                 now,
                 Some("the member has no `email` attribute to send to".to_string()),
             ),
-            Some(_) => {
-                match policy::decide(&self.member, &rules.settings.messaging, zone, now, true) {
-                    Verdict::Send => (Status::Pending, now, None),
-                    Verdict::Defer { until } => (Status::Deferred, until, None),
-                    Verdict::Capped => (Status::Capped, now, None),
-                    Verdict::Suppressed(why) => {
-                        (Status::Suppressed, now, Some(format!("member {why}")))
-                    }
-                }
+            Some(Verdict::Send) => (Status::Pending, now, None),
+            Some(Verdict::Defer { until }) => (Status::Deferred, until, None),
+            Some(Verdict::Capped) => (Status::Capped, now, None),
+            Some(Verdict::Suppressed(why)) => {
+                (Status::Suppressed, now, Some(format!("member {why}")))
             }
         };
+        self.effect(|_| Effect::Message {
+            template: template.to_string(),
+            channel: channel.to_string(),
+            to: recipient.clone().unwrap_or_default(),
+            status: status.as_str().to_string(),
+            due,
+            reason: policy_reason(&rules.settings.messaging, zone, verdict)
+                .or_else(|| last_error.clone()),
+        });
         if matches!(status, Status::Pending | Status::Deferred) {
             policy::count_sent(&mut self.member, zone, due);
         }
@@ -178,6 +187,11 @@ impl Run<'_> {
             self.now(),
         );
         let row = self.notification(&ticket, Some(&rule.id))?;
+        self.effect(|_| Effect::Ticket {
+            id: ticket.id.clone(),
+            policy: policy_id.to_string(),
+            severity: severity.as_str().to_string(),
+        });
         self.messages.push(row);
         self.tickets.push(OpenedTicket { ticket, deadline });
         Ok(())
@@ -296,4 +310,32 @@ fn webhook_body(
         .render_webhook_body(channel, &ctx)
         .map(Some)
         .map_err(|e| format!("channel {channel:?} body: {e}"))
+}
+
+/// Why the messaging policy decided as it did, in words, for the trace: the quiet
+/// hours a message waits out, the `max_per_day` used up, the consent withheld.
+fn policy_reason(
+    policy: &crate::rules::MessagingPolicy,
+    zone: chrono_tz::Tz,
+    verdict: Option<Verdict>,
+) -> Option<String> {
+    let quiet = || {
+        policy
+            .quiet_hours
+            .map(|(start, end)| format!("{}-{}", start.format("%H:%M"), end.format("%H:%M")))
+            .unwrap_or_default()
+    };
+    match verdict? {
+        Verdict::Send => None,
+        Verdict::Defer { until } => Some(format!(
+            "quiet hours {} in {zone}: held until {}",
+            quiet(),
+            rfc3339(until)
+        )),
+        Verdict::Capped => Some(format!(
+            "max_per_day {} already reached for the member-local day ({zone})",
+            policy.max_per_day.unwrap_or_default()
+        )),
+        Verdict::Suppressed(why) => Some(format!("no consent to marketing: the member {why}")),
+    }
 }

@@ -15,6 +15,7 @@
 mod actions;
 mod builtin;
 mod cascade;
+pub mod explain;
 mod messages;
 pub mod outcome;
 mod run;
@@ -74,13 +75,35 @@ impl Input<'_> {
 
 /// Runs one step for one member. `member` is the stored state, `None` for a member
 /// Rally has not seen yet (created by this step).
+///
+/// When the rule set carries an explain [`explain::Tap`] for this member, the step is
+/// traced on the way and the trace handed to the tap; the outcome is the same.
 pub fn step(ctx: &Context<'_>, member: Option<Member>, input: &Input<'_>) -> Outcome {
+    let options = ctx
+        .rules
+        .explain
+        .as_deref()
+        .and_then(|tap| tap.wants(input.member_id()));
+    let (outcome, trace) = run_step(ctx, member, input, options);
+    if let (Some(tap), Some(trace)) = (ctx.rules.explain.as_deref(), trace) {
+        tap.push(trace);
+    }
+    outcome
+}
+
+/// The step, traced when `explain` says how.
+fn run_step(
+    ctx: &Context<'_>,
+    member: Option<Member>,
+    input: &Input<'_>,
+    explain: Option<explain::Options>,
+) -> (Outcome, Option<explain::StepTrace>) {
     let member = member.unwrap_or_else(|| {
         let mut member = Member::new(input.member_id());
         member.created_at = Some(ctx.now);
         member
     });
-    let mut run = run::Run::new(ctx, member, input);
+    let mut run = run::Run::new(ctx, member, input, explain);
     match input {
         Input::Event(event) => run.on_event(event),
         Input::Inactive { due, .. } => run.on_inactive(*due),

@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use serde_json::Value;
 
 use super::cascade::{Cascade, Watch};
+use super::explain::{Check, Options, Recorder};
 use super::outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
 use super::{Context, Input};
 use crate::event::Event;
@@ -41,6 +42,8 @@ pub(super) struct Run<'a> {
     pub budget_spent: BTreeMap<String, i64>,
     pub messages: Vec<crate::outbox::OutboxRow>,
     pub tickets: Vec<super::OpenedTicket>,
+    /// The trace being kept, when the step was asked to explain itself.
+    pub trace: Option<Box<Recorder>>,
 }
 
 /// Why a rule stopped: reported with the rule's id and location.
@@ -67,7 +70,12 @@ impl Failed {
 }
 
 impl<'a> Run<'a> {
-    pub fn new(ctx: &'a Context<'a>, mut member: Member, input: &'a Input<'a>) -> Self {
+    pub fn new(
+        ctx: &'a Context<'a>,
+        mut member: Member,
+        input: &'a Input<'a>,
+        explain: Option<Options>,
+    ) -> Self {
         let event = match input {
             Input::Event(event) => Some(*event),
             Input::Inactive { .. } | Input::Global { .. } | Input::SilenceRulesChanged { .. } => {
@@ -80,6 +88,8 @@ impl<'a> Run<'a> {
             super::cascade::forget_milestones(ctx.rules, &mut member, &counter);
         }
         let watch = Watch::new(ctx.rules, &member);
+        let trace =
+            explain.map(|options| Box::new(Recorder::new(options, &member, input, ctx.now)));
         Run {
             ctx,
             member,
@@ -95,6 +105,7 @@ impl<'a> Run<'a> {
             budget_spent: BTreeMap::new(),
             messages: Vec::new(),
             tickets: Vec::new(),
+            trace,
         }
     }
 
@@ -148,6 +159,11 @@ impl<'a> Run<'a> {
         let rule = &rules.rules[index];
         let fired = self.fired.get(&index).copied().unwrap_or(0);
         if depth > MAX_CASCADE_DEPTH || fired >= MAX_FIRINGS_PER_RULE {
+            self.check(|_| Check::Loop {
+                firings: fired,
+                depth,
+                pass: false,
+            });
             self.fail(
                 rule,
                 Failed::new(format!(
@@ -158,20 +174,52 @@ impl<'a> Run<'a> {
             return false;
         }
         if let Some(during) = &rule.during {
-            if !in_phase(rules, during, self.now()) {
+            let pass = in_phase(rules, during, self.now());
+            self.check(|run| Check::Phase {
+                campaign: during.campaign.clone(),
+                phase: rules
+                    .campaigns
+                    .iter()
+                    .find(|c| c.id == during.campaign)
+                    .and_then(|c| crate::campaign::phase_at(c, run.now()))
+                    .map(|p| p.name),
+                wanted: during.phases.clone(),
+                pass,
+            });
+            if !pass {
+                self.skipped("phase");
                 return false;
             }
         }
         let limit_key = match rule.limit {
             Some(limit) => {
                 let Some(key) = self.limit_key(rule, limit.per) else {
+                    self.check(|_| Check::Limit {
+                        times: limit.times,
+                        per: limit_per(limit.per).to_string(),
+                        period: None,
+                        used: 0,
+                        left: 0,
+                        pass: false,
+                    });
+                    self.skipped("limit");
                     return false;
                 };
                 let used = match self.member.book.rule_limits.get(&rule.id) {
                     Some((period, count)) if *period == key => *count,
                     _ => 0,
                 };
-                if used >= limit.times {
+                let pass = used < limit.times;
+                self.check(|_| Check::Limit {
+                    times: limit.times,
+                    per: limit_per(limit.per).to_string(),
+                    period: Some(key.clone()),
+                    used,
+                    left: limit.times.saturating_sub(used),
+                    pass,
+                });
+                if !pass {
+                    self.skipped("limit");
                     return false;
                 }
                 Some((key, used))
@@ -180,9 +228,19 @@ impl<'a> Run<'a> {
         };
         if let Some(condition) = &rule.condition {
             let sandbox = rules.sandbox.clone();
-            match sandbox.eval_bool(condition, self.bindings()) {
+            let value = sandbox.eval_bool(condition, self.bindings());
+            self.check(|run| Check::If {
+                expr: condition.text.trim().to_string(),
+                value: value.as_ref().ok().copied(),
+                reads: run.reads(condition),
+                pass: matches!(value, Ok(true)),
+            });
+            match value {
                 Ok(true) => {}
-                Ok(false) => return false,
+                Ok(false) => {
+                    self.skipped("if");
+                    return false;
+                }
                 Err(e) => {
                     self.fail(rule, Failed::script(e, condition));
                     return false;
@@ -218,6 +276,7 @@ impl<'a> Run<'a> {
                 .insert(rule.id.clone(), (key, used + 1));
         }
         *self.fired.entry(index).or_insert(0) += 1;
+        self.fired_traced();
         self.firings.push(Firing {
             rule: rule.id.clone(),
             member: self.member.id.clone(),
@@ -227,7 +286,7 @@ impl<'a> Run<'a> {
             version: rules.version.clone(),
         });
         self.member_changed();
-        self.detect(depth + 1);
+        self.detect(depth + 1, Some(index));
         true
     }
 
@@ -252,6 +311,7 @@ impl<'a> Run<'a> {
         let at = failed
             .at
             .unwrap_or_else(|| format!("{}:{}", rule.at.file, rule.at.line));
+        self.failed_traced(&rule.id, &failed.message, &at);
         self.failures.push(RuleFailure {
             rule: rule.id.clone(),
             member: self.member.id.clone(),
@@ -262,9 +322,12 @@ impl<'a> Run<'a> {
         });
     }
 
-    pub fn finish(mut self) -> Outcome {
+    /// The step's outcome, and its trace when one was kept.
+    pub fn finish(mut self) -> (Outcome, Option<super::explain::StepTrace>) {
         let (timers_set, timers_clear) = self.arm_silence_timer();
-        Outcome {
+        let rules = self.ctx.rules;
+        let trace = self.trace.take();
+        let outcome = Outcome {
             member: self.member,
             ledger: self.ledger,
             firings: self.firings,
@@ -274,7 +337,20 @@ impl<'a> Run<'a> {
             budget_spent: self.budget_spent,
             messages: self.messages,
             tickets: self.tickets,
-        }
+        };
+        let trace = trace.map(|recorder| recorder.finish(rules, &outcome));
+        (outcome, trace)
+    }
+}
+
+/// A limit's period as written.
+fn limit_per(per: LimitPer) -> &'static str {
+    match per {
+        LimitPer::Day => "day",
+        LimitPer::Week => "week",
+        LimitPer::Month => "month",
+        LimitPer::Ever => "ever",
+        LimitPer::Campaign => "campaign",
     }
 }
 

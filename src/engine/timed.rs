@@ -14,6 +14,7 @@
 //! most once per silence, whatever a reload does to its duration, and a rule added
 //! while a member is silent past its deadline still reaches them, once.
 
+use super::explain::{Check, Why};
 use super::run::{Failed, Run};
 use crate::member::Member;
 use crate::rules::{RuleSet, Trigger};
@@ -117,6 +118,16 @@ impl Run<'_> {
     /// that is not the armed one (superseded, or disarmed by `leave`) does nothing.
     pub fn on_inactive(&mut self, due: i64) {
         if self.member.book.silence_timer != Some(due) {
+            self.note(|run| match run.member.book.silence_timer {
+                Some(armed) => format!(
+                    "this timer was superseded (the member's timer is armed for {}): nothing runs",
+                    millis(armed)
+                ),
+                None => {
+                    "this timer was disarmed (the member left, or nothing is due): nothing runs"
+                        .to_string()
+                }
+            });
             return;
         }
         self.member.book.silence_timer = None;
@@ -136,6 +147,10 @@ impl Run<'_> {
     fn fire_silence_rules(&mut self, by: i64) {
         let rules = self.rules();
         let Some(Silence { began, mut fired }) = silence(rules, &self.member) else {
+            self.note(|_| {
+                "the member is not silent in a way inactivity rules watch (never active, or left)"
+                    .to_string()
+            });
             return;
         };
         let mut due_rules: Vec<(i64, usize)> = deadlines(rules, began)
@@ -150,11 +165,25 @@ impl Run<'_> {
         self.member.book.silence_fired = None;
         self.member.book.silence_rules = Some((began, fired));
         if due_rules.is_empty() {
+            self.note(|_| {
+                format!(
+                    "silent since {}: no inactivity rule is due by {} that has not fired in this silence",
+                    millis(began),
+                    millis(by)
+                )
+            });
             return;
         }
         self.place_on_ladder();
-        for (_, index) in due_rules {
+        for (deadline, index) in due_rules {
             debug_assert!(matches!(rules.rules[index].trigger, Trigger::Inactive(_)));
+            self.consider(index, |_| Why::Inactive {
+                after: match rules.rules[index].trigger {
+                    Trigger::Inactive(d) => crate::duration::format(d),
+                    _ => String::new(),
+                },
+                deadline: chrono::DateTime::from_timestamp_millis(deadline).unwrap_or_default(),
+            });
             self.try_rule(index, 0);
         }
         self.drain();
@@ -167,23 +196,58 @@ impl Run<'_> {
         let Some(index) = rules.rules.iter().position(|r| {
             r.id == rule_id && matches!(r.trigger, Trigger::Phase { .. } | Trigger::Schedule(_))
         }) else {
+            self.note(|_| format!("no phase or schedule rule {rule_id:?} in the current rules"));
             return;
         };
         let rule = &rules.rules[index];
+        self.consider(index, |_| match &rule.trigger {
+            Trigger::Phase { campaign, enters } => Why::Phase {
+                campaign: campaign.clone(),
+                enters: enters.clone(),
+            },
+            _ => Why::Schedule,
+        });
         let audience = rule.audience.as_ref();
         if self.member.left && !audience.is_some_and(|a| a.include_left) {
+            self.check(|_| Check::Audience {
+                expr: None,
+                value: None,
+                reads: Vec::new(),
+                left: true,
+                pass: false,
+            });
+            self.skipped("audience");
             return;
         }
         if let Some(expr) = audience.and_then(|a| a.condition.as_ref()) {
             let sandbox = rules.sandbox.clone();
-            match sandbox.eval_bool(expr, self.bindings()) {
+            let value = sandbox.eval_bool(expr, self.bindings());
+            self.check(|run| Check::Audience {
+                expr: Some(expr.text.trim().to_string()),
+                value: value.as_ref().ok().copied(),
+                reads: run.reads(expr),
+                left: false,
+                pass: matches!(value, Ok(true)),
+            });
+            match value {
                 Ok(true) => {}
-                Ok(false) => return,
+                Ok(false) => {
+                    self.skipped("audience");
+                    return;
+                }
                 Err(e) => {
                     self.fail(rule, Failed::script(e, expr));
                     return;
                 }
             }
+        } else {
+            self.check(|_| Check::Audience {
+                expr: None,
+                value: None,
+                reads: Vec::new(),
+                left: false,
+                pass: true,
+            });
         }
         self.place_on_ladder();
         self.try_rule(index, 0);
@@ -215,4 +279,11 @@ impl Run<'_> {
         self.member.book.silence_timer = wanted;
         (set, clear)
     }
+}
+
+/// Unix millis as an RFC 3339 time, for the trace's notes.
+fn millis(at: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(at)
+        .map(crate::member::rfc3339)
+        .unwrap_or_else(|| at.to_string())
 }

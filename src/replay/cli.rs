@@ -116,3 +116,29 @@ pub fn backtest(
     };
     Ok((summary(None)?, summary(Some(candidate))?))
 }
+
+/// `rally explain --data DIR MEMBER [--event ID]`: the member's steps, traced, as text
+/// or as the JSON document of `GET /v1/members/{id}/explain`.
+pub fn explain(
+    data: &Path,
+    member: &str,
+    event: Option<&str>,
+    all: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let store = open(data)?;
+    let options = crate::engine::explain::Options { all };
+    let explanation =
+        super::explain::explain(&store, member, event, options).map_err(|e| e.to_string())?;
+    let written = if json {
+        serde_json::to_writer_pretty(&mut *out, &explanation)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        out.write_all(crate::engine::explain::render::text(&explanation.steps).as_bytes())
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("writing the explanation: {e}"))
+}

@@ -224,6 +224,7 @@ pub fn compile(
         index,
         sandbox,
         messages: Arc::new(messages),
+        explain: None,
     })
 }
 

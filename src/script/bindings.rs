@@ -69,6 +69,11 @@ impl Bindings {
             .push_constant_dynamic("member", member_value(member));
     }
 
+    /// A binding by name (`member`, `event`, `campaign`, `now`).
+    pub(super) fn get(&self, name: &str) -> Option<&Dynamic> {
+        self.scope.get(name)
+    }
+
     pub(super) fn scope_mut(&mut self) -> &mut Scope<'static> {
         &mut self.scope
     }

@@ -58,3 +58,55 @@ fn first_property(rhs: &Expr) -> Option<(&str, rhai::Position)> {
         _ => None,
     }
 }
+
+/// Every path from a binding through literal properties the text reads, in the order
+/// written, each once: `member.points`, `event.data.amount`, `campaign.double11.phase`,
+/// `member.counters["posts"]` as `member.counters.posts`. What `rally explain` shows
+/// next to a condition's value. A computed index or a method call ends the path there
+/// (`member.tags.contains(..)` reads `member.tags`).
+pub(super) fn binding_paths(ast: &AST) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(ASTNode::Expr(Expr::Dot(dot, ..))) = path.last() {
+            if let Expr::Variable(var, ..) = &dot.lhs {
+                if super::bindings::NAMES.contains(&var.1.as_str()) {
+                    let mut segments = vec![var.1.to_string()];
+                    property_chain(&dot.rhs, &mut segments);
+                    let text = segments.join(".");
+                    if segments.len() > 1 && !paths.contains(&text) {
+                        paths.push(text);
+                    }
+                }
+            }
+        }
+        true
+    });
+    paths
+}
+
+/// Appends the literal properties of a chain; whether the whole chain was literal (so
+/// what follows it may be appended too).
+fn property_chain(rhs: &Expr, segments: &mut Vec<String>) -> bool {
+    match rhs {
+        Expr::Property(prop, _) => {
+            segments.push(prop.2.to_string());
+            true
+        }
+        Expr::Dot(chain, ..) => {
+            property_chain(&chain.lhs, segments) && property_chain(&chain.rhs, segments)
+        }
+        Expr::Index(chain, ..) => {
+            if !property_chain(&chain.lhs, segments) {
+                return false;
+            }
+            match &chain.rhs {
+                Expr::StringConstant(key, _) => {
+                    segments.push(key.to_string());
+                    true
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
