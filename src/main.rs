@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use rally::daemon::bench::BenchConfig;
 use rally::daemon::{self, DaemonError};
@@ -144,18 +144,8 @@ enum Command {
         a: PathBuf,
         /// The candidate's `rally sim` output.
         b: PathBuf,
-        /// Print the difference as JSON (schema in docs/backtest.md) instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Show unchanged rules, messages, campaigns and tickets in the table too.
-        #[arg(long)]
-        all: bool,
-        /// Fail (exit 1) when METRIC OP VALUE holds, e.g. `points_awarded>+10%`,
-        /// `messages_sent>+500`, `liability>+5%`, `members_changed_tier>100`. A signed
-        /// value compares the change from A to B; an unsigned one, B's figure (or the
-        /// count of differences). Repeatable. Metrics: docs/backtest.md.
-        #[arg(long = "fail-if", value_name = "EXPR")]
-        fail_if: Vec<String>,
+        #[command(flatten)]
+        report: Report,
     },
     /// What candidate rules would have done: replays the event journal of a data
     /// directory under the rules it recorded and under --rules, and prints the
@@ -170,13 +160,8 @@ enum Command {
         /// before builds the state both start from. Default: the whole journal.
         #[arg(long, value_parser = parse_since)]
         since: Option<DateTime<Utc>>,
-        #[arg(long)]
-        json: bool,
-        #[arg(long)]
-        all: bool,
-        /// As for `rally diff`.
-        #[arg(long = "fail-if", value_name = "EXPR")]
-        fail_if: Vec<String>,
+        #[command(flatten)]
+        report: Report,
     },
     /// Run the daemon: the HTTP API on --listen, state in --data, rules from --rules
     /// (reloaded when they change). Honours RALLY_TOKEN, RALLY_RATE_LIMIT and RUST_LOG.
@@ -272,6 +257,23 @@ enum Command {
     },
 }
 
+/// How `rally diff` and `rally backtest` report a difference.
+#[derive(Args)]
+struct Report {
+    /// Print the difference as JSON (schema in docs/backtest.md) instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Show unchanged rules, messages, campaigns and tickets in the table too.
+    #[arg(long)]
+    all: bool,
+    /// Fail (exit 1) when METRIC OP VALUE holds, e.g. `points_awarded>+10%`,
+    /// `messages_sent>+500`, `liability>+5%`, `members_changed_tier>100`. A signed
+    /// value compares the change from A to B; an unsigned one, B's figure (or the
+    /// count of differences). Repeatable. Metrics: docs/backtest.md.
+    #[arg(long = "fail-if", value_name = "EXPR")]
+    fail_if: Vec<String>,
+}
+
 /// `sim --until` as written: an instant, or a local time that only the rule set's
 /// `settings.timezone` turns into one.
 #[derive(Clone, Copy, Debug)]
@@ -362,21 +364,13 @@ fn main() -> ExitCode {
             rules,
             until,
         } => replay(data.as_deref(), journal.as_deref(), rules.as_deref(), until),
-        Command::Diff {
-            a,
-            b,
-            json,
-            all,
-            fail_if,
-        } => Ok(diff(&a, &b, json, all, &fail_if)),
+        Command::Diff { a, b, report } => Ok(diff(&a, &b, &report)),
         Command::Backtest {
             data,
             rules,
             since,
-            json,
-            all,
-            fail_if,
-        } => backtest(&data, &rules, since, json, all, &fail_if),
+            report,
+        } => backtest(&data, &rules, since, &report),
         Command::Import {
             rules,
             data,
@@ -645,18 +639,12 @@ fn backtest(
     data: &Path,
     rules_dir: &Path,
     since: Option<DateTime<Utc>>,
-    json: bool,
-    all: bool,
-    fail_if: &[String],
+    report: &Report,
 ) -> Result<ExitCode, String> {
-    let thresholds: Vec<rally::backtest::Threshold> =
-        match fail_if.iter().map(|t| t.parse()).collect() {
-            Ok(thresholds) => thresholds,
-            Err(e) => {
-                eprintln!("rally backtest: {e}");
-                return Ok(ExitCode::from(2));
-            }
-        };
+    let thresholds = match report.thresholds("backtest") {
+        Ok(thresholds) => thresholds,
+        Err(invalid) => return Ok(invalid),
+    };
     let candidate = match rules::load(rules_dir) {
         Ok(set) => Arc::new(set),
         Err(errors) => {
@@ -673,24 +661,33 @@ fn backtest(
         labels,
         &recorded,
         &proposed,
-        json,
-        all,
+        report,
         &thresholds,
     ))
 }
 
+impl Report {
+    /// The `--fail-if` thresholds, or exit 2 after saying which one is bad.
+    fn thresholds(&self, command: &str) -> Result<Vec<rally::backtest::Threshold>, ExitCode> {
+        self.fail_if
+            .iter()
+            .map(|t| t.parse())
+            .collect::<Result<_, rally::backtest::ThresholdError>>()
+            .map_err(|e| {
+                eprintln!("rally {command}: {e}");
+                ExitCode::from(2)
+            })
+    }
+}
+
 /// `rally diff`: exit 0, 1 when a threshold trips, 2 when an input or a threshold is
 /// bad (nothing is compared then).
-fn diff(a: &Path, b: &Path, json: bool, all: bool, fail_if: &[String]) -> ExitCode {
-    use rally::backtest::{self, Threshold};
+fn diff(a: &Path, b: &Path, report: &Report) -> ExitCode {
+    use rally::backtest;
     let invalid = ExitCode::from(2);
-    let thresholds: Result<Vec<Threshold>, _> = fail_if.iter().map(|t| t.parse()).collect();
-    let thresholds = match thresholds {
+    let thresholds = match report.thresholds("diff") {
         Ok(thresholds) => thresholds,
-        Err(e) => {
-            eprintln!("rally diff: {e}");
-            return invalid;
-        }
+        Err(invalid) => return invalid,
     };
     let (summary_a, summary_b) = match (backtest::load(a), backtest::load(b)) {
         (Ok(sa), Ok(sb)) => (sa, sb),
@@ -702,7 +699,7 @@ fn diff(a: &Path, b: &Path, json: bool, all: bool, fail_if: &[String]) -> ExitCo
         }
     };
     let labels = (a.display().to_string(), b.display().to_string());
-    report_difference(labels, &summary_a, &summary_b, json, all, &thresholds)
+    report_difference(labels, &summary_a, &summary_b, report, &thresholds)
 }
 
 /// Prints the difference between two runs as `rally diff` and `rally backtest` do,
@@ -711,10 +708,10 @@ fn report_difference(
     (label_a, label_b): (String, String),
     summary_a: &rally::backtest::Summary,
     summary_b: &rally::backtest::Summary,
-    json: bool,
-    all: bool,
+    report: &Report,
     thresholds: &[rally::backtest::Threshold],
 ) -> ExitCode {
+    let (json, all) = (report.json, report.all);
     use rally::backtest::{self, table, Difference};
     let invalid = ExitCode::from(2);
     let difference = Difference::between(summary_a, summary_b);
