@@ -29,14 +29,20 @@ pub enum SimError {
     Store(#[from] StoreError),
 }
 
-/// Everything the simulation observed, in the order it happened.
+mod spill;
+
+use spill::Spill;
+
+/// Everything the simulation observed, in the order it happened. What grows with the
+/// events is spilled to disk (`spill.rs`): a simulation's memory grows with its members.
 #[derive(Default)]
 struct Record {
-    ledger: Vec<LedgerEntry>,
-    firings: Vec<Firing>,
-    failures: Vec<RuleFailure>,
-    /// As queued; deferred ones are settled when the run ends (see [`Record::settle`]).
-    messages: Vec<OutboxRow>,
+    ledger: Spill<LedgerEntry>,
+    firings: Spill<Firing>,
+    failures: Spill<RuleFailure>,
+    /// As queued; deferred ones are settled as the document is written (see
+    /// [`Record::settle`]).
+    messages: Spill<OutboxRow>,
     rejected: Vec<Value>,
     /// Per member, when their consent to marketing changed and to what (`Some(why)`
     /// withheld), in time order: what a deferred message finds when it goes out.
@@ -124,65 +130,78 @@ pub fn simulate_with(
     drive(&mut runner, &mut record)?;
     record.absorb(runner.take_journal());
     let now = runner.now();
-    if let Some(now) = now {
-        record.settle(now);
-    }
     document(&runner, record, now)
 }
 
 impl Record {
     fn absorb(&mut self, outcomes: Vec<crate::runner::Journaled>) {
         for outcome in outcomes {
-            self.ledger.extend(outcome.ledger);
-            self.firings.extend(outcome.firings);
-            self.failures.extend(outcome.failures);
+            for entry in &outcome.ledger {
+                self.ledger.push(entry);
+            }
+            for mut firing in outcome.firings {
+                // The rule-set version belongs to the daemon's history, not to a
+                // simulation.
+                firing.version.clear();
+                self.firings.push(&firing);
+            }
+            for failure in &outcome.failures {
+                self.failures.push(failure);
+            }
             for mut row in outcome.messages {
                 // Channels are not contacted: a message due now counts as sent now.
                 if row.status == Status::Pending {
                     row.status = Status::Sent;
                     row.sent_at = Some(row.due);
                 }
-                self.messages.push(row);
+                self.messages.push(&row);
             }
         }
     }
 
-    /// Deferred messages whose time has come by `now` go out as the dispatcher would
-    /// send them: at their due time, unless the member had unsubscribed or left by
+    /// A deferred message whose time has come by `now` goes out as the dispatcher
+    /// would send it: at its due time, unless the member had unsubscribed or left by
     /// then (SPEC §2.6: consent is checked again when a message goes out).
-    fn settle(&mut self, now: DateTime<Utc>) {
-        for row in &mut self.messages {
-            if row.status != Status::Deferred || row.due > now {
-                continue;
+    fn settle(&self, mut row: OutboxRow, now: Option<DateTime<Utc>>) -> OutboxRow {
+        let Some(now) = now else {
+            return row;
+        };
+        if row.status != Status::Deferred || row.due > now {
+            return row;
+        }
+        // A change at the very instant the message is due comes after it.
+        let withheld = row
+            .member
+            .as_ref()
+            .filter(|_| row.marketing)
+            .and_then(|id| self.consent.get(id))
+            .and_then(|changes| changes.iter().rev().find(|(at, _)| *at < row.due))
+            .and_then(|(_, withheld)| *withheld);
+        match withheld {
+            Some(why) => {
+                row.status = Status::Suppressed;
+                row.last_error = Some(format!("member {why} before it went out"));
             }
-            // A change at the very instant the message is due comes after it.
-            let withheld = row
-                .member
-                .as_ref()
-                .filter(|_| row.marketing)
-                .and_then(|id| self.consent.get(id))
-                .and_then(|changes| changes.iter().rev().find(|(at, _)| *at < row.due))
-                .and_then(|(_, withheld)| *withheld);
-            match withheld {
-                Some(why) => {
-                    row.status = Status::Suppressed;
-                    row.last_error = Some(format!("member {why} before it went out"));
-                }
-                None => {
-                    row.status = Status::Sent;
-                    row.sent_at = Some(row.due);
-                }
+            None => {
+                row.status = Status::Sent;
+                row.sent_at = Some(row.due);
             }
         }
+        row
     }
 }
 
 /// The document's `messages`: each as it stands at the end.
-struct Messages<'a>(&'a [OutboxRow]);
+struct Messages<'a> {
+    record: &'a Record,
+    now: Option<DateTime<Utc>>,
+}
 
 impl Serialize for Messages<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(OutboxRow::view))
+        self.record
+            .messages
+            .serialize_with(serializer, |row| self.record.settle(row, self.now).view())
     }
 }
 
@@ -214,7 +233,13 @@ impl Serialize for Simulation {
         doc.serialize_entry("now", &self.now.map(rfc3339))?;
         doc.serialize_entry("members", &Members(&self.members))?;
         doc.serialize_entry("ledger", &self.record.ledger)?;
-        doc.serialize_entry("messages", &Messages(&self.record.messages))?;
+        doc.serialize_entry(
+            "messages",
+            &Messages {
+                record: &self.record,
+                now: self.now,
+            },
+        )?;
         doc.serialize_entry("tickets", &self.tickets)?;
         doc.serialize_entry("campaigns", &self.campaigns)?;
         doc.serialize_entry("firings", &self.record.firings)?;
@@ -239,13 +264,9 @@ impl Serialize for Members<'_> {
 
 fn document(
     runner: &Runner,
-    mut record: Record,
+    record: Record,
     now: Option<DateTime<Utc>>,
 ) -> Result<Simulation, SimError> {
-    for firing in &mut record.firings {
-        // The rule-set version belongs to the daemon's history, not to a simulation.
-        firing.version.clear();
-    }
     let mut members = runner.store().members()?;
     if let Some(now) = now {
         // As `Member::view_at`: the members as of the end, a counter whose period

@@ -1,0 +1,185 @@
+//! What a simulation records, kept on disk instead of in memory: the ledger, firings,
+//! errors and messages of a long run are most of its output document and grow with
+//! the events, while what `sim` must hold in memory should grow with the members only.
+//!
+//! Records are appended as JSON lines to an unnamed temporary file (unlinked at once,
+//! so it goes away with the process, however that ends) and read back one at a time
+//! when the document is written: the document is serialized from them, never built.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::ser::{Error as _, SerializeSeq, Serializer};
+use serde::Serialize;
+
+/// Records of one kind, in the order they were pushed.
+pub struct Spill<T> {
+    /// `None` once writing failed: the error is kept and reported at serialization.
+    file: RefCell<Option<BufWriter<File>>>,
+    failed: RefCell<Option<String>>,
+    len: usize,
+    kind: PhantomData<T>,
+}
+
+impl<T: Serialize + DeserializeOwned> Spill<T> {
+    pub fn new() -> Self {
+        let (file, failed) = match unnamed_file() {
+            Ok(file) => (Some(BufWriter::new(file)), None),
+            Err(e) => (None, Some(format!("cannot create a temporary file: {e}"))),
+        };
+        Spill {
+            file: RefCell::new(file),
+            failed: RefCell::new(failed),
+            len: 0,
+            kind: PhantomData,
+        }
+    }
+
+    pub fn push(&mut self, record: &T) {
+        let mut file = self.file.borrow_mut();
+        let Some(writer) = file.as_mut() else {
+            return;
+        };
+        let written = serde_json::to_writer(&mut *writer, record)
+            .map_err(io::Error::from)
+            .and_then(|()| writer.write_all(b"\n"));
+        match written {
+            Ok(()) => self.len += 1,
+            Err(e) => {
+                *self.failed.borrow_mut() = Some(format!("cannot write a temporary file: {e}"));
+                *file = None;
+            }
+        }
+    }
+
+    /// Calls `each` with every record, in order, read back from the file.
+    pub fn for_each(&self, mut each: impl FnMut(T) -> Result<(), String>) -> Result<(), String> {
+        if let Some(failed) = self.failed.borrow().as_ref() {
+            return Err(failed.clone());
+        }
+        let mut file = self.file.borrow_mut();
+        let Some(writer) = file.as_mut() else {
+            return Err("the temporary file is gone".into());
+        };
+        writer.flush().map_err(|e| e.to_string())?;
+        let mut reader = writer.get_ref().try_clone().map_err(|e| e.to_string())?;
+        reader.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+        let mut lines = BufReader::new(&reader).lines();
+        for _ in 0..self.len {
+            let line = match lines.next() {
+                Some(line) => line.map_err(|e| e.to_string())?,
+                None => return Err("the temporary file is shorter than what was written".into()),
+            };
+            let record = serde_json::from_str(&line).map_err(|e| e.to_string())?;
+            each(record)?;
+        }
+        // Appending goes on at the end, whatever reading did to the shared offset.
+        writer
+            .get_mut()
+            .seek(SeekFrom::End(0))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Serializes the records as a sequence, each first passed through `view`.
+    pub fn serialize_with<S: Serializer, V: Serialize>(
+        &self,
+        serializer: S,
+        mut view: impl FnMut(T) -> V,
+    ) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.len))?;
+        let mut failed = None;
+        let read = self.for_each(|record| {
+            seq.serialize_element(&view(record)).map_err(|e| {
+                let message = e.to_string();
+                failed = Some(e);
+                message
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        read.map_err(S::Error::custom)?;
+        seq.end()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Default for Spill<T> {
+    fn default() -> Self {
+        Spill::new()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Serialize for Spill<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.serialize_with(serializer, |record| record)
+    }
+}
+
+/// A file in the temporary directory that has no name: removed as it is created.
+fn unnamed_file() -> io::Result<File> {
+    let dir = std::env::temp_dir();
+    for attempt in 0..16u32 {
+        let path = dir.join(format!(
+            ".rally-sim-{}-{}-{attempt}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => {
+                std::fs::remove_file(&path)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no free temporary file name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_come_back_in_order_as_often_as_asked_and_appending_goes_on_after() {
+        let mut spill: Spill<serde_json::Value> = Spill::new();
+        for n in 0..1000 {
+            spill.push(&serde_json::json!({"n": n, "text": "a\nb \"quoted\""}));
+        }
+        let first = serde_json::to_string(&spill).unwrap();
+        assert_eq!(first, serde_json::to_string(&spill).unwrap());
+        let back: Vec<serde_json::Value> = serde_json::from_str(&first).unwrap();
+        assert_eq!(back.len(), 1000);
+        assert_eq!(back[999]["n"], 999);
+        assert_eq!(back[3]["text"], "a\nb \"quoted\"");
+        spill.push(&serde_json::json!({"n": 1000}));
+        let again: Vec<serde_json::Value> =
+            serde_json::from_str(&serde_json::to_string(&spill).unwrap()).unwrap();
+        assert_eq!(again.len(), 1001);
+        assert_eq!(again[1000]["n"], 1000);
+    }
+
+    #[test]
+    fn pretty_output_is_what_a_vector_gives() {
+        let rows: Vec<serde_json::Value> = (0..5).map(|n| serde_json::json!({"n": n})).collect();
+        let mut spill = Spill::new();
+        for row in &rows {
+            spill.push(row);
+        }
+        assert_eq!(
+            serde_json::to_string_pretty(&spill).unwrap(),
+            serde_json::to_string_pretty(&rows).unwrap()
+        );
+        let empty: Spill<serde_json::Value> = Spill::new();
+        assert_eq!(serde_json::to_string_pretty(&empty).unwrap(), "[]");
+    }
+}
