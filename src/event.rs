@@ -326,9 +326,9 @@ fn check_well_known(event: &Event) -> Result<(), EventError> {
 /// ±[`MAX_ADJUSTMENT`], `data.reason` and `data.operator` non-empty strings — an
 /// adjustment nobody can explain later is what this event exists to prevent.
 fn check_adjustment(data: &Map<String, Value>) -> Result<(), EventError> {
-    let amount = data.get("amount").ok_or_else(|| {
-        EventError::new("data.amount", "is required (a whole number of points)")
-    })?;
+    let amount = data
+        .get("amount")
+        .ok_or_else(|| EventError::new("data.amount", "is required (a whole number of points)"))?;
     match amount.as_i64() {
         Some(0) => return Err(EventError::new("data.amount", "must not be 0")),
         Some(n) if n.abs() <= MAX_ADJUSTMENT => {}

@@ -328,7 +328,10 @@ impl Runner {
         }
         let id = event.member.as_deref().unwrap_or_default();
         let stored;
-        let member = match self.pending_member(id).or_else(|| self.committed.member(id)) {
+        let member = match self
+            .pending_member(id)
+            .or_else(|| self.committed.member(id))
+        {
             Some(member) => Some(member),
             None => {
                 stored = self.store.member(id)?;

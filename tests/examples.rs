@@ -229,7 +229,10 @@ fn content_caps() {
 fn operator_controls() {
     let doc = example("operator-controls");
     assert_eq!(doc["members"]["m-1"]["points"], 90);
-    assert!(doc["members"].get("m-9").is_none(), "no member by adjustment");
+    assert!(
+        doc["members"].get("m-9").is_none(),
+        "no member by adjustment"
+    );
     let ledger = doc["ledger"].as_array().unwrap();
     let by_event = |id: &str| ledger.iter().find(|e| e["event"] == id).unwrap();
     assert_eq!(by_event("o-4")["clipped_by"], "daily_cap");

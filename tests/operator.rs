@@ -76,7 +76,10 @@ async fn a_manual_adjustment_is_idempotent_refused_when_it_must_be_and_replayed_
         )
         .await;
     assert_eq!(status, 400, "{bad}");
-    assert!(bad["error"].as_str().unwrap().starts_with("reason:"), "{bad}");
+    assert!(
+        bad["error"].as_str().unwrap().starts_with("reason:"),
+        "{bad}"
+    );
 
     // Below zero: refused with the balance, nothing changes, the key stays free.
     let (status, refused) = session

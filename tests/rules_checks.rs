@@ -209,8 +209,12 @@ fn one_action(action: &str) -> String {
 #[test]
 fn points_cap_false_and_a_transactional_send_load() {
     loads(&one_action("points: { amount: 5, cap: false }"));
-    loads(&one_action("send: { template: t, channel: log, kind: transactional }"));
-    loads(&one_action("send: { template: t, channel: log, kind: marketing }"));
+    loads(&one_action(
+        "send: { template: t, channel: log, kind: transactional }",
+    ));
+    loads(&one_action(
+        "send: { template: t, channel: log, kind: marketing }",
+    ));
 }
 
 #[test]
@@ -233,5 +237,8 @@ fn send_kind_must_be_marketing_or_transactional() {
         errors[0].contains("\"kind\" must be one of marketing, transactional"),
         "{errors:?}"
     );
-    assert!(errors[0].contains("did you mean \"transactional\""), "{errors:?}");
+    assert!(
+        errors[0].contains("did you mean \"transactional\""),
+        "{errors:?}"
+    );
 }

@@ -130,7 +130,9 @@ fn adjustment_event(
         ));
     }
     let Some(key) = object.get("key") else {
-        return Err("key: is required (the idempotency key: the same key twice adjusts once)".into());
+        return Err(
+            "key: is required (the idempotency key: the same key twice adjusts once)".into(),
+        );
     };
     let mut data = Map::new();
     for field in ["amount", "reason", "operator"] {
@@ -166,9 +168,8 @@ mod tests {
 
     #[test]
     fn a_body_becomes_a_rally_points_event_keyed_by_its_key() {
-        let event =
-            parse(r#"{"amount":-50,"reason":"goodwill","operator":"ana","key":"adj-123"}"#)
-                .unwrap();
+        let event = parse(r#"{"amount":-50,"reason":"goodwill","operator":"ana","key":"adj-123"}"#)
+            .unwrap();
         assert_eq!(event.id, "adj-123");
         assert_eq!(event.kind, "rally.points");
         assert_eq!(event.member.as_deref(), Some("m-1"));
@@ -180,10 +181,19 @@ mod tests {
         for (body, field) in [
             (r#"{"amount":5,"reason":"r","operator":"o"}"#, "key:"),
             (r#"{"key":"k","reason":"r","operator":"o"}"#, "amount:"),
-            (r#"{"key":"k","amount":"5","reason":"r","operator":"o"}"#, "amount:"),
+            (
+                r#"{"key":"k","amount":"5","reason":"r","operator":"o"}"#,
+                "amount:",
+            ),
             (r#"{"key":"k","amount":5,"operator":"o"}"#, "reason:"),
-            (r#"{"key":"k","amount":5,"reason":"r","operator":""}"#, "operator:"),
-            (r#"{"key":"","amount":5,"reason":"r","operator":"o"}"#, "key:"),
+            (
+                r#"{"key":"k","amount":5,"reason":"r","operator":""}"#,
+                "operator:",
+            ),
+            (
+                r#"{"key":"","amount":5,"reason":"r","operator":"o"}"#,
+                "key:",
+            ),
             (r#"{"key":"k","ammount":5}"#, "ammount:"),
             ("[1]", "body:"),
         ] {

@@ -114,9 +114,15 @@ impl Run<'_> {
         .map_err(Failed::new)?;
         let zone = self.zone();
         let now = self.now();
-        let verdict = recipient
-            .as_ref()
-            .map(|_| policy::decide(&self.member, &rules.settings.messaging, zone, now, marketing));
+        let verdict = recipient.as_ref().map(|_| {
+            policy::decide(
+                &self.member,
+                &rules.settings.messaging,
+                zone,
+                now,
+                marketing,
+            )
+        });
         let (status, due, last_error) = match verdict {
             None => (
                 Status::Failed,

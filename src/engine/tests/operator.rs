@@ -100,7 +100,10 @@ fn an_adjustment_without_reason_or_operator_is_a_malformed_event() {
     for (data, field) in [
         (r#"{"reason":"r","operator":"o"}"#, "data.amount"),
         (r#"{"amount":0,"reason":"r","operator":"o"}"#, "data.amount"),
-        (r#"{"amount":1.5,"reason":"r","operator":"o"}"#, "data.amount"),
+        (
+            r#"{"amount":1.5,"reason":"r","operator":"o"}"#,
+            "data.amount",
+        ),
         (r#"{"amount":5,"reason":" ","operator":"o"}"#, "data.reason"),
         (r#"{"amount":5,"reason":"r"}"#, "data.operator"),
     ] {
@@ -175,7 +178,11 @@ fn a_transactional_message_counts_against_no_cap() {
     let mut sim = Sim::new(&rules);
     sim.send(ev("e1", "redeem", "m", "2026-11-05T02:00:00Z", "{}"));
     let o = sim.send(ev("e2", "promo", "m", "2026-11-05T03:00:00Z", "{}"));
-    assert_eq!(o.messages[0].status, Status::Pending, "the promo is the first");
+    assert_eq!(
+        o.messages[0].status,
+        Status::Pending,
+        "the promo is the first"
+    );
 }
 
 #[test]
