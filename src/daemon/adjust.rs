@@ -10,7 +10,8 @@
 //! Answers: 200 `{"status": "accepted" | "duplicate", "member", "balance", "entry"}`
 //! (`entry`: the adjustment's ledger entry — for a duplicate, the original one);
 //! 400 naming the field for a bad body; 404 for an unknown member; 409 for a key
-//! another event already used; 422 for a refusal.
+//! already used under which this member's ledger holds no adjustment (another
+//! event's id, or an entry past `settings.retention.history`); 422 for a refusal.
 
 use std::sync::Arc;
 
@@ -103,8 +104,9 @@ async fn answer(app: &App, id: String, key: String, status: &str) -> Response {
         return error(
             StatusCode::CONFLICT,
             format!(
-                "key {key:?} was already used by another event or member: \
-                 use a new key for a new adjustment"
+                "key {key:?} was already used, and no adjustment of {id:?} is recorded \
+                 under it (another event's id, or an entry older than \
+                 settings.retention.history): use a new key for a new adjustment"
             ),
         );
     }
