@@ -89,6 +89,7 @@ fn step(n: u64) -> StepWrite {
             at: now,
             requested: None,
             clipped_by: None,
+            operator: None,
         }],
         firings: vec![Firing {
             rule: "daily-checkin".into(),

@@ -172,6 +172,16 @@ pub fn from_value(value: Value, at_policy: AtPolicy) -> Result<Event, EventError
     Ok(event)
 }
 
+/// An operator's manual points adjustment (`POST /v1/members/{id}/points`): an event
+/// so it is idempotent by its id, journaled and replayed like any other.
+pub const POINTS_ADJUSTMENT: &str = "rally.points";
+
+/// Largest manual adjustment, as for one action (`engine` `MAX_AWARD`).
+pub const MAX_ADJUSTMENT: i64 = 1_000_000_000;
+
+/// Longest `reason` or `operator` of an adjustment: a note, not a document.
+const MAX_NOTE_CHARS: usize = 256;
+
 /// `rally.ticket.ack` and `rally.ticket.resolve` act on a ticket, not on a member
 /// (SPEC §1): their `member` is optional.
 pub fn is_ticket_command(kind: &str) -> bool {
@@ -236,7 +246,7 @@ fn check_type(kind: &str) -> Result<(), EventError> {
             format!("{kind:?} contains {bad:?}; allowed are a-z, 0-9, '_', '.', '-'"),
         ));
     }
-    if kind.starts_with("rally.") && !matches!(kind, "rally.ticket.ack" | "rally.ticket.resolve") {
+    if kind.starts_with("rally.") && !is_ticket_command(kind) && kind != POINTS_ADJUSTMENT {
         return Err(EventError::new(
             "type",
             format!("{kind:?} is reserved: types starting with \"rally.\" are Rally's own"),
@@ -287,6 +297,7 @@ fn check_well_known(event: &Event) -> Result<(), EventError> {
                 }
             }
         }
+        POINTS_ADJUSTMENT => check_adjustment(&event.data)?,
         "rally.ticket.ack" | "rally.ticket.resolve" => {
             match event.data.get("ticket") {
                 Some(Value::String(id)) if !id.is_empty() => {}
@@ -307,6 +318,48 @@ fn check_well_known(event: &Event) -> Result<(), EventError> {
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// `rally.points`: `data.amount` a non-zero whole number within
+/// ±[`MAX_ADJUSTMENT`], `data.reason` and `data.operator` non-empty strings — an
+/// adjustment nobody can explain later is what this event exists to prevent.
+fn check_adjustment(data: &Map<String, Value>) -> Result<(), EventError> {
+    let amount = data
+        .get("amount")
+        .ok_or_else(|| EventError::new("data.amount", "is required (a whole number of points)"))?;
+    match amount.as_i64() {
+        Some(0) => return Err(EventError::new("data.amount", "must not be 0")),
+        Some(n) if n.abs() <= MAX_ADJUSTMENT => {}
+        Some(n) => {
+            return Err(EventError::new(
+                "data.amount",
+                format!("{n} is more than one adjustment may move (limit {MAX_ADJUSTMENT})"),
+            ))
+        }
+        None => {
+            return Err(EventError::new(
+                "data.amount",
+                format!("must be a whole number of points, found {amount}"),
+            ))
+        }
+    }
+    for field in ["reason", "operator"] {
+        let name = format!("data.{field}");
+        match data.get(field) {
+            Some(Value::String(text)) => {
+                check_length(&name, text.trim(), MAX_NOTE_CHARS)?;
+                check_no_control(&name, text)?;
+            }
+            None | Some(Value::Null) => return Err(EventError::new(&name, "is required")),
+            Some(other) => {
+                return Err(EventError::new(
+                    &name,
+                    format!("must be a string, found {}", json_kind(other)),
+                ))
+            }
+        }
     }
     Ok(())
 }

@@ -273,6 +273,9 @@ impl Runner {
                 crate::member::rfc3339(now)
             )));
         }
+        if let Some(refusal) = self.refused_adjustment(event)? {
+            return Ok(Applied::Rejected(refusal.to_string()));
+        }
         // A ticket command changes its ticket or nothing at all, and runs for the
         // ticket's member, never for whoever sent it.
         let (mut write, ticket_member) = match self.ticket_command(event, now)? {
@@ -315,6 +318,27 @@ impl Runner {
         };
         self.absorb(outcome, write);
         Ok(Applied::Accepted(report))
+    }
+
+    /// Why a manual adjustment (`rally.points`) must change nothing — an unknown
+    /// member, a balance too small — judged on the member as the step would see it.
+    fn refused_adjustment(&self, event: &Event) -> Result<Option<engine::Refusal>, StoreError> {
+        if event.kind != crate::event::POINTS_ADJUSTMENT {
+            return Ok(None);
+        }
+        let id = event.member.as_deref().unwrap_or_default();
+        let stored;
+        let member = match self
+            .pending_member(id)
+            .or_else(|| self.committed.member(id))
+        {
+            Some(member) => Some(member),
+            None => {
+                stored = self.store.member(id)?;
+                stored.as_ref()
+            }
+        };
+        Ok(engine::refuse_adjustment(member, event))
     }
 
     /// Time reaches `reading` for something that is about to happen (an event, a

@@ -8,12 +8,13 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 /// The example folders with a test below. A new example needs a test and an entry here.
-const TESTED: [&str; 8] = [
+const TESTED: [&str; 9] = [
     "checkin-streak",
     "content-caps",
     "double11",
     "feedback-escalation",
     "late-events",
+    "operator-controls",
     "purchase-ladder",
     "reengagement",
     "shipped",
@@ -222,6 +223,56 @@ fn content_caps() {
     assert_eq!(clipped[0]["balance"], 20);
     // The fourth share fails `shares_day <= 3`.
     assert!(ledger.iter().all(|e| e["event"] != "c-12"));
+}
+
+#[test]
+fn operator_controls() {
+    let doc = example("operator-controls");
+    assert_eq!(doc["members"]["m-1"]["points"], 90);
+    assert!(
+        doc["members"].get("m-9").is_none(),
+        "no member by adjustment"
+    );
+    let ledger = doc["ledger"].as_array().unwrap();
+    let by_event = |id: &str| ledger.iter().find(|e| e["event"] == id).unwrap();
+    assert_eq!(by_event("o-4")["clipped_by"], "daily_cap");
+    assert_eq!(by_event("o-5")["amount"], 100, "cap: false");
+    assert!(by_event("o-5").get("clipped_by").is_none());
+    let adjusted = by_event("adj-1");
+    assert_eq!(
+        (&adjusted["amount"], &adjusted["balance"]),
+        (&json!(30), &json!(150))
+    );
+    assert_eq!(adjusted["operator"], "ana");
+    assert_eq!(adjusted["reason"], "apology for a late delivery");
+    assert_eq!(
+        doc["rejected"],
+        json!([
+            {"line": 8, "error": "insufficient points: balance 100, deduction 500"},
+            {"line": 9, "error": "member: \"m-9\" is unknown: an adjustment never creates a member"}
+        ])
+    );
+    let messages: Vec<(String, String, String)> = doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let text = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+            (text("template"), text("at"), text("status"))
+        })
+        .collect();
+    let expected = [
+        ("welcome", "2026-12-01T01:00:00Z", "sent"),
+        // Transactional: inside quiet hours, yet at once.
+        ("code", "2026-12-01T15:30:00Z", "sent"),
+        ("thanks", "2026-12-02T00:00:00Z", "sent"),
+        ("promo", "2026-12-02T04:00:00Z", "capped"),
+        // Transactional: past max_per_day, yet sent.
+        ("code", "2026-12-02T04:05:00Z", "sent"),
+        ("thanks", "2026-12-02T04:05:00Z", "capped"),
+    ]
+    .map(|(t, at, s)| (t.to_string(), at.to_string(), s.to_string()));
+    assert_eq!(messages, expected);
 }
 
 #[test]

@@ -197,3 +197,48 @@ fn an_unknown_variable_in_send_to_is_reported_with_a_hint() {
         ["a.yaml:9:52: send \"to\": unknown variable \"membr\" (did you mean \"member\"?)"]
     );
 }
+
+// --- operator controls: cap: false, kind: transactional ---------------------------------
+
+fn one_action(action: &str) -> String {
+    format!(
+        "templates:\n  t: {{ body: b }}\nchannels:\n  log: {{ kind: log }}\nrules:\n  - id: r\n    trigger: {{ event: post }}\n    actions:\n      - {action}\n"
+    )
+}
+
+#[test]
+fn points_cap_false_and_a_transactional_send_load() {
+    loads(&one_action("points: { amount: 5, cap: false }"));
+    loads(&one_action(
+        "send: { template: t, channel: log, kind: transactional }",
+    ));
+    loads(&one_action(
+        "send: { template: t, channel: log, kind: marketing }",
+    ));
+}
+
+#[test]
+fn points_cap_must_be_a_boolean() {
+    let errors = errors(&one_action("points: { amount: 5, cap: no-thanks }"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("\"cap\" must be true or false, found a string"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn send_kind_must_be_marketing_or_transactional() {
+    let errors = errors(&one_action(
+        "send: { template: t, channel: log, kind: transactionl }",
+    ));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("\"kind\" must be one of marketing, transactional"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[0].contains("did you mean \"transactional\""),
+        "{errors:?}"
+    );
+}

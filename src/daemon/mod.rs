@@ -7,6 +7,7 @@
 //! | [`api`] | routes and the read-only handlers |
 //! | [`json_errors`] | every error answered as JSON, axum's own rejections too |
 //! | [`tickets`] | `GET /v1/tickets`, and acknowledging and resolving tickets |
+//! | [`adjust`] | `POST /v1/members/{id}/points`: an operator's manual adjustment |
 //! | [`retention`] | `settings.retention`: removing old messages and history in the background |
 //! | [`reload`] | rule reloads (rules and channels): by request and by watching the rules directory |
 //! | [`guard`] | bearer token, body timeout and rate limit |
@@ -21,6 +22,7 @@
 //! and synced by the writer before they are answered), then stop the writer after the
 //! jobs already queued. Nothing acknowledged is ever left unsynced.
 
+mod adjust;
 mod api;
 pub mod bench;
 mod guard;

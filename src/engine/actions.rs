@@ -17,7 +17,11 @@ impl Run<'_> {
         let sandbox = self.rules().sandbox.clone();
         for action in &rule.actions {
             match action {
-                Action::Points { amount, reason } => {
+                Action::Points {
+                    amount,
+                    reason,
+                    daily_cap,
+                } => {
                     // For the trace: the amount's expression and what it read, taken
                     // before the award changes the member.
                     let mut computed = None;
@@ -34,7 +38,7 @@ impl Run<'_> {
                         }
                     };
                     let requested = whole_points(requested)?;
-                    self.award(rule, requested, reason.as_deref())?;
+                    self.award(rule, requested, reason.as_deref(), *daily_cap)?;
                     if let Some((text, reads)) = computed {
                         self.points_computed(text, reads);
                     }
@@ -75,7 +79,8 @@ impl Run<'_> {
                     template,
                     channel,
                     to,
-                } => self.send(rule, template, channel, to.as_ref())?,
+                    transactional,
+                } => self.send(rule, template, channel, to.as_ref(), *transactional)?,
                 Action::Escalate {
                     policy,
                     severity,
@@ -89,7 +94,9 @@ impl Run<'_> {
 
     fn apply_script_action(&mut self, rule: &Rule, action: ScriptAction) -> Result<(), Failed> {
         match action {
-            ScriptAction::Award { amount, reason } => self.award(rule, amount, reason.as_deref()),
+            ScriptAction::Award { amount, reason } => {
+                self.award(rule, amount, reason.as_deref(), true)
+            }
             ScriptAction::Tag(name) => {
                 self.effect(|_| Effect::Tag { name: name.clone() });
                 self.member.tags.insert(name);
@@ -112,7 +119,9 @@ impl Run<'_> {
                 self.member.attrs.insert(key, value);
                 Ok(())
             }
-            ScriptAction::Send { template, channel } => self.send(rule, &template, &channel, None),
+            ScriptAction::Send { template, channel } => {
+                self.send(rule, &template, &channel, None, false)
+            }
             ScriptAction::Escalate {
                 policy,
                 severity,
@@ -135,13 +144,15 @@ impl Run<'_> {
         }
     }
 
-    /// Awards (or, when negative, deducts) points: clipped by the daily cap, never
-    /// taking the balance below zero, always recorded in the ledger.
+    /// Awards (or, when negative, deducts) points: clipped by the daily cap (unless
+    /// `daily_cap` is false: `cap: false`), never taking the balance below zero,
+    /// always recorded in the ledger.
     pub fn award(
         &mut self,
         rule: &Rule,
         requested: i64,
         reason: Option<&str>,
+        daily_cap: bool,
     ) -> Result<(), Failed> {
         if requested.abs() > MAX_AWARD {
             return Err(Failed::new(format!(
@@ -163,7 +174,7 @@ impl Run<'_> {
                     -requested, self.member.points
                 )));
             }
-        } else if let Some(cap) = self.rules().settings.daily_cap {
+        } else if let Some(cap) = self.rules().settings.daily_cap.filter(|_| daily_cap) {
             let today = localtime::local_day(self.now(), self.zone());
             let so_far = match self.member.book.points_day {
                 Some((day, n)) if day == today => n,
@@ -235,6 +246,7 @@ impl Run<'_> {
             at: self.now(),
             requested: clipped_by.as_ref().map(|_| requested),
             clipped_by,
+            operator: None,
         });
         Ok(())
     }

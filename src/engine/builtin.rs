@@ -104,6 +104,10 @@ impl Run<'_> {
         }
         let at = event.at_utc();
         let now = self.now();
+        if event.kind == crate::event::POINTS_ADJUSTMENT {
+            self.adjust(event);
+            return self.count_and_activity(event, now);
+        }
         if matches!(event.kind.as_str(), "join" | "profile") {
             self.merge_profile(event, at);
             return self.count_and_activity(event, now);

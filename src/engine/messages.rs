@@ -69,14 +69,18 @@ impl Run<'_> {
         }
     }
 
-    /// Queues a marketing message from `rule` to the member.
+    /// Queues a message from `rule` to the member: marketing, or — `transactional` —
+    /// one the member needs whatever their consent and the hour (a redemption code),
+    /// which the messaging policy does not hold back and which counts against no cap.
     pub fn send(
         &mut self,
         rule: &Rule,
         template: &str,
         channel: &str,
         to: Option<&Address>,
+        transactional: bool,
     ) -> Result<(), Failed> {
+        let marketing = !transactional;
         let rules = self.rules();
         let Some(channel_def) = rules.channels.get(channel) else {
             return Err(Failed::new(format!("unknown channel {channel:?}")));
@@ -110,9 +114,15 @@ impl Run<'_> {
         .map_err(Failed::new)?;
         let zone = self.zone();
         let now = self.now();
-        let verdict = recipient
-            .as_ref()
-            .map(|_| policy::decide(&self.member, &rules.settings.messaging, zone, now, true));
+        let verdict = recipient.as_ref().map(|_| {
+            policy::decide(
+                &self.member,
+                &rules.settings.messaging,
+                zone,
+                now,
+                marketing,
+            )
+        });
         let (status, due, last_error) = match verdict {
             None => (
                 Status::Failed,
@@ -135,7 +145,7 @@ impl Run<'_> {
             reason: policy_reason(&rules.settings.messaging, zone, verdict)
                 .or_else(|| last_error.clone()),
         });
-        if matches!(status, Status::Pending | Status::Deferred) {
+        if marketing && matches!(status, Status::Pending | Status::Deferred) {
             policy::count_sent(&mut self.member, zone, due);
         }
         let n = self.messages.len();
@@ -151,7 +161,7 @@ impl Run<'_> {
             body: rendered.body,
             html: rendered.html,
             webhook_body,
-            marketing: true,
+            marketing,
             status,
             due,
             attempts: 0,

@@ -13,6 +13,7 @@
 //! or deduction restores the member to what it was before that rule and is reported.
 
 mod actions;
+mod adjust;
 mod builtin;
 mod cascade;
 pub mod explain;
@@ -27,6 +28,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+pub use adjust::{adjustment_amount, refuse_adjustment, Refusal, ADJUSTMENT_RULE};
 pub use messages::{member_context, notification, OpenedTicket};
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
 pub use timed::{next_silence_deadline, silence_outlook, Outlook, INACTIVE};

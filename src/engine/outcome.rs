@@ -28,6 +28,10 @@ pub struct LedgerEntry {
     /// `daily_cap` or `budget:<campaign>`, when a cap awarded less.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clipped_by: Option<String>,
+    /// Who made a manual adjustment (`rally.points`); `None` for a rule's award.
+    /// Defaulted so ledger rows written before it existed still decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
 }
 
 /// A rule that fired (the rule history).

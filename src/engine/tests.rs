@@ -13,6 +13,7 @@ use crate::rules::{self, RuleSet};
 
 mod milestones;
 mod money;
+mod operator;
 mod periods;
 
 fn rule_set(yaml: &str) -> RuleSet {

@@ -412,6 +412,10 @@ pub enum Action {
     Points {
         amount: Amount,
         reason: Option<String>,
+        /// `cap: false`: `settings.points.daily_cap` does not apply to this award (a
+        /// campaign budget still does). For points an operator promised outright — a
+        /// redemption refund, a contest prize — that a busy day must not eat.
+        daily_cap: bool,
     },
     Tag(String),
     Untag(String),
@@ -422,6 +426,10 @@ pub enum Action {
         channel: String,
         /// Rendered like the template, with the same scope.
         to: Option<Address>,
+        /// `kind: transactional`: not marketing (a redemption code, a receipt), so
+        /// consent, quiet hours and `max_per_day` do not apply and it counts against
+        /// no cap. `false` (`kind: marketing`) is the default.
+        transactional: bool,
     },
     Escalate {
         policy: String,

@@ -275,6 +275,7 @@ fn points_at(member: &str, at: DateTime<Utc>) -> StepWrite {
             at,
             requested: None,
             clipped_by: None,
+            operator: None,
         }],
         firings: vec![Firing {
             rule: "r".into(),

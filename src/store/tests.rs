@@ -21,6 +21,7 @@ fn entry(member: &str, amount: i64, reason: &str) -> LedgerEntry {
         at: at(0),
         requested: None,
         clipped_by: None,
+        operator: None,
     }
 }
 

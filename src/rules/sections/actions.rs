@@ -2,7 +2,7 @@
 
 use crate::rules::compile::Ctx;
 use crate::rules::convert::{
-    choice, compile_rhai, compile_script_file, fields, resolve, string, Diag, RhaiKind,
+    boolean, choice, compile_rhai, compile_script_file, fields, resolve, string, Diag, RhaiKind,
 };
 use crate::rules::sections::counters::amount;
 use crate::rules::yaml::{Node, Value};
@@ -87,24 +87,31 @@ fn name(d: &mut Diag, value: &Value, what: &str) -> Option<String> {
     Some(text.to_string())
 }
 
-/// `points: N`, `points: "expr"` or `points: { amount: N or "expr", reason: TEXT }`.
+/// `points: N`, `points: "expr"` or
+/// `points: { amount: N or "expr", reason: TEXT, cap: BOOL }`.
 fn points(ctx: &mut Ctx, value: &Value) -> Option<Action> {
     if let Node::Map(_) = value.node {
-        let f = fields(&mut ctx.d, value, "points", &["amount", "reason"])?;
+        let f = fields(&mut ctx.d, value, "points", &["amount", "reason", "cap"])?;
         let amount_value = f.require(&mut ctx.d, "amount");
         let reason = match f.get("reason") {
             None => Some(None),
             Some(r) => string(&mut ctx.d, r, "reason").map(|s| Some(s.to_string())),
         };
+        let daily_cap = match f.get("cap") {
+            None => Some(true),
+            Some(c) => boolean(&mut ctx.d, c, "cap"),
+        };
         let amount = whole_points(ctx, amount_value?)?;
         return Some(Action::Points {
             amount,
             reason: reason?,
+            daily_cap: daily_cap?,
         });
     }
     Some(Action::Points {
         amount: whole_points(ctx, value)?,
         reason: None,
+        daily_cap: true,
     })
 }
 
@@ -186,7 +193,7 @@ fn to_json(value: &Value) -> serde_json::Value {
 
 fn send(ctx: &mut Ctx, value: &Value) -> Option<Action> {
     let d = &mut ctx.d;
-    let f = fields(d, value, "send", &["template", "channel", "to"])?;
+    let f = fields(d, value, "send", &["template", "channel", "to", "kind"])?;
     let names = &ctx.names;
     let template = f.require(d, "template").and_then(|v| {
         let name = string(d, v, "template")?;
@@ -200,10 +207,16 @@ fn send(ctx: &mut Ctx, value: &Value) -> Option<Action> {
         None => Some(None),
         Some(v) => string(d, v, "to").and_then(|text| address(ctx, v, text).map(Some)),
     };
+    let transactional = match f.get("kind") {
+        None => Some(false),
+        Some(v) => choice(&mut ctx.d, v, "kind", &["marketing", "transactional"])
+            .map(|kind| kind == "transactional"),
+    };
     Some(Action::Send {
         template: template?,
         channel: channel?,
         to: to?,
+        transactional: transactional?,
     })
 }
 
