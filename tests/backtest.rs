@@ -66,10 +66,7 @@ fn imported() -> (tempfile::TempDir, tempfile::TempDir) {
 #[test]
 fn an_imported_history_replays_to_its_live_state() {
     let (data, _) = imported();
-    let check = run(&["replay", "--data", data.path().to_str().unwrap()]);
-    let said = String::from_utf8_lossy(&check.stdout);
-    assert!(check.status.success(), "{said}");
-    assert!(said.contains("reproduced exactly"), "{said}");
+    support::daemon::assert_replay_reproduces(data.path());
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::daemon::{rally_within_a_minute, Session};
+use support::daemon::Session;
 
 const RULES: &str = r#"
 settings: { timezone: UTC, points: { daily_cap: 10 } }
@@ -112,13 +112,5 @@ async fn a_manual_adjustment_is_idempotent_refused_when_it_must_be_and_replayed_
 
     // Stopped, the journal rebuilds it all.
     session.daemon.signal_and_wait(libc::SIGTERM);
-    let data = session.data.path().to_str().unwrap().to_string();
-    let check = rally_within_a_minute(&["replay", "--data", &data], &[]);
-    let said = String::from_utf8_lossy(&check.stdout);
-    assert!(
-        check.status.success(),
-        "{said}\n{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    assert!(said.contains("reproduced exactly"), "{said}");
+    support::daemon::assert_replay_reproduces(session.data.path());
 }

@@ -53,6 +53,18 @@ pub fn rally_within_a_minute(args: &[&str], env: &[(&str, &str)]) -> Output {
     child.wait_with_output().expect("rally's output")
 }
 
+/// `rally replay --data DIR`, the self-check: the journal must rebuild the live state.
+pub fn assert_replay_reproduces(data: &Path) {
+    let check = rally_within_a_minute(&["replay", "--data", data.to_str().expect("utf-8")], &[]);
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(said.contains("reproduced exactly"), "{said}");
+}
+
 /// Runs `rally run` on the rules in `rules`, listening on `listen`, expecting it to
 /// exit before serving (within a minute): its exit code and what it printed to stderr.
 pub fn run_until_refused(rules: &Path, listen: &str) -> (Option<i32>, String) {
