@@ -8,12 +8,13 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 /// The example folders with a test below. A new example needs a test and an entry here.
-const TESTED: [&str; 9] = [
+const TESTED: [&str; 10] = [
     "checkin-streak",
     "content-caps",
     "double11",
     "feedback-escalation",
     "late-events",
+    "newcomer",
     "operator-controls",
     "purchase-ladder",
     "reengagement",
@@ -378,6 +379,27 @@ fn shipped() {
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0]["line"], 36);
     assert_eq!(rejected[0]["error"], "member: is required");
+}
+
+#[test]
+fn newcomer() {
+    let doc = example_until("newcomer", Some("2026-05-10T00:00:00Z"));
+    // Only the member who had not bought 3 days after joining gets the coupon.
+    assert_eq!(
+        firings_of(&doc, "newcomer-coupon"),
+        pairs(&[("m-ben", "2026-05-04T12:00:00Z")])
+    );
+    assert_eq!(doc["firings"][0]["trigger"], "after");
+    assert_eq!(doc["members"]["m-ben"]["points"], 50);
+    assert_eq!(doc["members"]["m-ben"]["tags"], json!(["newcomer-coupon"]));
+    assert_eq!(doc["members"]["m-ana"]["points"], 0);
+    let messages = doc["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["to"], "ben@example.com");
+    assert_eq!(messages[0]["at"], "2026-05-04T12:00:00Z");
+    // Before the wait is over, nothing has fired.
+    let early = example("newcomer");
+    assert!(firings_of(&early, "newcomer-coupon").is_empty());
 }
 
 #[test]

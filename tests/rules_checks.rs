@@ -242,3 +242,52 @@ fn send_kind_must_be_marketing_or_transactional() {
         "{errors:?}"
     );
 }
+
+// --- delayed triggers (`after`) -------------------------------------------------------
+
+fn rule_after(trigger: &str) -> String {
+    format!(
+        "rules:\n  - id: r\n    trigger: {{ after: {trigger} }}\n    actions:\n      - points: 1\n"
+    )
+}
+
+#[test]
+fn an_after_trigger_with_an_event_type_or_list_and_a_wait_loads() {
+    loads(&rule_after("{ event: join, wait: 3d }"));
+    loads(&rule_after("{ event: [join, purchase], wait: 1d12h }"));
+}
+
+#[test]
+fn a_bad_after_trigger_is_reported_where_it_is_written() {
+    let found = |trigger: &str| errors(&rule_after(trigger));
+    assert_eq!(
+        found("{ event: join }"),
+        ["a.yaml:3:23: after trigger is missing required key \"wait\""]
+    );
+    assert_eq!(
+        found("{ wait: 3d }"),
+        ["a.yaml:3:23: after trigger is missing required key \"event\""]
+    );
+    assert_eq!(
+        found("{ event: join, wait: 3x }"),
+        ["a.yaml:3:44: invalid duration \"3x\": unknown unit 'x' (use w, d, h, m or s)"]
+    );
+    assert_eq!(
+        found("{ event: join, wait: 20000d }"),
+        ["a.yaml:3:44: duration \"20000d\" is longer than the longest allowed, 3650d (10 years)"]
+    );
+    assert_eq!(
+        found("{ event: Join!, wait: 3d }"),
+        ["a.yaml:3:32: \"Join!\" is not an event type (1 to 64 of a-z, 0-9, '_', '.', '-')"]
+    );
+    assert!(found("{ event: join, wait: 3d, delay: 1d }")[0]
+        .starts_with("a.yaml:3:48: unknown key \"delay\" in after trigger"));
+    assert_eq!(
+        found("{ event: [], wait: 3d }"),
+        ["a.yaml:3:32: \"event\" must not be an empty list"]
+    );
+    assert_eq!(
+        found("3d"),
+        ["a.yaml:3:23: after trigger must be a mapping, found a string"]
+    );
+}

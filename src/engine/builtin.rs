@@ -44,6 +44,7 @@ impl Run<'_> {
             self.try_rule(index, 0);
         }
         self.drain();
+        self.arm_after_timers(event);
     }
 
     /// What the built-in effects and custom counters changed, for the trace: every

@@ -88,6 +88,13 @@ pub enum InputView {
         #[serde(with = "utc")]
         due: DateTime<Utc>,
     },
+    /// A delayed trigger (`after` rule) armed by the member's event `event`.
+    After {
+        rule: String,
+        event: String,
+        #[serde(with = "utc")]
+        due: DateTime<Utc>,
+    },
     /// The member's share of a `phase` or `schedule` rule.
     Global { rule: String },
     /// The pass after the inactivity rules changed.
@@ -170,6 +177,8 @@ pub enum Why {
     },
     /// The member came back after a silence at least this long.
     Returned { after: String },
+    /// `wait` passed since the member's event `event`.
+    After { wait: String, event: String },
     /// The campaign entered the phase.
     Phase { campaign: String, enters: String },
     /// An occurrence of the rule's schedule.
@@ -421,6 +430,16 @@ impl InputView {
                 event_at: event.at.map_or(now, |at| at.with_timezone(&Utc)),
             },
             Input::Inactive { due, .. } => InputView::Inactive {
+                due: DateTime::from_timestamp_millis(*due).unwrap_or(now),
+            },
+            Input::After {
+                rule,
+                event_id,
+                due,
+                ..
+            } => InputView::After {
+                rule: rule.to_string(),
+                event: event_id.to_string(),
                 due: DateTime::from_timestamp_millis(*due).unwrap_or(now),
             },
             Input::Global { rule, .. } => InputView::Global {

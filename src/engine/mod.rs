@@ -14,6 +14,7 @@
 
 mod actions;
 mod adjust;
+mod after;
 mod builtin;
 mod cascade;
 pub mod explain;
@@ -29,6 +30,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 pub use adjust::{adjustment_amount, refuse_adjustment, Refusal, ADJUSTMENT_RULE};
+pub use after::{after_timer_id, parse_after_timer_id, AFTER};
 pub use messages::{member_context, notification, OpenedTicket};
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
 pub use timed::{next_silence_deadline, silence_outlook, Outlook, INACTIVE};
@@ -55,6 +57,14 @@ pub enum Input<'a> {
     Event(&'a Event),
     /// The member's inactivity timer fell due at `due` (Unix millis).
     Inactive { member: &'a str, due: i64 },
+    /// A delayed trigger fell due at `due` (Unix millis): `rule` (an `after` rule),
+    /// armed by the member's event `event_id`.
+    After {
+        member: &'a str,
+        rule: &'a str,
+        event_id: &'a str,
+        due: i64,
+    },
     /// One member's share of a global trigger (`phase` or `schedule`) of `rule`.
     Global { member: &'a str, rule: &'a str },
     /// The member's turn in the pass after the inactivity rules changed: rules now
@@ -69,6 +79,7 @@ impl Input<'_> {
             // by the runner; every other event has one from validation.
             Input::Event(event) => event.member.as_deref().unwrap_or_default(),
             Input::Inactive { member, .. }
+            | Input::After { member, .. }
             | Input::Global { member, .. }
             | Input::SilenceRulesChanged { member } => member,
         }
@@ -109,6 +120,7 @@ fn run_step(
     match input {
         Input::Event(event) => run.on_event(event),
         Input::Inactive { due, .. } => run.on_inactive(*due),
+        Input::After { rule, event_id, .. } => run.on_after(rule, event_id),
         Input::Global { rule, .. } => run.on_global(rule),
         Input::SilenceRulesChanged { .. } => run.on_silence_rules_changed(),
     }

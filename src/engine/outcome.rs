@@ -39,7 +39,8 @@ pub struct LedgerEntry {
 pub struct Firing {
     pub rule: String,
     pub member: String,
-    /// The trigger kind: `event`, `milestone`, `tier`, `inactive`, `returned`, `phase`, `schedule`.
+    /// The trigger kind: `event`, `milestone`, `tier`, `inactive`, `returned`, `after`,
+    /// `phase`, `schedule`.
     pub trigger: String,
     #[serde(with = "utc")]
     pub at: DateTime<Utc>,
@@ -71,7 +72,7 @@ pub struct Outcome {
     pub ledger: Vec<LedgerEntry>,
     pub firings: Vec<Firing>,
     pub failures: Vec<RuleFailure>,
-    /// Timers armed by this step (inactivity), with their payload.
+    /// Timers armed by this step (inactivity, delayed triggers), with their payload.
     pub timers_set: Vec<(TimerKey, Vec<u8>)>,
     /// Timers this step disarmed.
     pub timers_clear: Vec<TimerKey>,

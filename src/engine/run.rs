@@ -44,6 +44,8 @@ pub(super) struct Run<'a> {
     pub tickets: Vec<super::OpenedTicket>,
     /// The trace being kept, when the step was asked to explain itself.
     pub trace: Option<Box<Recorder>>,
+    /// Delayed-trigger timers armed by this step's event (`after` rules).
+    pub after_timers: Vec<(crate::store::keys::TimerKey, Vec<u8>)>,
 }
 
 /// Why a rule stopped: reported with the rule's id and location.
@@ -78,9 +80,10 @@ impl<'a> Run<'a> {
     ) -> Self {
         let event = match input {
             Input::Event(event) => Some(*event),
-            Input::Inactive { .. } | Input::Global { .. } | Input::SilenceRulesChanged { .. } => {
-                None
-            }
+            Input::Inactive { .. }
+            | Input::After { .. }
+            | Input::Global { .. }
+            | Input::SilenceRulesChanged { .. } => None,
         };
         // Before anything reads a counter: the whole step sees resetting counters as
         // they are in `now`'s period, and a reset is not a fall the watch remembers.
@@ -106,6 +109,7 @@ impl<'a> Run<'a> {
             messages: Vec::new(),
             tickets: Vec::new(),
             trace,
+            after_timers: Vec::new(),
         }
     }
 
@@ -324,7 +328,8 @@ impl<'a> Run<'a> {
 
     /// The step's outcome, and its trace when one was kept.
     pub fn finish(mut self) -> (Outcome, Option<super::explain::StepTrace>) {
-        let (timers_set, timers_clear) = self.arm_silence_timer();
+        let (mut timers_set, timers_clear) = self.arm_silence_timer();
+        timers_set.append(&mut self.after_timers);
         let rules = self.ctx.rules;
         let trace = self.trace.take();
         let outcome = Outcome {

@@ -1,6 +1,7 @@
 //! The step as a specification: one behaviour per test, rule sets written as YAML,
 //! no disk, no clock.
 
+mod after;
 mod audience;
 mod send_to;
 

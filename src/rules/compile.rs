@@ -262,6 +262,15 @@ fn index(rules: &[super::Rule]) -> RuleIndex {
             Trigger::Tier(_) => index.tier.push(i),
             Trigger::Inactive(_) => index.inactive.push(i),
             Trigger::Returned(_) => index.returned.push(i),
+            Trigger::After { events, .. } => {
+                for t in events {
+                    index
+                        .after_by_event_type
+                        .entry(t.clone())
+                        .or_default()
+                        .push(i);
+                }
+            }
             Trigger::Phase { .. } => index.phase.push(i),
             Trigger::Schedule(_) => index.schedule.push(i),
         }

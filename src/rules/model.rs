@@ -73,6 +73,8 @@ pub struct RuleIndex {
     pub tier: Vec<usize>,
     pub inactive: Vec<usize>,
     pub returned: Vec<usize>,
+    /// `after` rules by the event types that arm them, in run order.
+    pub after_by_event_type: BTreeMap<String, Vec<usize>>,
     pub phase: Vec<usize>,
     pub schedule: Vec<usize>,
 }
@@ -292,6 +294,12 @@ pub enum Trigger {
     },
     Inactive(Duration),
     Returned(Duration),
+    /// `after: { event: join, wait: 3d }`: once per matching event, `wait` after the
+    /// step that applied it (a durable per-member timer; SPEC §2.2).
+    After {
+        events: Vec<String>,
+        wait: Duration,
+    },
     Tier(TierChange),
     Phase {
         campaign: String,
@@ -308,6 +316,7 @@ impl Trigger {
             Trigger::Milestone { .. } => "milestone",
             Trigger::Inactive(_) => "inactive",
             Trigger::Returned(_) => "returned",
+            Trigger::After { .. } => "after",
             Trigger::Tier(_) => "tier",
             Trigger::Phase { .. } => "phase",
             Trigger::Schedule(_) => "schedule",

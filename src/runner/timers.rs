@@ -1,5 +1,5 @@
 //! Time-driven steps: popping due timers from the store's timer index (inactivity
-//! deadlines, campaign phase changes, schedule occurrences).
+//! deadlines, delayed triggers, campaign phase changes, schedule occurrences).
 //!
 //! Every timer pop is a step committed with the timer's removal, so a crash never
 //! fires a timer twice or loses it. A global trigger becomes a fan-out job
@@ -18,7 +18,7 @@ use crate::store::{StepWrite, StoreError};
 /// Timer kinds in the index.
 pub const PHASE: &str = "phase";
 pub const SCHEDULE: &str = "schedule";
-use crate::engine::INACTIVE;
+use crate::engine::{parse_after_timer_id, AFTER, INACTIVE};
 
 /// Timers popped per group.
 const TIMER_BATCH: usize = 128;
@@ -187,6 +187,7 @@ impl Runner {
         self.clock.advance(due);
         match key.kind.as_str() {
             INACTIVE => self.pop_inactive(key, due),
+            AFTER => self.pop_after(key, due),
             PHASE => self.pop_phase(key, payload, due),
             SCHEDULE => self.pop_schedule(key, due),
             super::tickets::SLA => self.pop_sla(key, due),
@@ -213,6 +214,35 @@ impl Runner {
             Some(member) => {
                 let input = Input::Inactive {
                     member: &key.id,
+                    due: key.due,
+                };
+                let outcome = self.step(Some(member), &input, due);
+                self.absorb(outcome, write);
+            }
+            None => self.open.push(write),
+        }
+        Ok(())
+    }
+
+    /// A delayed trigger (`after` rule): the member's step running that one rule,
+    /// committed with the timer's removal. A member not in the store, or an id this
+    /// build cannot read, only removes the timer.
+    fn pop_after(&mut self, key: TimerKey, due: DateTime<Utc>) -> Result<(), StoreError> {
+        let write = StepWrite {
+            timers_clear: vec![key.clone()],
+            ..StepWrite::default()
+        };
+        let Some((member_id, rule, event_id)) = parse_after_timer_id(&key.id) else {
+            tracing::warn!(id = %key.id, "dropping an after timer with an unreadable id");
+            self.open.push(write);
+            return Ok(());
+        };
+        match self.take_member(member_id)? {
+            Some(member) => {
+                let input = Input::After {
+                    member: member_id,
+                    rule,
+                    event_id,
                     due: key.due,
                 };
                 let outcome = self.step(Some(member), &input, due);

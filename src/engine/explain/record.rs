@@ -96,6 +96,11 @@ pub fn describe_trigger(trigger: &Trigger) -> String {
         }
         Trigger::Inactive(d) => format!("inactive: {}", crate::duration::format(*d)),
         Trigger::Returned(d) => format!("returned: {}", crate::duration::format(*d)),
+        Trigger::After { events, wait } => format!(
+            "after: {} + {}",
+            events.join(", "),
+            crate::duration::format(*wait)
+        ),
         Trigger::Tier(TierChange::Named(name)) => format!("tier: {name}"),
         Trigger::Tier(TierChange::Up) => "tier: up".to_string(),
         Trigger::Tier(TierChange::Down) => "tier: down".to_string(),

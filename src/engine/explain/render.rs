@@ -101,6 +101,12 @@ fn input(input: &InputView) -> String {
             event_at,
         } => format!("event {id} ({event_type}, at {})", rfc3339(*event_at)),
         InputView::Inactive { due } => format!("inactivity timer due {}", rfc3339(*due)),
+        InputView::After { rule, event, due } => {
+            format!(
+                "delayed trigger {rule} for event {event}, due {}",
+                rfc3339(*due)
+            )
+        }
         InputView::Global { rule } => format!("global rule {rule}"),
         InputView::SilenceRulesChanged => "pass after the inactivity rules changed".to_string(),
     }
@@ -195,6 +201,7 @@ fn why(why: &Why) -> String {
             format!("inactive {after}: deadline {}", rfc3339(*deadline))
         }
         Why::Returned { after } => format!("returned after {after} or more of silence"),
+        Why::After { wait, event } => format!("{wait} after event {event}"),
         Why::Phase { campaign, enters } => format!("campaign {campaign} entered {enters}"),
         Why::Schedule => "schedule occurrence".to_string(),
     }

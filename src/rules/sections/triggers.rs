@@ -9,11 +9,12 @@ use crate::rules::sections::counters::{counter_names, is_counter};
 use crate::rules::yaml::Value;
 use crate::rules::{Threshold, TierChange, Trigger};
 
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     "event",
     "milestone",
     "inactive",
     "returned",
+    "after",
     "tier",
     "phase",
     "schedule",
@@ -72,6 +73,7 @@ pub fn compile(ctx: &mut Ctx, value: &Value) -> (Option<&'static str>, Option<Tr
         "milestone" => milestone(ctx, v, f.get("at"), f.get("every")),
         "inactive" => duration(d, v, "inactive").map(Trigger::Inactive),
         "returned" => duration(d, v, "returned").map(Trigger::Returned),
+        "after" => after(ctx, v),
         "tier" => tier(ctx, v),
         "phase" => phase(ctx, v),
         _ => schedule(ctx, v),
@@ -119,6 +121,25 @@ fn milestone(
     Some(Trigger::Milestone {
         counter: counter?,
         threshold: threshold?,
+    })
+}
+
+/// `after: { event: join, wait: 3d }`: `event` a type or a list of types, `wait` a
+/// duration (bounded like every other).
+fn after(ctx: &mut Ctx, v: &Value) -> Option<Trigger> {
+    let d = &mut ctx.d;
+    let f = fields(d, v, "after trigger", &["event", "wait"])?;
+    let event_value = f.require(d, "event");
+    let wait_value = f.require(d, "wait");
+    let events = event_value.and_then(|ev| {
+        let items = one_or_many(d, ev, "event")?;
+        let types: Vec<String> = items.iter().filter_map(|t| event_type(d, t)).collect();
+        (types.len() == items.len()).then_some(types)
+    });
+    let wait = wait_value.and_then(|w| duration(d, w, "wait"));
+    Some(Trigger::After {
+        events: events?,
+        wait: wait?,
     })
 }
 
