@@ -71,6 +71,7 @@ fn step(round: usize, set: &rally::rules::RuleSet, events: &[Event]) {
             now: event.at_utc(),
             budget_used: &budget_used,
             next_ticket: 1,
+            random_key: Default::default(),
         };
         let member = event.member.as_ref().and_then(|m| members.remove(m));
         let outcome = engine::step(&ctx, member, &Input::Event(event));

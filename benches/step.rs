@@ -63,6 +63,7 @@ fn report(name: &str, set: &RuleSet, events: &[Event]) {
             now: event.at_utc(),
             budget_used: &budget_used,
             next_ticket: 1,
+            random_key: Default::default(),
         };
         let member = event.member.as_ref().and_then(|m| members.remove(m));
         let start = Instant::now();

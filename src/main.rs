@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use rally::daemon::bench::BenchConfig;
 use rally::daemon::{self, DaemonError};
 use rally::rules::{self, RuleError};
+use rally::script::RandomKey;
 
 /// sled allocates on every transaction and read; glibc's allocator was a third of
 /// `rally sim`'s profile.
@@ -119,6 +120,11 @@ enum Command {
         /// Write the JSON document here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The secret `random()`, `random_int` and `chance` draw under: 32 hex digits
+        /// (a daemon's `random.key`) or any phrase. Without it, a fixed key: every run
+        /// draws the same.
+        #[arg(long)]
+        seed: Option<String>,
         /// Explain every step of this member: each rule considered and what decided
         /// it (docs/explain.md). Written to stderr (or --explain-out); the JSON
         /// document is unchanged.
@@ -325,6 +331,7 @@ fn main() -> ExitCode {
             events,
             until,
             out,
+            seed,
             explain,
             explain_all,
             explain_out,
@@ -336,7 +343,8 @@ fn main() -> ExitCode {
                 out: explain_out,
                 json: explain_json,
             });
-            sim(&rules, &events, until, out.as_deref(), explain)
+            let key = seed.map_or_else(RandomKey::default, |seed| RandomKey::parse(&seed));
+            sim(&rules, &events, until, out.as_deref(), key, explain)
         }
         Command::Member { id, data } => member(&id, &data),
         Command::Explain {
@@ -519,6 +527,7 @@ fn sim(
     events: &str,
     until: Option<Until>,
     out: Option<&Path>,
+    key: RandomKey,
     explain: Option<Explain>,
 ) -> Result<ExitCode, String> {
     let mut set = match rules::load(dir) {
@@ -538,10 +547,10 @@ fn sim(
     let set = Arc::new(set);
     let until = until.map(|until| until.instant(set.settings.timezone));
     let doc = if events == "-" {
-        rally::sim::simulate(set, io::stdin().lock(), until)
+        rally::sim::simulate_seeded(set, io::stdin().lock(), until, key)
     } else {
         let file = File::open(events).map_err(|e| format!("cannot open {events}: {e}"))?;
-        rally::sim::simulate(set, BufReader::new(file), until)
+        rally::sim::simulate_seeded(set, BufReader::new(file), until, key)
     }
     .map_err(|e| e.to_string())?;
     let written = match out {

@@ -92,6 +92,7 @@ impl Replayer {
                 files,
                 started_at,
                 interleaved,
+                random_key,
             } => {
                 // As live: what fell due by the arming ran before it — unless the
                 // clock starts here (a fresh store), which arming itself decides.
@@ -100,6 +101,9 @@ impl Replayer {
                 }
                 let rules = self.rules(seq, version, files.as_ref())?;
                 runner.set_rules(rules);
+                if let Some(key) = random_key {
+                    runner.set_random_key(crate::script::RandomKey::parse(key));
+                }
                 if let Some(started_at) = started_at {
                     runner.set_started_at(*started_at);
                 }

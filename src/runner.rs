@@ -28,6 +28,7 @@ use crate::engine::{self, Context, Input, Outcome};
 use crate::event::Event;
 use crate::member::Member;
 use crate::rules::RuleSet;
+use crate::script::RandomKey;
 use crate::store::{StepWrite, Store, StoreError};
 use committed::Committed;
 use open_group::OpenGroup;
@@ -101,6 +102,11 @@ pub struct TransitionRecord {
 }
 
 pub struct Runner {
+    /// The secret `random()` and friends draw under: the store's (`random.key`), or
+    /// the zero key of a store that has none (sim, tests) until one is set.
+    random_key: RandomKey,
+    /// `random_key` is not in the store yet: the next arming writes it.
+    random_key_unsaved: bool,
     /// Shared with the outbox dispatcher and the API's readers (sled is thread-safe).
     store: Arc<Store>,
     rules: Arc<RuleSet>,
@@ -135,6 +141,8 @@ pub struct Runner {
 
 /// Meta name of the step clock: the time of the latest committed step or reading.
 pub const CLOCK_META: &str = "clock";
+/// The secret draws are keyed by, 32 hex digits, written at the first arming.
+pub const RANDOM_KEY_META: &str = "random.key";
 
 /// Meta names: `campaign.<id>` holds a [`CampaignRecord`].
 pub const CAMPAIGN_META: &str = "campaign.";
@@ -149,7 +157,12 @@ impl Runner {
         let next_ticket = store.ticket_last()?.map_or(1, |n| n + 1);
         let next_outbox = store.outbox_last()?.map_or(1, |n| n + 1);
         let clock = load_clock(&store)?;
+        let random_key = store
+            .meta_get(RANDOM_KEY_META)?
+            .map(|bytes| RandomKey::parse(&String::from_utf8_lossy(&bytes)));
         Ok(Runner {
+            random_key_unsaved: false,
+            random_key: random_key.unwrap_or_default(),
             clock,
             store: Arc::new(store),
             next_ticket,
@@ -179,6 +192,25 @@ impl Runner {
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
+    }
+
+    /// A daemon's first start: the store has no secret for draws yet, so one is made
+    /// and stored with the next arming (and recorded in the journal for replays).
+    pub fn make_random_key_if_missing(&mut self) -> Result<(), StoreError> {
+        if self.store.meta_get(RANDOM_KEY_META)?.is_none() {
+            self.set_random_key(RandomKey::generate());
+        }
+        Ok(())
+    }
+
+    /// Draws from now on use `key` (`sim --seed`, a replay of a journal that recorded
+    /// one); the next arming stores it.
+    pub fn set_random_key(&mut self, key: RandomKey) {
+        if key == self.random_key {
+            return;
+        }
+        self.random_key = key;
+        self.random_key_unsaved = true;
     }
 
     /// The daemon's start time: `schedule` occurrences due before it were missed.
@@ -358,6 +390,7 @@ impl Runner {
             now,
             budget_used: &self.budget_used,
             next_ticket: self.next_ticket,
+            random_key: self.random_key,
         };
         engine::step(&ctx, member, input)
     }

@@ -14,6 +14,10 @@
 //! - nothing a script can call reads the clock, the disk, the network or the process
 //!   (no time, `sleep`, `print` output or module packages), so runs are deterministic.
 //!
+//! `random()`, `random_int(a, b)` and `chance(p)` draw from the stream the bindings
+//! carry: keyed by the installation's secret and by what the step is, so deterministic
+//! from the inputs (see `random`).
+//!
 //! Compiling resolves every function call against what this engine registers (see
 //! `calls`): Rhai itself would only find a missing function when the call runs.
 //!
@@ -26,6 +30,7 @@ mod calls;
 mod convert;
 mod errors;
 mod fields;
+mod random;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +46,7 @@ use crate::rules::SourcePos;
 pub use bindings::{Bindings, MEMBER_FIELDS};
 pub use convert::{dynamic_to_json, json_to_dynamic};
 pub use fields::FieldRead;
+pub use random::{RandomKey, Stream as RandomStream};
 
 /// Operations one evaluation may perform: enough for any real rule, small enough that
 /// an endless loop fails in milliseconds.
@@ -185,6 +191,7 @@ impl Sandbox {
         engine.register_global_module(BasicMapPackage::new().as_shared_module());
         engine.register_global_module(BasicMathPackage::new().as_shared_module());
         actions::register(&mut engine);
+        random::register(&mut engine);
         register_string_membership(&mut engine);
 
         engine.set_strict_variables(true);
@@ -300,9 +307,12 @@ impl Sandbox {
             .eval_ast(true)
             .rewind_scope(true)
             .with_tag(collector.clone());
-        self.engine
-            .call_fn_with_options::<()>(options, bindings.scope_mut(), &expr.ast, SCRIPT_ENTRY, ())
-            .map_err(|e| errors::run_error(&self.engine, &e, expr))?;
+        let (scope, stream) = bindings.parts();
+        random::lend(stream, || {
+            self.engine
+                .call_fn_with_options::<()>(options, scope, &expr.ast, SCRIPT_ENTRY, ())
+        })
+        .map_err(|e| errors::run_error(&self.engine, &e, expr))?;
         Ok(collector.take())
     }
 
@@ -323,9 +333,11 @@ impl Sandbox {
     }
 
     fn eval_dynamic(&self, expr: &Expr, bindings: &mut Bindings) -> Result<Dynamic, ScriptError> {
-        let scope = bindings.scope_mut();
+        let (scope, stream) = bindings.parts();
         let len = scope.len();
-        let result = self.engine.eval_ast_with_scope::<Dynamic>(scope, &expr.ast);
+        let result = random::lend(stream, || {
+            self.engine.eval_ast_with_scope::<Dynamic>(scope, &expr.ast)
+        });
         // An expression cannot declare variables, but an `Expr` from `compile_script`
         // can: never let one outlive the evaluation.
         scope.rewind(len);

@@ -18,6 +18,7 @@ use crate::member::{rfc3339, Member};
 use crate::outbox::{OutboxRow, Status};
 use crate::rules::RuleSet;
 use crate::runner::Runner;
+use crate::script::RandomKey;
 use crate::store::{Store, StoreError};
 use crate::tickets::Ticket;
 
@@ -82,13 +83,27 @@ impl Observer for Record {
 ///
 /// The virtual clock starts at the first event and reads each event's `at` (see
 /// [`crate::feed`]); after the last event it advances to `until`.
+///
+/// `random()` and friends draw under the zero key: the same draws in every run.
 pub fn simulate(
     rules: Arc<RuleSet>,
     input: impl BufRead,
     until: Option<DateTime<Utc>>,
 ) -> Result<Simulation, SimError> {
+    simulate_seeded(rules, input, until, RandomKey::default())
+}
+
+/// As [`simulate`], drawing under `key` (`rally sim --seed`).
+pub fn simulate_seeded(
+    rules: Arc<RuleSet>,
+    input: impl BufRead,
+    until: Option<DateTime<Utc>>,
+    key: RandomKey,
+) -> Result<Simulation, SimError> {
     let store = Store::in_memory_without_history()?;
-    simulate_on(Runner::new(store, rules)?, input, until)
+    let mut runner = Runner::new(store, rules)?;
+    runner.set_random_key(key);
+    simulate_on(runner, input, until)
 }
 
 /// As [`simulate`], on a runner the caller has prepared: members already in its store,

@@ -323,7 +323,7 @@ fn check_reports_a_call_to_an_unknown_function_in_a_script_file() {
     assert_eq!(
         line,
         format!(
-            "{}: Rhai: unknown function \"rand\"",
+            "{}: Rhai: unknown function \"rand\" (did you mean \"random\"?)",
             at(&dir, "s.rhai", 2, 4)
         )
     );

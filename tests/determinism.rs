@@ -95,12 +95,17 @@ fn stream(seed: u64) -> String {
 }
 
 fn sim(rules: &Path, events: &Path) -> Vec<u8> {
+    sim_with(rules, events, &[])
+}
+
+fn sim_with(rules: &Path, events: &Path, extra: &[&str]) -> Vec<u8> {
     let output = rally()
         .args(["sim", "--rules"])
         .arg(rules)
         .arg("--events")
         .arg(events)
         .args(["--until", "2026-12-05T00:00:00Z"])
+        .args(extra)
         .output()
         .expect("run rally sim");
     assert!(
@@ -132,4 +137,55 @@ fn separate_processes_print_the_same_bytes_when_one_step_crosses_several_milesto
             );
         }
     }
+}
+
+/// Draws in an `if`, a `points` amount and a script, on events and a schedule.
+const RANDOM_RULES: &str = r#"
+settings:
+  timezone: Asia/Shanghai
+rules:
+  - id: lucky-checkin
+    trigger: { event: checkin }
+    if: chance(0.5)
+    actions:
+      - points: "random_int(1, 100)"
+  - id: scratch-card
+    trigger: { event: purchase }
+    actions:
+      - script: |
+          let roll = random();
+          if roll < 0.3 { tag("scratch-winner"); award(random_int(10, 20)); }
+          set("last_roll", roll);
+  - id: weekly-spin
+    trigger: { schedule: "0 0 9 * * MON" }
+    audience: random_int(1, 3) == 1
+    actions:
+      - points: 7
+"#;
+
+#[test]
+fn separate_processes_draw_the_same_with_the_same_seed_and_differently_with_another() {
+    let rules = rules_dir(RANDOM_RULES);
+    let work = tempfile::tempdir().unwrap();
+    let events = work.path().join("events.jsonl");
+    std::fs::write(&events, stream(7)).unwrap();
+    let first = sim_with(rules.path(), &events, &["--seed", "spring-draw"]);
+    let doc: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    let firings = doc["firings"].as_array().unwrap();
+    let lucky = firings
+        .iter()
+        .filter(|f| f["rule"] == "lucky-checkin")
+        .count();
+    let checkins = stream(7).matches("\"checkin\"").count();
+    assert!(
+        lucky > 0 && lucky < checkins,
+        "{lucky} of {checkins} check-ins won"
+    );
+    for _ in 0..2 {
+        assert!(sim_with(rules.path(), &events, &["--seed", "spring-draw"]) == first);
+    }
+    assert!(sim_with(rules.path(), &events, &["--seed", "autumn-draw"]) != first);
+    // Without --seed: a fixed key, the same in every process too.
+    let unseeded = sim(rules.path(), &events);
+    assert!(sim(rules.path(), &events) == unseeded);
 }

@@ -91,6 +91,7 @@ fn explaining_changes_no_step_of_the_bench_mix() {
             now: event.at_utc(),
             budget_used: &budget_used,
             next_ticket: 1,
+            random_key: Default::default(),
         };
         let id = event.member.clone().unwrap_or_default();
         let before = members.get(&id).cloned();

@@ -398,3 +398,59 @@ async fn explain_traces_a_members_step_from_the_journal_on_the_cli_and_over_http
     assert!(missing["error"].as_str().unwrap().contains("nobody"));
     live.stop().await;
 }
+
+/// Every check-in draws its points; the installation's secret decides the draws.
+const DRAWING_RULES: &str = r#"
+settings: { timezone: UTC }
+rules:
+  - id: lucky-checkin
+    trigger: { event: checkin }
+    actions: [ { points: "random_int(1, 1000000)" } ]
+"#;
+
+async fn drawn_points(daemon: &Daemon, http: &reqwest::Client) -> Vec<Value> {
+    let mut points = Vec::new();
+    for n in 0..20 {
+        let (_, member) = answer(
+            http.get(daemon.url(&format!("/v1/members/m{n:03}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        points.push(member["points"].clone());
+    }
+    points
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draws_differ_between_installations_survive_a_restart_and_replay_exactly() {
+    let rules = support::daemon::rules_dir(DRAWING_RULES);
+    let http = client();
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut seen = Vec::new();
+    for data in [&one, &two] {
+        let mut daemon = Daemon::start(rules.path(), data.path(), &[]);
+        post_all(&http, &daemon.base, checkins(0, 20, "a")).await;
+        seen.push(drawn_points(&daemon, &http).await);
+        daemon.signal_and_wait(libc::SIGTERM);
+    }
+    assert_ne!(seen[0], seen[1], "two installations drew the same");
+
+    // The key is kept: a restart goes on drawing under it, and the replay (on a fresh
+    // store, from the journal alone) draws what the daemon drew.
+    let key = Store::open(one.path())
+        .unwrap()
+        .meta_get("random.key")
+        .unwrap();
+    let mut daemon = Daemon::start(rules.path(), one.path(), &[]);
+    post_all(&http, &daemon.base, checkins(20, 40, "b")).await;
+    daemon.signal_and_wait(libc::SIGTERM);
+    let after = Store::open(one.path())
+        .unwrap()
+        .meta_get("random.key")
+        .unwrap();
+    assert!(key.is_some());
+    assert_eq!(key, after);
+    support::daemon::assert_replay_reproduces(one.path());
+}

@@ -31,9 +31,23 @@ fn rule_if(condition: &str) -> String {
 #[test]
 fn an_unknown_function_in_an_if_is_reported_at_the_call() {
     assert_eq!(
-        errors(&rule_if("rand() > 0.5")),
-        ["a.yaml:4:10: Rhai: unknown function \"rand\""]
+        errors(&rule_if("frobnicate() > 0.5")),
+        ["a.yaml:4:10: Rhai: unknown function \"frobnicate\""]
     );
+}
+
+#[test]
+fn rand_is_refused_with_a_hint_to_random() {
+    assert_eq!(
+        errors(&rule_if("rand() > 0.5")),
+        ["a.yaml:4:10: Rhai: unknown function \"rand\" (did you mean \"random\"?)"]
+    );
+}
+
+#[test]
+fn the_random_functions_are_known() {
+    let condition = "random() < 0.5 && random_int(1, 6) == 6 && chance(0.1)";
+    loads(&rule_if(condition));
 }
 
 #[test]

@@ -226,6 +226,8 @@ pub async fn run(
     runner.set_started_at(started);
     // A fan-out over many members takes turns with events instead of holding them.
     runner.set_pace(crate::runner::Pace::Interleaved);
+    // The secret draws are keyed by: made at the first start, kept in the store.
+    runner.make_random_key_if_missing().map_err(store_error)?;
     runner.keep_event_journal().map_err(store_error)?;
     runner.arm(started).map_err(store_error)?;
     runner.commit().map_err(store_error)?;

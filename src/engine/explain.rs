@@ -380,6 +380,7 @@ pub fn replay_step(
         now,
         budget_used: &budget_used,
         next_ticket: 1,
+        random_key: Default::default(),
     };
     let (outcome, mut trace) = explain_step(&ctx, member, input, options);
     for campaign in outcome.budget_spent.keys() {

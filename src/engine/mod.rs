@@ -38,6 +38,7 @@ pub use timed::{next_silence_deadline, silence_outlook, Outlook, INACTIVE};
 use crate::event::Event;
 use crate::member::Member;
 use crate::rules::RuleSet;
+use crate::script::RandomKey;
 
 /// The world a step sees besides the member: the rules, the time, and the points
 /// campaigns have awarded so far (their budgets are shared by every member).
@@ -49,6 +50,8 @@ pub struct Context<'a> {
     pub budget_used: &'a BTreeMap<String, i64>,
     /// The number the next ticket opened gets (`T-<n>`).
     pub next_ticket: u64,
+    /// The installation's secret that `random()`, `random_int` and `chance` draw under.
+    pub random_key: RandomKey,
 }
 
 /// What started the step.
@@ -73,6 +76,23 @@ pub enum Input<'a> {
 }
 
 impl Input<'_> {
+    /// What this input is, uniquely among the steps of an installation: the draws of a
+    /// step are keyed by it. `now` tells a global occurrence or a silence pass apart
+    /// from the next one.
+    pub fn identity(&self, now: DateTime<Utc>) -> String {
+        match self {
+            Input::Event(event) => format!("event\u{1f}{}", event.id),
+            Input::Inactive { member, due } => format!("inactive\u{1f}{member}\u{1f}{due}"),
+            Input::Global { member, rule } => format!(
+                "global\u{1f}{rule}\u{1f}{}\u{1f}{member}",
+                now.timestamp_millis()
+            ),
+            Input::SilenceRulesChanged { member } => {
+                format!("silence\u{1f}{member}\u{1f}{}", now.timestamp_millis())
+            }
+        }
+    }
+
     pub fn member_id(&self) -> &str {
         match self {
             // A ticket command reaches the engine with its ticket's member filled in

@@ -15,7 +15,7 @@ use crate::event::Event;
 use crate::localtime::{self, Period};
 use crate::member::Member;
 use crate::rules::{LimitPer, Rule, RuleSet};
-use crate::script::{Bindings, Expr, ScriptError};
+use crate::script::{Bindings, Expr, RandomStream, ScriptError};
 
 /// How deep a chain of cascades may go (a milestone whose rule crosses another
 /// milestone …) before it is treated as a loop.
@@ -34,6 +34,10 @@ pub(super) struct Run<'a> {
     /// changed since.
     bindings: Option<Bindings>,
     bindings_stale: bool,
+    /// The step's draws, moved into the bindings when they are built.
+    random: Option<RandomStream>,
+    /// The rule evaluating now, whose draws `random()` continues.
+    rule: &'a str,
     pub watch: Watch,
     pub queue: VecDeque<Cascade>,
     /// Firings per rule index in this step, for the loop bound.
@@ -102,6 +106,8 @@ impl<'a> Run<'a> {
             failures: Vec::new(),
             bindings: None,
             bindings_stale: false,
+            random: Some(RandomStream::new(ctx.random_key, input.identity(ctx.now))),
+            rule: "",
             watch,
             queue: VecDeque::new(),
             fired: BTreeMap::new(),
@@ -141,12 +147,19 @@ impl<'a> Run<'a> {
             }
             None => {
                 let campaigns = campaign_bindings(self.ctx.rules, self.ctx.now);
-                self.bindings = Some(Bindings::new(member, self.event, self.ctx.now, &campaigns));
+                let mut bindings = Bindings::new(member, self.event, self.ctx.now, &campaigns);
+                if let Some(random) = self.random.take() {
+                    *bindings.random_mut() = random;
+                }
+                self.bindings = Some(bindings);
                 self.bindings_stale = false;
             }
         }
         match &mut self.bindings {
-            Some(bindings) => bindings,
+            Some(bindings) => {
+                bindings.random_mut().enter_rule(self.rule);
+                bindings
+            }
             None => unreachable!("bindings were just built"),
         }
     }
@@ -161,6 +174,7 @@ impl<'a> Run<'a> {
     pub fn try_rule(&mut self, index: usize, depth: u32) -> bool {
         let rules = self.rules();
         let rule = &rules.rules[index];
+        self.rule = &rule.id;
         let fired = self.fired.get(&index).copied().unwrap_or(0);
         if depth > MAX_CASCADE_DEPTH || fired >= MAX_FIRINGS_PER_RULE {
             self.check(|_| Check::Loop {

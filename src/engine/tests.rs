@@ -67,6 +67,7 @@ impl<'a> Sim<'a> {
             now,
             budget_used: &budget_used,
             next_ticket: 1,
+            random_key: Default::default(),
         };
         let before = event
             .member

@@ -78,6 +78,13 @@ impl Runner {
             write.meta_remove.push(name);
         }
         self.start_silence_pass(from, fresh, &mut write)?;
+        if self.random_key_unsaved {
+            write.meta_put.push((
+                super::RANDOM_KEY_META.to_string(),
+                self.random_key.to_hex().into_bytes(),
+            ));
+            self.random_key_unsaved = false;
+        }
         self.journal_arm(&mut write, from);
         if !(write.timers_set.is_empty()
             && write.journal.is_empty()

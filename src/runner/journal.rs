@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::fanout::Pace;
 use super::Runner;
+use crate::script::RandomKey;
 use crate::store::{StepWrite, StoreError};
 
 /// Meta name of the version whose files the journal holds last: a start or reload on
@@ -54,6 +55,10 @@ pub enum Entry {
         /// Whether fan-out batches took turns with events from here on (the daemon)
         /// or ran to their end at each arrival (`import`).
         interleaved: bool,
+        /// The installation's secret for `random()` and friends (hex), so a replay
+        /// draws what the run drew; absent for the zero key (and in older journals).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        random_key: Option<String>,
     },
     /// An accepted event; its step ran at `at`.
     Event {
@@ -186,6 +191,7 @@ impl Runner {
             files,
             started_at: self.started_at,
             interleaved: self.pace == Pace::Interleaved,
+            random_key: (self.random_key != RandomKey::default()).then(|| self.random_key.to_hex()),
         };
         self.record(write, entry);
     }

@@ -41,6 +41,9 @@ const BUILTIN_COUNTERS: [&str; 4] = ["purchases", "spend_total", "checkin_streak
 /// member changed) and shared by every rule that runs.
 pub struct Bindings {
     scope: Scope<'static>,
+    /// Where `random()` and friends draw from: the step sets it (the default stream,
+    /// with the zero key and no input, serves tools that evaluate outside a step).
+    random: super::random::Stream,
 }
 
 impl Bindings {
@@ -58,7 +61,10 @@ impl Bindings {
         scope.push_constant_dynamic("now", now_value(now));
         // Last, so replacing it in `set_member` removes the last entry: no shifting.
         scope.push_constant_dynamic("member", member_value(member));
-        Bindings { scope }
+        Bindings {
+            scope,
+            random: super::random::Stream::default(),
+        }
     }
 
     /// Rebuilds only `member`, after an action changed it.
@@ -74,8 +80,14 @@ impl Bindings {
         self.scope.get(name)
     }
 
-    pub(super) fn scope_mut(&mut self) -> &mut Scope<'static> {
-        &mut self.scope
+    /// The draws of the step: set once when the bindings are built, told which rule
+    /// evaluates before each rule runs.
+    pub fn random_mut(&mut self) -> &mut super::random::Stream {
+        &mut self.random
+    }
+
+    pub(super) fn parts(&mut self) -> (&mut Scope<'static>, &mut super::random::Stream) {
+        (&mut self.scope, &mut self.random)
     }
 }
 

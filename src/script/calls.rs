@@ -47,17 +47,27 @@ impl KnownFunctions {
     }
 
     /// `did you mean "x"?` for the closest plain name within a typo's reach (a third
-    /// of the length, at least one edit), preferring the script's own functions.
+    /// of the length, at least one edit), preferring the script's own functions; else
+    /// the shortest name the call abbreviates (`rand` → `random`).
     fn suggestion(&self, name: &str, defined: &BTreeSet<String>) -> Option<String> {
         let limit = (name.chars().count() / 3).max(1);
-        defined
-            .iter()
-            .chain(self.names.iter())
-            .filter(|k| rhai::is_valid_identifier(k) && k.as_str() != super::SCRIPT_ENTRY)
+        let plain = || {
+            defined
+                .iter()
+                .chain(self.names.iter())
+                .filter(|k| rhai::is_valid_identifier(k) && k.as_str() != super::SCRIPT_ENTRY)
+        };
+        plain()
             .map(|k| (strsim::osa_distance(name, k), k))
             .filter(|(d, _)| *d <= limit)
             .min_by_key(|(d, _)| *d)
-            .map(|(_, k)| format!("did you mean {k:?}?"))
+            .map(|(_, k)| k)
+            .or_else(|| {
+                plain()
+                    .filter(|k| name.len() >= 3 && k.starts_with(name))
+                    .min_by_key(|k| k.len())
+            })
+            .map(|k| format!("did you mean {k:?}?"))
     }
 }
 

@@ -44,6 +44,7 @@ fn traced_with(
         now: event.at_utc(),
         budget_used,
         next_ticket: 1,
+        random_key: Default::default(),
     };
     let plain = step(&ctx, member.clone(), &Input::Event(event));
     let (outcome, trace) = explain_step(&ctx, member, &Input::Event(event), options);
@@ -144,6 +145,7 @@ rules:
             now: time("2026-11-05T08:00:00Z"),
             budget_used: &ctx_budget,
             next_ticket: 1,
+            random_key: Default::default(),
         };
         step(
             &ctx,
@@ -583,6 +585,7 @@ rules:
         now: time("2026-11-02T00:00:00Z"),
         budget_used: &budget,
         next_ticket: 1,
+        random_key: Default::default(),
     };
     let mut member = Member::new("m");
     member.points = 3;

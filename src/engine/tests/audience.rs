@@ -18,6 +18,7 @@ fn global_turn(audience: &str, member: Member) -> Outcome {
         now: "2026-11-02T00:00:00Z".parse().unwrap(),
         budget_used: &budget_used,
         next_ticket: 1,
+        random_key: Default::default(),
     };
     let input = Input::Global {
         member: &member.id.clone(),

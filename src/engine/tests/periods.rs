@@ -42,6 +42,7 @@ fn scheduled(rules: &RuleSet, member: Member, now: DateTime<Utc>) -> Member {
         now,
         budget_used: &budget_used,
         next_ticket: 1,
+        random_key: Default::default(),
     };
     let input = Input::Global {
         member: "m",
@@ -112,6 +113,7 @@ fn a_message_in_a_new_month_renders_an_earlier_months_counter_as_zero() {
         now: utc("2026-12-01T01:00:00Z"),
         budget_used: &budget_used,
         next_ticket: 1,
+        random_key: Default::default(),
     };
     let input = Input::Global {
         member: "m",
