@@ -83,6 +83,13 @@ impl Input<'_> {
         match self {
             Input::Event(event) => format!("event\u{1f}{}", event.id),
             Input::Inactive { member, due } => format!("inactive\u{1f}{member}\u{1f}{due}"),
+            // One timer per (member, rule, event): the event id makes it unique.
+            Input::After {
+                member,
+                rule,
+                event_id,
+                ..
+            } => format!("after\u{1f}{member}\u{1f}{rule}\u{1f}{event_id}"),
             Input::Global { member, rule } => format!(
                 "global\u{1f}{rule}\u{1f}{}\u{1f}{member}",
                 now.timestamp_millis()

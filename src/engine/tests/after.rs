@@ -30,6 +30,7 @@ fn pop(rules: &RuleSet, member: Member, rule: &str, event_id: &str, due: i64) ->
         now,
         budget_used: &budget_used,
         next_ticket: 1,
+        random_key: Default::default(),
     };
     let id = member.id.clone();
     let input = Input::After {
