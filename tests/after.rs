@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use rally::runner::Runner;
 use rally::store::Store;
-use support::runner::{event, t};
+use support::runner::{t, timers};
 
 const RULES: &str = r#"
 rules:
@@ -29,19 +29,7 @@ fn send(runner: &mut Runner, id: &str, kind: &str, member: &str, at: DateTime<Ut
         r#"{{"id":"{id}","type":"{kind}","member":"{member}","at":"{}","data":{{"amount":5}}}}"#,
         at.to_rfc3339()
     );
-    runner.run_due(at).unwrap();
-    runner.apply_event(&event(&line), at).unwrap();
-    runner.commit().unwrap();
-}
-
-/// Every timer in the store, due or not: `(due, kind, id)`.
-fn timers(store: &Store) -> Vec<(i64, String, String)> {
-    store
-        .timers_due(i64::MAX, usize::MAX)
-        .unwrap()
-        .into_iter()
-        .map(|(key, _)| (key.due, key.kind, key.id))
-        .collect()
+    support::runner::arrive_and_commit(runner, &line, at);
 }
 
 #[test]

@@ -7,8 +7,7 @@ mod support;
 
 use chrono::{DateTime, Duration, Utc};
 use rally::runner::Runner;
-use rally::store::Store;
-use support::runner::{event, t};
+use support::runner::{event, t, timers};
 
 const RULES: &str = r#"
 channels:
@@ -39,19 +38,7 @@ fn checkin(runner: &mut Runner, id: &str, member: &str, at: DateTime<Utc>) {
         r#"{{"id":"{id}","type":"checkin","member":"{member}","at":"{}"}}"#,
         at.to_rfc3339()
     );
-    runner.run_due(at).unwrap();
-    runner.apply_event(&event(&line), at).unwrap();
-    runner.commit().unwrap();
-}
-
-/// Every timer in the store, due or not.
-fn timers(store: &Store) -> Vec<(i64, String, String)> {
-    store
-        .timers_due(i64::MAX, usize::MAX)
-        .unwrap()
-        .into_iter()
-        .map(|(key, _)| (key.due, key.kind, key.id))
-        .collect()
+    support::runner::arrive_and_commit(runner, &line, at);
 }
 
 /// `(rule, member, at)` of every firing in the runner's journal so far.

@@ -45,3 +45,23 @@ pub fn reopen(dir: &std::path::Path) -> Store {
         }
     }
 }
+
+/// Applies the event `line` when the clock reads `at`, after what fell due, and
+/// commits: one arrival as the daemon takes it.
+pub fn arrive_and_commit(runner: &mut Runner, line: &str, at: DateTime<Utc>) {
+    runner.run_due(at).expect("timers run");
+    runner
+        .apply_event(&event(line), at)
+        .expect("the event applies");
+    runner.commit().expect("the commit");
+}
+
+/// Every timer in the store, due or not: `(due, kind, id)`.
+pub fn timers(store: &Store) -> Vec<(i64, String, String)> {
+    store
+        .timers_due(i64::MAX, usize::MAX)
+        .expect("the timer index")
+        .into_iter()
+        .map(|(key, _)| (key.due, key.kind, key.id))
+        .collect()
+}
