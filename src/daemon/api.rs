@@ -42,6 +42,9 @@ pub struct App {
     /// Delivers the outbox; `POST /v1/messages/{id}/retry` queues through it.
     pub dispatcher: crate::outbox::Dispatcher,
     pub limiter: RateLimiter,
+    /// One explanation at a time: each replays the whole journal on a core, and a
+    /// client asking for many must not take the daemon's CPU from ingestion.
+    pub explaining: Arc<tokio::sync::Semaphore>,
 }
 
 /// The routes. With a token, everything but `/healthz` requires it; bodies are read

@@ -82,17 +82,26 @@ pub struct ExplainQuery {
 
 /// `GET /v1/members/{id}/explain?event=ID`: the member's steps (or the one that
 /// applied `event`), traced by replaying the journal on the blocking pool beside the
-/// writer.
+/// writer — one at a time (429 while another runs).
 pub async fn explain(
     State(app): State<Arc<App>>,
     axum::extract::Path(id): axum::extract::Path<String>,
     Query(query): Query<ExplainQuery>,
 ) -> Response {
     use crate::replay::explain::ExplainError;
+    let Ok(one_at_a_time) = Arc::clone(&app.explaining).try_acquire_owned() else {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "another explanation is being computed (each replays the journal); retry shortly",
+        );
+    };
     let store = Arc::clone(&app.store);
     let options = crate::engine::explain::Options { all: query.all };
     let member = id.clone();
     let traced = tokio::task::spawn_blocking(move || {
+        // Held by the replay itself: a client that goes away does not free the slot
+        // while its replay still runs.
+        let _slot = one_at_a_time;
         crate::replay::explain::explain(&store, &member, query.event.as_deref(), options)
     })
     .await;

@@ -282,6 +282,7 @@ pub async fn run(
         reloader,
         dispatcher: dispatcher.clone(),
         limiter: guard::RateLimiter::new(config.rate_limit),
+        explaining: Arc::new(tokio::sync::Semaphore::new(1)),
     });
     let router = api::router(
         app,
