@@ -115,8 +115,7 @@ impl Replayer {
                 runner.arm(*at)?;
             }
             Entry::Event { at, event } => {
-                let text = event.to_string();
-                let event = event::parse_line(&text, AtPolicy::Required).map_err(|e| {
+                let event = event::from_value(event.clone(), AtPolicy::Required).map_err(|e| {
                     ReplayError::Entry {
                         seq,
                         message: format!("not an event: {e}"),

@@ -25,7 +25,8 @@ pub fn export(
     // Before the window: the files of each version, and the last arming.
     let mut files: HashMap<String, std::collections::BTreeMap<String, String>> = HashMap::new();
     let mut last_arm: Option<JournalLine> = None;
-    let mut inside = since.is_none();
+    // `Some` until the window is reached, then `None`: every later line is inside.
+    let mut before_window = since;
     loop {
         let lines = journal_lines(store, next, SCAN)?;
         let Some(last) = lines.last() else {
@@ -34,8 +35,8 @@ pub fn export(
         next = last.seq + 1;
         let mut chunk = Vec::new();
         for line in lines {
-            if !inside {
-                if line.entry.at() < since.unwrap_or(DateTime::<Utc>::MIN_UTC) {
+            if let Some(since) = before_window {
+                if line.entry.at() < since {
                     if let Entry::Arm {
                         version,
                         files: Some(texts),
@@ -49,7 +50,7 @@ pub fn export(
                     }
                     continue;
                 }
-                inside = true;
+                before_window = None;
                 if let Some(mut arm) = last_arm.take() {
                     if let Entry::Arm {
                         version,
