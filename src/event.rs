@@ -152,9 +152,7 @@ pub fn from_value(value: Value, at_policy: AtPolicy) -> Result<Event, EventError
             ))
         }
     };
-    let size = serde_json::to_vec(&data)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+    let size = serialized_size(&data);
     if size > MAX_DATA_BYTES {
         return Err(EventError::new(
             "data",
@@ -170,6 +168,25 @@ pub fn from_value(value: Value, at_policy: AtPolicy) -> Result<Event, EventError
     };
     check_well_known(&event)?;
     Ok(event)
+}
+
+/// How many bytes `data` takes as compact JSON, counted without building the text.
+fn serialized_size(data: &Map<String, Value>) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, data) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 /// An operator's manual points adjustment (`POST /v1/members/{id}/points`): an event

@@ -66,16 +66,44 @@ pub fn period_key(period: Period, at: DateTime<Utc>, zone: Tz) -> String {
 pub fn write_period_key(period: Period, day: NaiveDate, key: &mut String) {
     use std::fmt::Write as _;
     key.clear();
+    // Every step of a member with resetting counters or limits writes a few keys:
+    // four-digit years (all of them, in practice) skip the formatter. Other years
+    // take `write!`, which the fast path matches digit for digit.
+    let (year, second, separator) = match period {
+        Period::Day | Period::Month => (day.year(), day.month(), "-"),
+        Period::Week => {
+            let week = day.iso_week();
+            (week.year(), week.week(), "-W")
+        }
+        Period::Ever => {
+            key.push_str("ever");
+            return;
+        }
+    };
+    if (1000..=9999).contains(&year) {
+        push_digits(key, year as u32, 4);
+        key.push_str(separator);
+        push_digits(key, second, 2);
+        if period == Period::Day {
+            key.push('-');
+            push_digits(key, day.day(), 2);
+        }
+        return;
+    }
     // Writing to a String cannot fail.
     let _ = match period {
         Period::Day => write!(key, "{:04}-{:02}-{:02}", day.year(), day.month(), day.day()),
-        Period::Week => {
-            let week = day.iso_week();
-            write!(key, "{}-W{:02}", week.year(), week.week())
-        }
-        Period::Month => write!(key, "{}-{:02}", day.year(), day.month()),
-        Period::Ever => write!(key, "ever"),
+        Period::Week => write!(key, "{year}-W{second:02}"),
+        _ => write!(key, "{year}-{second:02}"),
     };
+}
+
+/// `value`'s last `width` decimal digits, zero-padded (`value` < 10^width).
+fn push_digits(key: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place)) % 10;
+        key.push(char::from(b'0' + digit as u8));
+    }
 }
 
 #[cfg(test)]
@@ -125,5 +153,40 @@ mod tests {
         assert_eq!(period_key(Period::Week, at, Tz::UTC), "2026-W10");
         assert_eq!(period_key(Period::Month, at, Tz::UTC), "2026-03");
         assert_eq!(period_key(Period::Ever, at, Tz::UTC), "ever");
+    }
+
+    #[test]
+    fn the_fast_period_keys_match_the_formatter() {
+        use std::fmt::Write as _;
+        let days = [
+            (2026, 1, 1),
+            (2026, 12, 31),
+            (2027, 1, 3),
+            (1000, 1, 1),
+            (9999, 12, 31),
+            (999, 7, 9),
+            (10000, 2, 29),
+            (-44, 3, 15),
+        ];
+        for (y, m, d) in days {
+            let day = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            let week = day.iso_week();
+            let mut expected = String::new();
+            write!(
+                expected,
+                "{:04}-{:02}-{:02}",
+                day.year(),
+                day.month(),
+                day.day()
+            )
+            .unwrap();
+            let mut key = String::new();
+            write_period_key(Period::Day, day, &mut key);
+            assert_eq!(key, expected);
+            write_period_key(Period::Week, day, &mut key);
+            assert_eq!(key, format!("{}-W{:02}", week.year(), week.week()));
+            write_period_key(Period::Month, day, &mut key);
+            assert_eq!(key, format!("{}-{:02}", day.year(), day.month()));
+        }
     }
 }

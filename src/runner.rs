@@ -316,13 +316,17 @@ impl Runner {
             None => (StepWrite::default(), None),
         };
         write.event_id = Some(event.id.clone());
-        self.record(
-            &mut write,
-            journal::Entry::Event {
-                at: now,
-                event: event.to_json(),
-            },
-        );
+        // The event's JSON is built only for a journal that keeps it: `sim` and
+        // replay keep none and should not pay for one.
+        if self.keeps_journal() {
+            self.record(
+                &mut write,
+                journal::Entry::Event {
+                    at: now,
+                    event: event.to_json(),
+                },
+            );
+        }
         self.open.add_event(event.id.clone());
         let owned;
         let (event, member) = match ticket_member {

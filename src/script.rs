@@ -31,6 +31,7 @@ mod convert;
 mod errors;
 mod fields;
 mod random;
+mod shape;
 #[cfg(test)]
 mod tests;
 
@@ -47,6 +48,7 @@ pub use bindings::{Bindings, MEMBER_FIELDS};
 pub use convert::{dynamic_to_json, json_to_dynamic};
 pub use fields::FieldRead;
 pub use random::{RandomKey, Stream as RandomStream};
+pub use shape::{MemberShape, Reads};
 
 /// Operations one evaluation may perform: enough for any real rule, small enough that
 /// an endless loop fails in milliseconds.
@@ -93,6 +95,12 @@ impl Expr {
     /// `rally explain` evaluates to show the values a condition read.
     pub fn binding_paths(&self) -> Vec<String> {
         fields::binding_paths(&self.ast)
+    }
+
+    /// Which bindings the text reads, and of `member` the names after `member.` or
+    /// the whole map (see [`Reads`]).
+    pub fn reads(&self) -> Reads {
+        shape::reads(&self.ast)
     }
 
     /// Attribute names the text sets by a literal name (`set("vip_since", ..)`).

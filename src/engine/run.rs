@@ -34,8 +34,9 @@ pub(super) struct Run<'a> {
     /// changed since.
     bindings: Option<Bindings>,
     bindings_stale: bool,
-    /// The step's draws, moved into the bindings when they are built.
-    random: Option<RandomStream>,
+    /// What the step runs for: the bindings' draws are keyed by its identity, made
+    /// only when an expression first runs (most events run none).
+    input: &'a Input<'a>,
     /// The rule evaluating now, whose draws `random()` continues.
     rule: &'a str,
     pub watch: Watch,
@@ -106,7 +107,7 @@ impl<'a> Run<'a> {
             failures: Vec::new(),
             bindings: None,
             bindings_stale: false,
-            random: Some(RandomStream::new(ctx.random_key, input.identity(ctx.now))),
+            input,
             rule: "",
             watch,
             queue: VecDeque::new(),
@@ -146,11 +147,16 @@ impl<'a> Run<'a> {
                 }
             }
             None => {
-                let campaigns = campaign_bindings(self.ctx.rules, self.ctx.now);
-                let mut bindings = Bindings::new(member, self.event, self.ctx.now, &campaigns);
-                if let Some(random) = self.random.take() {
-                    *bindings.random_mut() = random;
-                }
+                let (rules, now) = (self.ctx.rules, self.ctx.now);
+                let mut bindings = Bindings::reading(
+                    member,
+                    self.event,
+                    now,
+                    || campaign_bindings(rules, now),
+                    rules.reads.clone(),
+                );
+                *bindings.random_mut() =
+                    RandomStream::new(self.ctx.random_key, self.input.identity(self.ctx.now));
                 self.bindings = Some(bindings);
                 self.bindings_stale = false;
             }

@@ -224,6 +224,7 @@ pub fn compile(
         index,
         sandbox,
         messages: Arc::new(messages),
+        reads: Arc::new(std::mem::take(&mut ctx.d.reads)),
         explain: None,
     })
 }

@@ -19,6 +19,8 @@ pub struct Diag {
     pub member_reads: Vec<(String, SourcePos)>,
     /// Attribute names written by `set` actions and by scripts' `set("name", ..)`.
     pub set_keys: BTreeSet<String>,
+    /// What all the Rhai compiled so far reads of the bindings.
+    pub reads: crate::script::Reads,
 }
 
 impl Diag {

@@ -79,6 +79,7 @@ fn finish(
                 d.member_reads.push((read.name, place(read.pos)));
             }
             d.set_keys.extend(expr.literal_set_keys());
+            d.reads.include(&expr.reads());
             Some(expr)
         }
         Err(errors) => {

@@ -52,6 +52,9 @@ pub struct RuleSet {
     pub sandbox: Arc<Sandbox>,
     /// Every template (and webhook body template), compiled.
     pub messages: Arc<crate::messaging::Templates>,
+    /// What the set's expressions and scripts read of their bindings: all a step's
+    /// bindings build.
+    pub reads: Arc<crate::script::Reads>,
     /// Set only by `rally sim --explain` on its own copy of the rules: traces every
     /// step of one member (see `engine::explain`). `None` everywhere else.
     pub explain: Option<Arc<crate::engine::explain::Tap>>,

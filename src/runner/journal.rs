@@ -144,6 +144,11 @@ impl Runner {
         Ok(())
     }
 
+    /// Whether this runner keeps an event journal (the daemon does; `sim` does not).
+    pub fn keeps_journal(&self) -> bool {
+        self.event_journal.is_some()
+    }
+
     /// Adds `entry` to `write` when a journal is kept. The caller puts `write` in the
     /// open group with the step it records.
     pub fn record(&mut self, write: &mut StepWrite, entry: Entry) {

@@ -3,11 +3,14 @@
 //! The bindings are scope constants: a script cannot change them, so one `Bindings`
 //! serves every rule of a step.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use rhai::{Dynamic, Map, Scope};
 use serde_json::Value;
 
 use super::convert::{json_to_dynamic, number};
+use super::{MemberShape, Reads};
 use crate::event::Event;
 use crate::member::{rfc3339, Member};
 
@@ -44,26 +47,59 @@ pub struct Bindings {
     /// Where `random()` and friends draw from: the step sets it (the default stream,
     /// with the zero key and no input, serves tools that evaluate outside a step).
     random: super::random::Stream,
+    /// What the rule set's Rhai reads: all the bindings carry.
+    reads: Arc<Reads>,
 }
 
 impl Bindings {
     /// `event` is `()` for triggers that are not events; `campaign` is the JSON map of
-    /// campaign id → `{ phase: .. }`.
+    /// campaign id → `{ phase: .. }`. `member` carries every field.
     pub fn new(
         member: &Member,
         event: Option<&Event>,
         now: DateTime<Utc>,
         campaign: &Value,
     ) -> Bindings {
+        Bindings::reading(
+            member,
+            event,
+            now,
+            || campaign.clone(),
+            Arc::new(Reads::all()),
+        )
+    }
+
+    /// As [`Bindings::new`], building only what `reads` says the rule set reads (see
+    /// [`Reads`]); the others are `()`. `campaign` is called only when it is read.
+    pub fn reading(
+        member: &Member,
+        event: Option<&Event>,
+        now: DateTime<Utc>,
+        campaign: impl FnOnce() -> Value,
+        reads: Arc<Reads>,
+    ) -> Bindings {
         let mut scope = Scope::with_capacity(8);
-        scope.push_constant_dynamic("event", event.map_or(Dynamic::UNIT, event_value));
-        scope.push_constant_dynamic("campaign", json_to_dynamic(campaign));
-        scope.push_constant_dynamic("now", now_value(now));
+        let event = match event {
+            Some(event) if reads.event => event_value(event),
+            _ => Dynamic::UNIT,
+        };
+        scope.push_constant_dynamic("event", event);
+        let campaign = match reads.campaign {
+            true => json_to_dynamic(&campaign()),
+            false => Dynamic::UNIT,
+        };
+        scope.push_constant_dynamic("campaign", campaign);
+        let now = match reads.now {
+            true => now_value(now),
+            false => Dynamic::UNIT,
+        };
+        scope.push_constant_dynamic("now", now);
         // Last, so replacing it in `set_member` removes the last entry: no shifting.
-        scope.push_constant_dynamic("member", member_value(member));
+        scope.push_constant_dynamic("member", member_value(member, &reads.member));
         Bindings {
             scope,
             random: super::random::Stream::default(),
+            reads,
         }
     }
 
@@ -72,7 +108,7 @@ impl Bindings {
         // Constants cannot be assigned in place; remove and push again.
         let _ = self.scope.remove::<Dynamic>("member");
         self.scope
-            .push_constant_dynamic("member", member_value(member));
+            .push_constant_dynamic("member", member_value(member, &self.reads.member));
     }
 
     /// A binding by name (`member`, `event`, `campaign`, `now`).
@@ -91,39 +127,45 @@ impl Bindings {
     }
 }
 
-pub(super) fn member_value(m: &Member) -> Dynamic {
+pub(super) fn member_value(m: &Member, shape: &MemberShape) -> Dynamic {
     let mut map = Map::new();
-    map.insert("id".into(), m.id.as_str().into());
-    map.insert("points".into(), Dynamic::from_int(m.points));
-    map.insert(
-        "points_lifetime".into(),
-        Dynamic::from_int(m.points_lifetime),
-    );
-    map.insert(
-        "tier".into(),
-        m.tier.as_deref().map_or(Dynamic::UNIT, |t| t.into()),
-    );
-    map.insert("tags".into(), strings(m.tags.iter()));
-    map.insert("badges".into(), strings(m.badges.iter()));
-    let mut counters: Map = m
-        .counters
-        .iter()
-        .map(|(name, v)| (name.as_str().into(), number(*v)))
-        .collect();
+    let mut put = |name: &str, value: &dyn Fn() -> Dynamic| {
+        if shape.wants(name) {
+            map.insert(name.into(), value());
+        }
+    };
+    put("id", &|| m.id.as_str().into());
+    put("points", &|| Dynamic::from_int(m.points));
+    put("points_lifetime", &|| Dynamic::from_int(m.points_lifetime));
+    put("tier", &|| {
+        m.tier.as_deref().map_or(Dynamic::UNIT, |t| t.into())
+    });
+    put("tags", &|| strings(m.tags.iter()));
+    put("badges", &|| strings(m.badges.iter()));
+    put("counters", &|| {
+        let mut counters: Map = m
+            .counters
+            .iter()
+            .map(|(name, v)| (name.as_str().into(), number(*v)))
+            .collect();
+        for name in BUILTIN_COUNTERS {
+            counters.insert(name.into(), number(m.counter(name)));
+        }
+        Dynamic::from_map(counters)
+    });
     for name in BUILTIN_COUNTERS {
-        let value = number(m.counter(name));
-        counters.insert(name.into(), value.clone());
-        map.insert(name.into(), value);
+        put(name, &|| number(m.counter(name)));
     }
-    map.insert("counters".into(), Dynamic::from_map(counters));
-    map.insert("joined_at".into(), time(m.joined_at));
-    map.insert("last_active".into(), time(m.last_active));
+    put("joined_at", &|| time(m.joined_at));
+    put("last_active", &|| time(m.last_active));
     // Always booleans, so `!member.left` reads as it should for everyone.
-    map.insert("left".into(), Dynamic::from_bool(m.left));
-    map.insert("unsubscribed".into(), Dynamic::from_bool(m.unsubscribed));
+    put("left", &|| Dynamic::from_bool(m.left));
+    put("unsubscribed", &|| Dynamic::from_bool(m.unsubscribed));
     for (key, value) in &m.attrs {
-        map.entry(key.as_str().into())
-            .or_insert_with(|| json_to_dynamic(value));
+        if shape.wants(key) {
+            map.entry(key.as_str().into())
+                .or_insert_with(|| json_to_dynamic(value));
+        }
     }
     Dynamic::from_map(map)
 }

@@ -51,7 +51,7 @@ pub(super) fn literal_set_keys(ast: &AST) -> Vec<String> {
 
 /// The property right after the dot: `points` in `member.points`, `member.points.x`
 /// or `member.tags[0]`; none for a method call (`member.len()`).
-fn first_property(rhs: &Expr) -> Option<(&str, rhai::Position)> {
+pub(super) fn first_property(rhs: &Expr) -> Option<(&str, rhai::Position)> {
     match rhs {
         Expr::Property(prop, pos) => Some((prop.2.as_str(), *pos)),
         Expr::Dot(chain, ..) | Expr::Index(chain, ..) => first_property(&chain.lhs),

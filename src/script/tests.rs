@@ -5,6 +5,7 @@ mod random;
 mod resolve;
 mod runs;
 mod sandbox;
+mod shape;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
