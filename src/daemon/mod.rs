@@ -24,6 +24,7 @@
 
 mod adjust;
 mod api;
+mod draws;
 pub mod bench;
 mod guard;
 mod health;
