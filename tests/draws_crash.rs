@@ -91,11 +91,23 @@ async fn a_draw_killed_midway_keeps_its_winners_and_awards_each_winner_once() {
     ]);
 
     let http = client();
-    for pause in [150, 400, 900] {
+    // Killed every quarter second until one run finishes the draw: each run resumes
+    // from the last batch the one before committed.
+    let mut killed_unfinished = 0;
+    for _ in 0..40 {
         let mut daemon = Daemon::start(rules.path(), &store, &[]);
-        tokio::time::sleep(Duration::from_millis(pause)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let finished = daemon.log().contains("draw finished");
         daemon.kill();
+        if finished {
+            break;
+        }
+        killed_unfinished += 1;
     }
+    assert!(
+        killed_unfinished >= 2,
+        "the draw finished before the second kill: nothing was tested"
+    );
     let daemon = Daemon::start(rules.path(), &store, &[]);
     let deadline = Instant::now() + PATIENCE;
     let listed = loop {
