@@ -116,7 +116,11 @@ async fn a_draw_killed_midway_keeps_its_winners_and_awards_each_winner_once() {
                 break body;
             }
         }
-        assert!(Instant::now() < deadline, "the draw never finished:\n{}", daemon.log());
+        assert!(
+            Instant::now() < deadline,
+            "the draw never finished:\n{}",
+            daemon.log()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let draws = listed["draws"].as_array().unwrap();
@@ -137,7 +141,9 @@ async fn a_draw_killed_midway_keeps_its_winners_and_awards_each_winner_once() {
         .map(|w| w.as_str().unwrap().to_string())
         .collect();
     assert_eq!(winners.iter().collect::<BTreeSet<_>>().len(), WINNERS);
-    let (status, _) = get_json(&http, &daemon.base, "/v1/draws/nobody").await.unwrap();
+    let (status, _) = get_json(&http, &daemon.base, "/v1/draws/nobody")
+        .await
+        .unwrap();
     assert_eq!(status, 404);
 
     // Every winner once, nobody else: 50 points and the badge exactly for the winners.

@@ -51,7 +51,9 @@ pub async fn of_rule(State(app): State<Arc<App>>, Path(rule): Path<String>) -> R
     if draws.is_empty() && !draws_now {
         return error(
             StatusCode::NOT_FOUND,
-            format!("no draw for rule {rule:?}: it has no \"draw\" in the rules loaded and never drew"),
+            format!(
+                "no draw for rule {rule:?}: it has no \"draw\" in the rules loaded and never drew"
+            ),
         );
     }
     let draws: Vec<_> = draws

@@ -24,8 +24,8 @@
 
 mod adjust;
 mod api;
-mod draws;
 pub mod bench;
+mod draws;
 mod guard;
 mod health;
 pub mod ingest;

@@ -69,7 +69,8 @@ pub fn stored_draws(store: &Store) -> Result<Vec<DrawRecord>, StoreError> {
         .meta_scan(DRAW_META)?
         .into_iter()
         .map(|(name, bytes)| {
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::corrupt("meta", name.as_bytes(), e))
+            serde_json::from_slice(&bytes)
+                .map_err(|e| StoreError::corrupt("meta", name.as_bytes(), e))
         })
         .collect()
 }
