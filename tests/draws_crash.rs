@@ -15,8 +15,8 @@ use support::daemon::{assert_replay_reproduces, client, get_json, rally, rules_d
 
 /// Enough members that the scan and the awards take many batches: a long stretch to
 /// be killed in.
-const MEMBERS: usize = 3_000;
-const WINNERS: usize = 1_000;
+const MEMBERS: usize = 5_000;
+const WINNERS: usize = 1_500;
 const PATIENCE: Duration = Duration::from_secs(180);
 
 fn member(i: usize) -> String {
@@ -91,12 +91,12 @@ async fn a_draw_killed_midway_keeps_its_winners_and_awards_each_winner_once() {
     ]);
 
     let http = client();
-    // Killed every quarter second until one run finishes the draw: each run resumes
+    // Killed every tenth of a second until one run finishes the draw: each run resumes
     // from the last batch the one before committed.
     let mut killed_unfinished = 0;
-    for _ in 0..40 {
+    for _ in 0..100 {
         let mut daemon = Daemon::start(rules.path(), &store, &[]);
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let finished = daemon.log().contains("draw finished");
         daemon.kill();
         if finished {

@@ -76,23 +76,24 @@ pub fn stored_draws(store: &Store) -> Result<Vec<DrawRecord>, StoreError> {
 }
 
 impl Runner {
-    /// One batch of a draw job (taken off the queue by `fanout_batch`): a batch of the
-    /// scan, or of the awards. Returns the steps that changed something.
-    pub(super) fn draw_batch(&mut self, mut job: FanoutJob) -> Result<usize, StoreError> {
-        let Work::Draw { draw } = &mut job.work else {
-            return Ok(0);
-        };
+    /// One batch of the draw job `seq` (taken off the queue by `fanout_batch`): a
+    /// batch of the scan, or of the awards. Returns the steps that changed something.
+    pub(super) fn draw_batch(
+        &mut self,
+        seq: u64,
+        occurrence: DateTime<Utc>,
+        mut cursor: Option<String>,
+        mut draw: DrawJob,
+    ) -> Result<usize, StoreError> {
         let mut steps = 0;
         let mut finished = None;
         match draw.awarded {
             None => {
-                let batch = self
-                    .store
-                    .members_after(job.cursor.as_deref(), FANOUT_BATCH)?;
+                let batch = self.store.members_after(cursor.as_deref(), FANOUT_BATCH)?;
                 if batch.len() < FANOUT_BATCH {
                     draw.awarded = Some(0);
                 }
-                let now = self.clock.advance(job.occurrence);
+                let now = self.clock.advance(occurrence);
                 let ctx = Context {
                     rules: &self.rules,
                     now,
@@ -101,15 +102,15 @@ impl Runner {
                     random_key: self.random_key,
                 };
                 for member in batch {
-                    job.cursor = Some(member.id.clone());
+                    cursor = Some(member.id.clone());
                     // Members who did not exist at the occurrence are not its audience.
-                    if member.created_at.is_some_and(|c| c > job.occurrence) {
+                    if member.created_at.is_some_and(|c| c > occurrence) {
                         continue;
                     }
                     let id = member.id.clone();
                     if would_fire(&ctx, member, &draw.rule) {
                         draw.eligible += 1;
-                        let score = draw_score(self.random_key, &draw.rule, job.occurrence, &id);
+                        let score = draw_score(self.random_key, &draw.rule, occurrence, &id);
                         draw.best.offer(Candidate { score, member: id });
                     }
                 }
@@ -130,14 +131,14 @@ impl Runner {
                         member: &id,
                         rule: &draw.rule,
                     };
-                    let outcome = self.step(Some(member), &input, job.occurrence);
+                    let outcome = self.step(Some(member), &input, occurrence);
                     self.absorb(outcome, StepWrite::default());
                     steps += 1;
                 }
                 if to == draw.best.kept.len() {
                     finished = Some(DrawRecord {
                         rule: draw.rule.clone(),
-                        occurrence: job.occurrence,
+                        occurrence,
                         wanted: draw.best.wanted as u32,
                         eligible: draw.eligible,
                         winners: draw.best.kept.iter().map(|c| c.member.clone()).collect(),
@@ -148,9 +149,15 @@ impl Runner {
         let mut bookkeeping = StepWrite::default();
         if self.pace == Pace::Interleaved {
             // As for any fan-out batch: the journal says where it fell among events.
-            let at = self.clock.now().unwrap_or(job.occurrence);
-            self.record(&mut bookkeeping, super::Entry::Batch { at, job: job.seq });
+            let at = self.clock.now().unwrap_or(occurrence);
+            self.record(&mut bookkeeping, super::Entry::Batch { at, job: seq });
         }
+        let job = FanoutJob {
+            seq,
+            work: Work::Draw { draw },
+            occurrence,
+            cursor,
+        };
         match &finished {
             Some(record) => {
                 tracing::info!(
@@ -159,21 +166,21 @@ impl Runner {
                     winners = record.winners.len(),
                     "draw finished"
                 );
-                bookkeeping.meta_remove.push(job_name(job.seq));
+                bookkeeping.meta_remove.push(job_name(seq));
                 bookkeeping.meta_put.push((
                     record_name(record),
                     serde_json::to_vec(record).unwrap_or_default(),
                 ));
             }
-            None => bookkeeping.meta_put.push(job.meta()),
+            None => {
+                bookkeeping.meta_put.push(job.meta());
+                self.jobs.push_front(job);
+            }
         }
         bookkeeping
             .meta_put
             .push((NEXT_JOB_META.into(), self.next_job.to_string().into_bytes()));
         self.open.push(bookkeeping);
-        if finished.is_none() {
-            self.jobs.push_front(job);
-        }
         self.commit()?;
         Ok(steps)
     }

@@ -278,8 +278,8 @@ impl Runner {
         let Some(mut job) = self.jobs.pop_front() else {
             return Ok(0);
         };
-        if let Work::Draw { .. } = job.work {
-            return self.draw_batch(job);
+        if let Work::Draw { draw } = job.work {
+            return self.draw_batch(job.seq, job.occurrence, job.cursor, draw);
         }
         let batch = self
             .store
