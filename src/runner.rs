@@ -11,6 +11,7 @@
 
 mod arming;
 mod committed;
+mod draw;
 mod fanout;
 mod journal;
 mod open_group;
@@ -33,6 +34,7 @@ use crate::store::{StepWrite, Store, StoreError};
 use committed::Committed;
 use open_group::OpenGroup;
 
+pub use draw::{stored_draws, DrawJob, DrawRecord, DRAW_META};
 pub use fanout::{stored_silence_passes, FanoutJob, Pace, Reach, SilencePass, Work};
 pub use journal::{journal_lines, Entry, JournalLine};
 pub use tickets::stored_tickets;

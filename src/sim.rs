@@ -228,6 +228,8 @@ pub struct Simulation {
     record: Record,
     tickets: Vec<Ticket>,
     campaigns: Value,
+    /// Every draw finished, by occurrence.
+    draws: Vec<crate::runner::DrawRecord>,
 }
 
 impl Simulation {
@@ -244,7 +246,7 @@ impl Simulation {
 
 impl Serialize for Simulation {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut doc = serializer.serialize_map(Some(9))?;
+        let mut doc = serializer.serialize_map(Some(10))?;
         doc.serialize_entry("now", &self.now.map(rfc3339))?;
         doc.serialize_entry("members", &Members(&self.members))?;
         doc.serialize_entry("ledger", &self.record.ledger)?;
@@ -257,6 +259,7 @@ impl Serialize for Simulation {
         )?;
         doc.serialize_entry("tickets", &self.tickets)?;
         doc.serialize_entry("campaigns", &self.campaigns)?;
+        doc.serialize_entry("draws", &self.draws)?;
         doc.serialize_entry("firings", &self.record.firings)?;
         doc.serialize_entry("errors", &self.record.failures)?;
         doc.serialize_entry("rejected", &self.record.rejected)?;
@@ -296,6 +299,7 @@ fn document(
         record,
         tickets: runner.all_tickets()?,
         campaigns: campaigns(runner, now),
+        draws: crate::runner::stored_draws(runner.store())?,
     })
 }
 

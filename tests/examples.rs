@@ -8,12 +8,13 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 /// The example folders with a test below. A new example needs a test and an entry here.
-const TESTED: [&str; 10] = [
+const TESTED: [&str; 11] = [
     "checkin-streak",
     "content-caps",
     "double11",
     "feedback-escalation",
     "late-events",
+    "lottery",
     "newcomer",
     "operator-controls",
     "purchase-ladder",
@@ -573,4 +574,40 @@ fn feedback_escalation() {
         .as_str()
         .unwrap()
         .contains("T-99"));
+}
+
+#[test]
+fn lottery() {
+    let doc = example_until("lottery", Some("2026-03-16T00:00:00Z"));
+    assert_eq!(
+        doc["draws"],
+        json!([
+            {"rule": "weekly-lottery", "occurrence": "2026-03-08T12:00:00Z", "wanted": 3,
+             "eligible": 8, "winners": ["m-01", "m-07", "m-03"]},
+            {"rule": "weekly-lottery", "occurrence": "2026-03-15T12:00:00Z", "wanted": 3,
+             "eligible": 2, "winners": ["m-08", "m-02"]},
+        ])
+    );
+    for (member, points, lucky) in [
+        ("m-01", 60, true),
+        ("m-02", 70, true),
+        ("m-03", 60, true),
+        ("m-04", 10, false),
+        ("m-05", 15, false),
+        ("m-06", 10, false),
+        ("m-07", 60, true),
+        ("m-08", 65, true),
+        ("m-09", 10, false),
+        ("m-10", 15, false),
+    ] {
+        let view = &doc["members"][member];
+        assert_eq!(view["points"], points, "{member}");
+        let badges = if lucky {
+            json!(["lucky-week"])
+        } else {
+            json!([])
+        };
+        assert_eq!(view["badges"], badges, "{member}");
+    }
+    assert_eq!(doc["errors"], json!([]));
 }

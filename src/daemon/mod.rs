@@ -25,6 +25,7 @@
 mod adjust;
 mod api;
 pub mod bench;
+mod draws;
 mod guard;
 mod health;
 pub mod ingest;

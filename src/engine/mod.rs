@@ -17,6 +17,7 @@ mod adjust;
 mod after;
 mod builtin;
 mod cascade;
+mod draw;
 pub mod explain;
 mod messages;
 pub mod outcome;
@@ -31,6 +32,7 @@ use chrono::{DateTime, Utc};
 
 pub use adjust::{adjustment_amount, refuse_adjustment, Refusal, ADJUSTMENT_RULE};
 pub use after::{after_timer_id, parse_after_timer_id, AFTER};
+pub use draw::{draw_score, would_fire, Best, Candidate};
 pub use messages::{member_context, notification, OpenedTicket};
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
 pub use timed::{next_silence_deadline, silence_outlook, Outlook, INACTIVE};

@@ -282,6 +282,8 @@ pub struct Rule {
     pub limit: Option<Limit>,
     pub audience: Option<Audience>,
     pub catch_up: CatchUp,
+    /// `draw: { winners: N }` on a global rule: only N drawn members get the actions.
+    pub draw: Option<Draw>,
     pub actions: Vec<Action>,
     /// Where the rule starts (its `id` line).
     pub at: SourcePos,
@@ -368,6 +370,15 @@ pub struct Audience {
     /// Members who left are skipped unless the rule asks for them
     /// (`audience: { include_left: true }`).
     pub include_left: bool,
+}
+
+/// A global rule's draw (`draw: { winners: N }`): of the members the rule would fire
+/// for at an occurrence, exactly `winners` (all of them if fewer) are drawn and get
+/// the actions; see `runner/draw.rs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Draw {
+    /// At least 1, at most [`crate::rules::sections::draw::MAX_WINNERS`].
+    pub winners: u32,
 }
 
 /// What a `schedule` rule does with occurrences missed while Rally was down.

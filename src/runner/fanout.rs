@@ -21,10 +21,10 @@ use crate::store::{StepWrite, Store, StoreError};
 
 /// Members per fan-out transaction: big enough to amortise a commit, small enough
 /// that a huge audience never holds one giant transaction.
-const FANOUT_BATCH: usize = 128;
+pub(super) const FANOUT_BATCH: usize = 128;
 
 const JOB_META: &str = "job.";
-const NEXT_JOB_META: &str = "jobs.next";
+pub(super) const NEXT_JOB_META: &str = "jobs.next";
 /// Meta name of the inactivity rules (`id=duration`) the last silence pass ran for.
 const SILENCE_RULES_META: &str = "silence.rules";
 /// Meta name of the last finished silence pass: a [`SilencePass`] as JSON.
@@ -63,6 +63,8 @@ pub enum Work {
     Rule { rule: String },
     /// The pass after the inactivity rules changed.
     Silence { silence: SilencePass },
+    /// The draw of a rule with `draw: { winners: N }` (see `draw.rs`).
+    Draw { draw: super::draw::DrawJob },
 }
 
 /// The pass after the inactivity rules changed: every member's inactivity rules past
@@ -97,7 +99,7 @@ impl FanoutJob {
     }
 }
 
-fn job_name(seq: u64) -> String {
+pub(super) fn job_name(seq: u64) -> String {
     // Zero-padded so meta's byte order is the jobs' order.
     format!("{JOB_META}{seq:020}")
 }
@@ -125,7 +127,7 @@ pub fn stored_silence_passes(
     let (jobs, _) = load_jobs(store)?;
     let running = jobs.into_iter().find_map(|job| match job.work {
         Work::Silence { silence } => Some(silence),
-        Work::Rule { .. } => None,
+        Work::Rule { .. } | Work::Draw { .. } => None,
     });
     let last = match store.meta_get(SILENCE_PASS_META)? {
         Some(bytes) => Some(
@@ -177,17 +179,21 @@ impl Runner {
     pub fn silence_pass(&self) -> Option<(u64, &SilencePass)> {
         self.jobs.iter().find_map(|job| match &job.work {
             Work::Silence { silence } => Some((job.seq, silence)),
-            Work::Rule { .. } => None,
+            Work::Rule { .. } | Work::Draw { .. } => None,
         })
     }
 
     pub(super) fn new_job(&mut self, rule: &str, occurrence: DateTime<Utc>) -> FanoutJob {
-        self.push_job(
-            Work::Rule {
+        let draw = self.rules.rules.iter().find(|r| r.id == rule);
+        let work = match draw.and_then(|r| r.draw) {
+            Some(draw) => Work::Draw {
+                draw: super::draw::DrawJob::new(rule, draw.winners),
+            },
+            None => Work::Rule {
                 rule: rule.to_string(),
             },
-            occurrence,
-        )
+        };
+        self.push_job(work, occurrence)
     }
 
     fn push_job(&mut self, work: Work, occurrence: DateTime<Utc>) -> FanoutJob {
@@ -272,6 +278,9 @@ impl Runner {
         let Some(mut job) = self.jobs.pop_front() else {
             return Ok(0);
         };
+        if let Work::Draw { draw } = job.work {
+            return self.draw_batch(job.seq, job.occurrence, job.cursor, draw);
+        }
         let batch = self
             .store
             .members_after(job.cursor.as_deref(), FANOUT_BATCH)?;
@@ -307,6 +316,8 @@ impl Runner {
                         && outcome.timers_clear.is_empty());
                     changed.then_some(outcome)
                 }
+                // Taken to `draw_batch` above.
+                Work::Draw { .. } => None,
             };
             if let Some(outcome) = changed {
                 self.absorb(outcome, StepWrite::default());

@@ -3,6 +3,7 @@
 pub mod campaigns;
 pub mod channels;
 pub mod counters;
+pub mod draw;
 pub mod escalations;
 pub mod rules;
 pub mod settings;

@@ -9,7 +9,7 @@ use crate::rules::sections::{actions, triggers};
 use crate::rules::yaml::{Node, Value};
 use crate::rules::{Audience, CatchUp, During, Limit, LimitPer, Rule};
 
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "id",
     "description",
     "enabled",
@@ -20,6 +20,7 @@ const KEYS: [&str; 11] = [
     "during",
     "limit",
     "audience",
+    "draw",
     "actions",
 ];
 
@@ -77,6 +78,7 @@ fn rule(ctx: &mut Ctx, ids: &mut Ids, item: &Value) -> Option<(Rule, bool)> {
         Some(v) => limit(&mut ctx.d, v, f.get("during").is_some()).map(Some),
     };
     let audience = audience(ctx, &f, kind);
+    let draw = super::draw::compile(&mut ctx.d, &f, kind);
     let actions = match f.require(&mut ctx.d, "actions") {
         Some(v) => actions::compile(ctx, v),
         None => None,
@@ -94,6 +96,7 @@ fn rule(ctx: &mut Ctx, ids: &mut Ids, item: &Value) -> Option<(Rule, bool)> {
         limit: limit?,
         audience: audience?,
         catch_up: catch_up?,
+        draw: draw?,
         actions: actions?,
         at: item.at.clone(),
     };
