@@ -11,6 +11,7 @@
 
 mod arming;
 mod committed;
+mod credit;
 mod fanout;
 mod journal;
 mod open_group;
@@ -399,7 +400,8 @@ impl Runner {
     /// changed — and `write` to the open group, where the next steps find the member's
     /// new state; journals the outcome when a journal is kept. Updates the in-memory
     /// budgets so the next step sees them.
-    fn absorb(&mut self, outcome: Outcome, mut write: StepWrite) {
+    fn absorb(&mut self, mut outcome: Outcome, mut write: StepWrite) {
+        let credits = std::mem::take(&mut outcome.credits);
         for (campaign, points) in &outcome.budget_spent {
             let record = self.campaigns.entry(campaign.clone()).or_default();
             record.points_awarded += points;
@@ -439,6 +441,7 @@ impl Runner {
             write.firings.append(&mut firings);
         }
         self.open.push_step(member, write);
+        self.run_credits(credits);
     }
 
     /// Adds a write made outside a step (a ticket change by API) to the open group.
@@ -451,6 +454,12 @@ impl Runner {
     pub fn commit(&mut self) -> Result<(), StoreError> {
         if self.open.is_empty() {
             return Ok(());
+        }
+        if let Some(why) = self.open.broken().map(str::to_string) {
+            drop(self.open.close());
+            self.committed.forget();
+            self.reload_records()?;
+            return Err(StoreError::GroupDropped(why));
         }
         if let Some(clock) = self.clock.encode() {
             self.open.push(StepWrite {

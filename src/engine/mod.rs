@@ -17,6 +17,7 @@ mod adjust;
 mod after;
 mod builtin;
 mod cascade;
+mod credit;
 pub mod explain;
 mod messages;
 pub mod outcome;
@@ -30,6 +31,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 pub use adjust::{adjustment_amount, refuse_adjustment, Refusal, ADJUSTMENT_RULE};
+pub use credit::{Credit, MAX_CREDIT_DEPTH, REFERRALS, REFERRAL_RULE};
 pub use after::{after_timer_id, parse_after_timer_id, AFTER};
 pub use messages::{member_context, notification, OpenedTicket};
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
@@ -73,6 +75,9 @@ pub enum Input<'a> {
     /// The member's turn in the pass after the inactivity rules changed: rules now
     /// past their deadline in the member's silence fire, and the timer is re-armed.
     SilenceRulesChanged { member: &'a str },
+    /// Another member's step credited this one (`credit`, a referral): run in the same
+    /// commit group as the step that made it.
+    Credit(&'a Credit),
 }
 
 impl Input<'_> {
@@ -97,6 +102,7 @@ impl Input<'_> {
             Input::SilenceRulesChanged { member } => {
                 format!("silence\u{1f}{member}\u{1f}{}", now.timestamp_millis())
             }
+            Input::Credit(credit) => format!("credit\u{1f}{}", credit.identity),
         }
     }
 
@@ -109,6 +115,7 @@ impl Input<'_> {
             | Input::After { member, .. }
             | Input::Global { member, .. }
             | Input::SilenceRulesChanged { member } => member,
+            Input::Credit(credit) => &credit.member,
         }
     }
 }
@@ -150,6 +157,7 @@ fn run_step(
         Input::After { rule, event_id, .. } => run.on_after(rule, event_id),
         Input::Global { rule, .. } => run.on_global(rule),
         Input::SilenceRulesChanged { .. } => run.on_silence_rules_changed(),
+        Input::Credit(credit) => run.on_credit(credit),
     }
     run.finish()
 }

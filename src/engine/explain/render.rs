@@ -109,6 +109,7 @@ fn input(input: &InputView) -> String {
         }
         InputView::Global { rule } => format!("global rule {rule}"),
         InputView::SilenceRulesChanged => "pass after the inactivity rules changed".to_string(),
+        InputView::Credit { from, rule } => format!("credit from {from} (rule {rule})"),
     }
 }
 

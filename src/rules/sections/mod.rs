@@ -9,4 +9,5 @@ pub mod settings;
 pub mod templates;
 
 mod actions;
+mod credit;
 mod triggers;
