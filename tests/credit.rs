@@ -271,3 +271,83 @@ async fn the_daemon_credits_the_referrer_over_http_and_a_replay_reproduces_it() 
     session.daemon.signal_and_wait(libc::SIGTERM);
     assert_replay_reproduces(session.data.path());
 }
+
+// --- the rule file ---------------------------------------------------------------------
+
+fn load_errors(action: &str) -> Vec<String> {
+    let yaml = format!(
+        "rules:\n  - id: r\n    trigger: {{ event: join }}\n    actions:\n      - credit: {action}\n"
+    );
+    match rally::rules::from_sources(&[("a.yaml", yaml.as_str())], &|_| None) {
+        Ok(_) => panic!("expected the rule set to be refused: {action}"),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn a_credit_without_member_is_reported_where_it_is() {
+    let errors = load_errors("{ points: 5 }");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("a.yaml:5:"), "{errors:?}");
+    assert!(errors[0].contains("member"), "{errors:?}");
+}
+
+#[test]
+fn a_credit_that_gives_nothing_is_refused() {
+    assert_eq!(
+        load_errors(r#"{ member: "event.data.referrer" }"#),
+        ["a.yaml:5:17: a credit needs at least one of \"points\", \"tag\" or \"badge\""]
+    );
+}
+
+#[test]
+fn a_credit_cannot_take_points() {
+    assert_eq!(
+        load_errors(r#"{ member: "event.data.referrer", points: -5 }"#),
+        ["a.yaml:5:58: a credit cannot take points from another member, found -5"]
+    );
+}
+
+#[test]
+fn a_credit_member_expression_is_checked_when_the_rules_load() {
+    let errors = load_errors(r#"{ member: "frobnicate()", points: 5 }"#);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("a.yaml:5:")
+            && errors[0].contains("unknown function \"frobnicate\""),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn an_unknown_credit_field_is_reported() {
+    let errors = load_errors(r#"{ member: "event.data.referrer", point: 5 }"#);
+    assert!(errors.iter().any(|e| e.starts_with("a.yaml:5:") && e.contains("point")), "{errors:?}");
+}
+
+#[test]
+fn rally_check_reports_a_bad_credit_with_file_line_and_column() {
+    let rules = support::daemon::rules_dir(
+        "rules:\n  - id: r\n    trigger: { event: join }\n    actions:\n      - credit: { member: \"event.data.referrer\", points: -5 }\n",
+    );
+    let out = support::daemon::rally()
+        .args(["check", "--rules", rules.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("rules.yaml:5:58: a credit cannot take points from another member"),
+        "{said}"
+    );
+}
+
+#[test]
+fn referrals_is_a_counter_a_milestone_can_watch() {
+    let yaml = "rules:\n  - id: r\n    trigger: { milestone: referrals, at: 5 }\n    actions:\n      - badge: b\n";
+    assert!(rally::rules::from_sources(&[("a.yaml", yaml)], &|_| None).is_ok());
+}
