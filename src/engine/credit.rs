@@ -240,3 +240,176 @@ fn kind(value: &Value) -> &'static str {
         Value::Object(_) => "a map",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::engine::{step, Context, Input, Outcome};
+    use crate::event::{self, AtPolicy};
+    use crate::member::Member;
+    use crate::rules::{self, RuleSet};
+
+    const RULES: &str = r#"
+rules:
+  - id: referral-bonus
+    trigger: { event: join }
+    if: '"referrer" in event.data'
+    actions:
+      - credit: { member: "event.data.referrer", points: 50, reason: referral, tag: referrer }
+      - credit: { member: "event.data.second", badge: helper, cap: false }
+  - id: ambassador
+    trigger: { milestone: referrals, at: 1 }
+    actions:
+      - credit: { member: "member.buddy", points: 5 }
+"#;
+
+    fn rule_set() -> RuleSet {
+        match rules::from_sources(&[("rules.yaml", RULES)], &|_| None) {
+            Ok(set) => set,
+            Err(errors) => panic!("{errors:?}"),
+        }
+    }
+
+    fn at() -> DateTime<Utc> {
+        "2026-06-01T09:00:00Z".parse().unwrap()
+    }
+
+    fn run(rules: &RuleSet, member: Option<Member>, input: &Input<'_>) -> Outcome {
+        let budget = BTreeMap::new();
+        let ctx = Context {
+            rules,
+            now: at(),
+            budget_used: &budget,
+            next_ticket: 1,
+            random_key: crate::script::RandomKey::default(),
+        };
+        step(&ctx, member, input)
+    }
+
+    fn join(data: &str) -> crate::event::Event {
+        let line = format!(
+            r#"{{"id":"j-1","type":"join","member":"m-new","at":"2026-06-01T09:00:00Z","data":{data}}}"#
+        );
+        event::parse_line(&line, AtPolicy::Required).unwrap()
+    }
+
+    fn credit_to(member: &str, depth: u32) -> Credit {
+        Credit {
+            member: member.to_string(),
+            from: "m-new".to_string(),
+            rule: "referral-bonus".to_string(),
+            points: 50,
+            reason: Some("referral".to_string()),
+            daily_cap: true,
+            tag: None,
+            badge: None,
+            referral: true,
+            depth,
+            event: Some("j-1".to_string()),
+            at: at(),
+            identity: "event\u{1f}j-1\u{1f}0".to_string(),
+        }
+    }
+
+    #[test]
+    fn a_step_records_its_credits_in_order_and_changes_no_other_member() {
+        let rules = rule_set();
+        let event = join(r#"{"referrer":"m-ada","second":"m-bo"}"#);
+        let outcome = run(&rules, None, &Input::Event(&event));
+        let credited: Vec<(&str, &str, i64, bool)> = outcome
+            .credits
+            .iter()
+            .map(|c| (c.member.as_str(), c.rule.as_str(), c.points, c.referral))
+            .collect();
+        // The built-in referral first (before any rule), then the actions in order.
+        assert_eq!(
+            credited,
+            [
+                ("m-ada", REFERRAL_RULE, 0, true),
+                ("m-ada", "referral-bonus", 50, false),
+                ("m-bo", "referral-bonus", 0, false),
+            ]
+        );
+        assert_eq!(outcome.credits[1].tag.as_deref(), Some("referrer"));
+        assert!(!outcome.credits[2].daily_cap);
+        assert!(outcome.credits.iter().all(|c| c.depth == 1));
+        let identities: std::collections::BTreeSet<_> =
+            outcome.credits.iter().map(|c| &c.identity).collect();
+        assert_eq!(identities.len(), 3, "each credit keys its own draws");
+        assert_eq!(outcome.member.points, 0);
+        assert!(outcome.ledger.is_empty());
+    }
+
+    #[test]
+    fn a_rule_whose_credit_fails_records_no_credit_at_all() {
+        let rules = rule_set();
+        // `second` is missing: the second credit fails, so the first is withdrawn.
+        let event = join(r#"{"referrer":"m-ada"}"#);
+        let outcome = run(&rules, None, &Input::Event(&event));
+        assert_eq!(outcome.credits.len(), 1, "only the built-in referral");
+        assert!(outcome.credits[0].referral);
+        assert_eq!(outcome.failures.len(), 1);
+        assert!(
+            outcome.failures[0].error.contains("must give a member id"),
+            "{:?}",
+            outcome.failures
+        );
+    }
+
+    #[test]
+    fn the_credited_step_awards_counts_the_referral_and_runs_its_milestones() {
+        let rules = rule_set();
+        let mut ada = Member::new("m-ada");
+        ada.attrs.insert("buddy".into(), "m-new".into());
+        let credit = credit_to("m-ada", 1);
+        let outcome = run(&rules, Some(ada), &Input::Credit(&credit));
+        assert_eq!(outcome.member.points, 50);
+        assert_eq!(outcome.member.counter(REFERRALS), Decimal::ONE);
+        assert_eq!(outcome.ledger.len(), 1);
+        assert_eq!(outcome.ledger[0].from.as_deref(), Some("m-new"));
+        assert_eq!(outcome.ledger[0].reason, "referral");
+        assert_eq!(outcome.ledger[0].event.as_deref(), Some("j-1"));
+        // The milestone's rule credits back: the one bounce allowed.
+        assert_eq!(outcome.firings.len(), 1);
+        assert_eq!(outcome.credits.len(), 1);
+        assert_eq!(outcome.credits[0].member, "m-new");
+        assert_eq!(outcome.credits[0].depth, 2);
+    }
+
+    #[test]
+    fn a_credit_from_a_step_credited_back_is_refused() {
+        let rules = rule_set();
+        let mut ada = Member::new("m-ada");
+        ada.attrs.insert("buddy".into(), "m-new".into());
+        let credit = credit_to("m-ada", MAX_CREDIT_DEPTH);
+        let outcome = run(&rules, Some(ada), &Input::Credit(&credit));
+        assert_eq!(outcome.member.points, 50, "the credit itself still lands");
+        assert!(outcome.credits.is_empty());
+        assert!(outcome.firings.is_empty());
+        assert_eq!(outcome.failures.len(), 1);
+        assert_eq!(outcome.failures[0].rule, "ambassador");
+        assert!(outcome.failures[0].error.contains("bounce back only once"));
+    }
+
+    #[test]
+    fn an_id_must_be_a_usable_member_id_other_than_ones_own() {
+        let own = "m-1";
+        assert_eq!(credited_id(&"m-2".into(), own).ok().as_deref(), Some("m-2"));
+        assert_eq!(credited_id(&42.into(), own).ok().as_deref(), Some("42"));
+        for bad in [
+            Value::Null,
+            "".into(),
+            "  ".into(),
+            "m-1".into(),
+            "a\u{7}b".into(),
+            "x".repeat(129).into(),
+            serde_json::json!(["m-2"]),
+        ] {
+            assert!(credited_id(&bad, own).is_err(), "{bad}");
+        }
+    }
+}
