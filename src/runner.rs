@@ -138,6 +138,9 @@ pub struct Runner {
     /// The one time every step runs at (SPEC §2.7): monotone, kept in the store with
     /// every commit so a restart (or an import) continues from it.
     clock: StepClock,
+    /// What the credited members' steps (`runner/credit.rs`) fired and failed since
+    /// the last event's [`Report`] took it.
+    credited: Report,
 }
 
 /// Meta name of the step clock: the time of the latest committed step or reading.
@@ -180,6 +183,7 @@ impl Runner {
             started_at: None,
             journal: None,
             event_journal: None,
+            credited: Report::default(),
         })
     }
 
@@ -345,11 +349,15 @@ impl Runner {
             }
         };
         let outcome = self.step(member, &Input::Event(event), now);
-        let report = Report {
+        let mut report = Report {
             fired: outcome.firings.iter().map(|f| f.rule.clone()).collect(),
             failures: outcome.failures.clone(),
         };
+        self.credited = Report::default();
         self.absorb(outcome, write);
+        let credited = std::mem::take(&mut self.credited);
+        report.fired.extend(credited.fired);
+        report.failures.extend(credited.failures);
         Ok(Applied::Accepted(report))
     }
 

@@ -30,6 +30,12 @@ impl Runner {
                 }
             };
             let outcome = self.step(member, &Input::Credit(&credit), credit.at);
+            self.credited
+                .fired
+                .extend(outcome.firings.iter().map(|f| f.rule.clone()));
+            self.credited
+                .failures
+                .extend(outcome.failures.iter().cloned());
             self.absorb(outcome, StepWrite::default());
         }
     }
