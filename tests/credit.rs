@@ -351,3 +351,59 @@ fn referrals_is_a_counter_a_milestone_can_watch() {
     let yaml = "rules:\n  - id: r\n    trigger: { milestone: referrals, at: 5 }\n    actions:\n      - badge: b\n";
     assert!(rally::rules::from_sources(&[("a.yaml", yaml)], &|_| None).is_ok());
 }
+
+#[test]
+fn member_referrals_can_be_read_in_expressions() {
+    let yaml = r#"
+rules:
+  - id: connector
+    trigger: { event: post }
+    if: member.referrals >= 2
+    actions: [ { badge: connector } ]
+"#;
+    let post = |n: u32| {
+        json!({"id": format!("p-{n}"), "type": "post", "member": "m-ada",
+               "at": format!("2026-06-{:02}T10:00:00Z", n + 1)})
+        .to_string()
+    };
+    let events = [
+        join(0, "m-ada", None),
+        join(1, "m-bo", Some("m-ada")),
+        post(1),
+        join(2, "m-cy", Some("m-ada")),
+        post(2),
+    ]
+    .join("\n");
+    let doc = run(yaml, &events, "2026-07-01T00:00:00Z");
+    assert_eq!(
+        firings_of(&doc, "connector"),
+        [("m-ada".to_string(), "2026-06-03T10:00:00Z".to_string())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_logs_a_credit_refused_in_a_credited_step_as_a_rule_failure() {
+    let mut session = Session::start(PING_PONG, &[]);
+    let now = chrono::Utc::now().to_rfc3339();
+    let lines = [
+        json!({"id": "p-1", "type": "profile", "member": "m-a", "at": now, "data": {"buddy": "m-b"}}),
+        json!({"id": "p-2", "type": "profile", "member": "m-b", "at": now, "data": {"buddy": "m-a"}}),
+        json!({"id": "g-1", "type": "gift", "member": "m-a", "at": now}),
+    ]
+    .map(|v| v.to_string())
+    .join("\n");
+    let (status, answer) = session.post("/v1/events", &lines).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, b) = session.get("/v1/members/m-b").await;
+    assert_eq!(b["points"], 10);
+    let (_, a) = session.get("/v1/members/m-a").await;
+    assert_eq!(a["points"], 10);
+    session.daemon.signal_and_wait(libc::SIGTERM);
+    let log = session.daemon.log();
+    let failure = log
+        .lines()
+        .find(|l| l.contains("rule failed"))
+        .unwrap_or_else(|| panic!("no rule failure logged:\n{log}"));
+    assert!(failure.contains("pay-back") && failure.contains("m-a"), "{failure}");
+    assert_replay_reproduces(session.data.path());
+}

@@ -40,3 +40,57 @@ impl Runner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::event::{parse_line, AtPolicy};
+    use crate::store::{Fault, Store, StoreError, UNTIL_CLEARED};
+
+    #[test]
+    fn a_credited_member_that_cannot_be_read_drops_the_whole_group_at_its_commit() {
+        let rules = crate::rules::from_sources(
+            &[("rules.yaml", "rules:\n  - id: r\n    trigger: { event: join }\n    actions: [ { points: 5 } ]\n")],
+            &|_| None,
+        )
+        .unwrap();
+        let mut runner = Runner::new(Store::open_temporary().unwrap(), Arc::new(rules)).unwrap();
+        let at: DateTime<Utc> = "2026-06-01T09:00:00Z".parse().unwrap();
+        let join = r#"{"id":"j-1","type":"join","member":"m-bo","at":"2026-06-01T09:00:00Z"}"#;
+        runner
+            .apply_event(&parse_line(join, AtPolicy::Required).unwrap(), at)
+            .unwrap();
+        // The crediting step is in the open group; the credited member's read fails.
+        runner.store().faults().inject(Fault::Read, UNTIL_CLEARED);
+        runner.run_credits(vec![Credit {
+            member: "m-ada".into(),
+            from: "m-bo".into(),
+            rule: "r".into(),
+            points: 50,
+            reason: None,
+            daily_cap: true,
+            tag: None,
+            badge: None,
+            referral: false,
+            depth: 1,
+            event: Some("j-1".into()),
+            at,
+            identity: "event\u{1f}j-1\u{1f}0".into(),
+        }]);
+        runner.store().faults().clear(Fault::Read);
+
+        assert!(matches!(runner.commit(), Err(StoreError::GroupDropped(_))));
+        assert!(runner.store().member("m-bo").unwrap().is_none());
+        assert!(!runner.store().seen("j-1").unwrap());
+        // The next group starts clean and commits.
+        runner
+            .apply_event(&parse_line(join, AtPolicy::Required).unwrap(), at)
+            .unwrap();
+        runner.commit().unwrap();
+        assert_eq!(runner.store().member("m-bo").unwrap().unwrap().points, 5);
+    }
+}
