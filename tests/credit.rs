@@ -119,9 +119,15 @@ fn only_a_members_first_join_counts_a_referral() {
 
 #[test]
 fn a_self_credit_fails_the_rule_and_changes_nothing() {
-    let doc = run(REFERRALS, &join(1, "m-gus", Some("m-gus")), "2026-07-01T00:00:00Z");
+    let doc = run(
+        REFERRALS,
+        &join(1, "m-gus", Some("m-gus")),
+        "2026-07-01T00:00:00Z",
+    );
     assert_eq!(doc["members"]["m-gus"]["points"], 0);
-    assert!(doc["members"]["m-gus"]["counters"].get("referrals").is_none());
+    assert!(doc["members"]["m-gus"]["counters"]
+        .get("referrals")
+        .is_none());
     let errors = errors(&doc);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].0, "referral-bonus");
@@ -146,7 +152,11 @@ rules:
 
 #[test]
 fn a_credit_to_a_member_rally_has_not_seen_creates_them() {
-    let doc = run(REFERRALS, &join(1, "m-bo", Some("m-new")), "2026-07-01T00:00:00Z");
+    let doc = run(
+        REFERRALS,
+        &join(1, "m-bo", Some("m-new")),
+        "2026-07-01T00:00:00Z",
+    );
     assert_eq!(doc["members"]["m-new"]["points"], 50);
     assert_eq!(doc["members"]["m-new"]["counters"]["referrals"], 1);
 }
@@ -216,10 +226,15 @@ fn a_credit_bounces_back_once_and_a_credit_beyond_is_refused_as_a_rule_failure()
 fn a_failed_commit_stores_neither_the_crediting_nor_the_credited_member() {
     let mut runner = runner(REFERRALS);
     let at = t("2026-06-01T09:00:00Z");
-    runner.apply_event(&event(&join(0, "m-ada", None)), at).unwrap();
+    runner
+        .apply_event(&event(&join(0, "m-ada", None)), at)
+        .unwrap();
     runner.commit().unwrap();
 
-    runner.store().faults().inject(rally::store::Fault::Commit, 1);
+    runner
+        .store()
+        .faults()
+        .inject(rally::store::Fault::Commit, 1);
     let at = t("2026-06-02T09:00:00Z");
     runner
         .apply_event(&event(&join(1, "m-bo", Some("m-ada"))), at)
@@ -228,7 +243,7 @@ fn a_failed_commit_stores_neither_the_crediting_nor_the_credited_member() {
     assert!(runner.store().member("m-bo").unwrap().is_none());
     let ada = runner.store().member("m-ada").unwrap().unwrap();
     assert_eq!(ada.points, 0);
-    assert!(ada.counters.get("referrals").is_none());
+    assert!(!ada.counters.contains_key("referrals"));
     assert!(runner.store().ledger("m-ada").unwrap().is_empty());
 
     // The same event again, once the store takes commits: both members change.
@@ -244,7 +259,8 @@ fn a_failed_commit_stores_neither_the_crediting_nor_the_credited_member() {
 async fn the_daemon_credits_the_referrer_over_http_and_a_replay_reproduces_it() {
     let mut session = Session::start(REFERRALS, &[]);
     let now = chrono::Utc::now().to_rfc3339();
-    let mut lines = vec![json!({"id": "j-0", "type": "join", "member": "m-ada", "at": now}).to_string()];
+    let mut lines =
+        vec![json!({"id": "j-0", "type": "join", "member": "m-ada", "at": now}).to_string()];
     lines.extend((1..=5).map(|n| {
         json!({"id": format!("j-{n}"), "type": "join", "member": format!("m-{n}"),
                "at": now, "data": {"referrer": "m-ada"}})
@@ -313,8 +329,7 @@ fn a_credit_member_expression_is_checked_when_the_rules_load() {
     let errors = load_errors(r#"{ member: "frobnicate()", points: 5 }"#);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
-        errors[0].starts_with("a.yaml:5:")
-            && errors[0].contains("unknown function \"frobnicate\""),
+        errors[0].starts_with("a.yaml:5:") && errors[0].contains("unknown function \"frobnicate\""),
         "{errors:?}"
     );
 }
@@ -322,7 +337,12 @@ fn a_credit_member_expression_is_checked_when_the_rules_load() {
 #[test]
 fn an_unknown_credit_field_is_reported() {
     let errors = load_errors(r#"{ member: "event.data.referrer", point: 5 }"#);
-    assert!(errors.iter().any(|e| e.starts_with("a.yaml:5:") && e.contains("point")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("a.yaml:5:") && e.contains("point")),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -404,6 +424,9 @@ async fn the_daemon_logs_a_credit_refused_in_a_credited_step_as_a_rule_failure()
         .lines()
         .find(|l| l.contains("rule failed"))
         .unwrap_or_else(|| panic!("no rule failure logged:\n{log}"));
-    assert!(failure.contains("pay-back") && failure.contains("m-a"), "{failure}");
+    assert!(
+        failure.contains("pay-back") && failure.contains("m-a"),
+        "{failure}"
+    );
     assert_replay_reproduces(session.data.path());
 }

@@ -424,7 +424,13 @@ fn referral() {
         .collect();
     assert_eq!(
         credited,
-        [("m-bo", "r-1"), ("m-cy", "r-2"), ("m-di", "r-3"), ("m-ed", "r-4"), ("m-fay", "r-5")]
+        [
+            ("m-bo", "r-1"),
+            ("m-cy", "r-2"),
+            ("m-di", "r-3"),
+            ("m-ed", "r-4"),
+            ("m-fay", "r-5")
+        ]
     );
     assert_eq!(
         firings_of(&doc, "silver-welcome"),

@@ -20,8 +20,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::explain::Effect;
 use super::actions::whole_points;
+use super::explain::Effect;
 use super::run::{Failed, Run};
 use crate::event::Event;
 use crate::money::Decimal;
@@ -70,7 +70,11 @@ pub struct Credit {
 
 impl Run<'_> {
     /// A `credit` action: evaluated now, against this member; applied by the runner.
-    pub(super) fn credit(&mut self, rule: &Rule, spec: &crate::rules::Credit) -> Result<(), Failed> {
+    pub(super) fn credit(
+        &mut self,
+        rule: &Rule,
+        spec: &crate::rules::Credit,
+    ) -> Result<(), Failed> {
         let sandbox = self.rules().sandbox.clone();
         let value = sandbox
             .eval_value(&spec.member, self.bindings())
@@ -178,9 +182,8 @@ impl Run<'_> {
                         entry.event.clone_from(&credit.event);
                     }
                 }
-                None => self.note(|_| {
-                    format!("no rule {:?} in the current rules: no points", credit.rule)
-                }),
+                None => self
+                    .note(|_| format!("no rule {:?} in the current rules: no points", credit.rule)),
             }
         }
         if let Some(name) = &credit.tag {

@@ -100,10 +100,7 @@ pub enum InputView {
     /// The pass after the inactivity rules changed.
     SilenceRulesChanged,
     /// Another member's step credited this one.
-    Credit {
-        from: String,
-        rule: String,
-    },
+    Credit { from: String, rule: String },
 }
 
 /// A member's points and tier at one instant.

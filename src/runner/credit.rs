@@ -54,7 +54,10 @@ mod tests {
     #[test]
     fn a_credited_member_that_cannot_be_read_drops_the_whole_group_at_its_commit() {
         let rules = crate::rules::from_sources(
-            &[("rules.yaml", "rules:\n  - id: r\n    trigger: { event: join }\n    actions: [ { points: 5 } ]\n")],
+            &[(
+                "rules.yaml",
+                "rules:\n  - id: r\n    trigger: { event: join }\n    actions: [ { points: 5 } ]\n",
+            )],
             &|_| None,
         )
         .unwrap();
