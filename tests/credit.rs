@@ -430,3 +430,35 @@ async fn the_daemon_logs_a_credit_refused_in_a_credited_step_as_a_rule_failure()
     );
     assert_replay_reproduces(session.data.path());
 }
+
+#[test]
+fn an_import_of_the_referral_example_stores_what_sim_shows_and_replays_to_it() {
+    let data = tempfile::tempdir().unwrap();
+    let example = support::daemon::example("referral");
+    let out = support::daemon::rally()
+        .args([
+            "import",
+            "--rules",
+            example.to_str().unwrap(),
+            "--data",
+            data.path().to_str().unwrap(),
+            "--events",
+            example.join("events.jsonl").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = support::daemon::rally()
+        .args(["member", "m-ada", "--data", data.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    let shown: Value = serde_json::from_str(&said).unwrap_or(Value::String(said.to_string()));
+    assert_eq!(shown["member"]["points"], 350, "{shown}");
+    assert_replay_reproduces(data.path());
+}
