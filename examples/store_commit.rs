@@ -90,6 +90,7 @@ fn step(n: u64) -> StepWrite {
             requested: None,
             clipped_by: None,
             operator: None,
+            from: None,
         }],
         firings: vec![Firing {
             rule: "daily-checkin".into(),

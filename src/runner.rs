@@ -12,6 +12,7 @@
 mod arming;
 mod committed;
 mod draw;
+mod credit;
 mod fanout;
 mod journal;
 mod open_group;
@@ -139,6 +140,9 @@ pub struct Runner {
     /// The one time every step runs at (SPEC §2.7): monotone, kept in the store with
     /// every commit so a restart (or an import) continues from it.
     clock: StepClock,
+    /// What the credited members' steps (`runner/credit.rs`) fired and failed since
+    /// the last event's [`Report`] took it.
+    credited: Report,
 }
 
 /// Meta name of the step clock: the time of the latest committed step or reading.
@@ -181,6 +185,7 @@ impl Runner {
             started_at: None,
             journal: None,
             event_journal: None,
+            credited: Report::default(),
         })
     }
 
@@ -350,11 +355,15 @@ impl Runner {
             }
         };
         let outcome = self.step(member, &Input::Event(event), now);
-        let report = Report {
+        let mut report = Report {
             fired: outcome.firings.iter().map(|f| f.rule.clone()).collect(),
             failures: outcome.failures.clone(),
         };
+        self.credited = Report::default();
         self.absorb(outcome, write);
+        let credited = std::mem::take(&mut self.credited);
+        report.fired.extend(credited.fired);
+        report.failures.extend(credited.failures);
         Ok(Applied::Accepted(report))
     }
 
@@ -405,7 +414,8 @@ impl Runner {
     /// changed — and `write` to the open group, where the next steps find the member's
     /// new state; journals the outcome when a journal is kept. Updates the in-memory
     /// budgets so the next step sees them.
-    fn absorb(&mut self, outcome: Outcome, mut write: StepWrite) {
+    fn absorb(&mut self, mut outcome: Outcome, mut write: StepWrite) {
+        let credits = std::mem::take(&mut outcome.credits);
         for (campaign, points) in &outcome.budget_spent {
             let record = self.campaigns.entry(campaign.clone()).or_default();
             record.points_awarded += points;
@@ -445,6 +455,7 @@ impl Runner {
             write.firings.append(&mut firings);
         }
         self.open.push_step(member, write);
+        self.run_credits(credits);
     }
 
     /// Adds a write made outside a step (a ticket change by API) to the open group.
@@ -457,6 +468,12 @@ impl Runner {
     pub fn commit(&mut self) -> Result<(), StoreError> {
         if self.open.is_empty() {
             return Ok(());
+        }
+        if let Some(why) = self.open.broken().map(str::to_string) {
+            drop(self.open.close());
+            self.committed.forget();
+            self.reload_records()?;
+            return Err(StoreError::GroupDropped(why));
         }
         if let Some(clock) = self.clock.encode() {
             self.open.push(StepWrite {

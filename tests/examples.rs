@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 /// The example folders with a test below. A new example needs a test and an entry here.
-const TESTED: [&str; 11] = [
+const TESTED: &[&str] = &[
     "checkin-streak",
     "content-caps",
     "double11",
@@ -19,6 +19,7 @@ const TESTED: [&str; 11] = [
     "operator-controls",
     "purchase-ladder",
     "reengagement",
+    "referral",
     "shipped",
 ];
 
@@ -401,6 +402,53 @@ fn newcomer() {
     // Before the wait is over, nothing has fired.
     let early = example("newcomer");
     assert!(firings_of(&early, "newcomer-coupon").is_empty());
+}
+
+#[test]
+fn referral() {
+    let doc = example("referral");
+    let ada = &doc["members"]["m-ada"];
+    assert_eq!(ada["points"], 350);
+    assert_eq!(ada["tier"], "silver");
+    assert_eq!(ada["tags"], json!(["silver"]));
+    assert_eq!(ada["badges"], json!(["ambassador"]));
+    assert_eq!(ada["counters"]["referrals"], 5);
+    for newcomer in ["m-bo", "m-cy", "m-di", "m-ed", "m-fay"] {
+        assert_eq!(doc["members"][newcomer]["points"], 10, "{newcomer}");
+    }
+    let ledger = doc["ledger"].as_array().unwrap();
+    assert_eq!(ledger.len(), 11);
+    let credited: Vec<(&str, &str)> = ledger
+        .iter()
+        .filter(|e| e["member"] == "m-ada" && e["reason"] == "referral")
+        .map(|e| (e["from"].as_str().unwrap(), e["event"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        credited,
+        [
+            ("m-bo", "r-1"),
+            ("m-cy", "r-2"),
+            ("m-di", "r-3"),
+            ("m-ed", "r-4"),
+            ("m-fay", "r-5")
+        ]
+    );
+    assert_eq!(
+        firings_of(&doc, "silver-welcome"),
+        pairs(&[("m-ada", "2026-06-05T09:00:00Z")])
+    );
+    assert_eq!(
+        firings_of(&doc, "ambassador"),
+        pairs(&[("m-ada", "2026-06-06T09:00:00Z")])
+    );
+    assert_eq!(doc["members"]["m-gus"]["points"], 0);
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["member"], "m-gus");
+    assert!(errors[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("a member cannot credit themself"));
 }
 
 #[test]

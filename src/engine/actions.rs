@@ -86,6 +86,7 @@ impl Run<'_> {
                     severity,
                     summary,
                 } => self.escalate(rule, policy, *severity, summary)?,
+                Action::Credit(spec) => self.credit(rule, spec)?,
             }
             self.member_changed();
         }
@@ -246,6 +247,7 @@ impl Run<'_> {
             at: self.now(),
             requested: clipped_by.as_ref().map(|_| requested),
             clipped_by,
+            from: None,
             operator: None,
         });
         Ok(())
@@ -269,7 +271,7 @@ impl Run<'_> {
 
 /// Points are integers: a computed amount is rounded toward zero
 /// ([`money::whole_points`]).
-fn whole_points(value: Decimal) -> Result<i64, Failed> {
+pub(super) fn whole_points(value: Decimal) -> Result<i64, Failed> {
     money::whole_points(value)
         .filter(|whole| whole.abs() <= MAX_AWARD)
         .ok_or_else(|| {

@@ -91,6 +91,7 @@ impl Run<'_> {
             at: self.now(),
             requested: None,
             clipped_by: None,
+            from: None,
             operator: Some(operator),
         });
     }

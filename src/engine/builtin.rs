@@ -18,7 +18,9 @@ impl Run<'_> {
     pub fn on_event(&mut self, event: &Event) {
         self.place_on_ladder();
         let before = self.tracing().then(|| self.member.clone());
+        let first_join = self.member.joined_at.is_none();
         let returned = self.builtin_effects(event);
+        self.refer(event, first_join);
         self.count_custom(event);
         if let Some(before) = before {
             self.trace_builtin(&before);

@@ -99,6 +99,8 @@ pub enum InputView {
     Global { rule: String },
     /// The pass after the inactivity rules changed.
     SilenceRulesChanged,
+    /// Another member's step credited this one.
+    Credit { from: String, rule: String },
 }
 
 /// A member's points and tier at one instant.
@@ -447,6 +449,10 @@ impl InputView {
                 rule: rule.to_string(),
             },
             Input::SilenceRulesChanged { .. } => InputView::SilenceRulesChanged,
+            Input::Credit(credit) => InputView::Credit {
+                from: credit.from.clone(),
+                rule: credit.rule.clone(),
+            },
         }
     }
 }

@@ -18,6 +18,7 @@ mod after;
 mod builtin;
 mod cascade;
 mod draw;
+mod credit;
 pub mod explain;
 mod messages;
 pub mod outcome;
@@ -33,6 +34,7 @@ use chrono::{DateTime, Utc};
 pub use adjust::{adjustment_amount, refuse_adjustment, Refusal, ADJUSTMENT_RULE};
 pub use after::{after_timer_id, parse_after_timer_id, AFTER};
 pub use draw::{draw_score, would_fire, Best, Candidate};
+pub use credit::{Credit, MAX_CREDIT_DEPTH, REFERRALS, REFERRAL_RULE};
 pub use messages::{member_context, notification, OpenedTicket};
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
 pub use timed::{next_silence_deadline, silence_outlook, Outlook, INACTIVE};
@@ -75,6 +77,9 @@ pub enum Input<'a> {
     /// The member's turn in the pass after the inactivity rules changed: rules now
     /// past their deadline in the member's silence fire, and the timer is re-armed.
     SilenceRulesChanged { member: &'a str },
+    /// Another member's step credited this one (`credit`, a referral): run in the same
+    /// commit group as the step that made it.
+    Credit(&'a Credit),
 }
 
 impl Input<'_> {
@@ -99,6 +104,7 @@ impl Input<'_> {
             Input::SilenceRulesChanged { member } => {
                 format!("silence\u{1f}{member}\u{1f}{}", now.timestamp_millis())
             }
+            Input::Credit(credit) => format!("credit\u{1f}{}", credit.identity),
         }
     }
 
@@ -111,6 +117,7 @@ impl Input<'_> {
             | Input::After { member, .. }
             | Input::Global { member, .. }
             | Input::SilenceRulesChanged { member } => member,
+            Input::Credit(credit) => &credit.member,
         }
     }
 }
@@ -152,6 +159,7 @@ fn run_step(
         Input::After { rule, event_id, .. } => run.on_after(rule, event_id),
         Input::Global { rule, .. } => run.on_global(rule),
         Input::SilenceRulesChanged { .. } => run.on_silence_rules_changed(),
+        Input::Credit(credit) => run.on_credit(credit),
     }
     run.finish()
 }

@@ -32,6 +32,10 @@ pub struct LedgerEntry {
     /// Defaulted so ledger rows written before it existed still decode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
+    /// The member whose rule credited this entry (`credit`); `None` for the member's
+    /// own rules. Defaulted so older ledger rows still decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// A rule that fired (the rule history).
@@ -82,6 +86,9 @@ pub struct Outcome {
     pub messages: Vec<crate::outbox::OutboxRow>,
     /// Tickets opened.
     pub tickets: Vec<super::OpenedTicket>,
+    /// Credits to other members, in the order they were made: the runner runs each
+    /// credited member's step in the same commit group.
+    pub credits: Vec<super::Credit>,
 }
 
 /// RFC 3339 UTC with `Z`, as every time in Rally's output.

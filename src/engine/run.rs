@@ -51,6 +51,12 @@ pub(super) struct Run<'a> {
     pub trace: Option<Box<Recorder>>,
     /// Delayed-trigger timers armed by this step's event (`after` rules).
     pub after_timers: Vec<(crate::store::keys::TimerKey, Vec<u8>)>,
+    /// Credits to other members made so far (see `credit.rs`).
+    pub credits: Vec<super::Credit>,
+    /// This step's input identity: the credits it makes are keyed under it.
+    pub origin: String,
+    /// 0, or the depth of the credit this step runs (bounds credits made back).
+    pub credit_depth: u32,
 }
 
 /// Why a rule stopped: reported with the rule's id and location.
@@ -88,7 +94,8 @@ impl<'a> Run<'a> {
             Input::Inactive { .. }
             | Input::After { .. }
             | Input::Global { .. }
-            | Input::SilenceRulesChanged { .. } => None,
+            | Input::SilenceRulesChanged { .. }
+            | Input::Credit(_) => None,
         };
         // Before anything reads a counter: the whole step sees resetting counters as
         // they are in `now`'s period, and a reset is not a fall the watch remembers.
@@ -117,6 +124,12 @@ impl<'a> Run<'a> {
             tickets: Vec::new(),
             trace,
             after_timers: Vec::new(),
+            credits: Vec::new(),
+            origin: input.identity(ctx.now),
+            credit_depth: match input {
+                Input::Credit(credit) => credit.depth,
+                _ => 0,
+            },
         }
     }
 
@@ -276,6 +289,7 @@ impl<'a> Run<'a> {
         let budget_before = self.budget_spent.clone();
         let messages_len = self.messages.len();
         let tickets_len = self.tickets.len();
+        let credits_len = self.credits.len();
         let size_before = before.size();
         let applied = self.apply_actions(rule).and_then(|()| {
             match self.member.size().grew_past_bounds(&size_before) {
@@ -289,6 +303,7 @@ impl<'a> Run<'a> {
             self.budget_spent = budget_before;
             self.messages.truncate(messages_len);
             self.tickets.truncate(tickets_len);
+            self.credits.truncate(credits_len);
             self.member_changed();
             self.fail(rule, failed);
             return false;
@@ -362,6 +377,7 @@ impl<'a> Run<'a> {
             budget_spent: self.budget_spent,
             messages: self.messages,
             tickets: self.tickets,
+            credits: self.credits,
         };
         let trace = trace.map(|recorder| recorder.finish(rules, &outcome));
         (outcome, trace)

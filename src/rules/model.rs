@@ -460,4 +460,22 @@ pub enum Action {
         summary: String,
     },
     Script(Expr),
+    /// `credit:`: points, a tag or a badge for another member, run as that member's
+    /// own step in the same commit (see `engine::credit`).
+    Credit(Credit),
+}
+
+/// A `credit` action: whom (an expression, usually `event.data.referrer`) and what.
+pub struct Credit {
+    /// Evaluates to the credited member's id.
+    pub member: Expr,
+    /// Points for the credited member (`None`: none), never negative: a rule takes
+    /// points from its own member only.
+    pub points: Option<Amount>,
+    /// The ledger reason on the credited member; the rule id when left out.
+    pub reason: Option<String>,
+    /// `cap: false`: the credited member's daily cap does not apply.
+    pub daily_cap: bool,
+    pub tag: Option<String>,
+    pub badge: Option<String>,
 }

@@ -26,6 +26,9 @@ pub(super) struct OpenGroup {
     /// up to this one is popped too — still in the store until the group commits,
     /// and skipped by the next scan. Set only once the timer's step is in the group.
     popped: Option<TimerKey>,
+    /// Why the group must not be committed: a chain of credit steps stopped half way
+    /// (`runner/credit.rs`). Set, the commit drops the group instead.
+    broken: Option<String>,
 }
 
 impl OpenGroup {
@@ -89,6 +92,15 @@ impl OpenGroup {
         self.popped = before;
     }
 
+    /// Marks the group as one that must not be committed, with why.
+    pub(super) fn break_with(&mut self, why: String) {
+        self.broken.get_or_insert(why);
+    }
+
+    pub(super) fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
     /// Ends the group: its writes, for the commit (or to drop); everything the group
     /// kept for its own steps is forgotten.
     pub(super) fn close(&mut self) -> Vec<StepWrite> {
@@ -96,6 +108,7 @@ impl OpenGroup {
         self.events.clear();
         self.tickets.clear();
         self.popped = None;
+        self.broken = None;
         std::mem::take(&mut self.writes)
     }
 }

@@ -38,7 +38,13 @@ pub const MEMBER_FIELDS: [&str; 15] = [
 ];
 
 /// Built-in counters, present on `member` (and in `member.counters`) even at zero.
-const BUILTIN_COUNTERS: [&str; 4] = ["purchases", "spend_total", "checkin_streak", "checkin_best"];
+const BUILTIN_COUNTERS: [&str; 5] = [
+    "purchases",
+    "spend_total",
+    "checkin_streak",
+    "checkin_best",
+    "referrals",
+];
 
 /// The variables an evaluation sees. Built once per step (and rebuilt only when the
 /// member changed) and shared by every rule that runs.

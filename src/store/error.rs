@@ -49,6 +49,11 @@ pub enum StoreError {
     /// ([`Store::in_memory_without_history`](super::Store::in_memory_without_history)).
     #[error("this store does not keep {what}: it was opened for a run that reads what happened from its journal")]
     NotKept { what: &'static str },
+    /// A step of the open group could not finish (a credited member could not be
+    /// read after the crediting step joined the group): the whole group is dropped
+    /// rather than stored half, and every event in it answered as not stored.
+    #[error("the group was dropped, nothing of it stored: {0}")]
+    GroupDropped(String),
     #[error("{context} {}: {source}", path.display())]
     Io {
         context: &'static str,

@@ -276,6 +276,7 @@ fn points_at(member: &str, at: DateTime<Utc>) -> StepWrite {
             requested: None,
             clipped_by: None,
             operator: None,
+            from: None,
         }],
         firings: vec![Firing {
             rule: "r".into(),

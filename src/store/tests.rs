@@ -22,6 +22,7 @@ fn entry(member: &str, amount: i64, reason: &str) -> LedgerEntry {
         requested: None,
         clipped_by: None,
         operator: None,
+        from: None,
     }
 }
 

@@ -109,6 +109,10 @@ fn input(input: &InputView) -> String {
         }
         InputView::Global { rule } => format!("global rule {rule}"),
         InputView::SilenceRulesChanged => "pass after the inactivity rules changed".to_string(),
+        InputView::Credit { from, rule } if rule == crate::engine::REFERRAL_RULE => {
+            format!("referral: {from} joined naming this member")
+        }
+        InputView::Credit { from, rule } => format!("credit from {from} (rule {rule})"),
     }
 }
 

@@ -8,8 +8,8 @@ use crate::rules::sections::counters::amount;
 use crate::rules::yaml::{Node, Value};
 use crate::rules::{Action, Address, Amount, RuleError, SetValue, Severity, SourcePos};
 
-const KINDS: [&str; 8] = [
-    "points", "tag", "untag", "badge", "set", "send", "escalate", "script",
+const KINDS: [&str; 9] = [
+    "points", "tag", "untag", "badge", "set", "send", "escalate", "script", "credit",
 ];
 
 /// The list of actions; `None` if it is empty or any action is wrong.
@@ -74,11 +74,12 @@ fn action(ctx: &mut Ctx, item: &Value) -> Option<Action> {
         "set" => set(ctx, v),
         "send" => send(ctx, v),
         "escalate" => escalate(ctx, v),
+        "credit" => super::credit::compile(ctx, v),
         _ => script(ctx, v),
     }
 }
 
-fn name(d: &mut Diag, value: &Value, what: &str) -> Option<String> {
+pub(super) fn name(d: &mut Diag, value: &Value, what: &str) -> Option<String> {
     let text = string(d, value, what)?;
     if text.trim().is_empty() {
         d.error(&value.at, format!("{what:?} needs a name"));
@@ -116,7 +117,7 @@ fn points(ctx: &mut Ctx, value: &Value) -> Option<Action> {
 }
 
 /// Points are integers: a fixed amount must be a whole number.
-fn whole_points(ctx: &mut Ctx, value: &Value) -> Option<Amount> {
+pub(super) fn whole_points(ctx: &mut Ctx, value: &Value) -> Option<Amount> {
     if let Node::Float(n) = value.node {
         ctx.d
             .error(&value.at, format!("points are whole numbers, found {n}"));

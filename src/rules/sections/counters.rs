@@ -10,13 +10,15 @@ use crate::rules::yaml::{Node, Value};
 use crate::rules::{Amount, CounterDef, Measure, TierLevel, Tiers};
 
 /// Counters Rally keeps for every member, besides `events.<type>`.
-pub const BUILTIN_COUNTERS: [&str; 6] = [
+pub const BUILTIN_COUNTERS: [&str; 7] = [
     "points",
     "points_lifetime",
     "spend_total",
     "purchases",
     "checkin_streak",
     "checkin_best",
+    // Members who joined naming this one as `data.referrer` (engine/credit.rs).
+    "referrals",
 ];
 
 /// Whether `name` is a counter a milestone or a tier ladder can use.

@@ -10,4 +10,5 @@ pub mod settings;
 pub mod templates;
 
 mod actions;
+mod credit;
 mod triggers;

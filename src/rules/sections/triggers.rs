@@ -95,7 +95,7 @@ fn milestone(
         let hint = did_you_mean(name, counter_names(&ctx.names));
         d.error_hint(
             &v.at,
-            format!("unknown counter {name:?} (built-ins: points, points_lifetime, spend_total, purchases, checkin_streak, checkin_best, events.<type>)"),
+            format!("unknown counter {name:?} (built-ins: points, points_lifetime, spend_total, purchases, checkin_streak, checkin_best, referrals, events.<type>)"),
             hint,
         );
         None
