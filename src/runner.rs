@@ -14,6 +14,7 @@ mod committed;
 mod fanout;
 mod journal;
 mod open_group;
+pub mod rewards;
 mod tickets;
 mod timers;
 
@@ -64,6 +65,7 @@ pub struct Journaled {
     pub firings: Vec<crate::engine::Firing>,
     pub failures: Vec<crate::engine::RuleFailure>,
     pub messages: Vec<crate::outbox::OutboxRow>,
+    pub redemptions: Vec<crate::rewards::Redemption>,
 }
 
 /// What Rally remembers about a campaign: every phase change it fired and the points
@@ -118,6 +120,8 @@ pub struct Runner {
     committed: Committed,
     campaigns: BTreeMap<String, CampaignRecord>,
     budget_used: BTreeMap<String, i64>,
+    /// What has been issued of each reward, committed or in the open group.
+    rewards: BTreeMap<String, crate::rewards::RewardRecord>,
     jobs: VecDeque<FanoutJob>,
     next_job: u64,
     /// How fan-out jobs share time with arrivals.
@@ -153,6 +157,7 @@ impl Runner {
     pub fn new(store: Store, rules: Arc<RuleSet>) -> Result<Self, StoreError> {
         let campaigns = load_campaigns(&store)?;
         let budget_used = budgets(&campaigns);
+        let rewards = rewards::load(&store)?;
         let (jobs, next_job) = fanout::load_jobs(&store)?;
         let next_ticket = store.ticket_last()?.map_or(1, |n| n + 1);
         let next_outbox = store.outbox_last()?.map_or(1, |n| n + 1);
@@ -172,6 +177,7 @@ impl Runner {
             committed: Committed::default(),
             campaigns,
             budget_used,
+            rewards,
             jobs,
             next_job,
             pace: Pace::default(),
@@ -244,6 +250,11 @@ impl Runner {
     /// Steps waiting in the open group.
     pub fn pending(&self) -> usize {
         self.open.len()
+    }
+
+    /// What has been issued of each reward.
+    pub fn rewards(&self) -> &BTreeMap<String, crate::rewards::RewardRecord> {
+        &self.rewards
     }
 
     /// Campaign records: transitions fired and points awarded.
@@ -389,6 +400,7 @@ impl Runner {
             rules: &self.rules,
             now,
             budget_used: &self.budget_used,
+            rewards: &self.rewards,
             next_ticket: self.next_ticket,
             random_key: self.random_key,
         };
@@ -406,6 +418,7 @@ impl Runner {
             *self.budget_used.entry(campaign.clone()).or_insert(0) += points;
             write.meta_put.push(campaign_meta(campaign, record));
         }
+        rewards::absorb(&mut self.rewards, &outcome.redemptions, &mut write);
         self.queue_messages(&mut write, &outcome.messages);
         for opened in &outcome.tickets {
             self.next_ticket = self.next_ticket.max(opened.ticket.number + 1);
@@ -419,6 +432,7 @@ impl Runner {
             mut timers_set,
             mut timers_clear,
             messages,
+            redemptions,
             ..
         } = outcome;
         // Appended, not assigned: the write may already clear a popped timer, and
@@ -433,6 +447,7 @@ impl Runner {
                 firings,
                 failures,
                 messages,
+                redemptions,
             });
         } else {
             write.ledger.append(&mut ledger);
@@ -484,6 +499,7 @@ impl Runner {
     fn reload_records(&mut self) -> Result<(), StoreError> {
         self.campaigns = load_campaigns(&self.store)?;
         self.budget_used = budgets(&self.campaigns);
+        self.rewards = rewards::load(&self.store)?;
         (self.jobs, self.next_job) = fanout::load_jobs(&self.store)?;
         self.next_ticket = self.store.ticket_last()?.map_or(1, |n| n + 1);
         self.next_outbox = self.store.outbox_last()?.map_or(1, |n| n + 1);

@@ -90,6 +90,7 @@ fn explaining_changes_no_step_of_the_bench_mix() {
             rules: &set,
             now: event.at_utc(),
             budget_used: &budget_used,
+            rewards: &Default::default(),
             next_ticket: 1,
             random_key: Default::default(),
         };

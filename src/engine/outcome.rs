@@ -82,6 +82,8 @@ pub struct Outcome {
     pub messages: Vec<crate::outbox::OutboxRow>,
     /// Tickets opened.
     pub tickets: Vec<super::OpenedTicket>,
+    /// The redemption a `redeem` event asked for, granted or refused.
+    pub redemptions: Vec<crate::rewards::Redemption>,
 }
 
 /// RFC 3339 UTC with `Z`, as every time in Rally's output.
