@@ -74,6 +74,10 @@ impl Run<'_> {
     /// refusing is a bug; should it happen the redemption is recorded as refused.
     pub(super) fn redeem(&mut self, judged: &mut Judged) {
         let Some(grant) = judged.grant.take() else {
+            if let Verdict::Refused { reason } = &judged.redemption.verdict {
+                let reward = &judged.redemption.reward;
+                self.builtin_note(|_| format!("redemption of {reward} refused: {reason}"));
+            }
             return;
         };
         let rule = ledger_rule(&judged.redemption);
@@ -84,6 +88,18 @@ impl Run<'_> {
             };
             return;
         }
+        let (reward, balance) = (&judged.redemption.reward, self.member.points);
+        let code = grant
+            .code
+            .as_ref()
+            .map(|code| format!(", code {code}"))
+            .unwrap_or_default();
+        self.builtin_note(|_| {
+            format!(
+                "redeemed {reward} for {} points → balance {balance}{code}",
+                grant.cost
+            )
+        });
         if let Some(count) = grant.limit {
             self.member
                 .book
