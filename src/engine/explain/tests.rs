@@ -43,6 +43,7 @@ fn traced_with(
         rules,
         now: event.at_utc(),
         budget_used,
+        rewards: &Default::default(),
         next_ticket: 1,
         random_key: Default::default(),
     };
