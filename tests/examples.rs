@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 /// The example folders with a test below. A new example needs a test and an entry here.
-const TESTED: [&str; 10] = [
+const TESTED: [&str; 11] = [
     "checkin-streak",
     "content-caps",
     "double11",
@@ -18,6 +18,7 @@ const TESTED: [&str; 10] = [
     "operator-controls",
     "purchase-ladder",
     "reengagement",
+    "rewards",
     "shipped",
 ];
 
@@ -593,3 +594,78 @@ fn feedback_escalation() {
         .unwrap()
         .contains("T-99"));
 }
+
+#[test]
+fn rewards() {
+    let doc = example("rewards");
+    let redemptions: Vec<(&str, &str, &str, &str)> = doc["redemptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["event"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+                r["code"].as_str().unwrap_or_default(),
+                r["reason"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        redemptions,
+        [
+            ("r-1", "granted", "G50-AAAA", ""),
+            ("r-2", "granted", "G50-BBBB", ""),
+            ("r-3", "refused", "", "out of stock"),
+            ("r-4", "refused", "", "out of stock"),
+            ("r-5", "granted", "", ""),
+            ("r-6", "refused", "", "limit reached: 1 per month"),
+            ("r-7", "refused", "", "not for tier member: only gold"),
+            ("r-8", "granted", "", ""),
+            (
+                "r-9",
+                "refused",
+                "",
+                "not available now: campaign flash is not in phase sale"
+            ),
+            ("r-10", "granted", "", ""),
+            (
+                "r-11",
+                "refused",
+                "",
+                "insufficient points: balance 20, cost 100"
+            ),
+        ]
+    );
+    let gift = &doc["rewards"][0];
+    assert_eq!(gift["id"], "gift50");
+    assert_eq!(
+        (&gift["issued"], &gift["left"], &gift["codes_left"]),
+        (&json!(2), &json!(0), &json!(1))
+    );
+    let members = &doc["members"];
+    assert_eq!(members["m-ana"]["points"], 1700);
+    assert_eq!(members["m-ana"]["tier"], "gold");
+    assert_eq!(members["m-bo"]["points"], 150);
+    assert_eq!(members["m-cy"]["points"], 20);
+    for id in ["m-ana", "m-bo", "m-cy"] {
+        assert_eq!(members[id]["badges"], json!(["first-reward"]), "{id}");
+    }
+    let bodies: Vec<&str> = doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            "Code G50-AAAA (500 points). Enjoy!",
+            "Code G50-BBBB (500 points). Enjoy!"
+        ]
+    );
+    let ledger = doc["ledger"].as_array().unwrap();
+    let deductions = ledger.iter().filter(|e| e["amount"].as_i64() < Some(0));
+    assert_eq!((ledger.len(), deductions.count()), (8, 5));
+}
+
