@@ -71,9 +71,9 @@ impl Reward {
 
     /// Codes of the pool never handed out (`None` without a pool).
     pub fn codes_left(&self, record: &RewardRecord) -> Option<u64> {
-        self.codes.as_ref().map(|codes| {
-            codes.iter().filter(|c| !record.codes.contains(*c)).count() as u64
-        })
+        self.codes
+            .as_ref()
+            .map(|codes| codes.iter().filter(|c| !record.codes.contains(*c)).count() as u64)
     }
 
     /// The code the next redemption gets: the first of the file not yet issued.
@@ -236,7 +236,11 @@ pub fn judge(
         let tier = member.tier.clone().unwrap_or_default();
         if !reward.tiers.contains(&tier) {
             return Err(Refusal::Tier {
-                tier: if tier.is_empty() { "(none)".into() } else { tier },
+                tier: if tier.is_empty() {
+                    "(none)".into()
+                } else {
+                    tier
+                },
                 allowed: reward.tiers.join(", "),
             });
         }
@@ -248,12 +252,11 @@ pub fn judge(
     }
     let limit = match reward.limit {
         Some(limit) => {
-            let key = limit_key(rules, reward, limit.per, member, now).ok_or(
-                Refusal::LimitReached {
+            let key =
+                limit_key(rules, reward, limit.per, member, now).ok_or(Refusal::LimitReached {
                     times: limit.times,
                     per: per_name(limit.per),
-                },
-            )?;
+                })?;
             let used = match member.book.reward_limits.get(&reward.id) {
                 Some((period, count)) if *period == key => *count,
                 _ => 0,

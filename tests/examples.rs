@@ -668,4 +668,3 @@ fn rewards() {
     let deductions = ledger.iter().filter(|e| e["amount"].as_i64() < Some(0));
     assert_eq!((ledger.len(), deductions.count()), (8, 5));
 }
-

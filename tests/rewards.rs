@@ -159,7 +159,9 @@ async fn the_last_unit_and_the_last_code_go_to_exactly_one_of_many_concurrent_re
     }
     assert_eq!(balances.iter().sum::<i64>(), 1000 * MEMBERS as i64 - 200);
     let answers = redeem_all_at_once(&daemon, "one-code").await;
-    assert!(answers.iter().all(|(status, _)| *status == 422 || *status == 200));
+    assert!(answers
+        .iter()
+        .all(|(status, _)| *status == 422 || *status == 200));
     let code_of = |answers: &[(u16, Value)]| -> Vec<String> {
         answers
             .iter()
@@ -177,14 +179,20 @@ async fn the_last_unit_and_the_last_code_go_to_exactly_one_of_many_concurrent_re
     let daemon = start(rules.path(), data.path());
     for id in ["last-one", "one-code"] {
         let line = reward(&daemon, id).await;
-        assert_eq!((line["issued"].clone(), line["left"].clone()), (json!(1), json!(0)));
+        assert_eq!(
+            (line["issued"].clone(), line["left"].clone()),
+            (json!(1), json!(0))
+        );
         let (status, body) = post(
             &daemon,
             "/v1/members/m-0/redeem",
             &json!({"key": format!("after-restart-{id}"), "reward": id}).to_string(),
         )
         .await;
-        assert_eq!((status, body["error"].clone()), (422, json!("out of stock")));
+        assert_eq!(
+            (status, body["error"].clone()),
+            (422, json!("out of stock"))
+        );
         assert_eq!(deductions(&daemon, id).await, 1);
     }
     let mut daemon = daemon;
@@ -231,7 +239,10 @@ async fn a_redemption_is_refused_with_its_reason_and_changes_nothing() {
     assert_eq!(status, 404, "{body}");
     let (status, body) = post(&daemon, "/v1/members/m-1/redeem", r#"{"key":"r-7"}"#).await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().starts_with("reward:"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().starts_with("reward:"),
+        "{body}"
+    );
     // A key another event used is no redemption.
     let (status, body) = post(&daemon, "/v1/members/m-1/redeem", &redeem("join-1", "mug")).await;
     assert_eq!(status, 409, "{body}");

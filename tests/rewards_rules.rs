@@ -29,8 +29,8 @@ fn check(rewards: &str, files: &[(&str, &str)]) -> (Option<i32>, Vec<String>) {
     }
     let path = dir.path().to_str().unwrap();
     let out = rally_within_a_minute(&["check", "--rules", path], &[]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string()
-        + &*String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &*String::from_utf8_lossy(&out.stderr);
     let problems = text
         .lines()
         .filter(|l| l.contains(path))

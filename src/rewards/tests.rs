@@ -65,7 +65,11 @@ fn a_code_issued_before_a_reload_reordered_the_file_is_never_issued_again() {
     assert_eq!(grant.code.as_deref(), Some("B"));
     let gift = &rules.rewards[1];
     assert_eq!(gift.codes_left(&issued["gift"]), Some(1));
-    assert_eq!(gift.left(&issued["gift"]), Some(1), "the pool is smaller than stock");
+    assert_eq!(
+        gift.left(&issued["gift"]),
+        Some(1),
+        "the pool is smaller than stock"
+    );
 }
 
 #[test]
@@ -91,8 +95,14 @@ fn out_of_stock_is_said_before_the_balance_is_looked_at() {
 
 #[test]
 fn a_balance_below_the_cost_is_refused_naming_both() {
-    let refusal = judge(&rules("A\n"), &BTreeMap::new(), &member(120), "mug", at(NOV_5))
-        .unwrap_err();
+    let refusal = judge(
+        &rules("A\n"),
+        &BTreeMap::new(),
+        &member(120),
+        "mug",
+        at(NOV_5),
+    )
+    .unwrap_err();
     assert_eq!(
         refusal.to_string(),
         "insufficient points: balance 120, cost 300"
@@ -108,14 +118,26 @@ fn the_limit_counts_in_the_members_period_and_a_new_period_starts_afresh() {
         .insert("mug".into(), ("2026-11".into(), 1));
     let refusal = judge(&rules, &BTreeMap::new(), &m, "mug", at(NOV_5)).unwrap_err();
     assert_eq!(refusal.to_string(), "limit reached: 1 per month");
-    let december = judge(&rules, &BTreeMap::new(), &m, "mug", at("2026-12-01T10:00:00Z"));
+    let december = judge(
+        &rules,
+        &BTreeMap::new(),
+        &m,
+        "mug",
+        at("2026-12-01T10:00:00Z"),
+    );
     assert_eq!(december.unwrap().limit, Some(("2026-12".to_string(), 1)));
 }
 
 #[test]
 fn a_tier_restriction_refuses_other_tiers() {
-    let refusal = judge(&rules("A\n"), &BTreeMap::new(), &member(50), "lounge", at(NOV_5))
-        .unwrap_err();
+    let refusal = judge(
+        &rules("A\n"),
+        &BTreeMap::new(),
+        &member(50),
+        "lounge",
+        at(NOV_5),
+    )
+    .unwrap_err();
     assert_eq!(refusal.to_string(), "not for tier member: only gold");
     let mut gold = member(50);
     gold.tier = Some("gold".into());
@@ -131,14 +153,33 @@ fn a_campaign_restriction_holds_only_in_its_phase() {
         warmup.to_string(),
         "not available now: campaign d11 is not in phase peak"
     );
-    assert!(judge(&rules, &none, &member(50), "box", at("2026-11-11T10:00:00Z")).is_ok());
-    let over = judge(&rules, &none, &member(50), "box", at("2026-11-12T10:00:00Z"));
+    assert!(judge(
+        &rules,
+        &none,
+        &member(50),
+        "box",
+        at("2026-11-11T10:00:00Z")
+    )
+    .is_ok());
+    let over = judge(
+        &rules,
+        &none,
+        &member(50),
+        "box",
+        at("2026-11-12T10:00:00Z"),
+    );
     assert!(over.is_err());
 }
 
 #[test]
 fn an_unknown_reward_is_refused_by_name() {
-    let refusal = judge(&rules("A\n"), &BTreeMap::new(), &member(50), "nope", at(NOV_5));
+    let refusal = judge(
+        &rules("A\n"),
+        &BTreeMap::new(),
+        &member(50),
+        "nope",
+        at(NOV_5),
+    );
     assert_eq!(refusal, Err(Refusal::UnknownReward("nope".into())));
 }
 
@@ -157,5 +198,8 @@ fn a_redemption_record_reads_back_with_its_verdict() {
     let json = serde_json::to_value(&redemption).unwrap();
     assert_eq!(json["status"], "granted");
     assert_eq!(json["code"], "A");
-    assert_eq!(serde_json::from_value::<Redemption>(json).unwrap(), redemption);
+    assert_eq!(
+        serde_json::from_value::<Redemption>(json).unwrap(),
+        redemption
+    );
 }

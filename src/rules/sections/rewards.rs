@@ -43,7 +43,9 @@ fn reward(ctx: &mut Ctx, ids: &mut Ids, item: &Value) -> Option<Reward> {
         if n <= 0 || n > MAX_COST {
             d.error(
                 &v.at,
-                format!("\"cost\" must be a whole number of points from 1 to {MAX_COST}, found {n}"),
+                format!(
+                    "\"cost\" must be a whole number of points from 1 to {MAX_COST}, found {n}"
+                ),
             );
             return None;
         }
@@ -96,7 +98,10 @@ fn tiers(ctx: &mut Ctx, value: &Value) -> Option<Vec<String>> {
         _ => vec![value],
     };
     let Some(levels) = ctx.names.tier_levels.clone() else {
-        d.error(&value.at, "\"tiers\" needs a tier ladder (a tiers: section)");
+        d.error(
+            &value.at,
+            "\"tiers\" needs a tier ladder (a tiers: section)",
+        );
         return None;
     };
     let mut out = Vec::new();
