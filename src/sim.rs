@@ -46,7 +46,7 @@ struct Record {
     messages: Spill<OutboxRow>,
     rejected: Vec<Value>,
     /// Every redemption asked for, granted or refused, in order.
-    redemptions: Vec<crate::rewards::Redemption>,
+    redemptions: Spill<crate::rewards::Redemption>,
     /// Per member, when their consent to marketing changed and to what (`Some(why)`
     /// withheld), in time order: what a deferred message finds when it goes out.
     /// Only events change it, and the record is kept as each event is seen.
@@ -165,7 +165,9 @@ impl Record {
             for failure in &outcome.failures {
                 self.failures.push(failure);
             }
-            self.redemptions.extend(outcome.redemptions);
+            for redemption in &outcome.redemptions {
+                self.redemptions.push(redemption);
+            }
             for mut row in outcome.messages {
                 // Channels are not contacted: a message due now counts as sent now.
                 if row.status == Status::Pending {
@@ -251,7 +253,7 @@ impl Serialize for Simulation {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // `rewards` and `redemptions` only when there is a catalog or a redemption:
         // documents of rule sets without rewards stay as they were.
-        let rewards = !self.rewards.is_empty() || !self.record.redemptions.is_empty();
+        let rewards = !self.rewards.is_empty() || self.record.redemptions.len() > 0;
         let mut doc = serializer.serialize_map(Some(if rewards { 11 } else { 9 }))?;
         doc.serialize_entry("now", &self.now.map(rfc3339))?;
         doc.serialize_entry("members", &Members(&self.members))?;
