@@ -250,3 +250,39 @@ async fn a_redemption_is_refused_with_its_reason_and_changes_nothing() {
     daemon.signal_and_wait(libc::SIGTERM);
     support::daemon::assert_replay_reproduces(data.path());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_is_handed_out_once_ever_though_a_reload_reorders_the_codes_file() {
+    let rules = rules_dir(RULES);
+    let codes = rules.path().join("codes.txt");
+    std::fs::write(&codes, "A\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut daemon = start(rules.path(), data.path());
+    join_members(&daemon).await;
+    let mut handed_out = Vec::new();
+    for (n, file) in ["A\n", "A\nB\n", "B\nA\nC\n"].into_iter().enumerate() {
+        std::fs::write(&codes, file).unwrap();
+        let (status, body) = post(&daemon, "/v1/rules/reload", "").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(reward(&daemon, "one-code").await["codes_left"], 1);
+        // Sent as an event, the redemption is the same as by the API.
+        let event = json!({"id": format!("r-{n}"), "type": "redeem", "member": format!("m-{n}"),
+                           "data": {"reward": "one-code"}});
+        let (status, body) = post(&daemon, "/v1/events", &event.to_string()).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, ledger) = get(&daemon, &format!("/v1/members/m-{n}/ledger")).await;
+        assert_eq!(ledger["ledger"].as_array().unwrap().len(), 2, "{ledger}");
+        let (status, again) = post(
+            &daemon,
+            &format!("/v1/members/m-{n}/redeem"),
+            &json!({"key": format!("r-{n}"), "reward": "one-code"}).to_string(),
+        )
+        .await;
+        assert_eq!((status, &again["status"]), (200, &json!("duplicate")));
+        handed_out.push(again["redemption"]["code"].as_str().unwrap().to_string());
+    }
+    assert_eq!(handed_out, ["A", "B", "C"]);
+    assert_eq!(reward(&daemon, "one-code").await["issued"], 3);
+    daemon.signal_and_wait(libc::SIGTERM);
+    support::daemon::assert_replay_reproduces(data.path());
+}
