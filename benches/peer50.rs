@@ -70,6 +70,7 @@ fn step(round: usize, set: &rally::rules::RuleSet, events: &[Event]) {
             rules: set,
             now: event.at_utc(),
             budget_used: &budget_used,
+            rewards: &Default::default(),
             next_ticket: 1,
             random_key: Default::default(),
         };

@@ -62,6 +62,7 @@ fn report(name: &str, set: &RuleSet, events: &[Event]) {
             rules: set,
             now: event.at_utc(),
             budget_used: &budget_used,
+            rewards: &Default::default(),
             next_ticket: 1,
             random_key: Default::default(),
         };

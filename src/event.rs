@@ -315,6 +315,18 @@ fn check_well_known(event: &Event) -> Result<(), EventError> {
             }
         }
         POINTS_ADJUSTMENT => check_adjustment(&event.data)?,
+        // A redemption (see `crate::rewards`) when it names a reward; a `redeem`
+        // without one is an ordinary event.
+        crate::rewards::REDEEM => match event.data.get("reward") {
+            None => {}
+            Some(Value::String(id)) if !id.is_empty() => {}
+            Some(_) => {
+                return Err(EventError::new(
+                    "data.reward",
+                    "must be a reward id (a non-empty string)",
+                ))
+            }
+        },
         "rally.ticket.ack" | "rally.ticket.resolve" => {
             match event.data.get("ticket") {
                 Some(Value::String(id)) if !id.is_empty() => {}

@@ -67,6 +67,9 @@ pub struct Bookkeeping {
     pub points_day: Option<(NaiveDate, i64)>,
     /// Per rule with a `limit`: the period key and how often it fired in it.
     pub rule_limits: BTreeMap<String, (String, u32)>,
+    /// Per reward with a `limit`: the period key and how often the member redeemed it
+    /// in it.
+    pub reward_limits: BTreeMap<String, (String, u32)>,
     /// Per custom counter with a `reset`: the period key its value belongs to (set by
     /// [`Member::start_periods`] for every such counter a step has seen).
     pub counter_periods: BTreeMap<String, String>,

@@ -16,6 +16,7 @@ mod credit;
 mod fanout;
 mod journal;
 mod open_group;
+pub mod rewards;
 mod tickets;
 mod timers;
 
@@ -67,6 +68,7 @@ pub struct Journaled {
     pub firings: Vec<crate::engine::Firing>,
     pub failures: Vec<crate::engine::RuleFailure>,
     pub messages: Vec<crate::outbox::OutboxRow>,
+    pub redemptions: Vec<crate::rewards::Redemption>,
 }
 
 /// What Rally remembers about a campaign: every phase change it fired and the points
@@ -121,6 +123,8 @@ pub struct Runner {
     committed: Committed,
     campaigns: BTreeMap<String, CampaignRecord>,
     budget_used: BTreeMap<String, i64>,
+    /// What has been issued of each reward, committed or in the open group.
+    rewards: BTreeMap<String, crate::rewards::RewardRecord>,
     jobs: VecDeque<FanoutJob>,
     next_job: u64,
     /// How fan-out jobs share time with arrivals.
@@ -159,6 +163,7 @@ impl Runner {
     pub fn new(store: Store, rules: Arc<RuleSet>) -> Result<Self, StoreError> {
         let campaigns = load_campaigns(&store)?;
         let budget_used = budgets(&campaigns);
+        let rewards = rewards::load(&store)?;
         let (jobs, next_job) = fanout::load_jobs(&store)?;
         let next_ticket = store.ticket_last()?.map_or(1, |n| n + 1);
         let next_outbox = store.outbox_last()?.map_or(1, |n| n + 1);
@@ -178,6 +183,7 @@ impl Runner {
             committed: Committed::default(),
             campaigns,
             budget_used,
+            rewards,
             jobs,
             next_job,
             pace: Pace::default(),
@@ -251,6 +257,11 @@ impl Runner {
     /// Steps waiting in the open group.
     pub fn pending(&self) -> usize {
         self.open.len()
+    }
+
+    /// What has been issued of each reward.
+    pub fn rewards(&self) -> &BTreeMap<String, crate::rewards::RewardRecord> {
+        &self.rewards
     }
 
     /// Campaign records: transitions fired and points awarded.
@@ -404,6 +415,7 @@ impl Runner {
             rules: &self.rules,
             now,
             budget_used: &self.budget_used,
+            rewards: &self.rewards,
             next_ticket: self.next_ticket,
             random_key: self.random_key,
         };
@@ -422,6 +434,7 @@ impl Runner {
             *self.budget_used.entry(campaign.clone()).or_insert(0) += points;
             write.meta_put.push(campaign_meta(campaign, record));
         }
+        rewards::absorb(&mut self.rewards, &outcome.redemptions, &mut write);
         self.queue_messages(&mut write, &outcome.messages);
         for opened in &outcome.tickets {
             self.next_ticket = self.next_ticket.max(opened.ticket.number + 1);
@@ -435,6 +448,7 @@ impl Runner {
             mut timers_set,
             mut timers_clear,
             messages,
+            redemptions,
             ..
         } = outcome;
         // Appended, not assigned: the write may already clear a popped timer, and
@@ -449,6 +463,7 @@ impl Runner {
                 firings,
                 failures,
                 messages,
+                redemptions,
             });
         } else {
             write.ledger.append(&mut ledger);
@@ -507,6 +522,7 @@ impl Runner {
     fn reload_records(&mut self) -> Result<(), StoreError> {
         self.campaigns = load_campaigns(&self.store)?;
         self.budget_used = budgets(&self.campaigns);
+        self.rewards = rewards::load(&self.store)?;
         (self.jobs, self.next_job) = fanout::load_jobs(&self.store)?;
         self.next_ticket = self.store.ticket_last()?.map_or(1, |n| n + 1);
         self.next_outbox = self.store.outbox_last()?.map_or(1, |n| n + 1);

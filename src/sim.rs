@@ -45,6 +45,8 @@ struct Record {
     /// [`Record::settle`]).
     messages: Spill<OutboxRow>,
     rejected: Vec<Value>,
+    /// Every redemption asked for, granted or refused, in order.
+    redemptions: Spill<crate::rewards::Redemption>,
     /// Per member, when their consent to marketing changed and to what (`Some(why)`
     /// withheld), in time order: what a deferred message finds when it goes out.
     /// Only events change it, and the record is kept as each event is seen.
@@ -163,6 +165,9 @@ impl Record {
             for failure in &outcome.failures {
                 self.failures.push(failure);
             }
+            for redemption in &outcome.redemptions {
+                self.redemptions.push(redemption);
+            }
             for mut row in outcome.messages {
                 // Channels are not contacted: a message due now counts as sent now.
                 if row.status == Status::Pending {
@@ -230,6 +235,8 @@ pub struct Simulation {
     campaigns: Value,
     /// Every draw finished, by occurrence.
     draws: Vec<crate::runner::DrawRecord>,
+    /// The catalog with what was issued; empty without rewards.
+    rewards: Vec<Value>,
 }
 
 impl Simulation {
@@ -246,7 +253,10 @@ impl Simulation {
 
 impl Serialize for Simulation {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut doc = serializer.serialize_map(Some(10))?;
+        // `rewards` and `redemptions` only when there is a catalog or a redemption:
+        // documents of rule sets without rewards stay as they were.
+        let rewards = !self.rewards.is_empty() || self.record.redemptions.len() > 0;
+        let mut doc = serializer.serialize_map(Some(if rewards { 12 } else { 10 }))?;
         doc.serialize_entry("now", &self.now.map(rfc3339))?;
         doc.serialize_entry("members", &Members(&self.members))?;
         doc.serialize_entry("ledger", &self.record.ledger)?;
@@ -260,6 +270,10 @@ impl Serialize for Simulation {
         doc.serialize_entry("tickets", &self.tickets)?;
         doc.serialize_entry("campaigns", &self.campaigns)?;
         doc.serialize_entry("draws", &self.draws)?;
+        if rewards {
+            doc.serialize_entry("rewards", &self.rewards)?;
+            doc.serialize_entry("redemptions", &self.record.redemptions)?;
+        }
         doc.serialize_entry("firings", &self.record.firings)?;
         doc.serialize_entry("errors", &self.record.failures)?;
         doc.serialize_entry("rejected", &self.record.rejected)?;
@@ -300,6 +314,7 @@ fn document(
         tickets: runner.all_tickets()?,
         campaigns: campaigns(runner, now),
         draws: crate::runner::stored_draws(runner.store())?,
+        rewards: crate::rewards::catalog(runner.rules(), runner.rewards()),
     })
 }
 

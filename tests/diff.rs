@@ -130,7 +130,7 @@ fn json_reports_rules_members_and_liability_exactly() {
     );
     assert_eq!(
         totals["messages_by_status"],
-        json!({"sent": {"a": 3, "b": 2, "delta": -1, "pct": -33.33}})
+        json!({"sent": {"a": 4, "b": 3, "delta": -1, "pct": -25}})
     );
 
     let checkin = rule(&doc, "daily-checkin");
@@ -228,7 +228,7 @@ fn the_same_run_on_both_sides_shows_no_change() {
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     let table = stdout(&run);
     assert!(
-        table.contains("Rules: 0 changed, 0 only in B, 0 only in A, 14 the same"),
+        table.contains("Rules: 0 changed, 0 only in B, 0 only in A, 15 the same"),
         "{table}"
     );
     assert!(

@@ -20,6 +20,7 @@ const TESTED: &[&str] = &[
     "purchase-ladder",
     "reengagement",
     "referral",
+    "rewards",
     "shipped",
 ];
 
@@ -350,10 +351,29 @@ fn shipped() {
         .collect();
     assert_eq!(clipped, [(900, 200), (500, 200), (500, 200), (500, 200)]);
     let errors = doc["errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert_eq!(errors[0]["rule"], "redeem");
-    assert_eq!(errors[0]["event"], "s-17");
-    assert_eq!(errors[0]["at"], "rules/points.yaml:82");
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The gift card is for gold and vip members; the coffee costs 300 of 1020.
+    let redemptions: Vec<(&str, &str, &str)> = doc["redemptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["reward"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+                r["reason"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        redemptions,
+        [
+            ("gift50", "refused", "not for tier silver: only gold, vip"),
+            ("coffee", "granted", "")
+        ]
+    );
+    assert_eq!(doc["rewards"][0]["id"], "coffee");
+    assert_eq!(doc["rewards"][0]["issued"], 1);
 
     let cy = &members["m-cy"];
     assert_eq!(cy["points"], 41);
@@ -658,4 +678,78 @@ fn lottery() {
         assert_eq!(view["badges"], badges, "{member}");
     }
     assert_eq!(doc["errors"], json!([]));
+}
+
+#[test]
+fn rewards() {
+    let doc = example("rewards");
+    let redemptions: Vec<(&str, &str, &str, &str)> = doc["redemptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["event"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+                r["code"].as_str().unwrap_or_default(),
+                r["reason"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        redemptions,
+        [
+            ("r-1", "granted", "G50-AAAA", ""),
+            ("r-2", "granted", "G50-BBBB", ""),
+            ("r-3", "refused", "", "out of stock"),
+            ("r-4", "refused", "", "out of stock"),
+            ("r-5", "granted", "", ""),
+            ("r-6", "refused", "", "limit reached: 1 per month"),
+            ("r-7", "refused", "", "not for tier member: only gold"),
+            ("r-8", "granted", "", ""),
+            (
+                "r-9",
+                "refused",
+                "",
+                "not available now: campaign flash is not in phase sale"
+            ),
+            ("r-10", "granted", "", ""),
+            (
+                "r-11",
+                "refused",
+                "",
+                "insufficient points: balance 20, cost 100"
+            ),
+        ]
+    );
+    let gift = &doc["rewards"][0];
+    assert_eq!(gift["id"], "gift50");
+    assert_eq!(
+        (&gift["issued"], &gift["left"], &gift["codes_left"]),
+        (&json!(2), &json!(0), &json!(1))
+    );
+    let members = &doc["members"];
+    assert_eq!(members["m-ana"]["points"], 1700);
+    assert_eq!(members["m-ana"]["tier"], "gold");
+    assert_eq!(members["m-bo"]["points"], 150);
+    assert_eq!(members["m-cy"]["points"], 20);
+    for id in ["m-ana", "m-bo", "m-cy"] {
+        assert_eq!(members[id]["badges"], json!(["first-reward"]), "{id}");
+    }
+    let bodies: Vec<&str> = doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            "Code G50-AAAA (500 points). Enjoy!",
+            "Code G50-BBBB (500 points). Enjoy!"
+        ]
+    );
+    let ledger = doc["ledger"].as_array().unwrap();
+    let deductions = ledger.iter().filter(|e| e["amount"].as_i64() < Some(0));
+    assert_eq!((ledger.len(), deductions.count()), (8, 5));
 }

@@ -90,6 +90,7 @@ fn explaining_changes_no_step_of_the_bench_mix() {
             rules: &set,
             now: event.at_utc(),
             budget_used: &budget_used,
+            rewards: &Default::default(),
             next_ticket: 1,
             random_key: Default::default(),
         };
@@ -186,8 +187,9 @@ fn sim_explain_says_what_decided_each_rule_and_leaves_stdout_alone() {
         "✓ first-purchase  rules/points.yaml:35  [milestone purchases at 1: 0 → 1, caused by the event]  fired",
         // A cascade from another rule.
         "[tier up to silver, caused by rule purchase-points]",
-        // A failure with its line.
-        "✗ redeem  rules/points.yaml:82  [event redeem]  failed at rules/points.yaml:82: deducting 5000 points",
+        // A redemption: refused with its reason, granted with its deduction.
+        "redemption of gift50 refused: not for tier silver: only gold, vip",
+        "redeemed coffee for 300 points → balance 720",
         // Messages and their fate.
         "message welcome via",
         // Untriggered rules are counted.

@@ -42,8 +42,12 @@ fn shipped_rules() -> Vec<(String, String)> {
     files
 }
 
-/// Every example with its own events: (rules.yaml, events.jsonl).
-fn examples() -> Vec<(String, Vec<u8>)> {
+/// A rules directory's files: (path relative to it, text).
+type Files = Vec<(String, String)>;
+
+/// Every example with its own events: (its files but the events and the README, such
+/// as `rules.yaml` and a codes file it names; events.jsonl).
+fn examples() -> Vec<(Files, Vec<u8>)> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -52,10 +56,19 @@ fn examples() -> Vec<(String, Vec<u8>)> {
     dirs.sort();
     dirs.iter()
         .map(|d: &PathBuf| {
-            (
-                std::fs::read_to_string(d.join("rules.yaml")).unwrap(),
-                std::fs::read(d.join("events.jsonl")).unwrap(),
-            )
+            let mut files: Vec<(String, String)> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.is_file())
+                .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+                .filter(|name| name != "events.jsonl" && name != "README.md")
+                .map(|name| {
+                    let text = std::fs::read_to_string(d.join(&name)).unwrap();
+                    (name, text)
+                })
+                .collect();
+            files.sort();
+            (files, std::fs::read(d.join("events.jsonl")).unwrap())
         })
         .collect()
 }
@@ -210,7 +223,7 @@ proptest! {
     ) {
         let all = examples();
         let (rules, events) = &all[example.index(all.len())];
-        let rules = load(&[("rules.yaml".to_string(), rules.clone())]).expect("the example loads");
+        let rules = load(rules).expect("the example loads");
         let events = mutate(events, &mutations);
         let sim = rally::sim::simulate(Arc::new(rules), events.as_slice(), None)
             .expect("sim runs");
@@ -254,7 +267,7 @@ proptest! {
 fn the_seeds_themselves_load() {
     assert!(load(&shipped_rules()).is_ok());
     for (rules, _) in examples() {
-        assert!(load(&[("rules.yaml".to_string(), rules)]).is_ok());
+        assert!(load(&rules).is_ok());
     }
 }
 
@@ -267,9 +280,19 @@ proptest! {
         mutations in prop::collection::vec(mutation(), 1..8),
     ) {
         let all = examples();
-        let (rules, events) = &all[example.index(all.len())];
-        let rules = String::from_utf8_lossy(&mutate(rules.as_bytes(), &mutations)).into_owned();
-        if let Ok(rules) = load(&[("rules.yaml".to_string(), rules)]) {
+        let (files, events) = &all[example.index(all.len())];
+        // The rule file mutated; the files it names (a codes file) as they are.
+        let files: Vec<(String, String)> = files
+            .iter()
+            .map(|(name, text)| match name.as_str() {
+                "rules.yaml" => (
+                    name.clone(),
+                    String::from_utf8_lossy(&mutate(text.as_bytes(), &mutations)).into_owned(),
+                ),
+                _ => (name.clone(), text.clone()),
+            })
+            .collect();
+        if let Ok(rules) = load(&files) {
             let sim = rally::sim::simulate(Arc::new(rules), events.as_slice(), None)
                 .expect("sim runs");
             let text = serde_json::to_string(&sim).expect("the output serializes");

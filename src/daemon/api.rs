@@ -56,6 +56,8 @@ pub fn router(app: Arc<App>, token: Option<Token>, body_timeout: BodyTimeout) ->
         .route("/v1/members/{id}/ledger", get(ledger))
         .route("/v1/members/{id}/history", get(history))
         .route("/v1/members/{id}/points", post(super::adjust::post_points))
+        .route("/v1/members/{id}/redeem", post(super::rewards::post_redeem))
+        .route("/v1/rewards", get(super::rewards::list))
         .route("/v1/members/{id}/explain", get(super::journal::explain))
         .route("/v1/tickets", get(tickets::list))
         .route("/v1/tickets/{id}/ack", post(tickets::ack))

@@ -34,6 +34,7 @@ mod json_errors;
 mod messages;
 mod reload;
 mod retention;
+mod rewards;
 pub mod serve;
 mod telemetry;
 mod tickets;

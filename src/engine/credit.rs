@@ -283,10 +283,12 @@ rules:
 
     fn run(rules: &RuleSet, member: Option<Member>, input: &Input<'_>) -> Outcome {
         let budget = BTreeMap::new();
+        let rewards = BTreeMap::new();
         let ctx = Context {
             rules,
             now: at(),
             budget_used: &budget,
+            rewards: &rewards,
             next_ticket: 1,
             random_key: crate::script::RandomKey::default(),
         };

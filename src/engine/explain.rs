@@ -381,6 +381,7 @@ pub fn replay_step(
         rules,
         now,
         budget_used: &budget_used,
+        rewards: &Default::default(),
         next_ticket: 1,
         random_key: Default::default(),
     };
@@ -404,6 +405,14 @@ pub fn replay_step(
         trace
             .caveats
             .push("ticket numbers in this replay are not the ones the real step gave".to_string());
+    }
+    if !outcome.redemptions.is_empty() {
+        trace.caveats.push(
+            "what other members redeemed before this step is not part of this member's \
+             journal, so this replay took every reward's stock and codes as untouched; the \
+             real redemption's verdict and code are the ones recorded"
+                .to_string(),
+        );
     }
     (outcome, trace)
 }

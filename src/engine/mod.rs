@@ -22,6 +22,7 @@ mod credit;
 pub mod explain;
 mod messages;
 pub mod outcome;
+mod redeem;
 mod run;
 #[cfg(test)]
 mod tests;
@@ -52,6 +53,9 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
     /// Points awarded so far by rules scoped to each campaign.
     pub budget_used: &'a BTreeMap<String, i64>,
+    /// What has been issued of each reward so far (stock and codes are shared by
+    /// every member).
+    pub rewards: &'a BTreeMap<String, crate::rewards::RewardRecord>,
     /// The number the next ticket opened gets (`T-<n>`).
     pub next_ticket: u64,
     /// The installation's secret that `random()`, `random_int` and `chance` draw under.
@@ -152,7 +156,25 @@ fn run_step(
         member.created_at = Some(ctx.now);
         member
     });
+    // A redemption is judged on the member as the step finds them, and its verdict is
+    // part of the event the step's rules see.
+    let judged = redeem::judge(ctx, &member, input);
+    let (seen, mut redemption) = match judged {
+        Some((event, redemption)) => (Some(event), Some(redemption)),
+        None => (None, None),
+    };
+    let seen_input;
+    let input = match &seen {
+        Some(event) => {
+            seen_input = Input::Event(event);
+            &seen_input
+        }
+        None => input,
+    };
     let mut run = run::Run::new(ctx, member, input, explain);
+    if let Some(judged) = &mut redemption {
+        run.redeem(judged);
+    }
     match input {
         Input::Event(event) => run.on_event(event),
         Input::Inactive { due, .. } => run.on_inactive(*due),
@@ -161,5 +183,9 @@ fn run_step(
         Input::SilenceRulesChanged { .. } => run.on_silence_rules_changed(),
         Input::Credit(credit) => run.on_credit(credit),
     }
-    run.finish()
+    let (mut outcome, trace) = run.finish();
+    outcome
+        .redemptions
+        .extend(redemption.map(|judged| judged.redemption));
+    (outcome, trace)
 }

@@ -89,6 +89,8 @@ pub struct Outcome {
     /// Credits to other members, in the order they were made: the runner runs each
     /// credited member's step in the same commit group.
     pub credits: Vec<super::Credit>,
+    /// The redemption a `redeem` event asked for, granted or refused.
+    pub redemptions: Vec<crate::rewards::Redemption>,
 }
 
 /// RFC 3339 UTC with `Z`, as every time in Rally's output.

@@ -378,6 +378,7 @@ impl<'a> Run<'a> {
             messages: self.messages,
             tickets: self.tickets,
             credits: self.credits,
+            redemptions: Vec::new(),
         };
         let trace = trace.map(|recorder| recorder.finish(rules, &outcome));
         (outcome, trace)

@@ -66,6 +66,7 @@ impl<'a> Sim<'a> {
             rules: self.rules,
             now,
             budget_used: &budget_used,
+            rewards: &Default::default(),
             next_ticket: 1,
             random_key: Default::default(),
         };

@@ -1,5 +1,6 @@
 //! What a self-check compares between the live store and its replay: members, the
-//! ledger and firings, tickets, campaign records, draws, armed timers and the messages
+//! ledger and firings, tickets, campaign records, draws, reward records and
+//! redemptions, armed timers and the messages
 //! queued. Delivery (a message's status, attempts, errors) is not the engine's doing
 //! and is left out; so are rows retention removed from the live store.
 
@@ -37,6 +38,16 @@ pub fn stores(live: &Store, replayed: &Store) -> Result<Vec<String>, StoreError>
         "draw",
         meta(live, crate::runner::DRAW_META)?,
         meta(replayed, crate::runner::DRAW_META)?,
+    );
+    out.keyed(
+        "reward record",
+        meta(live, crate::rewards::REWARD_META)?,
+        meta(replayed, crate::rewards::REWARD_META)?,
+    );
+    out.keyed(
+        "redemption",
+        meta(live, crate::rewards::REDEMPTION_META)?,
+        meta(replayed, crate::rewards::REDEMPTION_META)?,
     );
     out.rows("timer", timers(live)?, timers(replayed)?);
     out.keyed("message", messages(live)?, messages(replayed)?);

@@ -12,12 +12,14 @@ use chrono_tz::Tz;
 
 use super::convert::{fields, Diag};
 use super::files::{display, relative_inside, ReadFiles};
-use super::sections::{campaigns, channels, counters, escalations, rules, settings, templates};
+use super::sections::{
+    campaigns, channels, counters, escalations, rewards, rules, settings, templates,
+};
 use super::yaml::{Key, Node, Value};
 use super::{RuleError, RuleIndex, RuleSet, SourcePos, Trigger};
 use crate::script::Sandbox;
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "settings",
     "tiers",
     "counters",
@@ -26,6 +28,7 @@ const SECTIONS: [&str; 8] = [
     "escalations",
     "campaigns",
     "rules",
+    "rewards",
 ];
 
 /// Everything a section compiler needs: where to report, where files are, the engine
@@ -175,6 +178,7 @@ pub fn compile(
     let (counter_sections, template_sections) = (take("counters"), take("templates"));
     let (channel_sections, escalation_sections) = (take("channels"), take("escalations"));
     let (campaign_sections, rule_sections) = (take("campaigns"), take("rules"));
+    let reward_sections = take("rewards");
 
     let settings_section = single(&mut ctx.d, &settings_sections, "settings are");
     let settings = settings::compile(&mut ctx, settings_section);
@@ -194,6 +198,7 @@ pub fn compile(
     let escalations = escalations::compile(&mut ctx, &escalation_sections);
     let campaigns = campaigns::compile(&mut ctx, &campaign_sections);
     let mut rules = rules::compile(&mut ctx, &rule_sections);
+    let rewards = rewards::compile(&mut ctx, &reward_sections);
     super::member_fields::check(&mut ctx.d, &ctx.names.counters);
 
     if !ctx.d.errors.is_empty() {
@@ -220,6 +225,7 @@ pub fn compile(
         channels,
         escalations,
         campaigns,
+        rewards,
         rules,
         index,
         sandbox,

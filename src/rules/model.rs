@@ -45,6 +45,8 @@ pub struct RuleSet {
     pub channels: BTreeMap<String, Channel>,
     pub escalations: BTreeMap<String, EscalationPolicy>,
     pub campaigns: Vec<Campaign>,
+    /// The rewards catalog, in the order written.
+    pub rewards: Vec<crate::rewards::Reward>,
     /// Enabled rules in run order: priority (higher first), then file path, then position.
     pub rules: Vec<Rule>,
     pub index: RuleIndex,

@@ -98,6 +98,7 @@ impl Runner {
                     rules: &self.rules,
                     now,
                     budget_used: &self.budget_used,
+                    rewards: &self.rewards,
                     next_ticket: self.next_ticket,
                     random_key: self.random_key,
                 };

@@ -55,6 +55,11 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
         }
     }
 
+    /// Records pushed so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
     /// Calls `each` with every record, in order, read back from the file.
     pub fn for_each(&self, mut each: impl FnMut(T) -> Result<(), String>) -> Result<(), String> {
         if let Some(failed) = self.failed.borrow().as_ref() {

@@ -43,6 +43,7 @@ fn traced_with(
         rules,
         now: event.at_utc(),
         budget_used,
+        rewards: &Default::default(),
         next_ticket: 1,
         random_key: Default::default(),
     };
@@ -144,6 +145,7 @@ rules:
             rules: &rules,
             now: time("2026-11-05T08:00:00Z"),
             budget_used: &ctx_budget,
+            rewards: &Default::default(),
             next_ticket: 1,
             random_key: Default::default(),
         };
@@ -584,6 +586,7 @@ rules:
         rules: &rules,
         now: time("2026-11-02T00:00:00Z"),
         budget_used: &budget,
+        rewards: &Default::default(),
         next_ticket: 1,
         random_key: Default::default(),
     };

@@ -29,6 +29,7 @@ fn pop(rules: &RuleSet, member: Member, rule: &str, event_id: &str, due: i64) ->
         rules,
         now,
         budget_used: &budget_used,
+        rewards: &Default::default(),
         next_ticket: 1,
         random_key: Default::default(),
     };

@@ -17,6 +17,7 @@ fn global_turn(audience: &str, member: Member) -> Outcome {
         rules: &rules,
         now: "2026-11-02T00:00:00Z".parse().unwrap(),
         budget_used: &budget_used,
+        rewards: &Default::default(),
         next_ticket: 1,
         random_key: Default::default(),
     };

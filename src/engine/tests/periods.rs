@@ -41,6 +41,7 @@ fn scheduled(rules: &RuleSet, member: Member, now: DateTime<Utc>) -> Member {
         rules,
         now,
         budget_used: &budget_used,
+        rewards: &Default::default(),
         next_ticket: 1,
         random_key: Default::default(),
     };
@@ -112,6 +113,7 @@ fn a_message_in_a_new_month_renders_an_earlier_months_counter_as_zero() {
         rules: &rules,
         now: utc("2026-12-01T01:00:00Z"),
         budget_used: &budget_used,
+        rewards: &Default::default(),
         next_ticket: 1,
         random_key: Default::default(),
     };

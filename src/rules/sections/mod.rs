@@ -5,6 +5,7 @@ pub mod channels;
 pub mod counters;
 pub mod draw;
 pub mod escalations;
+pub mod rewards;
 pub mod rules;
 pub mod settings;
 pub mod templates;

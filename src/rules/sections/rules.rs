@@ -201,7 +201,7 @@ fn audience_value(ctx: &mut Ctx, v: &Value) -> Option<Audience> {
 }
 
 /// `{ campaign: ID, phase: NAME or [NAMES] }`; without `phase`, the whole campaign.
-fn during(ctx: &mut Ctx, value: &Value) -> Option<During> {
+pub(super) fn during(ctx: &mut Ctx, value: &Value) -> Option<During> {
     let d = &mut ctx.d;
     let f = fields(d, value, "during", &["campaign", "phase"])?;
     let campaign_value = f.require(d, "campaign")?;
@@ -241,7 +241,7 @@ fn during(ctx: &mut Ctx, value: &Value) -> Option<During> {
     Some(During { campaign, phases })
 }
 
-fn limit(d: &mut Diag, value: &Value, has_during: bool) -> Option<Limit> {
+pub(super) fn limit(d: &mut Diag, value: &Value, has_during: bool) -> Option<Limit> {
     let f = fields(d, value, "limit", &["times", "per"])?;
     let times = f.require(d, "times").and_then(|v| positive(d, v, "times"));
     let per_value = f.require(d, "per")?;
