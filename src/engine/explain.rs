@@ -99,6 +99,11 @@ pub enum InputView {
     Global { rule: String },
     /// The pass after the inactivity rules changed.
     SilenceRulesChanged,
+    /// The member's expiry timer (`settings.points.expire`), armed for `due`.
+    PointsExpiry {
+        #[serde(with = "utc")]
+        due: DateTime<Utc>,
+    },
 }
 
 /// A member's points and tier at one instant.
@@ -183,6 +188,13 @@ pub enum Why {
     Phase { campaign: String, enters: String },
     /// An occurrence of the rule's schedule.
     Schedule,
+    /// A lot of `amount` points expires at `due`, within the rule's `before`.
+    PointsExpiring {
+        before: String,
+        amount: i64,
+        #[serde(with = "utc")]
+        due: DateTime<Utc>,
+    },
 }
 
 /// One decisive check.
@@ -447,6 +459,9 @@ impl InputView {
                 rule: rule.to_string(),
             },
             Input::SilenceRulesChanged { .. } => InputView::SilenceRulesChanged,
+            Input::PointsExpiry { due, .. } => InputView::PointsExpiry {
+                due: DateTime::from_timestamp_millis(*due).unwrap_or(now),
+            },
         }
     }
 }

@@ -17,6 +17,7 @@ mod adjust;
 mod after;
 mod builtin;
 mod cascade;
+mod expiry;
 pub mod explain;
 mod messages;
 pub mod outcome;
@@ -31,6 +32,7 @@ use chrono::{DateTime, Utc};
 
 pub use adjust::{adjustment_amount, refuse_adjustment, Refusal, ADJUSTMENT_RULE};
 pub use after::{after_timer_id, parse_after_timer_id, AFTER};
+pub use expiry::{EXPIRY_RULE, POINTS_EXPIRY};
 pub use messages::{member_context, notification, OpenedTicket};
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
 pub use timed::{next_silence_deadline, silence_outlook, Outlook, INACTIVE};
@@ -73,6 +75,9 @@ pub enum Input<'a> {
     /// The member's turn in the pass after the inactivity rules changed: rules now
     /// past their deadline in the member's silence fire, and the timer is re-armed.
     SilenceRulesChanged { member: &'a str },
+    /// The member's expiry timer fell due at `due` (Unix millis): lots due expire,
+    /// `points_expiring` reminders due go out.
+    PointsExpiry { member: &'a str, due: i64 },
 }
 
 impl Input<'_> {
@@ -97,6 +102,7 @@ impl Input<'_> {
             Input::SilenceRulesChanged { member } => {
                 format!("silence\u{1f}{member}\u{1f}{}", now.timestamp_millis())
             }
+            Input::PointsExpiry { member, due } => format!("expiry\u{1f}{member}\u{1f}{due}"),
         }
     }
 
@@ -108,7 +114,8 @@ impl Input<'_> {
             Input::Inactive { member, .. }
             | Input::After { member, .. }
             | Input::Global { member, .. }
-            | Input::SilenceRulesChanged { member } => member,
+            | Input::SilenceRulesChanged { member }
+            | Input::PointsExpiry { member, .. } => member,
         }
     }
 }
@@ -144,12 +151,14 @@ fn run_step(
         member
     });
     let mut run = run::Run::new(ctx, member, input, explain);
+    run.start_lots();
     match input {
         Input::Event(event) => run.on_event(event),
         Input::Inactive { due, .. } => run.on_inactive(*due),
         Input::After { rule, event_id, .. } => run.on_after(rule, event_id),
         Input::Global { rule, .. } => run.on_global(rule),
         Input::SilenceRulesChanged { .. } => run.on_silence_rules_changed(),
+        Input::PointsExpiry { due, .. } => run.on_points_expiry(*due),
     }
     run.finish()
 }

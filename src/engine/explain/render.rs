@@ -109,6 +109,7 @@ fn input(input: &InputView) -> String {
         }
         InputView::Global { rule } => format!("global rule {rule}"),
         InputView::SilenceRulesChanged => "pass after the inactivity rules changed".to_string(),
+        InputView::PointsExpiry { due } => format!("points expiry timer due {}", rfc3339(*due)),
     }
 }
 
@@ -204,6 +205,11 @@ fn why(why: &Why) -> String {
         Why::After { wait, event } => format!("{wait} after event {event}"),
         Why::Phase { campaign, enters } => format!("campaign {campaign} entered {enters}"),
         Why::Schedule => "schedule occurrence".to_string(),
+        Why::PointsExpiring {
+            before,
+            amount,
+            due,
+        } => format!("{amount} points expire {} (within {before})", rfc3339(*due)),
     }
 }
 
