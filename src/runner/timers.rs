@@ -117,6 +117,12 @@ impl Runner {
                 break;
             }
             for (key, payload) in due {
+                // A step of this batch armed a timer due before this one (an
+                // inactivity deadline re-armed by its pop, a lot's expiry): it runs
+                // first, so fetch again — the top of the loop commits it.
+                if self.group_arms_timer_before(key.due) {
+                    break;
+                }
                 steps += 1;
                 // Marked popped only once its step is in the group: a timer whose
                 // pop failed (its member could not be read) must be found by the
@@ -147,6 +153,15 @@ impl Runner {
             .iter()
             .flat_map(|w| &w.timers_set)
             .any(|(key, _)| key.due <= limit)
+    }
+
+    /// Whether the open group armed a timer due before `due` (Unix millis).
+    fn group_arms_timer_before(&self, due: i64) -> bool {
+        self.open
+            .writes()
+            .iter()
+            .flat_map(|w| &w.timers_set)
+            .any(|(key, _)| key.due < due)
     }
 
     /// Whether a timer is due at `now`, committed or in the open group.
