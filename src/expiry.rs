@@ -46,10 +46,16 @@ pub enum EndOf {
 }
 
 impl PointsExpiry {
-    /// When points awarded at `awarded` to a member living in `zone` expire. Always
-    /// later than `awarded`; saturates at the end of time rather than overflowing
-    /// (validity is bounded, so it never does for a real instant).
+    /// When points awarded at `awarded` to a member living in `zone` expire, in whole
+    /// milliseconds (the precision of timers: a lot must be due when its timer pops).
+    /// Always later than `awarded`; saturates at the end of time rather than
+    /// overflowing (validity is bounded, so it never does for a real instant).
     pub fn due(&self, awarded: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+        let due = self.exact_due(awarded, zone);
+        DateTime::from_timestamp_millis(due.timestamp_millis()).unwrap_or(due)
+    }
+
+    fn exact_due(&self, awarded: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
         let valid_until = match self.after {
             Validity::Exactly(d) => awarded.checked_add_signed(d),
             Validity::Months(n) => {

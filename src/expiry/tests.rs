@@ -146,3 +146,13 @@ fn a_reminder_falls_due_once_per_lot_and_the_timer_wakes_for_the_earliest() {
     // A lot already due gets no reminder: it expires instead.
     assert_eq!(lots.reminders_due(&rules, at(25)), Vec::<(usize, usize)>::new());
 }
+
+#[test]
+fn a_due_time_is_in_whole_milliseconds_like_the_timer_that_expires_it() {
+    let exact = PointsExpiry {
+        after: Validity::Exactly(Duration::seconds(3)),
+        at_end_of: None,
+    };
+    let awarded = utc("2026-12-01T17:36:57.476248350Z");
+    assert_eq!(exact.due(awarded, Tz::UTC), utc("2026-12-01T17:37:00.476Z"));
+}
