@@ -176,9 +176,9 @@ impl Member {
     /// (or, while a `points_expiring` rule runs, the lot it is about); `None` when no
     /// points are set to expire.
     pub fn points_expiring_json(&self) -> Option<Value> {
-        self.book.points_lots.points_expiring().map(|(amount, due)| {
-            serde_json::json!({ "amount": amount, "expires_at": rfc3339(due) })
-        })
+        self.book.points_lots.points_expiring().map(
+            |(amount, due)| serde_json::json!({ "amount": amount, "expires_at": rfc3339(due) }),
+        )
     }
 
     pub fn attr_str(&self, key: &str) -> Option<&str> {
@@ -221,9 +221,9 @@ impl Member {
         }
         if let Some(expiring) = self.points_expiring_json() {
             map.insert("points_expiring".into(), expiring);
-            let lots = self.book.points_lots.iter().map(|lot| {
-                serde_json::json!({ "amount": lot.amount, "expires_at": rfc3339(lot.due) })
-            });
+            let lots = self.book.points_lots.iter().map(
+                |lot| serde_json::json!({ "amount": lot.amount, "expires_at": rfc3339(lot.due) }),
+            );
             map.insert("points_lots".into(), Value::Array(lots.collect()));
         }
         if self.left {

@@ -122,7 +122,13 @@ fn a_replay_of_the_journal_reproduces_the_expiries() {
         runner.keep_event_journal().unwrap();
         a_year(&mut runner);
         // One event after the last expiry, so the replay runs time up to it.
-        send(&mut runner, "late", "purchase", 1, t("2027-01-02T10:00:00Z"));
+        send(
+            &mut runner,
+            "late",
+            "purchase",
+            1,
+            t("2027-01-02T10:00:00Z"),
+        );
         runner.store().sync().unwrap();
     }
     let store = support::runner::reopen(dir.path());
@@ -138,7 +144,13 @@ fn the_expiry_timer_survives_a_reopen_and_fires_at_its_due_time() {
         let store = Store::open(dir.path()).unwrap();
         let mut runner = Runner::new(store, rules()).unwrap();
         runner.arm(t("2026-01-01T00:00:00Z")).unwrap();
-        send(&mut runner, "p1", "purchase", 100, t("2026-01-15T10:00:00Z"));
+        send(
+            &mut runner,
+            "p1",
+            "purchase",
+            100,
+            t("2026-01-15T10:00:00Z"),
+        );
     }
     let store = support::runner::reopen(dir.path());
     let mut runner = Runner::new(store, rules()).unwrap();

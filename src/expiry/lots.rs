@@ -111,8 +111,9 @@ impl Lots {
     /// Removes and returns the lots due at or before `now`, earliest due first (lots
     /// due at the same instant in award order).
     pub fn take_due(&mut self, now: DateTime<Utc>) -> Vec<Lot> {
-        let (mut due, keep): (Vec<Lot>, Vec<Lot>) =
-            std::mem::take(&mut self.lots).into_iter().partition(|lot| lot.due <= now);
+        let (mut due, keep): (Vec<Lot>, Vec<Lot>) = std::mem::take(&mut self.lots)
+            .into_iter()
+            .partition(|lot| lot.due <= now);
         self.lots = keep;
         due.sort_by_key(|lot| lot.due);
         due

@@ -5,7 +5,9 @@ use super::lots::Lots;
 use super::{parse_validity, EndOf, PointsExpiry, Validity};
 
 fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn months(n: u32, at_end_of: Option<EndOf>) -> PointsExpiry {
@@ -78,9 +80,15 @@ fn after_reads_months_years_and_durations() {
         parse_validity("365d"),
         Ok(Validity::Exactly(Duration::days(365)))
     );
-    assert!(parse_validity("0 months").unwrap_err().contains("longer than zero"));
-    assert!(parse_validity("11 years").unwrap_err().contains("120 months"));
-    assert!(parse_validity("12 moons").unwrap_err().contains("\"12 months\""));
+    assert!(parse_validity("0 months")
+        .unwrap_err()
+        .contains("longer than zero"));
+    assert!(parse_validity("11 years")
+        .unwrap_err()
+        .contains("120 months"));
+    assert!(parse_validity("12 moons")
+        .unwrap_err()
+        .contains("\"12 months\""));
 }
 
 fn at(day: u32) -> DateTime<Utc> {
@@ -108,7 +116,10 @@ fn awards_expiring_at_the_same_instant_form_one_lot_until_it_is_reminded() {
     assert_eq!(lots.iter().count(), 1);
     lots.mark_warned(0, "remind");
     lots.add(5, at(3), at(28));
-    assert_eq!(lots.iter().map(|l| l.amount).collect::<Vec<_>>(), vec![10, 5]);
+    assert_eq!(
+        lots.iter().map(|l| l.amount).collect::<Vec<_>>(),
+        vec![10, 5]
+    );
 }
 
 #[test]
@@ -144,7 +155,10 @@ fn a_reminder_falls_due_once_per_lot_and_the_timer_wakes_for_the_earliest() {
     assert!(lots.reminders_due(&rules, at(13)).is_empty());
     assert_eq!(lots.next_wake(&rules), Some(at(18)));
     // A lot already due gets no reminder: it expires instead.
-    assert_eq!(lots.reminders_due(&rules, at(25)), Vec::<(usize, usize)>::new());
+    assert_eq!(
+        lots.reminders_due(&rules, at(25)),
+        Vec::<(usize, usize)>::new()
+    );
 }
 
 #[test]

@@ -47,7 +47,11 @@ fn pop(rules: &RuleSet, member: Member, due: i64) -> Outcome {
         random_key: Default::default(),
     };
     let id = member.id.clone();
-    step(&ctx, Some(member), &Input::PointsExpiry { member: &id, due })
+    step(
+        &ctx,
+        Some(member),
+        &Input::PointsExpiry { member: &id, due },
+    )
 }
 
 fn lots(member: &Member) -> Vec<(i64, String)> {
@@ -63,23 +67,50 @@ fn lots(member: &Member) -> Vec<(i64, String)> {
 fn an_award_forms_a_lot_due_at_the_end_of_the_month_it_runs_out_in_and_arms_the_timer() {
     let rules = rule_set(RULES);
     let mut sim = Sim::new(&rules);
-    let out = sim.send(ev("e1", "purchase", "m", "2026-01-31T10:00:00Z", r#"{"points":40}"#));
+    let out = sim.send(ev(
+        "e1",
+        "purchase",
+        "m",
+        "2026-01-31T10:00:00Z",
+        r#"{"points":40}"#,
+    ));
     // One month from 31 January is 28 February; through the end of February.
     let due = at("2026-03-01T00:00:00Z");
     let remind = at("2026-02-22T00:00:00Z").timestamp_millis();
     assert_eq!(out.timers_set.len(), 1);
     assert_eq!(out.timers_set[0].0.kind, POINTS_EXPIRY);
     assert_eq!(out.timers_set[0].0.due, remind);
-    assert_eq!(lots(sim.member("m")), vec![(40, crate::member::rfc3339(due))]);
+    assert_eq!(
+        lots(sim.member("m")),
+        vec![(40, crate::member::rfc3339(due))]
+    );
 }
 
 #[test]
 fn a_deduction_spends_the_oldest_lot_first() {
     let rules = rule_set(RULES);
     let mut sim = Sim::new(&rules);
-    sim.send(ev("e1", "purchase", "m", "2026-01-10T10:00:00Z", r#"{"points":30}"#));
-    sim.send(ev("e2", "purchase", "m", "2026-02-10T10:00:00Z", r#"{"points":50}"#));
-    sim.send(ev("e3", "redeem", "m", "2026-02-11T10:00:00Z", r#"{"points":40}"#));
+    sim.send(ev(
+        "e1",
+        "purchase",
+        "m",
+        "2026-01-10T10:00:00Z",
+        r#"{"points":30}"#,
+    ));
+    sim.send(ev(
+        "e2",
+        "purchase",
+        "m",
+        "2026-02-10T10:00:00Z",
+        r#"{"points":50}"#,
+    ));
+    sim.send(ev(
+        "e3",
+        "redeem",
+        "m",
+        "2026-02-11T10:00:00Z",
+        r#"{"points":40}"#,
+    ));
     assert_eq!(
         lots(sim.member("m")),
         vec![(40, "2026-04-01T00:00:00Z".to_string())]
@@ -90,7 +121,13 @@ fn a_deduction_spends_the_oldest_lot_first() {
 fn a_clipped_award_forms_a_lot_of_what_was_awarded() {
     let rules = rule_set(RULES);
     let mut sim = Sim::new(&rules);
-    sim.send(ev("e1", "purchase", "m", "2026-01-10T10:00:00Z", r#"{"points":250}"#));
+    sim.send(ev(
+        "e1",
+        "purchase",
+        "m",
+        "2026-01-10T10:00:00Z",
+        r#"{"points":250}"#,
+    ));
     assert_eq!(sim.member("m").points, 100);
     assert_eq!(sim.member("m").book.points_lots.total(), 100);
 }
@@ -99,8 +136,20 @@ fn a_clipped_award_forms_a_lot_of_what_was_awarded() {
 fn the_timer_expires_a_due_lot_once_even_when_it_pops_twice() {
     let rules = rule_set(RULES);
     let mut sim = Sim::new(&rules);
-    sim.send(ev("e1", "purchase", "m", "2026-01-10T10:00:00Z", r#"{"points":30}"#));
-    sim.send(ev("e2", "purchase", "m", "2026-02-10T10:00:00Z", r#"{"points":50}"#));
+    sim.send(ev(
+        "e1",
+        "purchase",
+        "m",
+        "2026-01-10T10:00:00Z",
+        r#"{"points":30}"#,
+    ));
+    sim.send(ev(
+        "e2",
+        "purchase",
+        "m",
+        "2026-02-10T10:00:00Z",
+        r#"{"points":50}"#,
+    ));
     let member = sim.member("m").clone();
     // 10 January + 1 month, through the end of February.
     let due = at("2026-03-01T00:00:00Z").timestamp_millis();
@@ -111,7 +160,12 @@ fn the_timer_expires_a_due_lot_once_even_when_it_pops_twice() {
     assert_eq!(first.ledger.len(), 1);
     let entry = &first.ledger[0];
     assert_eq!(
-        (entry.amount, entry.balance, entry.reason.as_str(), entry.rule.as_str()),
+        (
+            entry.amount,
+            entry.balance,
+            entry.reason.as_str(),
+            entry.rule.as_str()
+        ),
         (-30, 50, "expired", EXPIRY_RULE)
     );
     let again = pop(&rules, first.member.clone(), due);
@@ -123,7 +177,13 @@ fn the_timer_expires_a_due_lot_once_even_when_it_pops_twice() {
 fn a_superseded_timer_does_nothing() {
     let rules = rule_set(RULES);
     let mut sim = Sim::new(&rules);
-    sim.send(ev("e1", "purchase", "m", "2026-01-10T10:00:00Z", r#"{"points":30}"#));
+    sim.send(ev(
+        "e1",
+        "purchase",
+        "m",
+        "2026-01-10T10:00:00Z",
+        r#"{"points":30}"#,
+    ));
     let member = sim.member("m").clone();
     let stale = at("2026-02-05T00:00:00Z").timestamp_millis();
     let out = pop(&rules, member, stale);
@@ -135,7 +195,13 @@ fn a_superseded_timer_does_nothing() {
 fn a_reminder_runs_once_per_lot_and_sees_that_lot() {
     let rules = rule_set(RULES);
     let mut sim = Sim::new(&rules);
-    sim.send(ev("e1", "purchase", "m", "2026-01-10T10:00:00Z", r#"{"points":30}"#));
+    sim.send(ev(
+        "e1",
+        "purchase",
+        "m",
+        "2026-01-10T10:00:00Z",
+        r#"{"points":30}"#,
+    ));
     let member = sim.member("m").clone();
     let remind = at("2026-02-22T00:00:00Z").timestamp_millis();
     assert_eq!(member.book.expiry_timer, Some(remind));
@@ -143,7 +209,9 @@ fn a_reminder_runs_once_per_lot_and_sees_that_lot() {
     assert_eq!(out.firings.len(), 1);
     assert_eq!(out.messages.len(), 1);
     assert!(
-        out.messages[0].body.contains("Your 30 points expire on 2026-03-01T00:00:00Z."),
+        out.messages[0]
+            .body
+            .contains("Your 30 points expire on 2026-03-01T00:00:00Z."),
         "{}",
         out.messages[0].body
     );
@@ -163,7 +231,13 @@ fn a_balance_from_before_expiry_forms_one_lot_at_the_first_step_that_sees_it() {
     let mut old = Member::new("m");
     old.points = 70;
     sim.members.insert("m".into(), old);
-    sim.send(ev("e1", "purchase", "m", "2026-01-10T10:00:00Z", r#"{"points":5}"#));
+    sim.send(ev(
+        "e1",
+        "purchase",
+        "m",
+        "2026-01-10T10:00:00Z",
+        r#"{"points":5}"#,
+    ));
     // Both formed at the same step, due at the same instant: one lot.
     assert_eq!(
         lots(sim.member("m")),
