@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`event`] | the `Event` type and its validation (SPEC §1) |
 //! | [`member`] | a member's state and the shape `sim` and the API print |
+//! | [`expiry`] | points expiry: when a lot of points falls due (calendar months, period ends), lots spent oldest first |
 //! | [`money`] | exact amounts: decimals for counters and spend, the rounding of points |
 //! | [`localtime`] | member-local days, weeks and months: the one place that decides "today" |
 //! | [`campaign`] | campaign phase schedules: the current phase, transitions, DST rules |
@@ -41,6 +42,7 @@ pub mod daemon;
 pub mod duration;
 pub mod engine;
 pub mod event;
+pub mod expiry;
 pub mod feed;
 pub mod import;
 pub mod localtime;

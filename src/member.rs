@@ -96,6 +96,13 @@ pub struct Bookkeeping {
     /// shortened by a reload still reaches a member already past its deadline, and a
     /// rule that fired is not fired again in the same silence when its duration moves.
     pub silence_rules: Option<(i64, Vec<String>)>,
+    /// The member's points as lots, for `settings.points.expire` (empty while points
+    /// do not expire). See [`crate::expiry::lots`].
+    pub points_lots: crate::expiry::lots::Lots,
+    /// The member's one expiry timer: its due time (Unix millis) — the next lot due
+    /// or `points_expiring` reminder. A timer that pops with another due time is
+    /// stale and does nothing.
+    pub expiry_timer: Option<i64>,
 }
 
 impl Member {
@@ -168,6 +175,15 @@ impl Member {
         member.view()
     }
 
+    /// `member.points_expiring`: the next lot to expire as `{ amount, expires_at }`
+    /// (or, while a `points_expiring` rule runs, the lot it is about); `None` when no
+    /// points are set to expire.
+    pub fn points_expiring_json(&self) -> Option<Value> {
+        self.book.points_lots.points_expiring().map(
+            |(amount, due)| serde_json::json!({ "amount": amount, "expires_at": rfc3339(due) }),
+        )
+    }
+
     pub fn attr_str(&self, key: &str) -> Option<&str> {
         self.attrs.get(key).and_then(Value::as_str)
     }
@@ -205,6 +221,13 @@ impl Member {
         );
         if let Some(joined) = self.joined_at {
             map.insert("joined_at".into(), Value::String(rfc3339(joined)));
+        }
+        if let Some(expiring) = self.points_expiring_json() {
+            map.insert("points_expiring".into(), expiring);
+            let lots = self.book.points_lots.iter().map(
+                |lot| serde_json::json!({ "amount": lot.amount, "expires_at": rfc3339(lot.due) }),
+            );
+            map.insert("points_lots".into(), Value::Array(lots.collect()));
         }
         if self.left {
             map.insert("left".into(), Value::Bool(true));

@@ -12,6 +12,7 @@ const TESTED: &[&str] = &[
     "checkin-streak",
     "content-caps",
     "double11",
+    "expiry",
     "feedback-escalation",
     "late-events",
     "lottery",
@@ -401,6 +402,76 @@ fn shipped() {
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0]["line"], 36);
     assert_eq!(rejected[0]["error"], "member: is required");
+}
+
+#[test]
+fn expiry() {
+    let doc = example_until("expiry", Some("2027-04-15T00:00:00Z"));
+    let ledger: Vec<(String, i64, i64, String, String)> = doc["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["member"] == "m-mei")
+        .map(|e| {
+            (
+                e["reason"].as_str().unwrap().to_string(),
+                e["amount"].as_i64().unwrap(),
+                e["balance"].as_i64().unwrap(),
+                e["at"].as_str().unwrap().to_string(),
+                e["rule"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expired: Vec<_> = ledger.iter().filter(|e| e.0 == "expired").collect();
+    assert_eq!(
+        expired,
+        [
+            &(
+                "expired".to_string(),
+                -180,
+                300,
+                "2027-01-31T16:00:00Z".to_string(),
+                "(expiry)".to_string()
+            ),
+            &(
+                "expired".to_string(),
+                -200,
+                100,
+                "2027-03-31T16:00:00Z".to_string(),
+                "(expiry)".to_string()
+            ),
+        ]
+    );
+    assert_eq!(ledger.iter().map(|e| e.1).sum::<i64>(), 100);
+    assert_eq!(doc["members"]["m-mei"]["points"], 100);
+    assert_eq!(
+        doc["members"]["m-mei"]["points_expiring"],
+        json!({ "amount": 100, "expires_at": "2027-12-31T16:00:00Z" })
+    );
+    let messages = doc["messages"].as_array().unwrap();
+    let sent: Vec<(&str, &str)> = messages
+        .iter()
+        .map(|m| (m["at"].as_str().unwrap(), m["body"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (
+                "2027-01-01T16:00:00Z",
+                "Hi Mei, 180 of your 480 points expire at 2027-01-31T16:00:00Z."
+            ),
+            (
+                "2027-03-01T16:00:00Z",
+                "Hi Mei, 200 of your 300 points expire at 2027-03-31T16:00:00Z."
+            ),
+        ]
+    );
+    // Kai spent his one lot before its reminder: nothing left to remind of or expire.
+    assert_eq!(doc["members"]["m-kai"]["points"], 0);
+    assert!(doc["members"]["m-kai"].get("points_expiring").is_none());
+    assert!(firings_of(&doc, "expiry-reminder")
+        .iter()
+        .all(|(member, _)| member == "m-mei"));
 }
 
 #[test]

@@ -225,10 +225,7 @@ impl Run<'_> {
         if let Some((today, so_far)) = day_total {
             self.member.book.points_day = Some((today, so_far + amount));
         }
-        self.member.points += amount;
-        if amount > 0 {
-            self.member.points_lifetime += amount;
-        }
+        self.move_points(amount);
         self.effect(|run| Effect::Points {
             asked: requested,
             awarded: amount,

@@ -72,10 +72,7 @@ impl Run<'_> {
             return;
         }
         let amount = adjustment_amount(event);
-        self.member.points += amount;
-        if amount > 0 {
-            self.member.points_lifetime += amount;
-        }
+        self.move_points(amount);
         let balance = self.member.points;
         let operator = event.data_str("operator").unwrap_or_default().to_string();
         self.builtin_note(|_| {

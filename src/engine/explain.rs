@@ -101,6 +101,11 @@ pub enum InputView {
     SilenceRulesChanged,
     /// Another member's step credited this one.
     Credit { from: String, rule: String },
+    /// The member's expiry timer (`settings.points.expire`), armed for `due`.
+    PointsExpiry {
+        #[serde(with = "utc")]
+        due: DateTime<Utc>,
+    },
 }
 
 /// A member's points and tier at one instant.
@@ -185,6 +190,13 @@ pub enum Why {
     Phase { campaign: String, enters: String },
     /// An occurrence of the rule's schedule.
     Schedule,
+    /// A lot of `amount` points expires at `due`, within the rule's `before`.
+    PointsExpiring {
+        before: String,
+        amount: i64,
+        #[serde(with = "utc")]
+        due: DateTime<Utc>,
+    },
 }
 
 /// One decisive check.
@@ -461,6 +473,9 @@ impl InputView {
             Input::Credit(credit) => InputView::Credit {
                 from: credit.from.clone(),
                 rule: credit.rule.clone(),
+            },
+            Input::PointsExpiry { due, .. } => InputView::PointsExpiry {
+                due: DateTime::from_timestamp_millis(*due).unwrap_or(now),
             },
         }
     }

@@ -32,6 +32,10 @@ pub fn member_context(member: &Member) -> Value {
     // value for the members who never left.
     map.insert("left".into(), Value::Bool(member.left));
     map.insert("unsubscribed".into(), Value::Bool(member.unsubscribed));
+    map.insert(
+        "points_expiring".into(),
+        member.points_expiring_json().unwrap_or(Value::Null),
+    );
     for (key, value) in &member.attrs {
         map.entry(key.clone()).or_insert_with(|| value.clone());
     }

@@ -19,6 +19,7 @@ mod builtin;
 mod cascade;
 mod credit;
 mod draw;
+mod expiry;
 pub mod explain;
 mod messages;
 pub mod outcome;
@@ -36,6 +37,7 @@ pub use adjust::{adjustment_amount, refuse_adjustment, Refusal, ADJUSTMENT_RULE}
 pub use after::{after_timer_id, parse_after_timer_id, AFTER};
 pub use credit::{Credit, MAX_CREDIT_DEPTH, REFERRALS, REFERRAL_RULE};
 pub use draw::{draw_score, would_fire, Best, Candidate};
+pub use expiry::{EXPIRY_RULE, POINTS_EXPIRY};
 pub use messages::{member_context, notification, OpenedTicket};
 pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
 pub use timed::{next_silence_deadline, silence_outlook, Outlook, INACTIVE};
@@ -84,6 +86,9 @@ pub enum Input<'a> {
     /// Another member's step credited this one (`credit`, a referral): run in the same
     /// commit group as the step that made it.
     Credit(&'a Credit),
+    /// The member's expiry timer fell due at `due` (Unix millis): lots due expire,
+    /// `points_expiring` reminders due go out.
+    PointsExpiry { member: &'a str, due: i64 },
 }
 
 impl Input<'_> {
@@ -109,6 +114,7 @@ impl Input<'_> {
                 format!("silence\u{1f}{member}\u{1f}{}", now.timestamp_millis())
             }
             Input::Credit(credit) => format!("credit\u{1f}{}", credit.identity),
+            Input::PointsExpiry { member, due } => format!("expiry\u{1f}{member}\u{1f}{due}"),
         }
     }
 
@@ -120,7 +126,8 @@ impl Input<'_> {
             Input::Inactive { member, .. }
             | Input::After { member, .. }
             | Input::Global { member, .. }
-            | Input::SilenceRulesChanged { member } => member,
+            | Input::SilenceRulesChanged { member }
+            | Input::PointsExpiry { member, .. } => member,
             Input::Credit(credit) => &credit.member,
         }
     }
@@ -172,6 +179,7 @@ fn run_step(
         None => input,
     };
     let mut run = run::Run::new(ctx, member, input, explain);
+    run.start_lots();
     if let Some(judged) = &mut redemption {
         run.redeem(judged);
     }
@@ -182,6 +190,7 @@ fn run_step(
         Input::Global { rule, .. } => run.on_global(rule),
         Input::SilenceRulesChanged { .. } => run.on_silence_rules_changed(),
         Input::Credit(credit) => run.on_credit(credit),
+        Input::PointsExpiry { due, .. } => run.on_points_expiry(*due),
     }
     let (mut outcome, trace) = run.finish();
     outcome

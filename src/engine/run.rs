@@ -95,7 +95,8 @@ impl<'a> Run<'a> {
             | Input::After { .. }
             | Input::Global { .. }
             | Input::SilenceRulesChanged { .. }
-            | Input::Credit(_) => None,
+            | Input::Credit(_)
+            | Input::PointsExpiry { .. } => None,
         };
         // Before anything reads a counter: the whole step sees resetting counters as
         // they are in `now`'s period, and a reset is not a fall the watch remembers.
@@ -363,8 +364,11 @@ impl<'a> Run<'a> {
 
     /// The step's outcome, and its trace when one was kept.
     pub fn finish(mut self) -> (Outcome, Option<super::explain::StepTrace>) {
-        let (mut timers_set, timers_clear) = self.arm_silence_timer();
+        let (mut timers_set, mut timers_clear) = self.arm_silence_timer();
         timers_set.append(&mut self.after_timers);
+        let (expiry_set, expiry_clear) = self.arm_expiry_timer();
+        timers_set.extend(expiry_set);
+        timers_clear.extend(expiry_clear);
         let rules = self.ctx.rules;
         let trace = self.trace.take();
         let outcome = Outcome {

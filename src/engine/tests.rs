@@ -16,6 +16,7 @@ mod milestones;
 mod money;
 mod operator;
 mod periods;
+mod points_expiry;
 
 fn rule_set(yaml: &str) -> RuleSet {
     match rules::from_sources(&[("rules.yaml", yaml)], &|_| None) {

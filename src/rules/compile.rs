@@ -56,6 +56,8 @@ pub struct Names {
     pub escalations: Vec<String>,
     /// Campaign id → its phase names.
     pub campaigns: BTreeMap<String, Vec<String>>,
+    /// Whether `settings.points.expire` is set (a `points_expiring` trigger needs it).
+    pub points_expire: bool,
 }
 
 impl Ctx<'_> {
@@ -183,6 +185,7 @@ pub fn compile(
     let settings_section = single(&mut ctx.d, &settings_sections, "settings are");
     let settings = settings::compile(&mut ctx, settings_section);
     ctx.names.timezone = Some(settings.timezone);
+    ctx.names.points_expire = settings.points_expiry.is_some();
     let counters = counters::compile(&mut ctx, &counter_sections);
     let tier_section = single(&mut ctx.d, &tier_sections, "tiers are");
     let tiers = counters::tiers(&mut ctx, tier_section);
@@ -280,6 +283,7 @@ fn index(rules: &[super::Rule]) -> RuleIndex {
             }
             Trigger::Phase { .. } => index.phase.push(i),
             Trigger::Schedule(_) => index.schedule.push(i),
+            Trigger::PointsExpiring(_) => index.points_expiring.push(i),
         }
     }
     index.milestone_counters.sort();

@@ -82,12 +82,16 @@ pub struct RuleIndex {
     pub after_by_event_type: BTreeMap<String, Vec<usize>>,
     pub phase: Vec<usize>,
     pub schedule: Vec<usize>,
+    /// `points_expiring` rules in run order.
+    pub points_expiring: Vec<usize>,
 }
 
 pub struct Settings {
     pub timezone: Tz,
     pub activity: Activity,
     pub daily_cap: Option<i64>,
+    /// `settings.points.expire`: `None` keeps points for good.
+    pub points_expiry: Option<crate::expiry::PointsExpiry>,
     pub messaging: MessagingPolicy,
     pub retention: Retention,
 }
@@ -313,6 +317,9 @@ pub enum Trigger {
         enters: String,
     },
     Schedule(CronSpec),
+    /// `points_expiring: 30d`: once per lot of points, that long before it expires
+    /// (the member's expiry timer; `settings.points.expire`).
+    PointsExpiring(Duration),
 }
 
 impl Trigger {
@@ -327,6 +334,7 @@ impl Trigger {
             Trigger::Tier(_) => "tier",
             Trigger::Phase { .. } => "phase",
             Trigger::Schedule(_) => "schedule",
+            Trigger::PointsExpiring(_) => "points_expiring",
         }
     }
 }

@@ -197,6 +197,7 @@ const MEMBER_FIELDS: &[&str] = &[
     "joined_at",
     "left",
     "unsubscribed",
+    "points_expiring",
 ];
 
 fn member(cx: &mut Ctx, test: &Test, value: &Value) -> Vec<Field> {
@@ -255,6 +256,7 @@ fn member(cx: &mut Ctx, test: &Test, value: &Value) -> Vec<Field> {
                     });
                 }
             }
+            "points_expiring" => points_expiring(cx, test, v, &mut out),
             "last_active" | "joined_at" => match &v.node {
                 Node::Null => out.push(one(Want::Exact(Json::Null), Json::Null)),
                 _ => {
@@ -271,6 +273,41 @@ fn member(cx: &mut Ctx, test: &Test, value: &Value) -> Vec<Field> {
         }
     }
     out
+}
+
+/// `points_expiring: { amount: N, expires_at: TIME }` (either may be left out), or
+/// `null` for "nothing is set to expire".
+fn points_expiring(cx: &mut Ctx, test: &Test, value: &Value, out: &mut Vec<Field>) {
+    let name = "points_expiring";
+    if let Node::Null = value.node {
+        out.push(Field {
+            path: vec![name.to_string()],
+            want: Want::Exact(Json::Null),
+            absent: Json::Null,
+            at: value.at.clone(),
+        });
+        return;
+    }
+    let what = "points_expiring expectation";
+    let Some(f) = fields(&mut cx.d, value, what, &["amount", "expires_at"]) else {
+        return;
+    };
+    let field = |key: &str, want: Want, at: &Value| Field {
+        path: vec![name.to_string(), key.to_string()],
+        want,
+        absent: Json::Null,
+        at: at.at.clone(),
+    };
+    if let Some(v) = f.get("amount") {
+        if let Some(n) = convert::integer(&mut cx.d, v, "amount") {
+            out.push(field("amount", Want::Exact(json!(n)), v));
+        }
+    }
+    if let Some(v) = f.get("expires_at") {
+        if let Some(at) = cx.time(v, Some(test.start)) {
+            out.push(field("expires_at", Want::Time(at), v));
+        }
+    }
 }
 
 /// `[a, b]` (exactly these) or `{ contains: [a], excludes: [b] }`.

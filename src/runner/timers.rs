@@ -18,7 +18,7 @@ use crate::store::{StepWrite, StoreError};
 /// Timer kinds in the index.
 pub const PHASE: &str = "phase";
 pub const SCHEDULE: &str = "schedule";
-use crate::engine::{parse_after_timer_id, AFTER, INACTIVE};
+use crate::engine::{parse_after_timer_id, AFTER, INACTIVE, POINTS_EXPIRY};
 
 /// Timers popped per group.
 const TIMER_BATCH: usize = 128;
@@ -117,6 +117,12 @@ impl Runner {
                 break;
             }
             for (key, payload) in due {
+                // A step of this batch armed a timer due before this one (an
+                // inactivity deadline re-armed by its pop, a lot's expiry): it runs
+                // first, so fetch again — the top of the loop commits it.
+                if self.group_arms_timer_before(key.due) {
+                    break;
+                }
                 steps += 1;
                 // Marked popped only once its step is in the group: a timer whose
                 // pop failed (its member could not be read) must be found by the
@@ -147,6 +153,15 @@ impl Runner {
             .iter()
             .flat_map(|w| &w.timers_set)
             .any(|(key, _)| key.due <= limit)
+    }
+
+    /// Whether the open group armed a timer due before `due` (Unix millis).
+    fn group_arms_timer_before(&self, due: i64) -> bool {
+        self.open
+            .writes()
+            .iter()
+            .flat_map(|w| &w.timers_set)
+            .any(|(key, _)| key.due < due)
     }
 
     /// Whether a timer is due at `now`, committed or in the open group.
@@ -187,6 +202,7 @@ impl Runner {
         self.clock.advance(due);
         match key.kind.as_str() {
             INACTIVE => self.pop_inactive(key, due),
+            POINTS_EXPIRY => self.pop_points_expiry(key, due),
             AFTER => self.pop_after(key, due),
             PHASE => self.pop_phase(key, payload, due),
             SCHEDULE => self.pop_schedule(key, due),
@@ -213,6 +229,27 @@ impl Runner {
         match self.take_member(&key.id)? {
             Some(member) => {
                 let input = Input::Inactive {
+                    member: &key.id,
+                    due: key.due,
+                };
+                let outcome = self.step(Some(member), &input, due);
+                self.absorb(outcome, write);
+            }
+            None => self.open.push(write),
+        }
+        Ok(())
+    }
+
+    /// A member's expiry timer (`settings.points.expire`): a step like the
+    /// inactivity timer's, committed with the timer's removal.
+    fn pop_points_expiry(&mut self, key: TimerKey, due: DateTime<Utc>) -> Result<(), StoreError> {
+        let write = StepWrite {
+            timers_clear: vec![key.clone()],
+            ..StepWrite::default()
+        };
+        match self.take_member(&key.id)? {
+            Some(member) => {
+                let input = Input::PointsExpiry {
                     member: &key.id,
                     due: key.due,
                 };

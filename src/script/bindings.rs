@@ -19,7 +19,7 @@ pub(super) const NAMES: [&str; 4] = ["member", "event", "campaign", "now"];
 
 /// The fields `member` always has (profile attributes come on top, never over them).
 /// The rule loader checks `member.<name>` against these for typos.
-pub const MEMBER_FIELDS: [&str; 15] = [
+pub const MEMBER_FIELDS: [&str; 16] = [
     "id",
     "points",
     "points_lifetime",
@@ -35,6 +35,7 @@ pub const MEMBER_FIELDS: [&str; 15] = [
     "last_active",
     "left",
     "unsubscribed",
+    "points_expiring",
 ];
 
 /// Built-in counters, present on `member` (and in `member.counters`) even at zero.
@@ -167,6 +168,12 @@ pub(super) fn member_value(m: &Member, shape: &MemberShape) -> Dynamic {
     // Always booleans, so `!member.left` reads as it should for everyone.
     put("left", &|| Dynamic::from_bool(m.left));
     put("unsubscribed", &|| Dynamic::from_bool(m.unsubscribed));
+    // `{ amount, expires_at }` of the next lot to expire; `()` when none.
+    put("points_expiring", &|| {
+        m.points_expiring_json()
+            .as_ref()
+            .map_or(Dynamic::UNIT, json_to_dynamic)
+    });
     for (key, value) in &m.attrs {
         if shape.wants(key) {
             map.entry(key.as_str().into())

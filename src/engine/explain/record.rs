@@ -106,6 +106,9 @@ pub fn describe_trigger(trigger: &Trigger) -> String {
         Trigger::Tier(TierChange::Down) => "tier: down".to_string(),
         Trigger::Phase { campaign, enters } => format!("phase: {campaign} enters {enters}"),
         Trigger::Schedule(spec) => format!("schedule: {}", spec.text),
+        Trigger::PointsExpiring(d) => {
+            format!("points_expiring: {}", crate::duration::format(*d))
+        }
     }
 }
 

@@ -113,6 +113,7 @@ fn input(input: &InputView) -> String {
             format!("referral: {from} joined naming this member")
         }
         InputView::Credit { from, rule } => format!("credit from {from} (rule {rule})"),
+        InputView::PointsExpiry { due } => format!("points expiry timer due {}", rfc3339(*due)),
     }
 }
 
@@ -208,6 +209,11 @@ fn why(why: &Why) -> String {
         Why::After { wait, event } => format!("{wait} after event {event}"),
         Why::Phase { campaign, enters } => format!("campaign {campaign} entered {enters}"),
         Why::Schedule => "schedule occurrence".to_string(),
+        Why::PointsExpiring {
+            before,
+            amount,
+            due,
+        } => format!("{amount} points expire {} (within {before})", rfc3339(*due)),
     }
 }
 

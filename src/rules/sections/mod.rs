@@ -6,6 +6,7 @@ pub mod counters;
 pub mod draw;
 pub mod escalations;
 pub mod rewards;
+mod expiry;
 pub mod rules;
 pub mod settings;
 pub mod templates;

@@ -20,6 +20,7 @@ pub fn compile(ctx: &mut Ctx, section: Option<&Section>) -> Settings {
         timezone: Tz::UTC,
         activity: Activity::Default,
         daily_cap: None,
+        points_expiry: None,
         messaging: MessagingPolicy::default(),
         retention: Retention::default(),
     };
@@ -42,8 +43,9 @@ pub fn compile(ctx: &mut Ctx, section: Option<&Section>) -> Settings {
         settings.activity = Activity::Only(types);
     }
     if let Some(points) = f.get("points") {
-        if let Some(p) = fields(d, points, "settings.points", &["daily_cap"]) {
+        if let Some(p) = fields(d, points, "settings.points", &["daily_cap", "expire"]) {
             settings.daily_cap = p.get("daily_cap").and_then(|v| positive(d, v, "daily_cap"));
+            settings.points_expiry = p.get("expire").and_then(|v| super::expiry::compile(d, v));
         }
     }
     if let Some(messaging) = f.get("messaging") {

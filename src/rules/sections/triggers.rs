@@ -9,7 +9,7 @@ use crate::rules::sections::counters::{counter_names, is_counter};
 use crate::rules::yaml::Value;
 use crate::rules::{Threshold, TierChange, Trigger};
 
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 9] = [
     "event",
     "milestone",
     "inactive",
@@ -18,6 +18,7 @@ const KINDS: [&str; 8] = [
     "tier",
     "phase",
     "schedule",
+    "points_expiring",
 ];
 
 /// The trigger's kind (when exactly one was written) and the compiled trigger (when
@@ -76,6 +77,7 @@ pub fn compile(ctx: &mut Ctx, value: &Value) -> (Option<&'static str>, Option<Tr
         "after" => after(ctx, v),
         "tier" => tier(ctx, v),
         "phase" => phase(ctx, v),
+        "points_expiring" => points_expiring(ctx, v),
         _ => schedule(ctx, v),
     };
     (Some(kind), trigger)
@@ -205,6 +207,19 @@ fn phase(ctx: &mut Ctx, v: &Value) -> Option<Trigger> {
         campaign,
         enters: enters.to_string(),
     })
+}
+
+/// `points_expiring: 30d`: only meaningful when points expire at all.
+fn points_expiring(ctx: &mut Ctx, v: &Value) -> Option<Trigger> {
+    let before = duration(&mut ctx.d, v, "points_expiring")?;
+    if !ctx.names.points_expire {
+        ctx.d.error(
+            &v.at,
+            "a points_expiring trigger needs settings.points.expire (points never expire without it)",
+        );
+        return None;
+    }
+    Some(Trigger::PointsExpiring(before))
 }
 
 fn schedule(ctx: &mut Ctx, v: &Value) -> Option<Trigger> {
