@@ -64,6 +64,8 @@ pub struct Journaled {
     pub firings: Vec<crate::engine::Firing>,
     pub failures: Vec<crate::engine::RuleFailure>,
     pub messages: Vec<crate::outbox::OutboxRow>,
+    /// The member's gains on leaderboards, with the member they belong to.
+    pub leaderboards: Vec<(String, crate::leaderboard::ScoreGain)>,
 }
 
 /// What Rally remembers about a campaign: every phase change it fired and the points
@@ -419,6 +421,7 @@ impl Runner {
             mut timers_set,
             mut timers_clear,
             messages,
+            leaderboards,
             ..
         } = outcome;
         // Appended, not assigned: the write may already clear a popped timer, and
@@ -433,6 +436,10 @@ impl Runner {
                 firings,
                 failures,
                 messages,
+                leaderboards: leaderboards
+                    .into_iter()
+                    .map(|gain| (member.id.clone(), gain))
+                    .collect(),
             });
         } else {
             write.ledger.append(&mut ledger);

@@ -30,6 +30,7 @@ pub enum SimError {
     Store(#[from] StoreError),
 }
 
+mod leaderboards;
 mod spill;
 
 use spill::Spill;
@@ -49,6 +50,7 @@ struct Record {
     /// withheld), in time order: what a deferred message finds when it goes out.
     /// Only events change it, and the record is kept as each event is seen.
     consent: HashMap<String, Vec<ConsentChange>>,
+    leaderboards: leaderboards::Boards,
 }
 
 /// When a member's consent changed, and to what: `Some(why)` when withheld.
@@ -163,6 +165,7 @@ impl Record {
             for failure in &outcome.failures {
                 self.failures.push(failure);
             }
+            self.leaderboards.add(&outcome.leaderboards);
             for mut row in outcome.messages {
                 // Channels are not contacted: a message due now counts as sent now.
                 if row.status == Status::Pending {
@@ -228,6 +231,7 @@ pub struct Simulation {
     record: Record,
     tickets: Vec<Ticket>,
     campaigns: Value,
+    rules: Arc<RuleSet>,
 }
 
 impl Simulation {
@@ -244,7 +248,8 @@ impl Simulation {
 
 impl Serialize for Simulation {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut doc = serializer.serialize_map(Some(9))?;
+        let boards = !self.rules.leaderboards.is_empty();
+        let mut doc = serializer.serialize_map(Some(9 + usize::from(boards)))?;
         doc.serialize_entry("now", &self.now.map(rfc3339))?;
         doc.serialize_entry("members", &Members(&self.members))?;
         doc.serialize_entry("ledger", &self.record.ledger)?;
@@ -257,6 +262,17 @@ impl Serialize for Simulation {
         )?;
         doc.serialize_entry("tickets", &self.tickets)?;
         doc.serialize_entry("campaigns", &self.campaigns)?;
+        // Only rule sets with boards have the section: documents of the others read
+        // as they always have.
+        if boards {
+            doc.serialize_entry(
+                "leaderboards",
+                &leaderboards::View {
+                    boards: &self.record.leaderboards,
+                    rules: &self.rules,
+                },
+            )?;
+        }
         doc.serialize_entry("firings", &self.record.firings)?;
         doc.serialize_entry("errors", &self.record.failures)?;
         doc.serialize_entry("rejected", &self.record.rejected)?;
@@ -296,6 +312,7 @@ fn document(
         record,
         tickets: runner.all_tickets()?,
         campaigns: campaigns(runner, now),
+        rules: runner.rules().clone(),
     })
 }
 

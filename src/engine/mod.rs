@@ -18,6 +18,7 @@ mod after;
 mod builtin;
 mod cascade;
 pub mod explain;
+mod leaderboards;
 mod messages;
 pub mod outcome;
 mod run;
@@ -143,6 +144,7 @@ fn run_step(
         member.created_at = Some(ctx.now);
         member
     });
+    let scores_before = leaderboards::measure_before(ctx.rules, &member, ctx.now);
     let mut run = run::Run::new(ctx, member, input, explain);
     match input {
         Input::Event(event) => run.on_event(event),
@@ -151,5 +153,8 @@ fn run_step(
         Input::Global { rule, .. } => run.on_global(rule),
         Input::SilenceRulesChanged { .. } => run.on_silence_rules_changed(),
     }
-    run.finish()
+    let (mut outcome, trace) = run.finish();
+    outcome.leaderboards =
+        leaderboards::gains(ctx.rules, scores_before, &outcome.member, ctx.now);
+    (outcome, trace)
 }

@@ -82,6 +82,8 @@ pub struct Outcome {
     pub messages: Vec<crate::outbox::OutboxRow>,
     /// Tickets opened.
     pub tickets: Vec<super::OpenedTicket>,
+    /// What the step added to the member's score on each board it moved.
+    pub leaderboards: Vec<crate::leaderboard::ScoreGain>,
 }
 
 /// RFC 3339 UTC with `Z`, as every time in Rally's output.

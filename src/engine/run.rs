@@ -356,6 +356,7 @@ impl<'a> Run<'a> {
             budget_spent: self.budget_spent,
             messages: self.messages,
             tickets: self.tickets,
+            leaderboards: Vec::new(),
         };
         let trace = trace.map(|recorder| recorder.finish(rules, &outcome));
         (outcome, trace)

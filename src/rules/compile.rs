@@ -12,12 +12,14 @@ use chrono_tz::Tz;
 
 use super::convert::{fields, Diag};
 use super::files::{display, relative_inside, ReadFiles};
-use super::sections::{campaigns, channels, counters, escalations, rules, settings, templates};
+use super::sections::{
+    campaigns, channels, counters, escalations, leaderboards, rules, settings, templates,
+};
 use super::yaml::{Key, Node, Value};
 use super::{RuleError, RuleIndex, RuleSet, SourcePos, Trigger};
 use crate::script::Sandbox;
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "settings",
     "tiers",
     "counters",
@@ -25,6 +27,7 @@ const SECTIONS: [&str; 8] = [
     "channels",
     "escalations",
     "campaigns",
+    "leaderboards",
     "rules",
 ];
 
@@ -175,6 +178,7 @@ pub fn compile(
     let (counter_sections, template_sections) = (take("counters"), take("templates"));
     let (channel_sections, escalation_sections) = (take("channels"), take("escalations"));
     let (campaign_sections, rule_sections) = (take("campaigns"), take("rules"));
+    let leaderboard_sections = take("leaderboards");
 
     let settings_section = single(&mut ctx.d, &settings_sections, "settings are");
     let settings = settings::compile(&mut ctx, settings_section);
@@ -193,6 +197,7 @@ pub fn compile(
     };
     let escalations = escalations::compile(&mut ctx, &escalation_sections);
     let campaigns = campaigns::compile(&mut ctx, &campaign_sections);
+    let leaderboards = leaderboards::compile(&mut ctx, &leaderboard_sections);
     let mut rules = rules::compile(&mut ctx, &rule_sections);
     super::member_fields::check(&mut ctx.d, &ctx.names.counters);
 
@@ -220,6 +225,7 @@ pub fn compile(
         channels,
         escalations,
         campaigns,
+        leaderboards,
         rules,
         index,
         sandbox,

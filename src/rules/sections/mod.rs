@@ -4,6 +4,7 @@ pub mod campaigns;
 pub mod channels;
 pub mod counters;
 pub mod escalations;
+pub mod leaderboards;
 pub mod rules;
 pub mod settings;
 pub mod templates;
