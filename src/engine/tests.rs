@@ -15,6 +15,7 @@ use crate::rules::{self, RuleSet};
 mod milestones;
 mod money;
 mod operator;
+mod leaderboards;
 mod periods;
 
 fn rule_set(yaml: &str) -> RuleSet {
