@@ -93,6 +93,10 @@ pub struct Bookkeeping {
     /// shortened by a reload still reaches a member already past its deadline, and a
     /// rule that fired is not fired again in the same silence when its duration moves.
     pub silence_rules: Option<(i64, Vec<String>)>,
+    /// Per leaderboard, the member's score in the period it last gained in: where its
+    /// row in the ranking is, so a step moves it without reading the index (see
+    /// [`crate::leaderboard`]).
+    pub leaderboards: BTreeMap<String, crate::leaderboard::BoardScore>,
 }
 
 impl Member {

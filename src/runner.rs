@@ -64,8 +64,6 @@ pub struct Journaled {
     pub firings: Vec<crate::engine::Firing>,
     pub failures: Vec<crate::engine::RuleFailure>,
     pub messages: Vec<crate::outbox::OutboxRow>,
-    /// The member's gains on leaderboards, with the member they belong to.
-    pub leaderboards: Vec<(String, crate::leaderboard::ScoreGain)>,
 }
 
 /// What Rally remembers about a campaign: every phase change it fired and the points
@@ -421,9 +419,10 @@ impl Runner {
             mut timers_set,
             mut timers_clear,
             messages,
-            leaderboards,
+            mut leaderboards,
             ..
         } = outcome;
+        write.leaderboards.append(&mut leaderboards);
         // Appended, not assigned: the write may already clear a popped timer, and
         // opening a ticket above armed its SLA timer.
         write.timers_set.append(&mut timers_set);
@@ -436,10 +435,6 @@ impl Runner {
                 firings,
                 failures,
                 messages,
-                leaderboards: leaderboards
-                    .into_iter()
-                    .map(|gain| (member.id.clone(), gain))
-                    .collect(),
             });
         } else {
             write.ledger.append(&mut ledger);

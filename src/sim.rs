@@ -50,7 +50,6 @@ struct Record {
     /// withheld), in time order: what a deferred message finds when it goes out.
     /// Only events change it, and the record is kept as each event is seen.
     consent: HashMap<String, Vec<ConsentChange>>,
-    leaderboards: leaderboards::Boards,
 }
 
 /// When a member's consent changed, and to what: `Some(why)` when withheld.
@@ -165,7 +164,6 @@ impl Record {
             for failure in &outcome.failures {
                 self.failures.push(failure);
             }
-            self.leaderboards.add(&outcome.leaderboards);
             for mut row in outcome.messages {
                 // Channels are not contacted: a message due now counts as sent now.
                 if row.status == Status::Pending {
@@ -231,7 +229,8 @@ pub struct Simulation {
     record: Record,
     tickets: Vec<Ticket>,
     campaigns: Value,
-    rules: Arc<RuleSet>,
+    /// `None` when the rule set has no boards: the document then has no such section.
+    leaderboards: Option<Value>,
 }
 
 impl Simulation {
@@ -248,8 +247,8 @@ impl Simulation {
 
 impl Serialize for Simulation {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let boards = !self.rules.leaderboards.is_empty();
-        let mut doc = serializer.serialize_map(Some(9 + usize::from(boards)))?;
+        let boards = usize::from(self.leaderboards.is_some());
+        let mut doc = serializer.serialize_map(Some(9 + boards))?;
         doc.serialize_entry("now", &self.now.map(rfc3339))?;
         doc.serialize_entry("members", &Members(&self.members))?;
         doc.serialize_entry("ledger", &self.record.ledger)?;
@@ -264,14 +263,8 @@ impl Serialize for Simulation {
         doc.serialize_entry("campaigns", &self.campaigns)?;
         // Only rule sets with boards have the section: documents of the others read
         // as they always have.
-        if boards {
-            doc.serialize_entry(
-                "leaderboards",
-                &leaderboards::View {
-                    boards: &self.record.leaderboards,
-                    rules: &self.rules,
-                },
-            )?;
+        if let Some(boards) = &self.leaderboards {
+            doc.serialize_entry("leaderboards", boards)?;
         }
         doc.serialize_entry("firings", &self.record.firings)?;
         doc.serialize_entry("errors", &self.record.failures)?;
@@ -312,7 +305,7 @@ fn document(
         record,
         tickets: runner.all_tickets()?,
         campaigns: campaigns(runner, now),
-        rules: runner.rules().clone(),
+        leaderboards: leaderboards::view(runner)?,
     })
 }
 

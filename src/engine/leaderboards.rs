@@ -1,5 +1,6 @@
 //! What a step added to the member's score on each board (see [`crate::leaderboard`]):
-//! the board's measure after the step minus the measure before it.
+//! the board's measure after the step minus the measure before it, kept on the member
+//! and reported as the member's row moving.
 //!
 //! "Before" is the member as the step found it, with its resetting counters already
 //! started in the step's period: a counter that reset at the turn of the period reads 0
@@ -9,7 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use super::run::campaign_bindings;
-use crate::leaderboard::{period_of, ScoreGain};
+use crate::leaderboard::{gain, period_of, RankMove};
 use crate::member::Member;
 use crate::money::Decimal;
 use crate::rules::{Leaderboard, Measure, RuleSet};
@@ -30,30 +31,34 @@ pub(super) fn measure_before(
     Some(measures(rules, &started, now))
 }
 
-/// Each board whose measure moved between `before` and `after`, with the amount.
-pub(super) fn gains(
+/// Each board whose measure moved between `before` and the step's end: the member's
+/// kept score there gains the difference, and its row moves.
+pub(super) fn moves(
     rules: &RuleSet,
     before: Option<Vec<Option<Decimal>>>,
-    after: &Member,
+    member: &mut Member,
     now: DateTime<Utc>,
-) -> Vec<ScoreGain> {
+) -> Vec<RankMove> {
     let Some(before) = before else {
         return Vec::new();
     };
-    let after = measures(rules, after, now);
-    rules
-        .leaderboards
-        .iter()
-        .zip(before.into_iter().zip(after))
-        .filter_map(|(board, pair)| match pair {
-            (Some(before), Some(after)) if before != after => Some(ScoreGain {
-                board: board.id.clone(),
-                period: period_of(board, now, rules.settings.timezone),
-                gain: (after - before).normalize(),
-            }),
-            _ => None,
-        })
-        .collect()
+    let after = measures(rules, member, now);
+    let mut out = Vec::new();
+    for (board, pair) in rules.leaderboards.iter().zip(before.into_iter().zip(after)) {
+        let (Some(before), Some(after)) = pair else {
+            continue;
+        };
+        if before == after {
+            continue;
+        }
+        let period = period_of(board, now, rules.settings.timezone);
+        let mut kept = member.book.leaderboards.remove(&board.id);
+        out.push(gain(&mut kept, &board.id, period, &member.id, after - before, now));
+        if let Some(kept) = kept {
+            member.book.leaderboards.insert(board.id.clone(), kept);
+        }
+    }
+    out
 }
 
 fn measures(rules: &RuleSet, member: &Member, now: DateTime<Utc>) -> Vec<Option<Decimal>> {

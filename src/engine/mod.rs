@@ -155,6 +155,6 @@ fn run_step(
     }
     let (mut outcome, trace) = run.finish();
     outcome.leaderboards =
-        leaderboards::gains(ctx.rules, scores_before, &outcome.member, ctx.now);
+        leaderboards::moves(ctx.rules, scores_before, &mut outcome.member, ctx.now);
     (outcome, trace)
 }

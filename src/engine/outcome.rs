@@ -82,8 +82,8 @@ pub struct Outcome {
     pub messages: Vec<crate::outbox::OutboxRow>,
     /// Tickets opened.
     pub tickets: Vec<super::OpenedTicket>,
-    /// What the step added to the member's score on each board it moved.
-    pub leaderboards: Vec<crate::leaderboard::ScoreGain>,
+    /// The member's rows on the boards whose score the step changed.
+    pub leaderboards: Vec<crate::leaderboard::RankMove>,
 }
 
 /// RFC 3339 UTC with `Z`, as every time in Rally's output.

@@ -1,22 +1,10 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::{period_of, Standings};
+use super::{gain, period_of, BoardScore, Place};
 use crate::localtime::Period;
 use crate::money::Decimal;
 use crate::rules::{Leaderboard, Measure, SourcePos};
-
-fn dec(n: i64) -> Decimal {
-    Decimal::from(n)
-}
-
-fn ranking(board: &Standings, n: usize) -> Vec<(usize, String, i64)> {
-    board
-        .top(n)
-        .into_iter()
-        .map(|s| (s.rank, s.member, s.score.try_into().unwrap()))
-        .collect()
-}
 
 fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -39,85 +27,47 @@ fn weekly() -> Leaderboard {
 }
 
 #[test]
-fn the_highest_score_ranks_first() {
-    let mut board = Standings::default();
-    board.add("ann", dec(2), 1);
-    board.add("bob", dec(5), 2);
-    board.add("cyd", dec(3), 3);
-    assert_eq!(
-        ranking(&board, 10),
-        [
-            (1, "bob".into(), 5),
-            (2, "cyd".into(), 3),
-            (3, "ann".into(), 2)
-        ]
+fn a_gain_in_the_same_period_adds_to_the_kept_score_and_moves_its_row() {
+    let mut kept = Some(BoardScore {
+        period: "2026-W48".into(),
+        place: Place {
+            score: Decimal::from(3),
+            reached: 10,
+        },
+    });
+    let moved = gain(
+        &mut kept,
+        "posters",
+        "2026-W48".into(),
+        "m",
+        Decimal::from(2),
+        utc("2026-11-24T00:00:00Z"),
     );
+    assert_eq!(moved.from.map(|p| p.score), Some(Decimal::from(3)));
+    assert_eq!(moved.to.score, Decimal::from(5));
+    assert_eq!(kept.unwrap().place, moved.to);
 }
 
 #[test]
-fn gains_accumulate_and_move_the_member_up() {
-    let mut board = Standings::default();
-    board.add("ann", dec(2), 1);
-    board.add("bob", dec(3), 2);
-    board.add("ann", dec(2), 3);
-    assert_eq!(ranking(&board, 10)[0], (1, "ann".into(), 4));
-    assert_eq!(board.len(), 2, "the member's old row is gone");
-}
-
-#[test]
-fn on_equal_scores_who_reached_it_first_ranks_first() {
-    let mut board = Standings::default();
-    board.add("zed", dec(3), 1);
-    board.add("amy", dec(1), 2);
-    board.add("amy", dec(2), 3);
-    assert_eq!(
-        ranking(&board, 10),
-        [(1, "zed".into(), 3), (2, "amy".into(), 3)]
+fn a_gain_in_a_new_period_starts_from_zero_and_leaves_the_old_row() {
+    let mut kept = Some(BoardScore {
+        period: "2026-W47".into(),
+        place: Place {
+            score: Decimal::from(9),
+            reached: 10,
+        },
+    });
+    let moved = gain(
+        &mut kept,
+        "posters",
+        "2026-W48".into(),
+        "m",
+        Decimal::from(2),
+        utc("2026-11-24T00:00:00Z"),
     );
-}
-
-#[test]
-fn on_equal_scores_reached_at_the_same_step_member_id_decides() {
-    let mut board = Standings::default();
-    board.add("zed", dec(3), 7);
-    board.add("amy", dec(3), 7);
-    assert_eq!(
-        ranking(&board, 10),
-        [(1, "amy".into(), 3), (2, "zed".into(), 3)]
-    );
-}
-
-#[test]
-fn a_zero_gain_does_not_make_the_member_a_later_arrival() {
-    let mut board = Standings::default();
-    board.add("amy", dec(3), 1);
-    board.add("zed", dec(3), 2);
-    board.add("amy", dec(0), 3);
-    assert_eq!(ranking(&board, 1), [(1, "amy".into(), 3)]);
-}
-
-#[test]
-fn a_loss_moves_the_member_down() {
-    let mut board = Standings::default();
-    board.add("amy", dec(5), 1);
-    board.add("zed", dec(3), 2);
-    board.add("amy", dec(-4), 3);
-    assert_eq!(
-        ranking(&board, 10),
-        [(1, "zed".into(), 3), (2, "amy".into(), 1)]
-    );
-}
-
-#[test]
-fn top_reads_only_the_first_places() {
-    let mut board = Standings::default();
-    for (i, member) in ["a", "b", "c", "d", "e"].iter().enumerate() {
-        board.add(member, dec(i as i64 + 1), i as u64);
-    }
-    assert_eq!(
-        ranking(&board, 2),
-        [(1, "e".into(), 5), (2, "d".into(), 4)]
-    );
+    assert_eq!(moved.from, None);
+    assert_eq!(moved.to.score, Decimal::from(2));
+    assert_eq!(kept.unwrap().period, "2026-W48");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! What a step adds to a member's leaderboard scores.
+//! What a step adds to a member's leaderboard scores: the member's row on each board
+//! whose measure moved, with its score in the step's period.
 
 use super::{dec, ev, rule_set, Sim};
 
@@ -16,29 +17,33 @@ rules:
     actions: [ { points: 10 } ]
 "#;
 
-fn gains(sim: &Sim) -> Vec<(String, String, String)> {
+fn scores(sim: &Sim) -> Vec<(String, String, String)> {
     sim.outcomes
         .last()
         .unwrap()
         .leaderboards
         .iter()
-        .map(|g| (g.board.clone(), g.period.clone(), g.gain.to_string()))
+        .map(|g| (g.board.clone(), g.period.clone(), g.to.score.to_string()))
         .collect()
 }
 
-fn gain(board: &str, period: &str, amount: &str) -> (String, String, String) {
+fn score(board: &str, period: &str, amount: &str) -> (String, String, String) {
     (board.into(), period.into(), amount.into())
 }
 
 #[test]
-fn a_counter_that_never_resets_scores_only_what_the_step_added() {
+fn a_counter_that_never_resets_scores_what_was_gained_in_the_period() {
     let rules = rule_set(BOARDS);
     let mut sim = Sim::new(&rules);
-    sim.send(ev("e1", "post", "m", "2026-11-24T10:00:00Z", "{}"));
-    sim.send(ev("e2", "post", "m", "2026-11-25T10:00:00Z", "{}"));
-    let found = gains(&sim);
-    assert!(found.contains(&gain("all_posts", "2026-W48", "1")), "{found:?}");
-    assert_eq!(sim.member("m").counter("events.post"), dec("2"));
+    // Three posts the week before: not part of this week's score.
+    for (id, at) in [("e0", "2026-11-17T10:00:00Z"), ("e1", "2026-11-18T10:00:00Z"), ("e2", "2026-11-19T10:00:00Z")] {
+        sim.send(ev(id, "post", "m", at, "{}"));
+    }
+    sim.send(ev("e3", "post", "m", "2026-11-24T10:00:00Z", "{}"));
+    sim.send(ev("e4", "post", "m", "2026-11-25T10:00:00Z", "{}"));
+    let found = scores(&sim);
+    assert!(found.contains(&score("all_posts", "2026-W48", "2")), "{found:?}");
+    assert_eq!(sim.member("m").counter("events.post"), dec("5"));
 }
 
 #[test]
@@ -49,9 +54,9 @@ fn a_counter_reset_at_the_turn_of_the_period_is_not_a_loss() {
     sim.send(ev("e2", "post", "m", "2026-11-25T10:00:00Z", "{}"));
     // Monday of the next week: `posts_week` starts again at 0 before the post.
     sim.send(ev("e3", "post", "m", "2026-11-30T10:00:00Z", "{}"));
-    let found = gains(&sim);
-    assert!(found.contains(&gain("week_posts", "2026-W49", "1")), "{found:?}");
-    assert!(found.contains(&gain("all_posts", "2026-W49", "1")), "{found:?}");
+    let found = scores(&sim);
+    assert!(found.contains(&score("week_posts", "2026-W49", "1")), "{found:?}");
+    assert!(found.contains(&score("all_posts", "2026-W49", "1")), "{found:?}");
 }
 
 #[test]
@@ -65,7 +70,7 @@ fn an_expression_board_gains_the_change_of_its_value() {
         "2026-11-24T10:00:00Z",
         r#"{"amount": 12.5}"#,
     ));
-    assert_eq!(gains(&sim), [gain("spenders", "2026-11", "25")]);
+    assert_eq!(scores(&sim), [score("spenders", "2026-11", "25")]);
 }
 
 #[test]
@@ -73,7 +78,7 @@ fn a_step_that_moves_no_measure_reports_no_gain() {
     let rules = rule_set(BOARDS);
     let mut sim = Sim::new(&rules);
     sim.send(ev("e1", "login", "m", "2026-11-24T10:00:00Z", "{}"));
-    assert_eq!(gains(&sim), []);
+    assert_eq!(scores(&sim), []);
 }
 
 #[test]
@@ -93,7 +98,7 @@ rules:
     );
     let mut sim = Sim::new(&rules);
     sim.send(ev("e1", "post", "m", "2026-11-24T10:00:00Z", "{}"));
-    assert_eq!(gains(&sim), [gain("earners", "2026-11-24", "10")]);
+    assert_eq!(scores(&sim), [score("earners", "2026-11-24", "10")]);
     sim.send(ev("e2", "redeem", "m", "2026-11-24T11:00:00Z", "{}"));
-    assert_eq!(gains(&sim), [gain("earners", "2026-11-24", "-4")]);
+    assert_eq!(scores(&sim), [score("earners", "2026-11-24", "6")]);
 }
