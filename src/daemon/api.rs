@@ -62,6 +62,7 @@ pub fn router(app: Arc<App>, token: Option<Token>, body_timeout: BodyTimeout) ->
         .route("/v1/tickets/{id}/resolve", post(tickets::resolve))
         .route("/v1/messages/{id}/retry", post(super::messages::retry))
         .route("/v1/campaigns", get(campaigns))
+        .route("/v1/leaderboards/{id}", get(super::leaderboards::get))
         .route("/v1/rules", get(rules))
         .route("/v1/journal", get(super::journal::journal))
         .route("/v1/rules/reload", post(reload))
