@@ -78,5 +78,22 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every row of every board, in key order: for the replay's self-check, which
+    /// must find the index it rebuilt equal to the live one.
+    pub fn leaderboard_rows(&self) -> Result<Vec<RankKey>, StoreError> {
+        let opened = self.opened()?;
+        let mut out = Vec::new();
+        for row in opened.keyspaces.leaderboards.iter() {
+            let (key, _) = row.map_err(StoreError::sled("reading a leaderboard"))?;
+            out.push(
+                RankKey::decode(&key)
+                    .map_err(|e| StoreError::corrupt(TreeId::Leaderboards.name(), &key, e))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests;
