@@ -8,12 +8,13 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 /// The example folders with a test below. A new example needs a test and an entry here.
-const TESTED: [&str; 10] = [
+const TESTED: [&str; 11] = [
     "checkin-streak",
     "content-caps",
     "double11",
     "feedback-escalation",
     "late-events",
+    "leaderboard",
     "newcomer",
     "operator-controls",
     "purchase-ladder",
@@ -573,4 +574,53 @@ fn feedback_escalation() {
         .as_str()
         .unwrap()
         .contains("T-99"));
+}
+
+/// `[(member, score)]` of one period of one board in a sim document.
+fn places_of(doc: &Value, board: &str, period: &str) -> Vec<(String, i64)> {
+    doc["leaderboards"][board][period]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {board} {period}"))
+        .iter()
+        .map(|p| {
+            (
+                p["member"].as_str().unwrap().to_string(),
+                p["score"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn leaderboard() {
+    let doc = example("leaderboard");
+    let places = |board: &str, period: &str| places_of(&doc, board, period);
+    let want = |items: &[(&str, i64)]| -> Vec<(String, i64)> {
+        items.iter().map(|(m, s)| (m.to_string(), *s)).collect()
+    };
+    assert_eq!(
+        places("top_posters", "2026-W48"),
+        want(&[("m-dan", 3), ("m-ben", 2), ("m-ana", 2)])
+    );
+    assert_eq!(
+        places("top_posters", "2026-W49"),
+        want(&[("m-ben", 2), ("m-ana", 1)])
+    );
+    assert_eq!(
+        places("daily_earners", "2026-11-25"),
+        want(&[("m-cat", 20), ("m-ana", 5)])
+    );
+    assert_eq!(
+        places("daily_earners", "2026-11-23"),
+        want(&[("m-ana", 5), ("m-ben", 5)])
+    );
+    assert_eq!(
+        places("daily_earners", "2026-11-30"),
+        want(&[("m-ben", 10), ("m-ana", 5)])
+    );
+    let points: Vec<i64> = ["m-ana", "m-ben", "m-cat", "m-dan"]
+        .iter()
+        .map(|m| doc["members"][m]["points"].as_i64().unwrap())
+        .collect();
+    assert_eq!(points, [15, 20, 25, 15]);
 }
