@@ -362,6 +362,10 @@ fn shipped() {
         cy_ledger.last().unwrap(),
         &(20, 41, "review-points".into(), "s-29".into())
     );
+    assert_eq!(
+        doc["leaderboards"]["top_posters"],
+        json!({"2026-W45": [{"rank": 1, "member": "m-cy", "score": 6}]})
+    );
 
     let dee = &members["m-dee"];
     assert_eq!(dee["points"], 0);

@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::daemon::{assert_replay_reproduces, Session};
+use support::daemon::{assert_replay_reproduces, rally_within_a_minute, rules_dir, Session};
 
 const POSTERS: &str = r#"
 settings: { timezone: UTC }
@@ -58,7 +58,11 @@ fn sim_ranks_each_week_by_what_was_gained_in_it_with_ties_to_the_first_to_reach(
     // bob reached 2 on Tuesday, ann on Wednesday: bob first. Size 3: cyd is not shown.
     assert_eq!(
         places(&weeks["2026-W48"]),
-        [place(1, "dan", "3"), place(2, "bob", "2"), place(3, "ann", "2")]
+        [
+            place(1, "dan", "3"),
+            place(2, "bob", "2"),
+            place(3, "ann", "2")
+        ]
     );
     assert_eq!(places(&weeks["2026-W49"]), [place(1, "cyd", "1")]);
     assert_eq!(doc["leaderboards"]["buyers"], json!({}));
@@ -72,6 +76,28 @@ fn sim_without_boards_prints_no_leaderboards_section() {
         "2026-11-24T00:00:00Z",
     );
     assert!(doc.get("leaderboards").is_none(), "{doc}");
+}
+
+#[test]
+fn rally_check_reports_every_board_problem_at_its_file_line_and_column() {
+    let rules = rules_dir(
+        "leaderboards:\n  - { id: posters, by: event.post, period: weekly, size: 3 }\n  - { id: posters, by: points, period: yearly, size: 0 }\n",
+    );
+    let out = rally_within_a_minute(
+        &["check", "--rules", rules.path().to_str().unwrap()],
+        &[],
+    );
+    let said = String::from_utf8_lossy(&out.stderr).to_string()
+        + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{said}");
+    for expected in [
+        "rules.yaml:2:24: unknown counter \"event.post\"",
+        "rules.yaml:3:11: leaderboard \"posters\" is already defined at rules.yaml:2:11",
+        "rules.yaml:3:40: \"period\" must be one of daily, weekly, monthly, found \"yearly\"",
+        "rules.yaml:3:54: \"size\" must be a positive integer, found 0",
+    ] {
+        assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
+    }
 }
 
 /// A time a few minutes before the daemon's clock (the wall clock), so events are
@@ -92,9 +118,7 @@ async fn the_daemon_serves_the_current_ranking_and_a_closed_period_on_request() 
         ("e5", "ann", 0),
     ]
     .iter()
-    .map(|(id, member, ago)| {
-        serde_json::from_str(&post(id, member, &minutes_ago(*ago))).unwrap()
-    })
+    .map(|(id, member, ago)| serde_json::from_str(&post(id, member, &minutes_ago(*ago))).unwrap())
     .collect();
     let acked =
         support::daemon::post_until_acknowledged(&session.http, || session.daemon.url(""), &events)
@@ -121,11 +145,17 @@ async fn the_daemon_serves_the_current_ranking_and_a_closed_period_on_request() 
         .get("/v1/leaderboards/posters?period=2020-W01")
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!((body["current"].clone(), body["places"].clone()), (json!(false), json!([])));
+    assert_eq!(
+        (body["current"].clone(), body["places"].clone()),
+        (json!(false), json!([]))
+    );
 
     let (status, body) = session.get("/v1/leaderboards/nope").await;
     assert_eq!(status, 404, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("no leaderboard \"nope\""));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("no leaderboard \"nope\""));
 
     let mut session = session;
     session.daemon.kill();

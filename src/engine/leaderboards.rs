@@ -53,7 +53,14 @@ pub(super) fn moves(
         }
         let period = period_of(board, now, rules.settings.timezone);
         let mut kept = member.book.leaderboards.remove(&board.id);
-        out.push(gain(&mut kept, &board.id, period, &member.id, after - before, now));
+        out.push(gain(
+            &mut kept,
+            &board.id,
+            period,
+            &member.id,
+            after - before,
+            now,
+        ));
         if let Some(kept) = kept {
             member.book.leaderboards.insert(board.id.clone(), kept);
         }

@@ -12,10 +12,10 @@ use crate::event::{self, AtPolicy, Event};
 use crate::member::Member;
 use crate::rules::{self, RuleSet};
 
+mod leaderboards;
 mod milestones;
 mod money;
 mod operator;
-mod leaderboards;
 mod periods;
 
 fn rule_set(yaml: &str) -> RuleSet {

@@ -233,9 +233,12 @@ pub fn describe(tree: &str, key: &[u8]) -> String {
             .ok()
             .map(|t| format!("{}/{}/{}", t.due, t.kind, t.id)),
         "outbox" | "tickets" => decode_u64(key).ok().map(|n| n.to_string()),
-        "leaderboards" => RankKey::decode(key)
-            .ok()
-            .map(|r| format!("{}/{}/{}/{}/{}", r.board, r.period, r.score, r.reached, r.member)),
+        "leaderboards" => RankKey::decode(key).ok().map(|r| {
+            format!(
+                "{}/{}/{}/{}/{}",
+                r.board, r.period, r.score, r.reached, r.member
+            )
+        }),
         _ => None,
     };
     decoded.unwrap_or_else(|| key.escape_ascii().to_string())

@@ -36,13 +36,20 @@ fn a_counter_that_never_resets_scores_what_was_gained_in_the_period() {
     let rules = rule_set(BOARDS);
     let mut sim = Sim::new(&rules);
     // Three posts the week before: not part of this week's score.
-    for (id, at) in [("e0", "2026-11-17T10:00:00Z"), ("e1", "2026-11-18T10:00:00Z"), ("e2", "2026-11-19T10:00:00Z")] {
+    for (id, at) in [
+        ("e0", "2026-11-17T10:00:00Z"),
+        ("e1", "2026-11-18T10:00:00Z"),
+        ("e2", "2026-11-19T10:00:00Z"),
+    ] {
         sim.send(ev(id, "post", "m", at, "{}"));
     }
     sim.send(ev("e3", "post", "m", "2026-11-24T10:00:00Z", "{}"));
     sim.send(ev("e4", "post", "m", "2026-11-25T10:00:00Z", "{}"));
     let found = scores(&sim);
-    assert!(found.contains(&score("all_posts", "2026-W48", "2")), "{found:?}");
+    assert!(
+        found.contains(&score("all_posts", "2026-W48", "2")),
+        "{found:?}"
+    );
     assert_eq!(sim.member("m").counter("events.post"), dec("5"));
 }
 
@@ -55,8 +62,14 @@ fn a_counter_reset_at_the_turn_of_the_period_is_not_a_loss() {
     // Monday of the next week: `posts_week` starts again at 0 before the post.
     sim.send(ev("e3", "post", "m", "2026-11-30T10:00:00Z", "{}"));
     let found = scores(&sim);
-    assert!(found.contains(&score("week_posts", "2026-W49", "1")), "{found:?}");
-    assert!(found.contains(&score("all_posts", "2026-W49", "1")), "{found:?}");
+    assert!(
+        found.contains(&score("week_posts", "2026-W49", "1")),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&score("all_posts", "2026-W49", "1")),
+        "{found:?}"
+    );
 }
 
 #[test]

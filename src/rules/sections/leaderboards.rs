@@ -29,7 +29,12 @@ pub fn compile(ctx: &mut Ctx, sections: &[Section]) -> Vec<Leaderboard> {
 }
 
 fn leaderboard(ctx: &mut Ctx, ids: &mut Ids, item: &Value) -> Option<Leaderboard> {
-    let f = fields(&mut ctx.d, item, "leaderboard", &["id", "by", "period", "size"])?;
+    let f = fields(
+        &mut ctx.d,
+        item,
+        "leaderboard",
+        &["id", "by", "period", "size"],
+    )?;
     let id_value = f.require(&mut ctx.d, "id");
     let id = id_value.and_then(|v| ident(&mut ctx.d, v, "leaderboard"));
     let claimed = match (&id, id_value) {
@@ -124,7 +129,9 @@ mod tests {
         );
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
-            found[0].contains("rules.yaml:3:11: leaderboard \"b\" is already defined at rules.yaml:2:11"),
+            found[0].contains(
+                "rules.yaml:3:11: leaderboard \"b\" is already defined at rules.yaml:2:11"
+            ),
             "{found:?}"
         );
     }
@@ -145,9 +152,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_periods_are_reported() {
-        let found = errors(
-            "leaderboards:\n  - { id: b, by: points, period: yearly, size: 3, top: 3 }\n",
-        );
+        let found =
+            errors("leaderboards:\n  - { id: b, by: points, period: yearly, size: 3, top: 3 }\n");
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found.iter().any(|e| e.contains("\"period\"")), "{found:?}");
         assert!(

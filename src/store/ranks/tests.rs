@@ -79,7 +79,10 @@ fn rank_keys_read_back_as_written() {
         let encoded = key(score, reached, member);
         let decoded = RankKey::decode(&encoded).unwrap();
         assert_eq!(decoded.score, score.parse::<Decimal>().unwrap());
-        assert_eq!((decoded.reached, decoded.member.as_str()), (reached, member));
+        assert_eq!(
+            (decoded.reached, decoded.member.as_str()),
+            (reached, member)
+        );
     }
 }
 
@@ -109,7 +112,11 @@ fn the_highest_score_ranks_first_on_either_backend() {
         board.gain("cyd", "2026-W48", 3, 3);
         assert_eq!(
             board.ranking("2026-W48", 10),
-            [place(1, "bob", "5"), place(2, "cyd", "3"), place(3, "ann", "2")]
+            [
+                place(1, "bob", "5"),
+                place(2, "cyd", "3"),
+                place(3, "ann", "2")
+            ]
         );
     }
 }
