@@ -83,12 +83,12 @@ fn rally_check_reports_every_board_problem_at_its_file_line_and_column() {
     let rules = rules_dir(
         "leaderboards:\n  - { id: posters, by: event.post, period: weekly, size: 3 }\n  - { id: posters, by: points, period: yearly, size: 0 }\n",
     );
-    let out = rally_within_a_minute(
-        &["check", "--rules", rules.path().to_str().unwrap()],
-        &[],
+    let out = rally_within_a_minute(&["check", "--rules", rules.path().to_str().unwrap()], &[]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
     );
-    let said = String::from_utf8_lossy(&out.stderr).to_string()
-        + &String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{said}");
     for expected in [
         "rules.yaml:2:24: unknown counter \"event.post\"",
