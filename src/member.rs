@@ -103,6 +103,10 @@ pub struct Bookkeeping {
     /// or `points_expiring` reminder. A timer that pops with another due time is
     /// stale and does nothing.
     pub expiry_timer: Option<i64>,
+    /// Per leaderboard, the member's score in the period it last gained in: where its
+    /// row in the ranking is, so a step moves it without reading the index (see
+    /// [`crate::leaderboard`]).
+    pub leaderboards: BTreeMap<String, crate::leaderboard::BoardScore>,
 }
 
 impl Member {

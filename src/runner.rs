@@ -449,8 +449,10 @@ impl Runner {
             mut timers_clear,
             messages,
             redemptions,
+            mut leaderboards,
             ..
         } = outcome;
+        write.leaderboards.append(&mut leaderboards);
         // Appended, not assigned: the write may already clear a popped timer, and
         // opening a ticket above armed its SLA timer.
         write.timers_set.append(&mut timers_set);

@@ -30,6 +30,7 @@ pub enum SimError {
     Store(#[from] StoreError),
 }
 
+mod leaderboards;
 mod spill;
 
 use spill::Spill;
@@ -237,6 +238,8 @@ pub struct Simulation {
     draws: Vec<crate::runner::DrawRecord>,
     /// The catalog with what was issued; empty without rewards.
     rewards: Vec<Value>,
+    /// `None` when the rule set has no boards: the document then has no such section.
+    leaderboards: Option<Value>,
 }
 
 impl Simulation {
@@ -256,7 +259,9 @@ impl Serialize for Simulation {
         // `rewards` and `redemptions` only when there is a catalog or a redemption:
         // documents of rule sets without rewards stay as they were.
         let rewards = !self.rewards.is_empty() || self.record.redemptions.len() > 0;
-        let mut doc = serializer.serialize_map(Some(if rewards { 12 } else { 10 }))?;
+        let boards = usize::from(self.leaderboards.is_some());
+        let mut doc =
+            serializer.serialize_map(Some((if rewards { 12 } else { 10 }) + boards))?;
         doc.serialize_entry("now", &self.now.map(rfc3339))?;
         doc.serialize_entry("members", &Members(&self.members))?;
         doc.serialize_entry("ledger", &self.record.ledger)?;
@@ -273,6 +278,11 @@ impl Serialize for Simulation {
         if rewards {
             doc.serialize_entry("rewards", &self.rewards)?;
             doc.serialize_entry("redemptions", &self.record.redemptions)?;
+        }
+        // Only rule sets with boards have the section: documents of the others read
+        // as they always have.
+        if let Some(boards) = &self.leaderboards {
+            doc.serialize_entry("leaderboards", boards)?;
         }
         doc.serialize_entry("firings", &self.record.firings)?;
         doc.serialize_entry("errors", &self.record.failures)?;
@@ -315,6 +325,7 @@ fn document(
         campaigns: campaigns(runner, now),
         draws: crate::runner::stored_draws(runner.store())?,
         rewards: crate::rewards::catalog(runner.rules(), runner.rewards()),
+        leaderboards: leaderboards::view(runner)?,
     })
 }
 

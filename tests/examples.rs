@@ -15,6 +15,7 @@ const TESTED: &[&str] = &[
     "expiry",
     "feedback-escalation",
     "late-events",
+    "leaderboard",
     "lottery",
     "newcomer",
     "operator-controls",
@@ -383,6 +384,10 @@ fn shipped() {
     assert_eq!(
         cy_ledger.last().unwrap(),
         &(20, 41, "review-points".into(), "s-29".into())
+    );
+    assert_eq!(
+        doc["leaderboards"]["top_posters"],
+        json!({"2026-W45": [{"rank": 1, "member": "m-cy", "score": 6}]})
     );
 
     let dee = &members["m-dee"];
@@ -823,4 +828,53 @@ fn rewards() {
     let ledger = doc["ledger"].as_array().unwrap();
     let deductions = ledger.iter().filter(|e| e["amount"].as_i64() < Some(0));
     assert_eq!((ledger.len(), deductions.count()), (8, 5));
+}
+
+/// `[(member, score)]` of one period of one board in a sim document.
+fn places_of(doc: &Value, board: &str, period: &str) -> Vec<(String, i64)> {
+    doc["leaderboards"][board][period]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {board} {period}"))
+        .iter()
+        .map(|p| {
+            (
+                p["member"].as_str().unwrap().to_string(),
+                p["score"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn leaderboard() {
+    let doc = example("leaderboard");
+    let places = |board: &str, period: &str| places_of(&doc, board, period);
+    let want = |items: &[(&str, i64)]| -> Vec<(String, i64)> {
+        items.iter().map(|(m, s)| (m.to_string(), *s)).collect()
+    };
+    assert_eq!(
+        places("top_posters", "2026-W48"),
+        want(&[("m-dan", 3), ("m-ben", 2), ("m-ana", 2)])
+    );
+    assert_eq!(
+        places("top_posters", "2026-W49"),
+        want(&[("m-ben", 2), ("m-ana", 1)])
+    );
+    assert_eq!(
+        places("daily_earners", "2026-11-25"),
+        want(&[("m-cat", 20), ("m-ana", 5)])
+    );
+    assert_eq!(
+        places("daily_earners", "2026-11-23"),
+        want(&[("m-ana", 5), ("m-ben", 5)])
+    );
+    assert_eq!(
+        places("daily_earners", "2026-11-30"),
+        want(&[("m-ben", 10), ("m-ana", 5)])
+    );
+    let points: Vec<i64> = ["m-ana", "m-ben", "m-cat", "m-dan"]
+        .iter()
+        .map(|m| doc["members"][m]["points"].as_i64().unwrap())
+        .collect();
+    assert_eq!(points, [15, 20, 25, 15]);
 }

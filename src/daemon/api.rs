@@ -66,6 +66,7 @@ pub fn router(app: Arc<App>, token: Option<Token>, body_timeout: BodyTimeout) ->
         .route("/v1/campaigns", get(campaigns))
         .route("/v1/draws", get(super::draws::list))
         .route("/v1/draws/{rule}", get(super::draws::of_rule))
+        .route("/v1/leaderboards/{id}", get(super::leaderboards::get))
         .route("/v1/rules", get(rules))
         .route("/v1/journal", get(super::journal::journal))
         .route("/v1/rules/reload", post(reload))

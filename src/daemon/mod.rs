@@ -31,6 +31,7 @@ mod health;
 pub mod ingest;
 mod journal;
 mod json_errors;
+mod leaderboards;
 mod messages;
 mod reload;
 mod retention;

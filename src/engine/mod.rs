@@ -21,6 +21,7 @@ mod credit;
 mod draw;
 mod expiry;
 pub mod explain;
+mod leaderboards;
 mod messages;
 pub mod outcome;
 mod redeem;
@@ -178,6 +179,7 @@ fn run_step(
         }
         None => input,
     };
+    let scores_before = leaderboards::measure_before(ctx.rules, &member, ctx.now);
     let mut run = run::Run::new(ctx, member, input, explain);
     run.start_lots();
     if let Some(judged) = &mut redemption {
@@ -196,5 +198,7 @@ fn run_step(
     outcome
         .redemptions
         .extend(redemption.map(|judged| judged.redemption));
+    outcome.leaderboards =
+        leaderboards::moves(ctx.rules, scores_before, &mut outcome.member, ctx.now);
     (outcome, trace)
 }

@@ -91,6 +91,8 @@ pub struct Outcome {
     pub credits: Vec<super::Credit>,
     /// The redemption a `redeem` event asked for, granted or refused.
     pub redemptions: Vec<crate::rewards::Redemption>,
+    /// The member's rows on the boards whose score the step changed.
+    pub leaderboards: Vec<crate::leaderboard::RankMove>,
 }
 
 /// RFC 3339 UTC with `Z`, as every time in Rally's output.

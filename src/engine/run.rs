@@ -383,6 +383,7 @@ impl<'a> Run<'a> {
             tickets: self.tickets,
             credits: self.credits,
             redemptions: Vec::new(),
+            leaderboards: Vec::new(),
         };
         let trace = trace.map(|recorder| recorder.finish(rules, &outcome));
         (outcome, trace)

@@ -12,6 +12,7 @@ use crate::event::{self, AtPolicy, Event};
 use crate::member::Member;
 use crate::rules::{self, RuleSet};
 
+mod leaderboards;
 mod milestones;
 mod money;
 mod operator;

@@ -1,8 +1,8 @@
 //! What a self-check compares between the live store and its replay: members, the
 //! ledger and firings, tickets, campaign records, draws, reward records and
-//! redemptions, armed timers and the messages
-//! queued. Delivery (a message's status, attempts, errors) is not the engine's doing
-//! and is left out; so are rows retention removed from the live store.
+//! redemptions, armed timers, the messages queued and every leaderboard's rows.
+//! Delivery (a message's status, attempts, errors) is not the engine's doing and is
+//! left out; so are rows retention removed from the live store.
 
 use std::collections::BTreeMap;
 
@@ -51,6 +51,11 @@ pub fn stores(live: &Store, replayed: &Store) -> Result<Vec<String>, StoreError>
     );
     out.rows("timer", timers(live)?, timers(replayed)?);
     out.keyed("message", messages(live)?, messages(replayed)?);
+    out.rows(
+        "leaderboard row",
+        leaderboard_rows(live)?,
+        leaderboard_rows(replayed)?,
+    );
     Ok(out.found)
 }
 
@@ -172,6 +177,15 @@ fn meta(store: &Store, prefix: &str) -> Result<BTreeMap<String, Value>, StoreErr
         .meta_scan(prefix)?
         .into_iter()
         .map(|(name, bytes)| (name, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        .collect())
+}
+
+/// Every board's rows in ranking order: board, period, score, when reached, member.
+fn leaderboard_rows(store: &Store) -> Result<Vec<Value>, StoreError> {
+    Ok(store
+        .leaderboard_rows()?
+        .into_iter()
+        .map(|r| serde_json::json!([r.board, r.period, r.score.to_string(), r.reached, r.member]))
         .collect())
 }
 

@@ -13,13 +13,14 @@ use chrono_tz::Tz;
 use super::convert::{fields, Diag};
 use super::files::{display, relative_inside, ReadFiles};
 use super::sections::{
-    campaigns, channels, counters, escalations, rewards, rules, settings, templates,
+    campaigns, channels, counters, escalations, leaderboards, rewards, rules, settings,
+    templates,
 };
 use super::yaml::{Key, Node, Value};
 use super::{RuleError, RuleIndex, RuleSet, SourcePos, Trigger};
 use crate::script::Sandbox;
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "settings",
     "tiers",
     "counters",
@@ -27,8 +28,9 @@ const SECTIONS: [&str; 9] = [
     "channels",
     "escalations",
     "campaigns",
-    "rules",
     "rewards",
+    "leaderboards",
+    "rules",
 ];
 
 /// Everything a section compiler needs: where to report, where files are, the engine
@@ -181,6 +183,7 @@ pub fn compile(
     let (channel_sections, escalation_sections) = (take("channels"), take("escalations"));
     let (campaign_sections, rule_sections) = (take("campaigns"), take("rules"));
     let reward_sections = take("rewards");
+    let leaderboard_sections = take("leaderboards");
 
     let settings_section = single(&mut ctx.d, &settings_sections, "settings are");
     let settings = settings::compile(&mut ctx, settings_section);
@@ -200,6 +203,7 @@ pub fn compile(
     };
     let escalations = escalations::compile(&mut ctx, &escalation_sections);
     let campaigns = campaigns::compile(&mut ctx, &campaign_sections);
+    let leaderboards = leaderboards::compile(&mut ctx, &leaderboard_sections);
     let mut rules = rules::compile(&mut ctx, &rule_sections);
     let rewards = rewards::compile(&mut ctx, &reward_sections);
     super::member_fields::check(&mut ctx.d, &ctx.names.counters);
@@ -229,6 +233,7 @@ pub fn compile(
         escalations,
         campaigns,
         rewards,
+        leaderboards,
         rules,
         index,
         sandbox,

@@ -47,6 +47,8 @@ pub struct RuleSet {
     pub campaigns: Vec<Campaign>,
     /// The rewards catalog, in the order written.
     pub rewards: Vec<crate::rewards::Reward>,
+    /// `leaderboards:`, in the order written (file path, then position).
+    pub leaderboards: Vec<Leaderboard>,
     /// Enabled rules in run order: priority (higher first), then file path, then position.
     pub rules: Vec<Rule>,
     pub index: RuleIndex,
@@ -163,6 +165,18 @@ pub struct CounterDef {
     pub add: Amount,
     /// `None` = never resets.
     pub reset: Option<Period>,
+    pub at: SourcePos,
+}
+
+/// A `leaderboards:` entry: members ranked by what they gained of `by` within each
+/// `period` (local to `settings.timezone`), the first `size` shown.
+pub struct Leaderboard {
+    pub id: String,
+    pub by: Measure,
+    /// Day, Week or Month; never `Ever` (a board always has periods).
+    pub period: Period,
+    /// How many ranks a board shows and keeps per period.
+    pub size: usize,
     pub at: SourcePos,
 }
 

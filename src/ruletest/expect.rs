@@ -122,6 +122,7 @@ pub fn parse(
             "not_fired",
             "campaigns",
             "rejected",
+            "leaderboards",
         ],
     )?;
     let mut expect = Expect::default();
@@ -181,6 +182,9 @@ pub fn parse(
             }
             expect.rejected.push((id.to_string(), item.at.clone()));
         }
+    }
+    if let Some(v) = f.get("leaderboards") {
+        expect.leaderboards = super::leaderboards::parse(cx, v);
     }
     Some(expect)
 }

@@ -15,6 +15,7 @@
 //! start; nothing reads the wall clock), and run in file-name order, then as written.
 
 pub mod expect;
+pub mod leaderboards;
 pub mod parse;
 pub mod report;
 pub mod run;

@@ -56,6 +56,7 @@ pub struct Expect {
     pub campaigns: Vec<CampaignExpect>,
     /// Ids of events the test means to be rejected. Any other rejection fails it.
     pub rejected: Vec<(String, SourcePos)>,
+    pub leaderboards: Vec<super::leaderboards::BoardExpect>,
 }
 
 pub struct MemberExpect {

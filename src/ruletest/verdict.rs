@@ -78,6 +78,7 @@ pub fn judge(test: &TestCase, doc: &Json) -> Vec<Mismatch> {
         }
     }
     rejected(test, doc, &mut out);
+    super::leaderboards::judge(&expect.leaderboards, doc, &mut out);
     out
 }
 

@@ -134,6 +134,93 @@ pub fn decode_member_seq(key: &[u8]) -> Result<(String, u64), KeyError> {
     Ok((member, seq))
 }
 
+/// A leaderboard row: board, period, then score (highest first), then when the member
+/// reached it (earliest first), then member id. One board's period is one contiguous
+/// run of keys in ranking order, so its first places are its first rows. Scores are
+/// kept to [`RANK_PLACES`] decimal places in the key (what the rounding of points
+/// keeps too); the row's removal uses the same rounding, so it always finds the row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RankKey {
+    pub board: String,
+    pub period: String,
+    pub score: crate::money::Decimal,
+    /// Unix millis.
+    pub reached: i64,
+    pub member: String,
+}
+
+/// Decimal places of a score in a [`RankKey`].
+pub const RANK_PLACES: u32 = 4;
+
+impl RankKey {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = rank_prefix(&self.board, &self.period);
+        // The score in units of 10^-RANK_PLACES: a decimal's 96-bit mantissa times at
+        // most 10^4 fits an i128 whatever its scale.
+        let score = self.score.round_dp(RANK_PLACES);
+        let units = score.mantissa() * 10_i128.pow(RANK_PLACES - score.scale());
+        // Sign bit flipped: ascending; every bit inverted: descending.
+        let ascending = (units as u128) ^ (1 << 127);
+        out.extend_from_slice(&(!ascending).to_be_bytes());
+        out.extend_from_slice(&i64_key(self.reached));
+        push_str(&mut out, &self.member);
+        out
+    }
+
+    pub fn decode(key: &[u8]) -> Result<Self, KeyError> {
+        let mut rest = key;
+        let board = take_str(&mut rest)?;
+        let period = take_str(&mut rest)?;
+        let (head, tail) = rest.split_first_chunk::<16>().ok_or(KeyError::Truncated {
+            expected: "16-byte score",
+        })?;
+        rest = tail;
+        let units = (!u128::from_be_bytes(*head) ^ (1 << 127)) as i128;
+        let score = crate::money::Decimal::try_from_i128_with_scale(units, RANK_PLACES)
+            .map_err(|_| KeyError::Truncated {
+                expected: "a score within a decimal's range",
+            })?
+            .normalize();
+        let reached = take_i64(&mut rest)?;
+        let member = take_str(&mut rest)?;
+        finish(rest)?;
+        Ok(RankKey {
+            board,
+            period,
+            score,
+            reached,
+            member,
+        })
+    }
+}
+
+/// Every row of one period of one board starts with this, and no other's does.
+pub fn rank_prefix(board: &str, period: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(board.len() + period.len() + 4 + 24);
+    push_str(&mut out, board);
+    push_str(&mut out, period);
+    out
+}
+
+/// Every row of one board starts with this, and no other board's does.
+pub fn board_prefix(board: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(board.len() + 2);
+    push_str(&mut out, board);
+    out
+}
+
+/// The smallest key above every key that starts with `prefix` (a string component's
+/// end, as [`rank_prefix`] and [`board_prefix`] give): the end of a prefix's run.
+pub fn after_prefix(prefix: &[u8]) -> Vec<u8> {
+    let mut out = prefix.to_vec();
+    if let Some(last) = out.last_mut() {
+        // The separator's second byte (0x01) is the smallest after 0x00: one above it
+        // is above every continuation of the prefix and below the next string.
+        *last = SEPARATOR_END + 1;
+    }
+    out
+}
+
 /// A key as a person reads it, for error messages: decoded when it has the shape the
 /// tree expects, escaped bytes otherwise.
 pub fn describe(tree: &str, key: &[u8]) -> String {
@@ -146,6 +233,12 @@ pub fn describe(tree: &str, key: &[u8]) -> String {
             .ok()
             .map(|t| format!("{}/{}/{}", t.due, t.kind, t.id)),
         "outbox" | "tickets" => decode_u64(key).ok().map(|n| n.to_string()),
+        "leaderboards" => RankKey::decode(key).ok().map(|r| {
+            format!(
+                "{}/{}/{}/{}/{}",
+                r.board, r.period, r.score, r.reached, r.member
+            )
+        }),
         _ => None,
     };
     decoded.unwrap_or_else(|| key.escape_ascii().to_string())

@@ -20,6 +20,7 @@
 //! | `tickets` | `0x06` | ticket number | the caller's bytes |
 //! | `meta` | `0x07` | name | the caller's bytes; `store.*` names hold the store's counters |
 //! | `outbox_by_member` | `0x08` | member ⊕ seq | empty: the outbox row `seq` is addressed to `member` |
+//! | `leaderboards` | `0x0A` | board ⊕ period ⊕ score (descending) ⊕ reached ⊕ member ([`keys::RankKey`]) | empty: the member's place in that period (see [`ranks`]) |
 //!
 //! Invariants:
 //! - [`Store::commit`] writes a whole group of steps with one `Tree::apply_batch`:
@@ -75,6 +76,7 @@ pub mod keys;
 mod keyspace;
 mod memory;
 mod outbox_index;
+mod ranks;
 mod read;
 mod retention;
 mod write;
@@ -203,6 +205,7 @@ struct Keyspaces {
     meta: Keyspace,
     outbox_by_member: Keyspace,
     journal: Keyspace,
+    leaderboards: Keyspace,
 }
 
 /// Names a keyspace. The discriminant is its prefix byte: part of the on-disk format.
@@ -219,13 +222,14 @@ enum TreeId {
     Meta = 0x07,
     OutboxByMember = 0x08,
     Journal = 0x09,
+    Leaderboards = 0x0A,
 }
 
 impl TreeId {
-    const COUNT: usize = 8;
+    const COUNT: usize = 10;
 
     #[cfg(test)]
-    const ALL: [TreeId; 9] = [
+    const ALL: [TreeId; 10] = [
         TreeId::Members,
         TreeId::History,
         TreeId::Seen,
@@ -235,6 +239,7 @@ impl TreeId {
         TreeId::Meta,
         TreeId::OutboxByMember,
         TreeId::Journal,
+        TreeId::Leaderboards,
     ];
 
     fn name(self) -> &'static str {
@@ -248,6 +253,7 @@ impl TreeId {
             TreeId::Meta => "meta",
             TreeId::OutboxByMember => "outbox_by_member",
             TreeId::Journal => "journal",
+            TreeId::Leaderboards => "leaderboards",
         }
     }
 
@@ -282,6 +288,7 @@ impl Keyspaces {
             meta: keyspace(TreeId::Meta),
             outbox_by_member: keyspace(TreeId::OutboxByMember),
             journal: keyspace(TreeId::Journal),
+            leaderboards: keyspace(TreeId::Leaderboards),
         }
     }
 }

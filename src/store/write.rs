@@ -40,6 +40,9 @@ pub struct StepWrite {
     /// Journal entries (`journal.rs` in the runner), keyed by a sequence number the
     /// caller assigns (see [`Store::journal_last`]): stored with the step they record.
     pub journal: Vec<(u64, Vec<u8>)>,
+    /// Members' rows in leaderboard rankings moved by this step: each `from` row
+    /// removed, each `to` row written (see [`crate::leaderboard`]).
+    pub leaderboards: Vec<crate::leaderboard::RankMove>,
 }
 
 impl Store {
@@ -176,6 +179,13 @@ fn prepare(
                 &keys::u64_key(*seq),
                 entry.as_slice(),
             );
+        }
+        for moved in &step.leaderboards {
+            let (remove_key, put_key) = super::ranks::row_keys(moved);
+            if let Some(key) = remove_key {
+                remove(&mut batch, TreeId::Leaderboards, &key);
+            }
+            put(&mut batch, TreeId::Leaderboards, &put_key, IVec::default());
         }
         if let Some(event_id) = &step.event_id {
             put(

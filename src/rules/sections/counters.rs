@@ -125,7 +125,7 @@ pub fn tiers(ctx: &mut Ctx, section: Option<&Section>) -> Option<Tiers> {
 
 /// A counter name, or a Rhai expression over `member`. A bare name that is no counter
 /// is reported as an unknown counter (a typo), not compiled as a variable.
-fn measure(ctx: &mut Ctx, value: &Value) -> Option<Measure> {
+pub(crate) fn measure(ctx: &mut Ctx, value: &Value) -> Option<Measure> {
     let text = string(&mut ctx.d, value, "by")?;
     if is_counter(&ctx.names, text) {
         return Some(Measure::Counter(text.to_string()));

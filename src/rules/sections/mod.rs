@@ -7,6 +7,7 @@ pub mod draw;
 pub mod escalations;
 pub mod rewards;
 mod expiry;
+pub mod leaderboards;
 pub mod rules;
 pub mod settings;
 pub mod templates;
