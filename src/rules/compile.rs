@@ -13,8 +13,7 @@ use chrono_tz::Tz;
 use super::convert::{fields, Diag};
 use super::files::{display, relative_inside, ReadFiles};
 use super::sections::{
-    campaigns, channels, counters, escalations, leaderboards, rewards, rules, settings,
-    templates,
+    campaigns, channels, counters, escalations, leaderboards, rewards, rules, settings, templates,
 };
 use super::yaml::{Key, Node, Value};
 use super::{RuleError, RuleIndex, RuleSet, SourcePos, Trigger};
