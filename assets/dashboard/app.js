@@ -409,7 +409,7 @@
         var card = el("article", null, { "data-member": id });
         card.appendChild(el("h3", "State"));
         var dl = el("dl");
-        ["id", "points", "lifetime_points", "tier", "tags", "badges"].forEach(function (key) {
+        ["points", "points_lifetime", "tier", "tags", "badges", "joined_at", "last_active"].forEach(function (key) {
           if (state[key] === undefined) return;
           dl.appendChild(el("dt", key));
           var value = Array.isArray(state[key]) ? state[key].join(", ") : state[key];
@@ -432,9 +432,9 @@
         all[1].ledger.slice(-50).forEach(function (entry) {
           row(tbody, [
             String(entry.at || "").slice(0, 16).replace("T", " "),
-            el("td", num(entry.amount !== undefined ? entry.amount : entry.points), { "data-ledger-amount": "" }),
+            el("td", num(entry.amount), { "data-ledger-amount": String(entry.amount) }),
             entry.rule || "",
-            entry.reason || entry.clipped_by || "",
+            (entry.reason || "") + (entry.clipped_by ? " (clipped by " + entry.clipped_by + ")" : ""),
           ]);
         });
         table.appendChild(tbody);
@@ -444,8 +444,13 @@
         var history = el("article");
         history.appendChild(el("h3", "History"));
         var list = el("ol", null, { id: "member-history" });
-        (all[2].history || []).forEach(function (entry) {
-          list.appendChild(el("li", JSON.stringify(entry)));
+        (all[2].firings || []).forEach(function (f) {
+          list.appendChild(el("li", f.at.slice(0, 16).replace("T", " ") + " fired " + f.rule +
+            " (" + f.trigger + (f.event ? " " + f.event : "") + ")", { "data-history": "firing" }));
+        });
+        (all[2].messages || []).forEach(function (m) {
+          list.appendChild(el("li", String(m.queued_at || m.at).slice(0, 16).replace("T", " ") +
+            " message " + m.template + " on " + m.channel + ": " + m.status, { "data-history": "message" }));
         });
         history.appendChild(list);
         box.appendChild(history);
