@@ -352,6 +352,8 @@
     renderCampaigns(report);
     renderCohorts(report);
     renderRules(report);
+    document.getElementById("dashboard").setAttribute("data-state", "ready");
+    document.getElementById("status").textContent = "";
   }
 
   // ---- the API ------------------------------------------------------------------
@@ -387,8 +389,6 @@
         render(both[0], both[1]);
         var took = performance.now() - started;
         main.setAttribute("data-render-ms", took.toFixed(1));
-        main.setAttribute("data-state", "ready");
-        status.textContent = "";
       })
       .catch(function (e) {
         main.setAttribute("data-state", "error");

@@ -79,7 +79,10 @@ impl Browser {
             if ready {
                 break;
             }
-            assert!(Instant::now() < deadline, "chromedriver did not start in 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not start in 20 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let capabilities = json!({"capabilities": {"alwaysMatch": {
@@ -93,7 +96,9 @@ impl Browser {
                 ],
             },
         }}});
-        let answer = browser.call("POST", &format!("{base}/session"), Some(capabilities)).await;
+        let answer = browser
+            .call("POST", &format!("{base}/session"), Some(capabilities))
+            .await;
         let id = answer["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session in {answer}"));
@@ -116,16 +121,21 @@ impl Browser {
         let status = response.status();
         let text = response.text().await.expect("an answer");
         let answer: Value = serde_json::from_str(&text).expect("a JSON answer");
-        assert!(status.is_success(), "WebDriver {method} {url}: {status} {answer}");
+        assert!(
+            status.is_success(),
+            "WebDriver {method} {url}: {status} {answer}"
+        );
         answer["value"].clone()
     }
 
     async fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        self.call(method, &format!("{}{path}", self.session), body).await
+        self.call(method, &format!("{}{path}", self.session), body)
+            .await
     }
 
     pub async fn goto(&self, url: &str) {
-        self.command("POST", "/url", Some(json!({ "url": url }))).await;
+        self.command("POST", "/url", Some(json!({ "url": url })))
+            .await;
     }
 
     /// The address the browser is at now.
@@ -220,6 +230,12 @@ impl Browser {
             assert!(Instant::now() < deadline, "never true: {script}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Makes the window `width` × `height` CSS pixels.
+    pub async fn resize(&self, width: u32, height: u32) {
+        let rect = json!({ "width": width, "height": height });
+        self.command("POST", "/window/rect", Some(rect)).await;
     }
 
     /// A PNG of the whole window.
