@@ -14,6 +14,10 @@ use support::webdriver::Browser;
 
 const TOKEN: &str = "dashboard-test-token-5f2c";
 
+/// The browser tests take turns: each starts a Chromium, both write the README's
+/// screenshot, and the machine has two cores.
+static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -394,6 +398,32 @@ async fn look_up(browser: &Browser, daemon: &Daemon, member: &str) {
     assert!(!history.is_empty(), "no history for {member}");
 }
 
+/// A member id is user input: looked up, it comes back in the error as text, never
+/// as markup.
+async fn an_id_with_markup_is_shown_as_text(browser: &Browser) {
+    let field = browser.find("#member-id").await;
+    browser.clear(&field).await;
+    browser.type_into(&field, "<img src=x id=injected>").await;
+    browser
+        .click(&browser.find("#member-form button").await)
+        .await;
+    browser
+        .wait_until("return document.getElementById('member-error').textContent !== '';")
+        .await;
+    assert_eq!(
+        browser.text_of("#member-error").await,
+        r#"no member "<img src=x id=injected>""#
+    );
+    assert!(browser.find_all("#injected").await.is_empty());
+}
+
+/// The page's own script and styles keep to its Content-Security-Policy.
+async fn assert_nothing_refused_by_the_csp(browser: &Browser) {
+    for line in browser.console().await {
+        assert!(!line.contains("Content Security Policy"), "{line}");
+    }
+}
+
 /// Every chart drew a canvas of some size, and its legend names the series.
 async fn assert_charts_drawn(browser: &Browser) {
     let charts = browser
@@ -460,6 +490,7 @@ async fn save_screenshot(browser: &Browser) {
 /// back from the DOM; a year of days timed; a screenshot for the README.
 #[tokio::test]
 async fn in_a_browser_the_dashboard_logs_in_draws_a_report_and_looks_up_a_member() {
+    let _alone = ONE_BROWSER_AT_A_TIME.lock().await;
     let (daemon, _data) = daemon(Some(TOKEN));
     let http = client();
     feed_the_shipped_events(&http, &daemon).await;
@@ -522,7 +553,11 @@ async fn in_a_browser_the_dashboard_logs_in_draws_a_report_and_looks_up_a_member
 
     look_up(&browser, &daemon, "m-bo").await;
     assert_token_in_no_url(&browser).await;
+    assert_nothing_refused_by_the_csp(&browser).await;
+    // The README's screenshot, until GET /v1/report lands: then the test below takes
+    // it from the real report, and this line goes.
     save_screenshot(&browser).await;
+    an_id_with_markup_is_shown_as_text(&browser).await;
 
     // A year of days: timed in the page, printed, never asserted on.
     let year = a_year_of_days(&report);
@@ -549,6 +584,7 @@ async fn in_a_browser_the_dashboard_logs_in_draws_a_report_and_looks_up_a_member
 #[tokio::test]
 #[ignore = "waiting for GET /v1/report (issue 15 item 1), built on another branch"]
 async fn in_a_browser_the_dashboard_shows_the_figures_of_the_report_api() {
+    let _alone = ONE_BROWSER_AT_A_TIME.lock().await;
     let (daemon, _data) = daemon(Some(TOKEN));
     let http = client();
     feed_the_shipped_events(&http, &daemon).await;
@@ -564,8 +600,17 @@ async fn in_a_browser_the_dashboard_shows_the_figures_of_the_report_api() {
         .goto(&daemon.url(&format!("/#from={from}&to={to}&by=day")))
         .await;
     browser
-        .wait_until("return document.getElementById('dashboard').dataset.state === 'ready';")
+        .wait_until("return document.getElementById('dashboard').dataset.state !== 'loading';")
         .await;
+    assert_eq!(
+        browser
+            .attribute_of("#dashboard", "data-state")
+            .await
+            .as_deref(),
+        Some("ready"),
+        "{}",
+        browser.text_of("#status").await
+    );
     let first_render = browser
         .execute(
             "return performance.now() - performance.getEntriesByType('navigation')[0].startTime;",

@@ -87,6 +87,7 @@ impl Browser {
         }
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": [
@@ -188,6 +189,12 @@ impl Browser {
             .await;
     }
 
+    /// Empties a text field.
+    pub async fn clear(&self, element: &Element) {
+        let path = format!("/element/{}/clear", element.0);
+        self.command("POST", &path, None).await;
+    }
+
     pub async fn click(&self, element: &Element) {
         let path = format!("/element/{}/click", element.0);
         self.command("POST", &path, None).await;
@@ -259,6 +266,22 @@ impl Browser {
             .map(|all| {
                 all.iter()
                     .filter_map(|u| u.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// What the page wrote to the browser's console (and the browser's own errors
+    /// about it, such as Content-Security-Policy violations) since the last call.
+    pub async fn console(&self) -> Vec<String> {
+        let entries = self
+            .command("POST", "/se/log", Some(json!({ "type": "browser" })))
+            .await;
+        entries
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(|e| e["message"].as_str().map(str::to_string))
                     .collect()
             })
             .unwrap_or_default()
