@@ -64,6 +64,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(
     Router::new()
         .route("/", get(page))
         .route("/assets/{*file}", get(asset))
+        .route("/favicon.ico", get(no_icon))
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route_layer(from_fn_with_state(body_timeout, read_body_within))
@@ -122,6 +123,12 @@ fn html(status: StatusCode, body: &str) -> Response {
         (header::CACHE_CONTROL, "no-store"),
     ];
     guarded((status, headers, body.to_string()).into_response())
+}
+
+/// Browsers ask for an icon on every page; the dashboard has none, and a 404 would
+/// be noise in every browser console.
+async fn no_icon() -> Response {
+    guarded(StatusCode::NO_CONTENT.into_response())
 }
 
 /// An embedded asset. Its URL does not change when a new binary changes it, so
