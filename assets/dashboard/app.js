@@ -210,7 +210,7 @@
 
   function renderFunnel(report) {
     var tbody = clear(document.querySelector("#funnel tbody"));
-    report.reengagement.forEach(function (step) {
+    (report.reengagement || []).forEach(function (step) {
       var bar = el("td", null, { class: "bar" });
       var fill = el("span", percent(step.rate), { "data-funnel-rate": step.rule });
       fill.style.width = Math.min(100, step.rate * 100).toFixed(1) + "%";
@@ -223,11 +223,11 @@
         bar,
       ]);
     });
-    if (!report.reengagement.length) row(tbody, [el("td", "no re-engagement rules", { colspan: "5" })]);
+    if (!(report.reengagement || []).length) row(tbody, [el("td", "no re-engagement rules", { colspan: "5" })]);
   }
 
   function renderTickets(report) {
-    var t = report.tickets;
+    var t = report.tickets || {};
     var dl = clear(document.getElementById("tickets"));
     function item(label, value, key) {
       dl.appendChild(el("dt", label));
@@ -238,23 +238,23 @@
     item("Resolved", num(t.resolved), "resolved");
     item("Time to acknowledge, median", duration(t.ack_p50_seconds), "ack_p50");
     item("Time to acknowledge, 90th percentile", duration(t.ack_p90_seconds), "ack_p90");
-    Object.keys(t.breaches).sort().forEach(function (level) {
+    Object.keys(t.breaches || {}).sort().forEach(function (level) {
       item("SLA breaches at level " + level, num(t.breaches[level]), "breaches:" + level);
     });
   }
 
   function renderTiers(report) {
     var tbody = clear(document.querySelector("#tiers tbody"));
-    Object.keys(report.tiers).forEach(function (tier) {
+    Object.keys(report.tiers || {}).forEach(function (tier) {
       row(tbody, [tier, el("td", num(report.tiers[tier]), { "data-tier": tier })]);
     });
   }
 
   function renderCampaigns(report) {
     var box = clear(document.getElementById("campaigns"));
-    if (!report.campaigns.length) box.appendChild(el("p", "no campaigns"));
+    if (!(report.campaigns || []).length) box.appendChild(el("p", "no campaigns"));
     var now = Date.now();
-    report.campaigns.forEach(function (campaign) {
+    (report.campaigns || []).forEach(function (campaign) {
       var card = el("article", null, { class: "campaign", "data-campaign": campaign.id });
       card.appendChild(el("h3", campaign.id));
       // The timeline: one segment per phase, as wide as the phase is long (an open
@@ -298,13 +298,13 @@
 
   function renderCohorts(report) {
     var table = document.getElementById("cohorts");
-    var width = report.cohorts.reduce(function (w, c) { return Math.max(w, c.active.length); }, 0);
+    var width = (report.cohorts || []).reduce(function (w, c) { return Math.max(w, c.active.length); }, 0);
     var head = clear(table.querySelector("thead"));
     var cells = ["Week", "Joined"];
     for (var i = 0; i < width; i++) cells.push("+" + i + "w");
     row(head, cells.map(function (h) { return el("th", h); }));
     var tbody = clear(table.querySelector("tbody"));
-    report.cohorts.forEach(function (cohort) {
+    (report.cohorts || []).forEach(function (cohort) {
       var tr = row(tbody, [cohort.week, el("td", num(cohort.size), { "data-cohort-size": cohort.week })]);
       cohort.active.forEach(function (active, i) {
         var share = cohort.size ? active / cohort.size : 0;
@@ -322,14 +322,14 @@
   }
 
   function renderRules(report) {
-    var byFirings = report.rules.slice().sort(function (a, b) {
+    var byFirings = (report.rules || []).slice().sort(function (a, b) {
       return b.firings - a.firings || (a.id < b.id ? -1 : 1);
     }).slice(0, 10);
     var tbody = clear(document.querySelector("#rules-firings tbody"));
     byFirings.forEach(function (rule) {
       row(tbody, [rule.id, el("td", num(rule.firings), { "data-rule-firings": rule.id }), num(rule.points)]);
     });
-    var failing = report.rules.filter(function (r) { return r.failures > 0; }).sort(function (a, b) {
+    var failing = (report.rules || []).filter(function (r) { return r.failures > 0; }).sort(function (a, b) {
       return b.failures - a.failures || (a.id < b.id ? -1 : 1);
     }).slice(0, 10);
     tbody = clear(document.querySelector("#rules-failures tbody"));
