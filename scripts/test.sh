@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Rally's whole test suite. The SMTP tests need a real SMTP server (Debian's
-# python3-aiosmtpd); install it first when it is missing.
+# python3-aiosmtpd), the dashboard test a real browser (Debian's chromium and
+# chromium-driver); install them first when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,15 @@ if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
     if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-aiosmtpd >/dev/null
+fi
+
+# The dashboard's browser test drives Debian's headless Chromium through chromedriver.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    echo "installing chromium and chromium-driver (a real browser for the dashboard test)..." >&2
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
 exec cargo test "$@"

@@ -28,7 +28,7 @@
 //! | [`rewards`] | the rewards catalog: judging a redemption (stock, codes, limits, balance), what was issued |
 //! | [`replay`] | `rally replay`: the event journal run again — a self-check of the live state, or other rules over real history |
 //! | [`ruletest`] | `rally test`: test files next to the rules, run on `sim`'s machinery, reported like `cargo test` |
-//! | [`daemon`] | `rally run`: the writer thread, the HTTP API, hot reload, `rally bench` |
+//! | [`daemon`] | `rally run`: the writer thread, the HTTP API, the web dashboard, hot reload, `rally bench` |
 //!
 //! Invariants that hold everywhere:
 //! - nothing but a clock reads the time; the step takes `now` as an argument;

@@ -47,7 +47,9 @@ pub struct App {
     pub explaining: Arc<tokio::sync::Semaphore>,
 }
 
-/// The routes. With a token, everything but `/healthz` requires it; bodies are read
+/// The routes. With a token, everything but `/healthz` and the dashboard's page, assets
+/// and login requires it (a logged-in browser's session cookie will do for reads; see
+/// [`super::session`]); bodies are read
 /// (within `body_timeout`) only after the token is checked.
 pub fn router(app: Arc<App>, token: Option<Token>, body_timeout: BodyTimeout) -> Router {
     let guarded = Router::new()
@@ -72,12 +74,14 @@ pub fn router(app: Arc<App>, token: Option<Token>, body_timeout: BodyTimeout) ->
         .route("/v1/rules/reload", post(reload))
         .route("/metrics", get(metrics))
         .route_layer(from_fn_with_state(body_timeout, read_body_within));
+    let dashboard = super::dashboard::routes(token.clone(), body_timeout);
     let guarded = match token {
         Some(token) => guarded.route_layer(from_fn_with_state(token, require_token)),
         None => guarded,
     };
     let routes = Router::new()
         .route("/healthz", get(healthz))
+        .merge(dashboard)
         .merge(guarded)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -7,21 +7,33 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use subtle::ConstantTimeEq;
 
 use super::api::error;
 use super::ingest::{MAX_BATCH, MAX_BODY_BYTES};
+use super::session::Sessions;
 
-/// The secret clients must present. Its `Debug` hides it, so it cannot reach a log.
+/// The secret clients must present, and the dashboard's browser sessions opened with
+/// it. Its `Debug` hides it, so it cannot reach a log.
 #[derive(Clone)]
-pub struct Token(Arc<str>);
+pub struct Token(Arc<str>, Arc<Sessions>);
 
 impl Token {
     pub fn new(secret: &str) -> Token {
-        Token(Arc::from(secret))
+        Token(Arc::from(secret), Arc::default())
+    }
+
+    /// The browser sessions opened by logging in with this token.
+    pub fn sessions(&self) -> &Sessions {
+        &self.1
+    }
+
+    /// Whether `given` (typed into the login form) is the token, in constant time.
+    pub fn is(&self, given: &str) -> bool {
+        bool::from(given.trim().as_bytes().ct_eq(self.0.as_bytes()))
     }
 
     /// Whether an `Authorization` header value carries this token, compared in constant
@@ -33,8 +45,7 @@ impl Token {
         let Some((scheme, given)) = value.split_once(' ') else {
             return false;
         };
-        scheme.eq_ignore_ascii_case("bearer")
-            && bool::from(given.trim().as_bytes().ct_eq(self.0.as_bytes()))
+        scheme.eq_ignore_ascii_case("bearer") && self.is(given)
     }
 }
 
@@ -44,9 +55,13 @@ impl std::fmt::Debug for Token {
     }
 }
 
-/// Middleware: 401 unless the request carries the token.
+/// Middleware: 401 unless the request carries the token, or is a read from a browser
+/// logged in to the dashboard. The session cookie admits reads only: the dashboard
+/// changes nothing, so a forged cross-site POST has nothing to ride on.
 pub async fn require_token(State(token): State<Token>, request: Request, next: Next) -> Response {
-    if token.admits(request.headers().get(header::AUTHORIZATION)) {
+    if token.admits(request.headers().get(header::AUTHORIZATION))
+        || (is_read(request.method()) && token.sessions().admits(request.headers()))
+    {
         return next.run(request).await;
     }
     let mut response = error(
@@ -57,6 +72,10 @@ pub async fn require_token(State(token): State<Token>, request: Request, next: N
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
+}
+
+fn is_read(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
 }
 
 /// How long a client has to send a request's body once its headers are in

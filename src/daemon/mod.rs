@@ -11,6 +11,8 @@
 //! | [`retention`] | `settings.retention`: removing old messages and history in the background |
 //! | [`reload`] | rule reloads (rules and channels): by request and by watching the rules directory |
 //! | [`guard`] | bearer token, body timeout and rate limit |
+//! | [`dashboard`] | the web dashboard at `/`: embedded page and assets, login and logout |
+//! | [`session`] | the dashboard's browser sessions (the cookie the login form sets) |
 //! | [`serve`] | the accept loop: connection limit, header and idle timeouts |
 //! | [`telemetry`] | the metrics behind `GET /metrics` |
 //! | [`bench`] | `rally bench`: throughput and latency over real HTTP |
@@ -25,6 +27,7 @@
 mod adjust;
 mod api;
 pub mod bench;
+mod dashboard;
 mod draws;
 mod guard;
 mod health;
@@ -37,6 +40,7 @@ mod reload;
 mod retention;
 mod rewards;
 pub mod serve;
+mod session;
 mod telemetry;
 mod tickets;
 mod writer;

@@ -11,6 +11,7 @@ pub mod live;
 pub mod runner;
 pub mod sim;
 pub mod smtp;
+pub mod webdriver;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
