@@ -467,7 +467,9 @@ async fn legend_at_last_period(browser: &Browser, chart: &str) -> Vec<String> {
     serde_json::from_value(values).unwrap()
 }
 
-/// The whole page, top to bottom, to docs/dashboard.png (shown in the README).
+/// The whole page, top to bottom, to `target/dashboard.png`; with
+/// `RALLY_UPDATE_SCREENSHOT=1`, also to docs/dashboard.png (shown in the README), so
+/// an ordinary test run leaves the checkout as it was.
 async fn save_screenshot(browser: &Browser) {
     let height = browser
         .execute(
@@ -479,7 +481,10 @@ async fn save_screenshot(browser: &Browser) {
     browser.resize(1400, height).await;
     let png = browser.screenshot().await;
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    std::fs::write(repo().join("docs/dashboard.png"), png).unwrap();
+    std::fs::write(repo().join("target/dashboard.png"), &png).unwrap();
+    if std::env::var_os("RALLY_UPDATE_SCREENSHOT").is_some() {
+        std::fs::write(repo().join("docs/dashboard.png"), &png).unwrap();
+    }
     browser.resize(1400, 1000).await;
 }
 
