@@ -15,6 +15,7 @@
 //! | [`script`] | the Rhai sandbox: engine limits, scope building, script-requested actions, calls resolved at compile time |
 //! | [`engine`] | the pure step: (rule set, member, input, now) → changes |
 //! | [`messaging`] | rendering templates; delivering over smtp, webhooks and the log |
+//! | [`metrics`] | community metrics kept with each step (`metrics.*` rows); the report built from them |
 //! | [`policy`] | whether a marketing message goes now, later (quiet hours), or not at all |
 //! | [`tickets`] | escalation tickets: open, climb the ladder, acknowledge, resolve |
 //! | [`outbox`] | queued messages as stored, and the dispatcher that delivers them |
@@ -46,6 +47,7 @@ pub mod import;
 pub mod localtime;
 pub mod member;
 pub mod messaging;
+pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod policy;

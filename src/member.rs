@@ -96,6 +96,8 @@ pub struct Bookkeeping {
     /// shortened by a reload still reaches a member already past its deadline, and a
     /// rule that fired is not fired again in the same silence when its duration moves.
     pub silence_rules: Option<(i64, Vec<String>)>,
+    /// What the community metrics last counted the member for (`src/metrics`).
+    pub metrics: crate::metrics::Marks,
 }
 
 impl Member {
