@@ -33,6 +33,7 @@ mod journal;
 mod json_errors;
 mod messages;
 mod reload;
+mod report;
 mod retention;
 mod rewards;
 pub mod serve;

@@ -25,6 +25,7 @@
 //! (see [`report`]).
 
 mod delta;
+pub mod gauges;
 mod marks;
 mod presence;
 pub mod render;
