@@ -25,6 +25,7 @@
 //! | [`backtest`] | `rally diff`: two runs compared per rule, member, campaign; `--fail-if` for CI |
 //! | [`import`] | `rally import`: history into a data directory, on `sim`'s clock |
 //! | [`rewards`] | the rewards catalog: judging a redemption (stock, codes, limits, balance), what was issued |
+//! | [`report`] | `rally report`: the community report of a data directory, or of events run as `sim` runs them |
 //! | [`replay`] | `rally replay`: the event journal run again — a self-check of the live state, or other rules over real history |
 //! | [`ruletest`] | `rally test`: test files next to the rules, run on `sim`'s machinery, reported like `cargo test` |
 //! | [`daemon`] | `rally run`: the writer thread, the HTTP API, hot reload, `rally bench` |
@@ -52,6 +53,7 @@ pub mod money;
 pub mod outbox;
 pub mod policy;
 pub mod replay;
+pub mod report;
 pub mod rewards;
 pub mod rules;
 pub mod ruletest;
