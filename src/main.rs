@@ -869,8 +869,7 @@ fn community_report(
             if events == "-" {
                 rally::report::from_events(set, io::stdin().lock(), until, &params)
             } else {
-                let file =
-                    File::open(events).map_err(|e| format!("cannot open {events}: {e}"))?;
+                let file = File::open(events).map_err(|e| format!("cannot open {events}: {e}"))?;
                 rally::report::from_events(set, BufReader::new(file), until, &params)
             }
         }

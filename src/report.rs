@@ -95,7 +95,13 @@ fn document(
         today,
     )?;
     let deliveries = metrics::report::deliveries(store, rules)?;
-    Ok(metrics::report::build(tally, &deliveries, rules, range, now))
+    Ok(metrics::report::build(
+        tally,
+        &deliveries,
+        rules,
+        range,
+        now,
+    ))
 }
 
 /// `sim`'s lines need no answer here: a rejected line is `sim`'s to report.

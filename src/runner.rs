@@ -11,8 +11,8 @@
 
 mod arming;
 mod committed;
-mod draw;
 mod credit;
+mod draw;
 mod fanout;
 mod journal;
 mod open_group;

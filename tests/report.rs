@@ -51,8 +51,20 @@ fn weekly_report() -> Value {
     let rules = fixture("");
     let events = fixture("events.jsonl");
     json_of(&run(&[
-        "report", "--rules", path(&rules), "--events", path(&events), "--until", "2026-11-20",
-        "--from", "2026-11-01", "--to", "2026-11-20", "--by", "week", "--json",
+        "report",
+        "--rules",
+        path(&rules),
+        "--events",
+        path(&events),
+        "--until",
+        "2026-11-20",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-20",
+        "--by",
+        "week",
+        "--json",
     ]))
 }
 
@@ -64,7 +76,10 @@ fn members_and_silence_per_week_are_the_ones_worked_out_by_hand() {
     assert_eq!(doc["by"], "week");
     assert_eq!(doc["timezone"], "Asia/Shanghai");
     let periods = doc["periods"].as_array().expect("periods");
-    let names: Vec<&str> = periods.iter().map(|p| p["period"].as_str().unwrap()).collect();
+    let names: Vec<&str> = periods
+        .iter()
+        .map(|p| p["period"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["2026-W44", "2026-W45", "2026-W46", "2026-W47"]);
     // total, new, active (distinct), returned, left
     let members = [
@@ -196,8 +211,16 @@ fn a_day_by_day_report_counts_a_member_active_on_two_days_once_in_the_totals() {
     let rules = fixture("");
     let events = fixture("events.jsonl");
     let doc = json_of(&run(&[
-        "report", "--rules", path(&rules), "--events", path(&events),
-        "--from", "2026-11-01", "--to", "2026-11-02", "--json",
+        "report",
+        "--rules",
+        path(&rules),
+        "--events",
+        path(&events),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-02",
+        "--json",
     ]));
     let active: Vec<&Value> = doc["periods"]
         .as_array()
@@ -215,10 +238,36 @@ fn an_imported_data_directory_reports_what_its_events_report_and_replay_rebuilds
     let rules = fixture("");
     let events = fixture("events.jsonl");
     let data = tempfile::tempdir().expect("a data directory");
-    let imported = run(&["import", "--rules", path(&rules), "--data", path(data.path()), "--events", path(&events)]);
-    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
-    let range = ["--from", "2026-11-01", "--to", "2026-11-12", "--by", "week", "--json"];
-    let mut from_data = vec!["report", "--data", path(data.path()), "--rules", path(&rules)];
+    let imported = run(&[
+        "import",
+        "--rules",
+        path(&rules),
+        "--data",
+        path(data.path()),
+        "--events",
+        path(&events),
+    ]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let range = [
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-12",
+        "--by",
+        "week",
+        "--json",
+    ];
+    let mut from_data = vec![
+        "report",
+        "--data",
+        path(data.path()),
+        "--rules",
+        path(&rules),
+    ];
     from_data.extend(range);
     let mut from_events = vec!["report", "--events", path(&events), "--rules", path(&rules)];
     from_events.extend(range);
@@ -237,7 +286,15 @@ fn bad_parameters_are_refused_naming_the_parameter() {
         ("--to", "2026-11-31", "to:"),
         ("--by", "year", "by:"),
     ] {
-        let out = run(&["report", "--rules", path(&rules), "--events", path(&events), flag, value]);
+        let out = run(&[
+            "report",
+            "--rules",
+            path(&rules),
+            "--events",
+            path(&events),
+            flag,
+            value,
+        ]);
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{flag}: {stderr}");
@@ -251,15 +308,34 @@ fn the_html_page_is_self_contained_and_holds_the_tables() {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("report.html");
     let out = run(&[
-        "report", "--rules", path(&rules), "--events", path(&events), "--until", "2026-11-20",
-        "--by", "week", "--html", path(&page),
+        "report",
+        "--rules",
+        path(&rules),
+        "--events",
+        path(&events),
+        "--until",
+        "2026-11-20",
+        "--by",
+        "week",
+        "--html",
+        path(&page),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let html = std::fs::read_to_string(&page).expect("the page is written");
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<style>"));
     assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("src="));
-    for title in ["Re-engagement", "Campaigns", "Retention cohorts", "Tickets", "Rules"] {
+    for title in [
+        "Re-engagement",
+        "Campaigns",
+        "Retention cohorts",
+        "Tickets",
+        "Rules",
+    ] {
         assert!(html.contains(&format!("<h2>{title}")), "{title}");
     }
     assert!(html.contains("<td>nudge-7d</td><td>nudge</td><td>4</td><td>1</td><td>0.250</td>"));
@@ -270,11 +346,24 @@ fn the_html_page_is_self_contained_and_holds_the_tables() {
 #[test]
 fn the_shipped_rules_on_their_example_give_the_figures_in_the_readme() {
     let doc = json_of(&run(&[
-        "report", "--rules", "rules", "--events", "examples/shipped/events.jsonl",
-        "--from", "2026-11-01", "--to", "2026-11-07", "--by", "week", "--json",
+        "report",
+        "--rules",
+        "rules",
+        "--events",
+        "examples/shipped/events.jsonl",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-07",
+        "--by",
+        "week",
+        "--json",
     ]));
     let totals = &doc["totals"];
-    assert_eq!(totals["members"], json!({"total": 4, "new": 4, "active": 4, "returned": 0, "left": 0}));
+    assert_eq!(
+        totals["members"],
+        json!({"total": 4, "new": 4, "active": 4, "returned": 0, "left": 0})
+    );
     assert_eq!(totals["commerce"]["purchases"], 6);
     assert_eq!(totals["commerce"]["gmv"], "25700");
     assert_eq!(totals["points"]["issued"], 1121);
@@ -324,14 +413,19 @@ async fn the_daemon_serves_the_report_and_the_community_gauges() {
     let today = chrono::Utc::now().date_naive().to_string();
     assert_eq!(doc["to"], today.as_str());
     let totals = &doc["totals"];
-    assert_eq!(totals["members"], json!({"total": 2, "new": 2, "active": 2, "returned": 0, "left": 0}));
+    assert_eq!(
+        totals["members"],
+        json!({"total": 2, "new": 2, "active": 2, "returned": 0, "left": 0})
+    );
     assert_eq!(totals["commerce"]["gmv"], "600.5");
     assert_eq!(totals["points"]["issued"], 80);
     assert_eq!(totals["points"]["outstanding"], 80);
     assert_eq!(doc["tiers"], json!({"bronze": 1, "silver": 1}));
     assert_eq!(totals["silent"], json!({"7d": 0}));
 
-    let (status, weekly) = session.get(&format!("/v1/report?from={today}&to={today}&by=month")).await;
+    let (status, weekly) = session
+        .get(&format!("/v1/report?from={today}&to={today}&by=month"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(weekly["periods"].as_array().unwrap().len(), 1);
     assert_eq!(weekly["periods"][0]["members"]["active"], 2);

@@ -258,11 +258,7 @@ async fn reload(State(app): State<Arc<App>>) -> Response {
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let mut text = app.metrics.render();
     text.push_str(&super::report::gauges(&app).await);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        text,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 fn unknown_member(id: &str) -> Response {

@@ -51,14 +51,24 @@ pub(super) async fn report(State(app): State<Arc<App>>, Query(params): Query<Par
         Ok(range) => range,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    Json(metrics::report::build(&tally, &deliveries, &rules, range, now)).into_response()
+    Json(metrics::report::build(
+        &tally,
+        &deliveries,
+        &rules,
+        range,
+        now,
+    ))
+    .into_response()
 }
 
 /// The community gauges for `GET /metrics`; empty (logged) if the store cannot be read.
 pub(super) async fn gauges(app: &Arc<App>) -> String {
     let rules = app.reloader.rules();
     let shared = Arc::clone(app);
-    let loaded = read(app, move |store| Ok((now(&shared, store)?, Tally::load(store)?))).await;
+    let loaded = read(app, move |store| {
+        Ok((now(&shared, store)?, Tally::load(store)?))
+    })
+    .await;
     match loaded {
         Ok((now, tally)) => {
             let today = crate::localtime::local_day(now, rules.settings.timezone);

@@ -17,8 +17,15 @@ pub fn render(tally: &Tally, rules: &RuleSet, today: NaiveDate) -> String {
     let (members, outstanding) = tally
         .days
         .range(..=today)
-        .fold((0u64, 0i64), |(m, p), (_, day)| (m + day.new, p + day.balance_change));
-    gauge(&mut out, "rally_members_total", "Members Rally has seen.", &[("", members.to_string())]);
+        .fold((0u64, 0i64), |(m, p), (_, day)| {
+            (m + day.new, p + day.balance_change)
+        });
+    gauge(
+        &mut out,
+        "rally_members_total",
+        "Members Rally has seen.",
+        &[("", members.to_string())],
+    );
     let month_start = today.with_day(1).unwrap_or(today);
     let active = [
         ("day", tally.active.distinct(today, today)),
@@ -29,7 +36,12 @@ pub fn render(tally: &Tally, rules: &RuleSet, today: NaiveDate) -> String {
         .iter()
         .map(|(window, n)| (format!("window=\"{window}\""), n.to_string()))
         .collect();
-    gauge_labelled(&mut out, "rally_members_active", "Distinct members active today, this ISO week, this month.", &active);
+    gauge_labelled(
+        &mut out,
+        "rally_members_active",
+        "Distinct members active today, this ISO week, this month.",
+        &active,
+    );
     let silent: Vec<(String, String)> = silent_bands(rules)
         .into_iter()
         .map(|(band, days)| {
@@ -39,8 +51,18 @@ pub fn render(tally: &Tally, rules: &RuleSet, today: NaiveDate) -> String {
             (format!("band=\"{band}\""), count.to_string())
         })
         .collect();
-    gauge_labelled(&mut out, "rally_members_silent", "Members silent at least as long as an inactive rule waits.", &silent);
-    gauge(&mut out, "rally_points_outstanding", "Points held by all members: the liability.", &[("", outstanding.to_string())]);
+    gauge_labelled(
+        &mut out,
+        "rally_members_silent",
+        "Members silent at least as long as an inactive rule waits.",
+        &silent,
+    );
+    gauge(
+        &mut out,
+        "rally_points_outstanding",
+        "Points held by all members: the liability.",
+        &[("", outstanding.to_string())],
+    );
     let tiers: Vec<(String, String)> = tally
         .tiers
         .iter()
@@ -48,8 +70,18 @@ pub fn render(tally: &Tally, rules: &RuleSet, today: NaiveDate) -> String {
         .collect();
     gauge_labelled(&mut out, "rally_tier_members", "Members per tier.", &tiers);
     let today_row = tally.days.get(&today).cloned().unwrap_or_default();
-    gauge(&mut out, "rally_purchases_today", "Purchases today.", &[("", today_row.purchases.to_string())]);
-    gauge(&mut out, "rally_gmv_today", "The amount of today's purchases.", &[("", today_row.gmv.normalize().to_string())]);
+    gauge(
+        &mut out,
+        "rally_purchases_today",
+        "Purchases today.",
+        &[("", today_row.purchases.to_string())],
+    );
+    gauge(
+        &mut out,
+        "rally_gmv_today",
+        "The amount of today's purchases.",
+        &[("", today_row.gmv.normalize().to_string())],
+    );
     out
 }
 

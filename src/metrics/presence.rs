@@ -112,7 +112,12 @@ mod tests {
 
     #[test]
     fn distinct_members_match_a_count_by_hand_for_every_range() {
-        let members = vec![vec![1, 2, 9], vec![3], vec![2, 20, 21], vec![15, 16, 17, 30]];
+        let members = vec![
+            vec![1, 2, 9],
+            vec![3],
+            vec![2, 20, 21],
+            vec![15, 16, 17, 30],
+        ];
         let presence = built(&members);
         for from in 1..=30 {
             for to in from..=30 {

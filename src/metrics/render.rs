@@ -29,13 +29,24 @@ pub fn tables(doc: &Value) -> Vec<Table> {
     out.push(simple(
         "Re-engagement",
         &["rule", "template", "sent", "returned", "rate"],
-        rows(&doc["reengagement"], &["rule", "template", "sent", "returned", "rate"]),
+        rows(
+            &doc["reengagement"],
+            &["rule", "template", "sent", "returned", "rate"],
+        ),
     ));
     let mut phases = Vec::new();
     for campaign in doc["campaigns"].as_array().into_iter().flatten() {
         for phase in campaign["phases"].as_array().into_iter().flatten() {
             let mut row = vec![cell(&campaign["id"])];
-            for key in ["name", "from", "to", "participants", "points", "gmv", "budget_used"] {
+            for key in [
+                "name",
+                "from",
+                "to",
+                "participants",
+                "points",
+                "gmv",
+                "budget_used",
+            ] {
                 row.push(cell(&phase[key]));
             }
             phases.push(row);
@@ -43,7 +54,16 @@ pub fn tables(doc: &Value) -> Vec<Table> {
     }
     out.push(simple(
         "Campaigns",
-        &["campaign", "phase", "from", "to", "participants", "points", "gmv", "budget used"],
+        &[
+            "campaign",
+            "phase",
+            "from",
+            "to",
+            "participants",
+            "points",
+            "gmv",
+            "budget used",
+        ],
         phases,
     ));
     let cohorts: Vec<&Value> = doc["cohorts"].as_array().into_iter().flatten().collect();
@@ -77,7 +97,14 @@ pub fn tables(doc: &Value) -> Vec<Table> {
         .join(", ");
     out.push(simple(
         "Tickets",
-        &["opened", "acknowledged", "resolved", "ack p50 (s)", "ack p90 (s)", "SLA breaches"],
+        &[
+            "opened",
+            "acknowledged",
+            "resolved",
+            "ack p50 (s)",
+            "ack p90 (s)",
+            "SLA breaches",
+        ],
         vec![vec![
             cell(&tickets["opened"]),
             cell(&tickets["acknowledged"]),
@@ -101,16 +128,23 @@ fn periods(doc: &Value) -> Table {
         .as_object()
         .map(|silent| silent.keys().cloned().collect())
         .unwrap_or_default();
-    let mut header: Vec<String> = [
-        "period", "members", "new", "active", "returned", "left",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut header: Vec<String> = ["period", "members", "new", "active", "returned", "left"]
+        .map(String::from)
+        .to_vec();
     header.extend(bands.iter().map(|band| format!("silent {band}")));
     header.extend(
         [
-            "purchases", "gmv", "buyers", "repurchase", "issued", "redeemed", "outstanding",
-            "queued", "sent", "failed", "tickets",
+            "purchases",
+            "gmv",
+            "buyers",
+            "repurchase",
+            "issued",
+            "redeemed",
+            "outstanding",
+            "queued",
+            "sent",
+            "failed",
+            "tickets",
         ]
         .map(String::from),
     );

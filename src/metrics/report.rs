@@ -511,13 +511,22 @@ mod tests {
     #[test]
     fn a_missing_range_is_the_thirty_days_ending_today_by_day() {
         let range = Range::parse(None, None, None, d("2026-11-30")).unwrap();
-        assert_eq!((range.from, range.to, range.by), (d("2026-11-01"), d("2026-11-30"), Unit::Day));
+        assert_eq!(
+            (range.from, range.to, range.by),
+            (d("2026-11-01"), d("2026-11-30"), Unit::Day)
+        );
         assert_eq!(range.periods().len(), 30);
     }
 
     #[test]
     fn weeks_are_iso_weeks_cut_at_the_ends_of_the_range() {
-        let range = Range::parse(Some("2026-11-01"), Some("2026-11-10"), Some("week"), d("2026-12-01")).unwrap();
+        let range = Range::parse(
+            Some("2026-11-01"),
+            Some("2026-11-10"),
+            Some("week"),
+            d("2026-12-01"),
+        )
+        .unwrap();
         let periods = range.periods();
         assert_eq!(
             periods,
@@ -531,7 +540,13 @@ mod tests {
 
     #[test]
     fn months_run_to_their_last_day() {
-        let range = Range::parse(Some("2026-11-15"), Some("2027-01-02"), Some("month"), d("2027-01-02")).unwrap();
+        let range = Range::parse(
+            Some("2026-11-15"),
+            Some("2027-01-02"),
+            Some("month"),
+            d("2027-01-02"),
+        )
+        .unwrap();
         let names: Vec<String> = range.periods().into_iter().map(|p| p.0).collect();
         assert_eq!(names, ["2026-11", "2026-12", "2027-01"]);
         assert_eq!(range.periods()[1].2, d("2026-12-31"));

@@ -193,12 +193,16 @@ impl Tally {
         &mut self.cohorts
     }
 
-    pub(super) fn touch_reengagement(&mut self) -> &mut BTreeMap<String, BTreeMap<String, Winback>> {
+    pub(super) fn touch_reengagement(
+        &mut self,
+    ) -> &mut BTreeMap<String, BTreeMap<String, Winback>> {
         self.dirty.insert(Row::Reengagement);
         &mut self.reengagement
     }
 
-    pub(super) fn touch_campaigns(&mut self) -> &mut BTreeMap<String, BTreeMap<String, PhaseCounts>> {
+    pub(super) fn touch_campaigns(
+        &mut self,
+    ) -> &mut BTreeMap<String, BTreeMap<String, PhaseCounts>> {
         self.dirty.insert(Row::Campaigns);
         &mut self.campaigns
     }

@@ -170,11 +170,8 @@ impl Runner {
                 } = tickets::climb(&mut ticket, policy, due)
                 {
                     // Climbing to `level` means the SLA of the level below ran out.
-                    self.metrics.breach(
-                        level.saturating_sub(1),
-                        due,
-                        self.rules.settings.timezone,
-                    );
+                    self.metrics
+                        .breach(level.saturating_sub(1), due, self.rules.settings.timezone);
                     let member = self
                         .member(&ticket.member)?
                         .unwrap_or_else(|| crate::member::Member::new(&ticket.member));
