@@ -25,9 +25,12 @@
 //! (see [`report`]).
 
 mod delta;
+#[cfg(test)]
+mod delta_tests;
 pub mod gauges;
 mod marks;
 mod presence;
+mod range;
 pub mod render;
 pub mod report;
 mod rows;
@@ -35,5 +38,5 @@ mod rows;
 pub use delta::Before;
 pub use marks::Marks;
 pub use presence::Presence;
-pub use report::{Range, RangeError, Unit};
+pub use range::{Range, RangeError, Unit, DEFAULT_DAYS, MAX_DAYS};
 pub use rows::{Day, PhaseCounts, RuleCounts, Tally, Winback, META};
