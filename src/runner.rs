@@ -490,7 +490,6 @@ impl Runner {
             write.ledger.append(&mut ledger);
             write.firings.append(&mut firings);
         }
-        self.metrics.flush(&mut write);
         self.open.push_step(member, write);
         self.run_credits(credits);
     }
@@ -517,6 +516,12 @@ impl Runner {
                 meta_put: vec![(CLOCK_META.to_string(), clock)],
                 ..StepWrite::default()
             });
+        }
+        // The metrics rows the group's steps changed, once each, in the same batch.
+        let mut metrics = StepWrite::default();
+        self.metrics.flush(&mut metrics);
+        if !metrics.meta_put.is_empty() {
+            self.open.push(metrics);
         }
         let mut writes = self.open.close();
         let result = self.store.commit(&writes);

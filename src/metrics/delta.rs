@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::prelude::ToPrimitive;
 
-use super::rows::Tally;
+use super::rows::{Kind, Tally};
 use crate::engine::Outcome;
 use crate::localtime;
 use crate::member::Member;
@@ -125,7 +125,7 @@ impl Tally {
         }
         let marks = &mut member.book.metrics;
         let previous = marks.active_day;
-        if !self.touch_active().present(previous, day) {
+        if !self.present(Kind::Active, previous, day) {
             return;
         }
         marks.active_day = Some(day);
@@ -156,13 +156,13 @@ impl Tally {
         row.purchases += purchases.trunc().to_u64().unwrap_or(0);
         row.gmv += gmv;
         let marks = &mut member.book.metrics;
-        if self.touch_buyers().present(marks.bought_day, today) {
+        if self.present(Kind::Buyer, marks.bought_day, today) {
             marks.bought_day = Some(today);
         }
         let repeat = marks
             .last_purchase
             .is_some_and(|last| now - last <= REPEAT_WITHIN);
-        if repeat && self.touch_rebuyers().present(marks.rebought_day, today) {
+        if repeat && self.present(Kind::RepeatBuyer, marks.rebought_day, today) {
             marks.rebought_day = Some(today);
         }
         marks.last_purchase = Some(now);

@@ -14,15 +14,15 @@ settings: { timezone: Asia/Shanghai }
 tiers:
   by: points_lifetime
   levels:
-- { name: bronze, from: 0 }
-- { name: silver, from: 100 }
+    - { name: bronze, from: 0 }
+    - { name: silver, from: 100 }
 rules:
   - id: nudge
-trigger: { inactive: 7d }
-actions: [ { tag: silent } ]
+    trigger: { inactive: 7d }
+    actions: [ { tag: silent } ]
   - id: later
-trigger: { inactive: 36h }
-actions: [ { tag: quiet } ]
+    trigger: { inactive: 36h }
+    actions: [ { tag: quiet } ]
 "#;
 
 fn rules() -> RuleSet {
@@ -263,7 +263,7 @@ fn a_member_active_in_a_later_week_counts_in_its_join_weeks_cohort() {
 }
 
 #[test]
-fn a_changed_row_is_written_once_with_the_step_that_changed_it() {
+fn a_changed_row_is_written_once_until_it_changes_again() {
     let mut tally = Tally::default();
     step(
         &mut tally,
@@ -278,7 +278,7 @@ fn a_changed_row_is_written_once_with_the_step_that_changed_it() {
         names,
         [
             "metrics.day.2026-11-01",
-            "metrics.active",
+            "metrics.active.2026-11-01",
             "metrics.cohorts"
         ]
     );

@@ -2,15 +2,16 @@
 //! `settings.timezone`, and committed in the same batch as the steps that change them.
 //!
 //! The runner holds one [`Tally`]: every step's outcome, with what the member was
-//! before it ([`Before`]), changes it ([`Tally::step`]), and the rows it changed go
-//! into that step's write as `meta` rows named `metrics.*` ([`Tally::flush`]). So a
-//! crash never splits a step from its metrics, a replay of the journal rebuilds them
-//! exactly, and a report reads a few rows per day in its range — never the members.
+//! before it ([`Before`]), changes it ([`Tally::step`]), and the rows its steps
+//! changed are written, once each, as `meta` rows named `metrics.*` in the batch that
+//! commits the group ([`Tally::flush`]). So a crash never splits a step from its
+//! metrics, a replay of the journal rebuilds them exactly, and a report reads a few
+//! rows per day in its range — never the members.
 //!
 //! | meta row | holds |
 //! |---|---|
 //! | `metrics.day.<YYYY-MM-DD>` | what is summed over days: new members, purchases, points, messages, tickets, rules ([`Day`]) |
-//! | `metrics.active`, `.buyers`, `.rebuyers` | distinct members over any range of days ([`Presence`]) |
+//! | `metrics.active.<day>`, `.buyers.<day>`, `.rebuyers.<day>` | distinct members over any range of days ([`Presence`]), one row per day |
 //! | `metrics.tiers` | members per tier, now |
 //! | `metrics.cohorts` | join week × weeks since joining that members were active |
 //! | `metrics.reengagement` | per inactivity rule and template: sent, and came back within the window |

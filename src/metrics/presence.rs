@@ -15,8 +15,7 @@ use std::ops::Bound;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Presence {
     /// Members by the first day they were present.
     first: BTreeMap<NaiveDate, u64>,
@@ -26,7 +25,40 @@ pub struct Presence {
     closed: BTreeMap<NaiveDate, BTreeMap<NaiveDate, u64>>,
 }
 
+/// What [`Presence`] holds for one day, stored as one row: a step touches the rows of
+/// the two days it links, never the whole history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PresenceDay {
+    pub first: u64,
+    pub open: u64,
+    /// Steps from this day to the next day present, by that day.
+    pub closed: BTreeMap<NaiveDate, u64>,
+}
+
 impl Presence {
+    /// The row of `day`.
+    pub fn day(&self, day: NaiveDate) -> PresenceDay {
+        PresenceDay {
+            first: self.first.get(&day).copied().unwrap_or(0),
+            open: self.open.get(&day).copied().unwrap_or(0),
+            closed: self.closed.get(&day).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Puts back the row of `day`, as read.
+    pub fn load_day(&mut self, day: NaiveDate, row: PresenceDay) {
+        if row.first > 0 {
+            self.first.insert(day, row.first);
+        }
+        if row.open > 0 {
+            self.open.insert(day, row.open);
+        }
+        if !row.closed.is_empty() {
+            self.closed.insert(day, row.closed);
+        }
+    }
+
     /// A member is present on `day`, last present on `previous` (`None`: never before).
     /// Returns whether this is news: `false` for a day already counted (or an earlier
     /// one, which cannot happen on the monotone step clock but must not corrupt counts).
@@ -138,6 +170,16 @@ mod tests {
         // As of the 25th: 9, 3, 20.
         assert_eq!(presence.absent_since(d(5), d(25)), 1);
         assert_eq!(presence.absent_since(d(9), d(25)), 2);
+    }
+
+    #[test]
+    fn the_rows_of_every_day_give_back_the_whole() {
+        let presence = built(&[vec![1, 9], vec![3], vec![2, 20]]);
+        let mut again = Presence::default();
+        for day in 1..=20 {
+            again.load_day(d(day), presence.day(d(day)));
+        }
+        assert_eq!(again, presence);
     }
 
     #[test]

@@ -6,16 +6,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::Presence;
+use super::presence::{Presence, PresenceDay};
 use crate::money::Decimal;
 use crate::store::{StepWrite, Store, StoreError};
 
 /// Meta names of the metrics rows start with this.
 pub const META: &str = "metrics.";
 const DAY: &str = "metrics.day.";
-const ACTIVE: &str = "metrics.active";
-const BUYERS: &str = "metrics.buyers";
-const REBUYERS: &str = "metrics.rebuyers";
+const ACTIVE: &str = "metrics.active.";
+const BUYERS: &str = "metrics.buyers.";
+const REBUYERS: &str = "metrics.rebuyers.";
 const TIERS: &str = "metrics.tiers";
 const COHORTS: &str = "metrics.cohorts";
 const REENGAGEMENT: &str = "metrics.reengagement";
@@ -99,13 +99,21 @@ pub struct Cohort {
     pub active: Vec<u64>,
 }
 
+/// The distinct counts kept.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Kind {
+    Active,
+    Buyer,
+    RepeatBuyer,
+}
+
 /// A row of the metrics, to write back after a step changed it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Row {
     Day(NaiveDate),
-    Active,
-    Buyers,
-    Rebuyers,
+    Active(NaiveDate),
+    Buyers(NaiveDate),
+    Rebuyers(NaiveDate),
     Tiers,
     Cohorts,
     Reengagement,
@@ -145,10 +153,23 @@ impl Tally {
                     .insert(day, serde_json::from_slice(&bytes).map_err(corrupt)?);
                 continue;
             }
+            let presence = [
+                (ACTIVE, &mut tally.active),
+                (BUYERS, &mut tally.buyers),
+                (REBUYERS, &mut tally.rebuyers),
+            ];
+            if let Some((day, presence)) = presence
+                .into_iter()
+                .find_map(|(prefix, presence)| name.strip_prefix(prefix).map(|day| (day, presence)))
+            {
+                let Ok(day) = day.parse::<NaiveDate>() else {
+                    return Err(StoreError::corrupt("meta", name.as_bytes(), "not a day"));
+                };
+                let row: PresenceDay = serde_json::from_slice(&bytes).map_err(corrupt)?;
+                presence.load_day(day, row);
+                continue;
+            }
             match name.as_str() {
-                ACTIVE => tally.active = serde_json::from_slice(&bytes).map_err(corrupt)?,
-                BUYERS => tally.buyers = serde_json::from_slice(&bytes).map_err(corrupt)?,
-                REBUYERS => tally.rebuyers = serde_json::from_slice(&bytes).map_err(corrupt)?,
                 TIERS => tally.tiers = serde_json::from_slice(&bytes).map_err(corrupt)?,
                 COHORTS => tally.cohorts = serde_json::from_slice(&bytes).map_err(corrupt)?,
                 REENGAGEMENT => {
@@ -168,19 +189,25 @@ impl Tally {
         self.days.entry(day).or_default()
     }
 
-    pub(super) fn touch_active(&mut self) -> &mut Presence {
-        self.dirty.insert(Row::Active);
-        &mut self.active
-    }
-
-    pub(super) fn touch_buyers(&mut self) -> &mut Presence {
-        self.dirty.insert(Row::Buyers);
-        &mut self.buyers
-    }
-
-    pub(super) fn touch_rebuyers(&mut self) -> &mut Presence {
-        self.dirty.insert(Row::Rebuyers);
-        &mut self.rebuyers
+    /// A member present on `day`, last present on `previous`, for the distinct count
+    /// `presence` names: whether it is news (see [`Presence::present`]).
+    pub(super) fn present(
+        &mut self,
+        kind: Kind,
+        previous: Option<NaiveDate>,
+        day: NaiveDate,
+    ) -> bool {
+        let (presence, row): (&mut Presence, fn(NaiveDate) -> Row) = match kind {
+            Kind::Active => (&mut self.active, Row::Active),
+            Kind::Buyer => (&mut self.buyers, Row::Buyers),
+            Kind::RepeatBuyer => (&mut self.rebuyers, Row::Rebuyers),
+        };
+        if !presence.present(previous, day) {
+            return false;
+        }
+        self.dirty.extend(previous.map(row));
+        self.dirty.insert(row(day));
+        true
     }
 
     pub(super) fn touch_tiers(&mut self) -> &mut BTreeMap<String, u64> {
@@ -207,16 +234,25 @@ impl Tally {
         &mut self.campaigns
     }
 
-    /// Puts every row changed since the last flush into `write`, the step that
-    /// changed them. Within a group later steps win, so each row's last write holds
-    /// every step's change.
+    /// Puts every row changed since the last flush into `write`, which the runner
+    /// commits in the batch of the steps that changed them (one write per row per
+    /// group, however many of its steps changed it).
     pub fn flush(&mut self, write: &mut StepWrite) {
         for row in std::mem::take(&mut self.dirty) {
             let (name, bytes) = match &row {
                 Row::Day(day) => (format!("{DAY}{day}"), encode(self.days.get(day))),
-                Row::Active => (ACTIVE.to_string(), encode(Some(&self.active))),
-                Row::Buyers => (BUYERS.to_string(), encode(Some(&self.buyers))),
-                Row::Rebuyers => (REBUYERS.to_string(), encode(Some(&self.rebuyers))),
+                Row::Active(day) => (
+                    format!("{ACTIVE}{day}"),
+                    encode(Some(&self.active.day(*day))),
+                ),
+                Row::Buyers(day) => (
+                    format!("{BUYERS}{day}"),
+                    encode(Some(&self.buyers.day(*day))),
+                ),
+                Row::Rebuyers(day) => (
+                    format!("{REBUYERS}{day}"),
+                    encode(Some(&self.rebuyers.day(*day))),
+                ),
                 Row::Tiers => (TIERS.to_string(), encode(Some(&self.tiers))),
                 Row::Cohorts => (COHORTS.to_string(), encode(Some(&self.cohorts))),
                 Row::Reengagement => (REENGAGEMENT.to_string(), encode(Some(&self.reengagement))),

@@ -146,7 +146,6 @@ impl Runner {
         let mut write = StepWrite::default();
         self.metrics
             .ticket_handled(&ticket, resolve, now, self.rules.settings.timezone);
-        self.metrics.flush(&mut write);
         self.put_ticket(&mut write, ticket, None);
         Ok(Ok(write))
     }
@@ -190,7 +189,6 @@ impl Runner {
                 }
             }
         }
-        self.metrics.flush(&mut write);
         self.open.push(write);
         Ok(())
     }
