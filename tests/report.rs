@@ -464,3 +464,59 @@ async fn the_daemon_serves_the_report_and_the_community_gauges() {
         assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
     }
 }
+
+/// The fixture's rules with `extra` added to `settings`, in a directory of their own.
+fn rules_with_settings(extra: &str) -> tempfile::TempDir {
+    let yaml = std::fs::read_to_string(fixture("rules.yaml")).expect("the fixture's rules");
+    let yaml = yaml.replace(
+        "  activity: [checkin, purchase]\n",
+        &format!("  activity: [checkin, purchase]\n{extra}"),
+    );
+    support::daemon::rules_dir(&yaml)
+}
+
+#[test]
+fn a_return_after_the_reengagement_window_is_not_the_messages_success() {
+    // c comes back two days after the nudge: inside the default 7 days, not inside 1d.
+    let rules = rules_with_settings("  metrics: { reengaged_within: 1d }\n");
+    let events = fixture("events.jsonl");
+    let doc = json_of(&run(&[
+        "report",
+        "--rules",
+        path(rules.path()),
+        "--events",
+        path(&events),
+        "--until",
+        "2026-11-20",
+        "--json",
+    ]));
+    let nudge = &doc["reengagement"][1];
+    assert_eq!(nudge["rule"], "nudge-7d");
+    assert_eq!((&nudge["sent"], &nudge["returned"]), (&json!(4), &json!(0)));
+    // Still a return after a silence, which the window does not decide.
+    assert_eq!(doc["totals"]["members"]["returned"], 1);
+}
+
+#[test]
+fn a_bad_reengagement_window_is_reported_where_it_is_written() {
+    let rules = rules_with_settings("  metrics: { reengaged_within: soon }\n");
+    let out = run(&["check", "--rules", path(rules.path())]);
+    assert!(!out.status.success());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("rules.yaml:6:32:"), "{said}");
+    let rules = rules_with_settings("  metrics: { reengaged: 7d }\n");
+    let out = run(&["check", "--rules", path(rules.path())]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("rules.yaml:6:14: unknown key \"reengaged\" in settings.metrics"),
+        "{said}"
+    );
+}

@@ -16,8 +16,21 @@ use crate::tickets::Ticket;
 
 /// A purchase within this long after the member's previous one is a repeat purchase.
 pub const REPEAT_WITHIN: Duration = Duration::days(30);
-/// A member active within this long after a re-engagement message came back to it.
-pub const REENGAGED_WITHIN: Duration = Duration::days(7);
+/// `settings.metrics` (docs/rules.md, docs/report.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// A member active within this long after a re-engagement message came back to
+    /// it (`reengaged_within`, default 7 days).
+    pub reengaged_within: Duration,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            reengaged_within: Duration::days(7),
+        }
+    }
+}
 
 /// What the metrics need of a member before a step: taken by the runner as the step
 /// starts, compared with the outcome's member after it.
@@ -114,7 +127,7 @@ impl Tally {
             self.day(day).returned += 1;
         }
         if let Some((rule, template, sent)) = member.book.metrics.winback.take() {
-            if at - sent <= REENGAGED_WITHIN {
+            if at - sent <= rules.settings.metrics.reengaged_within {
                 self.touch_reengagement()
                     .entry(rule)
                     .or_default()

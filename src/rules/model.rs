@@ -90,6 +90,8 @@ pub struct Settings {
     pub daily_cap: Option<i64>,
     pub messaging: MessagingPolicy,
     pub retention: Retention,
+    /// `settings.metrics`: how the community report counts.
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 /// `settings.retention`: how long the daemon keeps records before removing them in
