@@ -16,6 +16,7 @@
 //! | [`script`] | the Rhai sandbox: engine limits, scope building, script-requested actions, calls resolved at compile time |
 //! | [`engine`] | the pure step: (rule set, member, input, now) → changes |
 //! | [`messaging`] | rendering templates; delivering over smtp, webhooks and the log |
+//! | [`metrics`] | community metrics kept with each step (`metrics.*` rows); the report built from them |
 //! | [`policy`] | whether a marketing message goes now, later (quiet hours), or not at all |
 //! | [`leaderboard`] | leaderboards: scores gained per period, the ordered ranking of each board |
 //! | [`tickets`] | escalation tickets: open, climb the ladder, acknowledge, resolve |
@@ -26,6 +27,7 @@
 //! | [`backtest`] | `rally diff`: two runs compared per rule, member, campaign; `--fail-if` for CI |
 //! | [`import`] | `rally import`: history into a data directory, on `sim`'s clock |
 //! | [`rewards`] | the rewards catalog: judging a redemption (stock, codes, limits, balance), what was issued |
+//! | [`report`] | `rally report`: the community report of a data directory, or of events run as `sim` runs them |
 //! | [`replay`] | `rally replay`: the event journal run again — a self-check of the live state, or other rules over real history |
 //! | [`ruletest`] | `rally test`: test files next to the rules, run on `sim`'s machinery, reported like `cargo test` |
 //! | [`daemon`] | `rally run`: the writer thread, the HTTP API, the web dashboard, hot reload, `rally bench` |
@@ -50,10 +52,12 @@ pub mod leaderboard;
 pub mod localtime;
 pub mod member;
 pub mod messaging;
+pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod policy;
 pub mod replay;
+pub mod report;
 pub mod rewards;
 pub mod rules;
 pub mod ruletest;

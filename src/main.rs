@@ -255,6 +255,41 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The community report (docs/report.md): members, commerce, points, messages,
+    /// tickets, campaigns, cohorts — from a stopped daemon's data directory, or from
+    /// events run as `rally sim` runs them.
+    #[command(name = "report")]
+    CommunityReport {
+        /// A data directory (the daemon's, stopped; while it runs, GET /v1/report).
+        #[arg(long, conflicts_with = "events", required_unless_present = "events")]
+        data: Option<PathBuf>,
+        /// The rules: their time zone, `inactive` rules, tiers and campaigns shape the
+        /// report (with --data, give the daemon's); with --events they run.
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        /// Events to run on `sim`'s virtual clock (a JSON Lines file, or `-`).
+        #[arg(long)]
+        events: Option<String>,
+        /// With --events: advance the clock to this time after the last event (as
+        /// `rally sim --until`).
+        #[arg(long, value_parser = parse_until, requires = "events")]
+        until: Option<Until>,
+        /// The first day (YYYY-MM-DD, settings.timezone); default 29 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// The last day; default Rally's clock's day.
+        #[arg(long)]
+        to: Option<String>,
+        /// day, week or month (default day).
+        #[arg(long)]
+        by: Option<String>,
+        /// Print the JSON document of GET /v1/report instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Also write the report as one self-contained HTML page here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
     /// Show a member's state, ledger and recent history from a data directory.
     Member {
         id: String,
@@ -347,6 +382,25 @@ fn main() -> ExitCode {
             sim(&rules, &events, until, out.as_deref(), key, explain)
         }
         Command::Member { id, data } => member(&id, &data),
+        Command::CommunityReport {
+            data,
+            rules,
+            events,
+            until,
+            from,
+            to,
+            by,
+            json,
+            html,
+        } => community_report(
+            data.as_deref(),
+            &rules,
+            events.as_deref(),
+            until,
+            rally::report::Params { from, to, by },
+            json,
+            html.as_deref(),
+        ),
         Command::Explain {
             member,
             data,
@@ -789,6 +843,52 @@ fn import(dir: &Path, data: &Path, events: &str) -> Result<ExitCode, String> {
     .map_err(|e| e.to_string())?;
     let text = serde_json::to_string_pretty(&done).map_err(|e| e.to_string())?;
     println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn community_report(
+    data: Option<&Path>,
+    dir: &Path,
+    events: Option<&str>,
+    until: Option<Until>,
+    params: rally::report::Params,
+    json: bool,
+    html: Option<&Path>,
+) -> Result<ExitCode, String> {
+    let set = match rules::load(dir) {
+        Ok(set) => Arc::new(set),
+        Err(errors) => {
+            print_rule_errors(&errors);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let doc = match (data, events) {
+        (Some(data), _) => rally::report::from_data(data, &set, &params),
+        (None, Some(events)) => {
+            let until = until.map(|until| until.instant(set.settings.timezone));
+            if events == "-" {
+                rally::report::from_events(set, io::stdin().lock(), until, &params)
+            } else {
+                let file = File::open(events).map_err(|e| format!("cannot open {events}: {e}"))?;
+                rally::report::from_events(set, BufReader::new(file), until, &params)
+            }
+        }
+        (None, None) => return Err("give --data DIR or --events FILE".to_string()),
+    }
+    .map_err(|e| e.to_string())?;
+    if let Some(path) = html {
+        std::fs::write(path, rally::metrics::render::html(&doc))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let text = if json {
+        serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n"
+    } else {
+        rally::metrics::render::text(&doc)
+    };
+    io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write the report: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -107,6 +107,8 @@ pub struct Bookkeeping {
     /// row in the ranking is, so a step moves it without reading the index (see
     /// [`crate::leaderboard`]).
     pub leaderboards: BTreeMap<String, crate::leaderboard::BoardScore>,
+    /// What the community metrics last counted the member for (`src/metrics`).
+    pub metrics: crate::metrics::Marks,
 }
 
 impl Member {

@@ -30,6 +30,7 @@ use crate::clock::{StepClock, MAX_AHEAD};
 use crate::engine::{self, Context, Input, Outcome};
 use crate::event::Event;
 use crate::member::Member;
+use crate::metrics::{Before, Tally};
 use crate::rules::RuleSet;
 use crate::script::RandomKey;
 use crate::store::{StepWrite, Store, StoreError};
@@ -147,6 +148,11 @@ pub struct Runner {
     /// What the credited members' steps (`runner/credit.rs`) fired and failed since
     /// the last event's [`Report`] took it.
     credited: Report,
+    /// The community metrics, committed and in the open group (`src/metrics`):
+    /// forgotten and read again whenever a group fails, like the campaign records.
+    metrics: Tally,
+    /// The member as the latest step found it, for the metrics of its outcome.
+    before: Before,
 }
 
 /// Meta name of the step clock: the time of the latest committed step or reading.
@@ -168,6 +174,7 @@ impl Runner {
         let next_ticket = store.ticket_last()?.map_or(1, |n| n + 1);
         let next_outbox = store.outbox_last()?.map_or(1, |n| n + 1);
         let clock = load_clock(&store)?;
+        let metrics = Tally::load(&store)?;
         let random_key = store
             .meta_get(RANDOM_KEY_META)?
             .map(|bytes| RandomKey::parse(&String::from_utf8_lossy(&bytes)));
@@ -192,6 +199,8 @@ impl Runner {
             journal: None,
             event_journal: None,
             credited: Report::default(),
+            metrics,
+            before: Before::default(),
         })
     }
 
@@ -267,6 +276,11 @@ impl Runner {
     /// Campaign records: transitions fired and points awarded.
     pub fn campaigns(&self) -> &BTreeMap<String, CampaignRecord> {
         &self.campaigns
+    }
+
+    /// The community metrics, the open group's steps included.
+    pub fn metrics(&self) -> &Tally {
+        &self.metrics
     }
 
     /// A member as the next step would see it.
@@ -411,6 +425,7 @@ impl Runner {
     /// step gets its time, so no step runs earlier than the one before it.
     fn step(&mut self, member: Option<Member>, input: &Input<'_>, at: DateTime<Utc>) -> Outcome {
         let now = self.clock.advance(at);
+        self.before = Before::of(member.as_ref());
         let ctx = Context {
             rules: &self.rules,
             now,
@@ -428,6 +443,10 @@ impl Runner {
     /// budgets so the next step sees them.
     fn absorb(&mut self, mut outcome: Outcome, mut write: StepWrite) {
         let credits = std::mem::take(&mut outcome.credits);
+        if let Some(now) = self.clock.now() {
+            let before = std::mem::take(&mut self.before);
+            self.metrics.step(&self.rules, &before, &mut outcome, now);
+        }
         for (campaign, points) in &outcome.budget_spent {
             let record = self.campaigns.entry(campaign.clone()).or_default();
             record.points_awarded += points;
@@ -438,6 +457,8 @@ impl Runner {
         self.queue_messages(&mut write, &outcome.messages);
         for opened in &outcome.tickets {
             self.next_ticket = self.next_ticket.max(opened.ticket.number + 1);
+            self.metrics
+                .ticket_opened(&opened.ticket, self.rules.settings.timezone);
             self.put_ticket(&mut write, opened.ticket.clone(), opened.deadline);
         }
         let Outcome {
@@ -498,6 +519,12 @@ impl Runner {
                 ..StepWrite::default()
             });
         }
+        // The metrics rows the group's steps changed, once each, in the same batch.
+        let mut metrics = StepWrite::default();
+        self.metrics.flush(&mut metrics);
+        if !metrics.meta_put.is_empty() {
+            self.open.push(metrics);
+        }
         let mut writes = self.open.close();
         let result = self.store.commit(&writes);
         if result.is_err() {
@@ -529,6 +556,7 @@ impl Runner {
         self.next_ticket = self.store.ticket_last()?.map_or(1, |n| n + 1);
         self.next_outbox = self.store.outbox_last()?.map_or(1, |n| n + 1);
         self.clock = load_clock(&self.store)?;
+        self.metrics = Tally::load(&self.store)?;
         self.reload_journal()
     }
 }

@@ -72,6 +72,7 @@ pub fn router(app: Arc<App>, token: Option<Token>, body_timeout: BodyTimeout) ->
         .route("/v1/rules", get(rules))
         .route("/v1/journal", get(super::journal::journal))
         .route("/v1/rules/reload", post(reload))
+        .route("/v1/report", get(super::report::report))
         .route("/metrics", get(metrics))
         .route_layer(from_fn_with_state(body_timeout, read_body_within));
     let dashboard = super::dashboard::routes(token.clone(), body_timeout);
@@ -260,11 +261,9 @@ async fn reload(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
-        .into_response()
+    let mut text = app.metrics.render();
+    text.push_str(&super::report::gauges(&app).await);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 fn unknown_member(id: &str) -> Response {

@@ -37,6 +37,7 @@ mod json_errors;
 mod leaderboards;
 mod messages;
 mod reload;
+mod report;
 mod retention;
 mod rewards;
 pub mod serve;

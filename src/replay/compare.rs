@@ -1,8 +1,9 @@
 //! What a self-check compares between the live store and its replay: members, the
 //! ledger and firings, tickets, campaign records, draws, reward records and
-//! redemptions, armed timers, the messages queued and every leaderboard's rows.
-//! Delivery (a message's status, attempts, errors) is not the engine's doing and is
-//! left out; so are rows retention removed from the live store.
+//! redemptions, the community metrics (`metrics.*`), armed timers, the messages queued
+//! and every leaderboard's rows. Delivery (a message's status, attempts, errors) is not
+//! the engine's doing and is left out; so are rows retention removed from the live
+//! store.
 
 use std::collections::BTreeMap;
 
@@ -48,6 +49,11 @@ pub fn stores(live: &Store, replayed: &Store) -> Result<Vec<String>, StoreError>
         "redemption",
         meta(live, crate::rewards::REDEMPTION_META)?,
         meta(replayed, crate::rewards::REDEMPTION_META)?,
+    );
+    out.keyed(
+        "metrics row",
+        meta(live, crate::metrics::META)?,
+        meta(replayed, crate::metrics::META)?,
     );
     out.rows("timer", timers(live)?, timers(replayed)?);
     out.keyed("message", messages(live)?, messages(replayed)?);

@@ -96,6 +96,8 @@ pub struct Settings {
     pub points_expiry: Option<crate::expiry::PointsExpiry>,
     pub messaging: MessagingPolicy,
     pub retention: Retention,
+    /// `settings.metrics`: how the community report counts.
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 /// `settings.retention`: how long the daemon keeps records before removing them in

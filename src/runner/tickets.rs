@@ -27,6 +27,7 @@ impl Runner {
         write: &mut StepWrite,
         rows: &[OutboxRow],
     ) -> Vec<OutboxRow> {
+        self.metrics.queued(rows, self.rules.settings.timezone);
         let mut queued = Vec::with_capacity(rows.len());
         for row in rows {
             let mut row = row.clone();
@@ -143,6 +144,8 @@ impl Runner {
             return Ok(Err(e.to_string()));
         }
         let mut write = StepWrite::default();
+        self.metrics
+            .ticket_handled(&ticket, resolve, now, self.rules.settings.timezone);
         self.put_ticket(&mut write, ticket, None);
         Ok(Ok(write))
     }
@@ -160,9 +163,14 @@ impl Runner {
             .flatten();
         if let Some(mut ticket) = ticket.filter(|t| t.status == TicketStatus::Open) {
             if let Some(policy) = rules.escalations.get(&ticket.policy) {
-                if let Climb::Notified { next_deadline, .. } =
-                    tickets::climb(&mut ticket, policy, due)
+                if let Climb::Notified {
+                    level,
+                    next_deadline,
+                } = tickets::climb(&mut ticket, policy, due)
                 {
+                    // Climbing to `level` means the SLA of the level below ran out.
+                    self.metrics
+                        .breach(level.saturating_sub(1), due, self.rules.settings.timezone);
                     let member = self
                         .member(&ticket.member)?
                         .unwrap_or_else(|| crate::member::Member::new(&ticket.member));

@@ -23,12 +23,20 @@ pub fn compile(ctx: &mut Ctx, section: Option<&Section>) -> Settings {
         points_expiry: None,
         messaging: MessagingPolicy::default(),
         retention: Retention::default(),
+        metrics: crate::metrics::MetricsSettings::default(),
     };
     let Some(section) = section else {
         return settings;
     };
     let d = &mut ctx.d;
-    let allowed = ["timezone", "activity", "points", "messaging", "retention"];
+    let allowed = [
+        "timezone",
+        "activity",
+        "points",
+        "messaging",
+        "retention",
+        "metrics",
+    ];
     let Some(f) = fields(d, section.value, "settings", &allowed) else {
         return settings;
     };
@@ -67,6 +75,16 @@ pub fn compile(ctx: &mut Ctx, section: Option<&Section>) -> Settings {
                 history: r.get("history").and_then(|v| kept_for(d, v, "history")),
                 journal: r.get("journal").and_then(|v| kept_for(d, v, "journal")),
             };
+        }
+    }
+    if let Some(metrics) = f.get("metrics") {
+        if let Some(m) = fields(d, metrics, "settings.metrics", &["reengaged_within"]) {
+            if let Some(within) = m
+                .get("reengaged_within")
+                .and_then(|v| duration(d, v, "reengaged_within"))
+            {
+                settings.metrics.reengaged_within = within;
+            }
         }
     }
     settings

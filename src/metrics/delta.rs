@@ -1,0 +1,352 @@
+//! What one step changes of the metrics: derived from the outcome and what the member
+//! was before it, so the engine's step knows nothing of them.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rust_decimal::prelude::ToPrimitive;
+
+use super::rows::{Kind, Tally};
+use crate::engine::Outcome;
+use crate::localtime;
+use crate::member::Member;
+use crate::money::Decimal;
+use crate::outbox::{OutboxRow, Status};
+use crate::rules::{RuleSet, Trigger};
+use crate::tickets::Ticket;
+
+/// A purchase within this long after the member's previous one is a repeat purchase.
+pub const REPEAT_WITHIN: Duration = Duration::days(30);
+/// `settings.metrics` (docs/rules.md, docs/report.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// A member active within this long after a re-engagement message came back to
+    /// it (`reengaged_within`, default 7 days).
+    pub reengaged_within: Duration,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            reengaged_within: Duration::days(7),
+        }
+    }
+}
+
+/// What the metrics need of a member before a step: taken by the runner as the step
+/// starts, compared with the outcome's member after it.
+#[derive(Clone, Debug, Default)]
+pub struct Before {
+    existed: bool,
+    last_active: Option<DateTime<Utc>>,
+    left: bool,
+    points: i64,
+    tier: Option<String>,
+    purchases: Decimal,
+    spend: Decimal,
+}
+
+impl Before {
+    pub fn of(member: Option<&Member>) -> Before {
+        match member {
+            None => Before::default(),
+            Some(member) => Before {
+                existed: true,
+                last_active: member.last_active,
+                left: member.left,
+                points: member.points,
+                tier: member.tier.clone(),
+                purchases: member.counter("purchases"),
+                spend: member.counter("spend_total"),
+            },
+        }
+    }
+}
+
+impl Tally {
+    /// Counts what the step that produced `outcome` at `now` changed, and marks the
+    /// outcome's member with what it was counted for.
+    pub fn step(
+        &mut self,
+        rules: &RuleSet,
+        before: &Before,
+        outcome: &mut Outcome,
+        now: DateTime<Utc>,
+    ) {
+        let zone = rules.settings.timezone;
+        let today = localtime::local_day(now, zone);
+        if !before.existed {
+            self.day(today).new += 1;
+        }
+        let member = &outcome.member;
+        if member.left && !before.left {
+            self.day(today).left += 1;
+        }
+        if before.tier != member.tier {
+            let tiers = self.touch_tiers();
+            if let Some(old) = &before.tier {
+                if let Some(count) = tiers.get_mut(old) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+            if let Some(new) = &member.tier {
+                *tiers.entry(new.clone()).or_default() += 1;
+            }
+        }
+        let active_at = member
+            .last_active
+            .filter(|at| before.last_active != Some(*at));
+        if let Some(at) = active_at {
+            self.activity(rules, before, &mut outcome.member, at, zone);
+        }
+        let purchases = outcome.member.counter("purchases") - before.purchases;
+        let gmv = outcome.member.counter("spend_total") - before.spend;
+        if purchases > Decimal::ZERO {
+            self.purchase(&mut outcome.member, purchases, gmv, now, today);
+        }
+        let points = self.points(outcome, before, today);
+        self.rules(outcome, today);
+        self.winback_sent(rules, outcome, now);
+        self.campaigns(rules, outcome, active_at.is_some(), points, gmv, now);
+    }
+
+    fn activity(
+        &mut self,
+        rules: &RuleSet,
+        before: &Before,
+        member: &mut Member,
+        at: DateTime<Utc>,
+        zone: Tz,
+    ) {
+        let day = localtime::local_day(at, zone);
+        let silence = shortest_inactive(rules);
+        let after_silence = before
+            .last_active
+            .zip(silence)
+            .is_some_and(|(last, silence)| at - last >= silence);
+        if before.left || after_silence {
+            self.day(day).returned += 1;
+        }
+        if let Some((rule, template, sent)) = member.book.metrics.winback.take() {
+            if at - sent <= rules.settings.metrics.reengaged_within {
+                self.touch_reengagement()
+                    .entry(rule)
+                    .or_default()
+                    .entry(template)
+                    .or_default()
+                    .returned += 1;
+            }
+        }
+        let marks = &mut member.book.metrics;
+        let previous = marks.active_day;
+        if !self.present(Kind::Active, previous, day) {
+            return;
+        }
+        marks.active_day = Some(day);
+        let joined = *marks.joined_day.get_or_insert(day);
+        let new_week = previous.is_none_or(|last| week_start(last) != week_start(day));
+        if new_week {
+            let weeks = ((week_start(day) - week_start(joined)).num_days() / 7) as usize;
+            let cohort = self.touch_cohorts().entry(week_key(joined)).or_default();
+            if weeks == 0 && previous.is_none() {
+                cohort.size += 1;
+            }
+            if cohort.active.len() <= weeks {
+                cohort.active.resize(weeks + 1, 0);
+            }
+            cohort.active[weeks] += 1;
+        }
+    }
+
+    fn purchase(
+        &mut self,
+        member: &mut Member,
+        purchases: Decimal,
+        gmv: Decimal,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) {
+        let row = self.day(today);
+        row.purchases += purchases.trunc().to_u64().unwrap_or(0);
+        row.gmv += gmv;
+        let marks = &mut member.book.metrics;
+        if self.present(Kind::Buyer, marks.bought_day, today) {
+            marks.bought_day = Some(today);
+        }
+        let repeat = marks
+            .last_purchase
+            .is_some_and(|last| now - last <= REPEAT_WITHIN);
+        if repeat && self.present(Kind::RepeatBuyer, marks.rebought_day, today) {
+            marks.rebought_day = Some(today);
+        }
+        marks.last_purchase = Some(now);
+    }
+
+    /// Ledger and balance; returns the points awarded.
+    fn points(&mut self, outcome: &Outcome, before: &Before, today: NaiveDate) -> i64 {
+        let issued: i64 = outcome.ledger.iter().map(|e| e.amount.max(0)).sum();
+        let taken: i64 = outcome.ledger.iter().map(|e| (-e.amount).max(0)).sum();
+        let redeemed: i64 = outcome
+            .redemptions
+            .iter()
+            .filter(|r| r.granted())
+            .map(|r| r.cost)
+            .sum::<i64>()
+            .min(taken);
+        let change = outcome.member.points - before.points;
+        if issued == 0 && taken == 0 && change == 0 {
+            return 0;
+        }
+        let row = self.day(today);
+        row.issued += issued;
+        row.redeemed += redeemed;
+        row.deducted += taken - redeemed;
+        row.balance_change += change;
+        issued
+    }
+
+    fn rules(&mut self, outcome: &Outcome, today: NaiveDate) {
+        if outcome.firings.is_empty() && outcome.failures.is_empty() && outcome.ledger.is_empty() {
+            return;
+        }
+        let row = self.day(today);
+        for firing in &outcome.firings {
+            row.rules.entry(firing.rule.clone()).or_default().firings += 1;
+        }
+        for failure in &outcome.failures {
+            row.rules.entry(failure.rule.clone()).or_default().failures += 1;
+        }
+        for entry in outcome
+            .ledger
+            .iter()
+            .filter(|e| e.amount > 0 && !e.rule.is_empty())
+        {
+            row.rules.entry(entry.rule.clone()).or_default().points += entry.amount;
+        }
+    }
+
+    /// A message from an `inactive` rule is a step of the re-engagement ladder: the
+    /// member's next activity within the window is that step's success.
+    fn winback_sent(&mut self, rules: &RuleSet, outcome: &mut Outcome, now: DateTime<Utc>) {
+        for message in &outcome.messages {
+            let (Some(rule), Some(template)) = (&message.rule, &message.template) else {
+                continue;
+            };
+            let inactive = rules
+                .rules
+                .iter()
+                .any(|r| &r.id == rule && matches!(r.trigger, Trigger::Inactive(_)));
+            if !inactive {
+                continue;
+            }
+            self.touch_reengagement()
+                .entry(rule.clone())
+                .or_default()
+                .entry(template.clone())
+                .or_default()
+                .sent += 1;
+            outcome.member.book.metrics.winback = Some((rule.clone(), template.clone(), now));
+        }
+    }
+
+    fn campaigns(
+        &mut self,
+        rules: &RuleSet,
+        outcome: &mut Outcome,
+        active: bool,
+        points: i64,
+        gmv: Decimal,
+        now: DateTime<Utc>,
+    ) {
+        for campaign in &rules.campaigns {
+            let budget = outcome.budget_spent.get(&campaign.id).copied().unwrap_or(0);
+            if !active && points == 0 && gmv == Decimal::ZERO && budget == 0 {
+                continue;
+            }
+            let Some(phase) = crate::campaign::phase_at(campaign, now) else {
+                continue;
+            };
+            let since = crate::member::rfc3339(phase.since);
+            let marks = &mut outcome.member.book.metrics;
+            let joins = active && marks.phases.get(&campaign.id) != Some(&since);
+            if joins {
+                marks.phases.insert(campaign.id.clone(), since.clone());
+            }
+            let counts = self
+                .touch_campaigns()
+                .entry(campaign.id.clone())
+                .or_default()
+                .entry(since)
+                .or_default();
+            counts.name = phase.name;
+            counts.participants += u64::from(joins);
+            counts.points += points;
+            counts.gmv += gmv;
+            counts.budget_used += budget;
+        }
+    }
+
+    /// Messages as queued, by their status then and their channel.
+    pub fn queued(&mut self, rows: &[OutboxRow], zone: Tz) {
+        for row in rows {
+            let status = match row.status {
+                Status::Capped => "capped",
+                Status::Suppressed => "suppressed",
+                _ => "queued",
+            };
+            let day = self.day(localtime::local_day(row.created_at, zone));
+            *day.messages.entry(status.to_string()).or_default() += 1;
+            *day.channels.entry(row.channel.clone()).or_default() += 1;
+        }
+    }
+
+    pub fn ticket_opened(&mut self, ticket: &Ticket, zone: Tz) {
+        self.day(localtime::local_day(ticket.opened_at, zone))
+            .tickets_opened += 1;
+    }
+
+    /// `ticket` was just acknowledged (`resolve: false`) or resolved at `now`.
+    pub fn ticket_handled(&mut self, ticket: &Ticket, resolve: bool, now: DateTime<Utc>, zone: Tz) {
+        let row = self.day(localtime::local_day(now, zone));
+        if resolve {
+            row.tickets_resolved += 1;
+        } else {
+            row.tickets_acknowledged += 1;
+            let seconds = (now - ticket.opened_at).num_seconds().max(0);
+            *row.ack_seconds.entry(seconds).or_default() += 1;
+        }
+    }
+
+    /// The SLA of `level` ran out at `now`.
+    pub fn breach(&mut self, level: usize, now: DateTime<Utc>, zone: Tz) {
+        *self
+            .day(localtime::local_day(now, zone))
+            .breaches
+            .entry(level)
+            .or_default() += 1;
+    }
+}
+
+/// The shortest silence an `inactive` rule waits for: activity after at least this
+/// long is a return.
+pub fn shortest_inactive(rules: &RuleSet) -> Option<Duration> {
+    rules
+        .rules
+        .iter()
+        .filter_map(|r| match r.trigger {
+            Trigger::Inactive(d) => Some(d),
+            _ => None,
+        })
+        .min()
+}
+
+/// The Monday of `day`'s ISO week.
+pub fn week_start(day: NaiveDate) -> NaiveDate {
+    day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
+}
+
+/// The ISO week of `day` as reports name it: `2026-W45`.
+pub fn week_key(day: NaiveDate) -> String {
+    let mut key = String::with_capacity(8);
+    localtime::write_period_key(localtime::Period::Week, day, &mut key);
+    key
+}

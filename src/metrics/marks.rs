@@ -1,0 +1,28 @@
+//! What a member carries for the metrics: which day it was last counted in for each
+//! distinct count, so a step knows in O(1) whether it is news.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Stored on the member (`book.metrics`); appended fields read their default from
+/// members written before them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Marks {
+    /// The last day (`settings.timezone`) the member was counted active.
+    pub active_day: Option<NaiveDate>,
+    /// The first day it was active: its cohort's week.
+    pub joined_day: Option<NaiveDate>,
+    /// The last day it was counted a buyer, and a repeat buyer.
+    pub bought_day: Option<NaiveDate>,
+    pub rebought_day: Option<NaiveDate>,
+    /// Its latest purchase: a purchase within 30 days of it is a repeat purchase.
+    pub last_purchase: Option<DateTime<Utc>>,
+    /// The latest re-engagement message not answered yet: `(rule, template, sent at)`.
+    pub winback: Option<(String, String, DateTime<Utc>)>,
+    /// Per campaign, the start (RFC 3339) of the phase the member was last counted a
+    /// participant of.
+    pub phases: BTreeMap<String, String>,
+}
