@@ -26,6 +26,8 @@ use crate::localtime;
 use crate::money::Decimal;
 use crate::rules::Leaderboard;
 
+pub mod close;
+
 /// A member's score on one board in the period it last gained in.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoardScore {
