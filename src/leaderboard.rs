@@ -117,7 +117,7 @@ pub fn places_json(places: &[Standing]) -> serde_json::Value {
 }
 
 /// A decimal as its text, as counters are stored (see [`crate::money::counters`]).
-mod decimal_text {
+pub(crate) mod decimal_text {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use crate::money::Decimal;

@@ -65,6 +65,7 @@ impl Runner {
             self.rearm(&mut write, SCHEDULE, &rule.id, timer)?;
             wanted.push(armed_name(SCHEDULE, &rule.id));
         }
+        self.arm_board_closes(from, &mut write, &mut wanted)?;
         for (name, due) in self.armed_all()? {
             if wanted.contains(&name) {
                 continue;
@@ -166,7 +167,7 @@ impl Runner {
 
     /// Replaces what `kind`/`id` is armed with by `timer` (due millis, payload), or
     /// disarms it for `None`.
-    fn rearm(
+    pub(super) fn rearm(
         &self,
         write: &mut StepWrite,
         kind: &str,
@@ -235,7 +236,7 @@ impl Runner {
     }
 }
 
-fn armed_name(kind: &str, id: &str) -> String {
+pub(super) fn armed_name(kind: &str, id: &str) -> String {
     format!("{ARMED_META}{kind}.{id}")
 }
 
