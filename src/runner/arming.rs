@@ -1,4 +1,6 @@
-//! Arming campaigns and `schedule` rules from their **current** definition: at the
+//! Arming campaigns, `schedule` rules and leaderboard closes (`board_close.rs`: a
+//! board with close rules has one timer, its next close) from their **current**
+//! definition: at the
 //! first start, at every restart and after every reload. Each campaign has at most one
 //! phase timer (its next transition) and each schedule rule one occurrence timer,
 //! noted under `armed.<kind>.<id>` in meta with its due time so it can be found again.
