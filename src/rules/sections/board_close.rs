@@ -35,11 +35,14 @@ pub fn compile(
             ..
         }) => true,
         Some(other) => {
+            let found = match other.node {
+                Node::Bool(false) => "false".to_string(),
+                _ => other.kind().to_string(),
+            };
             d.error(
                 &other.at,
                 format!(
-                    "a leaderboard trigger runs when the board's period closes: write \"closes: true\", found {}",
-                    other.kind()
+                    "a leaderboard trigger runs when the board's period closes: write \"closes: true\", found {found}"
                 ),
             );
             false
@@ -146,7 +149,7 @@ mod tests {
         assert!(missing[0].contains("needs \"closes: true\""), "{missing:?}");
         let other = errors("{ leaderboard: top_posters, closes: false }");
         assert!(
-            other[0].starts_with("rules.yaml:5:55: a leaderboard trigger runs when the board's period closes"),
+            other[0].starts_with("rules.yaml:5:50: a leaderboard trigger runs when the board's period closes: write \"closes: true\", found false"),
             "{other:?}"
         );
     }
