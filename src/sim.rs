@@ -260,8 +260,7 @@ impl Serialize for Simulation {
         // documents of rule sets without rewards stay as they were.
         let rewards = !self.rewards.is_empty() || self.record.redemptions.len() > 0;
         let boards = usize::from(self.leaderboards.is_some());
-        let mut doc =
-            serializer.serialize_map(Some((if rewards { 12 } else { 10 }) + boards))?;
+        let mut doc = serializer.serialize_map(Some((if rewards { 12 } else { 10 }) + boards))?;
         doc.serialize_entry("now", &self.now.map(rfc3339))?;
         doc.serialize_entry("members", &Members(&self.members))?;
         doc.serialize_entry("ledger", &self.record.ledger)?;

@@ -13,8 +13,7 @@ use chrono_tz::Tz;
 use super::convert::{fields, Diag};
 use super::files::{display, relative_inside, ReadFiles};
 use super::sections::{
-    campaigns, channels, counters, escalations, leaderboards, rewards, rules, settings,
-    templates,
+    campaigns, channels, counters, escalations, leaderboards, rewards, rules, settings, templates,
 };
 use super::yaml::{Key, Node, Value};
 use super::{RuleError, RuleIndex, RuleSet, SourcePos, Trigger};
@@ -206,7 +205,10 @@ pub fn compile(
     let escalations = escalations::compile(&mut ctx, &escalation_sections);
     let campaigns = campaigns::compile(&mut ctx, &campaign_sections);
     let leaderboards = leaderboards::compile(&mut ctx, &leaderboard_sections);
-    ctx.names.leaderboards = leaderboards.iter().map(|b| (b.id.clone(), b.size)).collect();
+    ctx.names.leaderboards = leaderboards
+        .iter()
+        .map(|b| (b.id.clone(), b.size))
+        .collect();
     let mut rules = rules::compile(&mut ctx, &rule_sections);
     let rewards = rewards::compile(&mut ctx, &reward_sections);
     super::member_fields::check(&mut ctx.d, &ctx.names.counters);

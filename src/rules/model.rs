@@ -339,7 +339,10 @@ pub enum Trigger {
     /// `leaderboard: top_posters, closes: true, top: 3`: at the close of each period of
     /// the board, once for each of its first `top` places, in rank order (see
     /// `runner::board_close`).
-    LeaderboardClose { board: String, top: usize },
+    LeaderboardClose {
+        board: String,
+        top: usize,
+    },
 }
 
 impl Trigger {

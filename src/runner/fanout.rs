@@ -66,9 +66,7 @@ pub enum Work {
     /// The draw of a rule with `draw: { winners: N }` (see `draw.rs`).
     Draw { draw: super::draw::DrawJob },
     /// The close of a leaderboard period (see `board_close.rs`).
-    BoardClose {
-        close: super::board_close::CloseJob,
-    },
+    BoardClose { close: super::board_close::CloseJob },
 }
 
 /// The pass after the inactivity rules changed: every member's inactivity rules past

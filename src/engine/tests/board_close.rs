@@ -41,7 +41,11 @@ fn close(rules: &RuleSet, board: &str, rank: usize, score: &str) -> Outcome {
         score: dec(score),
     };
     let input = BoardClose::new(board, "2026-W48", &place, at);
-    step(&ctx, Some(Member::new("m")), &Input::LeaderboardClose(&input))
+    step(
+        &ctx,
+        Some(Member::new("m")),
+        &Input::LeaderboardClose(&input),
+    )
 }
 
 fn fired(outcome: &Outcome) -> Vec<&str> {

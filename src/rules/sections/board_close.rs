@@ -123,7 +123,10 @@ mod tests {
             found[0].starts_with("rules.yaml:5:29: unknown leaderboard \"top_poster\""),
             "{found:?}"
         );
-        assert!(found[0].contains("did you mean \"top_posters\"?"), "{found:?}");
+        assert!(
+            found[0].contains("did you mean \"top_posters\"?"),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -140,7 +143,10 @@ mod tests {
     fn top_zero_is_reported() {
         let found = errors("{ leaderboard: top_posters, closes: true, top: 0 }");
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].contains("\"top\" must be a positive integer"), "{found:?}");
+        assert!(
+            found[0].contains("\"top\" must be a positive integer"),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -172,6 +178,9 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
         };
-        assert!(found[0].contains("needs a \"leaderboards\" section"), "{found:?}");
+        assert!(
+            found[0].contains("needs a \"leaderboards\" section"),
+            "{found:?}"
+        );
     }
 }
