@@ -147,3 +147,32 @@ async fn a_close_killed_midway_awards_each_place_once_by_its_rank() {
 
     assert_replay_reproduces(&store);
 }
+
+#[test]
+fn sim_explains_a_close_step_with_the_place_it_paid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = rally()
+        .current_dir(root)
+        .args([
+            "sim",
+            "--rules",
+            "examples/leaderboard",
+            "--events",
+            "examples/leaderboard/events.jsonl",
+            "--explain",
+            "m-ben",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stderr).unwrap();
+    for expected in [
+        "2026-11-29T23:00:00Z  leaderboard top_posters closed 2026-W48: rank 2, score 2  member m-ben",
+        "✓ weekly-podium  examples/leaderboard/rules.yaml:28  [leaderboard top_posters closed 2026-W48 with the member at rank 2]  fired",
+        "with event.data.rank = 2",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    // The badge's rule is for the first place only: not even considered for the second.
+    assert!(!text.contains("✓ poster-of-the-week"), "{text}");
+}

@@ -72,7 +72,9 @@ pub fn compile(
             Some(top)
         }),
     };
-    closes_ok.then_some(())?;
+    if !closes_ok {
+        return None;
+    }
     Some(Trigger::LeaderboardClose { board, top: top? })
 }
 
