@@ -176,3 +176,38 @@ fn sim_explains_a_close_step_with_the_place_it_paid() {
     // The badge's rule is for the first place only: not even considered for the second.
     assert!(!text.contains("✓ poster-of-the-week"), "{text}");
 }
+
+#[test]
+fn rally_check_reports_a_bad_close_trigger_where_it_is_written() {
+    let check = |trigger: &str| {
+        let yaml = format!(
+            "leaderboards:\n  - {{ id: top_posters, by: events.post, period: weekly, size: 3 }}\nrules:\n  - id: w\n    trigger: {trigger}\n    actions: [ {{ points: 1 }} ]\n"
+        );
+        let dir = rules_dir(&yaml);
+        let output = rally()
+            .args(["check", "--rules"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8(output.stdout).unwrap()
+            + String::from_utf8(output.stderr).unwrap().as_str()
+    };
+    let unknown = check("{ leaderboard: top_poster, closes: true }");
+    assert!(
+        unknown.contains(
+            "rules.yaml:5:29: unknown leaderboard \"top_poster\" (did you mean \"top_posters\"?)"
+        ),
+        "{unknown}"
+    );
+    let top = check("{ leaderboard: top_posters, closes: true, top: 4 }");
+    assert!(
+        top.contains("rules.yaml:5:61: \"top\" must be at most the size of leaderboard \"top_posters\" (3), found 4"),
+        "{top}"
+    );
+    let unknown_key = check("{ leaderboard: top_posters, closes: true, winners: 4 }");
+    assert!(
+        unknown_key.contains("rules.yaml:5:56: unknown key \"winners\" in trigger"),
+        "{unknown_key}"
+    );
+}
