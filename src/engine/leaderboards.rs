@@ -16,19 +16,18 @@ use crate::money::Decimal;
 use crate::rules::{Leaderboard, Measure, RuleSet};
 use crate::script::Bindings;
 
-/// The measure of every board for `before`, as the step found the member: kept until
-/// the step is over, then handed to [`gains`].
+/// The measure of every board for the member as the step found them, their
+/// resetting counters already started in the step's period (the caller's duty): kept
+/// until the step is over, then handed to [`moves`].
 pub(super) fn measure_before(
     rules: &RuleSet,
-    member: &Member,
+    started: &Member,
     now: DateTime<Utc>,
 ) -> Option<Vec<Option<Decimal>>> {
     if rules.leaderboards.is_empty() {
         return None;
     }
-    let mut started = member.clone();
-    started.start_periods(rules, now);
-    Some(measures(rules, &started, now))
+    Some(measures(rules, started, now))
 }
 
 /// Each board whose measure moved between `before` and the step's end: the member's
@@ -88,7 +87,13 @@ fn measure(
         Measure::Counter(name) => Some(member.counter(name)),
         Measure::Expr(expr) => {
             let bindings = bindings.get_or_insert_with(|| {
-                Bindings::new(member, None, now, &campaign_bindings(rules, now))
+                Bindings::reading(
+                    member,
+                    None,
+                    now,
+                    || campaign_bindings(rules, now),
+                    rules.reads.clone(),
+                )
             });
             rules.sandbox.eval_number(expr, bindings).ok()
         }

@@ -192,8 +192,10 @@ fn run_step(
         }
         None => input,
     };
-    let scores_before = leaderboards::measure_before(ctx.rules, &member, ctx.now);
     let mut run = run::Run::new(ctx, member, input, explain);
+    // Measured on the member as the step found them, with their resetting counters
+    // started in the step's period (what `Run::new` does first).
+    let scores_before = leaderboards::measure_before(ctx.rules, &run.member, ctx.now);
     run.start_lots();
     if let Some(judged) = &mut redemption {
         run.redeem(judged);
