@@ -17,7 +17,7 @@
 //! | [`engine`] | the pure step: (rule set, member, input, now) → changes |
 //! | [`messaging`] | rendering templates; delivering over smtp, webhooks and the log |
 //! | [`policy`] | whether a marketing message goes now, later (quiet hours), or not at all |
-//! | [`leaderboard`] | leaderboards: scores gained per period, the ordered ranking of each board |
+//! | [`leaderboard`] | leaderboards: scores gained per period, the ordered ranking of each board, when a period closes (`close.rs`) |
 //! | [`tickets`] | escalation tickets: open, climb the ladder, acknowledge, resolve |
 //! | [`outbox`] | queued messages as stored, and the dispatcher that delivers them |
 //! | [`store`] | sled: one tree of keyspaces, key encoding, one batch per group of steps |
