@@ -26,6 +26,8 @@ use crate::localtime;
 use crate::money::Decimal;
 use crate::rules::Leaderboard;
 
+pub mod close;
+
 /// A member's score on one board in the period it last gained in.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoardScore {
@@ -115,7 +117,7 @@ pub fn places_json(places: &[Standing]) -> serde_json::Value {
 }
 
 /// A decimal as its text, as counters are stored (see [`crate::money::counters`]).
-mod decimal_text {
+pub(crate) mod decimal_text {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use crate::money::Decimal;

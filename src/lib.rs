@@ -18,7 +18,7 @@
 //! | [`messaging`] | rendering templates; delivering over smtp, webhooks and the log |
 //! | [`metrics`] | community metrics kept with each step (`metrics.*` rows); the report built from them |
 //! | [`policy`] | whether a marketing message goes now, later (quiet hours), or not at all |
-//! | [`leaderboard`] | leaderboards: scores gained per period, the ordered ranking of each board |
+//! | [`leaderboard`] | leaderboards: scores gained per period, the ordered ranking of each board, when a period closes (`close.rs`) |
 //! | [`tickets`] | escalation tickets: open, climb the ladder, acknowledge, resolve |
 //! | [`outbox`] | queued messages as stored, and the dispatcher that delivers them |
 //! | [`store`] | sled: one tree of keyspaces, key encoding, one batch per group of steps |

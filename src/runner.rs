@@ -10,6 +10,7 @@
 //! committed before due timers are looked up.
 
 mod arming;
+mod board_close;
 mod committed;
 mod credit;
 mod draw;

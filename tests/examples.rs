@@ -868,13 +868,39 @@ fn leaderboard() {
         places("daily_earners", "2026-11-23"),
         want(&[("m-ana", 5), ("m-ben", 5)])
     );
+    // The week's prizes, paid at its close (Monday 00:00 Berlin), are earned that day.
     assert_eq!(
         places("daily_earners", "2026-11-30"),
-        want(&[("m-ben", 10), ("m-ana", 5)])
+        want(&[("m-dan", 100), ("m-ben", 70)])
     );
     let points: Vec<i64> = ["m-ana", "m-ben", "m-cat", "m-dan"]
         .iter()
         .map(|m| doc["members"][m]["points"].as_i64().unwrap())
         .collect();
-    assert_eq!(points, [15, 20, 25, 15]);
+    assert_eq!(points, [45, 80, 25, 115]);
+    let podium: Vec<(String, String, String)> = doc["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["rule"] == "weekly-podium")
+        .map(|e| {
+            (
+                e["member"].as_str().unwrap().to_string(),
+                e["amount"].to_string(),
+                e["at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let at = "2026-11-29T23:00:00Z".to_string();
+    assert_eq!(
+        podium,
+        [
+            ("m-dan".to_string(), "100".to_string(), at.clone()),
+            ("m-ben".to_string(), "60".to_string(), at.clone()),
+            ("m-ana".to_string(), "30".to_string(), at),
+        ]
+    );
+    let badges = |m: &str| doc["members"][m]["badges"].clone();
+    assert_eq!(badges("m-dan"), serde_json::json!(["poster-of-the-week"]));
+    assert_eq!(badges("m-ben"), serde_json::json!([]));
 }

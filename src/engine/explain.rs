@@ -106,6 +106,13 @@ pub enum InputView {
         #[serde(with = "utc")]
         due: DateTime<Utc>,
     },
+    /// The member's place in a leaderboard period that closed.
+    LeaderboardClose {
+        board: String,
+        period: String,
+        rank: usize,
+        score: String,
+    },
 }
 
 /// A member's points and tier at one instant.
@@ -196,6 +203,12 @@ pub enum Why {
         amount: i64,
         #[serde(with = "utc")]
         due: DateTime<Utc>,
+    },
+    /// The board's period closed with the member at `rank`, within the rule's `top`.
+    LeaderboardClose {
+        board: String,
+        period: String,
+        rank: usize,
     },
 }
 
@@ -476,6 +489,12 @@ impl InputView {
             },
             Input::PointsExpiry { due, .. } => InputView::PointsExpiry {
                 due: DateTime::from_timestamp_millis(*due).unwrap_or(now),
+            },
+            Input::LeaderboardClose(close) => InputView::LeaderboardClose {
+                board: close.board.clone(),
+                period: close.period.clone(),
+                rank: close.rank,
+                score: close.score(),
             },
         }
     }

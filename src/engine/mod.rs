@@ -15,6 +15,7 @@
 mod actions;
 mod adjust;
 mod after;
+mod board_close;
 mod builtin;
 mod cascade;
 mod credit;
@@ -36,6 +37,7 @@ use chrono::{DateTime, Utc};
 
 pub use adjust::{adjustment_amount, refuse_adjustment, Refusal, ADJUSTMENT_RULE};
 pub use after::{after_timer_id, parse_after_timer_id, AFTER};
+pub use board_close::{BoardClose, LEADERBOARD_CLOSE};
 pub use credit::{Credit, MAX_CREDIT_DEPTH, REFERRALS, REFERRAL_RULE};
 pub use draw::{draw_score, would_fire, Best, Candidate};
 pub use expiry::{EXPIRY_RULE, POINTS_EXPIRY};
@@ -90,6 +92,9 @@ pub enum Input<'a> {
     /// The member's expiry timer fell due at `due` (Unix millis): lots due expire,
     /// `points_expiring` reminders due go out.
     PointsExpiry { member: &'a str, due: i64 },
+    /// The member holds a place of a leaderboard period that closed: the board's close
+    /// rules reaching its rank run (see `board_close.rs`).
+    LeaderboardClose(&'a BoardClose),
 }
 
 impl Input<'_> {
@@ -116,6 +121,13 @@ impl Input<'_> {
             }
             Input::Credit(credit) => format!("credit\u{1f}{}", credit.identity),
             Input::PointsExpiry { member, due } => format!("expiry\u{1f}{member}\u{1f}{due}"),
+            // One place per member per board period.
+            Input::LeaderboardClose(close) => format!(
+                "leaderboard\u{1f}{}\u{1f}{}\u{1f}{}",
+                close.board,
+                close.period,
+                close.member()
+            ),
         }
     }
 
@@ -130,6 +142,7 @@ impl Input<'_> {
             | Input::SilenceRulesChanged { member }
             | Input::PointsExpiry { member, .. } => member,
             Input::Credit(credit) => &credit.member,
+            Input::LeaderboardClose(close) => close.member(),
         }
     }
 }
@@ -195,6 +208,7 @@ fn run_step(
         Input::SilenceRulesChanged { .. } => run.on_silence_rules_changed(),
         Input::Credit(credit) => run.on_credit(credit),
         Input::PointsExpiry { due, .. } => run.on_points_expiry(*due),
+        Input::LeaderboardClose(close) => run.on_leaderboard_close(close),
     }
     let (mut outcome, trace) = run.finish();
     outcome

@@ -91,6 +91,7 @@ impl<'a> Run<'a> {
     ) -> Self {
         let event = match input {
             Input::Event(event) => Some(*event),
+            Input::LeaderboardClose(close) => Some(&close.event),
             Input::Inactive { .. }
             | Input::After { .. }
             | Input::Global { .. }

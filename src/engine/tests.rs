@@ -3,6 +3,7 @@
 
 mod after;
 mod audience;
+mod board_close;
 mod send_to;
 
 use chrono::{DateTime, Utc};

@@ -59,6 +59,8 @@ pub struct Names {
     pub campaigns: BTreeMap<String, Vec<String>>,
     /// Whether `settings.points.expire` is set (a `points_expiring` trigger needs it).
     pub points_expire: bool,
+    /// Leaderboard id → its `size` (a close trigger's `top` is bounded by it).
+    pub leaderboards: BTreeMap<String, usize>,
 }
 
 impl Ctx<'_> {
@@ -203,6 +205,10 @@ pub fn compile(
     let escalations = escalations::compile(&mut ctx, &escalation_sections);
     let campaigns = campaigns::compile(&mut ctx, &campaign_sections);
     let leaderboards = leaderboards::compile(&mut ctx, &leaderboard_sections);
+    ctx.names.leaderboards = leaderboards
+        .iter()
+        .map(|b| (b.id.clone(), b.size))
+        .collect();
     let mut rules = rules::compile(&mut ctx, &rule_sections);
     let rewards = rewards::compile(&mut ctx, &reward_sections);
     super::member_fields::check(&mut ctx.d, &ctx.names.counters);
@@ -288,6 +294,11 @@ fn index(rules: &[super::Rule]) -> RuleIndex {
             Trigger::Phase { .. } => index.phase.push(i),
             Trigger::Schedule(_) => index.schedule.push(i),
             Trigger::PointsExpiring(_) => index.points_expiring.push(i),
+            Trigger::LeaderboardClose { board, .. } => index
+                .leaderboard_close
+                .entry(board.clone())
+                .or_default()
+                .push(i),
         }
     }
     index.milestone_counters.sort();

@@ -86,6 +86,8 @@ pub struct RuleIndex {
     pub schedule: Vec<usize>,
     /// `points_expiring` rules in run order.
     pub points_expiring: Vec<usize>,
+    /// Leaderboard close rules by board, in run order.
+    pub leaderboard_close: BTreeMap<String, Vec<usize>>,
 }
 
 pub struct Settings {
@@ -336,6 +338,13 @@ pub enum Trigger {
     /// `points_expiring: 30d`: once per lot of points, that long before it expires
     /// (the member's expiry timer; `settings.points.expire`).
     PointsExpiring(Duration),
+    /// `leaderboard: top_posters, closes: true, top: 3`: at the close of each period of
+    /// the board, once for each of its first `top` places, in rank order (see
+    /// `runner::board_close`).
+    LeaderboardClose {
+        board: String,
+        top: usize,
+    },
 }
 
 impl Trigger {
@@ -351,6 +360,7 @@ impl Trigger {
             Trigger::Phase { .. } => "phase",
             Trigger::Schedule(_) => "schedule",
             Trigger::PointsExpiring(_) => "points_expiring",
+            Trigger::LeaderboardClose { .. } => "leaderboard",
         }
     }
 }

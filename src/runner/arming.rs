@@ -1,4 +1,6 @@
-//! Arming campaigns and `schedule` rules from their **current** definition: at the
+//! Arming campaigns, `schedule` rules and leaderboard closes (`board_close.rs`: a
+//! board with close rules has one timer, its next close) from their **current**
+//! definition: at the
 //! first start, at every restart and after every reload. Each campaign has at most one
 //! phase timer (its next transition) and each schedule rule one occurrence timer,
 //! noted under `armed.<kind>.<id>` in meta with its due time so it can be found again.
@@ -65,6 +67,7 @@ impl Runner {
             self.rearm(&mut write, SCHEDULE, &rule.id, timer)?;
             wanted.push(armed_name(SCHEDULE, &rule.id));
         }
+        self.arm_board_closes(from, &mut write, &mut wanted)?;
         for (name, due) in self.armed_all()? {
             if wanted.contains(&name) {
                 continue;
@@ -166,7 +169,7 @@ impl Runner {
 
     /// Replaces what `kind`/`id` is armed with by `timer` (due millis, payload), or
     /// disarms it for `None`.
-    fn rearm(
+    pub(super) fn rearm(
         &self,
         write: &mut StepWrite,
         kind: &str,
@@ -235,7 +238,7 @@ impl Runner {
     }
 }
 
-fn armed_name(kind: &str, id: &str) -> String {
+pub(super) fn armed_name(kind: &str, id: &str) -> String {
     format!("{ARMED_META}{kind}.{id}")
 }
 

@@ -65,6 +65,8 @@ pub enum Work {
     Silence { silence: SilencePass },
     /// The draw of a rule with `draw: { winners: N }` (see `draw.rs`).
     Draw { draw: super::draw::DrawJob },
+    /// The close of a leaderboard period (see `board_close.rs`).
+    BoardClose { close: super::board_close::CloseJob },
 }
 
 /// The pass after the inactivity rules changed: every member's inactivity rules past
@@ -127,7 +129,7 @@ pub fn stored_silence_passes(
     let (jobs, _) = load_jobs(store)?;
     let running = jobs.into_iter().find_map(|job| match job.work {
         Work::Silence { silence } => Some(silence),
-        Work::Rule { .. } | Work::Draw { .. } => None,
+        Work::Rule { .. } | Work::Draw { .. } | Work::BoardClose { .. } => None,
     });
     let last = match store.meta_get(SILENCE_PASS_META)? {
         Some(bytes) => Some(
@@ -179,7 +181,7 @@ impl Runner {
     pub fn silence_pass(&self) -> Option<(u64, &SilencePass)> {
         self.jobs.iter().find_map(|job| match &job.work {
             Work::Silence { silence } => Some((job.seq, silence)),
-            Work::Rule { .. } | Work::Draw { .. } => None,
+            Work::Rule { .. } | Work::Draw { .. } | Work::BoardClose { .. } => None,
         })
     }
 
@@ -196,7 +198,7 @@ impl Runner {
         self.push_job(work, occurrence)
     }
 
-    fn push_job(&mut self, work: Work, occurrence: DateTime<Utc>) -> FanoutJob {
+    pub(super) fn push_job(&mut self, work: Work, occurrence: DateTime<Utc>) -> FanoutJob {
         let job = FanoutJob {
             seq: self.next_job,
             work,
@@ -281,6 +283,9 @@ impl Runner {
         if let Work::Draw { draw } = job.work {
             return self.draw_batch(job.seq, job.occurrence, job.cursor, draw);
         }
+        if let Work::BoardClose { close } = job.work {
+            return self.close_batch(job.seq, job.occurrence, close);
+        }
         let batch = self
             .store
             .members_after(job.cursor.as_deref(), FANOUT_BATCH)?;
@@ -316,8 +321,8 @@ impl Runner {
                         && outcome.timers_clear.is_empty());
                     changed.then_some(outcome)
                 }
-                // Taken to `draw_batch` above.
-                Work::Draw { .. } => None,
+                // Taken to `draw_batch` and `close_batch` above.
+                Work::Draw { .. } | Work::BoardClose { .. } => None,
             };
             if let Some(outcome) = changed {
                 self.absorb(outcome, StepWrite::default());

@@ -206,6 +206,7 @@ impl Runner {
             AFTER => self.pop_after(key, due),
             PHASE => self.pop_phase(key, payload, due),
             SCHEDULE => self.pop_schedule(key, due),
+            super::board_close::BOARD_CLOSE => self.pop_board_close(key, due),
             super::tickets::SLA => self.pop_sla(key, due),
             _ => {
                 // A kind this build does not know: drop it rather than spin on it.

@@ -109,6 +109,9 @@ pub fn describe_trigger(trigger: &Trigger) -> String {
         Trigger::PointsExpiring(d) => {
             format!("points_expiring: {}", crate::duration::format(*d))
         }
+        Trigger::LeaderboardClose { board, top } => {
+            format!("leaderboard: {board} closes, top {top}")
+        }
     }
 }
 

@@ -114,6 +114,12 @@ fn input(input: &InputView) -> String {
         }
         InputView::Credit { from, rule } => format!("credit from {from} (rule {rule})"),
         InputView::PointsExpiry { due } => format!("points expiry timer due {}", rfc3339(*due)),
+        InputView::LeaderboardClose {
+            board,
+            period,
+            rank,
+            score,
+        } => format!("leaderboard {board} closed {period}: rank {rank}, score {score}"),
     }
 }
 
@@ -209,6 +215,11 @@ fn why(why: &Why) -> String {
         Why::After { wait, event } => format!("{wait} after event {event}"),
         Why::Phase { campaign, enters } => format!("campaign {campaign} entered {enters}"),
         Why::Schedule => "schedule occurrence".to_string(),
+        Why::LeaderboardClose {
+            board,
+            period,
+            rank,
+        } => format!("leaderboard {board} closed {period} with the member at rank {rank}"),
         Why::PointsExpiring {
             before,
             amount,

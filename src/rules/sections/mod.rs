@@ -13,5 +13,6 @@ pub mod settings;
 pub mod templates;
 
 mod actions;
+mod board_close;
 mod credit;
 mod triggers;

@@ -9,7 +9,7 @@ use crate::rules::sections::counters::{counter_names, is_counter};
 use crate::rules::yaml::Value;
 use crate::rules::{Threshold, TierChange, Trigger};
 
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 10] = [
     "event",
     "milestone",
     "inactive",
@@ -19,12 +19,25 @@ const KINDS: [&str; 9] = [
     "phase",
     "schedule",
     "points_expiring",
+    "leaderboard",
+];
+/// Keys that go with one kind only: `at`/`every` with a milestone, `closes`/`top`
+/// with a leaderboard.
+const EXTRAS: [(&str, &str); 4] = [
+    ("at", "milestone"),
+    ("every", "milestone"),
+    ("closes", "leaderboard"),
+    ("top", "leaderboard"),
 ];
 
 /// The trigger's kind (when exactly one was written) and the compiled trigger (when
 /// it is also valid). The kind alone lets the rule check `audience` and `catch_up`.
 pub fn compile(ctx: &mut Ctx, value: &Value) -> (Option<&'static str>, Option<Trigger>) {
-    let allowed: Vec<&str> = KINDS.iter().copied().chain(["at", "every"]).collect();
+    let allowed: Vec<&str> = KINDS
+        .iter()
+        .copied()
+        .chain(EXTRAS.iter().map(|(key, _)| *key))
+        .collect();
     let Some(f) = fields(&mut ctx.d, value, "trigger", &allowed) else {
         return (None, None);
     };
@@ -57,11 +70,11 @@ pub fn compile(ctx: &mut Ctx, value: &Value) -> (Option<&'static str>, Option<Tr
             return (None, None);
         }
     };
-    for extra in ["at", "every"] {
-        if let (Some(key), false) = (f.key(extra), kind == "milestone") {
+    for (extra, owner) in EXTRAS {
+        if let (Some(key), false) = (f.key(extra), kind == owner) {
             ctx.d.error(
                 &key.at,
-                format!("{extra:?} only goes with a milestone trigger"),
+                format!("{extra:?} only goes with a {owner} trigger"),
             );
         }
     }
@@ -78,6 +91,7 @@ pub fn compile(ctx: &mut Ctx, value: &Value) -> (Option<&'static str>, Option<Tr
         "tier" => tier(ctx, v),
         "phase" => phase(ctx, v),
         "points_expiring" => points_expiring(ctx, v),
+        "leaderboard" => super::board_close::compile(ctx, v, f.get("closes"), f.get("top")),
         _ => schedule(ctx, v),
     };
     (Some(kind), trigger)
