@@ -373,6 +373,49 @@ fn the_shipped_rules_on_their_example_give_the_figures_in_the_readme() {
     assert_eq!(doc["tiers"]["member"], 3);
 }
 
+#[test]
+fn expired_points_are_counted_in_the_month_they_expire() {
+    // examples/expiry: Mei's 180 points expire at the start of February 2027 and
+    // Kai's 200 at the start of April (Asia/Shanghai), by their lots' timers.
+    let doc = json_of(&run(&[
+        "report",
+        "--rules",
+        "examples/expiry",
+        "--events",
+        "examples/expiry/events.jsonl",
+        "--until",
+        "2027-04-15T00:00:00Z",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2027-04-30",
+        "--by",
+        "month",
+        "--json",
+    ]));
+    let expired: Vec<(&str, i64)> = doc["periods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["points"]["expired"] != 0)
+        .map(|p| {
+            (
+                p["period"].as_str().unwrap(),
+                p["points"]["expired"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(expired, [("2027-02", 180), ("2027-04", 200)]);
+    let points = &doc["totals"]["points"];
+    assert_eq!(points["expired"], 380);
+    // Issued less everything taken is what is left.
+    let taken = points["redeemed"].as_i64().unwrap()
+        + points["deducted"].as_i64().unwrap()
+        + points["expired"].as_i64().unwrap();
+    assert_eq!(points["issued"].as_i64().unwrap() - taken, 100);
+    assert_eq!(points["outstanding"], 100);
+}
+
 const DAEMON_RULES: &str = r#"
 settings: { timezone: UTC }
 tiers:

@@ -192,6 +192,12 @@ impl Tally {
             .map(|r| r.cost)
             .sum::<i64>()
             .min(taken);
+        let expired: i64 = outcome
+            .ledger
+            .iter()
+            .filter(|e| e.rule == crate::engine::EXPIRY_RULE)
+            .map(|e| (-e.amount).max(0))
+            .sum();
         let change = outcome.member.points - before.points;
         if issued == 0 && taken == 0 && change == 0 {
             return 0;
@@ -199,7 +205,8 @@ impl Tally {
         let row = self.day(today);
         row.issued += issued;
         row.redeemed += redeemed;
-        row.deducted += taken - redeemed;
+        row.expired += expired;
+        row.deducted += taken - redeemed - expired;
         row.balance_change += change;
         issued
     }

@@ -203,6 +203,45 @@ fn a_purchase_within_30_days_of_the_last_makes_a_repeat_buyer() {
 }
 
 #[test]
+fn an_expiry_counts_as_expired_not_as_a_deduction() {
+    let mut tally = Tally::default();
+    let expiry = LedgerEntry {
+        member: "m".into(),
+        amount: -40,
+        balance: 60,
+        reason: "expired".into(),
+        rule: crate::engine::EXPIRY_RULE.into(),
+        event: None,
+        at: at("2026-11-01T02:00:00Z"),
+        requested: None,
+        clipped_by: None,
+        operator: None,
+        from: None,
+    };
+    let mut before = Member::new("m");
+    before.points = 100;
+    let mut after = before.clone();
+    after.points = 60;
+    let outcome = Outcome {
+        member: after,
+        ledger: vec![expiry],
+        ..Outcome::default()
+    };
+    step(&mut tally, Some(&before), outcome, "2026-11-01T02:00:00Z");
+    let row = &tally.days[&day("2026-11-01")];
+    assert_eq!(
+        (
+            row.issued,
+            row.redeemed,
+            row.expired,
+            row.deducted,
+            row.balance_change
+        ),
+        (0, 0, 40, 0, -40)
+    );
+}
+
+#[test]
 fn points_split_into_issued_redeemed_and_deducted_and_tiers_move() {
     let mut tally = Tally::default();
     let entry = |amount: i64, rule: &str| LedgerEntry {

@@ -140,6 +140,7 @@ fn periods(doc: &Value) -> Table {
             "repurchase",
             "issued",
             "redeemed",
+            "expired",
             "outstanding",
             "queued",
             "sent",
@@ -159,7 +160,7 @@ fn periods(doc: &Value) -> Table {
         for key in ["purchases", "gmv", "buyers", "repurchase_rate"] {
             row.push(cell(&p["commerce"][key]));
         }
-        for key in ["issued", "redeemed", "outstanding"] {
+        for key in ["issued", "redeemed", "expired", "outstanding"] {
             row.push(cell(&p["points"][key]));
         }
         for key in ["queued", "sent", "failed"] {

@@ -100,6 +100,7 @@ fn summed(tally: &Tally, from: NaiveDate, to: NaiveDate) -> Day {
         sum.issued += day.issued;
         sum.redeemed += day.redeemed;
         sum.deducted += day.deducted;
+        sum.expired += day.expired;
         sum.balance_change += day.balance_change;
         add_all(&mut sum.messages, &day.messages);
         add_all(&mut sum.channels, &day.channels);
@@ -175,7 +176,7 @@ fn period(
         json!({
             "issued": sum.issued,
             "redeemed": sum.redeemed,
-            "expired": 0,
+            "expired": sum.expired,
             "outstanding": ever.1,
             "deducted": sum.deducted,
         }),

@@ -42,6 +42,8 @@ pub struct Day {
     pub redeemed: i64,
     /// Other deductions: manual adjustments, `points` actions below zero.
     pub deducted: i64,
+    /// Points that expired (`settings.points.expire`).
+    pub expired: i64,
     /// The change of the sum of all balances: summed from the start, the liability.
     pub balance_change: i64,
     /// Messages queued, by their status when queued (`queued`, `capped`, `suppressed`).
