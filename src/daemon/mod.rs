@@ -8,6 +8,10 @@
 //! | [`json_errors`] | every error answered as JSON, axum's own rejections too |
 //! | [`tickets`] | `GET /v1/tickets`, and acknowledging and resolving tickets |
 //! | [`adjust`] | `POST /v1/members/{id}/points`: an operator's manual adjustment |
+//! | [`rewards`] | `POST /v1/members/{id}/redeem` and `GET /v1/rewards` |
+//! | [`member_command`] | what those two share: a body become an event, applied through the writer |
+//! | [`draws`], [`leaderboards`], [`report`] | `GET /v1/draws`, `/v1/leaderboards/{id}`, `/v1/report` |
+//! | [`journal`] | `GET /v1/journal` and a member's explanation from it |
 //! | [`retention`] | `settings.retention`: removing old messages and history in the background |
 //! | [`reload`] | rule reloads (rules and channels): by request and by watching the rules directory |
 //! | [`guard`] | bearer token, body timeout and rate limit |
@@ -35,6 +39,7 @@ pub mod ingest;
 mod journal;
 mod json_errors;
 mod leaderboards;
+mod member_command;
 mod messages;
 mod reload;
 mod report;

@@ -25,7 +25,6 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::api::{error, read, App};
-use super::writer::Ack;
 use crate::event::{self, AtPolicy, Event};
 use crate::rewards::{Verdict, REDEEM};
 
@@ -37,47 +36,10 @@ pub async fn post_redeem(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
-    if !app.limiter.try_take(1) {
-        return error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "over the rate limit (RALLY_RATE_LIMIT): retry later with the same key",
-        );
+    match super::member_command::apply(&app, &id, body, "a redemption", redeem_event).await {
+        Ok(applied) => answer(&app, id, applied.key, applied.status).await,
+        Err(response) => response,
     }
-    let event = match redeem_event(&id, &body, app.clock.now().fixed_offset()) {
-        Ok(event) => event,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
-    };
-    match read(&app, {
-        let id = id.clone();
-        move |store| store.member(&id)
-    })
-    .await
-    {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("no member {id:?}: a redemption never creates a member"),
-            )
-        }
-        Err(response) => return response,
-    }
-    let key = event.id.clone();
-    let ack = match app.writer.apply(vec![event]).await {
-        Ok(acks) => acks.into_iter().next(),
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    };
-    let status = match ack {
-        Some(Ack::Accepted) => "accepted",
-        Some(Ack::Duplicate) => "duplicate",
-        Some(Ack::Rejected(message)) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
-        None => return error(StatusCode::SERVICE_UNAVAILABLE, "the writer did not answer"),
-    };
-    answer(&app, id, key, status).await
 }
 
 /// The member's balance and the recorded redemption, read once it is durable.
