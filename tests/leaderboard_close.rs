@@ -210,4 +210,12 @@ fn rally_check_reports_a_bad_close_trigger_where_it_is_written() {
         unknown_key.contains("rules.yaml:5:56: unknown key \"winners\" in trigger"),
         "{unknown_key}"
     );
+    // The close's event is Rally's own: a rule waiting for it as an event would never
+    // fire, so it is refused, pointing at the close trigger.
+    let as_event = check("{ event: rally.leaderboard_close }");
+    assert!(
+        as_event.contains("rules.yaml:5:23: \"rally.leaderboard_close\" is reserved")
+            && as_event.contains("trigger: { leaderboard: ID, closes: true }"),
+        "{as_event}"
+    );
 }

@@ -2,7 +2,8 @@
 //! closes: true, top: N }`): the board's close rules whose `top` reaches the member's
 //! rank run, in rule order.
 //!
-//! The rules see the close as an event of type `leaderboard_close` whose `data` holds
+//! The rules see the close as an event of type `rally.leaderboard_close` (Rally's
+//! own namespace: no client can post one, and no rule can name it as a trigger) whose `data` holds
 //! `board`, `period`, `rank` and `score`: expressions, scripts and templates already
 //! read `event.data`, so a close needs no binding of its own, and the ledger names the
 //! close (`leaderboard:<board>:<period>`) as the entries' event.
@@ -17,7 +18,7 @@ use crate::leaderboard::Standing;
 use crate::rules::Trigger;
 
 /// The event type the close rules see.
-pub const LEADERBOARD_CLOSE: &str = "leaderboard_close";
+pub const LEADERBOARD_CLOSE: &str = "rally.leaderboard_close";
 
 /// One place of a closed period, as the step of its member sees it.
 pub struct BoardClose {

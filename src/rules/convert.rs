@@ -314,9 +314,15 @@ pub fn event_type(d: &mut Diag, value: &Value) -> Option<String> {
         return None;
     }
     if text.starts_with("rally.") && !matches!(text, "rally.ticket.ack" | "rally.ticket.resolve") {
-        d.error(
+        // The close of a leaderboard period is seen as this event, but runs only the
+        // board's close rules: a rule waiting for it as an event would never fire.
+        let hint = (text == crate::engine::LEADERBOARD_CLOSE).then(|| {
+            "a leaderboard's close runs `trigger: { leaderboard: ID, closes: true }`".to_string()
+        });
+        d.error_hint(
             &value.at,
             format!("{text:?} is reserved: the only rally.* events are rally.ticket.ack and rally.ticket.resolve"),
+            hint,
         );
         return None;
     }
