@@ -684,4 +684,29 @@ async fn in_a_browser_the_dashboard_shows_the_figures_of_the_report_api() {
     look_up(&browser, &daemon, "m-bo").await;
     assert_token_in_no_url(&browser).await;
     save_screenshot(&browser).await;
+
+    // Without a fixed range, "last 30 days" ends on the community's today (Rally's
+    // clock in settings.timezone, Asia/Shanghai here), not the browser's UTC date:
+    // the daemon's own default report says which days those are.
+    let default = {
+        let url = daemon.url("/v1/report");
+        let response = http.get(url).bearer_auth(TOKEN).send().await.unwrap();
+        let (status, body) = answer(response).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    browser.goto("about:blank").await;
+    browser.goto(&daemon.url("/")).await;
+    browser
+        .wait_until("return document.getElementById('dashboard').dataset.state !== 'loading';")
+        .await;
+    assert_eq!(
+        browser.text_of("#period").await,
+        format!(
+            "{} – {} by day ({})",
+            default["from"].as_str().unwrap(),
+            default["to"].as_str().unwrap(),
+            default["timezone"].as_str().unwrap()
+        )
+    );
 }

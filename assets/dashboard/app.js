@@ -21,17 +21,28 @@
   }
 
   // The range the page shows: `#from=..&to=..&by=..` when given (a link to a fixed
-  // period), else the last N days up to today.
-  function selectedRange() {
+  // period), else the last N days up to `today`: the community's day by Rally's clock
+  // (in `settings.timezone`), not the browser's.
+  function selectedRange(today) {
     var hash = new URLSearchParams(location.hash.slice(1));
     var by = hash.get("by") || document.getElementById("by").value;
     if (hash.get("from") && hash.get("to")) {
       return { from: hash.get("from"), to: hash.get("to"), by: by };
     }
     var days = +document.getElementById("days").value;
-    var now = new Date();
-    var to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+    var to = parseDay(today);
     return { from: iso(new Date(to - (days - 1) * DAY)), to: iso(to), by: by };
+  }
+
+  // Today as the daemon counts it: the last day of its default report (the 30 days
+  // ending at Rally's clock, in the community's zone). Asked once per load, by month
+  // so the answer stays small.
+  function communityToday() {
+    var hash = new URLSearchParams(location.hash.slice(1));
+    if (hash.get("from") && hash.get("to")) return Promise.resolve(hash.get("to"));
+    return getJson("/v1/report?by=month").then(function (report) {
+      return report.to;
+    });
   }
 
   // The range of the same length that ends the day before `range` starts.
@@ -380,10 +391,13 @@
   function load() {
     var main = document.getElementById("dashboard");
     var status = document.getElementById("status");
-    var range = selectedRange();
     main.setAttribute("data-state", "loading");
     status.textContent = "loading…";
-    return Promise.all([getJson(reportPath(range)), getJson(reportPath(previousRange(range)))])
+    return communityToday()
+      .then(function (today) {
+        var range = selectedRange(today);
+        return Promise.all([getJson(reportPath(range)), getJson(reportPath(previousRange(range)))]);
+      })
       .then(function (both) {
         var started = performance.now();
         render(both[0], both[1]);
