@@ -21,7 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 
 use super::api::{error, read, App};
 use crate::event::{self, AtPolicy, Event, POINTS_ADJUSTMENT};
@@ -82,22 +82,7 @@ fn adjustment_event(
     body: &[u8],
     now: chrono::DateTime<chrono::FixedOffset>,
 ) -> Result<Event, String> {
-    let object = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(object)) => object,
-        Ok(_) => return Err("body: must be a JSON object {key, amount, reason, operator}".into()),
-        Err(e) => return Err(format!("body: is not valid JSON: {e}")),
-    };
-    if let Some(unknown) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(format!(
-            "{unknown}: unknown field (expected {})",
-            FIELDS.join(", ")
-        ));
-    }
-    let Some(key) = object.get("key") else {
-        return Err(
-            "key: is required (the idempotency key: the same key twice adjusts once)".into(),
-        );
-    };
+    let (object, key) = super::member_command::body_object(body, &FIELDS, "adjusts once")?;
     let mut data = Map::new();
     for field in ["amount", "reason", "operator"] {
         if let Some(value) = object.get(field) {

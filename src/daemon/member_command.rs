@@ -13,6 +13,7 @@ use chrono::{DateTime, FixedOffset};
 use super::api::{error, read, App};
 use super::writer::Ack;
 use crate::event::Event;
+use serde_json::{Map, Value};
 
 /// A command applied: its key (the event's id) and whether it was new.
 pub struct Applied {
@@ -69,4 +70,36 @@ pub async fn apply(
         }
     };
     Ok(Applied { key, status })
+}
+
+/// A command's body: a JSON object with only `fields`, one of them `key` (the
+/// idempotency key; `repeat` says what the same key twice does, for the message when
+/// it is missing). The object and its key, or a message naming the field at fault.
+pub fn body_object(
+    body: &[u8],
+    fields: &[&str],
+    repeat: &str,
+) -> Result<(Map<String, Value>, Value), String> {
+    let object = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => object,
+        Ok(_) => {
+            return Err(format!(
+                "body: must be a JSON object {{{}}}",
+                fields.join(", ")
+            ))
+        }
+        Err(e) => return Err(format!("body: is not valid JSON: {e}")),
+    };
+    if let Some(unknown) = object.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(format!(
+            "{unknown}: unknown field (expected {})",
+            fields.join(", ")
+        ));
+    }
+    let Some(key) = object.get("key").cloned() else {
+        return Err(format!(
+            "key: is required (the idempotency key: the same key twice {repeat})"
+        ));
+    };
+    Ok((object, key))
 }

@@ -87,22 +87,7 @@ fn redeem_event(
     body: &[u8],
     now: chrono::DateTime<chrono::FixedOffset>,
 ) -> Result<Event, String> {
-    let object = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(object)) => object,
-        Ok(_) => return Err("body: must be a JSON object {key, reward}".into()),
-        Err(e) => return Err(format!("body: is not valid JSON: {e}")),
-    };
-    if let Some(unknown) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(format!(
-            "{unknown}: unknown field (expected {})",
-            FIELDS.join(", ")
-        ));
-    }
-    let Some(key) = object.get("key") else {
-        return Err(
-            "key: is required (the idempotency key: the same key twice redeems once)".into(),
-        );
-    };
+    let (object, key) = super::member_command::body_object(body, &FIELDS, "redeems once")?;
     let Some(reward) = object.get("reward") else {
         return Err("reward: is required (the id of a reward of the catalog)".into());
     };

@@ -201,8 +201,14 @@ impl Runner {
         // Time reaches the timer before it runs (a no-op for one due in the past).
         self.clock.advance(due);
         match key.kind.as_str() {
-            INACTIVE => self.pop_inactive(key, due),
-            POINTS_EXPIRY => self.pop_points_expiry(key, due),
+            INACTIVE => self.pop_member_timer(key, due, |key| Input::Inactive {
+                member: &key.id,
+                due: key.due,
+            }),
+            POINTS_EXPIRY => self.pop_member_timer(key, due, |key| Input::PointsExpiry {
+                member: &key.id,
+                due: key.due,
+            }),
             AFTER => self.pop_after(key, due),
             PHASE => self.pop_phase(key, payload, due),
             SCHEDULE => self.pop_schedule(key, due),
@@ -220,41 +226,22 @@ impl Runner {
         }
     }
 
-    /// A member's inactivity timer: a step like an event's, committed with the
-    /// timer's removal.
-    fn pop_inactive(&mut self, key: TimerKey, due: DateTime<Utc>) -> Result<(), StoreError> {
+    /// A member's own timer (inactivity, points expiry): the member's step for the
+    /// input `input` makes of the key, committed with the timer's removal. A member
+    /// no longer in the store only removes the timer.
+    fn pop_member_timer(
+        &mut self,
+        key: TimerKey,
+        due: DateTime<Utc>,
+        input: fn(&TimerKey) -> Input<'_>,
+    ) -> Result<(), StoreError> {
         let write = StepWrite {
             timers_clear: vec![key.clone()],
             ..StepWrite::default()
         };
         match self.take_member(&key.id)? {
             Some(member) => {
-                let input = Input::Inactive {
-                    member: &key.id,
-                    due: key.due,
-                };
-                let outcome = self.step(Some(member), &input, due);
-                self.absorb(outcome, write);
-            }
-            None => self.open.push(write),
-        }
-        Ok(())
-    }
-
-    /// A member's expiry timer (`settings.points.expire`): a step like the
-    /// inactivity timer's, committed with the timer's removal.
-    fn pop_points_expiry(&mut self, key: TimerKey, due: DateTime<Utc>) -> Result<(), StoreError> {
-        let write = StepWrite {
-            timers_clear: vec![key.clone()],
-            ..StepWrite::default()
-        };
-        match self.take_member(&key.id)? {
-            Some(member) => {
-                let input = Input::PointsExpiry {
-                    member: &key.id,
-                    due: key.due,
-                };
-                let outcome = self.step(Some(member), &input, due);
+                let outcome = self.step(Some(member), &input(&key), due);
                 self.absorb(outcome, write);
             }
             None => self.open.push(write),
