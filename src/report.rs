@@ -94,7 +94,7 @@ fn document(
         params.by.as_deref(),
         today,
     )?;
-    let deliveries = metrics::report::deliveries(store, rules)?;
+    let deliveries = metrics::deliveries::load(store)?;
     Ok(metrics::report::build(
         tally,
         &deliveries,

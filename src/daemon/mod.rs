@@ -250,6 +250,7 @@ pub async fn run(
         Arc::new(channels),
         crate::outbox::DispatchConfig::default(),
     );
+    dispatcher.set_timezone(set.settings.timezone);
     let (writer, writer_thread) = writer::spawn(
         runner,
         Arc::clone(&metrics),

@@ -109,6 +109,7 @@ impl Reloader {
                 // channel only they have, and the dispatcher must know it by then. Old
                 // rows keep working unless the new set dropped their channel.
                 self.dispatcher.set_channels(Arc::new(channels));
+                self.dispatcher.set_timezone(set.settings.timezone);
                 // Swapped in before the writer answers: events it takes meanwhile
                 // already run the new rules, which is what `GET /v1/rules` shows.
                 *self.running() = running;

@@ -29,11 +29,10 @@ fn now(app: &App, store: &Store) -> Result<DateTime<Utc>, crate::store::StoreErr
 pub(super) async fn report(State(app): State<Arc<App>>, Query(params): Query<Params>) -> Response {
     let rules = app.reloader.rules();
     let shared = Arc::clone(&app);
-    let read_rules = Arc::clone(&rules);
     let loaded = read(&app, move |store| {
         let now = now(&shared, store)?;
         let tally = Tally::load(store)?;
-        let deliveries = metrics::report::deliveries(store, &read_rules)?;
+        let deliveries = metrics::deliveries::load(store)?;
         Ok((now, tally, deliveries))
     })
     .await;

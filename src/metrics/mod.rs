@@ -16,15 +16,17 @@
 //! | `metrics.cohorts` | join week × weeks since joining that members were active |
 //! | `metrics.reengagement` | per inactivity rule and template: sent, and came back within the window |
 //! | `metrics.campaigns` | per campaign phase (by its start): participants, points, GMV, budget |
+//! | `metrics.delivery.<day>` | per channel: messages sent, failed, retried, … (written by the dispatcher, see [`deliveries`]) |
 //!
 //! Distinct counts need to know whether a member was already counted in a day: the
 //! member carries the last day of each kind it was counted for ([`Marks`], on its
 //! bookkeeping), so each step is O(1) rows, with no set of members per day.
 //!
-//! Message deliveries (`sent`, `failed`) happen in the dispatcher, outside any step:
-//! they are not kept here; a report reads them from the outbox rows retention kept
-//! (see [`report`]).
+//! Message deliveries (`sent`, `failed`, …) happen in the dispatcher, outside any
+//! step: the dispatcher counts them in rows of their own, in the write that changes
+//! the message's status ([`deliveries`]); the Tally never holds them.
 
+pub mod deliveries;
 mod delta;
 #[cfg(test)]
 mod delta_tests;
@@ -36,6 +38,7 @@ pub mod render;
 pub mod report;
 mod rows;
 
+pub use deliveries::{Delivered, Deliveries, Delivery};
 pub use delta::{Before, MetricsSettings};
 pub use marks::Marks;
 pub use presence::Presence;

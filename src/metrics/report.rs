@@ -1,56 +1,18 @@
 //! The report document (`GET /v1/report`, `rally report --json`): the metrics of a
 //! range of days, by day, week or month, in `settings.timezone`.
 //!
-//! Everything comes from the `metrics.*` rows ([`Tally`]) but message deliveries,
-//! which happen outside any step: those are read from the outbox rows retention has
-//! kept ([`deliveries`]).
+//! Everything comes from the `metrics.*` rows: the runner's ([`Tally`]) and the
+//! dispatcher's deliveries ([`Deliveries`]).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
 
+use super::deliveries::{self, Delivered, Deliveries};
 use super::range::Range;
 use super::rows::{Day, Tally};
-use crate::outbox::{OutboxRow, Status};
 use crate::rules::{RuleSet, Trigger};
-use crate::store::{Store, StoreError};
-
-/// Messages delivered and given up, by day (`settings.timezone`).
-pub type Deliveries = BTreeMap<NaiveDate, (u64, u64)>;
-
-/// Reads the outbox rows retention has kept: sent ones by the day they went, failed
-/// ones by the day they first failed.
-pub fn deliveries(store: &Store, rules: &RuleSet) -> Result<Deliveries, StoreError> {
-    let zone = rules.settings.timezone;
-    let mut out = Deliveries::new();
-    let mut from = 0;
-    loop {
-        let rows = store.outbox_scan(from, 1024)?;
-        let Some((last, _)) = rows.last() else {
-            break;
-        };
-        from = last + 1;
-        for (seq, bytes) in rows {
-            let row = OutboxRow::decode(seq, &bytes)
-                .map_err(|e| StoreError::corrupt("outbox", &seq.to_be_bytes(), e))?;
-            let (when, sent) = match row.status {
-                Status::Sent => (row.sent_at.unwrap_or(row.created_at), true),
-                Status::Failed => (row.first_failed_at.unwrap_or(row.created_at), false),
-                _ => continue,
-            };
-            let day = out
-                .entry(crate::localtime::local_day(when, zone))
-                .or_default();
-            if sent {
-                day.0 += 1;
-            } else {
-                day.1 += 1;
-            }
-        }
-    }
-    Ok(out)
-}
 
 /// The report document for `range`, at `now` (for phases still running).
 pub fn build(
@@ -137,9 +99,9 @@ fn period(
     let ever = summed_scalar(tally, to);
     let buyers = tally.buyers.distinct(from, to);
     let rebuyers = tally.rebuyers.distinct(from, to);
-    let (sent, failed) = deliveries
-        .range(from..=to)
-        .fold((0, 0), |(s, f), (_, (ds, df))| (s + ds, f + df));
+    let delivered = deliveries::summed(deliveries, from, to);
+    let mut all = Delivered::default();
+    delivered.values().for_each(|channel| all.add(channel));
     let count = |status: &str| sum.messages.get(status).copied().unwrap_or(0);
     let mut silent = Map::new();
     for (name, days) in silent_bands(rules) {
@@ -185,11 +147,15 @@ fn period(
         "messages".into(),
         json!({
             "queued": count("queued"),
-            "sent": sent,
-            "failed": failed,
+            "sent": all.sent,
+            "failed": all.failed,
+            "retried": all.retried,
+            "requeued": all.requeued,
             "suppressed": count("suppressed"),
+            "suppressed_at_sending": all.suppressed_at_sending,
             "capped": count("capped"),
             "by_channel": sum.channels,
+            "deliveries": delivered,
         }),
     );
     section.insert(

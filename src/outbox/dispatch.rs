@@ -23,6 +23,10 @@
 //!
 //! A row whose channel a reload removed is `held`, not failed: kept as it is until a
 //! reload brings the channel back, when it is `pending` again.
+//!
+//! Every change of a row's status is written with the count of what it was (sent,
+//! failed, retried…; `metrics::deliveries`) in one atomic write, decided from the row
+//! as stored, so a crash never splits them and nothing is counted twice.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
@@ -30,6 +34,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -37,6 +42,7 @@ use super::lanes::Lanes;
 use super::retry::{settle, DispatchConfig};
 use super::row::{OutboxRow, Status};
 use crate::messaging::Channels;
+use crate::metrics::deliveries::{self, Delivery};
 use crate::store::{Store, StoreError};
 
 mod held;
@@ -68,6 +74,9 @@ struct Inner {
     store: Arc<Store>,
     /// Replaced whole on a rule reload; a delivery uses the set current when it starts.
     channels: RwLock<Arc<Channels>>,
+    /// `settings.timezone`, whose days the deliveries are counted in; replaced on a
+    /// rule reload like the channels.
+    zone: RwLock<Tz>,
     config: DispatchConfig,
     lanes: Lanes,
     wake: Arc<Notify>,
@@ -103,6 +112,7 @@ impl Dispatcher {
             inner: Arc::new(Inner {
                 store,
                 channels: RwLock::new(channels),
+                zone: RwLock::new(Tz::UTC),
                 config,
                 lanes,
                 wake: Arc::new(Notify::new()),
@@ -134,6 +144,16 @@ impl Dispatcher {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = channels;
         self.inner.wake.notify_one();
+    }
+
+    /// Counts deliveries from now on in the days of `zone` (`settings.timezone`; UTC
+    /// until this is called).
+    pub fn set_timezone(&self, zone: Tz) {
+        *self
+            .inner
+            .zone
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = zone;
     }
 
     /// Delivers due rows until `shutdown` completes. Deliveries already under way then
@@ -348,15 +368,13 @@ fn withheld_consent(
         .and_then(crate::policy::withheld_consent))
 }
 
-/// Stores what became of a row.
+/// Stores what became of a row, and counts it in the same write.
 fn record(inner: &Inner, row: &OutboxRow) {
     let seq = row.seq;
-    let written = row.encode().map_err(|e| e.to_string()).and_then(|bytes| {
-        inner
-            .store
-            .outbox_update(seq, &bytes)
-            .map_err(|e| e.to_string())
-    });
+    let written = row
+        .encode()
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| write_counted(inner, row, &bytes).map_err(|e| e.to_string()));
     match written {
         Ok(true) => {}
         // Only retention removes rows, and only final ones, which no delivery holds.
@@ -370,6 +388,35 @@ fn record(inner: &Inner, row: &OutboxRow) {
             "cannot record a delivery attempt; the message may be sent again"
         ),
     }
+}
+
+/// Writes `row` (encoded as `bytes`) over the stored row and, in the same atomic
+/// write, counts what that change of status was in the day's deliveries
+/// (`settings.timezone`); returns whether the row was still there.
+fn write_counted(inner: &Inner, row: &OutboxRow, bytes: &[u8]) -> Result<bool, StoreError> {
+    let seq = row.seq;
+    let zone = *inner.zone.read().unwrap_or_else(PoisonError::into_inner);
+    let at = row
+        .sent_at
+        .filter(|_| row.status == Status::Sent)
+        .unwrap_or_else(|| (inner.now)());
+    let name = deliveries::row_name(crate::localtime::local_day(at, zone));
+    // Set when the count row does not read: the row is written without its count
+    // rather than not at all (which would send the message again).
+    let unreadable = Mutex::new(None);
+    let written = inner
+        .store
+        .outbox_update_counted(seq, bytes, &name, |before, current| {
+            let before = OutboxRow::decode(seq, before).ok()?.status;
+            let delivery = Delivery::of(before, row.status)?;
+            deliveries::counted(current, &row.channel, delivery)
+                .map_err(|e| *lock(&unreadable) = Some(e))
+                .ok()
+        });
+    if let Some(error) = lock(&unreadable).take() {
+        tracing::error!(seq, row = %name, %error, "a delivery count does not read; this delivery is not counted");
+    }
+    written
 }
 
 struct InFlight<'a> {

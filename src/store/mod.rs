@@ -50,6 +50,8 @@
 //!   the batch that writes its outbox row and removed with it; it holds no status, so
 //!   the dispatcher's updates of the row need not touch it. A data directory written
 //!   before the index existed is indexed once when it is opened.
+//! - The dispatcher writes a delivery's new outbox row status and the count of what it
+//!   was (`metrics.delivery.*` meta rows) in one atomic write ([`outbox_counted`]).
 //! - Retention ([`retention`]) removes old rows in small atomic pieces beside the
 //!   writer; it never removes an outbox row that may still go out, nor the newest one.
 //! - There is one writer. History sequence numbers come from a counter kept in memory
@@ -75,6 +77,7 @@ mod journal_trim;
 pub mod keys;
 mod keyspace;
 mod memory;
+mod outbox_counted;
 mod outbox_index;
 mod ranks;
 mod read;

@@ -5,7 +5,7 @@
 //! row in flight is changed only by its delivery: a row is held only when not in
 //! flight, and only a `failed` row (never in flight) is queued again.
 
-use super::{lock, record, Dispatcher, Inner};
+use super::{lock, record, write_counted, Dispatcher, Inner};
 use crate::outbox::row::{OutboxRow, RowError, Status};
 use crate::store::StoreError;
 
@@ -42,7 +42,7 @@ impl Dispatcher {
         row.due = (inner.now)();
         row.attempts = 0;
         row.first_failed_at = None;
-        if !inner.store.outbox_update(seq, &row.encode()?)? {
+        if !write_counted(inner, &row, &row.encode()?)? {
             // Retention removed it between the read and the write.
             return Err(RequeueError::Unknown(seq));
         }
