@@ -261,8 +261,15 @@ enum Command {
     #[command(name = "report")]
     CommunityReport {
         /// A data directory (the daemon's, stopped; while it runs, GET /v1/report).
-        #[arg(long, conflicts_with = "events", required_unless_present = "events")]
+        #[arg(
+            long,
+            conflicts_with = "events",
+            required_unless_present_any = ["events", "sim"]
+        )]
         data: Option<PathBuf>,
+        /// A `rally sim` output document: the report of that run, from its `metrics`.
+        #[arg(long, conflicts_with_all = ["data", "events"])]
+        sim: Option<PathBuf>,
         /// The rules: their time zone, `inactive` rules, tiers and campaigns shape the
         /// report (with --data, give the daemon's); with --events they run.
         #[arg(long, default_value = "rules")]
@@ -384,6 +391,7 @@ fn main() -> ExitCode {
         Command::Member { id, data } => member(&id, &data),
         Command::CommunityReport {
             data,
+            sim,
             rules,
             events,
             until,
@@ -393,10 +401,13 @@ fn main() -> ExitCode {
             json,
             html,
         } => community_report(
-            data.as_deref(),
+            ReportOf {
+                data: data.as_deref(),
+                sim: sim.as_deref(),
+                events: events.as_deref(),
+                until,
+            },
             &rules,
-            events.as_deref(),
-            until,
             rally::report::Params { from, to, by },
             json,
             html.as_deref(),
@@ -846,11 +857,17 @@ fn import(dir: &Path, data: &Path, events: &str) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn community_report(
-    data: Option<&Path>,
-    dir: &Path,
-    events: Option<&str>,
+/// What `rally report` reports on: one of the three is given (clap sees to it).
+struct ReportOf<'a> {
+    data: Option<&'a Path>,
+    sim: Option<&'a Path>,
+    events: Option<&'a str>,
     until: Option<Until>,
+}
+
+fn community_report(
+    of: ReportOf<'_>,
+    dir: &Path,
     params: rally::report::Params,
     json: bool,
     html: Option<&Path>,
@@ -862,9 +879,16 @@ fn community_report(
             return Ok(ExitCode::FAILURE);
         }
     };
-    let doc = match (data, events) {
-        (Some(data), _) => rally::report::from_data(data, &set, &params),
-        (None, Some(events)) => {
+    let ReportOf {
+        data,
+        sim,
+        events,
+        until,
+    } = of;
+    let doc = match (data, sim, events) {
+        (Some(data), _, _) => rally::report::from_data(data, &set, &params),
+        (None, Some(sim), _) => rally::report::from_sim(sim, &set, &params),
+        (None, None, Some(events)) => {
             let until = until.map(|until| until.instant(set.settings.timezone));
             if events == "-" {
                 rally::report::from_events(set, io::stdin().lock(), until, &params)
@@ -873,7 +897,9 @@ fn community_report(
                 rally::report::from_events(set, BufReader::new(file), until, &params)
             }
         }
-        (None, None) => return Err("give --data DIR or --events FILE".to_string()),
+        (None, None, None) => {
+            return Err("give --data DIR, --sim FILE or --events FILE".to_string())
+        }
     }
     .map_err(|e| e.to_string())?;
     if let Some(path) = html {

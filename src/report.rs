@@ -1,19 +1,22 @@
-//! `rally report`: the community report (docs/report.md) from a data directory, or
-//! from events run the way `rally sim` runs them — as a terminal table, the JSON
-//! document of `GET /v1/report`, or an HTML page.
+//! `rally report`: the community report (docs/report.md) from a data directory, from
+//! events run the way `rally sim` runs them, or from a `sim` document's `metrics`
+//! — as a terminal table, the JSON document of `GET /v1/report`, or an HTML page.
 
-use std::io::BufRead;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::feed::{self, Line, Observer};
 use crate::metrics::{self, Range, RangeError, Tally};
 use crate::rules::RuleSet;
 use crate::runner::Runner;
-use crate::store::{Store, StoreError};
+use crate::store::{StepWrite, Store, StoreError};
 
 /// The parameters of `GET /v1/report`, as the command line gives them.
 #[derive(Clone, Debug, Default)]
@@ -37,6 +40,22 @@ pub enum ReportError {
     Feed(#[from] feed::FeedError),
     #[error("the data directory has no steps yet, and no --to was given")]
     NoClock,
+    #[error("cannot read {path}: {source}")]
+    SimUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a sim document: {source}")]
+    NotSim {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path} has no metrics section (written by an older rally sim): run rally sim again, or give the events (--rules DIR --events FILE)")]
+    NoMetrics { path: PathBuf },
+    #[error("{path}: now: {now:?} is not an RFC 3339 time")]
+    SimClock { path: PathBuf, now: String },
+    #[error("{path}: metrics: {source}")]
+    SimMetrics { path: PathBuf, source: StoreError },
 }
 
 /// The report of the data directory `data`, whose members ran under `rules`.
@@ -70,6 +89,59 @@ pub fn from_events(
     }
     let tally = runner.metrics().clone();
     document(runner.store(), &tally, &rules, runner.now(), params)
+}
+
+/// What `rally report --sim` reads of a `sim` document; the other sections are
+/// skipped unread.
+#[derive(Deserialize)]
+struct SimDocument {
+    now: Option<String>,
+    metrics: Option<BTreeMap<String, Box<RawValue>>>,
+}
+
+/// The report of the `sim` document at `path`, run under `rules`: its `metrics` rows,
+/// put back into an in-memory store as the run kept them, give the report of that
+/// run, exactly as [`from_events`] gives it (deliveries too read 0).
+pub fn from_sim(path: &Path, rules: &RuleSet, params: &Params) -> Result<Value, ReportError> {
+    let file = std::fs::File::open(path).map_err(|source| ReportError::SimUnreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let doc: SimDocument =
+        serde_json::from_reader(BufReader::new(file)).map_err(|source| ReportError::NotSim {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let Some(rows) = doc.metrics else {
+        return Err(ReportError::NoMetrics {
+            path: path.to_path_buf(),
+        });
+    };
+    let now = match doc.now {
+        None => None,
+        Some(now) => Some(
+            DateTime::parse_from_rfc3339(&now)
+                .map_err(|_| ReportError::SimClock {
+                    path: path.to_path_buf(),
+                    now: now.clone(),
+                })?
+                .with_timezone(&Utc),
+        ),
+    };
+    let store = Store::in_memory_without_history()?;
+    let meta_put = rows
+        .into_iter()
+        .map(|(name, row)| (format!("{}{name}", metrics::META), row.get().as_bytes().to_vec()))
+        .collect();
+    store.commit(&[StepWrite {
+        meta_put,
+        ..StepWrite::default()
+    }])?;
+    let tally = Tally::load(&store).map_err(|source| ReportError::SimMetrics {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    document(&store, &tally, rules, now, params)
 }
 
 fn document(

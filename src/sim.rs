@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
@@ -240,6 +241,9 @@ pub struct Simulation {
     rewards: Vec<Value>,
     /// `None` when the rule set has no boards: the document then has no such section.
     leaderboards: Option<Value>,
+    /// The community metrics rows the run kept (`metrics.*`, named without that
+    /// prefix), as stored: what `rally report --sim` reads back.
+    metrics: Vec<(String, Box<RawValue>)>,
 }
 
 impl Simulation {
@@ -260,7 +264,7 @@ impl Serialize for Simulation {
         // documents of rule sets without rewards stay as they were.
         let rewards = !self.rewards.is_empty() || self.record.redemptions.len() > 0;
         let boards = usize::from(self.leaderboards.is_some());
-        let mut doc = serializer.serialize_map(Some((if rewards { 12 } else { 10 }) + boards))?;
+        let mut doc = serializer.serialize_map(Some((if rewards { 13 } else { 11 }) + boards))?;
         doc.serialize_entry("now", &self.now.map(rfc3339))?;
         doc.serialize_entry("members", &Members(&self.members))?;
         doc.serialize_entry("ledger", &self.record.ledger)?;
@@ -286,7 +290,22 @@ impl Serialize for Simulation {
         doc.serialize_entry("firings", &self.record.firings)?;
         doc.serialize_entry("errors", &self.record.failures)?;
         doc.serialize_entry("rejected", &self.record.rejected)?;
+        // Last, and each row on one line as stored: the sections above read as they did.
+        doc.serialize_entry("metrics", &MetricsRows(&self.metrics))?;
         doc.end()
+    }
+}
+
+/// The document's `metrics`: row name → the row as stored.
+struct MetricsRows<'a>(&'a [(String, Box<RawValue>)]);
+
+impl Serialize for MetricsRows<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, row) in self.0 {
+            map.serialize_entry(name, row)?;
+        }
+        map.end()
     }
 }
 
@@ -325,7 +344,24 @@ fn document(
         draws: crate::runner::stored_draws(runner.store())?,
         rewards: crate::rewards::catalog(runner.rules(), runner.rewards()),
         leaderboards: leaderboards::view(runner)?,
+        metrics: metrics_rows(runner.store())?,
     })
+}
+
+/// The `metrics.*` rows of `store`, named without the prefix.
+fn metrics_rows(store: &Store) -> Result<Vec<(String, Box<RawValue>)>, StoreError> {
+    store
+        .meta_scan(crate::metrics::META)?
+        .into_iter()
+        .map(|(name, bytes)| {
+            let row = String::from_utf8(bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|text| RawValue::from_string(text).map_err(|e| e.to_string()))
+                .map_err(|e| StoreError::corrupt("meta", name.as_bytes(), e))?;
+            let short = name[crate::metrics::META.len()..].to_string();
+            Ok((short, row))
+        })
+        .collect()
 }
 
 /// Each campaign's phase at `now`, the points its rules awarded, and every phase
