@@ -131,7 +131,12 @@ pub fn from_sim(path: &Path, rules: &RuleSet, params: &Params) -> Result<Value, 
     let store = Store::in_memory_without_history()?;
     let meta_put = rows
         .into_iter()
-        .map(|(name, row)| (format!("{}{name}", metrics::META), row.get().as_bytes().to_vec()))
+        .map(|(name, row)| {
+            (
+                format!("{}{name}", metrics::META),
+                row.get().as_bytes().to_vec(),
+            )
+        })
         .collect();
     store.commit(&[StepWrite {
         meta_put,

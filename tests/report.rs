@@ -278,6 +278,78 @@ fn an_imported_data_directory_reports_what_its_events_report_and_replay_rebuilds
 }
 
 #[test]
+fn a_sim_document_reports_exactly_what_its_events_report() {
+    let rules = fixture("");
+    let events = fixture("events.jsonl");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let doc = dir.path().join("sim.json");
+    let simulated = run(&[
+        "sim",
+        "--rules",
+        path(&rules),
+        "--events",
+        path(&events),
+        "--until",
+        "2026-11-20",
+        "--out",
+        path(&doc),
+    ]);
+    assert!(
+        simulated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&simulated.stderr)
+    );
+    let from_sim = json_of(&run(&[
+        "report",
+        "--rules",
+        path(&rules),
+        "--sim",
+        path(&doc),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-20",
+        "--by",
+        "week",
+        "--json",
+    ]));
+    let from_events = weekly_report();
+    assert_eq!(from_sim, from_events);
+    // Not two empty reports: the history's members, cohorts and funnel are there.
+    assert_eq!(from_sim["totals"]["members"]["total"], 4);
+    assert_eq!(from_sim["reengagement"].as_array().map(Vec::len), Some(2));
+    // Without --to the range ends on the document's clock, as on the run's.
+    let default_range = |source: &[&str]| {
+        let mut args = vec!["report", "--rules", path(&rules), "--json"];
+        args.extend(source);
+        json_of(&run(&args))
+    };
+    assert_eq!(
+        default_range(&["--sim", path(&doc)]),
+        default_range(&["--events", path(&events), "--until", "2026-11-20"])
+    );
+}
+
+#[test]
+fn a_sim_document_without_metrics_is_refused_saying_what_to_do() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, r#"{"now": null, "members": {}, "ledger": []}"#).unwrap();
+    let out = run(&["report", "--rules", path(&fixture("")), "--sim", path(&old)]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("has no metrics section"), "{said}");
+    assert!(said.contains("run rally sim again"), "{said}");
+
+    std::fs::write(&old, "not json").unwrap();
+    let out = run(&["report", "--rules", path(&fixture("")), "--sim", path(&old)]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("not a sim document"), "{said}");
+    assert!(said.contains("line 1 column 2"), "{said}");
+}
+
+#[test]
 fn bad_parameters_are_refused_naming_the_parameter() {
     let rules = fixture("");
     let events = fixture("events.jsonl");
