@@ -15,7 +15,7 @@ pub struct Table {
 
 /// The tables of a report document, in the order they are shown.
 pub fn tables(doc: &Value) -> Vec<Table> {
-    let mut out = vec![periods(doc)];
+    let mut out = vec![periods(doc), channels(&doc["totals"]["messages"])];
     out.push(simple(
         "Tiers (now)",
         &["tier", "members"],
@@ -187,6 +187,45 @@ fn periods(doc: &Value) -> Table {
         header,
         rows,
     }
+}
+
+/// Messages over the whole range by channel: recorded by steps, then what delivery
+/// made of them.
+fn channels(messages: &Value) -> Table {
+    let mut names: Vec<&String> = messages["by_channel"]
+        .as_object()
+        .into_iter()
+        .chain(messages["deliveries"].as_object())
+        .flat_map(|channels| channels.keys())
+        .collect();
+    names.sort();
+    names.dedup();
+    let rows = names
+        .into_iter()
+        .map(|name| {
+            // A channel with nothing delivered, or nothing recorded, reads 0.
+            let count = |n: &Value| n.as_u64().unwrap_or(0).to_string();
+            let delivered = &messages["deliveries"][name];
+            let mut row = vec![name.clone(), count(&messages["by_channel"][name])];
+            for key in ["sent", "failed", "retried", "requeued", "suppressed_at_sending"] {
+                row.push(count(&delivered[key]));
+            }
+            row
+        })
+        .collect();
+    simple(
+        "Messages by channel",
+        &[
+            "channel",
+            "recorded",
+            "sent",
+            "failed",
+            "retried",
+            "requeued",
+            "suppressed at sending",
+        ],
+        rows,
+    )
 }
 
 fn simple(title: &str, header: &[&str], rows: Vec<Vec<String>>) -> Table {
