@@ -592,3 +592,51 @@ async fn a_channel_held_back_by_its_rate_limit_does_not_slow_another_channel() {
         .expect("the dispatcher did not stop")
         .unwrap();
 }
+
+#[tokio::test]
+async fn deliveries_are_counted_once_each_on_the_day_of_the_community_time_zone() {
+    use rally::metrics::deliveries::{load, DeliveryDay};
+    use rally::metrics::Delivered;
+
+    let server = SmtpServer::start();
+    let hook = HookServer::start(Reply::Status(503)).await;
+    let s = setup(vec![smtp(server.port), webhook(&hook.url)], config());
+    s.dispatcher.set_timezone(chrono_tz::Asia::Shanghai);
+    // 16:30 UTC on 10 November is half past midnight on the 11th in Shanghai.
+    let late = t0() + Duration::minutes(390);
+    s.clock.set(late);
+    enqueue(
+        &s.store,
+        &[row(1, "email", "a@example.com"), row(2, "hook", "-")],
+    );
+    assert_eq!(s.dispatcher.drain_once().await, 2);
+    assert_eq!(stored(&s.store, 2).status, Status::Pending);
+
+    // The receiver is back by the retry; a later pass finds nothing more to count.
+    hook.reply_with(Reply::Status(200));
+    s.clock.set(late + Duration::hours(1));
+    assert_eq!(s.dispatcher.drain_once().await, 1);
+    assert_eq!(s.dispatcher.drain_once().await, 0);
+
+    let counts = load(&s.store).unwrap();
+    let day = "2026-11-11".parse().unwrap();
+    let expected: DeliveryDay = [
+        (
+            "email".to_string(),
+            Delivered {
+                sent: 1,
+                ..Delivered::default()
+            },
+        ),
+        (
+            "hook".to_string(),
+            Delivered {
+                sent: 1,
+                retried: 1,
+                ..Delivered::default()
+            },
+        ),
+    ]
+    .into();
+    assert_eq!(counts, [(day, expected)].into());
+}

@@ -207,7 +207,13 @@ fn channels(messages: &Value) -> Table {
             let count = |n: &Value| n.as_u64().unwrap_or(0).to_string();
             let delivered = &messages["deliveries"][name];
             let mut row = vec![name.clone(), count(&messages["by_channel"][name])];
-            for key in ["sent", "failed", "retried", "requeued", "suppressed_at_sending"] {
+            for key in [
+                "sent",
+                "failed",
+                "retried",
+                "requeued",
+                "suppressed_at_sending",
+            ] {
                 row.push(count(&delivered[key]));
             }
             row
