@@ -457,3 +457,32 @@ fn a_rule_set_with_shared_state_is_refused_in_cluster_mode_by_name() {
     );
     assert!(stderr.contains("rewards"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_fires_at_its_time_through_a_tick_without_another_event() {
+    let nats = Nats::start();
+    let rules = support::daemon::rules_dir(
+        "rules:\n  - id: quiet\n    trigger: { inactive: 2s }\n    actions:\n      - tag: quiet\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let node = ClusterNode::start(&nats.url, "a", rules.path(), dir.path(), 4, LEASE_MS);
+    let http = client();
+    // No `at`: the event happened when the node received it.
+    let event = json!({"id": "e-1", "type": "checkin", "member": "m"});
+    post_until_acknowledged(&http, || node.base.clone(), &[event]).await;
+    // Nothing else reaches the partition: only the owner's tick can run the timer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((200, view)) = get_json(&http, &node.base, "/v1/members/m").await {
+            if view["tags"] == json!(["quiet"]) {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the silence never fired:\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 use super::partition::Partition;
 use super::serving::Progress;
 use super::Node;
+use crate::clock::{Clock, SystemClock};
 use crate::event::{self, AtPolicy, Event};
 use crate::rules::RuleSet;
 use crate::runner::{Applied, Runner};
@@ -39,8 +40,15 @@ pub const APPLIED_META: &str = "cluster.applied";
 /// The header that carries the ingesting node's clock reading (RFC 3339).
 pub const RECEIVED_HEADER: &str = "Rally-Received";
 
+/// The header of a tick: the owner's clock reading, at which timers due by then run.
+pub const TICK_HEADER: &str = "Rally-Tick";
+
 /// Most messages in one group (one sled batch), as the daemon's writer groups.
 const GROUP: usize = 128;
+
+/// How long a partition stays quiet before its owner looks for timers that fell due
+/// and, if any did, publishes a tick.
+const TICK_IDLE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Error)]
 pub enum ApplyError {
@@ -129,6 +137,10 @@ async fn apply(
         let first = tokio::select! {
             _ = &mut stopped => return Ok(()),
             next = messages.next() => next,
+            _ = tokio::time::sleep(TICK_IDLE) => {
+                runner = tick_if_due(node, partition, runner, applied).await?;
+                continue;
+            }
         };
         let first = first.ok_or_else(|| nats("reading the partition", "the consumer ended"))?;
         let mut group = vec![Delivered::read(&first.map_err(|e| nats("reading", e))?)];
@@ -165,6 +177,46 @@ async fn apply(
             }
         }
     }
+}
+
+/// Publishes a tick into the partition if a timer fell due, so that time reaches the
+/// partition through the stream and every replay runs the timer at the same point.
+/// The publish is fenced by the server: it expects `applied` to be the partition's
+/// last sequence, so it fails if anything reached the partition since, including a
+/// tick of a new owner.
+async fn tick_if_due(
+    node: &Node,
+    partition: Partition,
+    mut runner: Runner,
+    applied: u64,
+) -> Result<Runner, ApplyError> {
+    let (runner, due) = tokio::task::spawn_blocking(move || {
+        let due = runner.next_due();
+        (runner, due)
+    })
+    .await
+    .map_err(|e| ApplyError::Task(e.to_string()))?;
+    let now = SystemClock.now();
+    let due = due?.is_some_and(|due| due <= now);
+    if !due || applied == 0 || !node.leases.holds(partition, Instant::now()) {
+        return Ok(runner);
+    }
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(TICK_HEADER, crate::member::rfc3339(now).as_str());
+    headers.insert(
+        "Nats-Expected-Last-Subject-Sequence",
+        applied.to_string().as_str(),
+    );
+    let published = node
+        .jetstream
+        .publish_with_headers(partition.subject(), headers, bytes::Bytes::new())
+        .await;
+    if let Ok(ack) = published {
+        if let Err(error) = ack.await {
+            tracing::debug!(partition = %partition, %error, "tick not stored (the partition moved on)");
+        }
+    }
+    Ok(runner)
 }
 
 /// Opens (or makes) the partition's store; returns its runner and the sequence it
@@ -206,9 +258,19 @@ async fn last_on_subject(node: &Node, partition: Partition) -> Result<u64, Apply
 #[derive(Debug)]
 pub struct Delivered {
     pub sequence: u64,
-    /// The event and the ingesting node's reading, or why the message is not one (a
-    /// message not published by Rally): skipped, by every replay alike.
-    pub body: Result<(Event, DateTime<Utc>), String>,
+    pub body: Body,
+}
+
+/// What a message of a partition holds.
+#[derive(Debug)]
+pub enum Body {
+    /// An event and the ingesting node's clock reading.
+    Event(Event, DateTime<Utc>),
+    /// A tick: the owner's clock reading, at which timers due by then run.
+    Tick(DateTime<Utc>),
+    /// Why the message is neither (one not published by Rally): skipped, by every
+    /// replay alike.
+    Skipped(String),
 }
 
 impl Delivered {
@@ -221,19 +283,34 @@ impl Delivered {
     }
 }
 
-fn parse(message: &Message) -> Result<(Event, DateTime<Utc>), String> {
-    let received = message
-        .headers
-        .as_ref()
-        .and_then(|headers| headers.get(RECEIVED_HEADER))
-        .ok_or_else(|| format!("no {RECEIVED_HEADER} header"))?;
-    let received = DateTime::parse_from_rfc3339(received.as_str())
-        .map_err(|e| format!("{RECEIVED_HEADER}: {e}"))?
-        .with_timezone(&Utc);
+fn parse(message: &Message) -> Body {
+    match read_body(message) {
+        Ok(body) => body,
+        Err(why) => Body::Skipped(why),
+    }
+}
+
+fn read_body(message: &Message) -> Result<Body, String> {
+    let header = |name: &str| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(name))
+            .map(|value| {
+                DateTime::parse_from_rfc3339(value.as_str())
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| format!("{name}: {e}"))
+            })
+    };
+    if let Some(tick) = header(TICK_HEADER) {
+        return Ok(Body::Tick(tick?));
+    }
+    let received =
+        header(RECEIVED_HEADER).ok_or_else(|| format!("no {RECEIVED_HEADER} header"))??;
     let value: serde_json::Value =
         serde_json::from_slice(&message.payload).map_err(|e| format!("not JSON: {e}"))?;
     let event = event::from_value(value, AtPolicy::Required).map_err(|e| e.to_string())?;
-    Ok((event, received))
+    Ok(Body::Event(event, received))
 }
 
 /// What became of a group.
@@ -262,7 +339,7 @@ pub fn apply_group(
             continue;
         }
         match &delivered.body {
-            Ok((event, received)) => {
+            Body::Event(event, received) => {
                 if runner.now().is_none() {
                     // As `sim` and `import` start: just before the first step, so a phase
                     // change at that very instant still fires.
@@ -272,7 +349,13 @@ pub fn apply_group(
                     tracing::info!(event = %event.id, %why, "event refused by its step");
                 }
             }
-            Err(why) => {
+            Body::Tick(at) => {
+                // Before the first event there is nothing to run and no clock to move.
+                if runner.now().is_some() {
+                    runner.arrive(*at)?;
+                }
+            }
+            Body::Skipped(why) => {
                 tracing::warn!(sequence = delivered.sequence, %why, "skipping a message that is not a Rally event");
             }
         }
@@ -320,7 +403,7 @@ mod tests {
             .with_timezone(&Utc);
         Delivered {
             sequence,
-            body: Ok((event, received)),
+            body: Body::Event(event, received),
         }
     }
 
@@ -375,11 +458,32 @@ mod tests {
     }
 
     #[test]
+    fn a_tick_runs_the_timers_due_by_its_time() {
+        let yaml = "rules:\n  - id: quiet\n    trigger: { inactive: 2s }\n    actions:\n      - tag: quiet\n";
+        let rules = crate::rules::from_sources(&[("rules.yaml", yaml)], &|_| None).unwrap();
+        let mut runner = Runner::new(Store::open_temporary().unwrap(), Arc::new(rules)).unwrap();
+        apply_group(&mut runner, 0, &[purchase(1, "a")], || true).unwrap();
+        let tick = |sequence, at: &str| Delivered {
+            sequence,
+            body: Body::Tick(
+                DateTime::parse_from_rfc3339(at)
+                    .unwrap()
+                    .with_timezone(&Utc),
+            ),
+        };
+        let tags = |runner: &Runner| runner.store().member("m").unwrap().unwrap().tags;
+        apply_group(&mut runner, 1, &[tick(2, "2026-11-01T10:00:02Z")], || true).unwrap();
+        assert!(tags(&runner).is_empty(), "not silent for 2 s yet");
+        apply_group(&mut runner, 2, &[tick(3, "2026-11-01T10:00:04Z")], || true).unwrap();
+        assert_eq!(tags(&runner).into_iter().collect::<Vec<_>>(), ["quiet"]);
+    }
+
+    #[test]
     fn a_message_that_is_not_an_event_is_skipped_but_counted_as_applied() {
         let mut runner = runner();
         let junk = Delivered {
             sequence: 3,
-            body: Err("not JSON".to_string()),
+            body: Body::Skipped("not JSON".to_string()),
         };
         let outcome = apply_group(&mut runner, 0, &[junk, purchase(4, "a")], || true).unwrap();
         assert_eq!(outcome, Group::Committed { last: 4 });
