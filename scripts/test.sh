@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Rally's whole test suite. The SMTP tests need a real SMTP server (Debian's
 # python3-aiosmtpd), the dashboard test a real browser (Debian's chromium and
-# chromium-driver); install them first when they are missing.
+# chromium-driver), the cluster tests a real NATS JetStream server (Debian's
+# nats-server); install them first when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,15 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+# The cluster tests run a real NATS JetStream server: Debian's nats-server.
+if [ ! -x /usr/sbin/nats-server ] && ! command -v nats-server >/dev/null 2>&1; then
+    echo "installing nats-server (a real JetStream server for the cluster tests)..." >&2
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nats-server >/dev/null
 fi
 
 exec cargo test "$@"

@@ -30,6 +30,7 @@
 //! | [`report`] | `rally report`: the community report of a data directory, or of events run as `sim` runs them |
 //! | [`replay`] | `rally replay`: the event journal run again — a self-check of the live state, or other rules over real history |
 //! | [`ruletest`] | `rally test`: test files next to the rules, run on `sim`'s machinery, reported like `cargo test` |
+//! | [`cluster`] | `rally run --cluster`: nodes on NATS JetStream, members partitioned, leases, failover (docs/cluster.md) |
 //! | [`daemon`] | `rally run`: the writer thread, the HTTP API, the web dashboard, hot reload, `rally bench` |
 //!
 //! Invariants that hold everywhere:
@@ -40,6 +41,7 @@
 pub mod backtest;
 pub mod campaign;
 pub mod clock;
+pub mod cluster;
 pub mod cronspec;
 pub mod daemon;
 pub mod duration;

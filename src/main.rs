@@ -179,6 +179,8 @@ enum Command {
         /// Address to listen on; a non-loopback address requires RALLY_TOKEN.
         #[arg(long, default_value = "127.0.0.1:7878")]
         listen: String,
+        #[command(flatten)]
+        cluster: rally::cluster::Flags,
     },
     /// Measure the daemon over HTTP on loopback with a temporary data directory:
     /// durable events/s at saturation, then ack latency at a fixed offered load.
@@ -453,6 +455,13 @@ fn main() -> ExitCode {
             rules,
             data,
             listen,
+            cluster,
+        } if cluster.cluster.is_some() => run_cluster(rules, data, &listen, cluster),
+        Command::Run {
+            rules,
+            data,
+            listen,
+            cluster: _,
         } => run(rules, data, &listen),
         Command::Bench {
             rules,
@@ -988,6 +997,43 @@ fn run(rules_dir: PathBuf, data_dir: PathBuf, listen: &str) -> Result<ExitCode, 
             Ok(ExitCode::FAILURE)
         }
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `rally run --cluster`: a node of a Rally cluster on NATS JetStream (docs/cluster.md).
+fn run_cluster(
+    rules_dir: PathBuf,
+    data_dir: PathBuf,
+    listen: &str,
+    flags: rally::cluster::Flags,
+) -> Result<ExitCode, String> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .init();
+    let runtime = runtime()?;
+    let result = runtime.block_on(async {
+        let shutdown = shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        Ok::<_, String>(rally::cluster::run(listener, flags, rules_dir, data_dir, shutdown).await)
+    })?;
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(rally::cluster::ClusterError::Rules { dir, errors }) => {
+            eprintln!(
+                "rally: cannot start: the rules in {} do not load",
+                dir.display()
+            );
+            print_rule_errors(&errors);
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(format!("cannot run the cluster node: {e}")),
     }
 }
 

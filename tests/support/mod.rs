@@ -4,10 +4,12 @@
 // Each test binary uses only part of the helpers.
 #![allow(dead_code)]
 
+pub mod cluster_node;
 pub mod daemon;
 pub mod footprint;
 pub mod http;
 pub mod live;
+pub mod nats;
 pub mod runner;
 pub mod sim;
 pub mod smtp;

@@ -1,0 +1,282 @@
+//! Cluster mode: `rally run --cluster nats://…` — many nodes on one NATS JetStream,
+//! each member's events on its partition's subject, each partition applied by the one
+//! node holding its lease. The design, its guarantees and what this first build
+//! covers are in docs/cluster.md; this module is the build.
+//!
+//! # Layout
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`partition`] | member id → partition (FNV-1a, fixed), subjects, lease keys |
+//! | [`setup`] | joining: the stream, the buckets, the settings the first node recorded |
+//! | [`lease`] | the leases held here and the fencing rule (held until sent + 4/5 TTL) |
+//! | [`ownership`] | the loop that renews, takes, hands back and gives up leases |
+//! | [`apply`] | one partition's applier: stream order, sequence in the state batch |
+//! | [`serving`] | the partition stores open here, for reads |
+//! | [`http`] | the API a node serves: ingest, member reads (or forwarding), its view |
+
+pub mod apply;
+pub mod http;
+pub mod lease;
+pub mod ownership;
+pub mod partition;
+pub mod serving;
+pub mod setup;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use thiserror::Error;
+
+use crate::rules::{RuleError, RuleSet};
+use lease::{Leases, Owner};
+use serving::Serving;
+use setup::{Settings, Wanted};
+
+/// The flags of `rally run` that turn cluster mode on.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Flags {
+    /// Run as a node of a Rally cluster on this NATS JetStream server
+    /// (`nats://HOST:PORT`); see docs/cluster.md. Without it, Rally runs alone.
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+    /// With --cluster: this node's name, unique in the cluster (letters, digits, `-`, `_`).
+    #[arg(long, requires = "cluster")]
+    pub node: Option<String>,
+    /// With --cluster: the partition count of a cluster this node creates (default 16);
+    /// a node joining one must give the recorded count or nothing.
+    #[arg(long, requires = "cluster")]
+    pub partitions: Option<u32>,
+    /// With --cluster: the lease time-to-live in milliseconds of a cluster this node
+    /// creates (default 5000): a dead node's partitions move after at most this long.
+    #[arg(long, requires = "cluster")]
+    pub lease_ms: Option<u64>,
+    /// With --cluster: where other nodes reach this node's API to forward reads
+    /// (default `http://` and the address it listens on).
+    #[arg(long, requires = "cluster", value_name = "URL")]
+    pub advertise: Option<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum ClusterError {
+    #[error("the rules in {dir} do not load")]
+    Rules {
+        dir: PathBuf,
+        errors: Vec<RuleError>,
+    },
+    #[error(
+        "cluster mode does not offer these yet (docs/cluster.md, \"What the first build covers\"): {}",
+        .0.join("; ")
+    )]
+    Unsupported(Vec<String>),
+    #[error("--node: {0}")]
+    Node(String),
+    #[error("cannot reach NATS at {url}: {error} (is `nats-server -js` running there?)")]
+    Connect { url: String, error: String },
+    #[error("NATS, {doing}: {error}")]
+    Nats { doing: &'static str, error: String },
+    #[error("cluster settings: {0}")]
+    Settings(String),
+    #[error("cannot create {dir}: {error}")]
+    Data { dir: PathBuf, error: std::io::Error },
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Everything a node's tasks share. Built once at start; nothing here is global.
+pub struct Node {
+    pub name: String,
+    /// `http://HOST:PORT` where other nodes forward reads to this one.
+    pub advertise: String,
+    /// `DATA/partitions/NNNN` holds each partition store this node has applied.
+    pub data: PathBuf,
+    pub settings: Settings,
+    pub rules: Arc<RuleSet>,
+    pub jetstream: jetstream::Context,
+    pub stream: jetstream::stream::Stream,
+    /// The leases bucket (leases and heartbeats).
+    pub leases_kv: jetstream::kv::Store,
+    pub leases: Leases,
+    pub serving: Serving,
+    /// Forwards reads to owners; its timeout keeps a dead owner from holding a client.
+    pub forward: reqwest::Client,
+}
+
+impl Node {
+    /// This node as a lease or heartbeat value.
+    fn owner_value(&self) -> bytes::Bytes {
+        let owner = Owner {
+            node: self.name.clone(),
+            http: self.advertise.clone(),
+        };
+        serde_json::to_vec(&owner).unwrap_or_default().into()
+    }
+}
+
+/// Runs a cluster node on `listener` until `shutdown` completes.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    flags: Flags,
+    rules_dir: PathBuf,
+    data: PathBuf,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ClusterError> {
+    let url = flags.cluster.clone().unwrap_or_default();
+    let name = node_name(flags.node.as_deref())?;
+    let dir = rules_dir.clone();
+    let rules = tokio::task::spawn_blocking(move || crate::rules::load(&dir))
+        .await
+        .map_err(|e| ClusterError::Settings(e.to_string()))?
+        .map_err(|errors| ClusterError::Rules {
+            dir: rules_dir,
+            errors,
+        })?;
+    let unsupported = unsupported(&rules);
+    if !unsupported.is_empty() {
+        return Err(ClusterError::Unsupported(unsupported));
+    }
+    let partitions = data.join("partitions");
+    std::fs::create_dir_all(&partitions).map_err(|error| ClusterError::Data {
+        dir: partitions,
+        error,
+    })?;
+    let joined = setup::join(
+        &url,
+        Wanted {
+            partitions: flags.partitions,
+            lease_ms: flags.lease_ms,
+        },
+    )
+    .await?;
+    let addr = listener.local_addr().map_err(ClusterError::Serve)?;
+    let advertise = flags
+        .advertise
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let forward = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| ClusterError::Settings(format!("cannot build the HTTP client: {e}")))?;
+    let node = Arc::new(Node {
+        name,
+        advertise,
+        data,
+        settings: joined.settings,
+        rules: Arc::new(rules),
+        jetstream: joined.jetstream,
+        stream: joined.stream,
+        leases_kv: joined.leases,
+        leases: Leases::default(),
+        serving: Serving::default(),
+        forward,
+    });
+    tracing::info!(
+        listen = %addr,
+        node = %node.name,
+        partitions = node.settings.partitions,
+        lease_ms = node.settings.lease_ms,
+        "rally cluster node listening"
+    );
+    // One signal, two listeners: the HTTP server and the ownership loop.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let mut for_leases = stopped.clone();
+    let ownership = tokio::spawn(ownership::keep(Arc::clone(&node), async move {
+        let _ = for_leases.wait_for(|stop| *stop).await;
+    }));
+    let mut for_http = stopped;
+    let served = axum::serve(listener, http::router(Arc::clone(&node)))
+        .with_graceful_shutdown(async move {
+            let _ = for_http.wait_for(|stop| *stop).await;
+        })
+        .await;
+    let _ = ownership.await;
+    served.map_err(ClusterError::Serve)
+}
+
+fn node_name(given: Option<&str>) -> Result<String, ClusterError> {
+    let name = given.ok_or_else(|| {
+        ClusterError::Node("required with --cluster: a name unique in the cluster".to_string())
+    })?;
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(ClusterError::Node(format!(
+            "{name:?} is not a node name: use 1 to 64 letters, digits, `-` or `_`"
+        )))
+    }
+}
+
+/// What the rule set uses that cluster mode does not offer yet: state shared across
+/// members (so across partitions), or messages (whose delivery is not built).
+fn unsupported(rules: &RuleSet) -> Vec<String> {
+    let mut found = Vec::new();
+    for campaign in &rules.campaigns {
+        if campaign.budget_points.is_some() {
+            found.push(format!("campaign {:?} has a budget", campaign.id));
+        }
+    }
+    if !rules.rewards.is_empty() {
+        found.push("rewards (stock and codes are shared across members)".to_string());
+    }
+    if !rules.leaderboards.is_empty() {
+        found.push("leaderboards".to_string());
+    }
+    if !rules.escalations.is_empty() {
+        found.push("escalations (ticket numbers are shared across members)".to_string());
+    }
+    if !rules.channels.is_empty() {
+        found.push("channels (messages are not delivered in cluster mode yet)".to_string());
+    }
+    for rule in &rules.rules {
+        if rule.draw.is_some() {
+            found.push(format!("rule {:?} draws winners", rule.id));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(yaml: &str) -> RuleSet {
+        crate::rules::from_sources(&[("rules.yaml", yaml)], &|_| None).unwrap()
+    }
+
+    #[test]
+    fn a_node_needs_a_plain_name() {
+        assert_eq!(node_name(Some("node-a_1")).unwrap(), "node-a_1");
+        assert!(node_name(None)
+            .unwrap_err()
+            .to_string()
+            .contains("required"));
+        assert!(node_name(Some("a.b")).is_err());
+        assert!(node_name(Some("")).is_err());
+    }
+
+    #[test]
+    fn per_member_rules_are_offered() {
+        let yaml = "rules:\n  - id: p\n    trigger: { event: purchase }\n    actions:\n      - points: { amount: 10, reason: buy }\n";
+        assert!(unsupported(&rules(yaml)).is_empty());
+    }
+
+    #[test]
+    fn a_rule_set_with_channels_is_refused_by_name() {
+        let yaml = "channels:\n  email: { kind: log }\nrules:\n  - id: p\n    trigger: { event: purchase }\n    actions:\n      - points: { amount: 10, reason: buy }\n";
+        let found = unsupported(&rules(yaml));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("channels"), "{found:?}");
+    }
+}

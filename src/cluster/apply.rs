@@ -1,0 +1,492 @@
+//! The owner's side of a partition: read its subject in stream order and apply each
+//! event through the same [`Runner`] `rally run` and `rally import` use, committing
+//! each group together with the stream sequence of its last message (docs/cluster.md,
+//! "Applying").
+//!
+//! Invariants:
+//! - the store's `cluster.applied` row and the state it describes are written in one
+//!   batch, so after any crash the store is exactly "the partition's messages up to
+//!   that sequence, applied in order";
+//! - a group is committed only while this node holds the partition's lease
+//!   ([`Leases::holds`], checked right before the commit); a group found fenced is
+//!   dropped with the runner that holds it, and the applier stops.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::{self, DeliverPolicy};
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::Message;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use thiserror::Error;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::partition::Partition;
+use super::serving::Progress;
+use super::Node;
+use crate::clock::{Clock, SystemClock};
+use crate::event::{self, AtPolicy, Event};
+use crate::rules::RuleSet;
+use crate::runner::{Applied, Runner};
+use crate::script::RandomKey;
+use crate::store::{StepWrite, Store, StoreError};
+
+/// The store row that records the last stream sequence applied: 8 bytes, big-endian.
+pub const APPLIED_META: &str = "cluster.applied";
+
+/// The header that carries the ingesting node's clock reading (RFC 3339).
+pub const RECEIVED_HEADER: &str = "Rally-Received";
+
+/// The header of a tick: the owner's clock reading, at which timers due by then run.
+pub const TICK_HEADER: &str = "Rally-Tick";
+
+/// Most messages in one group (one sled batch), as the daemon's writer groups.
+const GROUP: usize = 128;
+
+/// How long a partition stays quiet before its owner looks for timers that fell due
+/// and, if any did, publishes a tick.
+const TICK_IDLE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("the partition store in {dir} is unreadable: {why}")]
+    Corrupt { dir: String, why: String },
+    #[error("NATS, {doing}: {error}")]
+    Nats { doing: &'static str, error: String },
+    #[error("the applier's blocking task failed: {0}")]
+    Task(String),
+}
+
+/// A running applier of one partition.
+pub struct Applier {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Applier {
+    /// Starts applying `partition` on `node` (whose lease on it was just written).
+    pub fn start(node: Arc<Node>, partition: Partition) -> Applier {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            if let Err(error) = apply(&node, partition, stopped).await {
+                tracing::warn!(partition = %partition, %error, "stopped applying the partition");
+            }
+            node.serving.close(partition);
+        });
+        Applier { stop, task }
+    }
+
+    /// It stopped by itself (an error): the partition should be handed on.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops it and waits until its store is closed, so the partition can be opened
+    /// again (sled locks a store's directory).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+async fn apply(
+    node: &Arc<Node>,
+    partition: Partition,
+    mut stopped: oneshot::Receiver<()>,
+) -> Result<(), ApplyError> {
+    let dir = node.data.join("partitions").join(partition.dir_name());
+    let rules = Arc::clone(&node.rules);
+    let key = node.settings.random_key();
+    let (mut runner, applied) = tokio::task::spawn_blocking(move || open(&dir, rules, key))
+        .await
+        .map_err(|e| ApplyError::Task(e.to_string()))??;
+    let progress = Arc::new(Progress::new(runner.shared_store(), applied));
+    // What the stream held when we took the partition: reads wait until we have it.
+    let target = last_on_subject(node, partition).await?;
+    if applied >= target {
+        progress.mark_caught_up();
+    }
+    node.serving.open(partition, Arc::clone(&progress));
+    tracing::info!(partition = %partition, applied, stream_last = target, "applying the partition");
+    let deliver_policy = match applied {
+        0 => DeliverPolicy::All,
+        n => DeliverPolicy::ByStartSequence {
+            start_sequence: n + 1,
+        },
+    };
+    let messages = node
+        .stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: partition.subject(),
+            deliver_policy,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats("creating the partition's consumer", e))?;
+    let mut messages = messages
+        .messages()
+        .await
+        .map_err(|e| nats("reading the partition", e))?;
+    let mut applied = applied;
+    loop {
+        let first = tokio::select! {
+            _ = &mut stopped => return Ok(()),
+            next = messages.next() => next,
+            _ = tokio::time::sleep(TICK_IDLE) => {
+                runner = tick_if_due(node, partition, runner, applied).await?;
+                continue;
+            }
+        };
+        let first = first.ok_or_else(|| nats("reading the partition", "the consumer ended"))?;
+        let mut group = vec![Delivered::read(&first.map_err(|e| nats("reading", e))?)];
+        // Whatever else has already arrived joins the group, without waiting.
+        while group.len() < GROUP {
+            match tokio::time::timeout(Duration::ZERO, messages.next()).await {
+                Ok(Some(Ok(message))) => group.push(Delivered::read(&message)),
+                Ok(Some(Err(e))) => return Err(nats("reading the partition", e)),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let fence = Arc::clone(node);
+        let (back, outcome) = tokio::task::spawn_blocking(move || {
+            let outcome = apply_group(&mut runner, applied, &group, || {
+                fence.leases.holds(partition, Instant::now())
+            });
+            (runner, outcome)
+        })
+        .await
+        .map_err(|e| ApplyError::Task(e.to_string()))?;
+        runner = back;
+        match outcome? {
+            Group::Committed { last } => {
+                applied = last;
+                progress.committed(last);
+                if last >= target {
+                    progress.mark_caught_up();
+                }
+            }
+            Group::AlreadyApplied => {}
+            Group::Fenced => {
+                tracing::warn!(partition = %partition, applied, "lease lapsed before the commit: the group is dropped, nothing more is written");
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Publishes a tick into the partition if a timer fell due, so that time reaches the
+/// partition through the stream and every replay runs the timer at the same point.
+/// The publish is fenced by the server: it expects `applied` to be the partition's
+/// last sequence, so it fails if anything reached the partition since, including a
+/// tick of a new owner.
+async fn tick_if_due(
+    node: &Node,
+    partition: Partition,
+    mut runner: Runner,
+    applied: u64,
+) -> Result<Runner, ApplyError> {
+    let (runner, due) = tokio::task::spawn_blocking(move || {
+        let due = runner.next_due();
+        (runner, due)
+    })
+    .await
+    .map_err(|e| ApplyError::Task(e.to_string()))?;
+    let now = SystemClock.now();
+    let due = due?.is_some_and(|due| due <= now);
+    if !due || applied == 0 || !node.leases.holds(partition, Instant::now()) {
+        return Ok(runner);
+    }
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(TICK_HEADER, crate::member::rfc3339(now).as_str());
+    headers.insert(
+        "Nats-Expected-Last-Subject-Sequence",
+        applied.to_string().as_str(),
+    );
+    let published = node
+        .jetstream
+        .publish_with_headers(partition.subject(), headers, bytes::Bytes::new())
+        .await;
+    if let Ok(ack) = published {
+        if let Err(error) = ack.await {
+            tracing::debug!(partition = %partition, %error, "tick not stored (the partition moved on)");
+        }
+    }
+    Ok(runner)
+}
+
+/// Opens (or makes) the partition's store; returns its runner and the sequence it
+/// holds.
+fn open(dir: &Path, rules: Arc<RuleSet>, key: RandomKey) -> Result<(Runner, u64), ApplyError> {
+    let store = Store::open(dir)?;
+    let applied = match store.meta_get(APPLIED_META)? {
+        None => 0,
+        Some(bytes) => decode_sequence(&bytes).ok_or_else(|| ApplyError::Corrupt {
+            dir: dir.display().to_string(),
+            why: format!("{APPLIED_META} is {} bytes, not 8", bytes.len()),
+        })?,
+    };
+    let mut runner = Runner::new(store, rules)?;
+    // Every partition store draws under the cluster's key, so any node replaying the
+    // partition draws the same; the first arming stores it.
+    runner.set_random_key(key);
+    Ok((runner, applied))
+}
+
+fn decode_sequence(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// The stream sequence of the last message on the partition's subject (0: none).
+async fn last_on_subject(node: &Node, partition: Partition) -> Result<u64, ApplyError> {
+    match node
+        .stream
+        .get_last_raw_message_by_subject(&partition.subject())
+        .await
+    {
+        Ok(message) => Ok(message.sequence),
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
+        Err(e) => Err(nats("reading the partition's last sequence", e)),
+    }
+}
+
+/// One message of the partition, read.
+#[derive(Debug)]
+pub struct Delivered {
+    pub sequence: u64,
+    pub body: Body,
+}
+
+/// What a message of a partition holds.
+#[derive(Debug)]
+pub enum Body {
+    /// An event and the ingesting node's clock reading.
+    Event(Event, DateTime<Utc>),
+    /// A tick: the owner's clock reading, at which timers due by then run.
+    Tick(DateTime<Utc>),
+    /// Why the message is neither (one not published by Rally): skipped, by every
+    /// replay alike.
+    Skipped(String),
+}
+
+impl Delivered {
+    fn read(message: &Message) -> Delivered {
+        let sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
+        Delivered {
+            sequence,
+            body: parse(message),
+        }
+    }
+}
+
+fn parse(message: &Message) -> Body {
+    match read_body(message) {
+        Ok(body) => body,
+        Err(why) => Body::Skipped(why),
+    }
+}
+
+fn read_body(message: &Message) -> Result<Body, String> {
+    let header = |name: &str| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(name))
+            .map(|value| {
+                DateTime::parse_from_rfc3339(value.as_str())
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| format!("{name}: {e}"))
+            })
+    };
+    if let Some(tick) = header(TICK_HEADER) {
+        return Ok(Body::Tick(tick?));
+    }
+    let received =
+        header(RECEIVED_HEADER).ok_or_else(|| format!("no {RECEIVED_HEADER} header"))??;
+    let value: serde_json::Value =
+        serde_json::from_slice(&message.payload).map_err(|e| format!("not JSON: {e}"))?;
+    let event = event::from_value(value, AtPolicy::Required).map_err(|e| e.to_string())?;
+    Ok(Body::Event(event, received))
+}
+
+/// What became of a group.
+#[derive(Debug, PartialEq)]
+pub enum Group {
+    /// Committed, up to and including this sequence.
+    Committed { last: u64 },
+    /// Every message was at or below the sequence already applied.
+    AlreadyApplied,
+    /// The lease lapsed: nothing was committed, and the open group must be dropped
+    /// with the runner.
+    Fenced,
+}
+
+/// Applies the messages of `group` not yet applied (sequence above `applied`), then
+/// commits them with the last sequence — if `holds()` still says the lease is ours.
+pub fn apply_group(
+    runner: &mut Runner,
+    applied: u64,
+    group: &[Delivered],
+    holds: impl Fn() -> bool,
+) -> Result<Group, StoreError> {
+    let mut last = applied;
+    for delivered in group {
+        if delivered.sequence <= last {
+            continue;
+        }
+        match &delivered.body {
+            Body::Event(event, received) => {
+                if runner.now().is_none() {
+                    // As `sim` and `import` start: just before the first step, so a phase
+                    // change at that very instant still fires.
+                    runner.arm(*received - chrono::Duration::milliseconds(1))?;
+                }
+                if let Applied::Rejected(why) = runner.apply_event(event, *received)? {
+                    tracing::info!(event = %event.id, %why, "event refused by its step");
+                }
+            }
+            Body::Tick(at) => {
+                // Before the first event there is nothing to run and no clock to move.
+                if runner.now().is_some() {
+                    runner.arrive(*at)?;
+                }
+            }
+            Body::Skipped(why) => {
+                tracing::warn!(sequence = delivered.sequence, %why, "skipping a message that is not a Rally event");
+            }
+        }
+        last = delivered.sequence;
+    }
+    if last == applied {
+        return Ok(Group::AlreadyApplied);
+    }
+    runner.push_write(StepWrite {
+        meta_put: vec![(APPLIED_META.to_string(), last.to_be_bytes().to_vec())],
+        ..StepWrite::default()
+    });
+    if !holds() {
+        return Ok(Group::Fenced);
+    }
+    runner.commit()?;
+    Ok(Group::Committed { last })
+}
+
+fn nats(doing: &'static str, error: impl std::fmt::Display) -> ApplyError {
+    ApplyError::Nats {
+        doing,
+        error: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: &str = "rules:\n  - id: p\n    trigger: { event: purchase }\n    actions:\n      - points: { amount: 10, reason: buy }\n";
+
+    fn runner() -> Runner {
+        let rules = crate::rules::from_sources(&[("rules.yaml", RULES)], &|_| None).unwrap();
+        Runner::new(Store::open_temporary().unwrap(), Arc::new(rules)).unwrap()
+    }
+
+    fn purchase(sequence: u64, id: &str) -> Delivered {
+        let line = format!(
+            r#"{{"id":"{id}","type":"purchase","member":"m","at":"2026-11-01T10:00:00Z"}}"#
+        );
+        let event = event::parse_line(&line, AtPolicy::Required).unwrap();
+        let received = DateTime::parse_from_rfc3339("2026-11-01T10:00:01Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Delivered {
+            sequence,
+            body: Body::Event(event, received),
+        }
+    }
+
+    fn points(runner: &Runner) -> i64 {
+        runner.store().member("m").unwrap().map_or(0, |m| m.points)
+    }
+
+    fn applied(runner: &Runner) -> Option<u64> {
+        runner
+            .store()
+            .meta_get(APPLIED_META)
+            .unwrap()
+            .and_then(|bytes| decode_sequence(&bytes))
+    }
+
+    #[test]
+    fn a_group_commits_its_steps_and_its_last_sequence_together() {
+        let mut runner = runner();
+        let group = [purchase(4, "a"), purchase(9, "b")];
+        let outcome = apply_group(&mut runner, 0, &group, || true).unwrap();
+        assert_eq!(outcome, Group::Committed { last: 9 });
+        assert_eq!(points(&runner), 20);
+        assert_eq!(applied(&runner), Some(9));
+    }
+
+    #[test]
+    fn messages_at_or_below_the_applied_sequence_are_skipped() {
+        let mut runner = runner();
+        apply_group(&mut runner, 0, &[purchase(4, "a")], || true).unwrap();
+        // Delivered again (a consumer restarted), plus one new message.
+        let outcome = apply_group(
+            &mut runner,
+            4,
+            &[purchase(4, "a"), purchase(5, "b")],
+            || true,
+        )
+        .unwrap();
+        assert_eq!(outcome, Group::Committed { last: 5 });
+        assert_eq!(points(&runner), 20);
+        let again = apply_group(&mut runner, 5, &[purchase(5, "b")], || true).unwrap();
+        assert_eq!(again, Group::AlreadyApplied);
+    }
+
+    #[test]
+    fn a_group_whose_lease_lapsed_commits_nothing() {
+        let mut runner = runner();
+        let outcome = apply_group(&mut runner, 0, &[purchase(1, "a")], || false).unwrap();
+        assert_eq!(outcome, Group::Fenced);
+        drop(runner.store().sync());
+        assert_eq!(points(&runner), 0);
+        assert_eq!(applied(&runner), None);
+    }
+
+    #[test]
+    fn a_tick_runs_the_timers_due_by_its_time() {
+        let yaml = "rules:\n  - id: quiet\n    trigger: { inactive: 2s }\n    actions:\n      - tag: quiet\n";
+        let rules = crate::rules::from_sources(&[("rules.yaml", yaml)], &|_| None).unwrap();
+        let mut runner = Runner::new(Store::open_temporary().unwrap(), Arc::new(rules)).unwrap();
+        apply_group(&mut runner, 0, &[purchase(1, "a")], || true).unwrap();
+        let tick = |sequence, at: &str| Delivered {
+            sequence,
+            body: Body::Tick(
+                DateTime::parse_from_rfc3339(at)
+                    .unwrap()
+                    .with_timezone(&Utc),
+            ),
+        };
+        let tags = |runner: &Runner| runner.store().member("m").unwrap().unwrap().tags;
+        apply_group(&mut runner, 1, &[tick(2, "2026-11-01T10:00:02Z")], || true).unwrap();
+        assert!(tags(&runner).is_empty(), "not silent for 2 s yet");
+        apply_group(&mut runner, 2, &[tick(3, "2026-11-01T10:00:04Z")], || true).unwrap();
+        assert_eq!(tags(&runner).into_iter().collect::<Vec<_>>(), ["quiet"]);
+    }
+
+    #[test]
+    fn a_message_that_is_not_an_event_is_skipped_but_counted_as_applied() {
+        let mut runner = runner();
+        let junk = Delivered {
+            sequence: 3,
+            body: Body::Skipped("not JSON".to_string()),
+        };
+        let outcome = apply_group(&mut runner, 0, &[junk, purchase(4, "a")], || true).unwrap();
+        assert_eq!(outcome, Group::Committed { last: 4 });
+        assert_eq!(points(&runner), 10);
+    }
+}

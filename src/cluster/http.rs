@@ -1,0 +1,252 @@
+//! The HTTP API a cluster node serves (docs/cluster.md, "What the first build
+//! covers"): `POST /v1/events` publishes to the stream, `GET /v1/members/{id}` is
+//! answered by the partition's owner (this node or another, forwarded), and
+//! `GET /v1/cluster` shows this node's view.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_nats::HeaderMap;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap as HttpHeaders, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::apply::RECEIVED_HEADER;
+use super::ownership::owner_of;
+use super::partition::Partition;
+use super::Node;
+use crate::clock::{Clock, SystemClock, MAX_AHEAD};
+use crate::daemon::ingest::{parse_body, Item, MAX_BODY_BYTES};
+use crate::event::Event;
+
+/// Marks a read forwarded by another node: it is answered here or refused, never
+/// forwarded again (two nodes that disagree about an owner must not loop).
+const FORWARDED: &str = "rally-forwarded";
+
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/v1/events", post(post_events))
+        .route("/v1/members/{id}", get(member))
+        .route("/v1/cluster", get(cluster))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(node)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Validates as the single process does, publishes every valid event on its
+/// partition's subject, and answers once JetStream acknowledged every publish.
+async fn post_events(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    let received = SystemClock.now();
+    let items = match parse_body(&body, received.fixed_offset()) {
+        Ok(items) => items,
+        Err(e) => {
+            let status = match e {
+                crate::daemon::ingest::BodyError::TooMany(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return error(status, e.to_string());
+        }
+    };
+    let stamp = crate::member::rfc3339(received);
+    let mut acks = Vec::with_capacity(items.len());
+    for item in items {
+        let event = match item {
+            Item::Valid(event) => event,
+            Item::Rejected { id, error } => {
+                acks.push(Answer::Rejected { id, error });
+                continue;
+            }
+        };
+        if let Some(why) = refused_here(&event, received) {
+            acks.push(Answer::Rejected {
+                id: Some(event.id),
+                error: why,
+            });
+            continue;
+        }
+        let member = event.member.as_deref().unwrap_or_default();
+        let subject = Partition::of(member, node.settings.partitions).subject();
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event.id.as_str());
+        headers.insert(RECEIVED_HEADER, stamp.as_str());
+        let payload = event.to_json().to_string();
+        // Publishes are pipelined: each is sent now, its acknowledgement awaited below.
+        match node
+            .jetstream
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+        {
+            Ok(ack) => acks.push(Answer::Sent { id: event.id, ack }),
+            Err(e) => return unavailable(e),
+        }
+    }
+    let mut results = Vec::with_capacity(acks.len());
+    for answer in acks {
+        results.push(match answer {
+            Answer::Sent { id, ack } => match ack.await {
+                Ok(ack) if ack.duplicate => json!({ "id": id, "status": "duplicate" }),
+                Ok(_) => json!({ "id": id, "status": "accepted" }),
+                Err(e) => return unavailable(e),
+            },
+            Answer::Rejected { id, error } => {
+                json!({ "id": id, "status": "rejected", "error": error })
+            }
+        });
+    }
+    Json(json!({ "results": results })).into_response()
+}
+
+enum Answer {
+    Sent {
+        id: String,
+        ack: async_nats::jetstream::context::PublishAckFuture,
+    },
+    Rejected {
+        id: Option<String>,
+        error: String,
+    },
+}
+
+/// What a cluster node refuses per event that the single process would take, or
+/// would only refuse when applying it (too late to answer in cluster mode).
+fn refused_here(event: &Event, received: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    if event.member.is_none() {
+        return Some(
+            "member: cluster mode needs a member on every event (ticket commands are not \
+             offered in cluster mode yet: docs/cluster.md)"
+                .to_string(),
+        );
+    }
+    let latest = received + MAX_AHEAD;
+    (event.at_utc() > latest).then(|| {
+        format!(
+            "at: {} is in the future: more than {} minutes after Rally's clock ({})",
+            crate::member::rfc3339(event.at_utc()),
+            MAX_AHEAD.num_minutes(),
+            crate::member::rfc3339(received)
+        )
+    })
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    // Some events of the request may be in the stream: a retry is safe, they come back
+    // as duplicates (Nats-Msg-Id) or are skipped by their owner (seen ids).
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("JetStream did not acknowledge the events ({e}): nothing is acknowledged, retry"),
+    )
+}
+
+/// The member as its partition's owner has it: read here while this node holds the
+/// lease and has caught up, else forwarded to the owner.
+async fn member(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    headers: HttpHeaders,
+) -> Response {
+    let partition = Partition::of(&id, node.settings.partitions);
+    let progress = node
+        .serving
+        .get(partition)
+        .filter(|_| node.leases.holds(partition, Instant::now()));
+    if let Some(progress) = progress {
+        if !progress.caught_up() {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("partition {partition} is catching up on this node: retry shortly"),
+            );
+        }
+        let store = Arc::clone(&progress.store);
+        let key = id.clone();
+        let found = tokio::task::spawn_blocking(move || store.member(&key)).await;
+        return match found {
+            Ok(Ok(Some(member))) => {
+                Json(member.view_at(&node.rules, SystemClock.now())).into_response()
+            }
+            Ok(Ok(None)) => error(StatusCode::NOT_FOUND, format!("no member {id:?}")),
+            Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+    }
+    let no_owner = || {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "partition {partition} has no owner right now (its lease is moving): retry shortly"
+            ),
+        )
+    };
+    if headers.contains_key(FORWARDED) {
+        return no_owner();
+    }
+    let owner = match owner_of(&node, partition).await {
+        Ok(Some(owner)) if owner.node != node.name => owner,
+        Ok(_) => return no_owner(),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("NATS: {e}")),
+    };
+    forward(&node, &owner.http, &format!("/v1/members/{id}")).await
+}
+
+/// Relays `GET path` from the owner at `base`, status and body.
+async fn forward(node: &Node, base: &str, path: &str) -> Response {
+    let url = format!("{}{}", base.trim_end_matches('/'), path);
+    let answer = node.forward.get(&url).header(FORWARDED, "1").send().await;
+    let response = match answer {
+        Ok(response) => response,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                format!("the partition's owner at {base} did not answer: {e}"),
+            )
+        }
+    };
+    let status =
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    match response.bytes().await {
+        Ok(body) => (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => error(StatusCode::BAD_GATEWAY, e.to_string()),
+    }
+}
+
+/// This node's view: the partitions it applies, how far, and whether it holds them.
+async fn cluster(State(node): State<Arc<Node>>) -> Json<Value> {
+    let now = Instant::now();
+    let owned: Vec<Value> = node
+        .serving
+        .all()
+        .into_iter()
+        .map(|(partition, progress)| {
+            json!({
+                "partition": partition.0,
+                "applied": progress.applied(),
+                "caught_up": progress.caught_up(),
+                "lease_held": node.leases.holds(partition, now),
+            })
+        })
+        .collect();
+    Json(json!({
+        "node": node.name,
+        "partitions": node.settings.partitions,
+        "owned": owned,
+    }))
+}

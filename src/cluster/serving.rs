@@ -1,0 +1,77 @@
+//! The partition stores this node has open, for reads and for `GET /v1/cluster`: the
+//! applier of a partition opens its entry when it starts and closes it when it stops.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::partition::Partition;
+use crate::store::Store;
+
+/// How far one partition's store has got.
+pub struct Progress {
+    pub store: Arc<Store>,
+    /// The stream sequence of the last message committed to the store.
+    applied: AtomicU64,
+    /// The store holds at least what the stream held when this node took the
+    /// partition: until then a read would show an old state, so reads answer 503.
+    caught_up: AtomicBool,
+}
+
+impl Progress {
+    pub fn new(store: Arc<Store>, applied: u64) -> Progress {
+        Progress {
+            store,
+            applied: AtomicU64::new(applied),
+            caught_up: AtomicBool::new(false),
+        }
+    }
+
+    pub fn applied(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    pub fn committed(&self, last: u64) {
+        self.applied.store(last, Ordering::Release);
+    }
+
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire)
+    }
+
+    pub fn mark_caught_up(&self) {
+        self.caught_up.store(true, Ordering::Release);
+    }
+}
+
+/// Open partition stores by partition. A std `Mutex`: held for one map operation.
+#[derive(Default)]
+pub struct Serving {
+    open: Mutex<BTreeMap<Partition, Arc<Progress>>>,
+}
+
+impl Serving {
+    pub fn open(&self, partition: Partition, progress: Arc<Progress>) {
+        self.lock().insert(partition, progress);
+    }
+
+    pub fn close(&self, partition: Partition) {
+        self.lock().remove(&partition);
+    }
+
+    pub fn get(&self, partition: Partition) -> Option<Arc<Progress>> {
+        self.lock().get(&partition).cloned()
+    }
+
+    /// Every open partition, in partition order.
+    pub fn all(&self) -> Vec<(Partition, Arc<Progress>)> {
+        self.lock()
+            .iter()
+            .map(|(p, progress)| (*p, Arc::clone(progress)))
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Partition, Arc<Progress>>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,488 @@
+//! Cluster mode (docs/cluster.md) against a real `nats-server -js` and real `rally run
+//! --cluster` nodes on loopback: failover under load ends with the state `rally sim`
+//! computes, a paused owner that lost its lease writes nothing more, settings are
+//! recorded once.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use rally::cluster::partition::Partition;
+use serde_json::{json, Value};
+use support::cluster_node::ClusterNode;
+use support::daemon::{client, example, get_json, post_until_acknowledged, rally};
+use support::nats::Nats;
+
+const LEASE_MS: u64 = 1500;
+
+/// Client `c`'s events, as in tests/daemon_crash.rs: each client owns its members, and
+/// a member's events carry increasing times.
+fn events_of(c: usize, count: usize, members: usize) -> Vec<Value> {
+    (0..count)
+        .map(|n| {
+            let member = format!("m-{c}-{}", n % members);
+            let at = format!(
+                "2026-11-{:02}T{:02}:{:02}:00Z",
+                1 + n / 1440 % 28,
+                n / 60 % 24,
+                n % 60
+            );
+            let id = format!("e-{c}-{n}");
+            if n % 7 == 6 {
+                json!({"id": id, "type": "redeem", "member": member, "at": at,
+                       "data": {"points": 40}})
+            } else {
+                json!({"id": id, "type": "purchase", "member": member, "at": at,
+                       "data": {"amount": (n * 37 % 400) as f64 + 0.5}})
+            }
+        })
+        .collect()
+}
+
+/// `rally sim` of `events` on purchase-ladder: the members, by id.
+fn sim_members(events: &[Value]) -> BTreeMap<String, Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    let lines: Vec<String> = events.iter().map(Value::to_string).collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let output = rally()
+        .arg("sim")
+        .arg("--rules")
+        .arg(example("purchase-ladder"))
+        .arg("--events")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(doc["rejected"], json!([]));
+    doc["members"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(id, member)| (id.clone(), member.clone()))
+        .collect()
+}
+
+/// The partitions `base` applies under a lease it holds.
+async fn owned(http: &reqwest::Client, base: &str) -> Vec<(u32, u64)> {
+    let Some((200, view)) = get_json(http, base, "/v1/cluster").await else {
+        return Vec::new();
+    };
+    view["owned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["lease_held"] == true && p["caught_up"] == true)
+        .map(|p| {
+            (
+                p["partition"].as_u64().unwrap() as u32,
+                p["applied"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the nodes at `bases` hold every partition between them, each node
+/// at least one, and returns who holds what.
+async fn until_spread(http: &reqwest::Client, bases: &[String], partitions: u32) -> Vec<Vec<u32>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut held = Vec::new();
+        for base in bases {
+            held.push(
+                owned(http, base)
+                    .await
+                    .into_iter()
+                    .map(|(p, _)| p)
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let mut all: Vec<u32> = held.iter().flatten().copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        let total: usize = held.iter().map(Vec::len).sum();
+        if all.len() == partitions as usize
+            && total == partitions as usize
+            && held.iter().all(|h| !h.is_empty())
+        {
+            return held;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "partitions never spread over {bases:?}: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads every expected member through `base` until all equal the simulation (the
+/// owners apply moments after the acknowledgement), or fails with the differences.
+async fn until_state_equals(
+    http: &reqwest::Client,
+    base: &str,
+    expected: &BTreeMap<String, Value>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut differences = Vec::new();
+        for (id, want) in expected {
+            match get_json(http, base, &format!("/v1/members/{id}")).await {
+                Some((200, mut got)) => {
+                    // The nodes step at their clock (the received time), `sim` at the
+                    // events' `at`: only when the member was last active may differ.
+                    assert!(got["last_active"].is_string(), "member {id}: {got}");
+                    got["last_active"] = want["last_active"].clone();
+                    if &got != want {
+                        differences.push(format!("{id}: got {got}, want {want}"));
+                    }
+                }
+                other => differences.push(format!("{id}: {other:?}")),
+            }
+        }
+        if differences.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the state never equalled the simulation:\n{}",
+            differences.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_lose_one_mid_load_and_end_with_the_state_of_the_simulation() {
+    const PARTITIONS: u32 = 12;
+    const CLIENTS: usize = 3;
+    const EVENTS_PER_CLIENT: usize = 600;
+    const BATCH: usize = 25;
+    let nats = Nats::start();
+    let rules = example("purchase-ladder");
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let start = |n: usize| {
+        ClusterNode::start(
+            &nats.url,
+            &format!("n{n}"),
+            &rules,
+            dirs[n].path(),
+            PARTITIONS,
+            LEASE_MS,
+        )
+    };
+    let mut nodes: Vec<ClusterNode> = (0..3).map(start).collect();
+    let http = client();
+    let all_bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    until_spread(&http, &all_bases, PARTITIONS).await;
+
+    let bases = Arc::new(RwLock::new(all_bases.clone()));
+    let posted = Arc::new(AtomicUsize::new(0));
+    let events: Vec<Vec<Value>> = (0..CLIENTS)
+        .map(|c| events_of(c, EVENTS_PER_CLIENT, 10))
+        .collect();
+    let mut clients = Vec::new();
+    for (c, mine) in events.iter().cloned().enumerate() {
+        let (http, bases, posted) = (http.clone(), Arc::clone(&bases), Arc::clone(&posted));
+        clients.push(tokio::spawn(async move {
+            for (i, batch) in mine.chunks(BATCH).enumerate() {
+                // Round robin over the live nodes: any node takes any member's events.
+                let pick = || {
+                    let bases = bases.read().unwrap();
+                    bases[(c + i) % bases.len()].clone()
+                };
+                let statuses = post_until_acknowledged(&http, pick, batch).await;
+                // A batch cut off by the kill is sent again: its stored events come
+                // back as duplicates, never as rejected.
+                assert!(
+                    statuses.iter().all(|s| s == "accepted" || s == "duplicate"),
+                    "{statuses:?}"
+                );
+                posted.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    // SIGKILL node 2 halfway through the load.
+    let batches = CLIENTS * EVENTS_PER_CLIENT.div_ceil(BATCH);
+    while posted.load(Ordering::SeqCst) < batches / 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    nodes[2].kill();
+    bases.write().unwrap().retain(|b| *b != all_bases[2]);
+    for client in clients {
+        client.await.unwrap();
+    }
+
+    // Its partitions moved to the two survivors, which hold all of them.
+    let survivors = vec![all_bases[0].clone(), all_bases[1].clone()];
+    until_spread(&http, &survivors, PARTITIONS).await;
+    let all_events: Vec<Value> = events.concat();
+    let expected = sim_members(&all_events);
+    assert_eq!(expected.len(), CLIENTS * 10);
+    // Read through one node: the members it does not own are forwarded to their owner.
+    until_state_equals(&http, &all_bases[0], &expected).await;
+
+    // The dead node comes back on its data directory and gets a share again.
+    nodes[2] = start(2);
+    let back: Vec<String> = vec![
+        all_bases[0].clone(),
+        all_bases[1].clone(),
+        nodes[2].base.clone(),
+    ];
+    let held = until_spread(&http, &back, PARTITIONS).await;
+    assert!(
+        held.iter().all(|h| h.len() == 4),
+        "not rebalanced: {held:?}"
+    );
+    until_state_equals(&http, &nodes[2].base, &expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_owner_that_lost_its_lease_writes_nothing_more_to_the_partition() {
+    const PARTITIONS: u32 = 4;
+    let nats = Nats::start();
+    let rules = example("purchase-ladder");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = ClusterNode::start(&nats.url, "a", &rules, dir_a.path(), PARTITIONS, LEASE_MS);
+    let b = ClusterNode::start(&nats.url, "b", &rules, dir_b.path(), PARTITIONS, LEASE_MS);
+    let http = client();
+    let held = until_spread(&http, &[a.base.clone(), b.base.clone()], PARTITIONS).await;
+    // A member of a partition that `a` owns.
+    let member = (0..)
+        .map(|n| format!("m-{n}"))
+        .find(|id| held[0].contains(&Partition::of(id, PARTITIONS).0))
+        .unwrap();
+    let partition = Partition::of(&member, PARTITIONS).0;
+    let purchases = |from: usize, to: usize| -> Vec<Value> {
+        (from..to)
+            .map(|n| {
+                json!({"id": format!("e-{n}"), "type": "purchase", "member": member,
+                            "at": format!("2026-11-01T10:{n:02}:00Z"), "data": {"amount": 10}})
+            })
+            .collect()
+    };
+    post_until_acknowledged(&http, || a.base.clone(), &purchases(0, 10)).await;
+    until_purchases(&http, &a.base, &member, 10).await;
+    let before = owned(&http, &a.base)
+        .await
+        .into_iter()
+        .find(|(p, _)| *p == partition)
+        .map(|(_, applied)| applied)
+        .expect("a owns the partition");
+
+    a.signal(libc::SIGSTOP);
+    // `b` takes the partition once a's lease expired, and applies what comes next.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !owned(&http, &b.base)
+        .await
+        .iter()
+        .any(|(p, _)| *p == partition)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "b never took partition {partition}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    post_until_acknowledged(&http, || b.base.clone(), &purchases(10, 15)).await;
+    until_purchases(&http, &b.base, &member, 15).await;
+    let log_before_waking = a.log().len();
+    a.signal(libc::SIGCONT);
+
+    // Woken, `a` never answers from the store it no longer owns: it forwards to `b`
+    // (or, once it owns the partition again, answers after catching up).
+    for _ in 0..20 {
+        if let Some((200, view)) = get_json(&http, &a.base, &format!("/v1/members/{member}")).await
+        {
+            assert_eq!(view["counters"]["purchases"], 15, "a stale read: {view}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // What `a`'s store holds of the partition: reported by `a` when it takes the
+    // partition again, or read from its directory once `a` is gone.
+    let opened = format!("applying the partition partition={partition} applied=");
+    let deadline = Instant::now() + Duration::from_millis(6 * LEASE_MS);
+    let reopened = loop {
+        let log = a.log();
+        if let Some(line) = log[log_before_waking..]
+            .lines()
+            .find(|l| l.contains(&opened))
+        {
+            let applied = line.split(&opened).nth(1).unwrap();
+            break Some(
+                applied
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap(),
+            );
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let held_by_a = match reopened {
+        Some(applied) => applied,
+        None => {
+            a.kill();
+            stored_applied(
+                &dir_a
+                    .path()
+                    .join("partitions")
+                    .join(format!("{partition:04}")),
+            )
+        }
+    };
+    assert_eq!(
+        held_by_a,
+        before,
+        "a wrote to partition {partition} after losing it:\n{}",
+        a.log()
+    );
+    until_purchases(&http, &b.base, &member, 15).await;
+}
+
+/// The stream sequence a partition store records as applied.
+fn stored_applied(dir: &Path) -> u64 {
+    let store = rally::store::Store::open(dir).unwrap();
+    let bytes = store
+        .meta_get(rally::cluster::apply::APPLIED_META)
+        .unwrap()
+        .unwrap();
+    u64::from_be_bytes(bytes.try_into().unwrap())
+}
+
+async fn until_purchases(http: &reqwest::Client, base: &str, member: &str, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((200, view)) = get_json(http, base, &format!("/v1/members/{member}")).await {
+            if view["counters"]["purchases"] == count {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{member} never had {count} purchases at {base}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_id_sent_twice_to_two_nodes_is_answered_duplicate() {
+    let nats = Nats::start();
+    let rules = example("purchase-ladder");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = ClusterNode::start(&nats.url, "a", &rules, dir_a.path(), 4, LEASE_MS);
+    let b = ClusterNode::start(&nats.url, "b", &rules, dir_b.path(), 4, LEASE_MS);
+    let http = client();
+    let event = json!({"id": "once", "type": "purchase", "member": "m", "data": {"amount": 10},
+                       "at": "2026-11-01T10:00:00Z"});
+    let bad = json!({"id": "bad", "type": "purchase"});
+    let first = post_until_acknowledged(&http, || a.base.clone(), &[event.clone(), bad]).await;
+    assert_eq!(first, ["accepted", "rejected"]);
+    let second = post_until_acknowledged(&http, || b.base.clone(), &[event]).await;
+    assert_eq!(second, ["duplicate"]);
+    until_purchases(&http, &b.base, "m", 1).await;
+}
+
+#[test]
+fn a_node_given_another_partition_count_than_the_recorded_one_refuses_to_start() {
+    let nats = Nats::start();
+    let rules = example("purchase-ladder");
+    let dir_a = tempfile::tempdir().unwrap();
+    let _a = ClusterNode::start(&nats.url, "a", &rules, dir_a.path(), 4, LEASE_MS);
+    let dir_b = tempfile::tempdir().unwrap();
+    let out = support::daemon::rally_within_a_minute(
+        &[
+            "run",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--data",
+            dir_b.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--cluster",
+            &nats.url,
+            "--node",
+            "b",
+            "--partitions",
+            "8",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--partitions 8, but this cluster was created with 4 partitions"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_rule_set_with_shared_state_is_refused_in_cluster_mode_by_name() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().unwrap();
+    let out = support::daemon::rally_within_a_minute(
+        &[
+            "run",
+            "--rules",
+            example("rewards").to_str().unwrap(),
+            "--data",
+            data.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--cluster",
+            &nats.url,
+            "--node",
+            "a",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cluster mode does not offer these yet"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rewards"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_fires_at_its_time_through_a_tick_without_another_event() {
+    let nats = Nats::start();
+    let rules = support::daemon::rules_dir(
+        "rules:\n  - id: quiet\n    trigger: { inactive: 2s }\n    actions:\n      - tag: quiet\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let node = ClusterNode::start(&nats.url, "a", rules.path(), dir.path(), 4, LEASE_MS);
+    let http = client();
+    // No `at`: the event happened when the node received it.
+    let event = json!({"id": "e-1", "type": "checkin", "member": "m"});
+    post_until_acknowledged(&http, || node.base.clone(), &[event]).await;
+    // Nothing else reaches the partition: only the owner's tick can run the timer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((200, view)) = get_json(&http, &node.base, "/v1/members/m").await {
+            if view["tags"] == json!(["quiet"]) {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the silence never fired:\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,100 @@
+//! A real `rally run --cluster` node as a child process on a free loopback port (read
+//! from its `listen=` log line), its log kept for assertions, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use super::daemon::rally;
+
+pub struct ClusterNode {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl ClusterNode {
+    pub fn start(
+        nats: &str,
+        name: &str,
+        rules: &Path,
+        data: &Path,
+        partitions: u32,
+        lease_ms: u64,
+    ) -> ClusterNode {
+        let mut child = rally()
+            .arg("run")
+            .arg("--rules")
+            .arg(rules)
+            .arg("--data")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0", "--cluster", nats, "--node", name])
+            .args(["--partitions", &partitions.to_string()])
+            .args(["--lease-ms", &lease_ms.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start rally run --cluster");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(addr) = line
+                        .split_whitespace()
+                        .find_map(|field| field.strip_prefix("listen="))
+                    {
+                        let _ = addr_tx.send(addr.to_string());
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        match addr_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => ClusterNode {
+                child,
+                base: format!("http://{addr}"),
+                log,
+            },
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "node {name} did not listen within 30 s:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let sent = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(sent, 0, "kill({}, {signal})", self.child.id());
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ClusterNode {
+    fn drop(&mut self) {
+        // A node left stopped (SIGSTOP) by a failed test still dies on SIGKILL.
+        self.kill();
+    }
+}
