@@ -84,6 +84,9 @@ pub enum ClusterError {
     Data { dir: PathBuf, error: std::io::Error },
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    /// `RALLY_TOKEN` unusable, or a reachable address without it.
+    #[error("{0}")]
+    Exposure(crate::daemon::DaemonError),
 }
 
 /// Everything a node's tasks share. Built once at start; nothing here is global.
@@ -101,6 +104,9 @@ pub struct Node {
     pub leases_kv: jetstream::kv::Store,
     pub leases: Leases,
     pub serving: Serving,
+    /// `RALLY_TOKEN`: required on every route when set, and sent along with reads
+    /// forwarded to an owner (every node of a cluster is given the same one).
+    pub token: Option<String>,
     /// Forwards reads to owners; its timeout keeps a dead owner from holding a client.
     pub forward: reqwest::Client,
 }
@@ -124,6 +130,9 @@ pub async fn run(
     data: PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ClusterError> {
+    let token = crate::daemon::token_from_env().map_err(ClusterError::Exposure)?;
+    let addr = listener.local_addr().map_err(ClusterError::Serve)?;
+    crate::daemon::check_exposure(addr, token.as_deref()).map_err(ClusterError::Exposure)?;
     let url = flags.cluster.clone().unwrap_or_default();
     let name = node_name(flags.node.as_deref())?;
     let dir = rules_dir.clone();
@@ -151,7 +160,6 @@ pub async fn run(
         },
     )
     .await?;
-    let addr = listener.local_addr().map_err(ClusterError::Serve)?;
     let advertise = flags
         .advertise
         .clone()
@@ -171,6 +179,7 @@ pub async fn run(
         leases_kv: joined.leases,
         leases: Leases::default(),
         serving: Serving::default(),
+        token,
         forward,
     });
     tracing::info!(

@@ -396,6 +396,91 @@ async fn an_event_id_sent_twice_to_two_nodes_is_answered_duplicate() {
     until_purchases(&http, &b.base, "m", 1).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_every_route_requires_it_and_forwarded_reads_carry_it() {
+    let nats = Nats::start();
+    let rules = example("purchase-ladder");
+    let env = [("RALLY_TOKEN", "s3cret")];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = ClusterNode::start_with_env(&nats.url, "a", &rules, dir_a.path(), 4, LEASE_MS, &env);
+    let b = ClusterNode::start_with_env(&nats.url, "b", &rules, dir_b.path(), 4, LEASE_MS, &env);
+    let http = client();
+    let event = json!({"id": "t1", "type": "purchase", "member": "m", "data": {"amount": 10},
+                       "at": "2026-11-01T10:00:00Z"});
+    for (method, path) in [
+        ("POST", "/v1/events"),
+        ("GET", "/v1/members/m"),
+        ("GET", "/v1/cluster"),
+    ] {
+        let url = format!("{}{path}", a.base);
+        let request = match method {
+            "POST" => http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(event.to_string()),
+            _ => http.get(&url),
+        };
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), 401, "{method} {path} without the token");
+    }
+    let posted = http
+        .post(format!("{}/v1/events", a.base))
+        .bearer_auth("s3cret")
+        .header("content-type", "application/json")
+        .body(event.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    // Both nodes answer the read: the owner from its store, the other by forwarding it
+    // with the token (the owner would answer 401 to a forward without it).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for base in [&a.base, &b.base] {
+        loop {
+            let answer = http
+                .get(format!("{base}/v1/members/m"))
+                .bearer_auth("s3cret")
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status();
+            let text = answer.text().await.unwrap_or_default();
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if status == 200 && body["counters"]["purchases"] == json!(1) {
+                break;
+            }
+            assert_ne!(status, 401, "{base}: {body}");
+            assert!(Instant::now() < deadline, "{base}: {status} {body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[test]
+fn a_node_refuses_a_reachable_address_without_a_token() {
+    let data = tempfile::tempdir().unwrap();
+    // Refused before NATS is reached: no server is needed to see it.
+    let out = support::daemon::rally_within_a_minute(
+        &[
+            "run",
+            "--rules",
+            example("purchase-ladder").to_str().unwrap(),
+            "--data",
+            data.path().to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+            "--cluster",
+            "nats://127.0.0.1:1",
+            "--node",
+            "a",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("without RALLY_TOKEN"), "{stderr}");
+}
+
 #[test]
 fn a_node_given_another_partition_count_than_the_recorded_one_refuses_to_start() {
     let nats = Nats::start();

@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap as HttpHeaders, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -21,6 +22,7 @@ use super::ownership::owner_of;
 use super::partition::Partition;
 use super::Node;
 use crate::clock::{Clock, SystemClock, MAX_AHEAD};
+use crate::daemon::guard::{require_token, Token};
 use crate::daemon::ingest::{parse_body, Item, MAX_BODY_BYTES};
 use crate::event::Event;
 
@@ -28,13 +30,20 @@ use crate::event::Event;
 /// forwarded again (two nodes that disagree about an owner must not loop).
 const FORWARDED: &str = "rally-forwarded";
 
+/// The routes; with `RALLY_TOKEN` set, every one of them requires it, as the single
+/// process's do.
 pub fn router(node: Arc<Node>) -> Router {
-    Router::new()
+    let token = node.token.as_deref().map(Token::new);
+    let routes = Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/members/{id}", get(member))
         .route("/v1/cluster", get(cluster))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(node)
+        .with_state(node);
+    match token {
+        Some(token) => routes.route_layer(from_fn_with_state(token, require_token)),
+        None => routes,
+    }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -205,7 +214,11 @@ async fn member(
 /// Relays `GET path` from the owner at `base`, status and body.
 async fn forward(node: &Node, base: &str, path: &str) -> Response {
     let url = format!("{}{}", base.trim_end_matches('/'), path);
-    let answer = node.forward.get(&url).header(FORWARDED, "1").send().await;
+    let mut request = node.forward.get(&url).header(FORWARDED, "1");
+    if let Some(token) = &node.token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request.send().await;
     let response = match answer {
         Ok(response) => response,
         Err(e) => {

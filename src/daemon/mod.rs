@@ -33,7 +33,7 @@ mod api;
 pub mod bench;
 mod dashboard;
 mod draws;
-mod guard;
+pub(crate) mod guard;
 mod health;
 pub mod ingest;
 mod journal;
@@ -93,16 +93,7 @@ impl Config {
     /// Defaults plus `RALLY_TOKEN`, `RALLY_RATE_LIMIT`, `RALLY_MAX_CONNECTIONS`,
     /// `RALLY_HEADER_TIMEOUT_MS` and `RALLY_BODY_TIMEOUT_MS` from the environment.
     pub fn from_env(rules_dir: PathBuf, data_dir: PathBuf) -> Result<Config, DaemonError> {
-        let token = match std::env::var("RALLY_TOKEN") {
-            Ok(token) if token.trim().is_empty() => {
-                return Err(DaemonError::Env {
-                    name: "RALLY_TOKEN",
-                    message: "is set but empty; unset it or give it a secret".into(),
-                })
-            }
-            Ok(token) => Some(token),
-            Err(_) => None,
-        };
+        let token = token_from_env()?;
         let rate_limit = match std::env::var("RALLY_RATE_LIMIT") {
             Err(_) => DEFAULT_RATE_LIMIT,
             Ok(text) => match text.trim().parse::<f64>() {
@@ -195,6 +186,19 @@ pub enum DaemonError {
     },
     #[error("the writer thread failed; events were no longer being stored")]
     WriterFailed,
+}
+
+/// `RALLY_TOKEN`, the bearer token every route but `/healthz` requires when set; an
+/// empty one is refused rather than read as "no token".
+pub fn token_from_env() -> Result<Option<String>, DaemonError> {
+    match std::env::var("RALLY_TOKEN") {
+        Ok(token) if token.trim().is_empty() => Err(DaemonError::Env {
+            name: "RALLY_TOKEN",
+            message: "is set but empty; unset it or give it a secret".into(),
+        }),
+        Ok(token) => Ok(Some(token)),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Refuses a listener others can reach unless a token protects it.

@@ -25,6 +25,19 @@ impl ClusterNode {
         partitions: u32,
         lease_ms: u64,
     ) -> ClusterNode {
+        ClusterNode::start_with_env(nats, name, rules, data, partitions, lease_ms, &[])
+    }
+
+    /// As [`ClusterNode::start`], with these environment variables set for the node.
+    pub fn start_with_env(
+        nats: &str,
+        name: &str,
+        rules: &Path,
+        data: &Path,
+        partitions: u32,
+        lease_ms: u64,
+        env: &[(&str, &str)],
+    ) -> ClusterNode {
         let mut child = rally()
             .arg("run")
             .arg("--rules")
@@ -34,6 +47,7 @@ impl ClusterNode {
             .args(["--listen", "127.0.0.1:0", "--cluster", nats, "--node", name])
             .args(["--partitions", &partitions.to_string()])
             .args(["--lease-ms", &lease_ms.to_string()])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
