@@ -31,7 +31,7 @@ use crate::clock::{StepClock, MAX_AHEAD};
 use crate::engine::{self, Context, Input, Outcome};
 use crate::event::Event;
 use crate::member::Member;
-use crate::metrics::{Before, Tally};
+use crate::metrics::{Before, Phases, Tally};
 use crate::rules::RuleSet;
 use crate::script::RandomKey;
 use crate::store::{StepWrite, Store, StoreError};
@@ -154,6 +154,9 @@ pub struct Runner {
     metrics: Tally,
     /// The member as the latest step found it, for the metrics of its outcome.
     before: Before,
+    /// The campaigns' phases as the metrics last found them, for `rules`: replaced
+    /// with them.
+    phases: Phases,
 }
 
 /// Meta name of the step clock: the time of the latest committed step or reading.
@@ -202,6 +205,7 @@ impl Runner {
             credited: Report::default(),
             metrics,
             before: Before::default(),
+            phases: Phases::default(),
         })
     }
 
@@ -257,6 +261,7 @@ impl Runner {
     /// Replaces the rule set between steps (hot reload).
     pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
         self.rules = rules;
+        self.phases = Phases::default();
     }
 
     /// The step clock: the time of the latest step or reading, `None` before the first.
@@ -446,7 +451,8 @@ impl Runner {
         let credits = std::mem::take(&mut outcome.credits);
         if let Some(now) = self.clock.now() {
             let before = std::mem::take(&mut self.before);
-            self.metrics.step(&self.rules, &before, &mut outcome, now);
+            self.metrics
+                .step_with(&self.rules, &mut self.phases, &before, &mut outcome, now);
         }
         for (campaign, points) in &outcome.budget_spent {
             let record = self.campaigns.entry(campaign.clone()).or_default();
