@@ -300,21 +300,40 @@ impl Runner {
         }
     }
 
+    /// What `read` makes of a member as the next step would see it, without copying
+    /// the member when the runner holds it (the open group or the committed cache).
+    pub fn read_member<T>(
+        &self,
+        id: &str,
+        read: impl FnOnce(Option<&Member>) -> T,
+    ) -> Result<T, StoreError> {
+        if let Some(member) = self
+            .pending_member(id)
+            .or_else(|| self.committed.member(id))
+        {
+            return Ok(read(Some(member)));
+        }
+        Ok(read(self.store.member(id)?.as_ref()))
+    }
+
     /// A member's state in the open group, if a step of it changed them.
     fn pending_member(&self, id: &str) -> Option<&Member> {
         self.open.member(id)
     }
 
-    /// A member for a step that is about to run: taken out of the cache rather than
-    /// copied, since the step's outcome puts the new state back. (A member already
-    /// changed by the open group is copied: that write still has to be committed.)
+    /// A member for a step that is about to run: taken out of the cache (or checked
+    /// out of a memory store) rather than copied, since the step's outcome puts the new
+    /// state back. (A member already changed by the open group is copied: that write
+    /// still has to be committed.)
     fn take_member(&mut self, id: &str) -> Result<Option<Member>, StoreError> {
         if let Some(member) = self.pending_member(id) {
             return Ok(Some(member.clone()));
         }
         match self.committed.take_member(id) {
             Some(member) => Ok(Some(member)),
-            None => self.store.member(id),
+            // Every caller steps the member at once, so the new state is in the open
+            // group before anything else looks for it.
+            None => self.store.check_out_member(id),
         }
     }
 
@@ -533,7 +552,9 @@ impl Runner {
             self.open.push(metrics);
         }
         let mut writes = self.open.close();
-        let result = self.store.commit(&writes);
+        // A memory store takes the members (it keeps them as they are); what it
+        // leaves (sled's) is cached.
+        let result = self.store.commit_moving_members(&mut writes);
         if result.is_err() {
             // What the failed group changed in memory must not outlive it.
             self.committed.forget();

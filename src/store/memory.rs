@@ -17,7 +17,9 @@
 //!
 //! Where it departs from sled's rows, for speed and size ([`Tables`]):
 //! - Members are kept decoded: encoding every step's member would cost more than the
-//!   rest of a commit. Read as rows (a test, a scan of the keyspace) they are encoded
+//!   rest of a commit. The writer checks a member out for a step and the commit hands
+//!   the new state back ([`Store::check_out_member`](super::Store::check_out_member)),
+//!   so a member is moved, never copied, on the way through a step. Read as rows (a test, a scan of the keyspace) they are encoded
 //!   on the way out, so they read as sled's would; a member row that does not decode
 //!   cannot be stored at all.
 //! - Seen event ids are a hash set of ids: looked up one at a time, never scanned in
@@ -136,6 +138,12 @@ impl Memory {
     /// The member with this id, as committed.
     pub(super) fn member(&self, id: &str) -> Option<Member> {
         self.read().members.get(id).cloned()
+    }
+
+    /// The member with this id, taken out of the store (see
+    /// [`Store::check_out_member`](super::Store::check_out_member)).
+    pub(super) fn check_out(&self, id: &str) -> Option<Member> {
+        self.write().members.remove(id)
     }
 
     /// Up to `max` members after `after`, in id order.
