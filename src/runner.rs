@@ -499,11 +499,11 @@ impl Runner {
             mut leaderboards,
             ..
         } = outcome;
-        write.leaderboards.append(&mut leaderboards);
+        join(&mut write.leaderboards, &mut leaderboards);
         // Appended, not assigned: the write may already clear a popped timer, and
         // opening a ticket above armed its SLA timer.
-        write.timers_set.append(&mut timers_set);
-        write.timers_clear.append(&mut timers_clear);
+        join(&mut write.timers_set, &mut timers_set);
+        join(&mut write.timers_clear, &mut timers_clear);
         if let Some(journal) = &mut self.journal {
             write.ledger.extend_from_slice(&ledger);
             write.firings.extend_from_slice(&firings);
@@ -515,8 +515,8 @@ impl Runner {
                 redemptions,
             });
         } else {
-            write.ledger.append(&mut ledger);
-            write.firings.append(&mut firings);
+            join(&mut write.ledger, &mut ledger);
+            join(&mut write.firings, &mut firings);
         }
         self.open.push_step(member, write);
         self.run_credits(credits);
@@ -622,6 +622,17 @@ fn budgets(campaigns: &BTreeMap<String, CampaignRecord>) -> BTreeMap<String, i64
         .iter()
         .map(|(id, record)| (id.clone(), record.points_awarded))
         .collect()
+}
+
+/// Appends `more` to `into`, taking `more`'s buffer when `into` is empty (as it
+/// mostly is): a step's writes start empty, and copying into them costs an allocation
+/// per list per step.
+fn join<T>(into: &mut Vec<T>, more: &mut Vec<T>) {
+    if into.is_empty() {
+        std::mem::swap(into, more);
+    } else {
+        into.append(more);
+    }
 }
 
 fn campaign_meta(id: &str, record: &CampaignRecord) -> (String, Vec<u8>) {

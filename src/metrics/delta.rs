@@ -120,7 +120,15 @@ impl Tally {
         let points = self.points(outcome, before, today);
         self.rules(outcome, today);
         self.winback_sent(rules, outcome, now);
-        self.campaigns(rules, phases, outcome, active_at.is_some(), points, gmv, now);
+        self.campaigns(
+            rules,
+            phases,
+            outcome,
+            active_at.is_some(),
+            points,
+            gmv,
+            now,
+        );
     }
 
     fn activity(
