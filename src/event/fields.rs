@@ -58,6 +58,8 @@ impl Fields {
 /// A line of JSON: an object's fields, or some other JSON value (refused by the caller
 /// as not an object, once the whole line is known to be valid JSON).
 #[derive(Debug)]
+// Lives for the parse of one line: boxing the fields would cost an allocation per event.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Line {
     Object(Fields),
     NotAnObject,

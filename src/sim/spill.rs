@@ -7,14 +7,16 @@
 //! is written: the document is serialized from them, never built.
 //!
 //! They are written as MessagePack, not JSON: reading JSON back cost as much as
-//! writing the document itself. Fields go by name (`write_named`), because records
+//! writing the document itself. Fields go by name (`to_vec_named`), because records
 //! leave out empty optional fields (`skip_serializing_if`), which fields by position
 //! could not read back; a record comes back exactly as it went in, so the document is
-//! the same to the byte.
+//! the same to the byte. Each record is preceded by its length (4 bytes, big-endian)
+//! and decoded from a buffer of its own: decoding straight from the file reads it a
+//! byte at a time and copies every string.
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
@@ -49,7 +51,14 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
         let Some(writer) = file.as_mut() else {
             return;
         };
-        match rmp_serde::encode::write_named(&mut *writer, record) {
+        let written = rmp_serde::to_vec_named(record)
+            .map_err(io::Error::other)
+            .and_then(|bytes| {
+                let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
+                writer.write_all(&len.to_be_bytes())?;
+                writer.write_all(&bytes)
+            });
+        match written {
             Ok(()) => self.len += 1,
             Err(e) => {
                 *self.failed.borrow_mut() = Some(format!("cannot write a temporary file: {e}"));
@@ -76,15 +85,19 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
         let mut reader = writer.get_ref().try_clone().map_err(|e| e.to_string())?;
         reader.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
         let mut records = BufReader::new(&reader);
+        let mut bytes = Vec::new();
+        let short = |e: io::Error| match e.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                "the temporary file is shorter than what was written".to_string()
+            }
+            _ => e.to_string(),
+        };
         for _ in 0..self.len {
-            let record = rmp_serde::from_read(&mut records).map_err(|e| match e {
-                rmp_serde::decode::Error::InvalidMarkerRead(e)
-                    if e.kind() == io::ErrorKind::UnexpectedEof =>
-                {
-                    "the temporary file is shorter than what was written".to_string()
-                }
-                e => e.to_string(),
-            })?;
+            let mut len = [0; 4];
+            records.read_exact(&mut len).map_err(short)?;
+            bytes.resize(u32::from_be_bytes(len) as usize, 0);
+            records.read_exact(&mut bytes).map_err(short)?;
+            let record = rmp_serde::from_slice(&bytes).map_err(|e| e.to_string())?;
             each(record)?;
         }
         // Appending goes on at the end, whatever reading did to the shared offset.
