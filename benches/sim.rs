@@ -1,5 +1,5 @@
 //! `rally sim` end to end: 100,000 generated events on the shipped `rules/`, through
-//! `rally::sim::simulate` (parsing, the step, sled commits, serializing the output
+//! `rally::sim::simulate` (parsing, the step, in-memory commits, serializing the output
 //! document) and through the `rally` binary (adding rule loading and writing the file).
 //!
 //! Run with `cargo bench --bench sim`.

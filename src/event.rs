@@ -8,6 +8,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+mod fields;
+use fields::Fields;
+
 /// Largest `data` object accepted, serialized.
 pub const MAX_DATA_BYTES: usize = 64 * 1024;
 
@@ -88,43 +91,54 @@ impl Event {
     }
 }
 
-/// Parses one line of JSON into a validated event.
+/// Parses one line of JSON into a validated event, reading the fields straight off
+/// the line (see [`fields`]): the same events and the same errors as parsing it into a
+/// `Value` and calling [`from_value`], without building the object first.
 pub fn parse_line(line: &str, at_policy: AtPolicy) -> Result<Event, EventError> {
-    let value: Value = serde_json::from_str(line)
+    let line: fields::Line = serde_json::from_str(line)
         .map_err(|e| EventError::new("event", format!("not valid JSON: {e}")))?;
-    from_value(value, at_policy)
+    match line {
+        fields::Line::Object(fields) => validate(fields, at_policy),
+        fields::Line::NotAnObject => Err(not_an_object()),
+    }
 }
 
 /// Validates an already-parsed JSON value as an event.
 pub fn from_value(value: Value, at_policy: AtPolicy) -> Result<Event, EventError> {
-    let Value::Object(mut object) = value else {
-        return Err(EventError::new("event", "must be a JSON object"));
+    let Value::Object(object) = value else {
+        return Err(not_an_object());
     };
-    for key in object.keys() {
-        if !matches!(key.as_str(), "id" | "type" | "member" | "at" | "data") {
-            return Err(EventError::new(
-                key,
-                "unknown field (expected id, type, member, at, data)",
-            ));
-        }
+    validate(Fields::of_object(object), at_policy)
+}
+
+fn not_an_object() -> EventError {
+    EventError::new("event", "must be a JSON object")
+}
+
+fn validate(fields: Fields, at_policy: AtPolicy) -> Result<Event, EventError> {
+    if let Some(key) = &fields.unknown {
+        return Err(EventError::new(
+            key,
+            "unknown field (expected id, type, member, at, data)",
+        ));
     }
-    let id = required_string(&mut object, "id")?;
+    let id = required_string(fields.id, "id")?;
     check_length("id", &id, 128)?;
     // An id ends up in log lines and in message keys (a webhook's `Idempotency-Key`
     // header): a line break in it would forge a log line or cost the header.
     check_no_control("id", &id)?;
-    let kind = required_string(&mut object, "type")?;
+    let kind = required_string(fields.kind, "type")?;
     check_type(&kind)?;
     let member = if is_ticket_command(&kind) {
-        optional_string(&mut object, "member")?
+        optional_string(fields.member, "member")?
     } else {
-        Some(required_string(&mut object, "member")?)
+        Some(required_string(fields.member, "member")?)
     };
     if let Some(member) = &member {
         check_length("member", member, 128)?;
         check_no_control("member", member)?;
     }
-    let at = match object.remove("at") {
+    let at = match fields.at {
         None | Some(Value::Null) => match at_policy {
             AtPolicy::Required => return Err(EventError::new("at", "is required")),
             AtPolicy::Optional => None,
@@ -142,7 +156,7 @@ pub fn from_value(value: Value, at_policy: AtPolicy) -> Result<Event, EventError
             ))
         }
     };
-    let data = match object.remove("data") {
+    let data = match fields.data {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(data)) => data,
         Some(other) => {
@@ -205,18 +219,15 @@ pub fn is_ticket_command(kind: &str) -> bool {
     matches!(kind, "rally.ticket.ack" | "rally.ticket.resolve")
 }
 
-fn optional_string(
-    object: &mut Map<String, Value>,
-    field: &str,
-) -> Result<Option<String>, EventError> {
-    match object.get(field) {
+fn optional_string(value: Option<Value>, field: &str) -> Result<Option<String>, EventError> {
+    match value {
         None | Some(Value::Null) => Ok(None),
-        Some(_) => required_string(object, field).map(Some),
+        value => required_string(value, field).map(Some),
     }
 }
 
-fn required_string(object: &mut Map<String, Value>, field: &str) -> Result<String, EventError> {
-    match object.remove(field) {
+fn required_string(value: Option<Value>, field: &str) -> Result<String, EventError> {
+    match value {
         None | Some(Value::Null) => Err(EventError::new(field, "is required")),
         Some(Value::String(text)) => Ok(text),
         Some(other) => Err(EventError::new(
@@ -410,6 +421,44 @@ mod tests {
 
     fn parse(line: &str) -> Result<Event, EventError> {
         parse_line(line, AtPolicy::Required)
+    }
+
+    /// A line read field by field gives what parsing it into a `Value` first gives,
+    /// event or error, word for word: syntax errors (with their line and column),
+    /// values that are not objects, unknown, repeated and mistyped fields.
+    #[test]
+    fn a_line_reads_as_the_same_event_or_error_as_its_parsed_value() {
+        let lines = [
+            r#"{"id":"e-1","type":"purchase","member":"m-1","at":"2026-11-11T10:00:00+08:00","data":{"amount":199.5,"order":"o-1"}}"#,
+            r#"{"id":"e-1","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00+08:00","id":"e-2"}"#,
+            r#"{"id":"e-1","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z","zz":1,"aa":2}"#,
+            r#"{"id":"e-1","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z","data":{"n":1e400}}"#,
+            r#"{"id":"e-1","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z""#,
+            r#"{"id":"e-1","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z"} x"#,
+            r#"{"id":"e-1","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z",}"#,
+            r#"{"id":"e-1","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z","x":[1,}"#,
+            r#"{"id":"e-1" "type":"checkin"}"#,
+            r#"{id:"e-1"}"#,
+            r#"{"id":7,"type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z"}"#,
+            r#"{"id":null,"type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z"}"#,
+            r#"{"id":"e-1","type":"rally.ticket.ack","member":null,"at":"2026-11-11T10:00:00Z","data":{"ticket":1}}"#,
+            r#"{"id":"e-1","type":"checkin","member":"m-1","at":5}"#,
+            r#"{"id":"e-1","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z","data":[]}"#,
+            r#"{"\u0069d":"e-\n1","type":"checkin","member":"m-1","at":"2026-11-11T10:00:00Z"}"#,
+            r#"["id","e-1"]"#,
+            r#"[1,2"#,
+            "42",
+            "\"text\"",
+            "null",
+            "",
+            "{",
+        ];
+        for line in lines {
+            let through_value = serde_json::from_str::<Value>(line)
+                .map_err(|e| EventError::new("event", format!("not valid JSON: {e}")))
+                .and_then(|value| from_value(value, AtPolicy::Required));
+            assert_eq!(parse(line), through_value, "{line}");
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::clock::{StepClock, MAX_AHEAD};
 use crate::engine::{self, Context, Input, Outcome};
 use crate::event::Event;
 use crate::member::Member;
-use crate::metrics::{Before, Tally};
+use crate::metrics::{Before, Phases, Tally};
 use crate::rules::RuleSet;
 use crate::script::RandomKey;
 use crate::store::{StepWrite, Store, StoreError};
@@ -154,6 +154,9 @@ pub struct Runner {
     metrics: Tally,
     /// The member as the latest step found it, for the metrics of its outcome.
     before: Before,
+    /// The campaigns' phases as the metrics last found them, for `rules`: replaced
+    /// with them.
+    phases: Phases,
 }
 
 /// Meta name of the step clock: the time of the latest committed step or reading.
@@ -202,6 +205,7 @@ impl Runner {
             credited: Report::default(),
             metrics,
             before: Before::default(),
+            phases: Phases::default(),
         })
     }
 
@@ -257,6 +261,7 @@ impl Runner {
     /// Replaces the rule set between steps (hot reload).
     pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
         self.rules = rules;
+        self.phases = Phases::default();
     }
 
     /// The step clock: the time of the latest step or reading, `None` before the first.
@@ -295,21 +300,40 @@ impl Runner {
         }
     }
 
+    /// What `read` makes of a member as the next step would see it, without copying
+    /// the member when the runner holds it (the open group or the committed cache).
+    pub fn read_member<T>(
+        &self,
+        id: &str,
+        read: impl FnOnce(Option<&Member>) -> T,
+    ) -> Result<T, StoreError> {
+        if let Some(member) = self
+            .pending_member(id)
+            .or_else(|| self.committed.member(id))
+        {
+            return Ok(read(Some(member)));
+        }
+        Ok(read(self.store.member(id)?.as_ref()))
+    }
+
     /// A member's state in the open group, if a step of it changed them.
     fn pending_member(&self, id: &str) -> Option<&Member> {
         self.open.member(id)
     }
 
-    /// A member for a step that is about to run: taken out of the cache rather than
-    /// copied, since the step's outcome puts the new state back. (A member already
-    /// changed by the open group is copied: that write still has to be committed.)
+    /// A member for a step that is about to run: taken out of the cache (or checked
+    /// out of a memory store) rather than copied, since the step's outcome puts the new
+    /// state back. (A member already changed by the open group is copied: that write
+    /// still has to be committed.)
     fn take_member(&mut self, id: &str) -> Result<Option<Member>, StoreError> {
         if let Some(member) = self.pending_member(id) {
             return Ok(Some(member.clone()));
         }
         match self.committed.take_member(id) {
             Some(member) => Ok(Some(member)),
-            None => self.store.member(id),
+            // Every caller steps the member at once, so the new state is in the open
+            // group before anything else looks for it.
+            None => self.store.check_out_member(id),
         }
     }
 
@@ -446,7 +470,8 @@ impl Runner {
         let credits = std::mem::take(&mut outcome.credits);
         if let Some(now) = self.clock.now() {
             let before = std::mem::take(&mut self.before);
-            self.metrics.step(&self.rules, &before, &mut outcome, now);
+            self.metrics
+                .step_with(&self.rules, &mut self.phases, &before, &mut outcome, now);
         }
         for (campaign, points) in &outcome.budget_spent {
             let record = self.campaigns.entry(campaign.clone()).or_default();
@@ -474,11 +499,11 @@ impl Runner {
             mut leaderboards,
             ..
         } = outcome;
-        write.leaderboards.append(&mut leaderboards);
+        join(&mut write.leaderboards, &mut leaderboards);
         // Appended, not assigned: the write may already clear a popped timer, and
         // opening a ticket above armed its SLA timer.
-        write.timers_set.append(&mut timers_set);
-        write.timers_clear.append(&mut timers_clear);
+        join(&mut write.timers_set, &mut timers_set);
+        join(&mut write.timers_clear, &mut timers_clear);
         if let Some(journal) = &mut self.journal {
             write.ledger.extend_from_slice(&ledger);
             write.firings.extend_from_slice(&firings);
@@ -490,8 +515,8 @@ impl Runner {
                 redemptions,
             });
         } else {
-            write.ledger.append(&mut ledger);
-            write.firings.append(&mut firings);
+            join(&mut write.ledger, &mut ledger);
+            join(&mut write.firings, &mut firings);
         }
         self.open.push_step(member, write);
         self.run_credits(credits);
@@ -527,7 +552,9 @@ impl Runner {
             self.open.push(metrics);
         }
         let mut writes = self.open.close();
-        let result = self.store.commit(&writes);
+        // A memory store takes the members (it keeps them as they are); what it
+        // leaves (sled's) is cached.
+        let result = self.store.commit_moving_members(&mut writes);
         if result.is_err() {
             // What the failed group changed in memory must not outlive it.
             self.committed.forget();
@@ -595,6 +622,17 @@ fn budgets(campaigns: &BTreeMap<String, CampaignRecord>) -> BTreeMap<String, i64
         .iter()
         .map(|(id, record)| (id.clone(), record.points_awarded))
         .collect()
+}
+
+/// Appends `more` to `into`, taking `more`'s buffer when `into` is empty (as it
+/// mostly is): a step's writes start empty, and copying into them costs an allocation
+/// per list per step.
+fn join<T>(into: &mut Vec<T>, more: &mut Vec<T>) {
+    if into.is_empty() {
+        std::mem::swap(into, more);
+    } else {
+        into.append(more);
+    }
 }
 
 fn campaign_meta(id: &str, record: &CampaignRecord) -> (String, Vec<u8>) {

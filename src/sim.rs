@@ -65,10 +65,11 @@ impl Observer for Record {
                 self.rejected.push(json!({"line": line, "error": error}));
             }
             Line::Accepted { member: Some(id) } => {
-                let withheld = match runner.member(&id) {
-                    Ok(member) => member.as_ref().and_then(crate::policy::withheld_consent),
-                    Err(_) => None,
-                };
+                let withheld = runner
+                    .read_member(&id, |member| {
+                        member.and_then(crate::policy::withheld_consent)
+                    })
+                    .unwrap_or(None);
                 let changes = self.consent.entry(id).or_default();
                 if changes.last().and_then(|(_, w)| *w) != withheld {
                     if let Some(now) = runner.now() {

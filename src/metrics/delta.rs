@@ -11,7 +11,7 @@ use crate::localtime;
 use crate::member::Member;
 use crate::money::Decimal;
 use crate::outbox::{OutboxRow, Status};
-use crate::rules::{RuleSet, Trigger};
+use crate::rules::{Campaign, RuleSet, Trigger};
 use crate::tickets::Ticket;
 
 /// A purchase within this long after the member's previous one is a repeat purchase.
@@ -72,6 +72,20 @@ impl Tally {
         outcome: &mut Outcome,
         now: DateTime<Utc>,
     ) {
+        self.step_with(rules, &mut Phases::default(), before, outcome, now);
+    }
+
+    /// [`Tally::step`] with the campaigns' phases remembered across steps in
+    /// `phases`, which must have been used with `rules` only (the runner's, cleared
+    /// when its rules are replaced).
+    pub fn step_with(
+        &mut self,
+        rules: &RuleSet,
+        phases: &mut Phases,
+        before: &Before,
+        outcome: &mut Outcome,
+        now: DateTime<Utc>,
+    ) {
         let zone = rules.settings.timezone;
         let today = localtime::local_day(now, zone);
         if !before.existed {
@@ -106,7 +120,15 @@ impl Tally {
         let points = self.points(outcome, before, today);
         self.rules(outcome, today);
         self.winback_sent(rules, outcome, now);
-        self.campaigns(rules, outcome, active_at.is_some(), points, gmv, now);
+        self.campaigns(
+            rules,
+            phases,
+            outcome,
+            active_at.is_some(),
+            points,
+            gmv,
+            now,
+        );
     }
 
     fn activity(
@@ -255,24 +277,26 @@ impl Tally {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn campaigns(
         &mut self,
         rules: &RuleSet,
+        phases: &mut Phases,
         outcome: &mut Outcome,
         active: bool,
         points: i64,
         gmv: Decimal,
         now: DateTime<Utc>,
     ) {
-        for campaign in &rules.campaigns {
+        for (index, campaign) in rules.campaigns.iter().enumerate() {
             let budget = outcome.budget_spent.get(&campaign.id).copied().unwrap_or(0);
             if !active && points == 0 && gmv == Decimal::ZERO && budget == 0 {
                 continue;
             }
-            let Some(phase) = crate::campaign::phase_at(campaign, now) else {
+            let Some(phase) = phases.at(index, campaign, now) else {
                 continue;
             };
-            let since = crate::member::rfc3339(phase.since);
+            let since = phase.since.clone();
             let marks = &mut outcome.member.book.metrics;
             let joins = active && marks.phases.get(&campaign.id) != Some(&since);
             if joins {
@@ -284,7 +308,7 @@ impl Tally {
                 .or_default()
                 .entry(since)
                 .or_default();
-            counts.name = phase.name;
+            counts.name = phase.name.clone();
             counts.participants += u64::from(joins);
             counts.points += points;
             counts.gmv += gmv;
@@ -333,6 +357,61 @@ impl Tally {
     }
 }
 
+/// Each campaign's phase as the metrics last found it, and until when it holds: a
+/// campaign's phase changes only at its transitions, so working it out (and writing its
+/// start as RFC 3339) once per phase rather than once per step is enough. Indexed like
+/// `RuleSet::campaigns`, so only ever used with one rule set.
+#[derive(Debug, Default)]
+pub struct Phases {
+    campaigns: Vec<Option<KnownPhase>>,
+}
+
+/// A campaign's phase over `[from, until)` (`until` `None`: from then on).
+#[derive(Debug)]
+struct KnownPhase {
+    campaign: String,
+    from: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+    phase: Option<PhaseSince>,
+}
+
+/// A campaign phase and its start as the metrics rows key it.
+#[derive(Debug, PartialEq)]
+struct PhaseSince {
+    name: String,
+    /// The phase's start, RFC 3339.
+    since: String,
+}
+
+impl Phases {
+    /// `campaign`'s phase at `now`, as [`crate::campaign::phase_at`] gives it.
+    fn at(&mut self, index: usize, campaign: &Campaign, now: DateTime<Utc>) -> Option<&PhaseSince> {
+        if self.campaigns.len() <= index {
+            self.campaigns.resize_with(index + 1, || None);
+        }
+        let slot = &mut self.campaigns[index];
+        let holds = slot.as_ref().is_some_and(|known| {
+            known.campaign == campaign.id
+                && known.from <= now
+                && known.until.is_none_or(|until| now < until)
+        });
+        if !holds {
+            let phase = crate::campaign::phase_at(campaign, now).map(|phase| PhaseSince {
+                since: crate::member::rfc3339(phase.since),
+                name: phase.name,
+            });
+            let until = crate::campaign::next_transition_after(campaign, now).map(|next| next.at);
+            *slot = Some(KnownPhase {
+                campaign: campaign.id.clone(),
+                from: now,
+                until,
+                phase,
+            });
+        }
+        slot.as_ref().and_then(|known| known.phase.as_ref())
+    }
+}
+
 /// The shortest silence an `inactive` rule waits for: activity after at least this
 /// long is a return.
 pub fn shortest_inactive(rules: &RuleSet) -> Option<Duration> {
@@ -356,4 +435,58 @@ pub fn week_key(day: NaiveDate) -> String {
     let mut key = String::with_capacity(8);
     localtime::write_period_key(localtime::Period::Week, day, &mut key);
     key
+}
+
+#[cfg(test)]
+mod phases_tests {
+    use super::*;
+
+    /// Recurring phases in a zone with daylight saving (both changes fall in the walk),
+    /// an absolute one, and an end.
+    const RULES: &str = r#"
+settings: { timezone: America/New_York }
+campaigns:
+  - id: weekly
+    phases:
+      - { name: weekdays, start: "30 2 * * 1" }
+      - { name: weekend, start: "0 18 * * 5" }
+      - { name: late, start: "0 1 * * *" }
+  - id: fixed
+    phases:
+      - { name: warmup, start: "2026-03-01T00:00:00" }
+      - { name: peak, start: "2026-03-08T02:30:00" }
+    end: "2026-11-01T01:30:00"
+rules: []
+"#;
+
+    #[test]
+    fn a_remembered_phase_is_the_phase_worked_out_afresh_at_every_step() {
+        let rules = crate::rules::from_sources(&[("rules.yaml", RULES)], &|_| None).unwrap();
+        let mut phases = Phases::default();
+        let mut now = DateTime::parse_from_rfc3339("2026-02-20T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let last = DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut changes = 0;
+        let mut previous = Vec::new();
+        while now < last {
+            let mut seen = Vec::new();
+            for (index, campaign) in rules.campaigns.iter().enumerate() {
+                let afresh = crate::campaign::phase_at(campaign, now).map(|p| PhaseSince {
+                    since: crate::member::rfc3339(p.since),
+                    name: p.name,
+                });
+                assert_eq!(phases.at(index, campaign, now), afresh.as_ref(), "{now}");
+                seen.push(afresh.map(|p| p.since));
+            }
+            changes += usize::from(seen != previous);
+            previous = seen;
+            // Steps of 17 minutes: every hour of the day, and the instants around
+            // each transition.
+            now += Duration::minutes(17);
+        }
+        assert!(changes > 50, "the walk crossed {changes} phase changes");
+    }
 }

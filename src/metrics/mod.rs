@@ -39,7 +39,7 @@ pub mod report;
 mod rows;
 
 pub use deliveries::{Delivered, Deliveries, Delivery};
-pub use delta::{Before, MetricsSettings};
+pub use delta::{Before, MetricsSettings, Phases};
 pub use marks::Marks;
 pub use presence::Presence;
 pub use range::{Range, RangeError, Unit, DEFAULT_DAYS, MAX_DAYS};

@@ -29,11 +29,18 @@ pub(super) struct OpenGroup {
     /// Why the group must not be committed: a chain of credit steps stopped half way
     /// (`runner/credit.rs`). Set, the commit drops the group instead.
     broken: Option<String>,
+    /// The earliest due time (Unix millis) of the timers the group's writes arm:
+    /// asked before every event, so kept as writes join rather than found by a scan
+    /// of the group.
+    earliest_armed: Option<i64>,
 }
 
 impl OpenGroup {
     /// Adds a write that changes no member (or only members it has no state for).
     pub(super) fn push(&mut self, write: StepWrite) {
+        if let Some(armed) = write.timers_set.iter().map(|(key, _)| key.due).min() {
+            self.earliest_armed = Some(self.earliest_armed.map_or(armed, |e| e.min(armed)));
+        }
         self.writes.push(write);
     }
 
@@ -41,7 +48,12 @@ impl OpenGroup {
     pub(super) fn push_step(&mut self, member: Member, mut write: StepWrite) {
         self.members.insert(member.id.clone(), self.writes.len());
         write.members.push(member);
-        self.writes.push(write);
+        self.push(write);
+    }
+
+    /// The earliest due time (Unix millis) of a timer the group arms, if it arms any.
+    pub(super) fn earliest_armed(&self) -> Option<i64> {
+        self.earliest_armed
     }
 
     /// A member's state in the group, if a step of it changed them.
@@ -109,6 +121,7 @@ impl OpenGroup {
         self.tickets.clear();
         self.popped = None;
         self.broken = None;
+        self.earliest_armed = None;
         std::mem::take(&mut self.writes)
     }
 }
@@ -137,6 +150,27 @@ mod tests {
         assert!(open.member("m-1").is_none());
         assert!(!open.holds_event("e-1"));
         assert!(open.popped().is_none());
+    }
+
+    #[test]
+    fn the_earliest_timer_armed_is_known_until_the_group_closes() {
+        let mut open = OpenGroup::default();
+        let arming = |dues: &[i64]| StepWrite {
+            timers_set: dues
+                .iter()
+                .map(|&due| (TimerKey::new(due, "inactive", "m-1"), Vec::new()))
+                .collect(),
+            ..StepWrite::default()
+        };
+        open.push(arming(&[]));
+        assert_eq!(open.earliest_armed(), None);
+        open.push(arming(&[30, 20]));
+        open.push_step(Member::new("m-1"), arming(&[25]));
+        open.push(arming(&[10, 40]));
+        open.push(arming(&[]));
+        assert_eq!(open.earliest_armed(), Some(10));
+        open.close();
+        assert_eq!(open.earliest_armed(), None);
     }
 
     #[test]

@@ -148,20 +148,12 @@ impl Runner {
     /// Whether the open group armed a timer due at `now` (not visible in the store yet).
     fn group_arms_due_timer(&self, now: DateTime<Utc>) -> bool {
         let limit = millis(now);
-        self.open
-            .writes()
-            .iter()
-            .flat_map(|w| &w.timers_set)
-            .any(|(key, _)| key.due <= limit)
+        self.open.earliest_armed().is_some_and(|due| due <= limit)
     }
 
     /// Whether the open group armed a timer due before `due` (Unix millis).
     fn group_arms_timer_before(&self, due: i64) -> bool {
-        self.open
-            .writes()
-            .iter()
-            .flat_map(|w| &w.timers_set)
-            .any(|(key, _)| key.due < due)
+        self.open.earliest_armed().is_some_and(|armed| armed < due)
     }
 
     /// Whether a timer is due at `now`, committed or in the open group.

@@ -17,7 +17,9 @@
 //!
 //! Where it departs from sled's rows, for speed and size ([`Tables`]):
 //! - Members are kept decoded: encoding every step's member would cost more than the
-//!   rest of a commit. Read as rows (a test, a scan of the keyspace) they are encoded
+//!   rest of a commit. The writer checks a member out for a step and the commit hands
+//!   the new state back ([`Store::check_out_member`](super::Store::check_out_member)),
+//!   so a member is moved, never copied, on the way through a step. Read as rows (a test, a scan of the keyspace) they are encoded
 //!   on the way out, so they read as sled's would; a member row that does not decode
 //!   cannot be stored at all.
 //! - Seen event ids are a hash set of ids: looked up one at a time, never scanned in
@@ -46,9 +48,8 @@ pub(super) struct Tables {
     /// `seen` stay empty (they are kept below).
     rows: [BTreeMap<Vec<u8>, IVec>; TreeId::COUNT],
     /// Members as they are: every step rewrites its member, and encoding it (as sled
-    /// must) would cost more than the rest of the commit. Keyed by id, whose order is
-    /// the order of its UTF-8 bytes, as sled's.
-    members: BTreeMap<String, Member>,
+    /// must) would cost more than the rest of the commit.
+    members: Members,
     /// Ids of the events applied. Only ever looked up one id at a time, so hashed, not
     /// ordered; and the row's value is always [`SEEN_APPLIED`], so only the id is
     /// kept. One per event ever applied: the smallest form keeps the most.
@@ -89,7 +90,7 @@ impl Memory {
         let tables = self.read();
         match tree {
             TreeId::Seen => tables.seen.contains(key),
-            TreeId::Members => member_id(key).is_some_and(|id| tables.members.contains_key(id)),
+            TreeId::Members => member_id(key).is_some_and(|id| tables.members.get(id).is_some()),
             _ => tables.rows[tree.index()].contains_key(key),
         }
     }
@@ -123,13 +124,7 @@ impl Memory {
             }
         }
         for member in members {
-            // In place when the member is there (as it mostly is): no new key.
-            match tables.members.get_mut(&member.id) {
-                Some(slot) => *slot = member,
-                None => {
-                    tables.members.insert(member.id.clone(), member);
-                }
-            }
+            tables.members.put(member);
         }
     }
 
@@ -138,12 +133,18 @@ impl Memory {
         self.read().members.get(id).cloned()
     }
 
+    /// The member with this id, taken out of the store (see
+    /// [`Store::check_out_member`](super::Store::check_out_member)).
+    pub(super) fn check_out(&self, id: &str) -> Option<Member> {
+        self.write().members.check_out(id)
+    }
+
     /// Up to `max` members after `after`, in id order.
     pub(super) fn members_after(&self, after: Bound<&str>, max: usize) -> Vec<Member> {
         let tables = self.read();
         tables
             .members
-            .range::<str, _>((after, Bound::Unbounded))
+            .range((after, Bound::Unbounded))
             .take(max)
             .map(|(_, member)| member.clone())
             .collect()
@@ -151,6 +152,65 @@ impl Memory {
 
     pub(super) fn member_count(&self) -> usize {
         self.read().members.len()
+    }
+}
+
+/// Members by id, whose order is the order of its UTF-8 bytes, as sled's. A member
+/// checked out for a step keeps its place (an empty slot) until the commit puts the
+/// new state back: taking a member out of an ordered map and putting it back would
+/// rebalance the tree and move its neighbours, twice per step.
+#[derive(Default)]
+pub(super) struct Members {
+    /// `None`: checked out, and read as not stored.
+    slots: BTreeMap<String, Option<Member>>,
+    /// How many slots are checked out.
+    out: usize,
+}
+
+impl Members {
+    fn get(&self, id: &str) -> Option<&Member> {
+        self.slots.get(id)?.as_ref()
+    }
+
+    /// Stores `member`, in its slot when it has one (as it mostly does).
+    fn put(&mut self, member: Member) {
+        match self.slots.get_mut(&member.id) {
+            Some(slot) => {
+                if slot.is_none() {
+                    self.out -= 1;
+                }
+                *slot = Some(member);
+            }
+            None => {
+                self.slots.insert(member.id.clone(), Some(member));
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(None) = self.slots.remove(id) {
+            self.out -= 1;
+        }
+    }
+
+    fn check_out(&mut self, id: &str) -> Option<Member> {
+        let member = self.slots.get_mut(id)?.take()?;
+        self.out += 1;
+        Some(member)
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len() - self.out
+    }
+
+    /// The members stored between two bounds, in id order from either end.
+    fn range<'a>(
+        &'a self,
+        bounds: (Bound<&str>, Bound<&str>),
+    ) -> impl DoubleEndedIterator<Item = (&'a String, &'a Member)> + 'a {
+        self.slots
+            .range::<str, _>(bounds)
+            .filter_map(|(id, slot)| Some((id, slot.as_ref()?)))
     }
 }
 
@@ -181,9 +241,7 @@ impl Tables {
             // only from a test planting a row, and one that does not decode cannot be
             // kept in a map of decoded members.
             TreeId::Members => match read::decode_member(&key, &value) {
-                Ok(member) => {
-                    self.members.insert(member.id.clone(), member);
-                }
+                Ok(member) => self.members.put(member),
                 Err(error) => {
                     tracing::warn!(%error, "a member row that does not decode is dropped")
                 }
@@ -239,7 +297,8 @@ impl Tables {
                     }
                     Bound::Unbounded => Bound::Unbounded,
                 };
-                let mut rows = self.members.range((text(front), text(back)));
+                let (front, back) = (text(front), text(back));
+                let mut rows = self.members.range((as_str(&front), as_str(&back)));
                 let (id, member) = if last { rows.next_back() } else { rows.next() }?;
                 let key = id.as_bytes();
                 let value = write::encode_member(key, member).ok()?;
@@ -251,6 +310,14 @@ impl Tables {
                 Some((IVec::from(key.as_slice()), value.clone()))
             }
         }
+    }
+}
+
+fn as_str(bound: &Bound<String>) -> Bound<&str> {
+    match bound {
+        Bound::Included(key) => Bound::Included(key.as_str()),
+        Bound::Excluded(key) => Bound::Excluded(key.as_str()),
+        Bound::Unbounded => Bound::Unbounded,
     }
 }
 
@@ -339,6 +406,39 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checked_out_member_reads_as_not_stored_until_put_back() {
+        let mut members = Members::default();
+        for id in ["m-1", "m-2", "m-3"] {
+            members.put(Member::new(id));
+        }
+        let out = members.check_out("m-2").unwrap();
+        assert!(members.get("m-2").is_none());
+        assert!(members.check_out("m-2").is_none());
+        assert_eq!(members.len(), 2);
+        let ids = |members: &Members| -> Vec<String> {
+            members
+                .range((Bound::Unbounded, Bound::Unbounded))
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        assert_eq!(ids(&members), ["m-1", "m-3"]);
+        assert_eq!(
+            members
+                .range((Bound::Excluded("m-1"), Bound::Unbounded))
+                .next_back()
+                .map(|(id, _)| id.as_str()),
+            Some("m-3")
+        );
+        members.put(out);
+        assert_eq!(members.len(), 3);
+        assert_eq!(ids(&members), ["m-1", "m-2", "m-3"]);
+        members.check_out("m-3");
+        members.remove("m-3");
+        assert_eq!(members.len(), 2);
+        assert_eq!(ids(&members), ["m-1", "m-2"]);
+    }
 
     #[test]
     fn a_prefixs_successor_is_past_every_key_that_starts_with_it() {

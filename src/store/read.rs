@@ -56,6 +56,24 @@ impl Store {
             .transpose()
     }
 
+    /// A member for the one writer's step that is about to change them (SPEC's
+    /// single writer, see `runner.rs`): from sled a decoded copy, as [`Store::member`];
+    /// from the memory backend the member itself, taken out of the store until the
+    /// group holding their new state is committed with [`Store::commit_moving_members`]
+    /// — a member changed by every event is then never copied. Until that commit the
+    /// member is not in the memory store at all: the writer must find them in its open
+    /// group, and a group that fails to commit loses them (memory stores serve runs
+    /// that stop at the first failed commit: sim, replay, backtest, `rally test`).
+    pub fn check_out_member(&self, id: &str) -> Result<Option<Member>, StoreError> {
+        let opened = self.opened()?;
+        if let Database::Memory(memory) = &opened.database {
+            self.read_fault("reading a member")?;
+            return Ok(memory.check_out(id));
+        }
+        drop(opened);
+        self.member(id)
+    }
+
     /// Every member, ordered by id.
     pub fn members(&self) -> Result<Vec<Member>, StoreError> {
         self.members_iter()?.collect()

@@ -49,6 +49,13 @@ impl Store {
     /// Commits every step of `group` in one sled batch: all of them or none, after a
     /// crash too. Not durable until [`Store::sync`] returns.
     pub fn commit(&self, group: &[StepWrite]) -> Result<(), StoreError> {
+        self.commit_moving_members(&mut group.to_vec())
+    }
+
+    /// As [`Store::commit`], but a backend that keeps members as they are (memory)
+    /// takes them out of `group` rather than copying them; the members left in `group`
+    /// (all of them, for sled) are what the store now holds, for a caller's cache.
+    pub fn commit_moving_members(&self, group: &mut [StepWrite]) -> Result<(), StoreError> {
         if group.is_empty() {
             return Ok(());
         }
@@ -112,18 +119,20 @@ pub(super) struct Form {
 /// write to each key, so the order of the writes below is the order of precedence the
 /// [`StepWrite`] docs promise.
 fn prepare(
-    group: &[StepWrite],
+    group: &mut [StepWrite],
     counters: Counters,
     form: Form,
 ) -> Result<(Batch, Counters), StoreError> {
     let mut next = counters;
     let mut batch = Batch::default();
-    for step in group {
-        for member in &step.members {
-            if form.decoded_members {
-                batch.put_member(member.clone());
-                continue;
+    for step in group.iter_mut() {
+        if form.decoded_members {
+            for member in step.members.drain(..) {
+                batch.put_member(member);
             }
+        }
+        let step = &*step;
+        for member in &step.members {
             let key = keys::text_key(&member.id);
             let value = encode_member(key, member)?;
             put(&mut batch, TreeId::Members, key, value);
