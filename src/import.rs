@@ -19,7 +19,7 @@ use thiserror::Error;
 use crate::feed::{self, FeedError, Line, Observer};
 use crate::rules::RuleSet;
 use crate::runner::Runner;
-use crate::store::{Store, StoreError};
+use crate::store::{CacheSize, Store, StoreError};
 
 /// How often progress is reported, in lines.
 pub const PROGRESS_EVERY: usize = 10_000;
@@ -63,9 +63,21 @@ pub fn import(
     data: &Path,
     input: impl BufRead,
     wall: DateTime<Utc>,
+    progress: impl FnMut(&Imported),
+) -> Result<Imported, ImportError> {
+    import_with_cache(CacheSize::DEFAULT, rules, data, input, wall, progress)
+}
+
+/// [`import`] with `cache` for sled's page cache (`RALLY_CACHE_MB`).
+pub fn import_with_cache(
+    cache: CacheSize,
+    rules: Arc<RuleSet>,
+    data: &Path,
+    input: impl BufRead,
+    wall: DateTime<Utc>,
     mut progress: impl FnMut(&Imported),
 ) -> Result<Imported, ImportError> {
-    let store = Store::open(data).map_err(|source| ImportError::Open {
+    let store = Store::open_with(data, cache, Arc::default()).map_err(|source| ImportError::Open {
         dir: data.to_path_buf(),
         source,
     })?;

@@ -834,11 +834,12 @@ fn import(dir: &Path, data: &Path, events: &str) -> Result<ExitCode, String> {
         );
     };
     let wall = Utc::now();
+    let cache = rally::store::CacheSize::from_env().map_err(|e| format!("RALLY_CACHE_MB {e}"))?;
     let done = if events == "-" {
-        rally::import::import(set, data, io::stdin().lock(), wall, progress)
+        rally::import::import_with_cache(cache, set, data, io::stdin().lock(), wall, progress)
     } else {
         let file = File::open(events).map_err(|e| format!("cannot open {events}: {e}"))?;
-        rally::import::import(set, data, BufReader::new(file), wall, progress)
+        rally::import::import_with_cache(cache, set, data, BufReader::new(file), wall, progress)
     }
     .map_err(|e| e.to_string())?;
     let text = serde_json::to_string_pretty(&done).map_err(|e| e.to_string())?;
