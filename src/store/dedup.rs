@@ -133,6 +133,69 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_backends::on_both_backends;
+    use crate::store::StepWrite;
+
+    fn applied(store: &Store, id: &str, at: DateTime<Utc>) {
+        let step = StepWrite {
+            event_id: Some(id.into()),
+            event_at: Some(at),
+            ..StepWrite::default()
+        };
+        store.commit(&[step]).unwrap();
+    }
+
+    fn remembered(store: &Store, ids: &[&str]) -> Vec<bool> {
+        ids.iter().map(|id| store.seen(id).unwrap()).collect()
+    }
+
+    on_both_backends!(
+        trimming_forgets_the_ids_of_days_before_the_first_kept_and_keeps_the_rest,
+        an_id_written_without_its_time_is_never_forgotten,
+    );
+
+    fn trimming_forgets_the_ids_of_days_before_the_first_kept_and_keeps_the_rest(
+        fresh: fn() -> Store,
+    ) {
+        let store = fresh();
+        applied(&store, "old-1", t("2026-01-01T08:00:00Z"));
+        applied(&store, "old-2", t("2026-01-02T23:59:59Z"));
+        applied(&store, "kept", t("2026-01-03T00:00:00Z"));
+        let first_kept = day(t("2026-01-03T00:00:00Z"));
+
+        // Pieces of one row: each call starts again from the oldest day.
+        let first = store.trim_seen(1, first_kept).unwrap();
+        assert_eq!((first.removed, first.next), (1, Some(())));
+        assert_eq!(remembered(&store, &["old-1", "old-2", "kept"]), [false, true, true]);
+        let second = store.trim_seen(1, first_kept).unwrap();
+        assert_eq!(second.removed, 1);
+        let last = store.trim_seen(1, first_kept).unwrap();
+        assert_eq!((last.removed, last.next), (0, None));
+        assert_eq!(remembered(&store, &["old-1", "old-2", "kept"]), [false, false, true]);
+        let opened = store.opened().unwrap();
+        assert_eq!(opened.keyspaces.seen_by_day.len(), 1, "index rows go with their ids");
+    }
+
+    fn an_id_written_without_its_time_is_never_forgotten(fresh: fn() -> Store) {
+        let store = fresh();
+        let step = StepWrite {
+            event_id: Some("undated".into()),
+            ..StepWrite::default()
+        };
+        store.commit(&[step]).unwrap();
+        let trimmed = store.trim_seen(10, u32::MAX).unwrap();
+        assert_eq!(trimmed.removed, 0);
+        assert!(store.seen("undated").unwrap());
+    }
+
+    #[test]
+    fn a_store_nothing_trims_files_no_ids_by_day() {
+        let store = Store::in_memory_without_history().unwrap();
+        applied(&store, "e-1", t("2026-01-01T08:00:00Z"));
+        assert!(store.seen("e-1").unwrap());
+        let opened = store.opened().unwrap();
+        assert_eq!(opened.keyspaces.seen_by_day.len(), 0);
+    }
 
     fn t(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
