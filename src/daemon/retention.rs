@@ -163,15 +163,15 @@ impl Retention {
 }
 
 impl Removed {
+    /// Logged after every pass, even one that removed nothing: an operator (or
+    /// `scripts/scale.sh`) can tell a pass that is over from one still running.
     fn report(&self) {
-        if self.messages > 0 || self.history > 0 || self.journal > 0 || self.event_ids > 0 {
-            tracing::info!(
-                messages = self.messages,
-                history = self.history,
-                journal = self.journal,
-                event_ids = self.event_ids,
-                "retention removed records older than settings.retention"
-            );
-        }
+        tracing::info!(
+            messages = self.messages,
+            history = self.history,
+            journal = self.journal,
+            event_ids = self.event_ids,
+            "retention pass over: removed records older than settings.retention"
+        );
     }
 }
