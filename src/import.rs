@@ -77,10 +77,11 @@ pub fn import_with_cache(
     wall: DateTime<Utc>,
     mut progress: impl FnMut(&Imported),
 ) -> Result<Imported, ImportError> {
-    let store = Store::open_with(data, cache, Arc::default()).map_err(|source| ImportError::Open {
-        dir: data.to_path_buf(),
-        source,
-    })?;
+    let store =
+        Store::open_with(data, cache, Arc::default()).map_err(|source| ImportError::Open {
+            dir: data.to_path_buf(),
+            source,
+        })?;
     let mut runner = Runner::new(store, rules)?;
     // Imported events are journaled like the daemon's, so a replay of the directory
     // starts from its first event. On a directory with history, the rules given here

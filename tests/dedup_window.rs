@@ -52,8 +52,14 @@ async fn ids_are_remembered_for_the_window_and_an_event_older_than_it_is_refused
     let rules = support::daemon::rules_dir(RULES);
     let data = tempfile::tempdir().unwrap();
     let live = Live::start(rules.path(), data.path(), clock.clone()).await;
-    assert_eq!(result(&live, &event("e-1", start)).await["status"], "accepted");
-    assert_eq!(result(&live, &event("e-1", start)).await["status"], "duplicate");
+    assert_eq!(
+        result(&live, &event("e-1", start)).await["status"],
+        "accepted"
+    );
+    assert_eq!(
+        result(&live, &event("e-1", start)).await["status"],
+        "duplicate"
+    );
     live.stop().await;
 
     // Forty days on, past the default window of 30 days.
@@ -61,8 +67,14 @@ async fn ids_are_remembered_for_the_window_and_an_event_older_than_it_is_refused
     clock.set(later);
     let live = Live::start(rules.path(), data.path(), clock.clone()).await;
     let recent = later - Days::new(29);
-    assert_eq!(result(&live, &event("e-2", recent)).await["status"], "accepted");
-    assert_eq!(result(&live, &event("e-2", recent)).await["status"], "duplicate");
+    assert_eq!(
+        result(&live, &event("e-2", recent)).await["status"],
+        "accepted"
+    );
+    assert_eq!(
+        result(&live, &event("e-2", recent)).await["status"],
+        "duplicate"
+    );
     for id in ["e-1", "e-3"] {
         // e-1 sent again, or an event never seen: neither can be told from a
         // duplicate whose id was forgotten, so neither is applied.
@@ -100,14 +112,20 @@ async fn ids_inside_the_window_survive_the_pass() {
     ));
     let data = tempfile::tempdir().unwrap();
     let live = Live::start(rules.path(), data.path(), clock.clone()).await;
-    assert_eq!(result(&live, &event("e-1", start)).await["status"], "accepted");
+    assert_eq!(
+        result(&live, &event("e-1", start)).await["status"],
+        "accepted"
+    );
     live.stop().await;
 
     clock.set(start + Days::new(40));
     let live = Live::start(rules.path(), data.path(), clock.clone()).await;
     // Give a pass time to run, were there anything to remove.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(result(&live, &event("e-1", start)).await["status"], "duplicate");
+    assert_eq!(
+        result(&live, &event("e-1", start)).await["status"],
+        "duplicate"
+    );
     live.stop().await;
     assert_eq!(remembered(data.path(), &["e-1"]), [true]);
 }

@@ -87,7 +87,11 @@ fn spoken(window: Duration) -> String {
 pub(super) fn record(batch: &mut Batch, id: &str, at: Option<DateTime<Utc>>, indexed: bool) {
     batch.insert(TreeId::Seen, keys::text_key(id), super::SEEN_APPLIED);
     if let (Some(at), true) = (at, indexed) {
-        batch.insert(TreeId::SeenByDay, &keys::day_id(day(at), id), sled::IVec::default());
+        batch.insert(
+            TreeId::SeenByDay,
+            &keys::day_id(day(at), id),
+            sled::IVec::default(),
+        );
     }
 }
 
@@ -96,11 +100,7 @@ impl Store {
     /// [`first_kept_day`]), each `seen` row with its `seen_by_day` row, in one batch;
     /// returns how many, and `next` when there may be more. Each call starts from
     /// the oldest day: what the last one removed is gone.
-    pub fn trim_seen(
-        &self,
-        max: usize,
-        first_kept: u32,
-    ) -> Result<super::Trimmed<()>, StoreError> {
+    pub fn trim_seen(&self, max: usize, first_kept: u32) -> Result<super::Trimmed<()>, StoreError> {
         let opened = self.opened()?;
         let mut batch = Batch::default();
         let mut removed = 0;
@@ -110,7 +110,8 @@ impl Store {
             .range(..keys::day_prefix(first_kept))
             .take(max)
         {
-            let (key, _) = row.map_err(StoreError::sled("scanning the seen events to trim them"))?;
+            let (key, _) =
+                row.map_err(StoreError::sled("scanning the seen events to trim them"))?;
             let (_, id) = keys::decode_day_id(&key)
                 .map_err(|e| StoreError::corrupt(TreeId::SeenByDay.name(), &key, e))?;
             batch.remove(TreeId::SeenByDay, &key);
@@ -166,14 +167,24 @@ mod tests {
         // Pieces of one row: each call starts again from the oldest day.
         let first = store.trim_seen(1, first_kept).unwrap();
         assert_eq!((first.removed, first.next), (1, Some(())));
-        assert_eq!(remembered(&store, &["old-1", "old-2", "kept"]), [false, true, true]);
+        assert_eq!(
+            remembered(&store, &["old-1", "old-2", "kept"]),
+            [false, true, true]
+        );
         let second = store.trim_seen(1, first_kept).unwrap();
         assert_eq!(second.removed, 1);
         let last = store.trim_seen(1, first_kept).unwrap();
         assert_eq!((last.removed, last.next), (0, None));
-        assert_eq!(remembered(&store, &["old-1", "old-2", "kept"]), [false, false, true]);
+        assert_eq!(
+            remembered(&store, &["old-1", "old-2", "kept"]),
+            [false, false, true]
+        );
         let opened = store.opened().unwrap();
-        assert_eq!(opened.keyspaces.seen_by_day.len(), 1, "index rows go with their ids");
+        assert_eq!(
+            opened.keyspaces.seen_by_day.len(),
+            1,
+            "index rows go with their ids"
+        );
     }
 
     fn an_id_written_without_its_time_is_never_forgotten(fresh: fn() -> Store) {
@@ -204,7 +215,10 @@ mod tests {
     #[test]
     fn an_event_inside_the_window_is_let_through() {
         let now = t("2026-03-31T12:00:00Z");
-        assert_eq!(too_old(t("2026-03-01T12:00:00Z"), now, DEFAULT_WINDOW), None);
+        assert_eq!(
+            too_old(t("2026-03-01T12:00:00Z"), now, DEFAULT_WINDOW),
+            None
+        );
         assert_eq!(too_old(now, now, DEFAULT_WINDOW), None);
     }
 
