@@ -296,6 +296,12 @@ enum Command {
         #[arg(long, default_value = "data")]
         data: PathBuf,
     },
+    /// Rewrite a data directory no daemon holds with only its live rows, giving the
+    /// space retention freed back to the file system.
+    Compact {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
 }
 
 /// How `rally diff` and `rally backtest` report a difference.
@@ -382,6 +388,14 @@ fn main() -> ExitCode {
             sim(&rules, &events, until, out.as_deref(), key, explain)
         }
         Command::Member { id, data } => member(&id, &data),
+        Command::Compact { data } => {
+            let done = rally::store::compact::compact(&data).map_err(|e| e.to_string())?;
+            println!(
+                "{{\"rows\": {}, \"bytes_before\": {}, \"bytes_after\": {}}}",
+                done.rows, done.before, done.after
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::CommunityReport {
             data,
             rules,

@@ -72,6 +72,7 @@
 //! - Tests can make commits, syncs and reads fail on demand ([`Faults`]), on either
 //!   backend.
 
+pub mod compact;
 pub mod dedup;
 mod durable;
 mod error;
