@@ -3,9 +3,10 @@
 # `rally import`, lets the daemon catch up and run its retention pass, and measures
 # what the README's Performance table reports for scale:
 #   - bytes per member on disk (du of the data directory) after import, after the
-#     first start (the inactivity ladder caught up, history, journal and event ids past
-#     their windows removed), and once the messages' retention has passed too (a run
-#     under faketime, 31 days on: the dispatcher dates deliveries by the wall clock);
+#     first start (history, journal and event ids past their windows removed), and
+#     after `rally compact`; with SENDS=on, also once the messages' retention has
+#     passed (a run under faketime, 31 days on: the dispatcher dates deliveries by the
+#     wall clock);
 #   - the daemon's resident memory (VmRSS, VmHWM) with the members loaded;
 #   - its start time, and how long the first retention pass takes;
 #   - p99 of GET /v1/members/{id} under write load (scripts/scale_load.py).
@@ -117,6 +118,13 @@ for round in 1 2; do
     stop_daemon
 done
 say "once every window has passed: $(bytes_per_member)"
+# sled reuses freed space but never shrinks its file: give it back.
+say "compact: $("$BIN" compact --data "$DATA")"
+say "compacted: $(bytes_per_member)"
+start_daemon
+say "start after compacting: $STARTED; memory $(memory)"
+await_retention
+stop_daemon
 
 if [ "${SENDS:-off}" = on ] && command -v faketime >/dev/null; then
     # 31 days on: the messages sent meanwhile are past settings.retention.messages.

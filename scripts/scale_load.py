@@ -21,6 +21,7 @@ def writer(addr, members, seconds, rate, out):
     host, port = addr.split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     sent, statuses, n = 0, {}, 0
+    run = f"{time.time_ns():x}"  # ids new to the daemon on every run: writes, not duplicates
     start = time.monotonic()
     interval = BATCH / rate
     while time.monotonic() - start < seconds:
@@ -32,7 +33,7 @@ def writer(addr, members, seconds, rate, out):
         for _ in range(BATCH):
             n += 1
             member = random.randrange(members)
-            lines.append(json.dumps({"id": f"load-{n}", "type": "checkin", "member": f"m-{member}"}))
+            lines.append(json.dumps({"id": f"load-{run}-{n}", "type": "checkin", "member": f"m-{member}"}))
         conn.request("POST", "/v1/events", "\n".join(lines), {"content-type": "application/x-ndjson"})
         response = conn.getresponse()
         body = json.loads(response.read())

@@ -388,14 +388,7 @@ fn main() -> ExitCode {
             sim(&rules, &events, until, out.as_deref(), key, explain)
         }
         Command::Member { id, data } => member(&id, &data),
-        Command::Compact { data } => {
-            let done = rally::store::compact::compact(&data).map_err(|e| e.to_string())?;
-            println!(
-                "{{\"rows\": {}, \"bytes_before\": {}, \"bytes_after\": {}}}",
-                done.rows, done.before, done.after
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Compact { data } => compact(&data),
         Command::CommunityReport {
             data,
             rules,
@@ -502,6 +495,15 @@ fn plural(n: usize, word: &str) -> String {
 
 /// Checks the rule files and the test files beside them (names in the tests against
 /// the rules, when the rules load).
+fn compact(data: &Path) -> Result<ExitCode, String> {
+    let done = rally::store::compact::compact(data).map_err(|e| e.to_string())?;
+    println!(
+        "{{\"rows\": {}, \"bytes_before\": {}, \"bytes_after\": {}}}",
+        done.rows, done.before, done.after
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn check(dir: &Path) -> Result<ExitCode, String> {
     let loaded = rules::load(dir);
     let tests = rally::ruletest::load(dir, loaded.as_ref().ok());

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use super::durable::DataFiles;
-use super::{refuse_older_layout, StoreError, TREE};
+use super::{refuse_older_layout, CacheSize, StoreError, TREE};
 
 /// Rows copied per batch: bounds the memory a copy holds, whatever the size.
 const BATCH: usize = 10_000;
@@ -48,9 +48,12 @@ pub fn compact(dir: &Path) -> Result<Compacted, StoreError> {
     }
     let before = file_size(dir);
     let rows = {
+        // sled's own default cache (1 GiB) for each of two databases would make a
+        // copy of a large directory cost more memory than the daemon itself.
         let old = sled::Config::new()
             .path(dir)
             .flush_every_ms(None)
+            .cache_capacity(CacheSize::DEFAULT.bytes)
             .open()
             .map_err(StoreError::sled("opening the database to compact it"))?;
         refuse_older_layout(&old, dir)?;
@@ -60,6 +63,7 @@ pub fn compact(dir: &Path) -> Result<Compacted, StoreError> {
         let new = sled::Config::new()
             .path(&fresh)
             .flush_every_ms(None)
+            .cache_capacity(CacheSize::DEFAULT.bytes)
             .open()
             .map_err(StoreError::sled("creating the compacted database"))?;
         let target = new
