@@ -493,8 +493,7 @@ fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
-/// Checks the rule files and the test files beside them (names in the tests against
-/// the rules, when the rules load).
+/// `rally compact`: prints the rows copied and the data file's size before and after.
 fn compact(data: &Path) -> Result<ExitCode, String> {
     let done = rally::store::compact::compact(data).map_err(|e| e.to_string())?;
     println!(
@@ -504,6 +503,8 @@ fn compact(data: &Path) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Checks the rule files and the test files beside them (names in the tests against
+/// the rules, when the rules load).
 fn check(dir: &Path) -> Result<ExitCode, String> {
     let loaded = rules::load(dir);
     let tests = rally::ruletest::load(dir, loaded.as_ref().ok());
