@@ -7,6 +7,11 @@
 //!
 //! The directory must be free: sled locks it, so a running daemon makes the import
 //! fail before anything is applied.
+//!
+//! A line whose `at` is more than the de-duplication window
+//! (`settings.retention.event_ids`) behind the clock is rejected, as the daemon would
+//! reject it (see [`crate::store::dedup`]): history in time order passes whole, and
+//! history out of order by more than the window needs a longer one.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};

@@ -156,3 +156,27 @@ fn a_window_shorter_than_a_day_is_refused_as_a_likely_slip() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn sim_refuses_a_line_more_than_the_window_out_of_order_as_the_daemon_would() {
+    let events = [
+        event("e-1", t("2026-03-01T10:00:00Z")),
+        event("e-2", t("2026-04-15T10:00:00Z")),
+        // 44 days behind the clock: refused. 26 days behind: applied, late.
+        event("e-3", t("2026-03-02T10:00:00Z")),
+        event("e-4", t("2026-03-20T10:00:00Z")),
+    ]
+    .join("\n");
+    let doc = support::sim::run(RULES, &events, "2026-04-16T00:00:00Z");
+    let rejected = doc["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0]["line"], 3);
+    assert!(
+        rejected[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("older than the de-duplication window: more than 30d"),
+        "{rejected:?}"
+    );
+    assert_eq!(doc["members"]["m-1"]["points"], 15, "{}", doc["members"]);
+}
