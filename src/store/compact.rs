@@ -9,8 +9,10 @@
 //!
 //! Offline only: sled locks the directory, so a running daemon makes it fail before
 //! anything is written. The copy is made durable before the swap; the swap is two
-//! renames, and the original is kept under `<dir>.precompact` until the copy is in
-//! place, so an interruption leaves one whole database or the other.
+//! renames, the original moved to `<dir>.precompact` first. An interruption before
+//! the first leaves the original in place (a half-made copy is removed by the next
+//! run); one between the two leaves no `<dir>` at all and the original whole under
+//! `<dir>.precompact`, to be renamed back by hand.
 
 use std::path::{Path, PathBuf};
 
