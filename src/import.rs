@@ -7,6 +7,11 @@
 //!
 //! The directory must be free: sled locks it, so a running daemon makes the import
 //! fail before anything is applied.
+//!
+//! A line whose `at` is more than the de-duplication window
+//! (`settings.retention.event_ids`) behind the clock is rejected, as the daemon would
+//! reject it (see [`crate::store::dedup`]): history in time order passes whole, and
+//! history out of order by more than the window needs a longer one.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -19,7 +24,7 @@ use thiserror::Error;
 use crate::feed::{self, FeedError, Line, Observer};
 use crate::rules::RuleSet;
 use crate::runner::Runner;
-use crate::store::{Store, StoreError};
+use crate::store::{CacheSize, Store, StoreError};
 
 /// How often progress is reported, in lines.
 pub const PROGRESS_EVERY: usize = 10_000;
@@ -63,12 +68,25 @@ pub fn import(
     data: &Path,
     input: impl BufRead,
     wall: DateTime<Utc>,
+    progress: impl FnMut(&Imported),
+) -> Result<Imported, ImportError> {
+    import_with_cache(CacheSize::DEFAULT, rules, data, input, wall, progress)
+}
+
+/// [`import`] with `cache` for sled's page cache (`RALLY_CACHE_MB`).
+pub fn import_with_cache(
+    cache: CacheSize,
+    rules: Arc<RuleSet>,
+    data: &Path,
+    input: impl BufRead,
+    wall: DateTime<Utc>,
     mut progress: impl FnMut(&Imported),
 ) -> Result<Imported, ImportError> {
-    let store = Store::open(data).map_err(|source| ImportError::Open {
-        dir: data.to_path_buf(),
-        source,
-    })?;
+    let store =
+        Store::open_with(data, cache, Arc::default()).map_err(|source| ImportError::Open {
+            dir: data.to_path_buf(),
+            source,
+        })?;
     let mut runner = Runner::new(store, rules)?;
     // Imported events are journaled like the daemon's, so a replay of the directory
     // starts from its first event. On a directory with history, the rules given here

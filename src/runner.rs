@@ -362,6 +362,10 @@ impl Runner {
                 crate::member::rfc3339(now)
             )));
         }
+        let window = self.rules.settings.retention.event_ids;
+        if let Some(too_old) = crate::store::dedup::too_old(event.at_utc(), now, window) {
+            return Ok(Applied::Rejected(too_old.to_string()));
+        }
         if let Some(refusal) = self.refused_adjustment(event)? {
             return Ok(Applied::Rejected(refusal.to_string()));
         }
@@ -373,6 +377,7 @@ impl Runner {
             None => (StepWrite::default(), None),
         };
         write.event_id = Some(event.id.clone());
+        write.event_at = Some(event.at_utc());
         // The event's JSON is built only for a journal that keeps it: `sim` and
         // replay keep none and should not pay for one.
         if self.keeps_journal() {

@@ -21,17 +21,18 @@ const KILLS: usize = 3;
 
 /// Client `c`'s events. Each client owns its members, and a member's events carry
 /// increasing times, so every member sees its events in the same order however the
-/// clients' batches interleave.
+/// clients' batches interleave. They start three days ago, at midnight UTC: a fixed
+/// date would fall out of the daemon's de-duplication window (30 days) as the
+/// calendar moves on, and be rejected.
 fn events_of(c: usize) -> Vec<Value> {
+    let start = (chrono::Utc::now() - chrono::Duration::days(3))
+        .date_naive()
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
     (0..EVENTS_PER_CLIENT)
         .map(|n| {
             let member = format!("m-{c}-{}", n % MEMBERS_PER_CLIENT);
-            let at = format!(
-                "2026-11-{:02}T{:02}:{:02}:00Z",
-                1 + n / 1440 % 28,
-                n / 60 % 24,
-                n % 60
-            );
+            let at = (start + chrono::Duration::minutes(n as i64)).to_rfc3339();
             let id = format!("e-{c}-{n}");
             if n % 7 == 6 {
                 json!({"id": id, "type": "redeem", "member": member, "at": at,

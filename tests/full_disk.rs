@@ -84,12 +84,14 @@ fn fill(path: &Path) -> u64 {
 }
 
 /// `count` check-ins, each by a member of its own; ids long enough that a few
-/// hundred of them take real room in sled's log.
+/// hundred of them take real room in sled's log. Dated now: a fixed date would fall
+/// out of the de-duplication window as the calendar moves on, and be rejected.
 fn batch(from: usize, count: usize) -> Vec<Value> {
+    let at = chrono::Utc::now().to_rfc3339();
     (from..from + count)
         .map(|n| {
             json!({"id": format!("e-{n:06}-{}", "y".repeat(100)), "type": "checkin", "member": member(n),
-                   "at": "2026-11-01T10:00:00Z"})
+                   "at": at})
         })
         .collect()
 }

@@ -122,6 +122,12 @@ impl Config {
                 "milliseconds",
                 serve::DEFAULT_BODY_TIMEOUT.as_millis() as u64,
             )?),
+            store_cache: crate::store::CacheSize::from_env().map_err(|message| {
+                DaemonError::Env {
+                    name: "RALLY_CACHE_MB",
+                    message,
+                }
+            })?,
         };
         Ok(Config {
             rules_dir,
@@ -372,7 +378,8 @@ async fn load_rules(config: &Config) -> Result<rules::RuleSet, DaemonError> {
 async fn open_store(config: &Config) -> Result<Store, DaemonError> {
     let dir = config.data_dir.clone();
     let faults = Arc::clone(&config.faults);
-    let opened = tokio::task::spawn_blocking(move || Store::open_with_faults(&dir, faults)).await;
+    let cache = config.limits.store_cache;
+    let opened = tokio::task::spawn_blocking(move || Store::open_with(&dir, cache, faults)).await;
     let error = |source| DaemonError::Store {
         dir: config.data_dir.clone(),
         source,

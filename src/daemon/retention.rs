@@ -1,5 +1,7 @@
 //! Retention (`settings.retention`): the daemon removes messages that reached a final
-//! status, and ledger and firing history, once they are older than the rule set says.
+//! status, ledger and firing history, and journal entries once they are older than the
+//! rule set says, and the ids of applied events once they are past the de-duplication
+//! window (always: the window has a default, see `store::dedup`).
 //!
 //! A background task, beside the writer rather than through it: a pass runs when the
 //! daemon starts and then every [`EVERY`], as a series of small pieces (at most
@@ -39,6 +41,7 @@ struct Removed {
     messages: usize,
     history: usize,
     journal: usize,
+    event_ids: usize,
 }
 
 /// How a pass ended early.
@@ -125,6 +128,16 @@ impl Retention {
                 from = piece.next;
             }
         }
+        let first_kept = crate::store::dedup::first_kept_day(now, kept.event_ids);
+        loop {
+            let piece = self
+                .piece(shutdown, move |store| store.trim_seen(PIECE, first_kept))
+                .await?;
+            removed.event_ids += piece.removed;
+            if piece.next.is_none() {
+                break;
+            }
+        }
         Ok(removed)
     }
 
@@ -150,14 +163,15 @@ impl Retention {
 }
 
 impl Removed {
+    /// Logged after every pass, even one that removed nothing: an operator (or
+    /// `scripts/scale.sh`) can tell a pass that is over from one still running.
     fn report(&self) {
-        if self.messages > 0 || self.history > 0 || self.journal > 0 {
-            tracing::info!(
-                messages = self.messages,
-                history = self.history,
-                journal = self.journal,
-                "retention removed records older than settings.retention"
-            );
-        }
+        tracing::info!(
+            messages = self.messages,
+            history = self.history,
+            journal = self.journal,
+            event_ids = self.event_ids,
+            "retention pass over: removed records older than settings.retention"
+        );
     }
 }

@@ -93,6 +93,9 @@ pub struct Limits {
     /// `RALLY_BODY_TIMEOUT_MS`: time to send a request's body once the headers are in
     /// (applied by [`super::guard::read_body_within`]).
     pub body_timeout: Duration,
+    /// `RALLY_CACHE_MB`: sled's page cache, the bulk of the daemon's memory besides
+    /// the members it holds.
+    pub store_cache: crate::store::CacheSize,
 }
 
 impl Default for Limits {
@@ -101,6 +104,7 @@ impl Default for Limits {
             max_connections: default_max_connections(),
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            store_cache: crate::store::CacheSize::DEFAULT,
         }
     }
 }

@@ -104,8 +104,9 @@ pub struct Settings {
 
 /// `settings.retention`: how long the daemon keeps records before removing them in
 /// the background. `None` keeps them for good (the default: removing records is not
-/// something an upgrade should start doing on its own).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// something an upgrade should start doing on its own) — except event ids, which are
+/// what makes a re-sent event a duplicate and are kept for a window.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Retention {
     /// Messages in a final status (`sent`, `failed`, `suppressed`, `capped`), counted
     /// from when they reached it. Messages that may still go out are always kept.
@@ -116,6 +117,21 @@ pub struct Retention {
     /// Event journal entries, counted from their step. Rule sets armed with their
     /// files are kept (they are few; a replay needs them).
     pub journal: Option<Duration>,
+    /// The de-duplication window: the ids of applied events, counted from each
+    /// event's `at`; an event older than this before the clock is refused, since it
+    /// can no longer be told from a duplicate ([`crate::store::dedup`]).
+    pub event_ids: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention {
+            messages: None,
+            history: None,
+            journal: None,
+            event_ids: crate::store::dedup::DEFAULT_WINDOW,
+        }
+    }
 }
 
 /// Which event types count as activity (set `last_active`, re-arm inactivity).

@@ -111,6 +111,27 @@ pub fn decode_text(key: &[u8]) -> Result<String, KeyError> {
     String::from_utf8(key.to_vec()).map_err(|_| KeyError::NotUtf8)
 }
 
+/// A `seen_by_day` row: the day (days since the Unix epoch, UTC; before 1970 is day
+/// 0), then the event id as it is, so a day's rows are contiguous and the days in order.
+pub fn day_id(day: u32, id: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + id.len());
+    out.extend_from_slice(&day.to_be_bytes());
+    out.extend_from_slice(id.as_bytes());
+    out
+}
+
+/// Every `seen_by_day` row of a day before `day` sorts below this.
+pub fn day_prefix(day: u32) -> [u8; 4] {
+    day.to_be_bytes()
+}
+
+pub fn decode_day_id(key: &[u8]) -> Result<(u32, String), KeyError> {
+    let (day, id) = key.split_first_chunk::<4>().ok_or(KeyError::Truncated {
+        expected: "a 4-byte day",
+    })?;
+    Ok((u32::from_be_bytes(*day), decode_text(id)?))
+}
+
 /// A history row (or an `outbox_by_member` row): the member, then a sequence number,
 /// so one member's rows are contiguous and in the order they were written.
 pub fn member_seq(member: &str, seq: u64) -> Vec<u8> {
@@ -233,6 +254,9 @@ pub fn describe(tree: &str, key: &[u8]) -> String {
             .ok()
             .map(|t| format!("{}/{}/{}", t.due, t.kind, t.id)),
         "outbox" | "tickets" => decode_u64(key).ok().map(|n| n.to_string()),
+        "seen_by_day" => decode_day_id(key)
+            .ok()
+            .map(|(day, id)| format!("day {day}/{id}")),
         "leaderboards" => RankKey::decode(key).ok().map(|r| {
             format!(
                 "{}/{}/{}/{}/{}",

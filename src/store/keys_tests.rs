@@ -125,3 +125,21 @@ fn keys_are_described_in_their_trees_terms() {
     assert_eq!(describe("outbox", &u64_key(42)), "42");
     assert_eq!(describe("ledger", &[0xC3]), "\\xc3");
 }
+
+#[test]
+fn a_seen_by_day_key_round_trips_and_sorts_by_day_first() {
+    let key = day_id(20_000, "e-\u{0}1");
+    assert_eq!(
+        decode_day_id(&key).unwrap(),
+        (20_000, "e-\u{0}1".to_string())
+    );
+    assert!(day_id(19_999, "zzz") < day_id(20_000, "a"));
+    assert!(day_id(19_999, "zzz").as_slice() < day_prefix(20_000).as_slice());
+    assert!(day_prefix(20_000).as_slice() <= day_id(20_000, "").as_slice());
+    assert_eq!(
+        decode_day_id(&[0, 1]),
+        Err(KeyError::Truncated {
+            expected: "a 4-byte day"
+        })
+    );
+}

@@ -21,6 +21,7 @@
 //! | `meta` | `0x07` | name | the caller's bytes; `store.*` names hold the store's counters |
 //! | `outbox_by_member` | `0x08` | member ⊕ seq | empty: the outbox row `seq` is addressed to `member` |
 //! | `leaderboards` | `0x0A` | board ⊕ period ⊕ score (descending) ⊕ reached ⊕ member ([`keys::RankKey`]) | empty: the member's place in that period (see [`ranks`]) |
+//! | `seen_by_day` | `0x0B` | day of the event's `at` ⊕ event id ([`keys::day_id`]) | empty: the `seen` row of that id, found by age (see [`dedup`]) |
 //!
 //! Invariants:
 //! - [`Store::commit`] writes a whole group of steps with one `Tree::apply_batch`:
@@ -52,6 +53,10 @@
 //!   before the index existed is indexed once when it is opened.
 //! - The dispatcher writes a delivery's new outbox row status and the count of what it
 //!   was (`metrics.delivery.*` meta rows) in one atomic write ([`outbox_counted`]).
+//! - A `seen` row is written with its `seen_by_day` row in one batch, and retention
+//!   removes the two together ([`dedup`]): the id lookup on the hot path stays one
+//!   get, and a pass finds the rows past the de-duplication window without reading
+//!   the others. `seen` rows written before the index existed have none and are kept.
 //! - Retention ([`retention`]) removes old rows in small atomic pieces beside the
 //!   writer; it never removes an outbox row that may still go out, nor the newest one.
 //! - There is one writer. History sequence numbers come from a counter kept in memory
@@ -69,6 +74,8 @@
 //! - Tests can make commits, syncs and reads fail on demand ([`Faults`]), on either
 //!   backend.
 
+pub mod compact;
+pub mod dedup;
 mod durable;
 mod error;
 mod faults;
@@ -127,6 +134,8 @@ pub struct Store {
     counters: Mutex<Counters>,
     /// Failures a test asked for (see [`faults`]); shared with every keyspace.
     faults: Arc<Faults>,
+    /// sled's page cache, kept for [`Store::reopen`].
+    cache: CacheSize,
 }
 
 /// One opened database and what is derived from it.
@@ -166,10 +175,12 @@ impl Database {
             Database::Sled { .. } => write::Form {
                 decoded_members: false,
                 history: true,
+                seen_by_day: true,
             },
             Database::Memory(memory) => write::Form {
                 decoded_members: true,
                 history: memory.keeps_history,
+                seen_by_day: memory.keeps_history,
             },
         }
     }
@@ -209,6 +220,7 @@ struct Keyspaces {
     outbox_by_member: Keyspace,
     journal: Keyspace,
     leaderboards: Keyspace,
+    seen_by_day: Keyspace,
 }
 
 /// Names a keyspace. The discriminant is its prefix byte: part of the on-disk format.
@@ -226,13 +238,14 @@ enum TreeId {
     OutboxByMember = 0x08,
     Journal = 0x09,
     Leaderboards = 0x0A,
+    SeenByDay = 0x0B,
 }
 
 impl TreeId {
-    const COUNT: usize = 10;
+    const COUNT: usize = 11;
 
     #[cfg(test)]
-    const ALL: [TreeId; 10] = [
+    const ALL: [TreeId; 11] = [
         TreeId::Members,
         TreeId::History,
         TreeId::Seen,
@@ -243,6 +256,7 @@ impl TreeId {
         TreeId::OutboxByMember,
         TreeId::Journal,
         TreeId::Leaderboards,
+        TreeId::SeenByDay,
     ];
 
     fn name(self) -> &'static str {
@@ -257,6 +271,7 @@ impl TreeId {
             TreeId::OutboxByMember => "outbox_by_member",
             TreeId::Journal => "journal",
             TreeId::Leaderboards => "leaderboards",
+            TreeId::SeenByDay => "seen_by_day",
         }
     }
 
@@ -292,6 +307,7 @@ impl Keyspaces {
             outbox_by_member: keyspace(TreeId::OutboxByMember),
             journal: keyspace(TreeId::Journal),
             leaderboards: keyspace(TreeId::Leaderboards),
+            seen_by_day: keyspace(TreeId::SeenByDay),
         }
     }
 }
@@ -329,8 +345,19 @@ impl Store {
     /// [`Store::open`], failing on demand as `faults` says: for tests of what the
     /// callers do when the store fails.
     pub fn open_with_faults(dir: &Path, faults: Arc<Faults>) -> Result<Store, StoreError> {
-        let opened = open_dir(dir, &faults)?;
-        Store::with_opened(opened, Some(dir.to_path_buf()), faults)
+        Store::open_with(dir, CacheSize::DEFAULT, faults)
+    }
+
+    /// [`Store::open_with_faults`] with `cache` for sled's page cache.
+    pub fn open_with(
+        dir: &Path,
+        cache: CacheSize,
+        faults: Arc<Faults>,
+    ) -> Result<Store, StoreError> {
+        let opened = open_dir(dir, cache, &faults)?;
+        let mut store = Store::with_opened(opened, Some(dir.to_path_buf()), faults)?;
+        store.cache = cache;
+        Ok(store)
     }
 
     /// A store that lives in memory-backed temporary files and vanishes on drop: for
@@ -381,6 +408,7 @@ impl Store {
             dir,
             counters: Mutex::new(counters),
             faults,
+            cache: CacheSize::DEFAULT,
         })
     }
 
@@ -439,7 +467,7 @@ impl Store {
     /// Opens `dir` again and takes the counters from it: what the files hold is the
     /// truth now.
     fn open_again(&self, dir: &Path) -> Result<Arc<Opened>, StoreError> {
-        let fresh = open_dir_retrying(dir, &self.faults)?;
+        let fresh = open_dir_retrying(dir, self.cache, &self.faults)?;
         *self.counters() = fresh.counters()?;
         Ok(Arc::new(fresh))
     }
@@ -478,12 +506,40 @@ impl Store {
 /// How long [`Store::reopen`] waits for sled to let go of its lock on the files.
 const REOPEN_WAIT: Duration = Duration::from_secs(5);
 
-/// sled's page cache. Its default (1 GiB) let a daemon's memory grow with the data
-/// for as long as any soak ran; hot members are cached by the runner anyway, so a
-/// smaller page cache costs little and bounds the process.
-const CACHE_BYTES: u64 = 192 * 1024 * 1024;
+/// sled's page cache (`RALLY_CACHE_MB` for `rally run` and `rally import`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheSize {
+    bytes: u64,
+}
 
-fn open_dir(dir: &Path, faults: &Arc<Faults>) -> Result<Opened, StoreError> {
+impl CacheSize {
+    /// sled's own default (1 GiB) let a daemon's memory grow with the data for as
+    /// long as any soak ran; hot members are cached by the runner anyway, so a
+    /// smaller page cache costs little and bounds the process.
+    pub const DEFAULT: CacheSize = CacheSize::mib(192);
+
+    pub const fn mib(mib: u64) -> CacheSize {
+        CacheSize {
+            bytes: mib * 1024 * 1024,
+        }
+    }
+
+    /// `RALLY_CACHE_MB`, a positive whole number of MiB, or [`CacheSize::DEFAULT`]
+    /// when it is unset; the error says what is wrong with it (after the name).
+    pub fn from_env() -> Result<CacheSize, String> {
+        match std::env::var("RALLY_CACHE_MB") {
+            Err(_) => Ok(CacheSize::DEFAULT),
+            Ok(text) => match text.trim().parse::<u64>() {
+                Ok(mib) if (1..=1 << 20).contains(&mib) => Ok(CacheSize::mib(mib)),
+                _ => Err(format!(
+                    "{text:?} is not a whole number of MiB from 1 to 1048576"
+                )),
+            },
+        }
+    }
+}
+
+fn open_dir(dir: &Path, cache: CacheSize, faults: &Arc<Faults>) -> Result<Opened, StoreError> {
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
         context: "cannot create the data directory",
         path: dir.to_path_buf(),
@@ -492,7 +548,7 @@ fn open_dir(dir: &Path, faults: &Arc<Faults>) -> Result<Opened, StoreError> {
     let db = sled::Config::new()
         .path(dir)
         .flush_every_ms(None)
-        .cache_capacity(CACHE_BYTES)
+        .cache_capacity(cache.bytes)
         .open()
         .map_err(StoreError::sled("opening the database"))?;
     refuse_older_layout(&db, dir)?;
@@ -503,10 +559,14 @@ fn open_dir(dir: &Path, faults: &Arc<Faults>) -> Result<Opened, StoreError> {
 /// [`open_dir`], retrying while the database just dropped still holds its lock: sled
 /// 0.34 releases it from a background thread some moments after the drop
 /// (spacejam/sled#1234).
-fn open_dir_retrying(dir: &Path, faults: &Arc<Faults>) -> Result<Opened, StoreError> {
+fn open_dir_retrying(
+    dir: &Path,
+    cache: CacheSize,
+    faults: &Arc<Faults>,
+) -> Result<Opened, StoreError> {
     let deadline = Instant::now() + REOPEN_WAIT;
     loop {
-        match open_dir(dir, faults) {
+        match open_dir(dir, cache, faults) {
             Err(StoreError::Sled { source, .. })
                 if source.to_string().contains("could not acquire lock")
                     && Instant::now() < deadline =>

@@ -165,7 +165,7 @@ fn an_outbox_written_before_the_index_existed_is_indexed_when_opened() {
 /// after the drop: see `open_dir_retrying`).
 fn open_again(dir: &std::path::Path) -> Store {
     let faults = Arc::default();
-    let opened = open_dir_retrying(dir, &faults).unwrap();
+    let opened = open_dir_retrying(dir, crate::store::CacheSize::DEFAULT, &faults).unwrap();
     Store::with_opened(opened, Some(dir.to_path_buf()), faults).unwrap()
 }
 

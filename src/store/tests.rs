@@ -889,3 +889,43 @@ on_both_backends!(
     an_injected_read_fault_fails_gets_and_scans_until_cleared,
     an_injected_sync_fault_fails_one_sync,
 );
+
+/// What each keyspace of a data directory holds: rows, key and value bytes. Run by
+/// hand on a directory `scripts/scale.sh` left (no daemon may hold it):
+/// `RALLY_CENSUS_DIR=/tmp/…/data cargo test --lib census -- --ignored --nocapture`.
+#[test]
+#[ignore = "reads the data directory named by RALLY_CENSUS_DIR"]
+fn census_of_a_data_directory() {
+    let Ok(dir) = std::env::var("RALLY_CENSUS_DIR") else {
+        return;
+    };
+    let store = Store::open(std::path::Path::new(&dir)).unwrap();
+    let opened = store.opened().unwrap();
+    for id in TreeId::ALL {
+        let keyspace = Keyspace::new(opened.database.backing(), id, Arc::default());
+        let (mut rows, mut keys, mut values) = (0u64, 0u64, 0u64);
+        for row in keyspace.iter() {
+            let (key, value) = row.unwrap();
+            rows += 1;
+            keys += key.len() as u64 + 1;
+            values += value.len() as u64;
+        }
+        if id == TreeId::Members && rows > 0 {
+            let (key, value) = keyspace.last().unwrap().unwrap();
+            let member = read::decode_member(&key, &value).unwrap();
+            let book = rmp_serde::to_vec(&member.book).unwrap().len();
+            println!(
+                "last member, {} bytes, book {book}: {member:?}",
+                value.len()
+            );
+        }
+        if rows > 0 {
+            println!(
+                "{:>18}: {rows:>9} rows, keys {:>6.1} B, values {:>6.1} B a row",
+                id.name(),
+                keys as f64 / rows as f64,
+                values as f64 / rows as f64
+            );
+        }
+    }
+}

@@ -5,7 +5,7 @@ use sled::IVec;
 
 use super::keys::{self, TimerKey};
 use super::{history, outbox_index};
-use super::{Counters, Store, StoreError, TreeId, NEXT_HISTORY_SEQ, RESERVED_META, SEEN_APPLIED};
+use super::{Counters, Store, StoreError, TreeId, NEXT_HISTORY_SEQ, RESERVED_META};
 use crate::engine::{Firing, LedgerEntry};
 use crate::member::Member;
 
@@ -18,6 +18,9 @@ pub struct StepWrite {
     /// steps without an event (timers, acks by API). The caller checks [`Store::seen`]
     /// before stepping: the store does not refuse a repeated id.
     pub event_id: Option<String>,
+    /// The `at` of that event: its id is remembered by it for the de-duplication
+    /// window ([`super::dedup`]). An id written without one is never forgotten.
+    pub event_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Members' new states, stored whole.
     pub members: Vec<Member>,
     /// Appended to each entry's member's ledger; the store numbers them.
@@ -112,6 +115,9 @@ pub(super) struct Form {
     /// Whether `history` rows are written at all; they are numbered either way, so
     /// the counters stay as they would be.
     pub(super) history: bool,
+    /// Whether `seen` rows are filed by day for retention: not by a store nothing
+    /// trims (`sim`, replay), where they would cost a row per event for nothing.
+    pub(super) seen_by_day: bool,
 }
 
 /// Serializes the group into one batch, numbering history rows from
@@ -197,12 +203,7 @@ fn prepare(
             put(&mut batch, TreeId::Leaderboards, &put_key, IVec::default());
         }
         if let Some(event_id) = &step.event_id {
-            put(
-                &mut batch,
-                TreeId::Seen,
-                keys::text_key(event_id),
-                SEEN_APPLIED,
-            );
+            super::dedup::record(&mut batch, event_id, step.event_at, form.seen_by_day);
         }
     }
     if next.history != counters.history {

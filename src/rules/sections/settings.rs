@@ -68,12 +68,17 @@ pub fn compile(ctx: &mut Ctx, section: Option<&Section>) -> Settings {
         }
     }
     if let Some(retention) = f.get("retention") {
-        let allowed = ["messages", "history", "journal"];
+        let allowed = ["messages", "history", "journal", "event_ids"];
         if let Some(r) = fields(d, retention, "settings.retention", &allowed) {
+            let defaults = Retention::default();
             settings.retention = Retention {
                 messages: r.get("messages").and_then(|v| kept_for(d, v, "messages")),
                 history: r.get("history").and_then(|v| kept_for(d, v, "history")),
                 journal: r.get("journal").and_then(|v| kept_for(d, v, "journal")),
+                event_ids: r
+                    .get("event_ids")
+                    .and_then(|v| kept_for(d, v, "event_ids"))
+                    .unwrap_or(defaults.event_ids),
             };
         }
     }

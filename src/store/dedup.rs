@@ -1,0 +1,268 @@
+//! The de-duplication window (`settings.retention.event_ids`): how long the id of an
+//! applied event is remembered, so that the same event sent again is answered
+//! `duplicate` rather than applied twice.
+//!
+//! Ids cannot be kept forever (one `seen` row per event ever applied, never read
+//! again once clients stop retrying), and an id that is forgotten must never let its
+//! event in a second time. So the window is stated on the event's own `at`, not on
+//! when it arrived: an event whose `at` is further behind the step clock than the
+//! window is refused ([`too_old`]), whether or not its id is still remembered, and a
+//! `seen` row is removed only once every event with that `at` would be refused.
+//! Since the step clock never goes back, a forgotten id can only come back as a
+//! refusal. The same rule runs in `sim`, `import`, replay and the daemon (it is part
+//! of the step's arrival, [`crate::runner::Runner::apply_event`]), so they agree on
+//! which events were applied; only the daemon removes rows.
+//!
+//! Rows are found by age through `seen_by_day` (the day of the event's `at`, then the
+//! id), written in the batch that writes the `seen` row: the lookup by id on every
+//! event stays one get, and a pass reads only the rows it removes. A row is removed
+//! once its whole day is more than the window and a day behind the clock: the spare
+//! day keeps a wall clock set back by up to a day (the pass reads the wall clock, the
+//! step clock never goes back) from removing an id whose event would still be let in.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::keys;
+use super::write::Batch;
+use super::{Store, StoreError, TreeId};
+
+/// The window when `settings.retention.event_ids` does not say: a month. Clients
+/// retry within minutes or hours, a sender that was down catches up within days, and
+/// a monthly batch sent twice is still caught; a month of ids costs one small row per
+/// event of that month.
+pub const DEFAULT_WINDOW: Duration = Duration::days(30);
+
+/// The refusal of an event that is older than the window: its id may be forgotten,
+/// so it cannot be told from a duplicate any more.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "at: {at} is older than the de-duplication window: more than {window} before Rally's \
+     clock ({now}), so it can no longer be told from a duplicate \
+     (settings.retention.event_ids)"
+)]
+pub struct TooOld {
+    pub at: String,
+    pub now: String,
+    /// The window as an operator writes it (`30d`).
+    pub window: String,
+}
+
+/// `Some` when an event at `at`, arriving when the step clock reads `now`, is older
+/// than `window` and must be refused.
+pub fn too_old(at: DateTime<Utc>, now: DateTime<Utc>, window: Duration) -> Option<TooOld> {
+    let oldest = now.checked_sub_signed(window)?;
+    (at < oldest).then(|| TooOld {
+        at: crate::member::rfc3339(at),
+        now: crate::member::rfc3339(now),
+        window: spoken(window),
+    })
+}
+
+/// The day a `seen` row is filed under: days since the Unix epoch of the event's
+/// `at`, UTC (day 0 before 1970: older than any window anyway).
+pub fn day(at: DateTime<Utc>) -> u32 {
+    u32::try_from(at.timestamp().div_euclid(86_400)).unwrap_or(0)
+}
+
+/// The first day whose rows a pass at `now` keeps: every row of an earlier day is
+/// for events at least `window` and a day older than `now` (see the module docs).
+pub fn first_kept_day(now: DateTime<Utc>, window: Duration) -> u32 {
+    now.checked_sub_signed(window + Duration::days(1))
+        .map_or(0, day)
+}
+
+/// `30d`, `36h`: how a window reads in an error.
+fn spoken(window: Duration) -> String {
+    if window.num_seconds() % 86_400 == 0 {
+        format!("{}d", window.num_days())
+    } else if window.num_seconds() % 3_600 == 0 {
+        format!("{}h", window.num_hours())
+    } else {
+        format!("{}s", window.num_seconds())
+    }
+}
+
+/// Writes the `seen` row of `id` and, when `at` is known and the backend wants it,
+/// its `seen_by_day` row.
+pub(super) fn record(batch: &mut Batch, id: &str, at: Option<DateTime<Utc>>, indexed: bool) {
+    batch.insert(TreeId::Seen, keys::text_key(id), super::SEEN_APPLIED);
+    if let (Some(at), true) = (at, indexed) {
+        batch.insert(
+            TreeId::SeenByDay,
+            &keys::day_id(day(at), id),
+            sled::IVec::default(),
+        );
+    }
+}
+
+impl Store {
+    /// Removes up to `max` ids of events filed under days before `first_kept` (see
+    /// [`first_kept_day`]), each `seen` row with its `seen_by_day` row, in one batch;
+    /// returns how many, and `next` when there may be more. Each call starts from
+    /// the oldest day: what the last one removed is gone.
+    pub fn trim_seen(&self, max: usize, first_kept: u32) -> Result<super::Trimmed<()>, StoreError> {
+        let opened = self.opened()?;
+        let mut batch = Batch::default();
+        let mut removed = 0;
+        for row in opened
+            .keyspaces
+            .seen_by_day
+            .range(..keys::day_prefix(first_kept))
+            .take(max)
+        {
+            let (key, _) =
+                row.map_err(StoreError::sled("scanning the seen events to trim them"))?;
+            let (_, id) = keys::decode_day_id(&key)
+                .map_err(|e| StoreError::corrupt(TreeId::SeenByDay.name(), &key, e))?;
+            batch.remove(TreeId::SeenByDay, &key);
+            batch.remove(TreeId::Seen, keys::text_key(&id));
+            removed += 1;
+        }
+        if removed > 0 {
+            opened
+                .database
+                .apply(batch)
+                .map_err(StoreError::sled("removing old seen events"))?;
+        }
+        Ok(super::Trimmed {
+            removed,
+            next: (removed == max).then_some(()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_backends::on_both_backends;
+    use crate::store::StepWrite;
+
+    fn applied(store: &Store, id: &str, at: DateTime<Utc>) {
+        let step = StepWrite {
+            event_id: Some(id.into()),
+            event_at: Some(at),
+            ..StepWrite::default()
+        };
+        store.commit(&[step]).unwrap();
+    }
+
+    fn remembered(store: &Store, ids: &[&str]) -> Vec<bool> {
+        ids.iter().map(|id| store.seen(id).unwrap()).collect()
+    }
+
+    on_both_backends!(
+        trimming_forgets_the_ids_of_days_before_the_first_kept_and_keeps_the_rest,
+        an_id_written_without_its_time_is_never_forgotten,
+    );
+
+    fn trimming_forgets_the_ids_of_days_before_the_first_kept_and_keeps_the_rest(
+        fresh: fn() -> Store,
+    ) {
+        let store = fresh();
+        applied(&store, "old-1", t("2026-01-01T08:00:00Z"));
+        applied(&store, "old-2", t("2026-01-02T23:59:59Z"));
+        applied(&store, "kept", t("2026-01-03T00:00:00Z"));
+        let first_kept = day(t("2026-01-03T00:00:00Z"));
+
+        // Pieces of one row: each call starts again from the oldest day.
+        let first = store.trim_seen(1, first_kept).unwrap();
+        assert_eq!((first.removed, first.next), (1, Some(())));
+        assert_eq!(
+            remembered(&store, &["old-1", "old-2", "kept"]),
+            [false, true, true]
+        );
+        let second = store.trim_seen(1, first_kept).unwrap();
+        assert_eq!(second.removed, 1);
+        let last = store.trim_seen(1, first_kept).unwrap();
+        assert_eq!((last.removed, last.next), (0, None));
+        assert_eq!(
+            remembered(&store, &["old-1", "old-2", "kept"]),
+            [false, false, true]
+        );
+        let opened = store.opened().unwrap();
+        assert_eq!(
+            opened.keyspaces.seen_by_day.len(),
+            1,
+            "index rows go with their ids"
+        );
+    }
+
+    fn an_id_written_without_its_time_is_never_forgotten(fresh: fn() -> Store) {
+        let store = fresh();
+        let step = StepWrite {
+            event_id: Some("undated".into()),
+            ..StepWrite::default()
+        };
+        store.commit(&[step]).unwrap();
+        let trimmed = store.trim_seen(10, u32::MAX).unwrap();
+        assert_eq!(trimmed.removed, 0);
+        assert!(store.seen("undated").unwrap());
+    }
+
+    #[test]
+    fn a_store_nothing_trims_files_no_ids_by_day() {
+        let store = Store::in_memory_without_history().unwrap();
+        applied(&store, "e-1", t("2026-01-01T08:00:00Z"));
+        assert!(store.seen("e-1").unwrap());
+        let opened = store.opened().unwrap();
+        assert_eq!(opened.keyspaces.seen_by_day.len(), 0);
+    }
+
+    fn t(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_event_inside_the_window_is_let_through() {
+        let now = t("2026-03-31T12:00:00Z");
+        assert_eq!(
+            too_old(t("2026-03-01T12:00:00Z"), now, DEFAULT_WINDOW),
+            None
+        );
+        assert_eq!(too_old(now, now, DEFAULT_WINDOW), None);
+    }
+
+    #[test]
+    fn an_event_older_than_the_window_is_refused_naming_the_window_and_the_setting() {
+        let refused = too_old(
+            t("2026-03-01T11:59:59Z"),
+            t("2026-03-31T12:00:00Z"),
+            DEFAULT_WINDOW,
+        )
+        .unwrap();
+        assert_eq!(
+            refused.to_string(),
+            "at: 2026-03-01T11:59:59Z is older than the de-duplication window: more than 30d \
+             before Rally's clock (2026-03-31T12:00:00Z), so it can no longer be told from a \
+             duplicate (settings.retention.event_ids)"
+        );
+    }
+
+    #[test]
+    fn a_row_is_removed_only_once_every_event_of_its_day_would_be_refused() {
+        let window = Duration::days(30);
+        let now = t("2026-03-31T12:00:00Z");
+        let first_kept = first_kept_day(now, window);
+        // The last instant of the newest day removed is refused now, and at every
+        // later clock.
+        let last_removed = DateTime::from_timestamp(i64::from(first_kept) * 86_400 - 1, 0).unwrap();
+        assert!(too_old(last_removed, now, window).is_some());
+        // A day's slack: the id of an event up to a day older than the window is
+        // kept, the day before that is removed.
+        assert!(day(t("2026-02-28T00:00:00Z")) >= first_kept);
+        assert!(day(t("2026-02-27T23:59:59Z")) < first_kept);
+    }
+
+    #[test]
+    fn days_count_from_the_epoch_and_never_go_below_zero() {
+        assert_eq!(day(t("1970-01-01T23:59:59Z")), 0);
+        assert_eq!(day(t("1970-01-02T00:00:00Z")), 1);
+        assert_eq!(day(t("1969-12-31T00:00:00Z")), 0);
+    }
+
+    #[test]
+    fn a_window_reads_as_written() {
+        assert_eq!(spoken(Duration::days(30)), "30d");
+        assert_eq!(spoken(Duration::hours(36)), "36h");
+    }
+}
