@@ -19,6 +19,14 @@ use support::nats::Nats;
 
 const LEASE_MS: u64 = 1500;
 
+/// A day `offset` days after three days ago, as `YYYY-MM-DD`: recent enough for the
+/// de-duplication window (`settings.retention.event_ids`, 30 days by default), which
+/// a node's real clock measures event times against, and never in the future.
+fn recent_day(offset: usize) -> String {
+    let three_days_ago = chrono::Utc::now().date_naive() - chrono::Days::new(3);
+    (three_days_ago + chrono::Days::new(offset as u64)).to_string()
+}
+
 /// Client `c`'s events, as in tests/daemon_crash.rs: each client owns its members, and
 /// a member's events carry increasing times.
 fn events_of(c: usize, count: usize, members: usize) -> Vec<Value> {
@@ -26,8 +34,8 @@ fn events_of(c: usize, count: usize, members: usize) -> Vec<Value> {
         .map(|n| {
             let member = format!("m-{c}-{}", n % members);
             let at = format!(
-                "2026-11-{:02}T{:02}:{:02}:00Z",
-                1 + n / 1440 % 28,
+                "{}T{:02}:{:02}:00Z",
+                recent_day(n / 1440 % 2),
                 n / 60 % 24,
                 n % 60
             );
@@ -265,7 +273,7 @@ async fn a_paused_owner_that_lost_its_lease_writes_nothing_more_to_the_partition
         (from..to)
             .map(|n| {
                 json!({"id": format!("e-{n}"), "type": "purchase", "member": member,
-                            "at": format!("2026-11-01T10:{n:02}:00Z"), "data": {"amount": 10}})
+                            "at": format!("{}T10:{n:02}:00Z", recent_day(0)), "data": {"amount": 10}})
             })
             .collect()
     };
@@ -387,7 +395,7 @@ async fn an_event_id_sent_twice_to_two_nodes_is_answered_duplicate() {
     let b = ClusterNode::start(&nats.url, "b", &rules, dir_b.path(), 4, LEASE_MS);
     let http = client();
     let event = json!({"id": "once", "type": "purchase", "member": "m", "data": {"amount": 10},
-                       "at": "2026-11-01T10:00:00Z"});
+                       "at": format!("{}T10:00:00Z", recent_day(0))});
     let bad = json!({"id": "bad", "type": "purchase"});
     let first = post_until_acknowledged(&http, || a.base.clone(), &[event.clone(), bad]).await;
     assert_eq!(first, ["accepted", "rejected"]);
@@ -406,7 +414,7 @@ async fn with_a_token_every_route_requires_it_and_forwarded_reads_carry_it() {
     let b = ClusterNode::start_with_env(&nats.url, "b", &rules, dir_b.path(), 4, LEASE_MS, &env);
     let http = client();
     let event = json!({"id": "t1", "type": "purchase", "member": "m", "data": {"amount": 10},
-                       "at": "2026-11-01T10:00:00Z"});
+                       "at": format!("{}T10:00:00Z", recent_day(0))});
     for (method, path) in [
         ("POST", "/v1/events"),
         ("GET", "/v1/members/m"),

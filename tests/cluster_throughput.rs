@@ -25,7 +25,7 @@ fn events() -> Vec<Value> {
     (0..EVENTS)
         .map(|n| {
             json!({"id": format!("e-{n}"), "type": "purchase", "member": format!("m-{}", n % MEMBERS),
-                   "at": "2026-11-01T10:00:00Z", "data": {"amount": 10}})
+                   "data": {"amount": 10}})
         })
         .collect()
 }
