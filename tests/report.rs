@@ -156,7 +156,9 @@ fn commerce_points_messages_and_tickets_per_week_are_the_ones_worked_out_by_hand
         totals["messages"],
         json!({"queued": 9, "sent": 0, "failed": 0, "retried": 0, "requeued": 0,
                "suppressed": 0, "suppressed_at_sending": 0, "capped": 0,
-               "by_channel": {"email": 6, "staff": 3}, "deliveries": {}})
+               "by_channel": {"email": 6, "staff": 3},
+               "by_channel_status": {"email": {"queued": 6}, "staff": {"queued": 3}},
+               "deliveries": {}})
     );
 }
 

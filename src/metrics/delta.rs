@@ -327,6 +327,11 @@ impl Tally {
             let day = self.day(localtime::local_day(row.created_at, zone));
             *day.messages.entry(status.to_string()).or_default() += 1;
             *day.channels.entry(row.channel.clone()).or_default() += 1;
+            *day.channel_statuses
+                .entry(row.channel.clone())
+                .or_default()
+                .entry(status.to_string())
+                .or_default() += 1;
         }
     }
 

@@ -325,3 +325,57 @@ fn a_changed_row_is_written_once_until_it_changes_again() {
     tally.flush(&mut again);
     assert!(again.meta_put.is_empty());
 }
+
+/// A message as a step queued it: on `channel`, in `status`, created at `when`.
+fn message(channel: &str, status: crate::outbox::Status, when: &str) -> crate::outbox::OutboxRow {
+    crate::outbox::OutboxRow {
+        seq: 1,
+        key: format!("rule|{when}|m"),
+        member: Some("m".into()),
+        rule: Some("rule".into()),
+        channel: channel.into(),
+        template: None,
+        to: "m@example.com".into(),
+        subject: String::new(),
+        body: String::new(),
+        html: false,
+        webhook_body: None,
+        marketing: true,
+        status,
+        due: at(when),
+        attempts: 0,
+        first_failed_at: None,
+        last_error: None,
+        created_at: at(when),
+        sent_at: None,
+    }
+}
+
+#[test]
+fn messages_are_counted_by_channel_and_by_their_status_when_queued() {
+    use crate::outbox::Status;
+    let mut tally = Tally::default();
+    let rows = [
+        message("email", Status::Pending, "2026-11-02T01:00:00Z"),
+        message("email", Status::Deferred, "2026-11-02T02:00:00Z"),
+        message("email", Status::Capped, "2026-11-02T03:00:00Z"),
+        message("sms", Status::Suppressed, "2026-11-02T04:00:00Z"),
+        // 16:30 UTC is the next day in Shanghai.
+        message("sms", Status::Pending, "2026-11-02T16:30:00Z"),
+    ];
+    tally.queued(&rows, chrono_tz::Asia::Shanghai);
+    let first = &tally.days[&day("2026-11-02")];
+    assert_eq!(first.channels["email"], 3);
+    assert_eq!(first.channels["sms"], 1);
+    let by = |channel: &str, status: &str| {
+        first.channel_statuses[channel]
+            .get(status)
+            .copied()
+            .unwrap_or(0)
+    };
+    // Deferred by quiet hours is still queued: it goes out later.
+    assert_eq!((by("email", "queued"), by("email", "capped")), (2, 1));
+    assert_eq!((by("sms", "suppressed"), by("sms", "queued")), (1, 0));
+    let next = &tally.days[&day("2026-11-03")];
+    assert_eq!(next.channel_statuses["sms"]["queued"], 1);
+}

@@ -189,8 +189,8 @@ fn periods(doc: &Value) -> Table {
     }
 }
 
-/// Messages over the whole range by channel: recorded by steps, then what delivery
-/// made of them.
+/// Messages over the whole range by channel: recorded by steps (and how: queued,
+/// capped, suppressed), then what delivery made of them.
 fn channels(messages: &Value) -> Table {
     let mut names: Vec<&String> = messages["by_channel"]
         .as_object()
@@ -206,7 +206,11 @@ fn channels(messages: &Value) -> Table {
             // A channel with nothing delivered, or nothing recorded, reads 0.
             let count = |n: &Value| n.as_u64().unwrap_or(0).to_string();
             let delivered = &messages["deliveries"][name];
+            let recorded = &messages["by_channel_status"][name];
             let mut row = vec![name.clone(), count(&messages["by_channel"][name])];
+            for key in ["queued", "capped", "suppressed"] {
+                row.push(count(&recorded[key]));
+            }
             for key in [
                 "sent",
                 "failed",
@@ -224,6 +228,9 @@ fn channels(messages: &Value) -> Table {
         &[
             "channel",
             "recorded",
+            "queued",
+            "capped",
+            "suppressed",
             "sent",
             "failed",
             "retried",

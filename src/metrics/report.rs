@@ -66,6 +66,12 @@ fn summed(tally: &Tally, from: NaiveDate, to: NaiveDate) -> Day {
         sum.balance_change += day.balance_change;
         add_all(&mut sum.messages, &day.messages);
         add_all(&mut sum.channels, &day.channels);
+        for (channel, statuses) in &day.channel_statuses {
+            add_all(
+                sum.channel_statuses.entry(channel.clone()).or_default(),
+                statuses,
+            );
+        }
         sum.tickets_opened += day.tickets_opened;
         sum.tickets_acknowledged += day.tickets_acknowledged;
         sum.tickets_resolved += day.tickets_resolved;
@@ -155,6 +161,7 @@ fn period(
             "suppressed_at_sending": all.suppressed_at_sending,
             "capped": count("capped"),
             "by_channel": sum.channels,
+            "by_channel_status": sum.channel_statuses,
             "deliveries": delivered,
         }),
     );

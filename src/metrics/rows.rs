@@ -50,6 +50,9 @@ pub struct Day {
     pub messages: BTreeMap<String, u64>,
     /// Messages queued, by channel.
     pub channels: BTreeMap<String, u64>,
+    /// Messages queued, by channel then their status when queued: what `channels`
+    /// holds, split as `messages` is.
+    pub channel_statuses: BTreeMap<String, BTreeMap<String, u64>>,
     pub tickets_opened: u64,
     pub tickets_acknowledged: u64,
     pub tickets_resolved: u64,
