@@ -415,10 +415,12 @@ fn the_html_page_is_self_contained_and_holds_the_tables() {
         assert!(html.contains(&format!("<h2>{title}")), "{title}");
     }
     assert!(html.contains("<td>nudge-7d</td><td>nudge</td><td>4</td><td>1</td><td>0.250</td>"));
-    // Recorded by steps; nothing is delivered on sim's clock.
-    assert!(
-        html.contains("<td>email</td><td>6</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td>")
-    );
+    // Recorded by steps (all 6 queued, none capped or suppressed); nothing is
+    // delivered on sim's clock.
+    assert!(html.contains(
+        "<td>email</td><td>6</td><td>6</td><td>0</td><td>0</td>\
+         <td>0</td><td>0</td><td>0</td><td>0</td><td>0</td>"
+    ));
     // And the terminal tables went to stdout.
     assert!(String::from_utf8_lossy(&out.stdout).contains("Re-engagement"));
 }
