@@ -11,8 +11,11 @@
 //! anything is written. The copy is made durable before the swap; the swap is two
 //! renames, the original moved to `<dir>.precompact` first. An interruption before
 //! the first leaves the original in place (a half-made copy is removed by the next
-//! run); one between the two leaves no `<dir>` at all and the original whole under
-//! `<dir>.precompact`, to be renamed back by hand.
+//! run). One between the two leaves no `<dir>`, the original whole under
+//! `<dir>.precompact` and the finished copy under `<dir>.compacting`: opening the
+//! store refuses to create an empty `<dir>` then ([`refuse_interrupted`]), and the
+//! next `rally compact` finishes the swap. One after the second leaves only the
+//! original to remove, which the next run does.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +46,28 @@ pub fn compact(dir: &Path) -> Result<Compacted, StoreError> {
             source,
         }
     };
+    if !dir.exists() && kept.exists() {
+        // Interrupted between the renames: the copy was durable before the first.
+        if !fresh.exists() {
+            return Err(StoreError::CompactInterrupted {
+                dir: dir.to_path_buf(),
+                kept,
+            });
+        }
+        let before = file_size(&kept);
+        std::fs::rename(&fresh, dir)
+            .map_err(io("cannot put the compacted database in place", &fresh))?;
+        std::fs::remove_dir_all(&kept).map_err(io("cannot remove the old database", &kept))?;
+        return Ok(Compacted {
+            rows: count_rows(dir)?,
+            before,
+            after: file_size(dir),
+        });
+    }
+    if kept.exists() {
+        // Interrupted after the second rename: `dir` is the compacted copy.
+        std::fs::remove_dir_all(&kept).map_err(io("cannot remove the old database", &kept))?;
+    }
     // A copy an earlier run left half-made is worth nothing: the original is whole.
     if fresh.exists() {
         std::fs::remove_dir_all(&fresh)
@@ -102,6 +127,32 @@ pub fn compact(dir: &Path) -> Result<Compacted, StoreError> {
     })
 }
 
+/// Refuses to open (and so create) a missing `dir` that an interrupted compaction
+/// moved aside: a daemon started then would begin again with no members.
+pub(super) fn refuse_interrupted(dir: &Path) -> Result<(), StoreError> {
+    let kept = sibling(dir, "precompact");
+    if !dir.exists() && kept.exists() {
+        return Err(StoreError::CompactInterrupted {
+            dir: dir.to_path_buf(),
+            kept,
+        });
+    }
+    Ok(())
+}
+
+/// The rows of the database in `dir`, for the report of a finished interrupted swap.
+fn count_rows(dir: &Path) -> Result<u64, StoreError> {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(CacheSize::DEFAULT.bytes)
+        .open()
+        .map_err(StoreError::sled("opening the compacted database"))?;
+    let tree = db
+        .open_tree(TREE)
+        .map_err(StoreError::sled("opening the tree"))?;
+    Ok(tree.len() as u64)
+}
+
 /// `<dir>.<suffix>`, beside `dir`: the same file system, so a rename moves it.
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir.file_name().unwrap_or_default().to_os_string();
@@ -149,5 +200,51 @@ mod tests {
         assert_eq!(store.member_count().unwrap(), 2_000);
         assert!(store.member("m-1999").unwrap().is_some());
         assert!(!store.seen(&format!("e-1-{}", "x".repeat(1_000))).unwrap());
+    }
+
+    /// A store of `n` members in `dir`, synced and closed.
+    fn members(dir: &Path, n: usize) {
+        let store = Store::open(dir).unwrap();
+        for i in 0..n {
+            let step = StepWrite {
+                members: vec![Member::new(&format!("m-{i}"))],
+                ..StepWrite::default()
+            };
+            store.commit(&[step]).unwrap();
+        }
+        store.sync().unwrap();
+    }
+
+    #[test]
+    fn a_swap_interrupted_between_its_renames_is_refused_by_open_and_finished_by_compact() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        members(&dir, 3);
+        // What an interruption after the first rename leaves: the copy made and
+        // durable, the original moved aside, no `dir`.
+        members(&sibling(&dir, "compacting"), 3);
+        std::fs::rename(&dir, sibling(&dir, "precompact")).unwrap();
+        let refused = Store::open(&dir).map(|_| ()).unwrap_err();
+        assert!(
+            matches!(refused, StoreError::CompactInterrupted { .. }),
+            "{refused}"
+        );
+        assert!(!dir.exists(), "opening created no empty store");
+        let finished = compact(&dir).unwrap();
+        assert_eq!(finished.rows, count_rows(&dir).unwrap());
+        assert!(!sibling(&dir, "precompact").exists());
+        assert!(!sibling(&dir, "compacting").exists());
+        assert_eq!(Store::open(&dir).unwrap().member_count().unwrap(), 3);
+    }
+
+    #[test]
+    fn a_swap_interrupted_after_its_renames_only_leaves_the_original_to_remove() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        members(&dir, 2);
+        members(&sibling(&dir, "precompact"), 5);
+        compact(&dir).unwrap();
+        assert!(!sibling(&dir, "precompact").exists());
+        assert_eq!(Store::open(&dir).unwrap().member_count().unwrap(), 2);
     }
 }

@@ -39,6 +39,12 @@ pub enum StoreError {
     )]
     OlderLayout { path: PathBuf, tree: &'static str },
     /// `meta_put` used a name the store keeps for its own counters.
+    #[error(
+        "{} does not exist but {} does: a `rally compact` was interrupted between its two \
+         renames; run `rally compact --data {}` again to finish it (the data is whole)",
+        dir.display(), kept.display(), dir.display()
+    )]
+    CompactInterrupted { dir: PathBuf, kept: PathBuf },
     #[error("meta name `{name}` is reserved for the store (names starting `store.`)")]
     ReservedMeta { name: String },
     /// The database was dropped to be opened again after an I/O error, and that open

@@ -540,6 +540,7 @@ impl CacheSize {
 }
 
 fn open_dir(dir: &Path, cache: CacheSize, faults: &Arc<Faults>) -> Result<Opened, StoreError> {
+    compact::refuse_interrupted(dir)?;
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
         context: "cannot create the data directory",
         path: dir.to_path_buf(),
