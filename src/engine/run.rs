@@ -266,8 +266,10 @@ impl<'a> Run<'a> {
             None => None,
         };
         if let Some(condition) = &rule.condition {
-            let sandbox = rules.sandbox.clone();
-            let value = sandbox.eval_bool(condition, self.bindings());
+            let value = match condition.native_bool(&self.member, self.event) {
+                Some(value) => Ok(value),
+                None => rules.sandbox.eval_bool(condition, self.bindings()),
+            };
             self.check(|run| Check::If {
                 expr: condition.text.trim().to_string(),
                 value: value.as_ref().ok().copied(),
