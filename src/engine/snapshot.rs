@@ -26,14 +26,18 @@ impl Snapshot {
     /// What `rule`'s actions could change of `member`, before they run.
     pub fn before(rule: &Rule, member: &Member) -> Snapshot {
         if awards_only(rule) {
-            Snapshot::Points {
-                points: member.points,
-                points_lifetime: member.points_lifetime,
-                points_day: member.book.points_day,
-                lots: member.book.points_lots.clone(),
-            }
+            Snapshot::points(member)
         } else {
             Snapshot::Whole(Box::new(member.clone()), member.size())
+        }
+    }
+
+    fn points(member: &Member) -> Snapshot {
+        Snapshot::Points {
+            points: member.points,
+            points_lifetime: member.points_lifetime,
+            points_day: member.book.points_day,
+            lots: member.book.points_lots.clone(),
         }
     }
 
@@ -74,4 +78,36 @@ fn awards_only(rule: &Rule) -> bool {
                 if *n >= Decimal::ZERO && *n <= Decimal::from(MAX_AWARD)
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    #[test]
+    fn restoring_an_award_snapshot_undoes_everything_an_award_changes() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let mut member = Member::new("m-1");
+        member.points = 40;
+        member.points_lifetime = 90;
+        member.book.points_day = Some((day, 40));
+        member
+            .book
+            .points_lots
+            .add(40, at, at + chrono::Duration::days(30));
+        let before = member.clone();
+        let snapshot = Snapshot::points(&member);
+        member.points += 25;
+        member.points_lifetime += 25;
+        member.book.points_day = Some((day, 65));
+        member
+            .book
+            .points_lots
+            .add(25, at, at + chrono::Duration::days(30));
+        assert_eq!(snapshot.grew_past_bounds(&member), None);
+        snapshot.restore(&mut member);
+        assert_eq!(member, before);
+    }
 }
