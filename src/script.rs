@@ -30,6 +30,7 @@ mod calls;
 mod convert;
 mod errors;
 mod fields;
+mod native;
 mod random;
 mod shape;
 #[cfg(test)]
@@ -81,6 +82,9 @@ pub struct Expr {
     /// Where the text's first line is: in a YAML file for an inline expression or
     /// script, line 1 column 1 of a `.rhai` file for a script file.
     pub at: SourcePos,
+    /// The expression translated for evaluation without Rhai, when it is simple
+    /// enough (see `native`); never for a script.
+    native: Option<native::Native>,
 }
 
 impl Expr {
@@ -101,6 +105,17 @@ impl Expr {
     /// the whole map (see [`Reads`]).
     pub fn reads(&self) -> Reads {
         shape::reads(&self.ast)
+    }
+
+    /// The condition's value without Rhai, when the expression is simple enough and
+    /// every value it reads is plain (see `native`); `None`: evaluate it with
+    /// [`Sandbox::eval_bool`], which gives the same answer, only slower.
+    pub fn native_bool(
+        &self,
+        member: &crate::member::Member,
+        event: Option<&crate::event::Event>,
+    ) -> Option<bool> {
+        self.native.as_ref()?.eval(member, event)
     }
 
     /// Attribute names the text sets by a literal name (`set("vip_since", ..)`).
@@ -233,10 +248,12 @@ impl Sandbox {
             .map_err(|e| vec![errors::compile_error(&e)])?;
         self.resolve_calls(&ast)?;
         ast.set_source(&*at.file);
+        let native = native::Native::translate(&ast);
         Ok(Expr {
             ast,
             text: text.to_string(),
             at,
+            native,
         })
     }
 
@@ -263,6 +280,7 @@ impl Sandbox {
             ast,
             text: text.to_string(),
             at,
+            native: None,
         })
     }
 

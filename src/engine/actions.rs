@@ -10,7 +10,7 @@ use crate::rules::{Action, Amount, Rule, SetValue, Severity};
 use crate::script::ScriptAction;
 
 /// Largest single award or deduction: far above any real use, far below overflow.
-const MAX_AWARD: i64 = 1_000_000_000;
+pub(super) const MAX_AWARD: i64 = 1_000_000_000;
 
 impl Run<'_> {
     pub fn apply_actions(&mut self, rule: &Rule) -> Result<(), Failed> {

@@ -27,6 +27,7 @@ mod messages;
 pub mod outcome;
 mod redeem;
 mod run;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 mod timed;

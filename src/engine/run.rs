@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::cascade::{Cascade, Watch};
 use super::explain::{Check, Options, Recorder};
 use super::outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
+use super::snapshot::Snapshot;
 use super::{Context, Input};
 use crate::event::Event;
 use crate::localtime::{self, Period};
@@ -266,8 +267,10 @@ impl<'a> Run<'a> {
             None => None,
         };
         if let Some(condition) = &rule.condition {
-            let sandbox = rules.sandbox.clone();
-            let value = sandbox.eval_bool(condition, self.bindings());
+            let value = match condition.native_bool(&self.member, self.event) {
+                Some(value) => Ok(value),
+                None => rules.sandbox.eval_bool(condition, self.bindings()),
+            };
             self.check(|run| Check::If {
                 expr: condition.text.trim().to_string(),
                 value: value.as_ref().ok().copied(),
@@ -286,21 +289,20 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        let before = self.member.clone();
+        let before = Snapshot::before(rule, &self.member);
         let ledger_len = self.ledger.len();
         let budget_before = self.budget_spent.clone();
         let messages_len = self.messages.len();
         let tickets_len = self.tickets.len();
         let credits_len = self.credits.len();
-        let size_before = before.size();
-        let applied = self.apply_actions(rule).and_then(|()| {
-            match self.member.size().grew_past_bounds(&size_before) {
-                Some(problem) => Err(Failed::new(problem)),
-                None => Ok(()),
-            }
-        });
+        let applied =
+            self.apply_actions(rule)
+                .and_then(|()| match before.grew_past_bounds(&self.member) {
+                    Some(problem) => Err(Failed::new(problem)),
+                    None => Ok(()),
+                });
         if let Err(failed) = applied {
-            self.member = before;
+            before.restore(&mut self.member);
             self.ledger.truncate(ledger_len);
             self.budget_spent = budget_before;
             self.messages.truncate(messages_len);

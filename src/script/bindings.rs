@@ -39,7 +39,7 @@ pub const MEMBER_FIELDS: [&str; 16] = [
 ];
 
 /// Built-in counters, present on `member` (and in `member.counters`) even at zero.
-const BUILTIN_COUNTERS: [&str; 5] = [
+pub(super) const BUILTIN_COUNTERS: [&str; 5] = [
     "purchases",
     "spend_total",
     "checkin_streak",

@@ -1,6 +1,7 @@
 //! Fixtures shared by the sandbox tests.
 
 mod money;
+mod native;
 mod random;
 mod resolve;
 mod runs;

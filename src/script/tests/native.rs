@@ -1,0 +1,102 @@
+//! Simple conditions decided without Rhai: the same answer as Rhai whenever they
+//! answer at all, and Rhai's answer (or error) whenever a value is not plain.
+
+use super::*;
+
+/// The native answer for `text` on the fixture member and purchase.
+fn native(text: &str, event: Option<&Event>) -> Option<bool> {
+    Sandbox::new()
+        .compile_expr(text, inline_at(4))
+        .unwrap()
+        .native_bool(&member(), event)
+}
+
+/// Rhai's answer on the same member and event.
+fn rhai(text: &str, event: Option<&Event>) -> Result<bool, ScriptError> {
+    let sandbox = Sandbox::new();
+    let expr = sandbox.compile_expr(text, inline_at(4)).unwrap();
+    let mut bindings = Bindings::new(&member(), event, now(), &json!({}));
+    sandbox.eval_bool(&expr, &mut bindings)
+}
+
+/// An event whose data holds plain values of each kind.
+fn plain() -> Event {
+    let mut event = purchase();
+    event.data = json!({
+        "amount": 300, "channel": "web", "gift": true, "nested": {"level": 3},
+        "price": 12.5, "none": null
+    })
+    .as_object()
+    .unwrap()
+    .clone();
+    event
+}
+
+#[test]
+fn simple_conditions_are_decided_without_rhai_and_agree_with_it() {
+    let event = plain();
+    for text in [
+        "event.data.amount >= 279",
+        "event.data.amount < 279",
+        "event.data.amount == 300 && event.data.channel == \"web\"",
+        "event.data.channel != \"web\" || member.points > 100",
+        "event.data.channel == \"app\" || member.points <= 100",
+        "!(event.data.amount > 1000) && event.data.gift",
+        "event.data.gift == true && !member.left",
+        "event.data.nested.level >= 3",
+        "event.type == \"purchase\" && event.id != \"e-1\" && event.member == \"m-42\"",
+        "member.tier != \"vip\" && member.points_lifetime >= 300",
+        "member.purchases > 9 && member.counters.purchases == 10",
+        "member.counters.referrals == 0 && member.referrals == 0",
+        "member.counters.referrals > 0 || member.name == \"Lin\"",
+        "member.age > 30 && member.id == \"m-42\" && !member.unsubscribed",
+        "member.points >= event.data.amount",
+        "1 < 2 && true",
+    ] {
+        let fast = native(text, Some(&event));
+        assert_eq!(
+            fast.map(Ok),
+            Some(rhai(text, Some(&event)).map_err(|e| e.message)),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn values_that_are_not_plain_are_left_to_rhai() {
+    let event = plain();
+    for text in [
+        // A missing key is `()`, a null too: Rhai's comparison decides (or fails).
+        "event.data.missing == 1",
+        "event.data.none == \"x\"",
+        // A decimal, mixed types, a decimal counter, an ordering of strings.
+        "event.data.price > 12",
+        "event.data.channel == 1",
+        "member.spend_total > 1000",
+        "event.data.channel > \"a\"",
+        // A member without a tier has `()` for one.
+        "event.data.nested == 3",
+    ] {
+        assert_eq!(native(text, Some(&event)), None, "{text}");
+    }
+    // No event: `event` is `()` for the step's other triggers.
+    assert_eq!(native("event.data.amount > 1", None), None);
+}
+
+#[test]
+fn what_the_translation_does_not_know_stays_in_rhai() {
+    let event = plain();
+    for text in [
+        "\"vip\" in member.tags",
+        "member.tags.contains(\"vip\")",
+        "now.hour > 8",
+        "campaign.double11.phase == \"peak\"",
+        "event.data.amount + 1 > 2",
+        "member.counters[\"purchases\"] > 1",
+        "member.joined_at == \"x\"",
+        "event.data?.amount > 1",
+        "random() < 0.5",
+    ] {
+        assert_eq!(native(text, Some(&event)), None, "{text}");
+    }
+}
