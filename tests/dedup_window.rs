@@ -77,8 +77,13 @@ async fn ids_are_remembered_for_the_window_and_an_event_older_than_it_is_refused
     );
     for id in ["e-1", "e-3"] {
         // e-1 sent again, or an event never seen: neither can be told from a
-        // duplicate whose id was forgotten, so neither is applied.
+        // duplicate whose id was forgotten, so neither is applied. e-1 is still a
+        // `duplicate` while the retention pass that started with the daemon, beside
+        // the writer, has not reached it yet.
         let refused = result(&live, &event(id, start)).await;
+        if id == "e-1" && refused["status"] == "duplicate" {
+            continue;
+        }
         assert_eq!(refused["status"], "rejected", "{refused}");
         assert_eq!(
             refused["error"],
@@ -100,6 +105,13 @@ async fn ids_are_remembered_for_the_window_and_an_event_older_than_it_is_refused
         tokio::time::sleep(Duration::from_millis(200)).await;
         live.stop().await;
     }
+    // Forgotten now, e-1 sent again is refused, never applied a second time.
+    let live = Live::start(rules.path(), data.path(), clock.clone()).await;
+    let refused = result(&live, &event("e-1", start)).await;
+    assert_eq!(refused["status"], "rejected", "{refused}");
+    let (_, member) = live.get("/v1/members/m-1").await;
+    assert_eq!(member["points"], 10, "{member}");
+    live.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
