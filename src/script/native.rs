@@ -286,9 +286,10 @@ fn node(expr: &Expr) -> Option<Node> {
 
 /// `!`, `==`, `!=`, `<`, `<=`, `>`, `>=` as Rhai's own operators, and `in`.
 fn operator(call: &FnCallExpr) -> Option<Node> {
-    if call.op_token.is_none() {
+    if call.name == "contains" {
         return holds(call);
     }
+    call.op_token.as_ref()?;
     match (call.name.as_str(), call.args.as_slice()) {
         ("!", [inner]) => Some(Node::Not(Box::new(node(inner)?))),
         (name, [left, right]) => {
@@ -307,8 +308,8 @@ fn operator(call: &FnCallExpr) -> Option<Node> {
     }
 }
 
-/// `"name" in member.tags`: Rhai parses `a in b` as the call `contains(b, a)`, with
-/// no operator token (`in` is a word). A script defining its own `contains` is never
+/// `"name" in member.tags`: Rhai parses `a in b` as the call `contains(b, a)` (and
+/// `a !in b` as `!contains(b, a)`). A script defining its own `contains` is never
 /// translated (`Native::translate`), so the call is the built-in one.
 fn holds(call: &FnCallExpr) -> Option<Node> {
     let ("contains", [Expr::Dot(dot, flags, _), Expr::StringConstant(name, _)]) =

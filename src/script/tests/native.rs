@@ -54,7 +54,7 @@ fn simple_conditions_are_decided_without_rhai_and_agree_with_it() {
         "1 < 2 && true",
         "\"vip\" in member.tags && event.data.amount > 1",
         "\"gold\" in member.tags || \"streak-7\" in member.badges",
-        "!(\"gold\" in member.tags) && \"vip\" not in member.tags",
+        "!(\"gold\" in member.tags) && \"vip\" !in member.tags",
         "\"streak\" in member.badges || \"VIP\" in member.tags",
         "contains(member.tags, \"vip\")",
     ] {
