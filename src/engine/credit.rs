@@ -151,7 +151,8 @@ impl Run<'_> {
     }
 
     fn push_credit(&mut self, mut credit: Credit) {
-        credit.identity = format!("{}\u{1f}{}", self.origin, self.credits.len());
+        let origin = self.origin();
+        credit.identity = format!("{origin}\u{1f}{}", self.credits.len());
         self.credits.push(credit);
     }
 

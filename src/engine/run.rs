@@ -54,8 +54,6 @@ pub(super) struct Run<'a> {
     pub after_timers: Vec<(crate::store::keys::TimerKey, Vec<u8>)>,
     /// Credits to other members made so far (see `credit.rs`).
     pub credits: Vec<super::Credit>,
-    /// This step's input identity: the credits it makes are keyed under it.
-    pub origin: String,
     /// 0, or the depth of the credit this step runs (bounds credits made back).
     pub credit_depth: u32,
 }
@@ -128,7 +126,6 @@ impl<'a> Run<'a> {
             trace,
             after_timers: Vec::new(),
             credits: Vec::new(),
-            origin: input.identity(ctx.now),
             credit_depth: match input {
                 Input::Credit(credit) => credit.depth,
                 _ => 0,
@@ -184,6 +181,12 @@ impl<'a> Run<'a> {
             }
             None => unreachable!("bindings were just built"),
         }
+    }
+
+    /// This step's input identity, which the credits it makes are keyed under. Made
+    /// when asked, not for every step: few steps credit anyone.
+    pub fn origin(&self) -> String {
+        self.input.identity(self.ctx.now)
     }
 
     /// The member changed: expressions must see the new state.

@@ -1,9 +1,14 @@
 //! What a rule attempt keeps to restore the member if one of its actions fails (all or
 //! nothing, see `run.rs`). Cloning the whole member for every rule attempt cost more
 //! than most rules' work; a rule whose only actions are fixed awards of points touches
-//! four fields, so only those are kept for it.
+//! four fields, so only those are kept for it; one that also tags, untags or gives
+//! badges keeps the tags and badges besides, and checks their bounds alone: none of
+//! those actions can touch the attributes, whose size (`Member::size`) is the costly
+//! part to measure.
 
 use super::actions::MAX_AWARD;
+use std::collections::BTreeSet;
+
 use crate::member::{Member, Size};
 use crate::money::Decimal;
 use crate::rules::{Action, Amount, Rule};
@@ -12,32 +17,49 @@ pub(super) enum Snapshot {
     /// The whole member, and its size for the growth bounds (`member::bounds`).
     Whole(Box<Member>, Size),
     /// The fields a fixed award changes (`Run::award`, `Run::move_points`): balance,
-    /// lifetime points, the daily cap's day total and the expiry lots. Awards never
-    /// make the member bigger, so no bounds apply.
+    /// lifetime points, the daily cap's day total and the expiry lots; and the tags
+    /// and badges when the rule changes them. Awards never make the member bigger, so
+    /// only the tags' and badges' bounds apply.
     Points {
         points: i64,
         points_lifetime: i64,
         points_day: Option<(chrono::NaiveDate, i64)>,
         lots: crate::expiry::lots::Lots,
+        marks: Option<Box<Marks>>,
     },
+}
+
+/// The tags and badges before a rule that changes them, and their size.
+pub(super) struct Marks {
+    tags: BTreeSet<String>,
+    badges: Vec<String>,
+    size: Size,
 }
 
 impl Snapshot {
     /// What `rule`'s actions could change of `member`, before they run.
     pub fn before(rule: &Rule, member: &Member) -> Snapshot {
-        if awards_only(rule) {
-            Snapshot::points(member)
-        } else {
-            Snapshot::Whole(Box::new(member.clone()), member.size())
+        match touches(rule) {
+            Touches::Points => Snapshot::points(member, None),
+            Touches::PointsAndMarks => Snapshot::points(
+                member,
+                Some(Box::new(Marks {
+                    tags: member.tags.clone(),
+                    badges: member.badges.clone(),
+                    size: member.marks_size(),
+                })),
+            ),
+            Touches::Anything => Snapshot::Whole(Box::new(member.clone()), member.size()),
         }
     }
 
-    fn points(member: &Member) -> Snapshot {
+    fn points(member: &Member, marks: Option<Box<Marks>>) -> Snapshot {
         Snapshot::Points {
             points: member.points,
             points_lifetime: member.points_lifetime,
             points_day: member.book.points_day,
             lots: member.book.points_lots.clone(),
+            marks,
         }
     }
 
@@ -45,7 +67,10 @@ impl Snapshot {
     pub fn grew_past_bounds(&self, member: &Member) -> Option<String> {
         match self {
             Snapshot::Whole(_, size) => member.size().grew_past_bounds(size),
-            Snapshot::Points { .. } => None,
+            Snapshot::Points {
+                marks: Some(marks), ..
+            } => member.marks_size().grew_past_bounds(&marks.size),
+            Snapshot::Points { marks: None, .. } => None,
         }
     }
 
@@ -58,26 +83,49 @@ impl Snapshot {
                 points_lifetime,
                 points_day,
                 lots,
+                marks,
             } => {
                 member.points = points;
                 member.points_lifetime = points_lifetime;
                 member.book.points_day = points_day;
                 member.book.points_lots = lots;
+                if let Some(marks) = marks {
+                    member.tags = marks.tags;
+                    member.badges = marks.badges;
+                }
             }
         }
     }
 }
 
-/// Whether every action of `rule` is a fixed award (`points: 5`, never a deduction)
-/// within the largest one action may move, which cannot fail: such a rule changes only the fields `Snapshot::Points` keeps.
-fn awards_only(rule: &Rule) -> bool {
-    rule.actions.iter().all(|action| {
-        matches!(
-            action,
-            Action::Points { amount: Amount::Fixed(n), .. }
-                if *n >= Decimal::ZERO && *n <= Decimal::from(MAX_AWARD)
-        )
-    })
+/// What of the member a rule's actions can change, as far as its snapshot goes.
+enum Touches {
+    /// Only fixed awards (`points: 5`, never a deduction) within the largest one action
+    /// may move, which cannot fail: the fields `Snapshot::Points` keeps.
+    Points,
+    /// Those awards and tags, untags and badges: the tags and badges besides.
+    PointsAndMarks,
+    /// Anything else (attributes, scripts, credits, messages' counts...).
+    Anything,
+}
+
+fn touches(rule: &Rule) -> Touches {
+    let mut marks = false;
+    for action in &rule.actions {
+        match action {
+            Action::Points {
+                amount: Amount::Fixed(n),
+                ..
+            } if *n >= Decimal::ZERO && *n <= Decimal::from(MAX_AWARD) => {}
+            Action::Tag(_) | Action::Untag(_) | Action::Badge(_) => marks = true,
+            _ => return Touches::Anything,
+        }
+    }
+    if marks {
+        Touches::PointsAndMarks
+    } else {
+        Touches::Points
+    }
 }
 
 #[cfg(test)]
@@ -98,7 +146,7 @@ mod tests {
             .points_lots
             .add(40, at, at + chrono::Duration::days(30));
         let before = member.clone();
-        let snapshot = Snapshot::points(&member);
+        let snapshot = Snapshot::points(&member, None);
         member.points += 25;
         member.points_lifetime += 25;
         member.book.points_day = Some((day, 65));
@@ -109,5 +157,61 @@ mod tests {
         assert_eq!(snapshot.grew_past_bounds(&member), None);
         snapshot.restore(&mut member);
         assert_eq!(member, before);
+    }
+
+    #[test]
+    fn restoring_a_marks_snapshot_undoes_tags_badges_and_points() {
+        let mut member = Member::new("m-1");
+        member.points = 10;
+        member.tags.insert("newcomer".into());
+        member.badges.push("early".into());
+        let before = member.clone();
+        let snapshot = Snapshot::points(
+            &member,
+            Some(Box::new(Marks {
+                tags: member.tags.clone(),
+                badges: member.badges.clone(),
+                size: member.marks_size(),
+            })),
+        );
+        member.points += 5;
+        member.tags.remove("newcomer");
+        member
+            .tags
+            .insert("x".repeat(crate::member::MAX_NAME_BYTES + 1));
+        member.badges.push("second".into());
+        assert!(snapshot
+            .grew_past_bounds(&member)
+            .is_some_and(|problem| problem.contains("bytes in a tag or badge name")));
+        snapshot.restore(&mut member);
+        assert_eq!(member, before);
+    }
+
+    #[test]
+    fn only_awards_tags_and_badges_keep_the_small_snapshot() {
+        let set = crate::rules::from_sources(
+            &[(
+                "rules.yaml",
+                r#"
+rules:
+  - id: award
+    trigger: { event: a }
+    actions: [ { points: 5 } ]
+  - id: marks
+    trigger: { event: a }
+    actions: [ { points: 5 }, { tag: t }, { untag: u }, { badge: b } ]
+  - id: attrs
+    trigger: { event: a }
+    actions: [ { tag: t }, { set: { k: 1 } } ]
+"#,
+            )],
+            &|_| None,
+        )
+        .unwrap_or_else(|_| panic!("rules load"));
+        let kinds: Vec<_> = set.rules.iter().map(touches).collect();
+        assert!(matches!(
+            kinds[..],
+            [Touches::Points, Touches::PointsAndMarks, Touches::Anything]
+        ));
     }
 }

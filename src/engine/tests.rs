@@ -5,6 +5,7 @@ mod after;
 mod audience;
 mod board_close;
 mod send_to;
+mod snapshots;
 
 use chrono::{DateTime, Utc};
 

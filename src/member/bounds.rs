@@ -34,6 +34,16 @@ impl Member {
         Size {
             attrs_bytes: serialized_len(&self.attrs),
             attrs: self.attrs.len(),
+            ..self.marks_size()
+        }
+    }
+
+    /// The tags' and badges' measures alone (the attributes' count as none): what a
+    /// change that cannot touch the attributes is checked by, without serializing them.
+    pub fn marks_size(&self) -> Size {
+        Size {
+            attrs_bytes: 0,
+            attrs: 0,
             tags: self.tags.len(),
             badges: self.badges.len(),
             longest_name: self

@@ -1,6 +1,7 @@
 //! Conditions simple enough to decide without Rhai: comparisons of `event.…` and
 //! `member.…` fields with constants or each other, joined by `&&`, `||` and `!` —
-//! what most rule files write (`event.data.amount >= 100 && member.tier != "vip"`).
+//! what most rule files write (`event.data.amount >= 100 && member.tier != "vip"`),
+//! and whether the member holds a tag or badge (`"vip" in member.tags`).
 //! Building the Rhai bindings and running the interpreter costs far more than such a
 //! condition's work, so the compiled AST is translated once, at load, into [`Native`],
 //! which reads the member and the event directly.
@@ -35,6 +36,16 @@ enum Node {
     Compare(Op, Operand, Operand),
     /// A bare operand used as a boolean (`member.left`).
     Value(Operand),
+    /// `"name" in member.tags` (or `.badges`): Rhai's `contains` on the member's
+    /// array of strings, which compares each with `==`.
+    Holds(Marks, String),
+}
+
+/// The member's lists of names that `in` can search.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Marks {
+    Tags,
+    Badges,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,6 +154,8 @@ impl Node {
                 Val::Int(_) | Val::Str(_) => None,
             },
             Node::Compare(op, left, right) => compare(*op, left.read(at)?, right.read(at)?),
+            Node::Holds(Marks::Tags, name) => Some(at.member.tags.contains(name)),
+            Node::Holds(Marks::Badges, name) => Some(at.member.badges.iter().any(|b| b == name)),
         }
     }
 }
@@ -192,13 +205,32 @@ impl EventField {
             EventField::Member => event.member.as_deref().map(Val::Str),
             EventField::Data(path) => {
                 let (first, rest) = path.split_first()?;
-                let mut value = event.data.get(first)?;
+                let mut value = field_of(&event.data, first)?;
                 for key in rest {
-                    value = value.as_object()?.get(key)?;
+                    value = field_of(value.as_object()?, key)?;
                 }
                 json(value)
             }
         }
+    }
+}
+
+/// Objects up to this many fields are searched in order rather than through their
+/// index: hashing the key (SipHash) costs more than comparing it with a few others.
+const SCAN_FIELDS: usize = 16;
+
+/// `object[key]`. The keys are unique, so the scan finds what the index would.
+fn field_of<'a>(
+    object: &'a serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Option<&'a serde_json::Value> {
+    if object.len() <= SCAN_FIELDS {
+        object
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v)
+    } else {
+        object.get(key)
     }
 }
 
@@ -252,8 +284,11 @@ fn node(expr: &Expr) -> Option<Node> {
     }
 }
 
-/// `!`, `==`, `!=`, `<`, `<=`, `>`, `>=` as Rhai's own operators.
+/// `!`, `==`, `!=`, `<`, `<=`, `>`, `>=` as Rhai's own operators, and `in`.
 fn operator(call: &FnCallExpr) -> Option<Node> {
+    if call.name == "contains" {
+        return holds(call);
+    }
     call.op_token.as_ref()?;
     match (call.name.as_str(), call.args.as_slice()) {
         ("!", [inner]) => Some(Node::Not(Box::new(node(inner)?))),
@@ -271,6 +306,32 @@ fn operator(call: &FnCallExpr) -> Option<Node> {
         }
         _ => None,
     }
+}
+
+/// `"name" in member.tags`: Rhai parses `a in b` as the call `contains(b, a)` (and
+/// `a !in b` as `!contains(b, a)`). A script defining its own `contains` is never
+/// translated (`Native::translate`), so the call is the built-in one.
+fn holds(call: &FnCallExpr) -> Option<Node> {
+    let ("contains", [Expr::Dot(dot, flags, _), Expr::StringConstant(name, _)]) =
+        (call.name.as_str(), call.args.as_slice())
+    else {
+        return None;
+    };
+    if flags.contains(ASTFlags::NEGATED) {
+        return None;
+    }
+    let Expr::Variable(var, ..) = &dot.lhs else {
+        return None;
+    };
+    if var.1.as_str() != "member" {
+        return None;
+    }
+    let marks = match properties(&dot.rhs)?.as_slice() {
+        [one] if one == "tags" => Marks::Tags,
+        [one] if one == "badges" => Marks::Badges,
+        _ => return None,
+    };
+    Some(Node::Holds(marks, name.to_string()))
 }
 
 fn operand(expr: &Expr) -> Option<Operand> {

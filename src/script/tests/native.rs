@@ -52,6 +52,11 @@ fn simple_conditions_are_decided_without_rhai_and_agree_with_it() {
         "member.age > 30 && member.id == \"m-42\" && !member.unsubscribed",
         "member.points >= event.data.amount",
         "1 < 2 && true",
+        "\"vip\" in member.tags && event.data.amount > 1",
+        "\"gold\" in member.tags || \"streak-7\" in member.badges",
+        "!(\"gold\" in member.tags) && \"vip\" !in member.tags",
+        "\"streak\" in member.badges || \"VIP\" in member.tags",
+        "contains(member.tags, \"vip\")",
     ] {
         let fast = native(text, Some(&event));
         assert_eq!(
@@ -87,8 +92,10 @@ fn values_that_are_not_plain_are_left_to_rhai() {
 fn what_the_translation_does_not_know_stays_in_rhai() {
     let event = plain();
     for text in [
-        "\"vip\" in member.tags",
         "member.tags.contains(\"vip\")",
+        "1 in member.tags",
+        "\"vi\" in member.tier",
+        "\"vip\" in event.data.channel",
         "now.hour > 8",
         "campaign.double11.phase == \"peak\"",
         "event.data.amount + 1 > 2",
