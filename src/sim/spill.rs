@@ -11,7 +11,7 @@
 //! instead of decoding and encoding it again (that was a third of a simulation's cost).
 //! Strings in JSON hold no raw line break, so indenting after each `\n` is exact.
 //! Written by a serializer other than serde_json's pretty one (a compact one, or into a
-//! `Value`), a record is its JSON read back: the same value, but a compact writer keeps
+//! `Value`), a record is its JSON read back (see [`Text`]): the same value, but a compact writer keeps
 //! its line breaks. Each record is preceded by its length (4 bytes, big-endian).
 
 use std::cell::RefCell;
@@ -20,9 +20,8 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
-use serde::ser::{Error as _, SerializeSeq, Serializer};
+use serde::ser::{Error as _, SerializeSeq, SerializeStruct, Serializer};
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 /// What a record's text is indented by after each line break: two levels of the pretty
 /// printer's two spaces (document → section → record).
@@ -167,9 +166,7 @@ impl<T: Serialize + DeserializeOwned> Serialize for Spill<T> {
         let mut seq = serializer.serialize_seq(Some(self.len))?;
         let mut failed = None;
         let read = self.for_each_text(|text| {
-            // Checked, not trusted: the file is on disk.
-            let raw: &RawValue = serde_json::from_str(text).map_err(|e| e.to_string())?;
-            seq.serialize_element(raw).map_err(|e| {
+            seq.serialize_element(&Text(text)).map_err(|e| {
                 let message = e.to_string();
                 failed = Some(e);
                 message
@@ -180,6 +177,23 @@ impl<T: Serialize + DeserializeOwned> Serialize for Spill<T> {
         }
         read.map_err(S::Error::custom)?;
         seq.end()
+    }
+}
+
+/// A record's JSON text, serialized as serde_json serializes a [`RawValue`](serde_json::value::RawValue) (the same
+/// private name, which its serializers look for) without checking it again as
+/// `RawValue::from_str` would: this process wrote it from a record a moment ago, and
+/// checking cost as much as the rest of writing the document.
+struct Text<'a>(&'a str);
+
+/// The name serde_json gives a `RawValue` to its serializers.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+impl Serialize for Text<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut raw = serializer.serialize_struct(RAW_VALUE_TOKEN, 1)?;
+        raw.serialize_field(RAW_VALUE_TOKEN, self.0)?;
+        raw.end()
     }
 }
 
@@ -318,6 +332,23 @@ mod tests {
         serde_json::to_string_pretty(&doc).unwrap()
     }
 
+    /// [`Text`] stands for serde_json's own raw value: should serde_json rename it, this
+    /// fails instead of documents gaining a struct.
+    #[test]
+    fn text_is_written_as_serde_json_writes_a_raw_value() {
+        let raw =
+            serde_json::value::RawValue::from_string("{\n  \"a\": [1, 2.5]\n}".into()).unwrap();
+        let text = Text(raw.get());
+        assert_eq!(
+            serde_json::to_string(&text).unwrap(),
+            serde_json::to_string(&raw).unwrap()
+        );
+        assert_eq!(
+            serde_json::to_value(&text).unwrap(),
+            serde_json::json!({"a": [1, 2.5]})
+        );
+    }
+
     #[test]
     fn pretty_output_in_a_document_and_values_are_what_a_vector_gives() {
         let rows: Vec<serde_json::Value> = (0..5).map(|n| serde_json::json!({"n": n})).collect();
@@ -327,7 +358,13 @@ mod tests {
         }
         assert_eq!(in_section(&spill), in_section(&rows));
         let empty: Spill<serde_json::Value> = Spill::new();
-        assert_eq!(in_section(&empty), in_section(&Vec::<serde_json::Value>::new()));
-        assert_eq!(serde_json::to_value(&spill).unwrap(), serde_json::json!(rows));
+        assert_eq!(
+            in_section(&empty),
+            in_section(&Vec::<serde_json::Value>::new())
+        );
+        assert_eq!(
+            serde_json::to_value(&spill).unwrap(),
+            serde_json::json!(rows)
+        );
     }
 }
