@@ -6,13 +6,13 @@
 //! with the process, however that ends) and read back one at a time when the document
 //! is written: the document is serialized from them, never built.
 //!
-//! They are written as MessagePack, not JSON: reading JSON back cost as much as
-//! writing the document itself. Fields go by name (`to_vec_named`), because records
-//! leave out empty optional fields (`skip_serializing_if`), which fields by position
-//! could not read back; a record comes back exactly as it went in, so the document is
-//! the same to the byte. Each record is preceded by its length (4 bytes, big-endian)
-//! and decoded from a buffer of its own: decoding straight from the file reads it a
-//! byte at a time and copies every string.
+//! Each record is kept as the text it has in the output document: pretty JSON indented
+//! for an element of a section (two levels deep), so writing the document copies it
+//! instead of decoding and encoding it again (that was a third of a simulation's cost).
+//! Strings in JSON hold no raw line break, so indenting after each `\n` is exact.
+//! Written by a serializer other than serde_json's pretty one (a compact one, or into a
+//! `Value`), a record is its JSON read back (see [`Text`]): the same value, but a compact writer keeps
+//! its line breaks. Each record is preceded by its length (4 bytes, big-endian).
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -20,8 +20,12 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
-use serde::ser::{Error as _, SerializeSeq, Serializer};
+use serde::ser::{Error as _, SerializeSeq, SerializeStruct, Serializer};
 use serde::Serialize;
+
+/// What a record's text is indented by after each line break: two levels of the pretty
+/// printer's two spaces (document → section → record).
+const INDENT: &[u8] = b"    ";
 
 /// Records of one kind, in the order they were pushed.
 pub struct Spill<T> {
@@ -29,6 +33,10 @@ pub struct Spill<T> {
     file: RefCell<Option<BufWriter<File>>>,
     failed: RefCell<Option<String>>,
     len: usize,
+    /// Reused by every push: a record's pretty text before it is indented.
+    scratch: Vec<u8>,
+    /// Reused by every push: the record as written, after its length.
+    indented: Vec<u8>,
     kind: PhantomData<T>,
 }
 
@@ -42,6 +50,8 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
             file: RefCell::new(file),
             failed: RefCell::new(failed),
             len: 0,
+            scratch: Vec::new(),
+            indented: Vec::new(),
             kind: PhantomData,
         }
     }
@@ -51,12 +61,14 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
         let Some(writer) = file.as_mut() else {
             return;
         };
-        let written = rmp_serde::to_vec_named(record)
+        self.scratch.clear();
+        let written = serde_json::to_writer_pretty(&mut self.scratch, record)
             .map_err(io::Error::other)
-            .and_then(|bytes| {
-                let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
+            .and_then(|()| {
+                indent(&self.scratch, &mut self.indented);
+                let len = u32::try_from(self.indented.len()).map_err(io::Error::other)?;
                 writer.write_all(&len.to_be_bytes())?;
-                writer.write_all(&bytes)
+                writer.write_all(&self.indented)
             });
         match written {
             Ok(()) => self.len += 1,
@@ -74,6 +86,17 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
 
     /// Calls `each` with every record, in order, read back from the file.
     pub fn for_each(&self, mut each: impl FnMut(T) -> Result<(), String>) -> Result<(), String> {
+        self.for_each_text(|text| {
+            let record = serde_json::from_str(text).map_err(|e| e.to_string())?;
+            each(record)
+        })
+    }
+
+    /// Calls `each` with every record's text as written, in order.
+    fn for_each_text(
+        &self,
+        mut each: impl FnMut(&str) -> Result<(), String>,
+    ) -> Result<(), String> {
         if let Some(failed) = self.failed.borrow().as_ref() {
             return Err(failed.clone());
         }
@@ -97,8 +120,8 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
             records.read_exact(&mut len).map_err(short)?;
             bytes.resize(u32::from_be_bytes(len) as usize, 0);
             records.read_exact(&mut bytes).map_err(short)?;
-            let record = rmp_serde::from_slice(&bytes).map_err(|e| e.to_string())?;
-            each(record)?;
+            let text = std::str::from_utf8(&bytes).map_err(|e| e.to_string())?;
+            each(text)?;
         }
         // Appending goes on at the end, whatever reading did to the shared offset.
         writer
@@ -138,8 +161,53 @@ impl<T: Serialize + DeserializeOwned> Default for Spill<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> Serialize for Spill<T> {
+    /// Each record as its text: serde_json's pretty printer copies it as it is.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.serialize_with(serializer, |record| record)
+        let mut seq = serializer.serialize_seq(Some(self.len))?;
+        let mut failed = None;
+        let read = self.for_each_text(|text| {
+            seq.serialize_element(&Text(text)).map_err(|e| {
+                let message = e.to_string();
+                failed = Some(e);
+                message
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        read.map_err(S::Error::custom)?;
+        seq.end()
+    }
+}
+
+/// A record's JSON text, serialized as serde_json serializes a [`RawValue`](serde_json::value::RawValue) (the same
+/// private name, which its serializers look for) without checking it again as
+/// `RawValue::from_str` would: this process wrote it from a record a moment ago, and
+/// checking cost as much as the rest of writing the document.
+struct Text<'a>(&'a str);
+
+/// The name serde_json gives a `RawValue` to its serializers.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+impl Serialize for Text<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut raw = serializer.serialize_struct(RAW_VALUE_TOKEN, 1)?;
+        raw.serialize_field(RAW_VALUE_TOKEN, self.0)?;
+        raw.end()
+    }
+}
+
+/// Copies `text` into `out` (emptied first) with [`INDENT`] after each line break.
+fn indent(text: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut lines = text.split(|&b| b == b'\n');
+    if let Some(first) = lines.next() {
+        out.extend_from_slice(first);
+    }
+    for line in lines {
+        out.push(b'\n');
+        out.extend_from_slice(INDENT);
+        out.extend_from_slice(line);
     }
 }
 
@@ -254,24 +322,49 @@ mod tests {
             })
             .unwrap();
         assert_eq!(back, rows);
+        assert_eq!(in_section(&spill), in_section(&rows));
+    }
+
+    /// `records` pretty-printed as a section of a document, where a simulation's
+    /// records go.
+    fn in_section(records: &impl Serialize) -> String {
+        let doc = std::collections::BTreeMap::from([("section", records)]);
+        serde_json::to_string_pretty(&doc).unwrap()
+    }
+
+    /// [`Text`] stands for serde_json's own raw value: should serde_json rename it, this
+    /// fails instead of documents gaining a struct.
+    #[test]
+    fn text_is_written_as_serde_json_writes_a_raw_value() {
+        let raw =
+            serde_json::value::RawValue::from_string("{\n  \"a\": [1, 2.5]\n}".into()).unwrap();
+        let text = Text(raw.get());
         assert_eq!(
-            serde_json::to_string_pretty(&spill).unwrap(),
-            serde_json::to_string_pretty(&rows).unwrap()
+            serde_json::to_string(&text).unwrap(),
+            serde_json::to_string(&raw).unwrap()
+        );
+        assert_eq!(
+            serde_json::to_value(&text).unwrap(),
+            serde_json::json!({"a": [1, 2.5]})
         );
     }
 
     #[test]
-    fn pretty_output_is_what_a_vector_gives() {
+    fn pretty_output_in_a_document_and_values_are_what_a_vector_gives() {
         let rows: Vec<serde_json::Value> = (0..5).map(|n| serde_json::json!({"n": n})).collect();
         let mut spill = Spill::new();
         for row in &rows {
             spill.push(row);
         }
-        assert_eq!(
-            serde_json::to_string_pretty(&spill).unwrap(),
-            serde_json::to_string_pretty(&rows).unwrap()
-        );
+        assert_eq!(in_section(&spill), in_section(&rows));
         let empty: Spill<serde_json::Value> = Spill::new();
-        assert_eq!(serde_json::to_string_pretty(&empty).unwrap(), "[]");
+        assert_eq!(
+            in_section(&empty),
+            in_section(&Vec::<serde_json::Value>::new())
+        );
+        assert_eq!(
+            serde_json::to_value(&spill).unwrap(),
+            serde_json::json!(rows)
+        );
     }
 }
