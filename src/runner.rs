@@ -510,8 +510,13 @@ impl Runner {
         join(&mut write.timers_set, &mut timers_set);
         join(&mut write.timers_clear, &mut timers_clear);
         if let Some(journal) = &mut self.journal {
-            write.ledger.extend_from_slice(&ledger);
-            write.firings.extend_from_slice(&firings);
+            if self.store.keeps_history() {
+                write.ledger.extend_from_slice(&ledger);
+                write.firings.extend_from_slice(&firings);
+            } else {
+                // The journal has them; a copy would only be counted and dropped.
+                write.history_rows += crate::store::history_row_count(&ledger, &firings);
+            }
             journal.push(Journaled {
                 ledger,
                 firings,

@@ -33,6 +33,7 @@ pub enum SimError {
 
 mod leaderboards;
 mod spill;
+mod text;
 
 use spill::Spill;
 
@@ -317,7 +318,7 @@ impl Serialize for Members<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for member in self.0 {
-            map.serialize_entry(&member.id, &member.view())?;
+            map.serialize_entry(&member.id, &crate::member::View(member))?;
         }
         map.end()
     }

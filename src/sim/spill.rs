@@ -23,6 +23,8 @@ use serde::de::DeserializeOwned;
 use serde::ser::{Error as _, SerializeSeq, SerializeStruct, Serializer};
 use serde::Serialize;
 
+use super::text::RecordText;
+
 /// What a record's text is indented by after each line break: two levels of the pretty
 /// printer's two spaces (document → section → record).
 const INDENT: &[u8] = b"    ";
@@ -55,21 +57,27 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
             kind: PhantomData,
         }
     }
+}
 
+impl<T: Serialize + DeserializeOwned + RecordText> Spill<T> {
     pub fn push(&mut self, record: &T) {
         let mut file = self.file.borrow_mut();
         let Some(writer) = file.as_mut() else {
             return;
         };
         self.scratch.clear();
-        let written = serde_json::to_writer_pretty(&mut self.scratch, record)
-            .map_err(io::Error::other)
-            .and_then(|()| {
-                indent(&self.scratch, &mut self.indented);
-                let len = u32::try_from(self.indented.len()).map_err(io::Error::other)?;
-                writer.write_all(&len.to_be_bytes())?;
-                writer.write_all(&self.indented)
-            });
+        self.indented.clear();
+        let text = if record.write_text(&mut self.indented) {
+            Ok(())
+        } else {
+            serde_json::to_writer_pretty(&mut self.scratch, record)
+                .map(|()| indent(&self.scratch, &mut self.indented))
+        };
+        let written = text.map_err(io::Error::other).and_then(|()| {
+            let len = u32::try_from(self.indented.len()).map_err(io::Error::other)?;
+            writer.write_all(&len.to_be_bytes())?;
+            writer.write_all(&self.indented)
+        });
         match written {
             Ok(()) => self.len += 1,
             Err(e) => {
@@ -78,7 +86,9 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
             }
         }
     }
+}
 
+impl<T: Serialize + DeserializeOwned> Spill<T> {
     /// Records pushed so far.
     pub fn len(&self) -> usize {
         self.len
@@ -274,6 +284,8 @@ mod tests {
         verdict: Verdict,
         data: serde_json::Value,
     }
+
+    impl crate::sim::text::RecordText for Shaped {}
 
     #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
     #[serde(tag = "status", rename_all = "lowercase")]

@@ -102,7 +102,7 @@ pub use keys::{KeyError, TimerKey};
 use keyspace::{Backing, Keyspace};
 use memory::Memory;
 pub use retention::{Trimmed, Verdict};
-pub use write::StepWrite;
+pub use write::{history_row_count, StepWrite};
 
 /// The value of a `seen` row. A status byte rather than a time: the store reads no clock.
 pub const SEEN_APPLIED: &[u8] = &[1];

@@ -192,6 +192,15 @@ impl Store {
         Ok(newest_first)
     }
 
+    /// Whether this store writes `history` rows ([`Store::in_memory_without_history`]
+    /// does not). A caller that keeps the ledger and firings elsewhere need not hand a
+    /// store that drops them a copy: [`StepWrite::history_rows`] numbers them instead.
+    /// A store that cannot be read answers true, the safe side.
+    pub fn keeps_history(&self) -> bool {
+        self.opened()
+            .map_or(true, |opened| opened.database.history_kept().is_ok())
+    }
+
     /// A member's history rows, oldest first (double-ended: newest first in reverse).
     fn history_rows(
         &self,

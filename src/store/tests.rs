@@ -597,6 +597,15 @@ fn a_store_without_history_numbers_its_rows_but_keeps_none() {
     assert!(store.firings("m-1", 10).is_err());
     assert!(store.ledger_all().is_err());
     assert!(store.trim_history(None, 10, at(0)).is_err());
+    assert!(!store.keeps_history());
+    assert!(Store::in_memory().unwrap().keeps_history());
+    // Rows a caller kept elsewhere are numbered as if written.
+    let counted = StepWrite {
+        history_rows: history_row_count(&[], &[firing("m-1", "r"), firing("m-2", "r")]),
+        ..StepWrite::default()
+    };
+    store.commit(&[counted]).unwrap();
+    assert_eq!(store.counters().history, 4);
     // Everything else is kept.
     assert_eq!(store.member("m-1").unwrap().unwrap().points, 5);
     assert!(store.seen("e-1").unwrap());

@@ -46,6 +46,15 @@ pub struct StepWrite {
     /// Members' rows in leaderboard rankings moved by this step: each `from` row
     /// removed, each `to` row written (see [`crate::leaderboard`]).
     pub leaderboards: Vec<crate::leaderboard::RankMove>,
+    /// History rows numbered but not written: the step's, when its ledger entries and
+    /// firings are kept elsewhere and the store keeps no history
+    /// ([`Store::keeps_history`]). Counted with [`history_row_count`].
+    pub history_rows: u64,
+}
+
+/// How many history rows `ledger` and `firings` make: one per member they touch.
+pub fn history_row_count(ledger: &[LedgerEntry], firings: &[Firing]) -> u64 {
+    history::row_count(ledger, firings)
 }
 
 impl Store {
@@ -154,6 +163,7 @@ fn prepare(
             // Numbered as if written, so the counters stay as they would be.
             next.history += history::row_count(&step.ledger, &step.firings);
         }
+        next.history += step.history_rows;
         for timer in &step.timers_clear {
             remove(&mut batch, TreeId::Timers, &timer.encode());
         }
