@@ -1,11 +1,13 @@
 //! What one step changes of the metrics: derived from the outcome and what the member
 //! was before it, so the engine's step knows nothing of them.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::prelude::ToPrimitive;
 
-use super::rows::{Kind, Tally};
+use super::rows::{Kind, RuleCounts, Tally};
 use crate::engine::Outcome;
 use crate::localtime;
 use crate::member::Member;
@@ -239,17 +241,17 @@ impl Tally {
         }
         let row = self.day(today);
         for firing in &outcome.firings {
-            row.rules.entry(firing.rule.clone()).or_default().firings += 1;
+            bump(&mut row.rules, &firing.rule, |counts| counts.firings += 1);
         }
         for failure in &outcome.failures {
-            row.rules.entry(failure.rule.clone()).or_default().failures += 1;
+            bump(&mut row.rules, &failure.rule, |counts| counts.failures += 1);
         }
         for entry in outcome
             .ledger
             .iter()
             .filter(|e| e.amount > 0 && !e.rule.is_empty())
         {
-            row.rules.entry(entry.rule.clone()).or_default().points += entry.amount;
+            bump(&mut row.rules, &entry.rule, |counts| counts.points += entry.amount);
         }
     }
 
@@ -493,5 +495,18 @@ rules: []
             now += Duration::minutes(17);
         }
         assert!(changes > 50, "the walk crossed {changes} phase changes");
+    }
+}
+
+/// Changes `rule`'s counts by `change`, naming the rule anew only the first time
+/// (most steps count rules the day's row already holds).
+fn bump(
+    rules: &mut BTreeMap<String, RuleCounts>,
+    rule: &str,
+    change: impl FnOnce(&mut RuleCounts),
+) {
+    match rules.get_mut(rule) {
+        Some(counts) => change(counts),
+        None => change(rules.entry(rule.to_owned()).or_default()),
     }
 }
