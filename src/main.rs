@@ -638,7 +638,9 @@ fn sim(
     let set = Arc::new(set);
     let until = until.map(|until| until.instant(set.settings.timezone));
     let doc = if events == "-" {
-        rally::sim::simulate_seeded(set, io::stdin().lock(), until, key)
+        // Not `stdin().lock()`: the lines are read on a thread of their own, and a lock
+        // stays on the thread that took it.
+        rally::sim::simulate_seeded(set, BufReader::new(io::stdin()), until, key)
     } else {
         let file = File::open(events).map_err(|e| format!("cannot open {events}: {e}"))?;
         rally::sim::simulate_seeded(set, BufReader::new(file), until, key)

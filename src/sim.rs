@@ -13,7 +13,6 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
-use crate::engine::{Firing, LedgerEntry, RuleFailure};
 use crate::feed::{self, FeedError, Line, Observer};
 use crate::member::{rfc3339, Member};
 use crate::outbox::{OutboxRow, Status};
@@ -29,27 +28,25 @@ pub enum SimError {
     Feed(#[from] FeedError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("recording the simulation: {0}")]
+    Record(String),
 }
 
 mod leaderboards;
 mod spill;
+mod spilling;
 mod text;
 
-use spill::Spill;
+use spilling::{Spilled, Spilling};
 
 /// Everything the simulation observed, in the order it happened. What grows with the
-/// events is spilled to disk (`spill.rs`): a simulation's memory grows with its members.
-#[derive(Default)]
+/// events is spilled to disk (`spill.rs`, by the writer thread of `spilling.rs`): a
+/// simulation's memory grows with its members.
 struct Record {
-    ledger: Spill<LedgerEntry>,
-    firings: Spill<Firing>,
-    failures: Spill<RuleFailure>,
-    /// As queued; deferred ones are settled as the document is written (see
-    /// [`Record::settle`]).
-    messages: Spill<OutboxRow>,
+    /// Ledger, firings, errors, messages and redemptions; messages as queued, deferred
+    /// ones settled as the document is written (see [`Record::settle`]).
+    spilled: Spilled,
     rejected: Vec<Value>,
-    /// Every redemption asked for, granted or refused, in order.
-    redemptions: Spill<crate::rewards::Redemption>,
     /// Per member, when their consent to marketing changed and to what (`Some(why)`
     /// withheld), in time order: what a deferred message finds when it goes out.
     /// Only events change it, and the record is kept as each event is seen.
@@ -59,7 +56,27 @@ struct Record {
 /// When a member's consent changed, and to what: `Some(why)` when withheld.
 type ConsentChange = (DateTime<Utc>, Option<&'static str>);
 
-impl Observer for Record {
+/// The [`Record`] while the run goes on. What needs the runner (consent) or is small
+/// (rejections) is kept on the runner's thread; the outcomes of the steps go to the
+/// writer thread (`spilling.rs`) to be spilled.
+struct Recording {
+    spilling: Spilling,
+    rejected: Vec<Value>,
+    consent: HashMap<String, Vec<ConsentChange>>,
+}
+
+impl Recording {
+    /// The record, once the writer thread has spilled every outcome.
+    fn finish(self) -> Result<Record, SimError> {
+        Ok(Record {
+            spilled: self.spilling.finish().map_err(SimError::Record)?,
+            rejected: self.rejected,
+            consent: self.consent,
+        })
+    }
+}
+
+impl Observer for Recording {
     fn seen(&mut self, runner: &mut Runner, line: Line) {
         match line {
             Line::Rejected { line, error } => {
@@ -80,7 +97,7 @@ impl Observer for Record {
             }
             Line::Accepted { member: None } | Line::Duplicate => {}
         }
-        self.absorb(runner.take_journal());
+        self.spilling.push(runner.take_journal());
     }
 }
 
@@ -93,7 +110,7 @@ impl Observer for Record {
 /// `random()` and friends draw under the zero key: the same draws in every run.
 pub fn simulate(
     rules: Arc<RuleSet>,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     until: Option<DateTime<Utc>>,
 ) -> Result<Simulation, SimError> {
     simulate_seeded(rules, input, until, RandomKey::default())
@@ -102,7 +119,7 @@ pub fn simulate(
 /// As [`simulate`], drawing under `key` (`rally sim --seed`).
 pub fn simulate_seeded(
     rules: Arc<RuleSet>,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     until: Option<DateTime<Utc>>,
     key: RandomKey,
 ) -> Result<Simulation, SimError> {
@@ -116,13 +133,15 @@ pub fn simulate_seeded(
 /// its clock already started (`rally test` starts each test at a fixed time with the
 /// members it describes). What those members' consent is at the start counts for their
 /// deferred messages.
+///
+/// Lines are read and parsed on a thread of their own ([`feed::feed_ahead`]).
 pub fn simulate_on(
     runner: Runner,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     until: Option<DateTime<Utc>>,
 ) -> Result<Simulation, SimError> {
     simulate_with(runner, |runner, record| {
-        feed::feed(runner, input, None, record)?;
+        feed::feed_ahead(runner, input, None, record)?;
         if let Some(until) = until {
             feed::advance(runner, until)?;
         }
@@ -138,51 +157,28 @@ pub fn simulate_with(
     drive: impl FnOnce(&mut Runner, &mut dyn Observer) -> Result<(), SimError>,
 ) -> Result<Simulation, SimError> {
     runner.keep_journal();
-    let mut record = Record::default();
+    let mut consent = HashMap::new();
     if let Some(start) = runner.now() {
         for member in runner.store().members()? {
             if let Some(why) = crate::policy::withheld_consent(&member) {
-                record
-                    .consent
-                    .insert(member.id.clone(), vec![(start, Some(why))]);
+                consent.insert(member.id.clone(), vec![(start, Some(why))]);
             }
         }
     }
-    drive(&mut runner, &mut record)?;
-    record.absorb(runner.take_journal());
+    let mut recording = Recording {
+        spilling: Spilling::start().map_err(SimError::Record)?,
+        rejected: Vec::new(),
+        consent,
+    };
+    // On an error the recording is dropped: the writer thread, hung up on, ends alone.
+    drive(&mut runner, &mut recording)?;
+    recording.spilling.push(runner.take_journal());
+    let record = recording.finish()?;
     let now = runner.now();
     document(&runner, record, now)
 }
 
 impl Record {
-    fn absorb(&mut self, outcomes: Vec<crate::runner::Journaled>) {
-        for outcome in outcomes {
-            for entry in &outcome.ledger {
-                self.ledger.push(entry);
-            }
-            for mut firing in outcome.firings {
-                // The rule-set version belongs to the daemon's history, not to a
-                // simulation.
-                firing.version.clear();
-                self.firings.push(&firing);
-            }
-            for failure in &outcome.failures {
-                self.failures.push(failure);
-            }
-            for redemption in &outcome.redemptions {
-                self.redemptions.push(redemption);
-            }
-            for mut row in outcome.messages {
-                // Channels are not contacted: a message due now counts as sent now.
-                if row.status == Status::Pending {
-                    row.status = Status::Sent;
-                    row.sent_at = Some(row.due);
-                }
-                self.messages.push(&row);
-            }
-        }
-    }
-
     /// A deferred message whose time has come by `now` goes out as the dispatcher
     /// would send it: at its due time, unless the member had unsubscribed or left by
     /// then (SPEC §2.6: consent is checked again when a message goes out).
@@ -224,6 +220,7 @@ struct Messages<'a> {
 impl Serialize for Messages<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.record
+            .spilled
             .messages
             .serialize_with(serializer, |row| self.record.settle(row, self.now).view())
     }
@@ -264,12 +261,12 @@ impl Serialize for Simulation {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // `rewards` and `redemptions` only when there is a catalog or a redemption:
         // documents of rule sets without rewards stay as they were.
-        let rewards = !self.rewards.is_empty() || self.record.redemptions.len() > 0;
+        let rewards = !self.rewards.is_empty() || self.record.spilled.redemptions.len() > 0;
         let boards = usize::from(self.leaderboards.is_some());
         let mut doc = serializer.serialize_map(Some((if rewards { 13 } else { 11 }) + boards))?;
         doc.serialize_entry("now", &self.now.map(rfc3339))?;
         doc.serialize_entry("members", &Members(&self.members))?;
-        doc.serialize_entry("ledger", &self.record.ledger)?;
+        doc.serialize_entry("ledger", &self.record.spilled.ledger)?;
         doc.serialize_entry(
             "messages",
             &Messages {
@@ -282,15 +279,15 @@ impl Serialize for Simulation {
         doc.serialize_entry("draws", &self.draws)?;
         if rewards {
             doc.serialize_entry("rewards", &self.rewards)?;
-            doc.serialize_entry("redemptions", &self.record.redemptions)?;
+            doc.serialize_entry("redemptions", &self.record.spilled.redemptions)?;
         }
         // Only rule sets with boards have the section: documents of the others read
         // as they always have.
         if let Some(boards) = &self.leaderboards {
             doc.serialize_entry("leaderboards", boards)?;
         }
-        doc.serialize_entry("firings", &self.record.firings)?;
-        doc.serialize_entry("errors", &self.record.failures)?;
+        doc.serialize_entry("firings", &self.record.spilled.firings)?;
+        doc.serialize_entry("errors", &self.record.spilled.failures)?;
         doc.serialize_entry("rejected", &self.record.rejected)?;
         // Last, and each row on one line as stored: the sections above read as they did.
         doc.serialize_entry("metrics", &MetricsRows(&self.metrics))?;
