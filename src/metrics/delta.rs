@@ -251,7 +251,9 @@ impl Tally {
             .iter()
             .filter(|e| e.amount > 0 && !e.rule.is_empty())
         {
-            bump(&mut row.rules, &entry.rule, |counts| counts.points += entry.amount);
+            bump(&mut row.rules, &entry.rule, |counts| {
+                counts.points += entry.amount
+            });
         }
     }
 
