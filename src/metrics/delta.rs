@@ -446,6 +446,19 @@ pub fn week_key(day: NaiveDate) -> String {
     key
 }
 
+/// Changes `rule`'s counts by `change`, naming the rule anew only the first time
+/// (most steps count rules the day's row already holds).
+fn bump(
+    rules: &mut BTreeMap<String, RuleCounts>,
+    rule: &str,
+    change: impl FnOnce(&mut RuleCounts),
+) {
+    match rules.get_mut(rule) {
+        Some(counts) => change(counts),
+        None => change(rules.entry(rule.to_owned()).or_default()),
+    }
+}
+
 #[cfg(test)]
 mod phases_tests {
     use super::*;
@@ -497,18 +510,5 @@ rules: []
             now += Duration::minutes(17);
         }
         assert!(changes > 50, "the walk crossed {changes} phase changes");
-    }
-}
-
-/// Changes `rule`'s counts by `change`, naming the rule anew only the first time
-/// (most steps count rules the day's row already holds).
-fn bump(
-    rules: &mut BTreeMap<String, RuleCounts>,
-    rule: &str,
-    change: impl FnOnce(&mut RuleCounts),
-) {
-    match rules.get_mut(rule) {
-        Some(counts) => change(counts),
-        None => change(rules.entry(rule.to_owned()).or_default()),
     }
 }
