@@ -79,7 +79,7 @@ rally() {
             engine="Rally's pure step (\`engine::step\` per event, members kept in a map)"
         else
             sims=$((sims + 1))
-            engine='`rally sim` end to end (process, rules, sled, output)'
+            engine='`rally sim` end to end (process start, rules, in-memory store, output document)'
         fi
         printf '%s\t%s\t%s\n' "$engine" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}" >>"$RESULTS"
     done <<<"$out"
