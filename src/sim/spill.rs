@@ -147,10 +147,23 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
         serializer: S,
         mut view: impl FnMut(T) -> V,
     ) -> Result<S::Ok, S::Error> {
+        self.serialize_texts(serializer, |seq, text| {
+            let record = serde_json::from_str(text).map_err(S::Error::custom)?;
+            seq.serialize_element(&view(record))
+        })
+    }
+
+    /// Serializes the records as a sequence, `element` writing each from its text.
+    /// The first error, the serializer's or the file's, ends it.
+    fn serialize_texts<S: Serializer>(
+        &self,
+        serializer: S,
+        mut element: impl FnMut(&mut S::SerializeSeq, &str) -> Result<(), S::Error>,
+    ) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(self.len))?;
         let mut failed = None;
-        let read = self.for_each(|record| {
-            seq.serialize_element(&view(record)).map_err(|e| {
+        let read = self.for_each_text(|text| {
+            element(&mut seq, text).map_err(|e| {
                 let message = e.to_string();
                 failed = Some(e);
                 message
@@ -173,20 +186,7 @@ impl<T: Serialize + DeserializeOwned> Default for Spill<T> {
 impl<T: Serialize + DeserializeOwned> Serialize for Spill<T> {
     /// Each record as its text: serde_json's pretty printer copies it as it is.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.len))?;
-        let mut failed = None;
-        let read = self.for_each_text(|text| {
-            seq.serialize_element(&Text(text)).map_err(|e| {
-                let message = e.to_string();
-                failed = Some(e);
-                message
-            })
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        read.map_err(S::Error::custom)?;
-        seq.end()
+        self.serialize_texts(serializer, |seq, text| seq.serialize_element(&Text(text)))
     }
 }
 
