@@ -138,6 +138,9 @@ pub struct Runner {
     started_at: Option<DateTime<Utc>>,
     /// What every step recorded, in order, when the caller wants it (`sim`).
     journal: Option<Vec<Journaled>>,
+    /// Whether the store keeps history rows, asked once when the journal starts: if
+    /// not, a journaled step's ledger and firings are only counted for it.
+    store_keeps_history: bool,
     /// The event journal kept in the store (the daemon, `import`): every input, with
     /// the step that took it.
     event_journal: Option<journal::Journal>,
@@ -201,6 +204,7 @@ impl Runner {
             finished_passes: Vec::new(),
             started_at: None,
             journal: None,
+            store_keeps_history: true,
             event_journal: None,
             credited: Report::default(),
             metrics,
@@ -212,6 +216,7 @@ impl Runner {
     /// Records what every step does from now on (see [`Runner::take_journal`]).
     pub fn keep_journal(&mut self) {
         self.journal = Some(Vec::new());
+        self.store_keeps_history = self.store.keeps_history();
     }
 
     pub fn take_journal(&mut self) -> Vec<Journaled> {
@@ -510,7 +515,7 @@ impl Runner {
         join(&mut write.timers_set, &mut timers_set);
         join(&mut write.timers_clear, &mut timers_clear);
         if let Some(journal) = &mut self.journal {
-            if self.store.keeps_history() {
+            if self.store_keeps_history {
                 write.ledger.extend_from_slice(&ledger);
                 write.firings.extend_from_slice(&firings);
             } else {
