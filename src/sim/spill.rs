@@ -94,7 +94,9 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
         self.len
     }
 
-    /// Calls `each` with every record, in order, read back from the file.
+    /// Calls `each` with every record, in order, read back from the file (the tests'
+    /// view of what was spilled).
+    #[cfg(test)]
     pub fn for_each(&self, mut each: impl FnMut(T) -> Result<(), String>) -> Result<(), String> {
         self.for_each_text(|text| {
             let record = serde_json::from_str(text).map_err(|e| e.to_string())?;
