@@ -14,11 +14,14 @@
 //! which events were applied; only the daemon removes rows.
 //!
 //! Rows are found by age through `seen_by_day` (the day of the event's `at`, then the
-//! id), written in the batch that writes the `seen` row: the lookup by id on every
-//! event stays one get, and a pass reads only the rows it removes. A row is removed
+//! ids of a group filed under it, see [`Record`]), written in the batch that writes
+//! the `seen` rows: the lookup by id on every event stays one get, and a pass reads
+//! only the rows it removes. A row is removed
 //! once its whole day is more than the window and a day behind the clock: the spare
 //! day keeps a wall clock set back by up to a day (the pass reads the wall clock, the
 //! step clock never goes back) from removing an id whose event would still be let in.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -82,27 +85,88 @@ fn spoken(window: Duration) -> String {
     }
 }
 
-/// Writes the `seen` row of `id` and, when `at` is known and the backend wants it,
-/// its `seen_by_day` row.
-pub(super) fn record(batch: &mut Batch, id: &str, at: Option<DateTime<Utc>>, indexed: bool) {
-    batch.insert(TreeId::Seen, keys::text_key(id), super::SEEN_APPLIED);
-    if let (Some(at), true) = (at, indexed) {
-        batch.insert(
-            TreeId::SeenByDay,
-            &keys::day_id(day(at), id),
-            sled::IVec::default(),
-        );
+/// The `seen` rows of a group and, for a backend that wants them, its `seen_by_day`
+/// rows: one per day its events fall on, keyed by the day and the first id filed under
+/// it, holding every id of the group filed under that day. One row per group rather
+/// than per event: every row written into sled's one tree costs a copy of its leaf,
+/// and the day's keys only grow, so a row per event split a leaf every few events.
+/// A row written before rows held lists has an empty value: its one id is in its key.
+pub(super) struct Record {
+    indexed: bool,
+    days: BTreeMap<u32, (String, Vec<u8>)>,
+}
+
+impl Record {
+    pub(super) fn new(indexed: bool) -> Record {
+        Record {
+            indexed,
+            days: BTreeMap::new(),
+        }
+    }
+
+    /// Writes the `seen` row of `id`, and files it under the day of `at` when `at` is
+    /// known.
+    pub(super) fn seen(&mut self, batch: &mut Batch, id: &str, at: Option<DateTime<Utc>>) {
+        batch.insert(TreeId::Seen, keys::text_key(id), super::SEEN_APPLIED);
+        if let (Some(at), true) = (at, self.indexed) {
+            let (_, ids) = self
+                .days
+                .entry(day(at))
+                .or_insert_with(|| (id.to_string(), Vec::new()));
+            push_id(ids, id);
+        }
+    }
+
+    pub(super) fn write(self, batch: &mut Batch) {
+        for (day, (first, ids)) in self.days {
+            batch.insert(TreeId::SeenByDay, &keys::day_id(day, &first), ids);
+        }
     }
 }
 
+/// An id in a `seen_by_day` row's list: its length (4 bytes, big-endian), then it.
+fn push_id(ids: &mut Vec<u8>, id: &str) {
+    let length = u32::try_from(id.len()).unwrap_or(u32::MAX);
+    ids.extend_from_slice(&length.to_be_bytes());
+    ids.extend_from_slice(id.as_bytes());
+}
+
+/// The ids of a `seen_by_day` row: the list in its value, or the one id in its key.
+fn row_ids(key: &[u8], value: &[u8]) -> Result<Vec<String>, StoreError> {
+    let corrupt = |message: &str| StoreError::corrupt(TreeId::SeenByDay.name(), key, message);
+    if value.is_empty() {
+        let (_, id) = keys::decode_day_id(key)
+            .map_err(|e| StoreError::corrupt(TreeId::SeenByDay.name(), key, e))?;
+        return Ok(vec![id]);
+    }
+    let mut ids = Vec::new();
+    let mut rest = value;
+    while !rest.is_empty() {
+        let (length, after) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt("an id's length is cut short"))?;
+        let length = u32::from_be_bytes(*length) as usize;
+        if after.len() < length {
+            return Err(corrupt("an id is cut short"));
+        }
+        let (id, after) = after.split_at(length);
+        let id = std::str::from_utf8(id).map_err(|_| corrupt("an id is not UTF-8"))?;
+        ids.push(id.to_string());
+        rest = after;
+    }
+    Ok(ids)
+}
+
 impl Store {
-    /// Removes up to `max` ids of events filed under days before `first_kept` (see
-    /// [`first_kept_day`]), each `seen` row with its `seen_by_day` row, in one batch;
-    /// returns how many, and `next` when there may be more. Each call starts from
-    /// the oldest day: what the last one removed is gone.
+    /// Removes the ids of events filed under days before `first_kept` (see
+    /// [`first_kept_day`]) from up to `max` `seen_by_day` rows (a group's ids each),
+    /// each `seen` row with its `seen_by_day` row, in one batch; returns how many ids,
+    /// and `next` when there may be more. Each call starts from the oldest day: what
+    /// the last one removed is gone.
     pub fn trim_seen(&self, max: usize, first_kept: u32) -> Result<super::Trimmed<()>, StoreError> {
         let opened = self.opened()?;
         let mut batch = Batch::default();
+        let mut rows = 0;
         let mut removed = 0;
         for row in opened
             .keyspaces
@@ -110,15 +174,16 @@ impl Store {
             .range(..keys::day_prefix(first_kept))
             .take(max)
         {
-            let (key, _) =
+            let (key, value) =
                 row.map_err(StoreError::sled("scanning the seen events to trim them"))?;
-            let (_, id) = keys::decode_day_id(&key)
-                .map_err(|e| StoreError::corrupt(TreeId::SeenByDay.name(), &key, e))?;
+            for id in row_ids(&key, &value)? {
+                batch.remove(TreeId::Seen, keys::text_key(&id));
+                removed += 1;
+            }
             batch.remove(TreeId::SeenByDay, &key);
-            batch.remove(TreeId::Seen, keys::text_key(&id));
-            removed += 1;
+            rows += 1;
         }
-        if removed > 0 {
+        if rows > 0 {
             opened
                 .database
                 .apply(batch)
@@ -126,7 +191,7 @@ impl Store {
         }
         Ok(super::Trimmed {
             removed,
-            next: (removed == max).then_some(()),
+            next: (rows == max).then_some(()),
         })
     }
 }
@@ -153,7 +218,64 @@ mod tests {
     on_both_backends!(
         trimming_forgets_the_ids_of_days_before_the_first_kept_and_keeps_the_rest,
         an_id_written_without_its_time_is_never_forgotten,
+        a_group_files_its_ids_in_one_row_per_day_and_rows_of_one_id_still_trim,
     );
+
+    fn a_group_files_its_ids_in_one_row_per_day_and_rows_of_one_id_still_trim(
+        fresh: fn() -> Store,
+    ) {
+        let store = fresh();
+        let group: Vec<StepWrite> = [
+            ("a-1", "2026-01-01T08:00:00Z"),
+            ("b-1", "2026-01-02T08:00:00Z"),
+            // Ids are any text: a length and a NUL inside one are kept as they are.
+            ("a-2\u{0}\u{0}\u{0}\u{3}x", "2026-01-01T09:00:00Z"),
+            ("b-2", "2026-01-02T09:00:00Z"),
+        ]
+        .into_iter()
+        .map(|(id, at)| StepWrite {
+            event_id: Some(id.into()),
+            event_at: Some(t(at)),
+            ..StepWrite::default()
+        })
+        .collect();
+        store.commit(&group).unwrap();
+        let opened = store.opened().unwrap();
+        assert_eq!(opened.keyspaces.seen_by_day.len(), 2, "a row per day");
+        // A row written before rows held lists: the id in its key, an empty value.
+        let old_day = day(t("2026-01-01T10:00:00Z"));
+        applied(&store, "old", t("2026-01-01T10:00:00Z"));
+        opened
+            .keyspaces
+            .seen_by_day
+            .insert(keys::day_id(old_day, "old"), sled::IVec::default())
+            .unwrap();
+        let first_kept = day(t("2026-01-02T00:00:00Z"));
+        let trimmed = store.trim_seen(10, first_kept).unwrap();
+        assert_eq!((trimmed.removed, trimmed.next), (3, None));
+        assert_eq!(
+            remembered(
+                &store,
+                &["a-1", "a-2\u{0}\u{0}\u{0}\u{3}x", "old", "b-1", "b-2"]
+            ),
+            [false, false, false, true, true]
+        );
+        assert_eq!(opened.keyspaces.seen_by_day.len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_list_is_reported_as_corrupt_not_read_past() {
+        let key = keys::day_id(1, "a");
+        let mut ids = Vec::new();
+        push_id(&mut ids, "a");
+        push_id(&mut ids, "bcd");
+        assert_eq!(row_ids(&key, &ids).unwrap(), ["a", "bcd"]);
+        // 5 bytes are the whole first id: a list of one.
+        for cut in (1..ids.len()).filter(|cut| *cut != 5) {
+            let error = row_ids(&key, &ids[..cut]).unwrap_err().to_string();
+            assert!(error.contains("cut short"), "{cut}: {error}");
+        }
+    }
 
     fn trimming_forgets_the_ids_of_days_before_the_first_kept_and_keeps_the_rest(
         fresh: fn() -> Store,

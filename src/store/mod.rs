@@ -20,8 +20,9 @@
 //! | `tickets` | `0x06` | ticket number | the caller's bytes |
 //! | `meta` | `0x07` | name | the caller's bytes; `store.*` names hold the store's counters |
 //! | `outbox_by_member` | `0x08` | member ⊕ seq | empty: the outbox row `seq` is addressed to `member` |
+//! | `journal` | `0x09` | seq of the row's first entry | a run of journal entries with consecutive numbers, one JSON text per line (see [`journal`]) |
 //! | `leaderboards` | `0x0A` | board ⊕ period ⊕ score (descending) ⊕ reached ⊕ member ([`keys::RankKey`]) | empty: the member's place in that period (see [`ranks`]) |
-//! | `seen_by_day` | `0x0B` | day of the event's `at` ⊕ event id ([`keys::day_id`]) | empty: the `seen` row of that id, found by age (see [`dedup`]) |
+//! | `seen_by_day` | `0x0B` | day of the event's `at` ⊕ the first event id filed ([`keys::day_id`]) | the ids of a group's events of that day, each a 4-byte length and the id; empty in rows of one id written before (see [`dedup`]) |
 //!
 //! Invariants:
 //! - [`Store::commit`] writes a whole group of steps with one `Tree::apply_batch`:
@@ -80,7 +81,7 @@ mod durable;
 mod error;
 mod faults;
 mod history;
-mod journal_trim;
+mod journal;
 pub mod keys;
 mod keyspace;
 mod memory;

@@ -304,21 +304,6 @@ impl Store {
         last_number(&self.opened()?.keyspaces.outbox)
     }
 
-    /// Up to `max` journal entries from sequence number `from` on, in order.
-    pub fn journal_scan(&self, from: u64, max: usize) -> Result<Vec<Row<u64>>, StoreError> {
-        let rows = self
-            .opened()?
-            .keyspaces
-            .journal
-            .range(keys::u64_key(from)..);
-        numbered_rows(rows.take(max), TreeId::Journal)
-    }
-
-    /// The highest journal sequence number in use: where a writer resumes numbering.
-    pub fn journal_last(&self) -> Result<Option<u64>, StoreError> {
-        last_number(&self.opened()?.keyspaces.journal)
-    }
-
     pub fn ticket(&self, number: u64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .opened()?

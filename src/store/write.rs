@@ -40,8 +40,9 @@ pub struct StepWrite {
     pub meta_put: Vec<(String, Vec<u8>)>,
     /// Meta names removed (after this step's puts).
     pub meta_remove: Vec<String>,
-    /// Journal entries (`journal.rs` in the runner), keyed by a sequence number the
-    /// caller assigns (see [`Store::journal_last`]): stored with the step they record.
+    /// Journal entries (`journal.rs` in the runner), each one line of compact JSON,
+    /// keyed by a sequence number the caller assigns (see [`Store::journal_last`]):
+    /// stored with the step they record, a group's consecutive entries in one row.
     pub journal: Vec<(u64, Vec<u8>)>,
     /// Members' rows in leaderboard rankings moved by this step: each `from` row
     /// removed, each `to` row written (see [`crate::leaderboard`]).
@@ -140,6 +141,8 @@ fn prepare(
 ) -> Result<(Batch, Counters), StoreError> {
     let mut next = counters;
     let mut batch = Batch::default();
+    let mut journal = super::journal::Runs::default();
+    let mut seen = super::dedup::Record::new(form.seen_by_day);
     for step in group.iter_mut() {
         if form.decoded_members {
             for member in step.members.drain(..) {
@@ -198,12 +201,7 @@ fn prepare(
             remove(&mut batch, TreeId::Meta, keys::text_key(name));
         }
         for (seq, entry) in &step.journal {
-            put(
-                &mut batch,
-                TreeId::Journal,
-                &keys::u64_key(*seq),
-                entry.as_slice(),
-            );
+            journal.push(*seq, entry);
         }
         for moved in &step.leaderboards {
             let (remove_key, put_key) = super::ranks::row_keys(moved);
@@ -213,9 +211,11 @@ fn prepare(
             put(&mut batch, TreeId::Leaderboards, &put_key, IVec::default());
         }
         if let Some(event_id) = &step.event_id {
-            super::dedup::record(&mut batch, event_id, step.event_at, form.seen_by_day);
+            seen.seen(&mut batch, event_id, step.event_at);
         }
     }
+    journal.write(&mut batch);
+    seen.write(&mut batch);
     if next.history != counters.history {
         let value = keys::u64_key(next.history);
         put(
