@@ -383,17 +383,7 @@ impl Runner {
         };
         write.event_id = Some(event.id.clone());
         write.event_at = Some(event.at_utc());
-        // The event's JSON is built only for a journal that keeps it: `sim` and
-        // replay keep none and should not pay for one.
-        if self.keeps_journal() {
-            self.record(
-                &mut write,
-                journal::Entry::Event {
-                    at: now,
-                    event: event.to_json(),
-                },
-            );
-        }
+        self.record_event(&mut write, now, event);
         self.open.add_event(event.id.clone());
         let owned;
         let (event, member) = match ticket_member {

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::fanout::Pace;
 use super::Runner;
+use crate::event::Event;
 use crate::script::RandomKey;
 use crate::store::{StepWrite, StoreError};
 
@@ -119,6 +120,38 @@ mod optional_utc {
     }
 }
 
+/// A [`JournalLine`] of an [`Entry::Event`], borrowing the event: its fields in the
+/// order the line's serialization gives them.
+#[derive(Serialize)]
+struct EventLine<'a> {
+    seq: u64,
+    kind: &'static str,
+    #[serde(with = "crate::engine::outcome::utc")]
+    at: DateTime<Utc>,
+    event: EventJson<'a>,
+}
+
+/// [`Event::to_json`] as it serializes, without building it.
+struct EventJson<'a>(&'a Event);
+
+impl Serialize for EventJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let event = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &event.id)?;
+        map.serialize_entry("type", &event.kind)?;
+        if let Some(member) = &event.member {
+            map.serialize_entry("member", member)?;
+        }
+        if let Some(at) = event.at {
+            map.serialize_entry("at", &crate::member::rfc3339(at.with_timezone(&Utc)))?;
+        }
+        map.serialize_entry("data", &event.data)?;
+        map.end()
+    }
+}
+
 /// Where the runner is in the journal it keeps.
 #[derive(Debug)]
 pub(super) struct Journal {
@@ -158,6 +191,26 @@ impl Runner {
         let line = JournalLine {
             seq: journal.next,
             entry,
+        };
+        journal.next += 1;
+        write
+            .journal
+            .push((line.seq, serde_json::to_vec(&line).unwrap_or_default()));
+    }
+
+    /// Records the event whose step runs at `at`: the same line as
+    /// [`Entry::Event`] with the event's JSON ([`Event::to_json`]), written straight
+    /// from the event rather than through a copy of it as a JSON value (every
+    /// accepted event in the daemon and `import` is journaled).
+    pub(super) fn record_event(&mut self, write: &mut StepWrite, at: DateTime<Utc>, event: &Event) {
+        let Some(journal) = &mut self.event_journal else {
+            return;
+        };
+        let line = EventLine {
+            seq: journal.next,
+            kind: "event",
+            at,
+            event: EventJson(event),
         };
         journal.next += 1;
         write
@@ -224,4 +277,46 @@ pub fn journal_lines(
                 .map_err(|e| StoreError::corrupt("journal", &seq.to_be_bytes(), e))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{parse_line, AtPolicy};
+
+    /// The line written straight from the event is the line of the entry built the
+    /// long way, byte for byte: `rally replay` and `export` read either.
+    #[test]
+    fn an_event_line_is_the_entry_it_stands_for_byte_for_byte() {
+        let at: DateTime<Utc> = "2026-11-01T10:00:00.250Z".parse().unwrap();
+        let lines = [
+            r#"{"id":"e-1","type":"checkin","member":"m-1","at":"2026-11-01T09:59:59Z"}"#,
+            r#"{"id":"e\"2/","type":"purchase","member":"ünï ✓","at":"2026-11-01T12:00:00.5+08:00","data":{"amount":12.5,"n":3,"f":1.5,"nested":{"a":[1,null,true]},"z":"\t\u0000\n"}}"#,
+            r#"{"id":"e-3","type":"rally.ticket.ack","at":"2026-11-01T09:00:00Z","data":{"ticket":"T-1","b":2,"a":1}}"#,
+        ];
+        for (n, text) in lines.into_iter().enumerate() {
+            let event = parse_line(text, AtPolicy::Required).unwrap();
+            let seq = n as u64 + 7;
+            let direct = serde_json::to_vec(&EventLine {
+                seq,
+                kind: "event",
+                at,
+                event: EventJson(&event),
+            })
+            .unwrap();
+            let long_way = serde_json::to_vec(&JournalLine {
+                seq,
+                entry: Entry::Event {
+                    at,
+                    event: event.to_json(),
+                },
+            })
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                String::from_utf8(long_way).unwrap(),
+                "{text}"
+            );
+        }
+    }
 }
