@@ -3,10 +3,11 @@
 //!
 //! A row holds a run of entries with consecutive numbers, keyed by the first; its
 //! value is their texts, one JSON text per line, so the entry on line `i` is number
-//! `key + i`. A group commit writes its entries as one row: every row written into
-//! sled's one tree costs a copy of its leaf, and the journal's keys only grow, so one
-//! row per event made a leaf split every few events. A row written one entry at a
-//! time (before rows held runs) is a run of one, and reads the same.
+//! `key + i`. A group commit writes its entries as a few rows of up to
+//! [`ROW_BYTES`]: every row written into sled's one tree costs a copy of its leaf, and
+//! the journal's keys only grow, so one row per event made a leaf split every few
+//! events. A row written one entry at a time (before rows held runs) is a run of one,
+//! and reads the same.
 //!
 //! Removing old entries walks from the oldest row and stops at the first entry it
 //! keeps: entries are numbered in step order and their times never go back. Rule
@@ -27,6 +28,13 @@ use super::{Store, StoreError, TreeId};
 /// appears escaped.
 const NEWLINE: u8 = b'\n';
 
+/// A row grows to about this size, then the group's next entries start another.
+/// sled writes a leaf (up to 17 rows) as a file of its own once it is over 128 KiB
+/// (a blob, then synced on its own), and rewrites the journal's last leaf every few
+/// inserts: rows of a group's whole journal (30 KiB for 150 events) made that a new
+/// blob file every few groups. 17 rows of this size stay under it.
+const ROW_BYTES: usize = 4 * 1024;
+
 /// The journal entries of a group, gathered into rows of consecutive numbers as the
 /// group's steps are prepared.
 #[derive(Default)]
@@ -40,7 +48,9 @@ impl Runs {
     pub(super) fn push(&mut self, seq: u64, entry: &[u8]) {
         debug_assert!(!entry.contains(&NEWLINE), "a journal entry is one line");
         match &mut self.open {
-            Some((first, count, lines)) if *first + *count == seq => {
+            Some((first, count, lines))
+                if *first + *count == seq && lines.len() + entry.len() < ROW_BYTES =>
+            {
                 lines.push(NEWLINE);
                 lines.extend_from_slice(entry);
                 *count += 1;
@@ -212,6 +222,7 @@ mod tests {
 
     on_both_backends!(
         a_groups_entries_are_one_row_read_back_one_by_one_from_anywhere,
+        a_large_group_is_rows_of_about_row_bytes_and_reads_across_them,
         rows_of_one_entry_and_runs_read_alike_and_gaps_start_a_new_row,
         trimming_part_of_a_row_keeps_the_armed_files_and_the_newer_entries,
     );
@@ -256,6 +267,27 @@ mod tests {
         assert_eq!(seqs(&store, 3, 100), [3, 4, 5], "from inside the row");
         assert_eq!(seqs(&store, 2, 2), [2, 3], "at most max");
         assert_eq!(seqs(&store, 6, 100), Vec::<u64>::new());
+    }
+
+    fn a_large_group_is_rows_of_about_row_bytes_and_reads_across_them(fresh: fn() -> Store) {
+        let store = fresh();
+        let at = "2026-01-01T00:00:00Z";
+        let group: Vec<StepWrite> = (1..=400)
+            .map(|seq| step(vec![entry(seq, "event", at)]))
+            .collect();
+        store.commit(&group).unwrap();
+        let opened = store.opened().unwrap();
+        let sizes: Vec<usize> = opened
+            .keyspaces
+            .journal
+            .iter()
+            .map(|row| row.unwrap().1.len())
+            .collect();
+        assert!(sizes.len() > 1, "{sizes:?}");
+        assert!(sizes.iter().all(|size| *size < ROW_BYTES), "{sizes:?}");
+        assert_eq!(seqs(&store, 0, 1000), (1..=400).collect::<Vec<_>>());
+        assert_eq!(seqs(&store, 150, 3), [150, 151, 152]);
+        assert_eq!(store.journal_last().unwrap(), Some(400));
     }
 
     fn rows_of_one_entry_and_runs_read_alike_and_gaps_start_a_new_row(fresh: fn() -> Store) {
