@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 
 use super::durable::DataFiles;
-use super::{refuse_older_layout, CacheSize, StoreError, TREE};
+use super::{refuse_older_layout, waiting_for_lock, CacheSize, StoreError, TREE};
 
 /// Rows copied per batch: bounds the memory a copy holds, whatever the size.
 const BATCH: usize = 10_000;
@@ -77,12 +77,16 @@ pub fn compact(dir: &Path) -> Result<Compacted, StoreError> {
     let rows = {
         // sled's own default cache (1 GiB) for each of two databases would make a
         // copy of a large directory cost more memory than the daemon itself.
-        let old = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(None)
-            .cache_capacity(CacheSize::DEFAULT.bytes)
-            .open()
-            .map_err(StoreError::sled("opening the database to compact it"))?;
+        // A store of this process closed just before (a test, a tool that stopped
+        // its daemon in-process) may still hold the lock for a moment.
+        let old = waiting_for_lock(|| {
+            sled::Config::new()
+                .path(dir)
+                .flush_every_ms(None)
+                .cache_capacity(CacheSize::DEFAULT.bytes)
+                .open()
+                .map_err(StoreError::sled("opening the database to compact it"))
+        })?;
         refuse_older_layout(&old, dir)?;
         let source = old
             .open_tree(TREE)
@@ -142,11 +146,13 @@ pub(super) fn refuse_interrupted(dir: &Path) -> Result<(), StoreError> {
 
 /// The rows of the database in `dir`, for the report of a finished interrupted swap.
 fn count_rows(dir: &Path) -> Result<u64, StoreError> {
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(CacheSize::DEFAULT.bytes)
-        .open()
-        .map_err(StoreError::sled("opening the compacted database"))?;
+    let db = waiting_for_lock(|| {
+        sled::Config::new()
+            .path(dir)
+            .cache_capacity(CacheSize::DEFAULT.bytes)
+            .open()
+            .map_err(StoreError::sled("opening the compacted database"))
+    })?;
     let tree = db
         .open_tree(TREE)
         .map_err(StoreError::sled("opening the tree"))?;
@@ -196,10 +202,15 @@ mod tests {
             "{compacted:?}: the removed rows' space is given back"
         );
         assert!(!sibling(&dir, "precompact").exists());
-        let store = Store::open(&dir).unwrap();
+        let store = reopen(&dir).unwrap();
         assert_eq!(store.member_count().unwrap(), 2_000);
         assert!(store.member("m-1999").unwrap().is_some());
         assert!(!store.seen(&format!("e-1-{}", "x".repeat(1_000))).unwrap());
+    }
+
+    /// Opens `dir` after a database of this process closed it a moment ago.
+    fn reopen(dir: &Path) -> Result<Store, StoreError> {
+        waiting_for_lock(|| Store::open(dir))
     }
 
     /// A store of `n` members in `dir`, synced and closed.
@@ -224,7 +235,7 @@ mod tests {
         // durable, the original moved aside, no `dir`.
         members(&sibling(&dir, "compacting"), 3);
         std::fs::rename(&dir, sibling(&dir, "precompact")).unwrap();
-        let refused = Store::open(&dir).map(|_| ()).unwrap_err();
+        let refused = reopen(&dir).map(|_| ()).unwrap_err();
         assert!(
             matches!(refused, StoreError::CompactInterrupted { .. }),
             "{refused}"
@@ -234,7 +245,7 @@ mod tests {
         assert_eq!(finished.rows, count_rows(&dir).unwrap());
         assert!(!sibling(&dir, "precompact").exists());
         assert!(!sibling(&dir, "compacting").exists());
-        assert_eq!(Store::open(&dir).unwrap().member_count().unwrap(), 3);
+        assert_eq!(reopen(&dir).unwrap().member_count().unwrap(), 3);
     }
 
     #[test]
@@ -245,6 +256,6 @@ mod tests {
         members(&sibling(&dir, "precompact"), 5);
         compact(&dir).unwrap();
         assert!(!sibling(&dir, "precompact").exists());
-        assert_eq!(Store::open(&dir).unwrap().member_count().unwrap(), 2);
+        assert_eq!(reopen(&dir).unwrap().member_count().unwrap(), 2);
     }
 }

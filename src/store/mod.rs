@@ -558,17 +558,22 @@ fn open_dir(dir: &Path, cache: CacheSize, faults: &Arc<Faults>) -> Result<Opened
     Opened::new(db, Some(files), faults)
 }
 
-/// [`open_dir`], retrying while the database just dropped still holds its lock: sled
-/// 0.34 releases it from a background thread some moments after the drop
-/// (spacejam/sled#1234).
+/// [`open_dir`], retrying while the database just dropped still holds its lock.
 fn open_dir_retrying(
     dir: &Path,
     cache: CacheSize,
     faults: &Arc<Faults>,
 ) -> Result<Opened, StoreError> {
+    waiting_for_lock(|| open_dir(dir, cache, faults))
+}
+
+/// Runs `open` again while it fails because a database this process just dropped
+/// still holds the files' lock, for up to [`REOPEN_WAIT`]: sled 0.34 releases it from
+/// a background thread some moments after the drop (spacejam/sled#1234).
+fn waiting_for_lock<T>(mut open: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
     let deadline = Instant::now() + REOPEN_WAIT;
     loop {
-        match open_dir(dir, cache, faults) {
+        match open() {
             Err(StoreError::Sled { source, .. })
                 if source.to_string().contains("could not acquire lock")
                     && Instant::now() < deadline =>

@@ -54,23 +54,10 @@ fn event_step(event: &str, member: &str, points: i64) -> StepWrite {
     }
 }
 
-/// Opens a directory that a store or sled db in this process has just dropped. sled
-/// 0.34 releases its file lock from a background thread some moments after the drop
-/// (spacejam/sled#1234), so an immediate open can fail on the lock: retry that, and
-/// only that, for a while.
+/// Opens a directory that a store or sled db in this process has just dropped (see
+/// [`super::waiting_for_lock`]).
 fn reopen(dir: &std::path::Path) -> Result<Store, StoreError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        match Store::open(dir) {
-            Err(StoreError::Sled { source, .. })
-                if source.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            result => return result,
-        }
-    }
+    super::waiting_for_lock(|| Store::open(dir))
 }
 
 #[test]
