@@ -91,9 +91,14 @@ fn spoken(window: Duration) -> String {
 /// than per event: every row written into sled's one tree costs a copy of its leaf,
 /// and the day's keys only grow, so a row per event split a leaf every few events.
 /// A row written before rows held lists has an empty value: its one id is in its key.
+/// A day's row holds up to [`ROW_BYTES`](super::ROW_BYTES) of ids; a group with more
+/// that day (a large request) files the rest in further rows, each keyed by its own
+/// first id.
 pub(super) struct Record {
     indexed: bool,
+    /// Each day's row being gathered: its first id, and the ids.
     days: BTreeMap<u32, (String, Vec<u8>)>,
+    full: Vec<(u32, String, Vec<u8>)>,
 }
 
 impl Record {
@@ -101,6 +106,7 @@ impl Record {
         Record {
             indexed,
             days: BTreeMap::new(),
+            full: Vec::new(),
         }
     }
 
@@ -109,16 +115,29 @@ impl Record {
     pub(super) fn seen(&mut self, batch: &mut Batch, id: &str, at: Option<DateTime<Utc>>) {
         batch.insert(TreeId::Seen, keys::text_key(id), super::SEEN_APPLIED);
         if let (Some(at), true) = (at, self.indexed) {
-            let (_, ids) = self
+            let day = day(at);
+            let (first, ids) = self
                 .days
-                .entry(day(at))
+                .entry(day)
                 .or_insert_with(|| (id.to_string(), Vec::new()));
+            if !ids.is_empty() && ids.len() + 4 + id.len() > super::ROW_BYTES {
+                let full = (
+                    std::mem::replace(first, id.to_string()),
+                    std::mem::take(ids),
+                );
+                self.full.push((day, full.0, full.1));
+            }
             push_id(ids, id);
         }
     }
 
     pub(super) fn write(self, batch: &mut Batch) {
-        for (day, (first, ids)) in self.days {
+        let rows = self.full.into_iter().chain(
+            self.days
+                .into_iter()
+                .map(|(day, (first, ids))| (day, first, ids)),
+        );
+        for (day, first, ids) in rows {
             batch.insert(TreeId::SeenByDay, &keys::day_id(day, &first), ids);
         }
     }
@@ -261,6 +280,43 @@ mod tests {
             [false, false, false, true, true]
         );
         assert_eq!(opened.keyspaces.seen_by_day.len(), 1);
+    }
+
+    #[test]
+    fn a_large_group_files_a_days_ids_in_rows_of_about_row_bytes() {
+        let store = Store::open_temporary().unwrap();
+        let at = t("2026-01-01T08:00:00Z");
+        let ids: Vec<String> = (0..1_000).map(|n| format!("event-{n:05}")).collect();
+        let group: Vec<StepWrite> = ids
+            .iter()
+            .map(|id| StepWrite {
+                event_id: Some(id.clone()),
+                event_at: Some(at),
+                ..StepWrite::default()
+            })
+            .collect();
+        store.commit(&group).unwrap();
+        let opened = store.opened().unwrap();
+        let rows: Vec<(sled::IVec, sled::IVec)> = opened
+            .keyspaces
+            .seen_by_day
+            .iter()
+            .map(|row| row.unwrap())
+            .collect();
+        assert!(rows.len() > 1);
+        assert!(rows
+            .iter()
+            .all(|(_, ids)| ids.len() <= crate::store::ROW_BYTES));
+        let filed: Vec<String> = rows
+            .iter()
+            .flat_map(|(key, ids)| row_ids(key, ids).unwrap())
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(filed, sorted, "every id filed once, rows in key order");
+        let trimmed = store.trim_seen(10_000, day(at) + 1).unwrap();
+        assert_eq!(trimmed.removed, 1_000);
+        assert_eq!(opened.keyspaces.seen_by_day.len(), 0);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! A row holds a run of entries with consecutive numbers, keyed by the first; its
 //! value is their texts, one JSON text per line, so the entry on line `i` is number
 //! `key + i`. A group commit writes its entries as a few rows of up to
-//! [`ROW_BYTES`]: every row written into sled's one tree costs a copy of its leaf, and
+//! [`ROW_BYTES`](super::ROW_BYTES): every row written into sled's one tree costs a copy of its leaf, and
 //! the journal's keys only grow, so one row per event made a leaf split every few
 //! events. A row written one entry at a time (before rows held runs) is a run of one,
 //! and reads the same.
@@ -22,18 +22,11 @@ use super::keys;
 use super::read::Row;
 use super::retention::Trimmed;
 use super::write::Batch;
-use super::{Store, StoreError, TreeId};
+use super::{Store, StoreError, TreeId, ROW_BYTES};
 
 /// Separates entries in a row; an entry is compact JSON, where a newline only
 /// appears escaped.
 const NEWLINE: u8 = b'\n';
-
-/// A row grows to about this size, then the group's next entries start another.
-/// sled writes a leaf (up to 17 rows) as a file of its own once it is over 128 KiB
-/// (a blob, then synced on its own), and rewrites the journal's last leaf every few
-/// inserts: rows of a group's whole journal (30 KiB for 150 events) made that a new
-/// blob file every few groups. 17 rows of this size stay under it.
-const ROW_BYTES: usize = 4 * 1024;
 
 /// The journal entries of a group, gathered into rows of consecutive numbers as the
 /// group's steps are prepared.

@@ -504,6 +504,14 @@ impl Store {
     }
 }
 
+/// A row that gathers what a group wrote (journal entries, the ids of a day's events)
+/// grows to about this size, then the group's next ones start another. sled writes a
+/// leaf (up to 17 rows) as a file of its own once it is over 128 KiB (a blob, synced
+/// on its own), and rewrites the last leaf of a keyspace whose keys only grow every
+/// few inserts: rows of a group's whole journal (30 KiB for 150 events) made that a new
+/// blob file every few groups. 17 rows of this size stay under it.
+const ROW_BYTES: usize = 4 * 1024;
+
 /// How long [`Store::reopen`] waits for sled to let go of its lock on the files.
 const REOPEN_WAIT: Duration = Duration::from_secs(5);
 
