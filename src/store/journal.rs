@@ -75,8 +75,9 @@ fn entries(first: u64, value: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
         .map(|(line, seq)| (seq, line))
 }
 
+/// A row's key: the number of its first entry.
 fn row_number(key: &[u8]) -> Result<u64, StoreError> {
-    keys::decode_u64(key).map_err(|e| StoreError::corrupt(TreeId::Journal.name(), key, e))
+    super::read::number(TreeId::Journal, key)
 }
 
 impl Store {

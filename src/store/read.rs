@@ -348,7 +348,7 @@ fn timer_key(key: &[u8]) -> Result<TimerKey, StoreError> {
     TimerKey::decode(key).map_err(|e| StoreError::corrupt(TreeId::Timers.name(), key, e))
 }
 
-fn number(tree: TreeId, key: &[u8]) -> Result<u64, StoreError> {
+pub(super) fn number(tree: TreeId, key: &[u8]) -> Result<u64, StoreError> {
     keys::decode_u64(key).map_err(|e| StoreError::corrupt(tree.name(), key, e))
 }
 
