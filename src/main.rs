@@ -657,6 +657,9 @@ fn sim(
     if let (Some(explain), Some(tap)) = (explain, tap) {
         write_explanation(&explain, tap.take())?;
     }
+    // The process ends here: freeing every member one by one would only delay the
+    // exit (the operating system takes the memory back whole).
+    std::mem::forget(doc);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -690,7 +693,7 @@ fn write_explanation(
 
 /// The document, pretty-printed, with a final newline.
 fn write_document(doc: &rally::sim::Simulation, mut out: impl Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut out, doc)?;
+    doc.write_pretty(&mut out)?;
     out.write_all(b"\n")?;
     out.flush()
 }

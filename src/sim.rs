@@ -36,6 +36,7 @@ mod leaderboards;
 mod spill;
 mod spilling;
 mod text;
+mod views;
 
 use spilling::{Spilled, Spilling};
 
@@ -88,10 +89,12 @@ impl Observer for Recording {
                         member.and_then(crate::policy::withheld_consent)
                     })
                     .unwrap_or(None);
-                let changes = self.consent.entry(id).or_default();
-                if changes.last().and_then(|(_, w)| *w) != withheld {
+                // Looked up before it is added to: most members never change their
+                // consent, and keep no entry.
+                let before = self.consent.get(&id).and_then(|changes| changes.last());
+                if before.and_then(|(_, w)| *w) != withheld {
                     if let Some(now) = runner.now() {
-                        changes.push((now, withheld));
+                        self.consent.entry(id).or_default().push((now, withheld));
                     }
                 }
             }
@@ -257,15 +260,29 @@ impl Simulation {
     }
 }
 
-impl Serialize for Simulation {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl Simulation {
+    /// Writes the document pretty-printed, as `serde_json::to_writer_pretty` writes it,
+    /// with the members' views rendered on two threads first (`views.rs`).
+    pub fn write_pretty(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        let views = views::Views::render(&self.members).map_err(std::io::Error::other)?;
+        let mut serializer = serde_json::Serializer::pretty(out);
+        self.serialize_with_members(&mut serializer, &views)
+            .map_err(std::io::Error::from)
+    }
+
+    /// The document, its `members` section written by `members`.
+    fn serialize_with_members<S: Serializer>(
+        &self,
+        serializer: S,
+        members: &impl Serialize,
+    ) -> Result<S::Ok, S::Error> {
         // `rewards` and `redemptions` only when there is a catalog or a redemption:
         // documents of rule sets without rewards stay as they were.
         let rewards = !self.rewards.is_empty() || self.record.spilled.redemptions.len() > 0;
         let boards = usize::from(self.leaderboards.is_some());
         let mut doc = serializer.serialize_map(Some((if rewards { 13 } else { 11 }) + boards))?;
         doc.serialize_entry("now", &self.now.map(rfc3339))?;
-        doc.serialize_entry("members", &Members(&self.members))?;
+        doc.serialize_entry("members", members)?;
         doc.serialize_entry("ledger", &self.record.spilled.ledger)?;
         doc.serialize_entry(
             "messages",
@@ -292,6 +309,12 @@ impl Serialize for Simulation {
         // Last, and each row on one line as stored: the sections above read as they did.
         doc.serialize_entry("metrics", &MetricsRows(&self.metrics))?;
         doc.end()
+    }
+}
+
+impl Serialize for Simulation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.serialize_with_members(serializer, &Members(&self.members))
     }
 }
 
@@ -326,7 +349,13 @@ fn document(
     record: Record,
     now: Option<DateTime<Utc>>,
 ) -> Result<Simulation, SimError> {
-    let mut members = runner.store().members()?;
+    let tickets = runner.all_tickets()?;
+    let draws = crate::runner::stored_draws(runner.store())?;
+    let leaderboards = leaderboards::view(runner)?;
+    let metrics = metrics_rows(runner.store())?;
+    // Last: the run is over, and the members are moved out of a memory store, not
+    // copied (a copy of every member was a tenth of a simulation's work).
+    let mut members = runner.store().take_members()?;
     if let Some(now) = now {
         // As `Member::view_at`: the members as of the end, a counter whose period
         // has passed reading 0.
@@ -338,12 +367,12 @@ fn document(
         now,
         members,
         record,
-        tickets: runner.all_tickets()?,
+        tickets,
         campaigns: campaigns(runner, now),
-        draws: crate::runner::stored_draws(runner.store())?,
+        draws,
         rewards: crate::rewards::catalog(runner.rules(), runner.rewards()),
-        leaderboards: leaderboards::view(runner)?,
-        metrics: metrics_rows(runner.store())?,
+        leaderboards,
+        metrics,
     })
 }
 

@@ -1,7 +1,7 @@
 //! What one step changes of the metrics: derived from the outcome and what the member
 //! was before it, so the engine's step knows nothing of them.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -449,7 +449,7 @@ pub fn week_key(day: NaiveDate) -> String {
 /// Changes `rule`'s counts by `change`, naming the rule anew only the first time
 /// (most steps count rules the day's row already holds).
 fn bump(
-    rules: &mut BTreeMap<String, RuleCounts>,
+    rules: &mut HashMap<String, RuleCounts, foldhash::fast::RandomState>,
     rule: &str,
     change: impl FnOnce(&mut RuleCounts),
 ) {

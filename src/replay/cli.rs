@@ -95,7 +95,7 @@ pub fn replay(
         }
     }
     .map_err(|e| e.to_string())?;
-    serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| e.to_string())?;
+    doc.write_pretty(&mut *out).map_err(|e| e.to_string())?;
     writeln!(out).map_err(|e| e.to_string())?;
     Ok(true)
 }

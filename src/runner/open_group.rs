@@ -122,7 +122,10 @@ impl OpenGroup {
         self.popped = None;
         self.broken = None;
         self.earliest_armed = None;
-        std::mem::take(&mut self.writes)
+        // The next group starts as large as this one: growing it step by step copied
+        // every write (they are large) several times per group.
+        let capacity = self.writes.len();
+        std::mem::replace(&mut self.writes, Vec::with_capacity(capacity))
     }
 }
 

@@ -196,7 +196,7 @@ impl<T: Serialize + DeserializeOwned> Serialize for Spill<T> {
 /// private name, which its serializers look for) without checking it again as
 /// `RawValue::from_str` would: this process wrote it from a record a moment ago, and
 /// checking cost as much as the rest of writing the document.
-struct Text<'a>(&'a str);
+pub(super) struct Text<'a>(pub(super) &'a str);
 
 /// The name serde_json gives a `RawValue` to its serializers.
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
@@ -209,9 +209,9 @@ impl Serialize for Text<'_> {
     }
 }
 
-/// Copies `text` into `out` (emptied first) with [`INDENT`] after each line break.
-fn indent(text: &[u8], out: &mut Vec<u8>) {
-    out.clear();
+/// Appends `text` to `out` with [`INDENT`] after each line break: a value's pretty
+/// text, indented for an element of a section.
+pub(super) fn indent(text: &[u8], out: &mut Vec<u8>) {
     let mut lines = text.split(|&b| b == b'\n');
     if let Some(first) = lines.next() {
         out.extend_from_slice(first);

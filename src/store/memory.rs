@@ -31,7 +31,7 @@
 //! Nothing here fails: the only errors a memory store returns are the ones a test
 //! injects through [`Faults`](super::Faults), checked by the callers as for sled.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -53,7 +53,7 @@ pub(super) struct Tables {
     /// Ids of the events applied. Only ever looked up one id at a time, so hashed, not
     /// ordered; and the row's value is always [`SEEN_APPLIED`], so only the id is
     /// kept. One per event ever applied: the smallest form keeps the most.
-    seen: HashSet<Box<[u8]>>,
+    seen: HashSet<Box<[u8]>, Hashing>,
 }
 
 pub(super) struct Memory {
@@ -150,22 +150,37 @@ impl Memory {
             .collect()
     }
 
+    /// Every member, in id order, taken out of the store (see
+    /// [`Store::take_members`](super::Store::take_members)).
+    pub(super) fn take_members(&self) -> Vec<Member> {
+        self.write().members.take_all()
+    }
+
     pub(super) fn member_count(&self) -> usize {
         self.read().members.len()
     }
 }
 
-/// Members by id, whose order is the order of its UTF-8 bytes, as sled's. A member
-/// checked out for a step keeps its place (an empty slot) until the commit puts the
-/// new state back: taking a member out of an ordered map and putting it back would
-/// rebalance the tree and move its neighbours, twice per step.
+/// Members by id, whose order is the order of its UTF-8 bytes, as sled's. A step looks
+/// its member up twice (checked out, then put back), so by hash; the order lives in
+/// a set of ids beside it, which changes only when a member is added or removed.
+///
+/// A member checked out for a step keeps its slot (empty) until the commit puts the
+/// new state back.
 #[derive(Default)]
 pub(super) struct Members {
     /// `None`: checked out, and read as not stored.
-    slots: BTreeMap<String, Option<Member>>,
+    slots: HashMap<Box<str>, Option<Member>, Hashing>,
+    /// Every id of `slots`, in order.
+    order: BTreeSet<Box<str>>,
     /// How many slots are checked out.
     out: usize,
 }
+
+/// foldhash: a few times faster than std's SipHash on short ids, and seeded per
+/// process as std's is, so ids chosen to collide cannot be planned ahead. Nothing is
+/// read in hash order.
+type Hashing = foldhash::fast::RandomState;
 
 impl Members {
     fn get(&self, id: &str) -> Option<&Member> {
@@ -174,7 +189,7 @@ impl Members {
 
     /// Stores `member`, in its slot when it has one (as it mostly does).
     fn put(&mut self, member: Member) {
-        match self.slots.get_mut(&member.id) {
+        match self.slots.get_mut(member.id.as_str()) {
             Some(slot) => {
                 if slot.is_none() {
                     self.out -= 1;
@@ -182,14 +197,18 @@ impl Members {
                 *slot = Some(member);
             }
             None => {
-                self.slots.insert(member.id.clone(), Some(member));
+                self.order.insert(member.id.as_str().into());
+                self.slots.insert(member.id.as_str().into(), Some(member));
             }
         }
     }
 
     fn remove(&mut self, id: &str) {
-        if let Some(None) = self.slots.remove(id) {
-            self.out -= 1;
+        if let Some(slot) = self.slots.remove(id) {
+            self.order.remove(id);
+            if slot.is_none() {
+                self.out -= 1;
+            }
         }
     }
 
@@ -207,10 +226,20 @@ impl Members {
     fn range<'a>(
         &'a self,
         bounds: (Bound<&str>, Bound<&str>),
-    ) -> impl DoubleEndedIterator<Item = (&'a String, &'a Member)> + 'a {
-        self.slots
+    ) -> impl DoubleEndedIterator<Item = (&'a str, &'a Member)> + 'a {
+        self.order
             .range::<str, _>(bounds)
-            .filter_map(|(id, slot)| Some((id, slot.as_ref()?)))
+            .filter_map(|id| Some((&**id, self.get(id)?)))
+    }
+
+    /// Every member stored, in id order, taken out: the store is left without members.
+    fn take_all(&mut self) -> Vec<Member> {
+        let mut slots = std::mem::take(&mut self.slots);
+        self.out = 0;
+        std::mem::take(&mut self.order)
+            .into_iter()
+            .filter_map(|id| slots.remove(&id).flatten())
+            .collect()
     }
 }
 
@@ -420,7 +449,7 @@ mod tests {
         let ids = |members: &Members| -> Vec<String> {
             members
                 .range((Bound::Unbounded, Bound::Unbounded))
-                .map(|(id, _)| id.clone())
+                .map(|(id, _)| id.to_string())
                 .collect()
         };
         assert_eq!(ids(&members), ["m-1", "m-3"]);
@@ -428,7 +457,7 @@ mod tests {
             members
                 .range((Bound::Excluded("m-1"), Bound::Unbounded))
                 .next_back()
-                .map(|(id, _)| id.as_str()),
+                .map(|(id, _)| id),
             Some("m-3")
         );
         members.put(out);
@@ -438,6 +467,27 @@ mod tests {
         members.remove("m-3");
         assert_eq!(members.len(), 2);
         assert_eq!(ids(&members), ["m-1", "m-2"]);
+    }
+
+    #[test]
+    fn members_are_taken_out_in_id_order_and_the_store_then_holds_none() {
+        let mut members = Members::default();
+        // Added out of order; "m-10" sorts before "m-9" as sled's bytes do.
+        for id in ["m-9", "m-10", "m-2", "a", "m-\u{fc}"] {
+            members.put(Member::new(id));
+        }
+        members.check_out("m-2");
+        let taken: Vec<String> = members.take_all().into_iter().map(|m| m.id).collect();
+        assert_eq!(taken, ["a", "m-10", "m-9", "m-\u{fc}"]);
+        assert_eq!(members.len(), 0);
+        assert!(members.get("a").is_none());
+        assert_eq!(
+            members.range((Bound::Unbounded, Bound::Unbounded)).count(),
+            0
+        );
+        // The checked-out member comes back into an empty store.
+        members.put(Member::new("m-2"));
+        assert_eq!(members.len(), 1);
     }
 
     #[test]

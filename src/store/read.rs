@@ -79,6 +79,19 @@ impl Store {
         self.members_iter()?.collect()
     }
 
+    /// Every member, ordered by id, for a run that is over (`sim`'s document): a memory
+    /// store hands its members over rather than copying them, and holds none after;
+    /// sled's are read as [`Store::members`] reads them.
+    pub fn take_members(&self) -> Result<Vec<Member>, StoreError> {
+        let opened = self.opened()?;
+        if let Database::Memory(memory) = &opened.database {
+            self.read_fault("scanning members")?;
+            return Ok(memory.take_members());
+        }
+        drop(opened);
+        self.members()
+    }
+
     /// Every member, ordered by id, one at a time: for stores too big to hold at once.
     pub fn members_iter(
         &self,

@@ -140,7 +140,12 @@ fn prepare(
     form: Form,
 ) -> Result<(Batch, Counters), StoreError> {
     let mut next = counters;
-    let mut batch = Batch::default();
+    // Sized up front: a group's members are large, and growing the vectors step by
+    // step copied each of them several times.
+    let mut batch = Batch {
+        writes: Vec::with_capacity(2 * group.len()),
+        members: Vec::with_capacity(if form.decoded_members { group.len() } else { 0 }),
+    };
     let mut journal = super::journal::Runs::default();
     let mut seen = super::dedup::Record::new(form.seen_by_day);
     for step in group.iter_mut() {
