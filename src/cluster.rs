@@ -12,6 +12,7 @@
 //! | [`lease`] | the leases held here and the fencing rule (held until sent + 4/5 TTL) |
 //! | [`ownership`] | the loop that renews, takes, hands back and gives up leases |
 //! | [`apply`] | one partition's applier: stream order, sequence in the state batch |
+//! | [`rules`] | rule sets carried by the stream: the initial set, hot reload |
 //! | [`serving`] | the partition stores open here, for reads |
 //! | [`http`] | the API a node serves: ingest, member reads (or forwarding), its view |
 
@@ -20,6 +21,7 @@ pub mod http;
 pub mod lease;
 pub mod ownership;
 pub mod partition;
+pub mod rules;
 pub mod serving;
 pub mod setup;
 
@@ -97,11 +99,17 @@ pub struct Node {
     /// `DATA/partitions/NNNN` holds each partition store this node has applied.
     pub data: PathBuf,
     pub settings: Settings,
+    /// The rules a partition starts from: those recorded when the cluster was created
+    /// (`rules.rs`). A partition that applied a rules message runs what it carried.
     pub rules: Arc<RuleSet>,
+    /// This node's rules directory: a change to it is published to every partition.
+    pub rules_dir: PathBuf,
     pub jetstream: jetstream::Context,
     pub stream: jetstream::stream::Stream,
     /// The leases bucket (leases and heartbeats).
     pub leases_kv: jetstream::kv::Store,
+    /// The config bucket (settings, rules).
+    pub config: jetstream::kv::Store,
     pub leases: Leases,
     pub serving: Serving,
     /// `RALLY_TOKEN`: required on every route when set, and sent along with reads
@@ -140,7 +148,7 @@ pub async fn run(
         .await
         .map_err(|e| ClusterError::Settings(e.to_string()))?
         .map_err(|errors| ClusterError::Rules {
-            dir: rules_dir,
+            dir: rules_dir.clone(),
             errors,
         })?;
     let unsupported = unsupported(&rules);
@@ -160,6 +168,21 @@ pub async fn run(
         },
     )
     .await?;
+    // Partitions start from the rules recorded at the cluster's creation, whatever
+    // this node's files hold: a replay must not depend on where it runs.
+    let mine = rules::RuleFiles::of(&rules);
+    let initial = rules::initial(&joined.config, &mine).await?;
+    let latest = rules::latest_version(&joined.config).await?;
+    let base = if initial.version == mine.version {
+        rules
+    } else {
+        initial.compile().map_err(|errors| {
+            ClusterError::Settings(format!(
+                "the rules this cluster was created with do not load on this node:\n  {}",
+                errors.join("\n  ")
+            ))
+        })?
+    };
     let advertise = flags
         .advertise
         .clone()
@@ -173,10 +196,12 @@ pub async fn run(
         advertise,
         data,
         settings: joined.settings,
-        rules: Arc::new(rules),
+        rules: Arc::new(base),
+        rules_dir,
         jetstream: joined.jetstream,
         stream: joined.stream,
         leases_kv: joined.leases,
+        config: joined.config,
         leases: Leases::default(),
         serving: Serving::default(),
         token,
@@ -189,6 +214,22 @@ pub async fn run(
         lease_ms = node.settings.lease_ms,
         "rally cluster node listening"
     );
+    // Files other than what the cluster runs are a change, as a reload at start is
+    // for the single process: published before this node applies anything.
+    if latest.as_deref() != Some(mine.version.as_str()) {
+        rules::publish(&node, &mine).await?;
+    }
+    let watcher = {
+        let node = Arc::clone(&node);
+        crate::daemon::reload::watch_with(&node.rules_dir.clone(), &node.data.clone(), move || {
+            let node = Arc::clone(&node);
+            async move { rules::publish_if_changed(&node).await }
+        })
+    };
+    // Without a watcher, changes are not seen; the node runs on.
+    let _watcher = watcher
+        .inspect_err(|e| tracing::warn!(error = %e, "cannot watch the rules directory: changes to it will not be published"))
+        .ok();
     // One signal, two listeners: the HTTP server and the ownership loop.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::partition::Partition;
+use super::rules::{RuleFiles, RULES_HEADER, RULES_META};
 use super::serving::Progress;
 use super::Node;
 use crate::clock::{Clock, SystemClock};
@@ -106,6 +107,7 @@ async fn apply(
         .await
         .map_err(|e| ApplyError::Task(e.to_string()))??;
     let progress = Arc::new(Progress::new(runner.shared_store(), applied));
+    progress.set_rules(&runner.rules().version);
     // What the stream held when we took the partition: reads wait until we have it.
     let target = last_on_subject(node, partition).await?;
     if applied >= target {
@@ -165,6 +167,7 @@ async fn apply(
         match outcome? {
             Group::Committed { last } => {
                 applied = last;
+                progress.set_rules(&runner.rules().version);
                 progress.committed(last);
                 if last >= target {
                     progress.mark_caught_up();
@@ -230,6 +233,17 @@ fn open(dir: &Path, rules: Arc<RuleSet>, key: RandomKey) -> Result<(Runner, u64)
             why: format!("{APPLIED_META} is {} bytes, not 8", bytes.len()),
         })?,
     };
+    // A partition that applied a rules message runs what it carried.
+    let rules = match store.meta_get(RULES_META)? {
+        None => rules,
+        Some(bytes) => RuleFiles::from_bytes(&bytes)
+            .and_then(|files| files.compile().map_err(|errors| errors.join("; ")))
+            .map(Arc::new)
+            .map_err(|why| ApplyError::Corrupt {
+                dir: dir.display().to_string(),
+                why: format!("the rules it recorded ({RULES_META}) do not load here: {why}"),
+            })?,
+    };
     let mut runner = Runner::new(store, rules)?;
     // Every partition store draws under the cluster's key, so any node replaying the
     // partition draws the same; the first arming stores it.
@@ -268,6 +282,9 @@ pub enum Body {
     Event(Event, DateTime<Utc>),
     /// A tick: the owner's clock reading, at which timers due by then run.
     Tick(DateTime<Utc>),
+    /// A rule set to run from here on, and the publishing node's clock reading
+    /// (`rules.rs`).
+    Rules(RuleFiles, DateTime<Utc>),
     /// Why the message is neither (one not published by Rally): skipped, by every
     /// replay alike.
     Skipped(String),
@@ -307,6 +324,16 @@ fn read_body(message: &Message) -> Result<Body, String> {
     }
     let received =
         header(RECEIVED_HEADER).ok_or_else(|| format!("no {RECEIVED_HEADER} header"))??;
+    let rules = message
+        .headers
+        .as_ref()
+        .is_some_and(|headers| headers.get(RULES_HEADER).is_some());
+    if rules {
+        return Ok(Body::Rules(
+            RuleFiles::from_bytes(&message.payload)?,
+            received,
+        ));
+    }
     let value: serde_json::Value =
         serde_json::from_slice(&message.payload).map_err(|e| format!("not JSON: {e}"))?;
     let event = event::from_value(value, AtPolicy::Required).map_err(|e| e.to_string())?;
@@ -355,6 +382,7 @@ pub fn apply_group(
                     runner.arrive(*at)?;
                 }
             }
+            Body::Rules(files, at) => switch_rules(runner, files, *at)?,
             Body::Skipped(why) => {
                 tracing::warn!(sequence = delivered.sequence, %why, "skipping a message that is not a Rally event");
             }
@@ -373,6 +401,45 @@ pub fn apply_group(
     }
     runner.commit()?;
     Ok(Group::Committed { last })
+}
+
+/// From here on the partition runs `files`: what fell due by `at` runs under the rules
+/// before, then the new ones are swapped in and armed, as a reload of the single
+/// process does, and recorded in the partition store with the group. A set this node
+/// cannot compile is skipped, as every replay on a node like it skips it; one already
+/// running (published twice, by two nodes that saw the same change) changes nothing.
+fn switch_rules(
+    runner: &mut Runner,
+    files: &RuleFiles,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if runner.rules().version == files.version {
+        return Ok(());
+    }
+    let set = match files.compile() {
+        Ok(set) => Arc::new(set),
+        Err(errors) => {
+            tracing::warn!(version = %files.version, problems = %errors.join("; "), "a rule set in the stream does not load here: skipped");
+            return Ok(());
+        }
+    };
+    let Ok(recorded) = serde_json::to_vec(files) else {
+        return Ok(());
+    };
+    if runner.now().is_some() {
+        runner.run_due(at)?;
+        runner.set_rules(set);
+        runner.arm(at)?;
+    } else {
+        // Armed with the first event, as every fresh store is.
+        runner.set_rules(set);
+    }
+    runner.push_write(StepWrite {
+        meta_put: vec![(RULES_META.to_string(), recorded)],
+        ..StepWrite::default()
+    });
+    tracing::info!(version = %files.version, "the partition runs new rules");
+    Ok(())
 }
 
 fn nats(doing: &'static str, error: impl std::fmt::Display) -> ApplyError {
@@ -476,6 +543,82 @@ mod tests {
         assert!(tags(&runner).is_empty(), "not silent for 2 s yet");
         apply_group(&mut runner, 2, &[tick(3, "2026-11-01T10:00:04Z")], || true).unwrap();
         assert_eq!(tags(&runner).into_iter().collect::<Vec<_>>(), ["quiet"]);
+    }
+
+    fn rules_message(sequence: u64, amount: u32) -> Delivered {
+        let yaml = RULES.replace("amount: 10", &format!("amount: {amount}"));
+        let set = crate::rules::from_sources(&[("rules.yaml", &yaml)], &|_| None).unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-11-01T10:00:01Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Delivered {
+            sequence,
+            body: Body::Rules(RuleFiles::of(&set), at),
+        }
+    }
+
+    #[test]
+    fn a_rules_message_switches_the_partition_at_its_place_and_is_recorded_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let base =
+            Arc::new(crate::rules::from_sources(&[("rules.yaml", RULES)], &|_| None).unwrap());
+        let (mut runner, applied) =
+            open(dir.path(), Arc::clone(&base), RandomKey::default()).unwrap();
+        assert_eq!(applied, 0);
+        let group = [purchase(1, "a"), rules_message(2, 25), purchase(3, "b")];
+        apply_group(&mut runner, 0, &group, || true).unwrap();
+        assert_eq!(points(&runner), 35);
+        let switched = runner.rules().version.clone();
+        assert_ne!(switched, base.version);
+        // The same message again (a second node published the same change) is a no-op.
+        apply_group(
+            &mut runner,
+            3,
+            &[rules_message(4, 25), purchase(5, "c")],
+            || true,
+        )
+        .unwrap();
+        assert_eq!(points(&runner), 60);
+        drop(runner);
+        // Reopened, the partition resumes under the rules it recorded, not the base.
+        // sled releases its lock from a background thread moments after the drop.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (mut again, applied) = loop {
+            match open(dir.path(), Arc::clone(&base), RandomKey::default()) {
+                Err(e) if e.to_string().contains("lock") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                opened => break opened.unwrap(),
+            }
+        };
+        assert_eq!(applied, 5);
+        assert_eq!(again.rules().version, switched);
+        apply_group(&mut again, 5, &[purchase(6, "d")], || true).unwrap();
+        assert_eq!(points(&again), 85);
+    }
+
+    #[test]
+    fn a_rules_message_that_does_not_load_here_is_skipped() {
+        let mut runner = runner();
+        let at = DateTime::parse_from_rfc3339("2026-11-01T10:00:01Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let broken = RuleFiles {
+            version: "broken".into(),
+            files: std::collections::BTreeMap::from([("rules.yaml".into(), "rules: [".into())]),
+        };
+        let group = [
+            purchase(1, "a"),
+            Delivered {
+                sequence: 2,
+                body: Body::Rules(broken, at),
+            },
+            purchase(3, "b"),
+        ];
+        let outcome = apply_group(&mut runner, 0, &group, || true).unwrap();
+        assert_eq!(outcome, Group::Committed { last: 3 });
+        assert_eq!(points(&runner), 20);
+        assert_eq!(runner.store().meta_get(RULES_META).unwrap(), None);
     }
 
     #[test]

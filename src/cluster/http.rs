@@ -253,6 +253,7 @@ async fn cluster(State(node): State<Arc<Node>>) -> Json<Value> {
                 "partition": partition.0,
                 "applied": progress.applied(),
                 "caught_up": progress.caught_up(),
+                "rules": progress.rules(),
                 "lease_held": node.leases.holds(partition, now),
             })
         })

@@ -16,6 +16,8 @@ pub struct Progress {
     /// The store holds at least what the stream held when this node took the
     /// partition: until then a read would show an old state, so reads answer 503.
     caught_up: AtomicBool,
+    /// The version of the rules the committed state ran under.
+    rules: Mutex<String>,
 }
 
 impl Progress {
@@ -24,6 +26,21 @@ impl Progress {
             store,
             applied: AtomicU64::new(applied),
             caught_up: AtomicBool::new(false),
+            rules: Mutex::default(),
+        }
+    }
+
+    pub fn rules(&self) -> String {
+        self.rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_rules(&self, version: &str) {
+        let mut rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
+        if *rules != version {
+            *rules = version.to_string();
         }
     }
 

@@ -59,6 +59,8 @@ pub struct Joined {
     pub jetstream: jetstream::Context,
     pub stream: stream::Stream,
     pub leases: kv::Store,
+    /// The bucket of what never expires: the settings, the rules (`rules.rs`).
+    pub config: kv::Store,
     pub settings: Settings,
 }
 
@@ -98,6 +100,7 @@ pub async fn join(url: &str, wanted: Wanted) -> Result<Joined, ClusterError> {
         jetstream,
         stream,
         leases,
+        config,
         settings,
     })
 }

@@ -41,7 +41,7 @@ mod json_errors;
 mod leaderboards;
 mod member_command;
 mod messages;
-mod reload;
+pub(crate) mod reload;
 mod report;
 mod retention;
 mod rewards;

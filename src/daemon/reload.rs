@@ -185,13 +185,35 @@ fn strings<E: ToString>(errors: Vec<E>) -> Vec<String> {
 /// Reloads whenever something under the rules directory changes, except inside
 /// `data_dir` (which may sit inside it: sled writes there on every commit). Watching
 /// stops when the returned watcher is dropped.
+pub fn watch(reloader: Arc<Reloader>, data_dir: &Path) -> notify::Result<RecommendedWatcher> {
+    let dir = reloader.dir.clone();
+    watch_with(&dir, data_dir, move || {
+        let reloader = Arc::clone(&reloader);
+        async move {
+            // Errors are logged and recorded by `reload`.
+            let _ = reloader.reload("files changed").await;
+        }
+    })
+}
+
+/// Calls `changed` whenever something under `rules_dir` changes (outside `data_dir`),
+/// once things have been quiet for [`DEBOUNCE`], one call at a time: the single
+/// process reloads, a cluster node publishes the new rules (`cluster/rules.rs`).
 ///
 /// notify reports opens and reads too, and a reload reads every file: those events are
 /// dropped here, or each reload would trigger the next. (notify-debouncer-mini cannot
 /// tell an open from a write, hence this small debounce of our own.)
-pub fn watch(reloader: Arc<Reloader>, data_dir: &Path) -> notify::Result<RecommendedWatcher> {
+pub(crate) fn watch_with<F, Fut>(
+    rules_dir: &Path,
+    data_dir: &Path,
+    changed_now: F,
+) -> notify::Result<RecommendedWatcher>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     // notify reports paths under the directory as it was given: compare canonical forms.
-    let rules_dir = std::fs::canonicalize(&reloader.dir)?;
+    let rules_dir = std::fs::canonicalize(rules_dir)?;
     let data_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     let (changed, mut changes) = mpsc::unbounded_channel::<()>();
     let mut watcher =
@@ -207,10 +229,9 @@ pub fn watch(reloader: Arc<Reloader>, data_dir: &Path) -> notify::Result<Recomme
     watcher.watch(&rules_dir, RecursiveMode::Recursive)?;
     tokio::spawn(async move {
         while changes.recv().await.is_some() {
-            // Editors save in bursts: reload once things have been quiet for a while.
+            // Editors save in bursts: act once things have been quiet for a while.
             while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, changes.recv()).await {}
-            // Errors are logged and recorded by `reload`.
-            let _ = reloader.reload("files changed").await;
+            changed_now().await;
         }
     });
     Ok(watcher)
