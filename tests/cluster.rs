@@ -579,3 +579,137 @@ async fn a_timer_fires_at_its_time_through_a_tick_without_another_event() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// One rule: a purchase is worth `amount` points.
+fn purchase_rules(amount: u32) -> String {
+    format!(
+        "rules:\n  - id: buy\n    trigger: {{ event: purchase }}\n    actions:\n      - points: {{ amount: {amount}, reason: buy }}\n"
+    )
+}
+
+/// One purchase for each of `members` members, ids tagged with `phase`.
+fn purchases(phase: &str, members: usize) -> Vec<Value> {
+    (0..members)
+        .map(|m| json!({"id": format!("e-{phase}-{m}"), "type": "purchase", "member": format!("m-{m}")}))
+        .collect()
+}
+
+/// The rules version of every partition the nodes at `bases` apply under a lease.
+async fn partition_rules(http: &reqwest::Client, bases: &[&str]) -> Vec<String> {
+    let mut versions = Vec::new();
+    for base in bases {
+        let Some((200, view)) = get_json(http, base, "/v1/cluster").await else {
+            continue;
+        };
+        for p in view["owned"].as_array().unwrap() {
+            if p["lease_held"] == true {
+                versions.push(p["rules"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    versions
+}
+
+/// Waits until every one of `members` members has `points`, read through `base`.
+async fn until_points(http: &reqwest::Client, base: &str, members: usize, points: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut wrong = Vec::new();
+        for m in 0..members {
+            match get_json(http, base, &format!("/v1/members/m-{m}")).await {
+                Some((200, view)) if view["points"] == json!(points) => {}
+                other => wrong.push(format!("m-{m}: {other:?}")),
+            }
+        }
+        if wrong.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "members never reached {points} points:\n{}",
+            wrong.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rules_change_on_one_node_reaches_every_partition_through_the_stream() {
+    const PARTITIONS: u32 = 4;
+    const MEMBERS: usize = 12;
+    let nats = Nats::start();
+    let files: Vec<tempfile::TempDir> = (0..2)
+        .map(|_| support::daemon::rules_dir(&purchase_rules(10)))
+        .collect();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let start = |n: usize| {
+        ClusterNode::start(
+            &nats.url,
+            &format!("n{n}"),
+            files[n].path(),
+            dirs[n].path(),
+            PARTITIONS,
+            LEASE_MS,
+        )
+    };
+    let mut nodes = vec![start(0), start(1)];
+    let http = client();
+    let bases = [nodes[0].base.clone(), nodes[1].base.clone()];
+    until_spread(&http, &bases, PARTITIONS).await;
+    for phase in ["a", "b"] {
+        post_until_acknowledged(&http, || bases[0].clone(), &purchases(phase, MEMBERS)).await;
+    }
+    until_points(&http, &bases[0], MEMBERS, 20).await;
+    let before = partition_rules(&http, &[&bases[0], &bases[1]]).await;
+    assert_eq!(before.len(), PARTITIONS as usize);
+    assert!(before.iter().all(|v| *v == before[0]), "{before:?}");
+
+    // Node 1's files change: every partition, on both nodes, switches to them.
+    std::fs::write(files[1].path().join("rules.yaml"), purchase_rules(25)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let now = partition_rules(&http, &[&bases[0], &bases[1]]).await;
+        if now.len() == PARTITIONS as usize && now.iter().all(|v| *v != before[0] && *v == now[0]) {
+            break now[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the partitions never all switched: {now:?}\n{}",
+            nodes[1].log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    post_until_acknowledged(&http, || bases[0].clone(), &purchases("c", MEMBERS)).await;
+    until_points(&http, &bases[0], MEMBERS, 45).await;
+
+    // Files that do not load change nothing, and the node says why.
+    std::fs::write(files[0].path().join("rules.yaml"), "rules: [").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(nodes[0].log().contains("do not load"), "{}", nodes[0].log());
+    let now = partition_rules(&http, &[&bases[0], &bases[1]]).await;
+    assert!(now.iter().all(|v| *v == after), "{now:?}");
+
+    // Node 1 dies: node 0 applies its partitions again from the stream, where the
+    // rules message sits between the second and third purchases, so the replay ends
+    // where the live run did.
+    nodes[1].kill();
+    until_spread(&http, &bases[..1], PARTITIONS).await;
+    until_points(&http, &bases[0], MEMBERS, 45).await;
+    let now = partition_rules(&http, &[&bases[0]]).await;
+    assert!(now.iter().all(|v| *v == after), "{now:?}");
+
+    // Back with the files the cluster runs, node 1 publishes nothing, takes its share
+    // again and resumes its own stores under the rules they recorded.
+    nodes[1] = start(1);
+    let back = [bases[0].clone(), nodes[1].base.clone()];
+    until_spread(&http, &back, PARTITIONS).await;
+    post_until_acknowledged(&http, || back[1].clone(), &purchases("d", MEMBERS)).await;
+    until_points(&http, &back[1], MEMBERS, 70).await;
+    assert!(
+        !nodes[1].log().contains("rules published"),
+        "{}",
+        nodes[1].log()
+    );
+    let now = partition_rules(&http, &[&back[0], &back[1]]).await;
+    assert!(now.iter().all(|v| *v == after), "{now:?}");
+}
