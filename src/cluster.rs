@@ -117,6 +117,12 @@ pub struct Node {
     pub token: Option<String>,
     /// Forwards reads to owners; its timeout keeps a dead owner from holding a client.
     pub forward: reqwest::Client,
+    /// What `GET /metrics` serves: events by status at ingest, groups applied, rules
+    /// published (the partitions' own figures are read live from `serving`).
+    pub metrics: crate::daemon::telemetry::Metrics,
+    /// The last partition that stopped applying on an error, why and when, for
+    /// `GET /healthz`.
+    pub last_apply_error: std::sync::Mutex<Option<serde_json::Value>>,
 }
 
 impl Node {
@@ -206,6 +212,8 @@ pub async fn run(
         serving: Serving::default(),
         token,
         forward,
+        metrics: crate::daemon::telemetry::Metrics::new(),
+        last_apply_error: std::sync::Mutex::default(),
     });
     tracing::info!(
         listen = %addr,

@@ -419,6 +419,7 @@ async fn with_a_token_every_route_requires_it_and_forwarded_reads_carry_it() {
         ("POST", "/v1/events"),
         ("GET", "/v1/members/m"),
         ("GET", "/v1/cluster"),
+        ("GET", "/metrics"),
     ] {
         let url = format!("{}{path}", a.base);
         let request = match method {
@@ -440,6 +441,13 @@ async fn with_a_token_every_route_requires_it_and_forwarded_reads_carry_it() {
         .await
         .unwrap();
     assert_eq!(posted.status(), 200);
+    // Liveness stays open to probes, as in the single process.
+    let health = http
+        .get(format!("{}/healthz", a.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
     // Both nodes answer the read: the owner from its store, the other by forwarding it
     // with the token (the owner would answer 401 to a forward without it).
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -712,4 +720,102 @@ async fn a_rules_change_on_one_node_reaches_every_partition_through_the_stream()
     );
     let now = partition_rules(&http, &[&back[0], &back[1]]).await;
     assert!(now.iter().all(|v| *v == after), "{now:?}");
+}
+
+/// The value of the Prometheus sample `name` (with its labels) in `text`.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_reports_its_health_and_metrics_and_degrades_without_nats() {
+    const PARTITIONS: u32 = 3;
+    let nats = Nats::start();
+    let rules = support::daemon::rules_dir(&purchase_rules(10));
+    let dir = tempfile::tempdir().unwrap();
+    let node = ClusterNode::start(
+        &nats.url,
+        "a",
+        rules.path(),
+        dir.path(),
+        PARTITIONS,
+        LEASE_MS,
+    );
+    let http = client();
+    until_spread(&http, std::slice::from_ref(&node.base), PARTITIONS).await;
+    let mut batch = purchases("a", 5);
+    batch.push(json!({"id": "e-a-0", "type": "purchase", "member": "m-0"}));
+    batch.push(json!({"id": "bad", "type": "purchase"}));
+    let statuses = post_until_acknowledged(&http, || node.base.clone(), &batch).await;
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "accepted").count(),
+        5,
+        "{statuses:?}"
+    );
+    until_points(&http, &node.base, 5, 10).await;
+
+    let (status, health) = get_json(&http, &node.base, "/healthz").await.unwrap();
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["nats"], "connected");
+    assert_eq!(health["partitions_applied"], PARTITIONS);
+    assert_eq!(health["last_apply_error"], Value::Null);
+
+    let text = http
+        .get(format!("{}/metrics", node.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        sample(&text, r#"rally_events_total{status="accepted"}"#),
+        Some(5.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"rally_events_total{status="duplicate"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"rally_events_total{status="rejected"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "rally_cluster_partitions_applied"),
+        Some(f64::from(PARTITIONS))
+    );
+    let mut sequences = 0.0;
+    for p in 0..PARTITIONS {
+        let label = format!(r#"{{partition="{p}"}}"#);
+        sequences += sample(&text, &format!("rally_cluster_partition_sequence{label}")).unwrap();
+        assert_eq!(
+            sample(&text, &format!("rally_cluster_partition_caught_up{label}")),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, &format!("rally_cluster_partition_lease_held{label}")),
+            Some(1.0)
+        );
+    }
+    // Every stored event is in some partition: the last sequences reach the fifth.
+    assert!(sequences >= 5.0, "{text}");
+    assert!(text.contains("rally_cluster_group_seconds_count"), "{text}");
+
+    // Without NATS the node can neither take events nor keep its leases: degraded.
+    drop(nats);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((503, health)) = get_json(&http, &node.base, "/healthz").await {
+            assert_eq!(health["status"], "degraded");
+            assert_ne!(health["nats"], "connected");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never degraded:\n{}", node.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

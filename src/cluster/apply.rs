@@ -76,6 +76,15 @@ impl Applier {
         let task = tokio::spawn(async move {
             if let Err(error) = apply(&node, partition, stopped).await {
                 tracing::warn!(partition = %partition, %error, "stopped applying the partition");
+                let failure = serde_json::json!({
+                    "partition": partition.0,
+                    "error": error.to_string(),
+                    "at": crate::member::rfc3339(SystemClock.now()),
+                });
+                *node
+                    .last_apply_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(failure);
             }
             node.serving.close(partition);
         });
@@ -155,6 +164,7 @@ async fn apply(
             }
         }
         let fence = Arc::clone(node);
+        let started = Instant::now();
         let (back, outcome) = tokio::task::spawn_blocking(move || {
             let outcome = apply_group(&mut runner, applied, &group, || {
                 fence.leases.holds(partition, Instant::now())
@@ -166,6 +176,7 @@ async fn apply(
         runner = back;
         match outcome? {
             Group::Committed { last } => {
+                node.metrics.cluster_group(started.elapsed());
                 applied = last;
                 progress.set_rules(&runner.rules().version);
                 progress.committed(last);

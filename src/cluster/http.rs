@@ -20,10 +20,11 @@ use serde_json::{json, Value};
 use super::apply::RECEIVED_HEADER;
 use super::ownership::owner_of;
 use super::partition::Partition;
-use super::Node;
+use super::{serving, Node};
 use crate::clock::{Clock, SystemClock, MAX_AHEAD};
 use crate::daemon::guard::{require_token, Token};
 use crate::daemon::ingest::{parse_body, Item, MAX_BODY_BYTES};
+use crate::daemon::telemetry::EventStatus;
 use crate::event::Event;
 
 /// Marks a read forwarded by another node: it is answered here or refused, never
@@ -38,12 +39,99 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/events", post(post_events))
         .route("/v1/members/{id}", get(member))
         .route("/v1/cluster", get(cluster))
+        .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(node);
-    match token {
+        .with_state(Arc::clone(&node));
+    let routes = match token {
         Some(token) => routes.route_layer(from_fn_with_state(token, require_token)),
         None => routes,
+    };
+    // Liveness, as the single process serves it: open to probes, no token.
+    routes.merge(
+        Router::new()
+            .route("/healthz", get(healthz))
+            .with_state(node),
+    )
+}
+
+/// `ok` while this node is connected to NATS (without it, it can neither take events
+/// nor keep its leases); 503 otherwise. Either way: the partitions it applies, and the
+/// last one that stopped on an error.
+async fn healthz(State(node): State<Arc<Node>>) -> Response {
+    let nats = node.jetstream.client().connection_state();
+    let connected = nats == async_nats::connection::State::Connected;
+    let owned = node.serving.all().len();
+    let last_error = node
+        .last_apply_error
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let body = json!({
+        "status": if connected { "ok" } else { "degraded" },
+        "node": node.name,
+        "nats": format!("{nats:?}").to_lowercase(),
+        "partitions_applied": owned,
+        "last_apply_error": last_error,
+    });
+    let status = if connected {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus: the counters the node keeps (events by status at ingest, groups
+/// applied, rules published) and, read live, each partition it applies.
+async fn metrics(State(node): State<Arc<Node>>) -> Response {
+    let mut text = node.metrics.render();
+    let now = Instant::now();
+    let partitions = node.serving.all();
+    text.push_str("# HELP rally_cluster_partitions_applied Partitions this node applies\n");
+    text.push_str("# TYPE rally_cluster_partitions_applied gauge\n");
+    text.push_str(&format!(
+        "rally_cluster_partitions_applied {}\n",
+        partitions.len()
+    ));
+    let gauges: [(
+        &str,
+        &str,
+        fn(&Node, Partition, &serving::Progress, Instant) -> u64,
+    ); 3] = [
+        (
+            "rally_cluster_partition_sequence",
+            "The last stream sequence committed to the partition's store",
+            |_, _, progress, _| progress.applied(),
+        ),
+        (
+            "rally_cluster_partition_caught_up",
+            "1 once the partition's store holds what the stream held when this node took it",
+            |_, _, progress, _| u64::from(progress.caught_up()),
+        ),
+        (
+            "rally_cluster_partition_lease_held",
+            "1 while this node holds the partition's lease",
+            |node, partition, _, now| u64::from(node.leases.holds(partition, now)),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for (partition, progress) in &partitions {
+            let value = value(&node, *partition, progress, now);
+            text.push_str(&format!(
+                "{name}{{partition=\"{}\"}} {value}\n",
+                partition.0
+            ));
+        }
     }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -72,6 +160,7 @@ async fn post_events(
         }
     };
     let stamp = crate::member::rfc3339(received);
+    let total = items.len();
     let mut acks = Vec::with_capacity(items.len());
     for item in items {
         let event = match item {
@@ -101,7 +190,7 @@ async fn post_events(
             .await
         {
             Ok(ack) => acks.push(Answer::Sent { id: event.id, ack }),
-            Err(e) => return unavailable(e),
+            Err(e) => return unavailable(&node, total, e),
         }
     }
     let mut results = Vec::with_capacity(acks.len());
@@ -110,12 +199,20 @@ async fn post_events(
             Answer::Sent { id, ack } => match ack.await {
                 Ok(ack) if ack.duplicate => json!({ "id": id, "status": "duplicate" }),
                 Ok(_) => json!({ "id": id, "status": "accepted" }),
-                Err(e) => return unavailable(e),
+                Err(e) => return unavailable(&node, total, e),
             },
             Answer::Rejected { id, error } => {
                 json!({ "id": id, "status": "rejected", "error": error })
             }
         });
+    }
+    for (status, label) in [
+        (EventStatus::Accepted, "accepted"),
+        (EventStatus::Duplicate, "duplicate"),
+        (EventStatus::Rejected, "rejected"),
+    ] {
+        let count = results.iter().filter(|r| r["status"] == label).count();
+        node.metrics.events(status, count);
     }
     Json(json!({ "results": results })).into_response()
 }
@@ -152,7 +249,8 @@ fn refused_here(event: &Event, received: chrono::DateTime<chrono::Utc>) -> Optio
     })
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Response {
+fn unavailable(node: &Node, events: usize, e: impl std::fmt::Display) -> Response {
+    node.metrics.events(EventStatus::Unavailable, events);
     // Some events of the request may be in the stream: a retry is safe, they come back
     // as duplicates (Nats-Msg-Id) or are skipped by their owner (seen ids).
     error(

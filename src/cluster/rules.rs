@@ -164,6 +164,7 @@ pub async fn publish_if_changed(node: &Node) {
             for error in &errors {
                 tracing::warn!(%error, "the changed rules do not load: the cluster keeps its rules");
             }
+            node.metrics.reload(false);
             return;
         }
         Err(e) => {
@@ -176,16 +177,16 @@ pub async fn publish_if_changed(node: &Node) {
         for what in &unsupported {
             tracing::warn!(%what, "the changed rules use what cluster mode does not offer yet: the cluster keeps its rules");
         }
+        node.metrics.reload(false);
         return;
     }
     let files = RuleFiles::of(&set);
     match latest_version(&node.config).await {
         Ok(Some(version)) if version == files.version => {}
-        Ok(_) => {
-            if let Err(error) = publish(node, &files).await {
-                tracing::warn!(%error, "publishing the changed rules failed");
-            }
-        }
+        Ok(_) => match publish(node, &files).await {
+            Ok(()) => node.metrics.reload(true),
+            Err(error) => tracing::warn!(%error, "publishing the changed rules failed"),
+        },
         Err(error) => tracing::warn!(%error, "reading the cluster's rules failed"),
     }
 }

@@ -47,7 +47,7 @@ mod retention;
 mod rewards;
 pub mod serve;
 mod session;
-mod telemetry;
+pub(crate) mod telemetry;
 mod tickets;
 mod writer;
 

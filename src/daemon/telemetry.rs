@@ -19,6 +19,7 @@ const RELOADS: &str = "rally_rule_reloads_total";
 const COMMIT: &str = "rally_commit_seconds";
 const SYNC: &str = "rally_store_sync_seconds";
 const TIMER_STEPS: &str = "rally_timer_steps_total";
+const CLUSTER_GROUP: &str = "rally_cluster_group_seconds";
 
 /// Latency buckets, in seconds: from 50 µs (one step) to 2.5 s (a slow disk sync).
 const SECONDS: &[f64] = &[
@@ -83,6 +84,11 @@ impl Metrics {
         histogram(GROUP, Some(Unit::Count), "Steps committed together");
         histogram(COMMIT, Some(Unit::Seconds), "Time to commit one group");
         histogram(SYNC, Some(Unit::Seconds), "Time to make one group durable");
+        histogram(
+            CLUSTER_GROUP,
+            Some(Unit::Seconds),
+            "Cluster mode: time to apply one group of a partition's messages and commit it",
+        );
         Metrics { recorder }
     }
 
@@ -124,6 +130,11 @@ impl Metrics {
 
     pub fn sync(&self, took: Duration) {
         self.histogram(SYNC).record(took.as_secs_f64());
+    }
+
+    /// Cluster mode: a group of a partition's messages applied and committed.
+    pub fn cluster_group(&self, took: Duration) {
+        self.histogram(CLUSTER_GROUP).record(took.as_secs_f64());
     }
 
     /// The Prometheus text exposition.
