@@ -660,7 +660,7 @@ async fn a_rules_change_on_one_node_reaches_every_partition_through_the_stream()
             LEASE_MS,
         )
     };
-    let mut nodes = vec![start(0), start(1)];
+    let mut nodes = [start(0), start(1)];
     let http = client();
     let bases = [nodes[0].base.clone(), nodes[1].base.clone()];
     until_spread(&http, &bases, PARTITIONS).await;

@@ -81,6 +81,9 @@ async fn healthz(State(node): State<Arc<Node>>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// One partition's value of a gauge, read live.
+type PartitionGauge = fn(&Node, Partition, &serving::Progress, Instant) -> u64;
+
 /// Prometheus: the counters the node keeps (events by status at ingest, groups
 /// applied, rules published) and, read live, each partition it applies.
 async fn metrics(State(node): State<Arc<Node>>) -> Response {
@@ -93,11 +96,7 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
         "rally_cluster_partitions_applied {}\n",
         partitions.len()
     ));
-    let gauges: [(
-        &str,
-        &str,
-        fn(&Node, Partition, &serving::Progress, Instant) -> u64,
-    ); 3] = [
+    let gauges: [(&str, &str, PartitionGauge); 3] = [
         (
             "rally_cluster_partition_sequence",
             "The last stream sequence committed to the partition's store",
