@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::apply::RECEIVED_HEADER;
 use super::partition::Partition;
+use super::setup::nats;
 use super::{ClusterError, Node};
 use crate::clock::{Clock, SystemClock};
 use crate::rules::RuleSet;
@@ -111,10 +112,10 @@ pub async fn latest_version(config: &kv::Store) -> Result<Option<String>, Cluste
 }
 
 async fn read(config: &kv::Store, key: &str) -> Result<Option<RuleFiles>, ClusterError> {
-    let Some(bytes) = config.get(key).await.map_err(|e| ClusterError::Nats {
-        doing: "reading the cluster's rules",
-        error: e.to_string(),
-    })?
+    let Some(bytes) = config
+        .get(key)
+        .await
+        .map_err(|e| nats("reading the cluster's rules", e))?
     else {
         return Ok(None);
     };
@@ -188,13 +189,6 @@ pub async fn publish_if_changed(node: &Node) {
             Err(error) => tracing::warn!(%error, "publishing the changed rules failed"),
         },
         Err(error) => tracing::warn!(%error, "reading the cluster's rules failed"),
-    }
-}
-
-fn nats(doing: &'static str, error: impl std::fmt::Display) -> ClusterError {
-    ClusterError::Nats {
-        doing,
-        error: error.to_string(),
     }
 }
 

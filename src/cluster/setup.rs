@@ -199,7 +199,8 @@ fn agree(settings: &Settings, wanted: Wanted) -> Result<(), ClusterError> {
     Ok(())
 }
 
-fn nats(doing: &'static str, error: impl std::fmt::Display) -> ClusterError {
+/// A NATS failure while `doing` something, as a node's error.
+pub(super) fn nats(doing: &'static str, error: impl std::fmt::Display) -> ClusterError {
     ClusterError::Nats {
         doing,
         error: error.to_string(),
