@@ -13,12 +13,14 @@
 //! | [`ownership`] | the loop that renews, takes, hands back and gives up leases |
 //! | [`apply`] | one partition's applier: stream order, sequence in the state batch |
 //! | [`rules`] | rule sets carried by the stream: the initial set, hot reload |
+//! | [`outbox`] | each partition's messages, delivered by its owner, outcomes in the stream |
 //! | [`serving`] | the partition stores open here, for reads |
 //! | [`http`] | the API a node serves: ingest, member reads (or forwarding), its view |
 
 pub mod apply;
 pub mod http;
 pub mod lease;
+pub mod outbox;
 pub mod ownership;
 pub mod partition;
 pub mod rules;
@@ -294,9 +296,6 @@ fn unsupported(rules: &RuleSet) -> Vec<String> {
     if !rules.escalations.is_empty() {
         found.push("escalations (ticket numbers are shared across members)".to_string());
     }
-    if !rules.channels.is_empty() {
-        found.push("channels (messages are not delivered in cluster mode yet)".to_string());
-    }
     for rule in &rules.rules {
         if rule.draw.is_some() {
             found.push(format!("rule {:?} draws winners", rule.id));
@@ -331,10 +330,12 @@ mod tests {
     }
 
     #[test]
-    fn a_rule_set_with_channels_is_refused_by_name() {
-        let yaml = "channels:\n  email: { kind: log }\nrules:\n  - id: p\n    trigger: { event: purchase }\n    actions:\n      - points: { amount: 10, reason: buy }\n";
-        let found = unsupported(&rules(yaml));
+    fn messages_are_offered_and_a_campaign_budget_is_refused_by_name() {
+        let yaml = "channels:\n  email: { kind: log }\ntemplates:\n  hi: { subject: Hi, body: Hi }\nrules:\n  - id: p\n    trigger: { event: purchase }\n    actions:\n      - send: { template: hi, channel: email }\n";
+        assert!(unsupported(&rules(yaml)).is_empty());
+        let budget = "campaigns:\n  - id: launch\n    budget: { points: 100 }\n    phases:\n      - { name: on, start: \"2026-11-01T00:00:00\" }\nrules: []\n";
+        let found = unsupported(&rules(budget));
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with("channels"), "{found:?}");
+        assert!(found[0].contains("\"launch\" has a budget"), "{found:?}");
     }
 }

@@ -24,12 +24,14 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::outbox::{Delivering, OUTBOX_HEADER};
 use super::partition::Partition;
 use super::rules::{RuleFiles, RULES_HEADER, RULES_META};
 use super::serving::Progress;
 use super::Node;
 use crate::clock::{Clock, SystemClock};
 use crate::event::{self, AtPolicy, Event};
+use crate::outbox::OutboxRow;
 use crate::rules::RuleSet;
 use crate::runner::{Applied, Runner};
 use crate::script::RandomKey;
@@ -107,7 +109,25 @@ impl Applier {
 async fn apply(
     node: &Arc<Node>,
     partition: Partition,
+    stopped: oneshot::Receiver<()>,
+) -> Result<(), ApplyError> {
+    let mut delivering = None;
+    let applied = apply_and_deliver(node, partition, stopped, &mut delivering).await;
+    // However applying ended, delivering ends with it, before the store closes: only
+    // the partition's owner delivers its messages.
+    if let Some(delivering) = delivering {
+        delivering.stop().await;
+    }
+    applied
+}
+
+/// Applies the partition until stopped, fenced or failed, delivering its messages
+/// (in `delivering`) from the moment its store has caught up with the stream.
+async fn apply_and_deliver(
+    node: &Arc<Node>,
+    partition: Partition,
     mut stopped: oneshot::Receiver<()>,
+    delivering: &mut Option<Delivering>,
 ) -> Result<(), ApplyError> {
     let dir = node.data.join("partitions").join(partition.dir_name());
     let rules = Arc::clone(&node.rules);
@@ -121,6 +141,7 @@ async fn apply(
     let target = last_on_subject(node, partition).await?;
     if applied >= target {
         progress.mark_caught_up();
+        *delivering = Some(start_delivering(node, partition, &runner));
     }
     node.serving.open(partition, Arc::clone(&progress));
     tracing::info!(partition = %partition, applied, stream_last = target, "applying the partition");
@@ -183,6 +204,13 @@ async fn apply(
                 if last >= target {
                     progress.mark_caught_up();
                 }
+                match delivering {
+                    Some(delivering) => delivering.committed(runner.rules()),
+                    None if last >= target => {
+                        *delivering = Some(start_delivering(node, partition, &runner));
+                    }
+                    None => {}
+                }
             }
             Group::AlreadyApplied => {}
             Group::Fenced => {
@@ -191,6 +219,15 @@ async fn apply(
             }
         }
     }
+}
+
+fn start_delivering(node: &Node, partition: Partition, runner: &Runner) -> Delivering {
+    Delivering::start(
+        node.jetstream.clone(),
+        partition,
+        runner.shared_store(),
+        runner.rules(),
+    )
 }
 
 /// Publishes a tick into the partition if a timer fell due, so that time reaches the
@@ -296,6 +333,8 @@ pub enum Body {
     /// A rule set to run from here on, and the publishing node's clock reading
     /// (`rules.rs`).
     Rules(RuleFiles, DateTime<Utc>),
+    /// An outbox row as its delivery ended (`outbox.rs`).
+    Settled(OutboxRow),
     /// Why the message is neither (one not published by Rally): skipped, by every
     /// replay alike.
     Skipped(String),
@@ -339,6 +378,18 @@ fn read_body(message: &Message) -> Result<Body, String> {
         .headers
         .as_ref()
         .is_some_and(|headers| headers.get(RULES_HEADER).is_some());
+    if let Some(seq) = message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get(OUTBOX_HEADER))
+    {
+        let seq = seq
+            .as_str()
+            .parse::<u64>()
+            .map_err(|e| format!("{OUTBOX_HEADER}: {e}"))?;
+        let row = OutboxRow::decode(seq, &message.payload).map_err(|e| e.to_string())?;
+        return Ok(Body::Settled(row));
+    }
     if rules {
         return Ok(Body::Rules(
             RuleFiles::from_bytes(&message.payload)?,
@@ -372,6 +423,8 @@ pub fn apply_group(
     holds: impl Fn() -> bool,
 ) -> Result<Group, StoreError> {
     let mut last = applied;
+    // Recorded once the group is committed: the steps that queued them may be in it.
+    let mut settled = Vec::new();
     for delivered in group {
         if delivered.sequence <= last {
             continue;
@@ -394,6 +447,7 @@ pub fn apply_group(
                 }
             }
             Body::Rules(files, at) => switch_rules(runner, files, *at)?,
+            Body::Settled(row) => settled.push(row),
             Body::Skipped(why) => {
                 tracing::warn!(sequence = delivered.sequence, %why, "skipping a message that is not a Rally event");
             }
@@ -411,6 +465,13 @@ pub fn apply_group(
         return Ok(Group::Fenced);
     }
     runner.commit()?;
+    let zone = runner.rules().settings.timezone;
+    for row in settled {
+        if let Err(error) = crate::outbox::record_settled(runner.store(), zone, row) {
+            // Only a resend can come of it, with the same key.
+            tracing::error!(seq = row.seq, %error, "cannot record how a delivery ended: this node may send it again");
+        }
+    }
     Ok(Group::Committed { last })
 }
 
@@ -630,6 +691,62 @@ mod tests {
         assert_eq!(outcome, Group::Committed { last: 3 });
         assert_eq!(points(&runner), 20);
         assert_eq!(runner.store().meta_get(RULES_META).unwrap(), None);
+    }
+
+    /// A purchase that queues a message on a log channel.
+    const SENDING: &str = "channels:\n  email: { kind: log }\ntemplates:\n  thanks: { subject: Thanks, body: Thanks }\nrules:\n  - id: p\n    trigger: { event: purchase }\n    actions:\n      - send: { template: thanks, channel: email }\n";
+
+    fn outbox(runner: &Runner) -> Vec<OutboxRow> {
+        runner
+            .store()
+            .outbox_scan(0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|(seq, bytes)| OutboxRow::decode(seq, &bytes).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_settled_message_records_how_the_delivery_ended_once_even_in_the_group_that_queued_it() {
+        let rules = crate::rules::from_sources(&[("rules.yaml", SENDING)], &|_| None).unwrap();
+        let mut runner = Runner::new(Store::open_temporary().unwrap(), Arc::new(rules)).unwrap();
+        // Replaying: the step that queued the row and, further on, how its delivery
+        // ended on the node that owned the partition then.
+        apply_group(&mut runner, 0, &[purchase(1, "a")], || true).unwrap();
+        let queued = outbox(&runner);
+        assert_eq!(queued.len(), 1);
+        assert!(queued[0].status.is_open(), "{:?}", queued[0].status);
+        let mut sent = queued[0].clone();
+        sent.status = crate::outbox::Status::Sent;
+        sent.sent_at = Some(sent.due);
+        sent.attempts = 1;
+        let settled = |sequence| Delivered {
+            sequence,
+            body: Body::Settled(sent.clone()),
+        };
+        apply_group(&mut runner, 1, &[purchase(2, "b"), settled(3)], || true).unwrap();
+        let rows = outbox(&runner);
+        assert_eq!(rows[0].status, crate::outbox::Status::Sent);
+        assert!(
+            rows[1].status.is_open(),
+            "the second purchase's message still waits"
+        );
+        let counts = crate::metrics::deliveries::load(runner.store()).unwrap();
+        let count = serde_json::to_value(&counts).unwrap().to_string();
+        // Published twice (or replayed again): counted once.
+        apply_group(&mut runner, 3, &[settled(4)], || true).unwrap();
+        let again = crate::metrics::deliveries::load(runner.store()).unwrap();
+        assert_eq!(serde_json::to_value(&again).unwrap().to_string(), count);
+        assert!(count.contains("\"sent\":1"), "{count}");
+
+        // A new owner replaying all of it in one group ends with the same outbox.
+        let rules = crate::rules::from_sources(&[("rules.yaml", SENDING)], &|_| None).unwrap();
+        let mut replay = Runner::new(Store::open_temporary().unwrap(), Arc::new(rules)).unwrap();
+        let all = [purchase(1, "a"), purchase(2, "b"), settled(3)];
+        apply_group(&mut replay, 0, &all, || true).unwrap();
+        let statuses =
+            |runner: &Runner| -> Vec<_> { outbox(runner).iter().map(|r| r.status).collect() };
+        assert_eq!(statuses(&replay), statuses(&runner));
     }
 
     #[test]

@@ -219,14 +219,14 @@ mod tests {
             panic!("broken files compiled");
         };
         assert!(errors[0].contains("rules.yaml"), "{errors:?}");
-        let channels = "channels:\n  email: { kind: log }\n".to_string() + RULES;
+        let budget = "campaigns:\n  - id: launch\n    budget: { points: 100 }\n    phases:\n      - { name: on, start: \"2026-11-01T00:00:00\" }\n".to_string() + RULES;
         let shared = RuleFiles {
             version: "y".into(),
-            files: BTreeMap::from([("rules.yaml".into(), channels)]),
+            files: BTreeMap::from([("rules.yaml".into(), budget)]),
         };
         let Err(errors) = shared.compile() else {
-            panic!("a set with channels compiled");
+            panic!("a set with a campaign budget compiled");
         };
-        assert!(errors[0].starts_with("channels"), "{errors:?}");
+        assert!(errors[0].contains("has a budget"), "{errors:?}");
     }
 }

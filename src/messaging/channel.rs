@@ -75,7 +75,8 @@ pub struct ChannelError {
     pub message: String,
 }
 
-/// A ready client for each channel of a rule set.
+/// A ready client for each channel of a rule set; `default()` has none.
+#[derive(Default)]
 pub struct Channels {
     links: BTreeMap<String, Link>,
     /// Each channel's `retry:` setting, for the dispatcher.

@@ -91,7 +91,13 @@ struct Inner {
     requeue: Mutex<()>,
     /// Rows that do not decode, reported once each rather than on every pass.
     corrupt: Mutex<HashSet<u64>>,
+    /// Told of every row whose delivery ended (sent, failed, suppressed) once that is
+    /// stored: a cluster node records it in the partition's stream (`cluster/outbox.rs`).
+    settled: RwLock<Option<Settled>>,
 }
+
+/// See [`Dispatcher::on_settled`].
+pub type Settled = Arc<dyn Fn(&OutboxRow) + Send + Sync>;
 
 impl Dispatcher {
     /// A dispatcher on the real clock.
@@ -124,6 +130,7 @@ impl Dispatcher {
                 }),
                 requeue: Mutex::new(()),
                 corrupt: Mutex::new(HashSet::new()),
+                settled: RwLock::new(None),
             }),
         }
     }
@@ -144,6 +151,16 @@ impl Dispatcher {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = channels;
         self.inner.wake.notify_one();
+    }
+
+    /// Calls `settled` with every row whose delivery ended (its status no longer open),
+    /// once the store holds it.
+    pub fn on_settled(&self, settled: Settled) {
+        *self
+            .inner
+            .settled
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(settled);
     }
 
     /// Counts deliveries from now on in the days of `zone` (`settings.timezone`; UTC
@@ -376,7 +393,18 @@ fn record(inner: &Inner, row: &OutboxRow) {
         .map_err(|e| e.to_string())
         .and_then(|bytes| write_counted(inner, row, &bytes).map_err(|e| e.to_string()));
     match written {
-        Ok(true) => {}
+        Ok(true) => {
+            if !row.status.is_open() {
+                let settled = inner
+                    .settled
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                if let Some(settled) = settled {
+                    settled(row);
+                }
+            }
+        }
         // Only retention removes rows, and only final ones, which no delivery holds.
         Ok(false) => tracing::warn!(
             seq,
@@ -394,25 +422,59 @@ fn record(inner: &Inner, row: &OutboxRow) {
 /// write, counts what that change of status was in the day's deliveries
 /// (`settings.timezone`); returns whether the row was still there.
 fn write_counted(inner: &Inner, row: &OutboxRow, bytes: &[u8]) -> Result<bool, StoreError> {
-    let seq = row.seq;
     let zone = *inner.zone.read().unwrap_or_else(PoisonError::into_inner);
+    write_counted_in(&inner.store, zone, (inner.now)(), row, bytes, |_| true)
+}
+
+/// Records in `store` how the delivery of `row` ended, as a dispatcher that delivered
+/// it would have: the row and its day's count in one write, counted only if the stored
+/// row's delivery had not ended yet. A cluster node replaying its partition learns
+/// this way what the partition's earlier owner delivered (`cluster/outbox.rs`).
+/// Returns whether the stored row was still open.
+pub fn record_settled(store: &Store, zone: Tz, row: &OutboxRow) -> Result<bool, StoreError> {
+    let bytes = row
+        .encode()
+        .map_err(|e| StoreError::corrupt("outbox", &row.seq.to_be_bytes(), e))?;
+    let now = row.sent_at.unwrap_or(row.due);
+    let changed = Mutex::new(false);
+    write_counted_in(store, zone, now, row, &bytes, |before| {
+        let open = before.is_open();
+        *lock(&changed) = open;
+        open
+    })?;
+    let changed = *lock(&changed);
+    Ok(changed)
+}
+
+/// [`write_counted`] on `store`, counted in the days of `zone`, `now` being when an
+/// attempt that did not send ended; only if `replace` says so of the stored status.
+fn write_counted_in(
+    store: &Store,
+    zone: Tz,
+    now: DateTime<Utc>,
+    row: &OutboxRow,
+    bytes: &[u8],
+    replace: impl Fn(Status) -> bool,
+) -> Result<bool, StoreError> {
+    let seq = row.seq;
     let at = row
         .sent_at
         .filter(|_| row.status == Status::Sent)
-        .unwrap_or_else(|| (inner.now)());
+        .unwrap_or(now);
     let name = deliveries::row_name(crate::localtime::local_day(at, zone));
     // Set when the count row does not read: the row is written without its count
     // rather than not at all (which would send the message again).
     let unreadable = Mutex::new(None);
-    let written = inner
-        .store
-        .outbox_update_counted(seq, bytes, &name, |before, current| {
-            let before = OutboxRow::decode(seq, before).ok()?.status;
-            let delivery = Delivery::of(before, row.status)?;
-            deliveries::counted(current, &row.channel, delivery)
-                .map_err(|e| *lock(&unreadable) = Some(e))
-                .ok()
-        });
+    let written = store.outbox_update_counted(seq, bytes, &name, |before, current| {
+        let before = OutboxRow::decode(seq, before).ok()?.status;
+        if !replace(before) {
+            return None;
+        }
+        let delivery = Delivery::of(before, row.status)?;
+        deliveries::counted(current, &row.channel, delivery)
+            .map_err(|e| *lock(&unreadable) = Some(e))
+            .ok()
+    });
     if let Some(error) = lock(&unreadable).take() {
         tracing::error!(seq, row = %name, %error, "a delivery count does not read; this delivery is not counted");
     }

@@ -14,6 +14,6 @@ mod lanes;
 mod retry;
 mod row;
 
-pub use dispatch::{Clock, Dispatcher, RequeueError};
+pub use dispatch::{record_settled, Clock, Dispatcher, RequeueError, Settled};
 pub use retry::{backoff, settle, DispatchConfig};
 pub use row::{OutboxRow, RowError, Status};
