@@ -819,3 +819,112 @@ async fn a_node_reports_its_health_and_metrics_and_degrades_without_nats() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Stored messages in the cluster's stream (events, ticks, rules and settled
+/// messages alike).
+async fn stream_messages(nats: &str) -> u64 {
+    let client = async_nats::connect(nats).await.unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    let mut stream = jetstream.get_stream("RALLY").await.unwrap();
+    stream.info().await.unwrap().state.messages
+}
+
+/// Waits until `hook` has received `count` requests in all, and returns the
+/// idempotency key of each.
+async fn until_delivered(
+    hook: &mut support::http::HookServer,
+    keys: &mut Vec<String>,
+    count: usize,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while keys.len() < count {
+        for request in hook.received_so_far() {
+            let key = request.headers.get("idempotency-key").unwrap();
+            keys.push(key.to_str().unwrap().to_string());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} messages delivered",
+            keys.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_delivered_before_a_partition_moves_are_not_sent_again_by_its_new_owner() {
+    const PARTITIONS: u32 = 4;
+    const MEMBERS: usize = 10;
+    let nats = Nats::start();
+    let mut hook = support::http::HookServer::start(support::http::Reply::Status(200)).await;
+    let rules = support::daemon::rules_dir(&format!(
+        r#"
+channels:
+  hook: {{ kind: webhook, url: "{}" }}
+templates:
+  thanks:
+    subject: "Thanks"
+    body: "Thanks, {{{{ member.id }}}}"
+rules:
+  - id: thanks
+    trigger: {{ event: purchase }}
+    actions:
+      - send: {{ template: thanks, channel: hook }}
+"#,
+        hook.url
+    ));
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let start = |n: usize| {
+        ClusterNode::start(
+            &nats.url,
+            &format!("n{n}"),
+            rules.path(),
+            dirs[n].path(),
+            PARTITIONS,
+            LEASE_MS,
+        )
+    };
+    let mut nodes = [start(0), start(1)];
+    let http = client();
+    let bases = [nodes[0].base.clone(), nodes[1].base.clone()];
+    until_spread(&http, &bases, PARTITIONS).await;
+
+    // One message per member, each member's partition delivering its own.
+    let first: Vec<Value> = (0..MEMBERS)
+        .map(|m| json!({"id": format!("a-{m}"), "type": "purchase", "member": format!("m-{m}")}))
+        .collect();
+    post_until_acknowledged(&http, || bases[0].clone(), &first).await;
+    let mut keys = Vec::new();
+    until_delivered(&mut hook, &mut keys, MEMBERS).await;
+    // How each delivery ended is in the stream too, beside the events.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stream_messages(&nats.url).await < 2 * MEMBERS as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "the deliveries' outcomes never reached the stream"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Node 1 dies; node 0 applies its partitions again from the stream, queues their
+    // messages again with the steps, and learns from the stream they went out.
+    nodes[1].kill();
+    until_spread(&http, &bases[..1], PARTITIONS).await;
+    let second: Vec<Value> = (0..MEMBERS)
+        .map(|m| json!({"id": format!("b-{m}"), "type": "purchase", "member": format!("n-{m}")}))
+        .collect();
+    post_until_acknowledged(&http, || bases[0].clone(), &second).await;
+    until_delivered(&mut hook, &mut keys, 2 * MEMBERS).await;
+    // Anything sent again would come within moments of the new messages.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    until_delivered(&mut hook, &mut keys, 2 * MEMBERS).await;
+    let mut distinct = keys.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        (keys.len(), distinct.len()),
+        (2 * MEMBERS, 2 * MEMBERS),
+        "sent again after the move: {keys:?}\n{}",
+        nodes[0].log()
+    );
+}
