@@ -76,6 +76,8 @@ pub enum ClusterError {
         .0.join("; ")
     )]
     Unsupported(Vec<String>),
+    #[error("channels that cannot be built: {}", .0.join("; "))]
+    Channels(Vec<String>),
     #[error("--node: {0}")]
     Node(String),
     #[error("cannot reach NATS at {url}: {error} (is `nats-server -js` running there?)")]
@@ -163,6 +165,10 @@ pub async fn run(
     if !unsupported.is_empty() {
         return Err(ClusterError::Unsupported(unsupported));
     }
+    // As the single process: a channel whose client cannot be built refuses the start.
+    crate::messaging::Channels::new(&rules.channels).map_err(|errors| {
+        ClusterError::Channels(errors.iter().map(ToString::to_string).collect())
+    })?;
     let partitions = data.join("partitions");
     std::fs::create_dir_all(&partitions).map_err(|error| ClusterError::Data {
         dir: partitions,

@@ -181,6 +181,13 @@ pub async fn publish_if_changed(node: &Node) {
         node.metrics.reload(false);
         return;
     }
+    if let Err(errors) = crate::messaging::Channels::new(&set.channels) {
+        for error in &errors {
+            tracing::warn!(%error, "a channel of the changed rules cannot be built: the cluster keeps its rules");
+        }
+        node.metrics.reload(false);
+        return;
+    }
     let files = RuleFiles::of(&set);
     match latest_version(&node.config).await {
         Ok(Some(version)) if version == files.version => {}
