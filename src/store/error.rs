@@ -60,6 +60,9 @@ pub enum StoreError {
     /// rather than stored half, and every event in it answered as not stored.
     #[error("the group was dropped, nothing of it stored: {0}")]
     GroupDropped(String),
+    /// A snapshot that cannot be written or read back ([`Store::write_snapshot`](super::Store::write_snapshot)).
+    #[error("snapshot: {0}")]
+    Snapshot(String),
     #[error("{context} {}: {source}", path.display())]
     Io {
         context: &'static str,

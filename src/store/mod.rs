@@ -90,6 +90,7 @@ mod outbox_index;
 mod ranks;
 mod read;
 mod retention;
+mod snapshot;
 mod write;
 
 use std::path::{Path, PathBuf};
