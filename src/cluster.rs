@@ -14,6 +14,7 @@
 //! | [`apply`] | one partition's applier: stream order, sequence in the state batch |
 //! | [`rules`] | rule sets carried by the stream: the initial set, hot reload |
 //! | [`outbox`] | each partition's messages, delivered by its owner, outcomes in the stream |
+//! | [`snapshot`] | partition snapshots in the object store: taken, uploaded, restored |
 //! | [`serving`] | the partition stores open here, for reads |
 //! | [`http`] | the API a node serves: ingest, member reads (or forwarding), its view |
 
@@ -26,6 +27,7 @@ pub mod partition;
 pub mod rules;
 pub mod serving;
 pub mod setup;
+pub mod snapshot;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -62,6 +64,11 @@ pub struct Flags {
     /// (default `http://` and the address it listens on).
     #[arg(long, requires = "cluster", value_name = "URL")]
     pub advertise: Option<String>,
+    /// With --cluster: a partition's owner stores a snapshot of it every this many
+    /// messages (and every 10 minutes with something new), so that a new owner
+    /// replays only the stream after it.
+    #[arg(long, requires = "cluster", value_name = "N", default_value_t = 10_000)]
+    pub snapshot_every: u64,
 }
 
 #[derive(Debug, Error)]
@@ -114,6 +121,10 @@ pub struct Node {
     pub leases_kv: jetstream::kv::Store,
     /// The config bucket (settings, rules).
     pub config: jetstream::kv::Store,
+    /// The partitions' snapshots (`snapshot.rs`).
+    pub snapshots: jetstream::object_store::ObjectStore,
+    /// `--snapshot-every`: messages between two snapshots of a partition.
+    pub snapshot_every: u64,
     pub leases: Leases,
     pub serving: Serving,
     /// `RALLY_TOKEN`: required on every route when set, and sent along with reads
@@ -197,6 +208,12 @@ pub async fn run(
             ))
         })?
     };
+    let snapshots = snapshot::bucket(&joined.jetstream).await?;
+    if flags.snapshot_every == 0 {
+        return Err(ClusterError::Settings(
+            "--snapshot-every must be at least 1".to_string(),
+        ));
+    }
     let advertise = flags
         .advertise
         .clone()
@@ -216,6 +233,8 @@ pub async fn run(
         stream: joined.stream,
         leases_kv: joined.leases,
         config: joined.config,
+        snapshots,
+        snapshot_every: flags.snapshot_every,
         leases: Leases::default(),
         serving: Serving::default(),
         token,

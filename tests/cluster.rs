@@ -928,3 +928,80 @@ rules:
         nodes[0].log()
     );
 }
+
+/// The snapshot sequence of every partition the nodes at `bases` apply.
+async fn partition_snapshots(http: &reqwest::Client, bases: &[&str]) -> Vec<u64> {
+    let mut snapshots = Vec::new();
+    for base in bases {
+        if let Some((200, view)) = get_json(http, base, "/v1/cluster").await {
+            for p in view["owned"].as_array().unwrap() {
+                snapshots.push(p["snapshot"].as_u64().unwrap_or(0));
+            }
+        }
+    }
+    snapshots
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_owner_restores_the_latest_snapshot_when_the_stream_before_it_is_gone() {
+    const PARTITIONS: u32 = 4;
+    const MEMBERS: usize = 12;
+    let nats = Nats::start();
+    let rules = support::daemon::rules_dir(&purchase_rules(10));
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let start = |n: usize| {
+        ClusterNode::start_with(
+            &nats.url,
+            &format!("n{n}"),
+            rules.path(),
+            dirs[n].path(),
+            PARTITIONS,
+            LEASE_MS,
+            &[],
+            &["--snapshot-every", "5"],
+        )
+    };
+    let mut nodes = [start(0), start(1)];
+    let http = client();
+    let bases = [nodes[0].base.clone(), nodes[1].base.clone()];
+    until_spread(&http, &bases, PARTITIONS).await;
+    for phase in ["a", "b", "c"] {
+        post_until_acknowledged(&http, || bases[0].clone(), &purchases(phase, MEMBERS)).await;
+    }
+    until_points(&http, &bases[0], MEMBERS, 30).await;
+    // Every partition has a snapshot: each applied more than five messages.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let snapshots = loop {
+        let snapshots = partition_snapshots(&http, &[&bases[0], &bases[1]]).await;
+        if snapshots.len() == PARTITIONS as usize && snapshots.iter().all(|&s| s > 0) {
+            break snapshots;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every partition has a snapshot: {snapshots:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    // The stream before the oldest snapshot is trimmed (as a retention limit would),
+    // then node 1 dies: node 0 cannot rebuild its partitions from the stream alone.
+    let oldest = *snapshots.iter().min().unwrap();
+    let jetstream = async_nats::jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    let stream = jetstream.get_stream("RALLY").await.unwrap();
+    let purged = stream.purge().sequence(oldest).await.unwrap();
+    assert!(
+        purged.purged > 0,
+        "nothing trimmed before sequence {oldest}"
+    );
+    nodes[1].kill();
+    until_spread(&http, &bases[..1], PARTITIONS).await;
+    post_until_acknowledged(&http, || bases[0].clone(), &purchases("d", MEMBERS)).await;
+    until_points(&http, &bases[0], MEMBERS, 40).await;
+    assert!(
+        nodes[0]
+            .log()
+            .contains("restored the partition from its snapshot"),
+        "{}",
+        nodes[0].log()
+    );
+}

@@ -28,6 +28,7 @@ use super::outbox::{Delivering, OUTBOX_HEADER};
 use super::partition::Partition;
 use super::rules::{RuleFiles, RULES_HEADER, RULES_META};
 use super::serving::Progress;
+use super::snapshot::{self, Snapshots};
 use super::Node;
 use crate::clock::{Clock, SystemClock};
 use crate::event::{self, AtPolicy, Event};
@@ -130,12 +131,25 @@ async fn apply_and_deliver(
     delivering: &mut Option<Delivering>,
 ) -> Result<(), ApplyError> {
     let dir = node.data.join("partitions").join(partition.dir_name());
-    let rules = Arc::clone(&node.rules);
-    let key = node.settings.random_key();
-    let (mut runner, applied) = tokio::task::spawn_blocking(move || open(&dir, rules, key))
+    let (mut runner, mut applied) = open_in_pool(node, &dir).await?;
+    // A snapshot further on than this store (or a store that is not here) saves
+    // replaying the stream up to it, and the only way when the stream was trimmed.
+    let stored = snapshot::latest(&node.snapshots, partition)
         .await
-        .map_err(|e| ApplyError::Task(e.to_string()))??;
+        .map_err(|e| nats("reading the partition's snapshot", e))?;
+    if stored.is_some_and(|stored| stored > applied) {
+        drop(runner);
+        snapshot::restore_if_newer(node, partition, &dir, applied)
+            .await
+            .map_err(|why| ApplyError::Corrupt {
+                dir: dir.display().to_string(),
+                why: format!("restoring its snapshot: {why}"),
+            })?;
+        (runner, applied) = open_in_pool(node, &dir).await?;
+    }
+    let mut snapshots = Snapshots::new(stored.unwrap_or(0));
     let progress = Arc::new(Progress::new(runner.shared_store(), applied));
+    progress.snapshot_stored(stored.unwrap_or(0));
     progress.set_rules(&runner.rules().version);
     // What the stream held when we took the partition: reads wait until we have it.
     let target = last_on_subject(node, partition).await?;
@@ -164,7 +178,6 @@ async fn apply_and_deliver(
         .messages()
         .await
         .map_err(|e| nats("reading the partition", e))?;
-    let mut applied = applied;
     loop {
         let first = tokio::select! {
             _ = &mut stopped => return Ok(()),
@@ -204,6 +217,12 @@ async fn apply_and_deliver(
                 if last >= target {
                     progress.mark_caught_up();
                 }
+                if snapshots.due(applied, node.snapshot_every) {
+                    let store = runner.shared_store();
+                    if let Err(error) = snapshots.take(node, partition, store, applied).await {
+                        tracing::warn!(partition = %partition, applied, %error, "cannot take a snapshot");
+                    }
+                }
                 match delivering {
                     Some(delivering) => delivering.committed(runner.rules()),
                     None if last >= target => {
@@ -219,6 +238,18 @@ async fn apply_and_deliver(
             }
         }
     }
+}
+
+/// [`open`] on the blocking pool.
+async fn open_in_pool(node: &Node, dir: &Path) -> Result<(Runner, u64), ApplyError> {
+    let (dir, rules, key) = (
+        dir.to_path_buf(),
+        Arc::clone(&node.rules),
+        node.settings.random_key(),
+    );
+    tokio::task::spawn_blocking(move || open(&dir, rules, key))
+        .await
+        .map_err(|e| ApplyError::Task(e.to_string()))?
 }
 
 fn start_delivering(node: &Node, partition: Partition, runner: &Runner) -> Delivering {
@@ -273,7 +304,9 @@ async fn tick_if_due(
 /// Opens (or makes) the partition's store; returns its runner and the sequence it
 /// holds.
 fn open(dir: &Path, rules: Arc<RuleSet>, key: RandomKey) -> Result<(Runner, u64), ApplyError> {
-    let store = Store::open(dir)?;
+    // The store may have been closed a moment ago (the partition handed back and
+    // taken again, or replaced by its snapshot).
+    let store = Store::open_after_drop(dir)?;
     let applied = match store.meta_get(APPLIED_META)? {
         None => 0,
         Some(bytes) => decode_sequence(&bytes).ok_or_else(|| ApplyError::Corrupt {

@@ -351,6 +351,7 @@ async fn cluster(State(node): State<Arc<Node>>) -> Json<Value> {
                 "applied": progress.applied(),
                 "caught_up": progress.caught_up(),
                 "rules": progress.rules(),
+                "snapshot": progress.snapshot(),
                 "lease_held": node.leases.holds(partition, now),
             })
         })

@@ -18,6 +18,9 @@ pub struct Progress {
     caught_up: AtomicBool,
     /// The version of the rules the committed state ran under.
     rules: Mutex<String>,
+    /// The stream sequence of the partition's latest snapshot stored or restored here
+    /// (0: none).
+    snapshot: AtomicU64,
 }
 
 impl Progress {
@@ -27,7 +30,16 @@ impl Progress {
             applied: AtomicU64::new(applied),
             caught_up: AtomicBool::new(false),
             rules: Mutex::default(),
+            snapshot: AtomicU64::new(0),
         }
+    }
+
+    pub fn snapshot(&self) -> u64 {
+        self.snapshot.load(Ordering::Acquire)
+    }
+
+    pub fn snapshot_stored(&self, sequence: u64) {
+        self.snapshot.fetch_max(sequence, Ordering::AcqRel);
     }
 
     pub fn rules(&self) -> String {

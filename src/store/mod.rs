@@ -344,6 +344,13 @@ impl Store {
         Store::open_with_faults(dir, Arc::default())
     }
 
+    /// [`Store::open`], waiting (a few seconds at most) for the lock a store of this
+    /// process dropped a moment ago still holds: sled releases it from a background
+    /// thread.
+    pub fn open_after_drop(dir: &Path) -> Result<Store, StoreError> {
+        waiting_for_lock(|| Store::open(dir))
+    }
+
     /// [`Store::open`], failing on demand as `faults` says: for tests of what the
     /// callers do when the store fails.
     pub fn open_with_faults(dir: &Path, faults: Arc<Faults>) -> Result<Store, StoreError> {

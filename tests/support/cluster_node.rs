@@ -38,6 +38,21 @@ impl ClusterNode {
         lease_ms: u64,
         env: &[(&str, &str)],
     ) -> ClusterNode {
+        ClusterNode::start_with(nats, name, rules, data, partitions, lease_ms, env, &[])
+    }
+
+    /// As [`ClusterNode::start_with_env`], with more arguments for `rally run`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_with(
+        nats: &str,
+        name: &str,
+        rules: &Path,
+        data: &Path,
+        partitions: u32,
+        lease_ms: u64,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> ClusterNode {
         let mut child = rally()
             .arg("run")
             .arg("--rules")
@@ -47,6 +62,7 @@ impl ClusterNode {
             .args(["--listen", "127.0.0.1:0", "--cluster", nats, "--node", name])
             .args(["--partitions", &partitions.to_string()])
             .args(["--lease-ms", &lease_ms.to_string()])
+            .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
