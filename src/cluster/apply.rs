@@ -131,6 +131,7 @@ async fn apply_and_deliver(
     delivering: &mut Option<Delivering>,
 ) -> Result<(), ApplyError> {
     let dir = node.data.join("partitions").join(partition.dir_name());
+    snapshot::remove_leftover_uploads(&node.data.join("partitions"), partition);
     let (mut runner, mut applied) = open_in_pool(node, &dir).await?;
     // A snapshot further on than this store (or a store that is not here) saves
     // replaying the stream up to it, and the only way when the stream was trimmed.

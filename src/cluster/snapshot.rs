@@ -137,6 +137,20 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     dir.with_file_name(name)
 }
 
+/// Removes the partition's snapshot files an earlier applier left in `partitions`
+/// (a node that died mid-upload). An upload still reading one keeps its open file.
+pub fn remove_leftover_uploads(partitions: &Path, partition: Partition) {
+    let prefix = format!("{}.upload-", partition.dir_name());
+    let Ok(entries) = std::fs::read_dir(partitions) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// When a partition's owner takes its next snapshot, and the upload under way.
 pub struct Snapshots {
     /// The sequence of the latest snapshot taken or restored here (or found).
@@ -237,4 +251,34 @@ async fn upload(
     }
     tracing::info!(partition = %partition, sequence, "snapshot stored");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_partitions_leftover_uploads_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mine, other) = (Partition(3), Partition(13));
+        let names = [
+            format!("{}.upload-10", mine.dir_name()),
+            format!("{}.upload-20", mine.dir_name()),
+            format!("{}.upload-10", other.dir_name()),
+            format!("{}.snapshot", mine.dir_name()),
+        ];
+        for name in &names {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join(mine.dir_name())).unwrap();
+        remove_leftover_uploads(dir.path(), mine);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expected = vec![names[2].clone(), names[3].clone(), mine.dir_name()];
+        expected.sort();
+        assert_eq!(left, expected);
+    }
 }
