@@ -801,6 +801,11 @@ async fn a_node_reports_its_health_and_metrics_and_degrades_without_nats() {
             sample(&text, &format!("rally_cluster_partition_lease_held{label}")),
             Some(1.0)
         );
+        assert_eq!(
+            sample(&text, &format!("rally_cluster_partition_snapshot{label}")),
+            Some(0.0),
+            "no snapshot before --snapshot-every messages"
+        );
     }
     // Every stored event is in some partition: the last sequences reach the fifth.
     assert!(sequences >= 5.0, "{text}");

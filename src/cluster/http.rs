@@ -96,7 +96,7 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
         "rally_cluster_partitions_applied {}\n",
         partitions.len()
     ));
-    let gauges: [(&str, &str, PartitionGauge); 3] = [
+    let gauges: [(&str, &str, PartitionGauge); 4] = [
         (
             "rally_cluster_partition_sequence",
             "The last stream sequence committed to the partition's store",
@@ -106,6 +106,11 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
             "rally_cluster_partition_caught_up",
             "1 once the partition's store holds what the stream held when this node took it",
             |_, _, progress, _| u64::from(progress.caught_up()),
+        ),
+        (
+            "rally_cluster_partition_snapshot",
+            "The stream sequence of the partition's latest snapshot stored or restored here",
+            |_, _, progress, _| progress.snapshot(),
         ),
         (
             "rally_cluster_partition_lease_held",
