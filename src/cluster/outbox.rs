@@ -50,8 +50,14 @@ impl Delivering {
         store: Arc<Store>,
         rules: &RuleSet,
     ) -> Delivering {
-        let dispatcher =
-            Dispatcher::new(store, Arc::new(channels(rules)), DispatchConfig::default());
+        // Deliveries under way when the partition is let go are abandoned at once, not
+        // waited for: the node no longer owns the partition, and the next owner sends
+        // them again with the same keys.
+        let config = DispatchConfig {
+            shutdown_grace: std::time::Duration::ZERO,
+            ..DispatchConfig::default()
+        };
+        let dispatcher = Dispatcher::new(store, Arc::new(channels(rules)), config);
         dispatcher.set_timezone(rules.settings.timezone);
         dispatcher.on_settled(Arc::new(move |row: &OutboxRow| {
             let Ok(payload) = row.encode() else {
@@ -100,8 +106,8 @@ impl Delivering {
         self.dispatcher.notifier().notify_one();
     }
 
-    /// Stops delivering and waits until the dispatcher let go of the store (deliveries
-    /// under way get its shutdown grace to finish).
+    /// Stops delivering, abandoning the deliveries under way, and waits until the
+    /// dispatcher let go of the store.
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::StreamExt;
+use tokio::task::JoinHandle;
 
 use super::apply::Applier;
 use super::lease::{fair_share, renew_every, Owner};
@@ -23,14 +24,22 @@ fn heartbeat_key(node: &str) -> String {
     format!("node.{node}")
 }
 
+/// Appliers being stopped, each on a task of its own: a stop lasts as long as the
+/// group, snapshot, restore or delivery under way, and waiting for it in the loop
+/// would let every other lease lapse meanwhile. A partition is not taken again here
+/// until its stop has ended (its store is still open until then).
+type Stopping = BTreeMap<Partition, JoinHandle<()>>;
+
 /// Keeps this node's share of the partitions until `shutdown` completes, then hands
 /// every partition back so the others take them without waiting for the TTL.
 pub async fn keep(node: Arc<Node>, shutdown: impl std::future::Future<Output = ()>) {
     let mut appliers: BTreeMap<Partition, Applier> = BTreeMap::new();
+    let mut stopping = Stopping::new();
     let every = renew_every(node.settings.lease_ttl());
     tokio::pin!(shutdown);
     loop {
-        round(&node, &mut appliers).await;
+        stopping.retain(|_, stop| !stop.is_finished());
+        round(&node, &mut appliers, &mut stopping).await;
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = &mut shutdown => break,
@@ -39,13 +48,20 @@ pub async fn keep(node: Arc<Node>, shutdown: impl std::future::Future<Output = (
     let partitions: Vec<Partition> = appliers.keys().copied().collect();
     for partition in partitions {
         if let Some(applier) = appliers.remove(&partition) {
-            hand_back(&node, partition, applier).await;
+            hand_back(Arc::clone(&node), partition, applier).await;
         }
+    }
+    for (_, stop) in stopping {
+        let _ = stop.await;
     }
     let _ = node.leases_kv.delete(heartbeat_key(&node.name)).await;
 }
 
-async fn round(node: &Arc<Node>, appliers: &mut BTreeMap<Partition, Applier>) {
+async fn round(
+    node: &Arc<Node>,
+    appliers: &mut BTreeMap<Partition, Applier>,
+    stopping: &mut Stopping,
+) {
     let ttl = node.settings.lease_ttl();
     let me = node.owner_value();
     if let Err(error) = node
@@ -55,7 +71,7 @@ async fn round(node: &Arc<Node>, appliers: &mut BTreeMap<Partition, Applier>) {
     {
         tracing::warn!(%error, "cannot write this node's heartbeat");
     }
-    renew(node, appliers).await;
+    renew(node, appliers, stopping).await;
     let live = match live_nodes(node).await {
         Ok(live) => live,
         Err(error) => {
@@ -69,7 +85,8 @@ async fn round(node: &Arc<Node>, appliers: &mut BTreeMap<Partition, Applier>) {
             break;
         };
         tracing::info!(partition = %partition, share, live, "handing the partition back (more than a fair share)");
-        hand_back(node, partition, applier).await;
+        let handed = tokio::spawn(hand_back(Arc::clone(node), partition, applier));
+        stopping.insert(partition, handed);
     }
     if appliers.len() >= share {
         return;
@@ -82,7 +99,7 @@ async fn round(node: &Arc<Node>, appliers: &mut BTreeMap<Partition, Applier>) {
             break;
         }
         let partition = Partition((start + i) % count);
-        if appliers.contains_key(&partition) {
+        if appliers.contains_key(&partition) || stopping.contains_key(&partition) {
             continue;
         }
         match node.leases_kv.entry(partition.lease_key()).await {
@@ -108,7 +125,11 @@ async fn round(node: &Arc<Node>, appliers: &mut BTreeMap<Partition, Applier>) {
 
 /// Renews every lease held, giving up those that lapsed, were taken, or whose
 /// applier stopped.
-async fn renew(node: &Arc<Node>, appliers: &mut BTreeMap<Partition, Applier>) {
+async fn renew(
+    node: &Arc<Node>,
+    appliers: &mut BTreeMap<Partition, Applier>,
+    stopping: &mut Stopping,
+) {
     let ttl = node.settings.lease_ttl();
     let me = node.owner_value();
     let partitions: Vec<Partition> = appliers.keys().copied().collect();
@@ -120,7 +141,7 @@ async fn renew(node: &Arc<Node>, appliers: &mut BTreeMap<Partition, Applier>) {
         if failed || lapsed {
             node.leases.give_up(partition);
             if let Some(applier) = appliers.remove(&partition) {
-                applier.stop().await;
+                stopping.insert(partition, tokio::spawn(applier.stop()));
             }
             if failed {
                 // Free it at once, if it is still ours, for another try (here or elsewhere).
@@ -144,7 +165,7 @@ async fn renew(node: &Arc<Node>, appliers: &mut BTreeMap<Partition, Applier>) {
             Err(error) => {
                 node.leases.give_up(partition);
                 if let Some(applier) = appliers.remove(&partition) {
-                    applier.stop().await;
+                    stopping.insert(partition, tokio::spawn(applier.stop()));
                 }
                 tracing::warn!(partition = %partition, %error, "lost the partition's lease");
             }
@@ -154,7 +175,7 @@ async fn renew(node: &Arc<Node>, appliers: &mut BTreeMap<Partition, Applier>) {
 
 /// Gives `partition` up here, stops its applier, then deletes its lease at the
 /// revision we wrote, so another node can take it at once.
-async fn hand_back(node: &Node, partition: Partition, applier: Applier) {
+async fn hand_back(node: Arc<Node>, partition: Partition, applier: Applier) {
     let held = node.leases.give_up(partition);
     applier.stop().await;
     if let Some(held) = held {
