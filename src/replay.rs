@@ -184,23 +184,14 @@ impl Replayer {
             return Ok(candidate.clone());
         }
         if let Some(files) = files {
-            let sources: Vec<(&str, &str)> = files
-                .iter()
-                .map(|(path, text)| (path.as_str(), text.as_str()))
-                .collect();
-            // `${NAME}` reads this process's environment; a name it lacks reads as
-            // empty (channel secrets do not change what a step does).
-            let env = |name: &str| Some(std::env::var(name).unwrap_or_default());
-            let rules = crate::rules::from_sources(&sources, &env).map_err(|errors| {
-                ReplayError::Rules {
-                    seq,
-                    version: version.to_string(),
-                    errors: errors
-                        .iter()
-                        .map(|e| format!("  {e}"))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                }
+            let rules = crate::rules::from_texts(files).map_err(|errors| ReplayError::Rules {
+                seq,
+                version: version.to_string(),
+                errors: errors
+                    .iter()
+                    .map(|e| format!("  {e}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
             })?;
             let mut rules = rules;
             rules.explain = self.tap.clone();

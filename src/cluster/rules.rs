@@ -48,31 +48,14 @@ impl RuleFiles {
     pub fn of(set: &RuleSet) -> RuleFiles {
         RuleFiles {
             version: set.version.clone(),
-            files: set
-                .sources
-                .iter()
-                .map(|(path, text)| {
-                    (
-                        path.display().to_string(),
-                        String::from_utf8_lossy(text).into_owned(),
-                    )
-                })
-                .collect(),
+            files: crate::rules::file_texts(set),
         }
     }
 
     /// The rule set these files make, if it loads and cluster mode offers everything
     /// it uses; otherwise every problem, one per line.
     pub fn compile(&self) -> Result<RuleSet, Vec<String>> {
-        let sources: Vec<(&str, &str)> = self
-            .files
-            .iter()
-            .map(|(path, text)| (path.as_str(), text.as_str()))
-            .collect();
-        // `${NAME}` reads this process's environment, as `rally replay` does: a name
-        // it lacks reads as empty.
-        let env = |name: &str| Some(std::env::var(name).unwrap_or_default());
-        let set = crate::rules::from_sources(&sources, &env)
+        let set = crate::rules::from_texts(&self.files)
             .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let unsupported = super::unsupported(&set);
         if !unsupported.is_empty() {

@@ -10,7 +10,7 @@
 //! newer one already. Once every partition has a snapshot past a point, the stream
 //! before that point is no longer needed to rebuild any of them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::partition::Partition;
 use super::{ClusterError, Node};
+use crate::store::compact::sibling;
 use crate::store::Store;
 
 /// The object-store bucket of the partitions' snapshots: `p.<n>` each, the latest.
@@ -127,14 +128,6 @@ pub async fn restore_if_newer(
     .map_err(|e| e.to_string())??;
     tracing::info!(partition = %partition, sequence, applied, "restored the partition from its snapshot");
     Ok(Some(sequence))
-}
-
-/// `<dir>.<suffix>`, beside `dir`.
-fn sibling(dir: &Path, suffix: &str) -> PathBuf {
-    let mut name = dir.file_name().unwrap_or_default().to_os_string();
-    name.push(".");
-    name.push(suffix);
-    dir.with_file_name(name)
 }
 
 /// Removes the partition's snapshot files an earlier applier left in `partitions`

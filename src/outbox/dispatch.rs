@@ -430,31 +430,25 @@ fn write_counted(inner: &Inner, row: &OutboxRow, bytes: &[u8]) -> Result<bool, S
 /// it would have: the row and its day's count in one write, counted only if the stored
 /// row's delivery had not ended yet. A cluster node replaying its partition learns
 /// this way what the partition's earlier owner delivered (`cluster/outbox.rs`).
-/// Returns whether the stored row was still open.
+/// Returns whether the row was still there (retention may have removed it).
 pub fn record_settled(store: &Store, zone: Tz, row: &OutboxRow) -> Result<bool, StoreError> {
     let bytes = row
         .encode()
         .map_err(|e| StoreError::corrupt("outbox", &row.seq.to_be_bytes(), e))?;
     let now = row.sent_at.unwrap_or(row.due);
-    let changed = Mutex::new(false);
-    write_counted_in(store, zone, now, row, &bytes, |before| {
-        let open = before.is_open();
-        *lock(&changed) = open;
-        open
-    })?;
-    let changed = *lock(&changed);
-    Ok(changed)
+    write_counted_in(store, zone, now, row, &bytes, Status::is_open)
 }
 
 /// [`write_counted`] on `store`, counted in the days of `zone`, `now` being when an
-/// attempt that did not send ended; only if `replace` says so of the stored status.
+/// attempt that did not send ended; counted only if `count_if` holds of the stored
+/// row's status (the row is written either way).
 fn write_counted_in(
     store: &Store,
     zone: Tz,
     now: DateTime<Utc>,
     row: &OutboxRow,
     bytes: &[u8],
-    replace: impl Fn(Status) -> bool,
+    count_if: impl Fn(Status) -> bool,
 ) -> Result<bool, StoreError> {
     let seq = row.seq;
     let at = row
@@ -467,7 +461,7 @@ fn write_counted_in(
     let unreadable = Mutex::new(None);
     let written = store.outbox_update_counted(seq, bytes, &name, |before, current| {
         let before = OutboxRow::decode(seq, before).ok()?.status;
-        if !replace(before) {
+        if !count_if(before) {
             return None;
         }
         let delivery = Delivery::of(before, row.status)?;

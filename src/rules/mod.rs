@@ -97,6 +97,35 @@ pub fn from_sources(
     )
 }
 
+/// Every file of `set` as text, by its path relative to the rules directory: what
+/// the event journal (`Arm` entries) and a cluster's stream (rules messages) carry so
+/// that [`from_texts`] compiles the same rules elsewhere.
+pub fn file_texts(set: &RuleSet) -> std::collections::BTreeMap<String, String> {
+    set.sources
+        .iter()
+        .map(|(path, text)| {
+            (
+                path.display().to_string(),
+                String::from_utf8_lossy(text).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The rule set that [`file_texts`] took down, `${NAME}` read from this process's
+/// environment (a name it lacks reads as empty: channel secrets do not change what a
+/// step does).
+pub fn from_texts(
+    files: &std::collections::BTreeMap<String, String>,
+) -> Result<RuleSet, Vec<RuleError>> {
+    let sources: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(path, text)| (path.as_str(), text.as_str()))
+        .collect();
+    let env = |name: &str| Some(std::env::var(name).unwrap_or_default());
+    from_sources(&sources, &env)
+}
+
 fn compile_files(
     dir: &Path,
     paths: &[std::path::PathBuf],

@@ -225,18 +225,8 @@ impl Runner {
             return;
         };
         let rules = self.rules.clone();
-        let files = (journal.version.as_deref() != Some(rules.version.as_str())).then(|| {
-            rules
-                .sources
-                .iter()
-                .map(|(path, text)| {
-                    (
-                        path.display().to_string(),
-                        String::from_utf8_lossy(text).into_owned(),
-                    )
-                })
-                .collect()
-        });
+        let files = (journal.version.as_deref() != Some(rules.version.as_str()))
+            .then(|| crate::rules::file_texts(&rules));
         if files.is_some() {
             journal.version = Some(rules.version.clone());
             write

@@ -160,7 +160,7 @@ fn count_rows(dir: &Path) -> Result<u64, StoreError> {
 }
 
 /// `<dir>.<suffix>`, beside `dir`: the same file system, so a rename moves it.
-fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir.file_name().unwrap_or_default().to_os_string();
     name.push(".");
     name.push(suffix);
