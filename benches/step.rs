@@ -64,6 +64,7 @@ fn report(name: &str, set: &RuleSet, events: &[Event]) {
             budget_used: &budget_used,
             rewards: &Default::default(),
             next_ticket: 1,
+            shares: None,
             random_key: Default::default(),
         };
         let member = event.member.as_ref().and_then(|m| members.remove(m));

@@ -15,6 +15,7 @@
 //! | [`rules`] | rule sets carried by the stream: the initial set, hot reload |
 //! | [`outbox`] | each partition's messages, delivered by its owner, outcomes in the stream |
 //! | [`snapshot`] | partition snapshots in the object store: taken, uploaded, restored |
+//! | [`shares`] | budgets, stock, codes and ticket numbers: pools in KV, grant logs |
 //! | [`serving`] | the partition stores open here, for reads |
 //! | [`http`] | the API a node serves: ingest, member reads (or forwarding), its view |
 
@@ -27,6 +28,7 @@ pub mod partition;
 pub mod rules;
 pub mod serving;
 pub mod setup;
+pub mod shares;
 pub mod snapshot;
 
 use std::future::Future;
@@ -303,23 +305,12 @@ fn node_name(given: Option<&str>) -> Result<String, ClusterError> {
     }
 }
 
-/// What the rule set uses that cluster mode does not offer yet: state shared across
-/// members (so across partitions), or messages (whose delivery is not built).
+/// What the rule set uses that cluster mode does not offer yet: rankings and draws
+/// over every member (so across partitions).
 fn unsupported(rules: &RuleSet) -> Vec<String> {
     let mut found = Vec::new();
-    for campaign in &rules.campaigns {
-        if campaign.budget_points.is_some() {
-            found.push(format!("campaign {:?} has a budget", campaign.id));
-        }
-    }
-    if !rules.rewards.is_empty() {
-        found.push("rewards (stock and codes are shared across members)".to_string());
-    }
     if !rules.leaderboards.is_empty() {
         found.push("leaderboards".to_string());
-    }
-    if !rules.escalations.is_empty() {
-        found.push("escalations (ticket numbers are shared across members)".to_string());
     }
     for rule in &rules.rules {
         if rule.draw.is_some() {
@@ -355,12 +346,13 @@ mod tests {
     }
 
     #[test]
-    fn messages_are_offered_and_a_campaign_budget_is_refused_by_name() {
+    fn budgets_rewards_and_escalations_are_offered_and_a_leaderboard_is_refused_by_name() {
         let yaml = "channels:\n  email: { kind: log }\ntemplates:\n  hi: { subject: Hi, body: Hi }\nrules:\n  - id: p\n    trigger: { event: purchase }\n    actions:\n      - send: { template: hi, channel: email }\n";
         assert!(unsupported(&rules(yaml)).is_empty());
-        let budget = "campaigns:\n  - id: launch\n    budget: { points: 100 }\n    phases:\n      - { name: on, start: \"2026-11-01T00:00:00\" }\nrules: []\n";
-        let found = unsupported(&rules(budget));
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].contains("\"launch\" has a budget"), "{found:?}");
+        let budget = "campaigns:\n  - id: launch\n    budget: { points: 100 }\n    phases:\n      - { name: on, start: \"2026-11-01T00:00:00\" }\nrewards:\n  - { id: mug, name: Mug, cost: 10, stock: 5 }\nrules: []\n";
+        assert!(unsupported(&rules(budget)).is_empty());
+        let board = "leaderboards:\n  - { id: top_posters, by: events.post, period: weekly, size: 3 }\nrules: []\n";
+        let found = unsupported(&rules(board));
+        assert_eq!(found, vec!["leaderboards".to_string()]);
     }
 }

@@ -65,6 +65,7 @@ pub mod rules;
 pub mod ruletest;
 pub mod runner;
 pub mod script;
+pub mod shares;
 pub mod sim;
 pub mod store;
 pub mod tickets;

@@ -26,6 +26,7 @@ use thiserror::Error;
 use crate::localtime::{self, Period};
 use crate::member::Member;
 use crate::rules::{During, Limit, LimitPer, RuleSet, SourcePos};
+use crate::shares::{Shares, Short};
 
 /// The event type a member redeems with; `data.reward` names the reward.
 pub const REDEEM: &str = "redeem";
@@ -69,6 +70,47 @@ impl Reward {
         }
     }
 
+    /// Units this cluster partition may still hand out of its shares (`record` is
+    /// what it issued itself); [`Reward::left`] without shares.
+    pub fn left_in(&self, record: &RewardRecord, shares: Option<&Shares>) -> Option<u64> {
+        let Some(shares) = shares else {
+            return self.left(record);
+        };
+        match (
+            self.stock_left_in(record, shares),
+            self.codes_left_in(record, shares),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// What a partition out of this reward ran short of: units of stock, codes of the
+    /// pool, or both (more may be granted, or the pool may be empty too).
+    pub fn shorts(&self, record: &RewardRecord, shares: &Shares) -> Vec<Short> {
+        let reward = || self.id.clone();
+        let mut shorts = Vec::new();
+        if self.stock_left_in(record, shares) == Some(0) {
+            shorts.push(Short::Stock { reward: reward() });
+        }
+        if self.codes_left_in(record, shares) == Some(0) {
+            shorts.push(Short::Codes { reward: reward() });
+        }
+        shorts
+    }
+
+    fn stock_left_in(&self, record: &RewardRecord, shares: &Shares) -> Option<u64> {
+        let granted = shares.stock(&self.id);
+        self.stock
+            .map(|stock| stock.min(granted).saturating_sub(record.issued))
+    }
+
+    fn codes_left_in(&self, record: &RewardRecord, shares: &Shares) -> Option<u64> {
+        let codes = self.codes.as_ref()?;
+        let usable = |c: &&String| shares.has_code(&self.id, c) && !record.codes.contains(*c);
+        Some(codes.iter().filter(usable).count() as u64)
+    }
+
     /// Codes of the pool never handed out (`None` without a pool).
     pub fn codes_left(&self, record: &RewardRecord) -> Option<u64> {
         self.codes
@@ -77,11 +119,13 @@ impl Reward {
     }
 
     /// The code the next redemption gets: the first of the file not yet issued.
-    fn next_code(&self, record: &RewardRecord) -> Option<&str> {
+    /// In a cluster partition, the first of those granted to it.
+    fn next_code(&self, record: &RewardRecord, shares: Option<&Shares>) -> Option<&str> {
+        let granted = |c: &&String| shares.is_none_or(|s| s.has_code(&self.id, c));
         self.codes
             .as_ref()?
             .iter()
-            .find(|c| !record.codes.contains(*c))
+            .find(|c| !record.codes.contains(*c) && granted(c))
             .map(String::as_str)
     }
 
@@ -208,12 +252,14 @@ pub struct Grant {
     pub limit: Option<(String, u32)>,
 }
 
-/// Decides a redemption of `reward` by `member` at `now`, given what has been issued.
-/// Checked in this order, the first failing one answering: availability (campaign
-/// phase, tier, stock and codes), the member's limit, the balance.
+/// Decides a redemption of `reward` by `member` at `now`, given what has been issued
+/// (and in a cluster partition, what it holds of the stock and codes). Checked in
+/// this order, the first failing one answering: availability (campaign phase, tier,
+/// stock and codes), the member's limit, the balance.
 pub fn judge(
     rules: &RuleSet,
     records: &BTreeMap<String, RewardRecord>,
+    shares: Option<&Shares>,
     member: &Member,
     reward: &str,
     now: DateTime<Utc>,
@@ -247,7 +293,7 @@ pub fn judge(
     }
     let empty = RewardRecord::default();
     let record = records.get(&reward.id).unwrap_or(&empty);
-    if reward.left(record) == Some(0) {
+    if reward.left_in(record, shares) == Some(0) {
         return Err(Refusal::OutOfStock);
     }
     let limit = match reward.limit {
@@ -279,7 +325,7 @@ pub fn judge(
     }
     Ok(Grant {
         cost: reward.cost,
-        code: reward.next_code(record).map(str::to_string),
+        code: reward.next_code(record, shares).map(str::to_string),
         limit,
     })
 }

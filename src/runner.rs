@@ -18,6 +18,7 @@ mod fanout;
 mod journal;
 mod open_group;
 pub mod rewards;
+mod sharing;
 mod tickets;
 mod timers;
 
@@ -37,6 +38,8 @@ use crate::script::RandomKey;
 use crate::store::{StepWrite, Store, StoreError};
 use committed::Committed;
 use open_group::OpenGroup;
+pub use sharing::ShareSource;
+use sharing::{Asked, Sharing};
 
 pub use draw::{stored_draws, DrawJob, DrawRecord, DRAW_META};
 pub use fanout::{stored_silence_passes, FanoutJob, Pace, Reach, SilencePass, Work};
@@ -160,6 +163,8 @@ pub struct Runner {
     /// The campaigns' phases as the metrics last found them, for `rules`: replaced
     /// with them.
     phases: Phases,
+    /// In a cluster partition: its shares of budgets, stock and ticket numbers.
+    sharing: Option<Sharing>,
 }
 
 /// Meta name of the step clock: the time of the latest committed step or reading.
@@ -210,6 +215,7 @@ impl Runner {
             metrics,
             before: Before::default(),
             phases: Phases::default(),
+            sharing: None,
         })
     }
 
@@ -451,15 +457,62 @@ impl Runner {
     fn step(&mut self, member: Option<Member>, input: &Input<'_>, at: DateTime<Utc>) -> Outcome {
         let now = self.clock.advance(at);
         self.before = Before::of(member.as_ref());
-        let ctx = Context {
+        let Some(sharing) = &mut self.sharing else {
+            return engine::step(&self.context(now), member, input);
+        };
+        sharing.start_step();
+        loop {
+            let outcome = engine::step(&self.context(now), member.clone(), input);
+            let Some(sharing) = self.sharing.as_mut().filter(|_| !outcome.shorts.is_empty()) else {
+                return outcome;
+            };
+            match sharing.ask(&self.rules, &outcome.shorts) {
+                Ok(Asked::Grew) => continue,
+                Ok(Asked::Spent) => return outcome,
+                Err(why) => {
+                    self.open.break_with(why);
+                    return outcome;
+                }
+            }
+        }
+    }
+
+    /// What a step at `now` sees besides its member.
+    fn context(&self, now: DateTime<Utc>) -> Context<'_> {
+        Context {
             rules: &self.rules,
             now,
             budget_used: &self.budget_used,
             rewards: &self.rewards,
             next_ticket: self.next_ticket,
+            shares: self.sharing.as_ref().map(|sharing| &sharing.shares),
             random_key: self.random_key,
-        };
-        engine::step(&ctx, member, input)
+        }
+    }
+
+    /// Makes this runner a cluster partition's: its steps spend `shares` (with the
+    /// grants `pending` take effect at their messages, [`Runner::reach_message`]),
+    /// and ask `source` for more when they run short.
+    pub fn share(
+        &mut self,
+        shares: crate::shares::Shares,
+        pending: Vec<(u64, crate::shares::Grant)>,
+        source: Box<dyn ShareSource>,
+    ) {
+        self.sharing = Some(Sharing::new(shares, pending, source));
+    }
+
+    /// The message at stream sequence `sequence` is applied next (a cluster
+    /// partition's): what is granted from it on takes effect.
+    pub fn reach_message(&mut self, sequence: u64) {
+        if let Some(sharing) = &mut self.sharing {
+            sharing.reach(sequence);
+        }
+    }
+
+    /// A cluster partition's shares, as its steps see them now.
+    pub fn shares(&self) -> Option<&crate::shares::Shares> {
+        self.sharing.as_ref().map(|sharing| &sharing.shares)
     }
 
     /// Adds an outcome's writes to `write` — including the campaign records its awards

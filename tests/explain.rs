@@ -92,6 +92,7 @@ fn explaining_changes_no_step_of_the_bench_mix() {
             budget_used: &budget_used,
             rewards: &Default::default(),
             next_ticket: 1,
+            shares: None,
             random_key: Default::default(),
         };
         let id = event.member.clone().unwrap_or_default();

@@ -28,6 +28,7 @@ use super::outbox::{Delivering, OUTBOX_HEADER};
 use super::partition::Partition;
 use super::rules::{RuleFiles, RULES_HEADER, RULES_META};
 use super::serving::Progress;
+use super::shares;
 use super::snapshot::{self, Snapshots};
 use super::Node;
 use crate::clock::{Clock, SystemClock};
@@ -148,6 +149,19 @@ async fn apply_and_deliver(
             })?;
         (runner, applied) = open_in_pool(node, &dir).await?;
     }
+    // No store this partition starts from later is older than the latest snapshot.
+    let settled = stored.unwrap_or(0).min(applied);
+    let claimed = shares::claim(
+        &node.config,
+        &node.name,
+        partition,
+        node.settings.partitions,
+        applied,
+        settled,
+    )
+    .await
+    .map_err(|why| nats("claiming the partition's grant log", why))?;
+    runner.share(claimed.shares, claimed.pending, Box::new(claimed.source));
     let mut snapshots = Snapshots::new(stored.unwrap_or(0));
     let progress = Arc::new(Progress::new(runner.shared_store(), applied));
     progress.snapshot_stored(stored.unwrap_or(0));
@@ -463,6 +477,7 @@ pub fn apply_group(
         if delivered.sequence <= last {
             continue;
         }
+        runner.reach_message(delivered.sequence);
         match &delivered.body {
             Body::Event(event, received) => {
                 if runner.now().is_none() {

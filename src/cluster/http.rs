@@ -20,12 +20,13 @@ use serde_json::{json, Value};
 use super::apply::RECEIVED_HEADER;
 use super::ownership::owner_of;
 use super::partition::Partition;
-use super::{serving, Node};
+use super::{serving, shares, Node};
 use crate::clock::{Clock, SystemClock, MAX_AHEAD};
 use crate::daemon::guard::{require_token, Token};
 use crate::daemon::ingest::{parse_body, Item, MAX_BODY_BYTES};
 use crate::daemon::telemetry::EventStatus;
 use crate::event::Event;
+use crate::tickets;
 
 /// Marks a read forwarded by another node: it is answered here or refused, never
 /// forwarded again (two nodes that disagree about an owner must not loop).
@@ -181,8 +182,21 @@ async fn post_events(
             });
             continue;
         }
-        let member = event.member.as_deref().unwrap_or_default();
-        let subject = Partition::of(member, node.settings.partitions).subject();
+        let partition = match event.member.as_deref() {
+            Some(member) => Partition::of(member, node.settings.partitions),
+            None => match ticket_partition(&node, &event).await {
+                Ok(partition) => partition,
+                Err(Route::Rejected(error)) => {
+                    acks.push(Answer::Rejected {
+                        id: Some(event.id),
+                        error,
+                    });
+                    continue;
+                }
+                Err(Route::Unavailable(e)) => return unavailable(&node, total, e),
+            },
+        };
+        let subject = partition.subject();
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", event.id.as_str());
         headers.insert(RECEIVED_HEADER, stamp.as_str());
@@ -235,13 +249,6 @@ enum Answer {
 /// What a cluster node refuses per event that the single process would take, or
 /// would only refuse when applying it (too late to answer in cluster mode).
 fn refused_here(event: &Event, received: chrono::DateTime<chrono::Utc>) -> Option<String> {
-    if event.member.is_none() {
-        return Some(
-            "member: cluster mode needs a member on every event (ticket commands are not \
-             offered in cluster mode yet: docs/cluster.md)"
-                .to_string(),
-        );
-    }
     let latest = received + MAX_AHEAD;
     (event.at_utc() > latest).then(|| {
         format!(
@@ -251,6 +258,33 @@ fn refused_here(event: &Event, received: chrono::DateTime<chrono::Utc>) -> Optio
             crate::member::rfc3339(received)
         )
     })
+}
+
+/// Why a ticket command has no partition to go to.
+enum Route {
+    Rejected(String),
+    Unavailable(String),
+}
+
+/// The partition holding the ticket a ticket command names: the one its number's run
+/// was granted to (`shares.rs`). Only ticket commands come without a member.
+async fn ticket_partition(node: &Node, event: &Event) -> Result<Partition, Route> {
+    let id = event.data_str("ticket").unwrap_or_default();
+    let no_such = || Route::Rejected(format!("data.ticket: no ticket {id:?} in this cluster"));
+    let number = tickets::parse_id(id).ok_or_else(no_such)?;
+    let key = shares::ticket_run_key(shares::ticket_run(number));
+    let holder = node
+        .config
+        .get(key)
+        .await
+        .map_err(|e| Route::Unavailable(e.to_string()))?
+        .ok_or_else(no_such)?;
+    String::from_utf8_lossy(&holder)
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n < node.settings.partitions)
+        .map(Partition)
+        .ok_or_else(no_such)
 }
 
 fn unavailable(node: &Node, events: usize, e: impl std::fmt::Display) -> Response {

@@ -209,14 +209,16 @@ mod tests {
             panic!("broken files compiled");
         };
         assert!(errors[0].contains("rules.yaml"), "{errors:?}");
-        let budget = "campaigns:\n  - id: launch\n    budget: { points: 100 }\n    phases:\n      - { name: on, start: \"2026-11-01T00:00:00\" }\n".to_string() + RULES;
+        let board = "leaderboards:\n  - { id: top, by: events.post, period: weekly, size: 3 }\n"
+            .to_string()
+            + RULES;
         let shared = RuleFiles {
             version: "y".into(),
-            files: BTreeMap::from([("rules.yaml".into(), budget)]),
+            files: BTreeMap::from([("rules.yaml".into(), board)]),
         };
         let Err(errors) = shared.compile() else {
-            panic!("a set with a campaign budget compiled");
+            panic!("a set with a leaderboard compiled");
         };
-        assert!(errors[0].contains("has a budget"), "{errors:?}");
+        assert!(errors[0].contains("leaderboards"), "{errors:?}");
     }
 }

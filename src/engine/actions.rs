@@ -8,6 +8,7 @@ use crate::localtime;
 use crate::money::{self, Decimal};
 use crate::rules::{Action, Amount, Rule, SetValue, Severity};
 use crate::script::ScriptAction;
+use crate::shares::Short;
 
 /// Largest single award or deduction: far above any real use, far below overflow.
 pub(super) const MAX_AWARD: i64 = 1_000_000_000;
@@ -198,15 +199,14 @@ impl Run<'_> {
             day_total = Some((today, so_far));
         }
         if amount > 0 {
-            if let Some((campaign, room)) = self.budget_room(rule) {
+            if let Some(Room {
+                campaign,
+                limit,
+                room,
+                by_share,
+            }) = self.budget_room(rule)
+            {
                 if self.tracing() && room != i64::MAX {
-                    let limit = self
-                        .rules()
-                        .campaigns
-                        .iter()
-                        .find(|c| c.id == campaign)
-                        .and_then(|c| c.budget_points)
-                        .unwrap_or_default();
                     caps.push(CapState {
                         cap: format!("budget:{campaign}"),
                         limit,
@@ -216,6 +216,12 @@ impl Run<'_> {
                     });
                 }
                 if amount > room {
+                    if by_share {
+                        self.shorts.push(Short::Budget {
+                            campaign: campaign.clone(),
+                            points: amount - room,
+                        });
+                    }
                     amount = room;
                     clipped_by = Some(format!("budget:{campaign}"));
                 }
@@ -251,18 +257,42 @@ impl Run<'_> {
     }
 }
 
+/// What a campaign's budget leaves a rule scoped to it.
+struct Room {
+    campaign: String,
+    /// The budget, or in a cluster partition the part of it granted to the partition.
+    limit: i64,
+    /// Points left of `limit`, counting this step's earlier awards (unbounded without
+    /// a budget).
+    room: i64,
+    /// `limit` is the partition's share, less than the budget: more may be granted.
+    by_share: bool,
+}
+
 impl Run<'_> {
     /// For a rule scoped to a campaign: the campaign and the points its budget has
-    /// left (unbounded without a budget), counting this step's earlier awards.
-    fn budget_room(&self, rule: &Rule) -> Option<(String, i64)> {
+    /// left.
+    fn budget_room(&self, rule: &Rule) -> Option<Room> {
         let id = &rule.during.as_ref()?.campaign;
         let campaign = self.rules().campaigns.iter().find(|c| c.id == *id)?;
         let Some(budget) = campaign.budget_points else {
-            return Some((id.clone(), i64::MAX));
+            return Some(Room {
+                campaign: id.clone(),
+                limit: i64::MAX,
+                room: i64::MAX,
+                by_share: false,
+            });
         };
+        let share = self.ctx.shares.map(|shares| shares.budget(id));
+        let limit = share.map_or(budget, |share| share.min(budget));
         let used = self.ctx.budget_used.get(id).copied().unwrap_or(0)
             + self.budget_spent.get(id).copied().unwrap_or(0);
-        Some((id.clone(), (budget - used).max(0)))
+        Some(Room {
+            campaign: id.clone(),
+            limit,
+            room: (limit - used).max(0),
+            by_share: limit < budget,
+        })
     }
 }
 

@@ -291,6 +291,7 @@ rules:
             budget_used: &budget,
             rewards: &rewards,
             next_ticket: 1,
+            shares: None,
             random_key: crate::script::RandomKey::default(),
         };
         step(&ctx, member, input)

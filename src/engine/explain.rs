@@ -408,6 +408,7 @@ pub fn replay_step(
         budget_used: &budget_used,
         rewards: &Default::default(),
         next_ticket: 1,
+        shares: None,
         random_key: Default::default(),
     };
     let (outcome, mut trace) = explain_step(&ctx, member, input, options);

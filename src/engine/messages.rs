@@ -191,7 +191,13 @@ impl Run<'_> {
                 "unknown escalation policy {policy_id:?}"
             )));
         };
-        let number = self.ctx.next_ticket + self.tickets.len() as u64;
+        let Some(number) = self.ctx.ticket_number(self.tickets.len()) else {
+            // Asked for: the step runs again with a number granted.
+            self.shorts.push(crate::shares::Short::Tickets);
+            return Err(Failed::new(
+                "no ticket number is granted to this partition yet",
+            ));
+        };
         let (ticket, deadline) = tickets::open(
             number,
             &self.member.id,

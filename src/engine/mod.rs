@@ -62,10 +62,25 @@ pub struct Context<'a> {
     /// What has been issued of each reward so far (stock and codes are shared by
     /// every member).
     pub rewards: &'a BTreeMap<String, crate::rewards::RewardRecord>,
-    /// The number the next ticket opened gets (`T-<n>`).
+    /// The number the next ticket opened gets (`T-<n>`): with `shares`, the first
+    /// number granted at or after it.
     pub next_ticket: u64,
+    /// In a cluster, what this partition holds of the budgets, stock and ticket
+    /// numbers every member shares; `None` in the single process, which holds all.
+    pub shares: Option<&'a crate::shares::Shares>,
     /// The installation's secret that `random()`, `random_int` and `chance` draw under.
     pub random_key: RandomKey,
+}
+
+impl Context<'_> {
+    /// The number of the `k`-th ticket (from 0) the step opens; `None` when this
+    /// partition holds no such number yet.
+    pub fn ticket_number(&self, k: usize) -> Option<u64> {
+        match self.shares {
+            None => Some(self.next_ticket + k as u64),
+            Some(shares) => shares.ticket_number(self.next_ticket, k),
+        }
+    }
 }
 
 /// What started the step.
@@ -212,9 +227,10 @@ fn run_step(
         Input::LeaderboardClose(close) => run.on_leaderboard_close(close),
     }
     let (mut outcome, trace) = run.finish();
-    outcome
-        .redemptions
-        .extend(redemption.map(|judged| judged.redemption));
+    if let Some(judged) = redemption {
+        outcome.shorts.extend(judged.shorts);
+        outcome.redemptions.push(judged.redemption);
+    }
     outcome.leaderboards =
         leaderboards::moves(ctx.rules, scores_before, &mut outcome.member, ctx.now);
     (outcome, trace)

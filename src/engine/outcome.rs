@@ -93,6 +93,9 @@ pub struct Outcome {
     pub redemptions: Vec<crate::rewards::Redemption>,
     /// The member's rows on the boards whose score the step changed.
     pub leaderboards: Vec<crate::leaderboard::RankMove>,
+    /// What the step ran short of in a cluster partition (`crate::shares`): the
+    /// runner asks for more and runs the step again.
+    pub shorts: Vec<crate::shares::Short>,
 }
 
 /// RFC 3339 UTC with `Z`, as every time in Rally's output.

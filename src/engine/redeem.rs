@@ -8,13 +8,16 @@ use super::run::Run;
 use super::{Context, Input};
 use crate::event::Event;
 use crate::member::Member;
-use crate::rewards::{self, Grant, Redemption, Verdict, REDEMPTION_RULE};
+use crate::rewards::{self, Grant, Redemption, Refusal, Verdict, REDEMPTION_RULE};
 use crate::rules::{CatchUp, Rule, Trigger};
+use crate::shares::Short;
 
 /// A redemption judged: the verdict, and what a granted one changes on the member.
 pub(super) struct Judged {
     pub redemption: Redemption,
     grant: Option<Grant>,
+    /// Refused out of stock in a cluster partition: what its shares ran short of.
+    pub shorts: Vec<Short>,
 }
 
 /// The redemption `input` asks for, judged on `member` as the step starts, with the
@@ -31,7 +34,27 @@ pub(super) fn judge(
         return None;
     }
     let reward = event.data_str("reward")?;
-    let judged = rewards::judge(ctx.rules, ctx.rewards, member, reward, ctx.now);
+    let mut judged = rewards::judge(ctx.rules, ctx.rewards, ctx.shares, member, reward, ctx.now);
+    let mut shorts = Vec::new();
+    if let (Err(Refusal::OutOfStock), Some(shares)) = (&judged, ctx.shares) {
+        // Out of this cluster partition's share: more is asked for only for a
+        // redemption that would otherwise go ahead; one refused for another reason
+        // gets that reason, without taking stock from the pool.
+        match rewards::judge(ctx.rules, ctx.rewards, None, member, reward, ctx.now) {
+            Ok(_) => {
+                let record = ctx.rewards.get(reward).cloned().unwrap_or_default();
+                shorts = ctx
+                    .rules
+                    .rewards
+                    .iter()
+                    .find(|r| r.id == reward)
+                    .map(|r| r.shorts(&record, shares))
+                    .unwrap_or_default();
+            }
+            Err(Refusal::OutOfStock) => {}
+            Err(other) => judged = Err(other),
+        }
+    }
     let cost = ctx
         .rules
         .rewards
@@ -64,7 +87,14 @@ pub(super) fn judge(
     for (key, value) in redemption.data() {
         seen.data.insert(key.to_string(), value);
     }
-    Some((seen, Judged { redemption, grant }))
+    Some((
+        seen,
+        Judged {
+            redemption,
+            grant,
+            shorts,
+        },
+    ))
 }
 
 impl Run<'_> {

@@ -56,6 +56,8 @@ pub(super) struct Run<'a> {
     pub credits: Vec<super::Credit>,
     /// 0, or the depth of the credit this step runs (bounds credits made back).
     pub credit_depth: u32,
+    /// What this partition's shares could not cover (`crate::shares`).
+    pub shorts: Vec<crate::shares::Short>,
 }
 
 /// Why a rule stopped: reported with the rule's id and location.
@@ -126,6 +128,7 @@ impl<'a> Run<'a> {
             trace,
             after_timers: Vec::new(),
             credits: Vec::new(),
+            shorts: Vec::new(),
             credit_depth: match input {
                 Input::Credit(credit) => credit.depth,
                 _ => 0,
@@ -390,6 +393,7 @@ impl<'a> Run<'a> {
             credits: self.credits,
             redemptions: Vec::new(),
             leaderboards: Vec::new(),
+            shorts: self.shorts,
         };
         let trace = trace.map(|recorder| recorder.finish(rules, &outcome));
         (outcome, trace)

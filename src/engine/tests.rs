@@ -72,6 +72,7 @@ impl<'a> Sim<'a> {
             budget_used: &budget_used,
             rewards: &Default::default(),
             next_ticket: 1,
+            shares: None,
             random_key: Default::default(),
         };
         let before = event

@@ -49,6 +49,77 @@ fn record(issued: u64, codes: &[&str]) -> BTreeMap<String, RewardRecord> {
 
 const NOV_5: &str = "2026-11-05T10:00:00Z";
 
+/// [`super::judge`] in the single process: no shares.
+fn judge(
+    rules: &RuleSet,
+    records: &BTreeMap<String, RewardRecord>,
+    member: &Member,
+    reward: &str,
+    now: DateTime<Utc>,
+) -> Result<Grant, Refusal> {
+    super::judge(rules, records, None, member, reward, now)
+}
+
+#[test]
+fn a_cluster_partition_hands_out_only_the_units_and_codes_granted_to_it() {
+    let rules = rules("A\nB\nC\nD\n");
+    let gift = rules.rewards.iter().find(|r| r.id == "gift").unwrap();
+    let mut shares = Shares::default();
+    let none = super::judge(
+        &rules,
+        &BTreeMap::new(),
+        Some(&shares),
+        &member(500),
+        "gift",
+        at(NOV_5),
+    );
+    assert_eq!(none.unwrap_err(), Refusal::OutOfStock);
+    let nothing_issued = RewardRecord::default();
+    assert_eq!(
+        gift.shorts(&nothing_issued, &shares),
+        [
+            Short::Stock {
+                reward: "gift".into()
+            },
+            Short::Codes {
+                reward: "gift".into()
+            }
+        ]
+    );
+    // Two units and the codes C and D: C first, as the file orders them.
+    shares.add(&crate::shares::Grant::Stock {
+        reward: "gift".into(),
+        units: 2,
+    });
+    shares.add(&crate::shares::Grant::Codes {
+        reward: "gift".into(),
+        codes: vec!["D".into(), "C".into()],
+    });
+    let grant = super::judge(
+        &rules,
+        &BTreeMap::new(),
+        Some(&shares),
+        &member(500),
+        "gift",
+        at(NOV_5),
+    )
+    .unwrap();
+    assert_eq!(grant.code.as_deref(), Some("C"));
+    assert_eq!(gift.left_in(&nothing_issued, Some(&shares)), Some(2));
+    // With C issued here, D is next; with both units issued, the stock is the short.
+    let one = record(1, &["C"]);
+    let grant = super::judge(&rules, &one, Some(&shares), &member(500), "gift", at(NOV_5)).unwrap();
+    assert_eq!(grant.code.as_deref(), Some("D"));
+    let two = &record(2, &["C", "D"])["gift"];
+    assert_eq!(gift.left_in(two, Some(&shares)), Some(0));
+    assert_eq!(gift.shorts(two, &shares).len(), 2);
+    // The stock lowered by a reload below what was granted bounds it too.
+    assert_eq!(
+        gift.left_in(&record(4, &[])["gift"], Some(&shares)),
+        Some(0)
+    );
+}
+
 #[test]
 fn a_redemption_within_every_bound_is_granted_with_the_first_code_not_yet_issued() {
     let rules = rules("A\nB\nC\n");

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fanout::{job_name, FanoutJob, Pace, Work, FANOUT_BATCH, NEXT_JOB_META};
 use super::Runner;
-use crate::engine::{draw_score, would_fire, Best, Candidate, Context, Input};
+use crate::engine::{draw_score, would_fire, Best, Candidate, Input};
 use crate::store::{StepWrite, Store, StoreError};
 
 /// Meta names: `draw.<occurrence millis, 20 digits>.<rule>` holds a [`DrawRecord`],
@@ -94,14 +94,7 @@ impl Runner {
                     draw.awarded = Some(0);
                 }
                 let now = self.clock.advance(occurrence);
-                let ctx = Context {
-                    rules: &self.rules,
-                    now,
-                    budget_used: &self.budget_used,
-                    rewards: &self.rewards,
-                    next_ticket: self.next_ticket,
-                    random_key: self.random_key,
-                };
+                let ctx = self.context(now);
                 for member in batch {
                     cursor = Some(member.id.clone());
                     // Members who did not exist at the occurrence are not its audience.

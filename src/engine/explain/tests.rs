@@ -45,6 +45,7 @@ fn traced_with(
         budget_used,
         rewards: &Default::default(),
         next_ticket: 1,
+        shares: None,
         random_key: Default::default(),
     };
     let plain = step(&ctx, member.clone(), &Input::Event(event));
@@ -147,6 +148,7 @@ rules:
             budget_used: &ctx_budget,
             rewards: &Default::default(),
             next_ticket: 1,
+            shares: None,
             random_key: Default::default(),
         };
         step(
@@ -588,6 +590,7 @@ rules:
         budget_used: &budget,
         rewards: &Default::default(),
         next_ticket: 1,
+        shares: None,
         random_key: Default::default(),
     };
     let mut member = Member::new("m");

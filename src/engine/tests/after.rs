@@ -31,6 +31,7 @@ fn pop(rules: &RuleSet, member: Member, rule: &str, event_id: &str, due: i64) ->
         budget_used: &budget_used,
         rewards: &Default::default(),
         next_ticket: 1,
+        shares: None,
         random_key: Default::default(),
     };
     let id = member.id.clone();

@@ -19,6 +19,7 @@ fn global_turn(audience: &str, member: Member) -> Outcome {
         budget_used: &budget_used,
         rewards: &Default::default(),
         next_ticket: 1,
+        shares: None,
         random_key: Default::default(),
     };
     let input = Input::Global {

@@ -33,6 +33,7 @@ fn close(rules: &RuleSet, board: &str, rank: usize, score: &str) -> Outcome {
         budget_used: &Default::default(),
         rewards: &Default::default(),
         next_ticket: 1,
+        shares: None,
         random_key: Default::default(),
     };
     let place = Standing {

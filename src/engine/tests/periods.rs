@@ -43,6 +43,7 @@ fn scheduled(rules: &RuleSet, member: Member, now: DateTime<Utc>) -> Member {
         budget_used: &budget_used,
         rewards: &Default::default(),
         next_ticket: 1,
+        shares: None,
         random_key: Default::default(),
     };
     let input = Input::Global {
@@ -115,6 +116,7 @@ fn a_message_in_a_new_month_renders_an_earlier_months_counter_as_zero() {
         budget_used: &budget_used,
         rewards: &Default::default(),
         next_ticket: 1,
+        shares: None,
         random_key: Default::default(),
     };
     let input = Input::Global {

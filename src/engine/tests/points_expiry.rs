@@ -46,6 +46,7 @@ fn pop(rules: &RuleSet, member: Member, due: i64) -> Outcome {
         budget_used: &budget_used,
         rewards: &rewards,
         next_ticket: 1,
+        shares: None,
         random_key: Default::default(),
     };
     let id = member.id.clone();
