@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rally::cluster::partition::Partition;
 use serde_json::{json, Value};
-use support::cluster_node::ClusterNode;
+use support::cluster_node::{owned, until_spread, ClusterNode};
 use support::daemon::{client, example, get_json, post_until_acknowledged, rally};
 use support::nats::Nats;
 
@@ -78,58 +78,6 @@ fn sim_members(events: &[Value]) -> BTreeMap<String, Value> {
         .iter()
         .map(|(id, member)| (id.clone(), member.clone()))
         .collect()
-}
-
-/// The partitions `base` applies under a lease it holds.
-async fn owned(http: &reqwest::Client, base: &str) -> Vec<(u32, u64)> {
-    let Some((200, view)) = get_json(http, base, "/v1/cluster").await else {
-        return Vec::new();
-    };
-    view["owned"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["lease_held"] == true && p["caught_up"] == true)
-        .map(|p| {
-            (
-                p["partition"].as_u64().unwrap() as u32,
-                p["applied"].as_u64().unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// Waits until the nodes at `bases` hold every partition between them, each node
-/// at least one, and returns who holds what.
-async fn until_spread(http: &reqwest::Client, bases: &[String], partitions: u32) -> Vec<Vec<u32>> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut held = Vec::new();
-        for base in bases {
-            held.push(
-                owned(http, base)
-                    .await
-                    .into_iter()
-                    .map(|(p, _)| p)
-                    .collect::<Vec<_>>(),
-            );
-        }
-        let mut all: Vec<u32> = held.iter().flatten().copied().collect();
-        all.sort_unstable();
-        all.dedup();
-        let total: usize = held.iter().map(Vec::len).sum();
-        if all.len() == partitions as usize
-            && total == partitions as usize
-            && held.iter().all(|h| !h.is_empty())
-        {
-            return held;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "partitions never spread over {bases:?}: {held:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Reads every expected member through `base` until all equal the simulation (the
@@ -537,14 +485,14 @@ fn a_node_given_another_partition_count_than_the_recorded_one_refuses_to_start()
 }
 
 #[test]
-fn a_rule_set_with_shared_state_is_refused_in_cluster_mode_by_name() {
+fn a_rule_set_with_a_leaderboard_is_refused_in_cluster_mode_by_name() {
     let nats = Nats::start();
     let data = tempfile::tempdir().unwrap();
     let out = support::daemon::rally_within_a_minute(
         &[
             "run",
             "--rules",
-            example("rewards").to_str().unwrap(),
+            example("leaderboard").to_str().unwrap(),
             "--data",
             data.path().to_str().unwrap(),
             "--listen",
@@ -562,7 +510,7 @@ fn a_rule_set_with_shared_state_is_refused_in_cluster_mode_by_name() {
         stderr.contains("cluster mode does not offer these yet"),
         "{stderr}"
     );
-    assert!(stderr.contains("rewards"), "{stderr}");
+    assert!(stderr.contains("leaderboards"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

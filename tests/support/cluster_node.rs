@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use super::daemon::get_json;
 
 use super::daemon::rally;
 
@@ -126,5 +128,61 @@ impl Drop for ClusterNode {
     fn drop(&mut self) {
         // A node left stopped (SIGSTOP) by a failed test still dies on SIGKILL.
         self.kill();
+    }
+}
+
+/// The partitions `base` applies under a lease it holds.
+pub async fn owned(http: &reqwest::Client, base: &str) -> Vec<(u32, u64)> {
+    let Some((200, view)) = get_json(http, base, "/v1/cluster").await else {
+        return Vec::new();
+    };
+    view["owned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["lease_held"] == true && p["caught_up"] == true)
+        .map(|p| {
+            (
+                p["partition"].as_u64().unwrap() as u32,
+                p["applied"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the nodes at `bases` hold every partition between them, each node
+/// at least one, and returns who holds what.
+pub async fn until_spread(
+    http: &reqwest::Client,
+    bases: &[String],
+    partitions: u32,
+) -> Vec<Vec<u32>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut held = Vec::new();
+        for base in bases {
+            held.push(
+                owned(http, base)
+                    .await
+                    .into_iter()
+                    .map(|(p, _)| p)
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let mut all: Vec<u32> = held.iter().flatten().copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        let total: usize = held.iter().map(Vec::len).sum();
+        if all.len() == partitions as usize
+            && total == partitions as usize
+            && held.iter().all(|h| !h.is_empty())
+        {
+            return held;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "partitions never spread over {bases:?}: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -1,0 +1,227 @@
+//! What every member shares, across the partitions of a real cluster (docs/cluster.md,
+//! "Global state"): a campaign budget is paid out to the point and never beyond, a
+//! reward's stock is handed out once, tickets get numbers no other partition uses and
+//! a ticket command finds its ticket — through a failover and a rejoin, with a real
+//! `nats-server -js` and real `rally run --cluster` nodes.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::cluster_node::{until_spread, ClusterNode};
+use support::daemon::{client, get_json, post_until_acknowledged};
+use support::nats::Nats;
+
+const LEASE_MS: u64 = 1500;
+const PARTITIONS: u32 = 4;
+const MEMBERS: usize = 40;
+const BUDGET: i64 = 1000;
+const MUGS: usize = 5;
+
+const RULES: &str = r#"
+campaigns:
+  - id: launch
+    phases:
+      - { name: on, start: "2020-01-01T00:00:00" }
+    budget: { points: 1000 }
+rewards:
+  - { id: mug, name: Mug, cost: 1, stock: 5 }
+channels:
+  staff: { kind: log }
+escalations:
+  - id: support
+    levels:
+      - { notify: { channel: staff, to: team } }
+rules:
+  - id: buy
+    trigger: { event: purchase }
+    during: { campaign: launch }
+    actions: [ { points: 30 } ]
+  - id: got-mug
+    trigger: { event: redeem }
+    if: 'event.data.result == "granted"'
+    actions: [ { tag: mug } ]
+  - id: complaint
+    trigger: { event: complaint }
+    actions:
+      - escalate: { policy: support, severity: normal, summary: complaint }
+  - id: acked
+    trigger: { event: rally.ticket.ack }
+    actions: [ { tag: acked } ]
+"#;
+
+fn purchases(round: &str) -> Vec<Value> {
+    (0..MEMBERS)
+        .map(|m| json!({"id": format!("{round}-{m}"), "type": "purchase", "member": format!("m-{m}")}))
+        .collect()
+}
+
+/// Every member's view read through `base`, once all `MEMBERS` exist and `settled`
+/// holds for the lot.
+async fn members_when(
+    http: &reqwest::Client,
+    base: &str,
+    what: &str,
+    settled: impl Fn(&BTreeMap<String, Value>) -> bool,
+) -> BTreeMap<String, Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut members = BTreeMap::new();
+        for m in 0..MEMBERS {
+            let id = format!("m-{m}");
+            if let Some((200, view)) = get_json(http, base, &format!("/v1/members/{id}")).await {
+                members.insert(id, view);
+            }
+        }
+        if members.len() == MEMBERS && settled(&members) {
+            return members;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never {what}: {} members read\n{members:#?}",
+            members.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn awarded(members: &BTreeMap<String, Value>) -> i64 {
+    members
+        .values()
+        .map(|m| m["points_lifetime"].as_i64().unwrap())
+        .sum()
+}
+
+fn tagged(members: &BTreeMap<String, Value>, tag: &str) -> Vec<String> {
+    members
+        .iter()
+        .filter(|(_, m)| m["tags"].as_array().unwrap().contains(&json!(tag)))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn budgets_stock_and_ticket_numbers_hold_across_partitions_through_a_failover() {
+    let nats = Nats::start();
+    let rules = support::daemon::rules_dir(RULES);
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let start = |n: usize| {
+        ClusterNode::start(
+            &nats.url,
+            &format!("n{n}"),
+            rules.path(),
+            dirs[n].path(),
+            PARTITIONS,
+            LEASE_MS,
+        )
+    };
+    let mut nodes = vec![start(0), start(1)];
+    let http = client();
+    let bases = [nodes[0].base.clone(), nodes[1].base.clone()];
+    until_spread(&http, &bases, PARTITIONS).await;
+
+    // More is asked of the budget than it holds: the partitions split it between
+    // them, and never pay out beyond it.
+    post_until_acknowledged(&http, || bases[0].clone(), &purchases("a")).await;
+    let first = members_when(&http, &bases[0], "applied the first purchases", |_| true).await;
+    let paid = awarded(&first);
+    assert!(
+        paid <= BUDGET && paid > BUDGET - 30 * PARTITIONS as i64,
+        "paid {paid} of a budget of {BUDGET}"
+    );
+
+    // Node 1 dies: node 0 replays its partitions from the stream, with the grants they
+    // were given where they were given, and ends with the very same members.
+    nodes[1].kill();
+    until_spread(&http, &bases[..1], PARTITIONS).await;
+    let replayed = members_when(&http, &bases[0], "replayed the moved partitions", |m| {
+        *m == first
+    })
+    .await;
+    assert_eq!(replayed, first);
+
+    // It comes back and takes its share of partitions again.
+    nodes[1] = start(1);
+    let bases = [nodes[0].base.clone(), nodes[1].base.clone()];
+    until_spread(&http, &bases, PARTITIONS).await;
+
+    // Every partition is asked for more again: what any of them still held is paid
+    // out, to the budget exactly. Eight members with points ask for one of five mugs,
+    // and six complain.
+    let mut events = purchases("b");
+    let redeemers: Vec<&String> = first
+        .iter()
+        .filter(|(_, m)| m["points"].as_i64().unwrap() > 0)
+        .map(|(id, _)| id)
+        .take(8)
+        .collect();
+    assert_eq!(redeemers.len(), 8);
+    for (n, member) in redeemers.iter().enumerate() {
+        events.push(
+            json!({"id": format!("r-{n}"), "type": "redeem", "member": member,
+                           "data": {"reward": "mug"}}),
+        );
+    }
+    for m in 0..6 {
+        events
+            .push(json!({"id": format!("c-{m}"), "type": "complaint", "member": format!("m-{m}")}));
+    }
+    post_until_acknowledged(&http, || bases[1].clone(), &events).await;
+    let settled = members_when(
+        &http,
+        &bases[1],
+        "paid the whole budget and five mugs",
+        |m| awarded(m) == BUDGET && tagged(m, "mug").len() == MUGS,
+    )
+    .await;
+    assert!(tagged(&settled, "mug")
+        .iter()
+        .all(|id| redeemers.contains(&id)));
+
+    // Each partition numbers its tickets from runs of 100 of its own: an
+    // acknowledgement by number goes to the partition holding the ticket.
+    let mut acks: Vec<Value> = Vec::new();
+    for run in 0..PARTITIONS as u64 {
+        for n in 1..=6 {
+            let ticket = format!("T-{}", run * 100 + n);
+            acks.push(
+                json!({"id": format!("ack-{ticket}"), "type": "rally.ticket.ack",
+                             "data": {"ticket": ticket}}),
+            );
+        }
+    }
+    acks.push(json!({"id": "ack-none", "type": "rally.ticket.ack", "data": {"ticket": "T-9999"}}));
+    let text = http
+        .post(format!("{}/v1/events", bases[0]))
+        .body(Value::from(acks).to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    let results = answer["results"].as_array().unwrap();
+    let last = results.last().unwrap();
+    assert_eq!(last["status"], "rejected", "{answer}");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("no ticket \"T-9999\""),
+        "{answer}"
+    );
+    let acked = members_when(&http, &bases[0], "acknowledged six tickets", |m| {
+        tagged(m, "acked").len() == 6
+    })
+    .await;
+    let complainers: Vec<String> = (0..6).map(|m| format!("m-{m}")).collect();
+    assert_eq!(tagged(&acked, "acked"), {
+        let mut sorted = complainers.clone();
+        sorted.sort();
+        sorted
+    });
+    assert_eq!(awarded(&acked), BUDGET);
+}
