@@ -117,7 +117,7 @@ async fn budgets_stock_and_ticket_numbers_hold_across_partitions_through_a_failo
             LEASE_MS,
         )
     };
-    let mut nodes = vec![start(0), start(1)];
+    let mut nodes = [start(0), start(1)];
     let http = client();
     let bases = [nodes[0].base.clone(), nodes[1].base.clone()];
     until_spread(&http, &bases, PARTITIONS).await;
