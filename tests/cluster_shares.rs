@@ -2,7 +2,8 @@
 //! "Global state"): a campaign budget is paid out to the point and never beyond, a
 //! reward's stock is handed out once, tickets get numbers no other partition uses and
 //! a ticket command finds its ticket — through a failover and a rejoin, with a real
-//! `nats-server -js` and real `rally run --cluster` nodes.
+//! `nats-server -js` and real `rally run --cluster` nodes; a member's ledger and
+//! history are read from its owner through any node.
 
 mod support;
 
@@ -224,4 +225,34 @@ async fn budgets_stock_and_ticket_numbers_hold_across_partitions_through_a_failo
         sorted
     });
     assert_eq!(awarded(&acked), BUDGET);
+
+    // A member's ledger and history are read from the owner, whichever node is asked.
+    for m in 0..MEMBERS {
+        let id = format!("m-{m}");
+        let mut answers = Vec::new();
+        for base in &bases {
+            let ledger = get_json(&http, base, &format!("/v1/members/{id}/ledger")).await;
+            let history = get_json(&http, base, &format!("/v1/members/{id}/history?limit=5")).await;
+            answers.push((ledger, history));
+        }
+        assert_eq!(answers[0], answers[1], "{id}");
+        let (Some((200, ledger)), Some((200, history))) = &answers[0] else {
+            panic!("{id}: {answers:?}");
+        };
+        let entries = ledger["ledger"].as_array().unwrap();
+        let paid: i64 = entries
+            .iter()
+            .filter(|e| e["rule"] == "buy")
+            .map(|e| e["amount"].as_i64().unwrap())
+            .sum();
+        assert_eq!(
+            paid,
+            acked[&id]["points_lifetime"].as_i64().unwrap(),
+            "{id}: {ledger}"
+        );
+        let firings = history["firings"].as_array().unwrap();
+        assert!(!firings.is_empty() && firings.len() <= 5, "{id}: {history}");
+    }
+    let unknown = get_json(&http, &bases[0], "/v1/members/nobody/ledger").await;
+    assert_eq!(unknown.map(|(status, _)| status), Some(404));
 }

@@ -1,6 +1,7 @@
 //! The HTTP API a cluster node serves (docs/cluster.md, "What the first build
-//! covers"): `POST /v1/events` publishes to the stream, `GET /v1/members/{id}` is
-//! answered by the partition's owner (this node or another, forwarded), and
+//! covers"): `POST /v1/events` publishes to the stream (a ticket command to the
+//! partition holding its ticket), `GET /v1/members/{id}` and its ledger and history
+//! are answered by the partition's owner (this node or another, forwarded), and
 //! `GET /v1/cluster` shows this node's view.
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Instant;
 use async_nats::HeaderMap;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap as HttpHeaders, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -22,10 +23,12 @@ use super::ownership::owner_of;
 use super::partition::Partition;
 use super::{serving, shares, Node};
 use crate::clock::{Clock, SystemClock, MAX_AHEAD};
+use crate::daemon::api::HistoryQuery;
 use crate::daemon::guard::{require_token, Token};
 use crate::daemon::ingest::{parse_body, Item, MAX_BODY_BYTES};
 use crate::daemon::telemetry::EventStatus;
 use crate::event::Event;
+use crate::store::{Store, StoreError};
 use crate::tickets;
 
 /// Marks a read forwarded by another node: it is answered here or refused, never
@@ -39,6 +42,8 @@ pub fn router(node: Arc<Node>) -> Router {
     let routes = Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/members/{id}", get(member))
+        .route("/v1/members/{id}/ledger", get(ledger))
+        .route("/v1/members/{id}/history", get(history))
         .route("/v1/cluster", get(cluster))
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -297,14 +302,70 @@ fn unavailable(node: &Node, events: usize, e: impl std::fmt::Display) -> Respons
     )
 }
 
-/// The member as its partition's owner has it: read here while this node holds the
-/// lease and has caught up, else forwarded to the owner.
+/// The member as its partition's owner has it.
 async fn member(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
     headers: HttpHeaders,
 ) -> Response {
-    let partition = Partition::of(&id, node.settings.partitions);
+    let path = format!("/v1/members/{id}");
+    let rules = Arc::clone(&node.rules);
+    on_owner(&node, &id, &headers, path, move |store, id| {
+        Ok(store
+            .member(id)?
+            .map(|member| member.view_at(&rules, SystemClock.now())))
+    })
+    .await
+}
+
+/// The member's points ledger, as the single process answers it.
+async fn ledger(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    headers: HttpHeaders,
+) -> Response {
+    let path = format!("/v1/members/{id}/ledger");
+    on_owner(&node, &id, &headers, path, |store, id| {
+        Ok(match store.member(id)? {
+            Some(_) => Some(json!({ "ledger": store.ledger(id)? })),
+            None => None,
+        })
+    })
+    .await
+}
+
+/// The member's firings and messages, as the single process answers them.
+async fn history(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Query(query): Query<HistoryQuery>,
+    headers: HttpHeaders,
+) -> Response {
+    let limit = query.limit();
+    let path = format!("/v1/members/{id}/history?limit={limit}");
+    on_owner(&node, &id, &headers, path, move |store, id| {
+        Ok(match store.member(id)? {
+            Some(_) => Some(json!({
+                "firings": store.firings(id, limit)?,
+                "messages": crate::daemon::api::messages(store, id, limit)?,
+            })),
+            None => None,
+        })
+    })
+    .await
+}
+
+/// Answers a read about member `id` with `read` on its partition's store, here while
+/// this node holds the lease and has caught up, else forwarded (as `GET path`) to the
+/// owner. `read` answering `None`: no such member.
+async fn on_owner(
+    node: &Arc<Node>,
+    id: &str,
+    headers: &HttpHeaders,
+    path: String,
+    read: impl FnOnce(&Store, &str) -> Result<Option<Value>, StoreError> + Send + 'static,
+) -> Response {
+    let partition = Partition::of(id, node.settings.partitions);
     let progress = node
         .serving
         .get(partition)
@@ -317,12 +378,10 @@ async fn member(
             );
         }
         let store = Arc::clone(&progress.store);
-        let key = id.clone();
-        let found = tokio::task::spawn_blocking(move || store.member(&key)).await;
+        let key = id.to_string();
+        let found = tokio::task::spawn_blocking(move || read(&store, &key)).await;
         return match found {
-            Ok(Ok(Some(member))) => {
-                Json(member.view_at(&node.rules, SystemClock.now())).into_response()
-            }
+            Ok(Ok(Some(value))) => Json(value).into_response(),
             Ok(Ok(None)) => error(StatusCode::NOT_FOUND, format!("no member {id:?}")),
             Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -339,12 +398,12 @@ async fn member(
     if headers.contains_key(FORWARDED) {
         return no_owner();
     }
-    let owner = match owner_of(&node, partition).await {
+    let owner = match owner_of(node, partition).await {
         Ok(Some(owner)) if owner.node != node.name => owner,
         Ok(_) => return no_owner(),
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("NATS: {e}")),
     };
-    forward(&node, &owner.http, &format!("/v1/members/{id}")).await
+    forward(node, &owner.http, &path).await
 }
 
 /// Relays `GET path` from the owner at `base`, status and body.

@@ -146,9 +146,17 @@ async fn ledger(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response
     }
 }
 
+/// `?limit=` of a member's history.
 #[derive(Deserialize)]
-struct HistoryQuery {
+pub(crate) struct HistoryQuery {
     limit: Option<usize>,
+}
+
+impl HistoryQuery {
+    /// The rows asked for, at most [`HISTORY_MAX`].
+    pub(crate) fn limit(&self) -> usize {
+        self.limit.unwrap_or(HISTORY_DEFAULT).min(HISTORY_MAX)
+    }
 }
 
 async fn history(
@@ -156,7 +164,7 @@ async fn history(
     Path(id): Path<String>,
     Query(query): Query<HistoryQuery>,
 ) -> Response {
-    let limit = query.limit.unwrap_or(HISTORY_DEFAULT).min(HISTORY_MAX);
+    let limit = query.limit();
     let found = read(&app, {
         let id = id.clone();
         move |store| {
@@ -179,7 +187,11 @@ async fn history(
 /// The last `limit` messages queued for `member`, oldest first, as `sim` shows them
 /// and with their current status. Reads only that member's rows, through the
 /// store's index of the outbox by member.
-fn messages(store: &Store, member: &str, limit: usize) -> Result<Vec<Value>, StoreError> {
+pub(crate) fn messages(
+    store: &Store,
+    member: &str,
+    limit: usize,
+) -> Result<Vec<Value>, StoreError> {
     let mut newest_first = Vec::with_capacity(limit);
     for (seq, bytes) in store.member_messages(member, limit)? {
         let row = OutboxRow::decode(seq, &bytes)

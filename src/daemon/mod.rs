@@ -29,7 +29,7 @@
 //! jobs already queued. Nothing acknowledged is ever left unsynced.
 
 mod adjust;
-mod api;
+pub(crate) mod api;
 pub mod bench;
 mod dashboard;
 mod draws;
