@@ -16,10 +16,12 @@
 //! | [`outbox`] | each partition's messages, delivered by its owner, outcomes in the stream |
 //! | [`snapshot`] | partition snapshots in the object store: taken, uploaded, restored |
 //! | [`shares`] | budgets, stock, codes and ticket numbers: pools in KV, grant logs |
+//! | [`gather`] | draws and leaderboard closes over every partition: parts, results |
 //! | [`serving`] | the partition stores open here, for reads |
 //! | [`http`] | the API a node serves: ingest, member reads (or forwarding), its view |
 
 pub mod apply;
+pub mod gather;
 pub mod http;
 pub mod lease;
 pub mod outbox;
@@ -80,11 +82,6 @@ pub enum ClusterError {
         dir: PathBuf,
         errors: Vec<RuleError>,
     },
-    #[error(
-        "cluster mode does not offer these yet (docs/cluster.md, \"What the first build covers\"): {}",
-        .0.join("; ")
-    )]
-    Unsupported(Vec<String>),
     #[error("channels that cannot be built: {}", .0.join("; "))]
     Channels(Vec<String>),
     #[error("--node: {0}")]
@@ -174,10 +171,6 @@ pub async fn run(
             dir: rules_dir.clone(),
             errors,
         })?;
-    let unsupported = unsupported(&rules);
-    if !unsupported.is_empty() {
-        return Err(ClusterError::Unsupported(unsupported));
-    }
     // As the single process: a channel whose client cannot be built refuses the start.
     crate::messaging::Channels::new(&rules.channels).map_err(|errors| {
         ClusterError::Channels(errors.iter().map(ToString::to_string).collect())
@@ -305,28 +298,9 @@ fn node_name(given: Option<&str>) -> Result<String, ClusterError> {
     }
 }
 
-/// What the rule set uses that cluster mode does not offer yet: rankings and draws
-/// over every member (so across partitions).
-fn unsupported(rules: &RuleSet) -> Vec<String> {
-    let mut found = Vec::new();
-    if !rules.leaderboards.is_empty() {
-        found.push("leaderboards".to_string());
-    }
-    for rule in &rules.rules {
-        if rule.draw.is_some() {
-            found.push(format!("rule {:?} draws winners", rule.id));
-        }
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rules(yaml: &str) -> RuleSet {
-        crate::rules::from_sources(&[("rules.yaml", yaml)], &|_| None).unwrap()
-    }
 
     #[test]
     fn a_node_needs_a_plain_name() {
@@ -337,22 +311,5 @@ mod tests {
             .contains("required"));
         assert!(node_name(Some("a.b")).is_err());
         assert!(node_name(Some("")).is_err());
-    }
-
-    #[test]
-    fn per_member_rules_are_offered() {
-        let yaml = "rules:\n  - id: p\n    trigger: { event: purchase }\n    actions:\n      - points: { amount: 10, reason: buy }\n";
-        assert!(unsupported(&rules(yaml)).is_empty());
-    }
-
-    #[test]
-    fn budgets_rewards_and_escalations_are_offered_and_a_leaderboard_is_refused_by_name() {
-        let yaml = "channels:\n  email: { kind: log }\ntemplates:\n  hi: { subject: Hi, body: Hi }\nrules:\n  - id: p\n    trigger: { event: purchase }\n    actions:\n      - send: { template: hi, channel: email }\n";
-        assert!(unsupported(&rules(yaml)).is_empty());
-        let budget = "campaigns:\n  - id: launch\n    budget: { points: 100 }\n    phases:\n      - { name: on, start: \"2026-11-01T00:00:00\" }\nrewards:\n  - { id: mug, name: Mug, cost: 10, stock: 5 }\nrules: []\n";
-        assert!(unsupported(&rules(budget)).is_empty());
-        let board = "leaderboards:\n  - { id: top_posters, by: events.post, period: weekly, size: 3 }\nrules: []\n";
-        let found = unsupported(&rules(board));
-        assert_eq!(found, vec!["leaderboards".to_string()]);
     }
 }

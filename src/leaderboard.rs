@@ -63,6 +63,8 @@ pub struct Standing {
     pub rank: usize,
     pub member: String,
     pub score: Decimal,
+    /// When the member reached the score (Unix millis).
+    pub reached: i64,
 }
 
 /// The key of `board`'s period containing `at`, in the rule set's time zone.

@@ -15,6 +15,7 @@ mod committed;
 mod credit;
 mod draw;
 mod fanout;
+pub mod gather;
 mod journal;
 mod open_group;
 pub mod rewards;
@@ -165,6 +166,10 @@ pub struct Runner {
     phases: Phases,
     /// In a cluster partition: its shares of budgets, stock and ticket numbers.
     sharing: Option<Sharing>,
+    /// In a cluster partition: where its draws' and closes' parts go (`gather.rs`).
+    gatherer: Option<Box<dyn gather::Gatherer>>,
+    /// Draws and closes waiting for the result over every partition.
+    parked: Vec<FanoutJob>,
 }
 
 /// Meta name of the step clock: the time of the latest committed step or reading.
@@ -182,7 +187,7 @@ impl Runner {
         let campaigns = load_campaigns(&store)?;
         let budget_used = budgets(&campaigns);
         let rewards = rewards::load(&store)?;
-        let (jobs, next_job) = fanout::load_jobs(&store)?;
+        let (jobs, parked, next_job) = fanout::load_jobs(&store)?;
         let next_ticket = store.ticket_last()?.map_or(1, |n| n + 1);
         let next_outbox = store.outbox_last()?.map_or(1, |n| n + 1);
         let clock = load_clock(&store)?;
@@ -216,6 +221,8 @@ impl Runner {
             before: Before::default(),
             phases: Phases::default(),
             sharing: None,
+            gatherer: None,
+            parked,
         })
     }
 
@@ -638,7 +645,7 @@ impl Runner {
         self.campaigns = load_campaigns(&self.store)?;
         self.budget_used = budgets(&self.campaigns);
         self.rewards = rewards::load(&self.store)?;
-        (self.jobs, self.next_job) = fanout::load_jobs(&self.store)?;
+        (self.jobs, self.parked, self.next_job) = fanout::load_jobs(&self.store)?;
         self.next_ticket = self.store.ticket_last()?.map_or(1, |n| n + 1);
         self.next_outbox = self.store.outbox_last()?.map_or(1, |n| n + 1);
         self.clock = load_clock(&self.store)?;

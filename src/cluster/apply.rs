@@ -11,6 +11,7 @@
 //!   ([`Leases::holds`], checked right before the commit); a group found fenced is
 //!   dropped with the runner that holds it, and the applier stops.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::gather::{self, KvGatherer, GATHERED_HEADER};
 use super::outbox::{Delivering, OUTBOX_HEADER};
 use super::partition::Partition;
 use super::rules::{RuleFiles, RULES_HEADER, RULES_META};
@@ -35,6 +37,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::event::{self, AtPolicy, Event};
 use crate::outbox::OutboxRow;
 use crate::rules::RuleSet;
+use crate::runner::gather::Gathered;
 use crate::runner::{Applied, Runner};
 use crate::script::RandomKey;
 use crate::store::{StepWrite, Store, StoreError};
@@ -54,6 +57,10 @@ const GROUP: usize = 128;
 /// How long a partition stays quiet before its owner looks for timers that fell due
 /// and, if any did, publishes a tick.
 const TICK_IDLE: Duration = Duration::from_secs(1);
+
+/// How often a busy owner looks whether the results its parked jobs wait for can be
+/// had (a quiet one looks at every idle tick).
+const SETTLE_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Error)]
 pub enum ApplyError {
@@ -162,6 +169,14 @@ async fn apply_and_deliver(
     .await
     .map_err(|why| nats("claiming the partition's grant log", why))?;
     runner.share(claimed.shares, claimed.pending, Box::new(claimed.source));
+    runner.gather_with(Box::new(KvGatherer {
+        handle: tokio::runtime::Handle::current(),
+        config: node.config.clone(),
+        partition,
+    }));
+    // Results over every partition published into this one by this applier.
+    let mut published = BTreeSet::new();
+    let mut settled_at = Instant::now();
     let mut snapshots = Snapshots::new(stored.unwrap_or(0));
     let progress = Arc::new(Progress::new(runner.shared_store(), applied));
     progress.snapshot_stored(stored.unwrap_or(0));
@@ -199,6 +214,8 @@ async fn apply_and_deliver(
             next = messages.next() => next,
             _ = tokio::time::sleep(TICK_IDLE) => {
                 runner = tick_if_due(node, partition, runner, applied).await?;
+                settle_awaited(node, partition, runner.awaited(), &mut published).await;
+                settled_at = Instant::now();
                 continue;
             }
         };
@@ -238,6 +255,10 @@ async fn apply_and_deliver(
                         tracing::warn!(partition = %partition, applied, %error, "cannot take a snapshot");
                     }
                 }
+                if settled_at.elapsed() >= SETTLE_EVERY {
+                    settle_awaited(node, partition, runner.awaited(), &mut published).await;
+                    settled_at = Instant::now();
+                }
                 match delivering {
                     Some(delivering) => delivering.committed(runner.rules()),
                     None if last >= target => {
@@ -252,6 +273,23 @@ async fn apply_and_deliver(
                 return Ok(());
             }
         }
+    }
+}
+
+/// Publishes the results over every partition that the runner's parked draws and
+/// closes wait for, those that can be had now (`gather.rs`). A failure is logged and
+/// tried again later: the jobs wait meanwhile.
+async fn settle_awaited(
+    node: &Node,
+    partition: Partition,
+    awaited: Vec<String>,
+    published: &mut BTreeSet<String>,
+) {
+    if awaited.is_empty() {
+        return;
+    }
+    if let Err(error) = gather::settle(node, partition, &awaited, published).await {
+        tracing::warn!(partition = %partition, %error, "cannot gather a result over every partition yet");
     }
 }
 
@@ -383,6 +421,9 @@ pub enum Body {
     Rules(RuleFiles, DateTime<Utc>),
     /// An outbox row as its delivery ended (`outbox.rs`).
     Settled(OutboxRow),
+    /// A result over every partition (`gather.rs`): its key, the result, and the
+    /// publishing node's clock reading.
+    Gathered(String, Gathered, DateTime<Utc>),
     /// Why the message is neither (one not published by Rally): skipped, by every
     /// replay alike.
     Skipped(String),
@@ -422,6 +463,15 @@ fn read_body(message: &Message) -> Result<Body, String> {
     }
     let received =
         header(RECEIVED_HEADER).ok_or_else(|| format!("no {RECEIVED_HEADER} header"))??;
+    if let Some(key) = message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get(GATHERED_HEADER))
+    {
+        let result = serde_json::from_slice(&message.payload)
+            .map_err(|e| format!("{GATHERED_HEADER}: not a result: {e}"))?;
+        return Ok(Body::Gathered(key.as_str().to_string(), result, received));
+    }
     let rules = message
         .headers
         .as_ref()
@@ -497,6 +547,13 @@ pub fn apply_group(
             }
             Body::Rules(files, at) => switch_rules(runner, files, *at)?,
             Body::Settled(row) => settled.push(row),
+            Body::Gathered(key, result, at) => {
+                runner.gathered(key, result.clone())?;
+                // The job that waited goes on now, as everything due by then.
+                if runner.now().is_some() {
+                    runner.run_due(*at)?;
+                }
+            }
             Body::Skipped(why) => {
                 tracing::warn!(sequence = delivered.sequence, %why, "skipping a message that is not a Rally event");
             }

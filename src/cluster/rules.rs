@@ -52,16 +52,11 @@ impl RuleFiles {
         }
     }
 
-    /// The rule set these files make, if it loads and cluster mode offers everything
-    /// it uses; otherwise every problem, one per line.
+    /// The rule set these files make, if it loads; otherwise every problem, one per
+    /// line.
     pub fn compile(&self) -> Result<RuleSet, Vec<String>> {
-        let set = crate::rules::from_texts(&self.files)
-            .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-        let unsupported = super::unsupported(&set);
-        if !unsupported.is_empty() {
-            return Err(unsupported);
-        }
-        Ok(set)
+        crate::rules::from_texts(&self.files)
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect())
     }
 
     fn to_bytes(&self) -> Result<Vec<u8>, ClusterError> {
@@ -136,8 +131,8 @@ pub async fn publish(node: &Node, files: &RuleFiles) -> Result<(), ClusterError>
     Ok(())
 }
 
-/// Loads the node's rules directory and publishes it if it loads, cluster mode offers
-/// what it uses, and the cluster does not run it already. A set that does not load is
+/// Loads the node's rules directory and publishes it if it loads, its channels can be
+/// built, and the cluster does not run it already. A set that does not load is
 /// logged problem by problem and changes nothing.
 pub async fn publish_if_changed(node: &Node) {
     let dir = node.rules_dir.clone();
@@ -156,14 +151,6 @@ pub async fn publish_if_changed(node: &Node) {
             return;
         }
     };
-    let unsupported = super::unsupported(&set);
-    if !unsupported.is_empty() {
-        for what in &unsupported {
-            tracing::warn!(%what, "the changed rules use what cluster mode does not offer yet: the cluster keeps its rules");
-        }
-        node.metrics.reload(false);
-        return;
-    }
     if let Err(errors) = crate::messaging::Channels::new(&set.channels) {
         for error in &errors {
             tracing::warn!(%error, "a channel of the changed rules cannot be built: the cluster keeps its rules");
@@ -200,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn files_that_do_not_load_or_need_shared_state_are_refused_with_why() {
+    fn files_that_do_not_load_are_refused_with_where() {
         let broken = RuleFiles {
             version: "x".into(),
             files: BTreeMap::from([("rules.yaml".into(), "rules: [".into())]),
@@ -209,16 +196,5 @@ mod tests {
             panic!("broken files compiled");
         };
         assert!(errors[0].contains("rules.yaml"), "{errors:?}");
-        let board = "leaderboards:\n  - { id: top, by: events.post, period: weekly, size: 3 }\n"
-            .to_string()
-            + RULES;
-        let shared = RuleFiles {
-            version: "y".into(),
-            files: BTreeMap::from([("rules.yaml".into(), board)]),
-        };
-        let Err(errors) = shared.compile() else {
-            panic!("a set with a leaderboard compiled");
-        };
-        assert!(errors[0].contains("leaderboards"), "{errors:?}");
     }
 }

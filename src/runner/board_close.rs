@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::arming::armed_name;
 use super::fanout::{job_name, FanoutJob, Pace, Work, FANOUT_BATCH, NEXT_JOB_META};
+use super::gather::{close_key, Gathered};
 use super::timers::millis;
 use super::Runner;
 use crate::engine::{BoardClose, Input};
@@ -50,6 +51,10 @@ pub struct ClosedPlace {
     pub member: String,
     #[serde(with = "crate::leaderboard::decimal_text")]
     pub score: Decimal,
+    /// When the member reached the score (Unix millis): orders equal scores when the
+    /// places of many cluster partitions are merged (jobs stored before it read 0).
+    #[serde(default)]
+    pub reached: i64,
 }
 
 /// How many places the close rules of `board` reach, if it has any.
@@ -147,15 +152,43 @@ impl Runner {
     ) -> Result<usize, StoreError> {
         let places = match close.places.take() {
             Some(places) => places,
-            None => self
-                .store
-                .leaderboard_top(&close.board, &close.period, close.top)?
-                .into_iter()
-                .map(|standing| ClosedPlace {
-                    member: standing.member,
-                    score: standing.score,
-                })
-                .collect(),
+            None => {
+                let ours = self
+                    .store
+                    .leaderboard_top(&close.board, &close.period, close.top)?
+                    .into_iter()
+                    .map(|standing| ClosedPlace {
+                        member: standing.member,
+                        score: standing.score,
+                        reached: standing.reached,
+                    })
+                    .collect();
+                // The places are this store's — or, in a cluster partition, those of
+                // every partition (`gather.rs`), once they are known.
+                let key = close_key(&close.board, &close.period);
+                let part = Gathered::Close {
+                    top: close.top,
+                    places: ours,
+                };
+                match self.gather(&key, part)? {
+                    Some(Gathered::Close { places, .. }) => places,
+                    Some(Gathered::Draw { .. }) => Vec::new(),
+                    None => {
+                        let job = FanoutJob {
+                            seq,
+                            work: Work::BoardClose { close },
+                            occurrence,
+                            cursor: None,
+                            waiting_for: None,
+                        };
+                        let mut write = StepWrite::default();
+                        self.park(job, key, &mut write);
+                        self.open.push(write);
+                        self.commit()?;
+                        return Ok(0);
+                    }
+                }
+            }
         };
         let from = close.awarded.min(places.len());
         let to = places.len().min(from + FANOUT_BATCH);
@@ -169,6 +202,7 @@ impl Runner {
                 rank: i + 1,
                 member: place.member.clone(),
                 score: place.score,
+                reached: place.reached,
             };
             let input = BoardClose::new(&close.board, &close.period, &standing, occurrence);
             let outcome = self.step(Some(member), &Input::LeaderboardClose(&input), occurrence);
@@ -198,6 +232,7 @@ impl Runner {
                 work: Work::BoardClose { close },
                 occurrence,
                 cursor: None,
+                waiting_for: None,
             };
             bookkeeping.meta_put.push(job.meta());
             self.jobs.push_front(job);

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::fanout::{job_name, FanoutJob, Pace, Work, FANOUT_BATCH, NEXT_JOB_META};
+use super::gather::{draw_key, Gathered};
 use super::Runner;
 use crate::engine::{draw_score, would_fire, Best, Candidate, Input};
 use crate::store::{StepWrite, Store, StoreError};
@@ -87,12 +88,11 @@ impl Runner {
     ) -> Result<usize, StoreError> {
         let mut steps = 0;
         let mut finished = None;
+        let mut scanned = false;
         match draw.awarded {
             None => {
                 let batch = self.store.members_after(cursor.as_deref(), FANOUT_BATCH)?;
-                if batch.len() < FANOUT_BATCH {
-                    draw.awarded = Some(0);
-                }
+                scanned = batch.len() < FANOUT_BATCH;
                 let now = self.clock.advance(occurrence);
                 let ctx = self.context(now);
                 for member in batch {
@@ -140,6 +140,25 @@ impl Runner {
                 }
             }
         }
+        // The scan is over: the winners are the best of this store's members — or, in a
+        // cluster partition, of every partition's (`gather.rs`), once that is known.
+        let mut waiting_for = None;
+        if scanned {
+            let key = draw_key(&draw.rule, occurrence);
+            let part = Gathered::Draw {
+                eligible: draw.eligible,
+                best: draw.best.clone(),
+            };
+            match self.gather(&key, part)? {
+                Some(Gathered::Draw { eligible, best }) => {
+                    draw.eligible = eligible;
+                    draw.best = best;
+                    draw.awarded = Some(0);
+                }
+                Some(Gathered::Close { .. }) => draw.awarded = Some(0),
+                None => waiting_for = Some(key),
+            }
+        }
         let mut bookkeeping = StepWrite::default();
         if self.pace == Pace::Interleaved {
             // As for any fan-out batch: the journal says where it fell among events.
@@ -151,6 +170,7 @@ impl Runner {
             work: Work::Draw { draw },
             occurrence,
             cursor,
+            waiting_for: None,
         };
         match &finished {
             Some(record) => {
@@ -166,10 +186,13 @@ impl Runner {
                     serde_json::to_vec(record).unwrap_or_default(),
                 ));
             }
-            None => {
-                bookkeeping.meta_put.push(job.meta());
-                self.jobs.push_front(job);
-            }
+            None => match waiting_for {
+                Some(key) => self.park(job, key, &mut bookkeeping),
+                None => {
+                    bookkeeping.meta_put.push(job.meta());
+                    self.jobs.push_front(job);
+                }
+            },
         }
         bookkeeping
             .meta_put

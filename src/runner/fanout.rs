@@ -52,6 +52,10 @@ pub struct FanoutJob {
     #[serde(with = "crate::engine::outcome::utc")]
     pub occurrence: DateTime<Utc>,
     pub cursor: Option<String>,
+    /// In a cluster partition, a draw or close parked until the result over every
+    /// partition arrives (`gather.rs`): that result's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
 }
 
 /// What a job does for each member.
@@ -106,19 +110,28 @@ pub(super) fn job_name(seq: u64) -> String {
     format!("{JOB_META}{seq:020}")
 }
 
-pub(super) fn load_jobs(store: &Store) -> Result<(VecDeque<FanoutJob>, u64), StoreError> {
+/// The jobs stored, in order: those that can run, those parked (`gather.rs`), and the
+/// next job's number.
+pub(super) fn load_jobs(
+    store: &Store,
+) -> Result<(VecDeque<FanoutJob>, Vec<FanoutJob>, u64), StoreError> {
     let mut jobs = VecDeque::new();
+    let mut parked = Vec::new();
     for (name, bytes) in store.meta_scan(JOB_META)? {
         let job: FanoutJob = serde_json::from_slice(&bytes)
             .map_err(|e| StoreError::corrupt("meta", name.as_bytes(), e))?;
-        jobs.push_back(job);
+        match job.waiting_for {
+            Some(_) => parked.push(job),
+            None => jobs.push_back(job),
+        }
     }
     let next = match store.meta_get(NEXT_JOB_META)? {
         Some(bytes) => String::from_utf8_lossy(&bytes).parse().unwrap_or(0),
         None => 0,
     };
-    let next = next.max(jobs.back().map_or(0, |j| j.seq + 1));
-    Ok((jobs, next))
+    let last = jobs.iter().chain(&parked).map(|j| j.seq + 1).max();
+    let next = next.max(last.unwrap_or(0));
+    Ok((jobs, parked, next))
 }
 
 /// The silence pass under way, if any, and the last one finished, as stored (what
@@ -126,7 +139,7 @@ pub(super) fn load_jobs(store: &Store) -> Result<(VecDeque<FanoutJob>, u64), Sto
 pub fn stored_silence_passes(
     store: &Store,
 ) -> Result<(Option<SilencePass>, Option<SilencePass>), StoreError> {
-    let (jobs, _) = load_jobs(store)?;
+    let (jobs, _, _) = load_jobs(store)?;
     let running = jobs.into_iter().find_map(|job| match job.work {
         Work::Silence { silence } => Some(silence),
         Work::Rule { .. } | Work::Draw { .. } | Work::BoardClose { .. } => None,
@@ -204,6 +217,7 @@ impl Runner {
             work,
             occurrence,
             cursor: None,
+            waiting_for: None,
         };
         self.next_job += 1;
         self.jobs.push_back(job.clone());

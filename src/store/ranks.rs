@@ -49,6 +49,7 @@ impl Store {
                 rank: i + 1,
                 member: rank.member,
                 score: rank.score,
+                reached: rank.reached,
             });
         }
         Ok(out)

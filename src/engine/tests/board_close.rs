@@ -40,6 +40,7 @@ fn close(rules: &RuleSet, board: &str, rank: usize, score: &str) -> Outcome {
         rank,
         member: "m".into(),
         score: dec(score),
+        reached: 0,
     };
     let input = BoardClose::new(board, "2026-W48", &place, at);
     step(
