@@ -484,33 +484,35 @@ fn a_node_given_another_partition_count_than_the_recorded_one_refuses_to_start()
     );
 }
 
-#[test]
-fn a_rule_set_with_a_leaderboard_is_refused_in_cluster_mode_by_name() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_rules_run_in_cluster_mode() {
     let nats = Nats::start();
-    let data = tempfile::tempdir().unwrap();
-    let out = support::daemon::rally_within_a_minute(
-        &[
-            "run",
-            "--rules",
-            example("leaderboard").to_str().unwrap(),
-            "--data",
-            data.path().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--cluster",
-            &nats.url,
-            "--node",
-            "a",
-        ],
-        &[],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("cluster mode does not offer these yet"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("leaderboards"), "{stderr}");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let dir = tempfile::tempdir().unwrap();
+    let node = ClusterNode::start(&nats.url, "a", &shipped, dir.path(), 4, LEASE_MS);
+    let http = client();
+    until_spread(&http, std::slice::from_ref(&node.base), 4).await;
+    let events = [
+        json!({"id": "j-1", "type": "join", "member": "m"}),
+        json!({"id": "p-1", "type": "post", "member": "m"}),
+        json!({"id": "b-1", "type": "purchase", "member": "m", "data": {"amount": 120}}),
+    ];
+    let statuses = post_until_acknowledged(&http, || node.base.clone(), &events).await;
+    assert_eq!(statuses, ["accepted", "accepted", "accepted"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((200, view)) = get_json(&http, &node.base, "/v1/members/m").await {
+            if view["counters"]["posts_week"] == 1 && view["points_lifetime"].as_i64() > Some(0) {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "m was never applied:\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

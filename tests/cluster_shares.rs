@@ -3,7 +3,8 @@
 //! reward's stock is handed out once, tickets get numbers no other partition uses and
 //! a ticket command finds its ticket — through a failover and a rejoin, with a real
 //! `nats-server -js` and real `rally run --cluster` nodes; a member's ledger and
-//! history are read from its owner through any node.
+//! history are read from its owner through any node; a draw picks its winners among
+//! the members of every partition.
 
 mod support;
 
@@ -255,4 +256,112 @@ async fn budgets_stock_and_ticket_numbers_hold_across_partitions_through_a_failo
     }
     let unknown = get_json(&http, &bases[0], "/v1/members/nobody/ledger").await;
     assert_eq!(unknown.map(|(status, _)| status), Some(404));
+}
+
+/// The cluster's `random()` key, as the first node recorded it.
+async fn cluster_key(nats: &str) -> rally::script::RandomKey {
+    let client = async_nats::connect(nats).await.unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    let config = jetstream.get_key_value("rally_cluster").await.unwrap();
+    let settings = config.get("config").await.unwrap().unwrap();
+    let settings: Value = serde_json::from_slice(&settings).unwrap();
+    rally::script::RandomKey::parse(settings["random_key"].as_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_draw_picks_the_best_of_every_partition_and_each_partition_pays_its_own_winners() {
+    const WINNERS: usize = 3;
+    const ENTRANTS: usize = 24;
+    let nats = Nats::start();
+    // The draw runs when the campaign's phase starts, a few seconds from now.
+    let start = chrono::Utc::now() + chrono::Duration::seconds(12);
+    let start = start
+        .with_timezone(&chrono::Utc)
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    let rules = support::daemon::rules_dir(&format!(
+        r#"
+settings: {{ timezone: UTC }}
+campaigns:
+  - id: lucky
+    timezone: UTC
+    phases:
+      - {{ name: on, start: "{start}" }}
+rules:
+  - id: draw
+    trigger: {{ phase: {{ campaign: lucky, enters: on }} }}
+    audience: all
+    draw: {{ winners: {WINNERS} }}
+    actions:
+      - points: 50
+      - tag: lucky
+"#
+    ));
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<ClusterNode> = (0..2)
+        .map(|n| {
+            ClusterNode::start(
+                &nats.url,
+                &format!("n{n}"),
+                rules.path(),
+                dirs[n].path(),
+                PARTITIONS,
+                LEASE_MS,
+            )
+        })
+        .collect();
+    let http = client();
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    until_spread(&http, &bases, PARTITIONS).await;
+    let entrants: Vec<Value> = (0..ENTRANTS)
+        .map(|m| json!({"id": format!("e-{m}"), "type": "checkin", "member": format!("m-{m}")}))
+        .collect();
+    post_until_acknowledged(&http, || bases[0].clone(), &entrants).await;
+
+    // The winners: the lowest draw scores among all the entrants, whatever partition
+    // each is in.
+    let key = cluster_key(&nats.url).await;
+    let occurrence = chrono::NaiveDateTime::parse_from_str(&start, "%Y-%m-%dT%H:%M:%S")
+        .unwrap()
+        .and_utc();
+    let mut scored: Vec<(u64, String)> = (0..ENTRANTS)
+        .map(|m| {
+            let member = format!("m-{m}");
+            (
+                rally::engine::draw_score(key, "draw", occurrence, &member),
+                member,
+            )
+        })
+        .collect();
+    scored.sort();
+    let mut expected: Vec<String> = scored[..WINNERS].iter().map(|(_, m)| m.clone()).collect();
+    expected.sort();
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let lucky = loop {
+        let mut lucky = Vec::new();
+        for m in 0..ENTRANTS {
+            let id = format!("m-{m}");
+            if let Some((200, view)) =
+                get_json(&http, &bases[1], &format!("/v1/members/{id}")).await
+            {
+                if view["tags"].as_array().unwrap().contains(&json!("lucky")) {
+                    assert_eq!(view["points"], 50, "{id}: {view}");
+                    lucky.push(id);
+                }
+            }
+        }
+        lucky.sort();
+        if lucky.len() >= WINNERS {
+            break lucky;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the draw never paid {WINNERS} winners: {lucky:?}\n{}\n{}",
+            nodes[0].log(),
+            nodes[1].log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(lucky, expected);
 }
