@@ -19,8 +19,10 @@
 //! | [`gather`] | draws and leaderboard closes over every partition: parts, results |
 //! | [`serving`] | the partition stores open here, for reads |
 //! | [`http`] | the API a node serves: ingest, member reads (or forwarding), its view |
+//! | [`boards`] | leaderboards read over every partition |
 
 pub mod apply;
+pub mod boards;
 pub mod gather;
 pub mod http;
 pub mod lease;

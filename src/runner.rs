@@ -37,6 +37,7 @@ use crate::metrics::{Before, Phases, Tally};
 use crate::rules::RuleSet;
 use crate::script::RandomKey;
 use crate::store::{StepWrite, Store, StoreError};
+pub use board_close::ClosedPlace;
 use committed::Committed;
 use open_group::OpenGroup;
 pub use sharing::ShareSource;

@@ -4,7 +4,7 @@
 //! a ticket command finds its ticket — through a failover and a rejoin, with a real
 //! `nats-server -js` and real `rally run --cluster` nodes; a member's ledger and
 //! history are read from its owner through any node; a draw picks its winners among
-//! the members of every partition.
+//! the members of every partition, and a leaderboard ranks them all.
 
 mod support;
 
@@ -269,7 +269,7 @@ async fn cluster_key(nats: &str) -> rally::script::RandomKey {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_draw_picks_the_best_of_every_partition_and_each_partition_pays_its_own_winners() {
+async fn a_draw_and_a_leaderboard_rank_the_members_of_every_partition() {
     const WINNERS: usize = 3;
     const ENTRANTS: usize = 24;
     let nats = Nats::start();
@@ -282,6 +282,8 @@ async fn a_draw_picks_the_best_of_every_partition_and_each_partition_pays_its_ow
     let rules = support::daemon::rules_dir(&format!(
         r#"
 settings: {{ timezone: UTC }}
+leaderboards:
+  - {{ id: posters, by: events.post, period: weekly, size: 5 }}
 campaigns:
   - id: lucky
     timezone: UTC
@@ -317,6 +319,36 @@ rules:
         .map(|m| json!({"id": format!("e-{m}"), "type": "checkin", "member": format!("m-{m}")}))
         .collect();
     post_until_acknowledged(&http, || bases[0].clone(), &entrants).await;
+    // Member m-i posts i + 1 times: the board's first five are m-23 down to m-19.
+    let posts: Vec<Value> = (0..ENTRANTS)
+        .flat_map(|m| {
+            (0..=m).map(move |n| {
+                json!({"id": format!("post-{m}-{n}"), "type": "post", "member": format!("m-{m}")})
+            })
+        })
+        .collect();
+    post_until_acknowledged(&http, || bases[1].clone(), &posts).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let expected_board: Vec<Value> = (0..5)
+        .map(|rank| json!({"rank": rank + 1, "member": format!("m-{}", ENTRANTS - 1 - rank), "score": ENTRANTS - rank}))
+        .collect();
+    for base in &bases {
+        loop {
+            let read = get_json(&http, base, "/v1/leaderboards/posters").await;
+            if let Some((200, board)) = &read {
+                if board["places"] == json!(expected_board) {
+                    assert_eq!(board["every"], "weekly");
+                    assert_eq!(board["current"], true);
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the board never ranked every partition: {read:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 
     // The winners: the lowest draw scores among all the entrants, whatever partition
     // each is in.

@@ -178,9 +178,12 @@ async fn apply_and_deliver(
     let mut published = BTreeSet::new();
     let mut settled_at = Instant::now();
     let mut snapshots = Snapshots::new(stored.unwrap_or(0));
-    let progress = Arc::new(Progress::new(runner.shared_store(), applied));
+    let progress = Arc::new(Progress::new(
+        runner.shared_store(),
+        applied,
+        Arc::clone(runner.rules()),
+    ));
     progress.snapshot_stored(stored.unwrap_or(0));
-    progress.set_rules(&runner.rules().version);
     // What the stream held when we took the partition: reads wait until we have it.
     let target = last_on_subject(node, partition).await?;
     if applied >= target {
@@ -244,7 +247,7 @@ async fn apply_and_deliver(
             Group::Committed { last } => {
                 node.metrics.cluster_group(started.elapsed());
                 applied = last;
-                progress.set_rules(&runner.rules().version);
+                progress.set_rules(runner.rules());
                 progress.committed(last);
                 if last >= target {
                     progress.mark_caught_up();

@@ -28,12 +28,13 @@ use crate::daemon::guard::{require_token, Token};
 use crate::daemon::ingest::{parse_body, Item, MAX_BODY_BYTES};
 use crate::daemon::telemetry::EventStatus;
 use crate::event::Event;
+use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 use crate::tickets;
 
 /// Marks a read forwarded by another node: it is answered here or refused, never
 /// forwarded again (two nodes that disagree about an owner must not loop).
-const FORWARDED: &str = "rally-forwarded";
+pub(super) const FORWARDED: &str = "rally-forwarded";
 
 /// The routes; with `RALLY_TOKEN` set, every one of them requires it, as the single
 /// process's do.
@@ -44,7 +45,12 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/members/{id}", get(member))
         .route("/v1/members/{id}/ledger", get(ledger))
         .route("/v1/members/{id}/history", get(history))
+        .route("/v1/leaderboards/{id}", get(super::boards::board))
         .route("/v1/cluster", get(cluster))
+        .route(
+            "/v1/cluster/partitions/{partition}/leaderboards/{id}",
+            get(super::boards::partition_board),
+        )
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Arc::clone(&node));
@@ -144,7 +150,7 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
         .into_response()
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
@@ -309,11 +315,10 @@ async fn member(
     headers: HttpHeaders,
 ) -> Response {
     let path = format!("/v1/members/{id}");
-    let rules = Arc::clone(&node.rules);
-    on_owner(&node, &id, &headers, path, move |store, id| {
+    on_owner(&node, &id, &headers, path, |store, rules, id| {
         Ok(store
             .member(id)?
-            .map(|member| member.view_at(&rules, SystemClock.now())))
+            .map(|member| member.view_at(rules, SystemClock.now())))
     })
     .await
 }
@@ -325,7 +330,7 @@ async fn ledger(
     headers: HttpHeaders,
 ) -> Response {
     let path = format!("/v1/members/{id}/ledger");
-    on_owner(&node, &id, &headers, path, |store, id| {
+    on_owner(&node, &id, &headers, path, |store, _, id| {
         Ok(match store.member(id)? {
             Some(_) => Some(json!({ "ledger": store.ledger(id)? })),
             None => None,
@@ -343,7 +348,7 @@ async fn history(
 ) -> Response {
     let limit = query.limit();
     let path = format!("/v1/members/{id}/history?limit={limit}");
-    on_owner(&node, &id, &headers, path, move |store, id| {
+    on_owner(&node, &id, &headers, path, move |store, _, id| {
         Ok(match store.member(id)? {
             Some(_) => Some(json!({
                 "firings": store.firings(id, limit)?,
@@ -355,15 +360,16 @@ async fn history(
     .await
 }
 
-/// Answers a read about member `id` with `read` on its partition's store, here while
-/// this node holds the lease and has caught up, else forwarded (as `GET path`) to the
-/// owner. `read` answering `None`: no such member.
+/// Answers a read about member `id` with `read` on its partition's store (and the
+/// rules its state ran under), here while this node holds the lease and has caught
+/// up, else forwarded (as `GET path`) to the owner. `read` answering `None`: no such
+/// member.
 async fn on_owner(
     node: &Arc<Node>,
     id: &str,
     headers: &HttpHeaders,
     path: String,
-    read: impl FnOnce(&Store, &str) -> Result<Option<Value>, StoreError> + Send + 'static,
+    read: impl FnOnce(&Store, &RuleSet, &str) -> Result<Option<Value>, StoreError> + Send + 'static,
 ) -> Response {
     let partition = Partition::of(id, node.settings.partitions);
     let progress = node
@@ -378,8 +384,9 @@ async fn on_owner(
             );
         }
         let store = Arc::clone(&progress.store);
+        let rules = progress.rules();
         let key = id.to_string();
-        let found = tokio::task::spawn_blocking(move || read(&store, &key)).await;
+        let found = tokio::task::spawn_blocking(move || read(&store, &rules, &key)).await;
         return match found {
             Ok(Ok(Some(value))) => Json(value).into_response(),
             Ok(Ok(None)) => error(StatusCode::NOT_FOUND, format!("no member {id:?}")),
@@ -448,7 +455,7 @@ async fn cluster(State(node): State<Arc<Node>>) -> Json<Value> {
                 "partition": partition.0,
                 "applied": progress.applied(),
                 "caught_up": progress.caught_up(),
-                "rules": progress.rules(),
+                "rules": progress.rules().version,
                 "snapshot": progress.snapshot(),
                 "lease_held": node.leases.holds(partition, now),
             })

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::partition::Partition;
+use crate::rules::RuleSet;
 use crate::store::Store;
 
 /// How far one partition's store has got.
@@ -16,20 +17,20 @@ pub struct Progress {
     /// The store holds at least what the stream held when this node took the
     /// partition: until then a read would show an old state, so reads answer 503.
     caught_up: AtomicBool,
-    /// The version of the rules the committed state ran under.
-    rules: Mutex<String>,
+    /// The rules the committed state ran under.
+    rules: Mutex<Arc<RuleSet>>,
     /// The stream sequence of the partition's latest snapshot stored or restored here
     /// (0: none).
     snapshot: AtomicU64,
 }
 
 impl Progress {
-    pub fn new(store: Arc<Store>, applied: u64) -> Progress {
+    pub fn new(store: Arc<Store>, applied: u64, rules: Arc<RuleSet>) -> Progress {
         Progress {
             store,
             applied: AtomicU64::new(applied),
             caught_up: AtomicBool::new(false),
-            rules: Mutex::default(),
+            rules: Mutex::new(rules),
             snapshot: AtomicU64::new(0),
         }
     }
@@ -42,17 +43,15 @@ impl Progress {
         self.snapshot.fetch_max(sequence, Ordering::AcqRel);
     }
 
-    pub fn rules(&self) -> String {
-        self.rules
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The rules the committed state ran under: what a read of it is shown with.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        Arc::clone(&self.rules.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    pub fn set_rules(&self, version: &str) {
-        let mut rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
-        if *rules != version {
-            *rules = version.to_string();
+    pub fn set_rules(&self, rules: &Arc<RuleSet>) {
+        let mut held = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.version != rules.version {
+            *held = Arc::clone(rules);
         }
     }
 

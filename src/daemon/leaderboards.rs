@@ -52,7 +52,7 @@ pub(super) async fn get(
 }
 
 /// The board's `period` as written in the rule file.
-fn every(period: Period) -> &'static str {
+pub(crate) fn every(period: Period) -> &'static str {
     match period {
         Period::Day => "daily",
         Period::Week => "weekly",

@@ -38,7 +38,7 @@ mod health;
 pub mod ingest;
 mod journal;
 mod json_errors;
-mod leaderboards;
+pub(crate) mod leaderboards;
 mod member_command;
 mod messages;
 pub(crate) mod reload;
