@@ -19,16 +19,16 @@
 //! | [`gather`] | draws and leaderboard closes over every partition: parts, results |
 //! | [`serving`] | the partition stores open here, for reads |
 //! | [`http`] | the API a node serves: ingest, member reads (or forwarding), its view |
-//! | [`boards`] | leaderboards read over every partition |
+//! | [`reads`] | reads over every partition: leaderboards, tickets, campaigns, rewards, draws |
 
 pub mod apply;
-pub mod boards;
 pub mod gather;
 pub mod http;
 pub mod lease;
 pub mod outbox;
 pub mod ownership;
 pub mod partition;
+pub mod reads;
 pub mod rules;
 pub mod serving;
 pub mod setup;

@@ -256,6 +256,41 @@ async fn budgets_stock_and_ticket_numbers_hold_across_partitions_through_a_failo
     }
     let unknown = get_json(&http, &bases[0], "/v1/members/nobody/ledger").await;
     assert_eq!(unknown.map(|(status, _)| status), Some(404));
+
+    // The lists over every partition, the same through either node.
+    for path in ["/v1/tickets", "/v1/campaigns", "/v1/rewards"] {
+        let answers = [
+            get_json(&http, &bases[0], path).await,
+            get_json(&http, &bases[1], path).await,
+        ];
+        assert_eq!(answers[0], answers[1], "{path}");
+    }
+    let Some((200, tickets)) = get_json(&http, &bases[0], "/v1/tickets?status=acked").await else {
+        panic!("no tickets");
+    };
+    let tickets = tickets["tickets"].as_array().unwrap();
+    let owners: Vec<&str> = tickets
+        .iter()
+        .map(|t| t["member"].as_str().unwrap())
+        .collect();
+    let mut sorted_owners = owners.clone();
+    sorted_owners.sort();
+    assert_eq!(sorted_owners, complainers);
+    let numbers: Vec<u64> = tickets
+        .iter()
+        .map(|t| t["number"].as_u64().unwrap())
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    let Some((200, campaigns)) = get_json(&http, &bases[1], "/v1/campaigns").await else {
+        panic!("no campaigns");
+    };
+    assert_eq!(campaigns["campaigns"][0]["points_awarded"], BUDGET);
+    assert_eq!(campaigns["campaigns"][0]["phase"], "on");
+    let Some((200, rewards)) = get_json(&http, &bases[1], "/v1/rewards").await else {
+        panic!("no rewards");
+    };
+    assert_eq!(rewards["rewards"][0]["issued"], MUGS);
+    assert_eq!(rewards["rewards"][0]["left"], 0);
 }
 
 /// The cluster's `random()` key, as the first node recorded it.
@@ -396,4 +431,16 @@ rules:
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert_eq!(lucky, expected);
+
+    // The draw's record, once, with the winners in draw order, through either node.
+    let in_draw_order: Vec<String> = scored[..WINNERS].iter().map(|(_, m)| m.clone()).collect();
+    for base in &bases {
+        let Some((200, draws)) = get_json(&http, base, "/v1/draws").await else {
+            panic!("no draws at {base}");
+        };
+        let draws = draws["draws"].as_array().unwrap();
+        assert_eq!(draws.len(), 1, "{draws:?}");
+        assert_eq!(draws[0]["eligible"], ENTRANTS);
+        assert_eq!(draws[0]["winners"], json!(in_draw_order));
+    }
 }

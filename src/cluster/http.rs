@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use super::apply::RECEIVED_HEADER;
 use super::ownership::owner_of;
 use super::partition::Partition;
-use super::{serving, shares, Node};
+use super::{reads, serving, shares, Node};
 use crate::clock::{Clock, SystemClock, MAX_AHEAD};
 use crate::daemon::api::HistoryQuery;
 use crate::daemon::guard::{require_token, Token};
@@ -45,11 +45,31 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/members/{id}", get(member))
         .route("/v1/members/{id}/ledger", get(ledger))
         .route("/v1/members/{id}/history", get(history))
-        .route("/v1/leaderboards/{id}", get(super::boards::board))
+        .route("/v1/leaderboards/{id}", get(reads::board))
+        .route("/v1/tickets", get(reads::tickets))
+        .route("/v1/campaigns", get(reads::campaigns))
+        .route("/v1/rewards", get(reads::rewards))
+        .route("/v1/draws", get(reads::draws))
         .route("/v1/cluster", get(cluster))
         .route(
             "/v1/cluster/partitions/{partition}/leaderboards/{id}",
-            get(super::boards::partition_board),
+            get(reads::partition_board),
+        )
+        .route(
+            "/v1/cluster/partitions/{partition}/tickets",
+            get(reads::partition_tickets),
+        )
+        .route(
+            "/v1/cluster/partitions/{partition}/campaigns",
+            get(reads::partition_campaigns),
+        )
+        .route(
+            "/v1/cluster/partitions/{partition}/rewards",
+            get(reads::partition_rewards),
+        )
+        .route(
+            "/v1/cluster/partitions/{partition}/draws",
+            get(reads::partition_draws),
         )
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

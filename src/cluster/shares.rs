@@ -193,13 +193,7 @@ struct Pool {
 }
 
 impl ShareSource for KvShares {
-    fn grant(
-        &mut self,
-        rules: &RuleSet,
-        _shares: &Shares,
-        short: &Short,
-        at: u64,
-    ) -> Result<Grant, String> {
+    fn grant(&mut self, rules: &RuleSet, short: &Short, at: u64) -> Result<Grant, String> {
         let handle = self.handle.clone();
         handle.block_on(async {
             let grant = self
@@ -427,13 +421,7 @@ rules:
     }
 
     impl ShareSource for InMemory {
-        fn grant(
-            &mut self,
-            rules: &RuleSet,
-            _shares: &Shares,
-            short: &Short,
-            at: u64,
-        ) -> Result<Grant, String> {
+        fn grant(&mut self, rules: &RuleSet, short: &Short, at: u64) -> Result<Grant, String> {
             let mut pools = self.pools.lock().unwrap();
             let pool = pools.pools.entry(pool_of(short)).or_default();
             let grant = take_from(pool, rules, short, 4).unwrap_or_else(|| Grant::Spent {
@@ -450,13 +438,7 @@ rules:
     struct Replaying;
 
     impl ShareSource for Replaying {
-        fn grant(
-            &mut self,
-            _: &RuleSet,
-            _: &Shares,
-            short: &Short,
-            at: u64,
-        ) -> Result<Grant, String> {
+        fn grant(&mut self, _: &RuleSet, short: &Short, at: u64) -> Result<Grant, String> {
             Err(format!("a replay asked for {short:?} at {at}"))
         }
     }

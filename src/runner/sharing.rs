@@ -18,13 +18,7 @@ pub trait ShareSource: Send {
     /// ([`Grant::Spent`] when the pool has nothing left), recorded at `at` before it
     /// is returned, so a replay holds it from the same message and never asks; `Err`
     /// when it cannot be asked now (the group must not be committed).
-    fn grant(
-        &mut self,
-        rules: &RuleSet,
-        shares: &Shares,
-        short: &Short,
-        at: u64,
-    ) -> Result<Grant, String>;
+    fn grant(&mut self, rules: &RuleSet, short: &Short, at: u64) -> Result<Grant, String>;
 }
 
 pub(super) struct Sharing {
@@ -93,7 +87,7 @@ impl Sharing {
             if self.shares.is_spent(short, &rules.version) {
                 continue;
             }
-            let grant = self.source.grant(rules, &self.shares, short, self.at)?;
+            let grant = self.source.grant(rules, short, self.at)?;
             grew |= !matches!(grant, Grant::Spent { .. });
             self.shares.add(&grant);
         }
