@@ -62,7 +62,7 @@ impl Read {
     }
 
     /// The partition's part, from its store.
-    fn from_store(&self, store: &Store) -> Result<Value, StoreError> {
+    fn answer(&self, store: &Store) -> Result<Value, StoreError> {
         Ok(match self {
             Read::Board { id, period, size } => {
                 let places: Vec<ClosedPlace> = store
@@ -177,7 +177,7 @@ async fn local_part(
         .filter(|progress| progress.caught_up() && node.leases.holds(partition, Instant::now()))?;
     let store = Arc::clone(&progress.store);
     let read = read.clone();
-    let part = tokio::task::spawn_blocking(move || read.from_store(&store)).await;
+    let part = tokio::task::spawn_blocking(move || read.answer(&store)).await;
     Some(match part {
         Ok(Ok(part)) => Ok(part),
         Ok(Err(e)) => Err(error(
