@@ -126,6 +126,9 @@ pub struct Node {
     pub snapshots: jetstream::object_store::ObjectStore,
     /// `--snapshot-every`: messages between two snapshots of a partition.
     pub snapshot_every: u64,
+    /// Each partition store's page cache: the node's (`RALLY_CACHE_MB`) shared by
+    /// every partition, so a node owning them all holds no more than that.
+    pub partition_cache: crate::store::CacheSize,
     pub leases: Leases,
     pub serving: Serving,
     /// `RALLY_TOKEN`: required on every route when set, and sent along with reads
@@ -219,6 +222,9 @@ pub async fn run(
         .timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| ClusterError::Settings(format!("cannot build the HTTP client: {e}")))?;
+    let partition_cache = crate::store::CacheSize::from_env()
+        .map_err(|e| ClusterError::Settings(format!("RALLY_CACHE_MB {e}")))?
+        .shared_by(joined.settings.partitions);
     let node = Arc::new(Node {
         name,
         advertise,
@@ -232,6 +238,7 @@ pub async fn run(
         config: joined.config,
         snapshots,
         snapshot_every: flags.snapshot_every,
+        partition_cache,
         leases: Leases::default(),
         serving: Serving::default(),
         token,

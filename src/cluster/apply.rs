@@ -40,7 +40,7 @@ use crate::rules::RuleSet;
 use crate::runner::gather::Gathered;
 use crate::runner::{Applied, Runner};
 use crate::script::RandomKey;
-use crate::store::{StepWrite, Store, StoreError};
+use crate::store::{CacheSize, StepWrite, Store, StoreError};
 
 /// The store row that records the last stream sequence applied: 8 bytes, big-endian.
 pub const APPLIED_META: &str = "cluster.applied";
@@ -298,12 +298,13 @@ async fn settle_awaited(
 
 /// [`open`] on the blocking pool.
 async fn open_in_pool(node: &Node, dir: &Path) -> Result<(Runner, u64), ApplyError> {
-    let (dir, rules, key) = (
+    let (dir, rules, key, cache) = (
         dir.to_path_buf(),
         Arc::clone(&node.rules),
         node.settings.random_key(),
+        node.partition_cache,
     );
-    tokio::task::spawn_blocking(move || open(&dir, rules, key))
+    tokio::task::spawn_blocking(move || open(&dir, rules, key, cache))
         .await
         .map_err(|e| ApplyError::Task(e.to_string()))?
 }
@@ -359,10 +360,15 @@ async fn tick_if_due(
 
 /// Opens (or makes) the partition's store; returns its runner and the sequence it
 /// holds.
-fn open(dir: &Path, rules: Arc<RuleSet>, key: RandomKey) -> Result<(Runner, u64), ApplyError> {
+fn open(
+    dir: &Path,
+    rules: Arc<RuleSet>,
+    key: RandomKey,
+    cache: CacheSize,
+) -> Result<(Runner, u64), ApplyError> {
     // The store may have been closed a moment ago (the partition handed back and
     // taken again, or replaced by its snapshot).
-    let store = Store::open_after_drop(dir)?;
+    let store = Store::open_after_drop_with(dir, cache)?;
     let applied = match store.meta_get(APPLIED_META)? {
         None => 0,
         Some(bytes) => decode_sequence(&bytes).ok_or_else(|| ApplyError::Corrupt {
@@ -743,8 +749,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let base =
             Arc::new(crate::rules::from_sources(&[("rules.yaml", RULES)], &|_| None).unwrap());
-        let (mut runner, applied) =
-            open(dir.path(), Arc::clone(&base), RandomKey::default()).unwrap();
+        let (mut runner, applied) = open(
+            dir.path(),
+            Arc::clone(&base),
+            RandomKey::default(),
+            CacheSize::mib(8),
+        )
+        .unwrap();
         assert_eq!(applied, 0);
         let group = [purchase(1, "a"), rules_message(2, 25), purchase(3, "b")];
         apply_group(&mut runner, 0, &group, || true).unwrap();
@@ -762,8 +773,13 @@ mod tests {
         assert_eq!(points(&runner), 60);
         drop(runner);
         // Reopened, the partition resumes under the rules it recorded, not the base.
-        let (mut again, applied) =
-            open(dir.path(), Arc::clone(&base), RandomKey::default()).unwrap();
+        let (mut again, applied) = open(
+            dir.path(),
+            Arc::clone(&base),
+            RandomKey::default(),
+            CacheSize::mib(8),
+        )
+        .unwrap();
         assert_eq!(applied, 5);
         assert_eq!(again.rules().version, switched);
         apply_group(&mut again, 5, &[purchase(6, "d")], || true).unwrap();

@@ -348,7 +348,12 @@ impl Store {
     /// process dropped a moment ago still holds: sled releases it from a background
     /// thread.
     pub fn open_after_drop(dir: &Path) -> Result<Store, StoreError> {
-        waiting_for_lock(|| Store::open(dir))
+        Store::open_after_drop_with(dir, CacheSize::DEFAULT)
+    }
+
+    /// [`Store::open_after_drop`] with `cache` for sled's page cache.
+    pub fn open_after_drop_with(dir: &Path, cache: CacheSize) -> Result<Store, StoreError> {
+        waiting_for_lock(|| Store::open_with(dir, cache, Arc::default()))
     }
 
     /// [`Store::open`], failing on demand as `faults` says: for tests of what the
@@ -538,6 +543,14 @@ impl CacheSize {
     pub const fn mib(mib: u64) -> CacheSize {
         CacheSize {
             bytes: mib * 1024 * 1024,
+        }
+    }
+
+    /// One of `stores` stores' equal share of this cache, at least 8 MiB each: a
+    /// cluster node's partition stores share the node's cache (`RALLY_CACHE_MB`).
+    pub fn shared_by(self, stores: u32) -> CacheSize {
+        CacheSize {
+            bytes: (self.bytes / u64::from(stores.max(1))).max(Self::mib(8).bytes),
         }
     }
 

@@ -925,3 +925,13 @@ fn census_of_a_data_directory() {
         }
     }
 }
+
+#[test]
+fn a_cache_shared_by_partition_stores_adds_up_to_the_whole_with_a_floor() {
+    let whole = CacheSize::mib(192);
+    assert_eq!(whole.shared_by(16), CacheSize::mib(12));
+    assert_eq!(whole.shared_by(1), whole);
+    assert_eq!(whole.shared_by(0), whole);
+    // Many partitions: each keeps a usable cache.
+    assert_eq!(whole.shared_by(256), CacheSize::mib(8));
+}
