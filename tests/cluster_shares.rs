@@ -4,11 +4,13 @@
 //! a ticket command finds its ticket — through a failover and a rejoin, with a real
 //! `nats-server -js` and real `rally run --cluster` nodes; a member's ledger and
 //! history are read from its owner through any node; a draw picks its winners among
-//! the members of every partition, and a leaderboard ranks them all.
+//! the members of every partition, and a leaderboard ranks them all; an owner whose
+//! partition's grant log another node claimed records no more grants.
 
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -443,4 +445,76 @@ rules:
         assert_eq!(draws[0]["eligible"], ENTRANTS);
         assert_eq!(draws[0]["winners"], json!(in_draw_order));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_whose_grant_log_was_claimed_by_another_node_cannot_record_a_grant() {
+    use rally::cluster::partition::Partition;
+    use rally::cluster::shares::claim;
+    use rally::runner::ShareSource;
+    use rally::shares::{Grant, Short};
+
+    let nats = Nats::start();
+    let joined = rally::cluster::setup::join(&nats.url, Default::default())
+        .await
+        .unwrap();
+    let config = joined.config;
+    let rules = Arc::new(rally::rules::from_sources(&[("rules.yaml", RULES)], &|_| None).unwrap());
+    let short = Short::Budget {
+        campaign: "launch".into(),
+        points: 30,
+    };
+    // Node a claims partition 0 and is granted a part of the budget at message 1.
+    let mut a = claim(&config, "a", Partition(0), PARTITIONS, 0, 0)
+        .await
+        .unwrap()
+        .source;
+    let (set, wanted) = (Arc::clone(&rules), short.clone());
+    let (mut a, first) = tokio::task::spawn_blocking(move || {
+        let grant = a.grant(&set, &wanted, 1);
+        (a, grant)
+    })
+    .await
+    .unwrap();
+    let Ok(Grant::Budget { points, .. }) = first else {
+        panic!("{first:?}");
+    };
+    assert!(points >= 30, "{points}");
+    // Node b takes the partition (a was paused): it claims the log, and finds a's
+    // grant to apply at message 1.
+    let b = claim(&config, "b", Partition(0), PARTITIONS, 0, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.pending,
+        vec![(
+            1,
+            Grant::Budget {
+                campaign: "launch".into(),
+                points
+            }
+        )]
+    );
+    // a wakes up and asks again: refused, the log is b's now.
+    let (set, wanted) = (Arc::clone(&rules), short.clone());
+    let second = tokio::task::spawn_blocking(move || a.grant(&set, &wanted, 2))
+        .await
+        .unwrap();
+    let Err(why) = second else {
+        panic!("a stale owner recorded a grant: {second:?}");
+    };
+    assert!(why.contains("another node claimed the partition"), "{why}");
+    // b records its own; a third owner starting from message 1 applied holds a's
+    // grant and has b's pending.
+    let mut b = b.source;
+    let set = Arc::clone(&rules);
+    let third = tokio::task::spawn_blocking(move || b.grant(&set, &short, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    let c = claim(&config, "c", Partition(0), PARTITIONS, 1, 0)
+        .await
+        .unwrap();
+    assert_eq!(c.shares.budget("launch"), points);
+    assert_eq!(c.pending, vec![(2, third)]);
 }
