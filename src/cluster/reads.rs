@@ -22,13 +22,14 @@ use super::ownership::owner_of;
 use super::partition::Partition;
 use super::Node;
 use crate::clock::{Clock, SystemClock};
+use crate::daemon::tickets::ListQuery;
 use crate::leaderboard::{period_of, places_json, Standing};
 use crate::rewards::RewardRecord;
 use crate::rules::RuleSet;
 use crate::runner::gather::Gathered;
 use crate::runner::{ClosedPlace, DrawRecord, CAMPAIGN_META};
 use crate::store::{Store, StoreError};
-use crate::tickets::{Ticket, TicketStatus};
+use crate::tickets::Ticket;
 
 /// What one partition is asked for.
 #[derive(Clone, Debug)]
@@ -68,11 +69,7 @@ impl Read {
                 let places: Vec<ClosedPlace> = store
                     .leaderboard_top(id, period, *size)?
                     .into_iter()
-                    .map(|standing| ClosedPlace {
-                        member: standing.member,
-                        score: standing.score,
-                        reached: standing.reached,
-                    })
+                    .map(ClosedPlace::from)
                     .collect();
                 json!(places)
             }
@@ -275,25 +272,14 @@ pub(super) async fn partition_board(
     answer_for(&node, partition, read).await
 }
 
-#[derive(Deserialize)]
-pub(super) struct TicketQuery {
-    status: Option<String>,
-}
-
 /// `GET /v1/tickets[?status=]`: every partition's tickets, by number.
 pub(super) async fn tickets(
     State(node): State<Arc<Node>>,
-    Query(query): Query<TicketQuery>,
+    Query(query): Query<ListQuery>,
 ) -> Response {
-    let wanted = match query.status.as_deref().map(|s| (s, TicketStatus::parse(s))) {
-        None => None,
-        Some((_, Some(status))) => Some(status),
-        Some((text, None)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("status {text:?} is not a ticket status: use open, acked or resolved"),
-            )
-        }
+    let wanted = match query.wanted() {
+        Ok(wanted) => wanted,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
     let parts: Vec<Vec<Ticket>> = match every_partition(&node, &Read::Tickets).await {
         Ok(parts) => parts,

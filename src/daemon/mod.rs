@@ -48,7 +48,7 @@ mod rewards;
 pub mod serve;
 mod session;
 pub(crate) mod telemetry;
-mod tickets;
+pub(crate) mod tickets;
 mod writer;
 
 use std::future::Future;

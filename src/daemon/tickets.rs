@@ -26,17 +26,24 @@ pub struct ListQuery {
     status: Option<String>,
 }
 
+impl ListQuery {
+    /// The status asked for (`None`: every ticket), or what is wrong with it.
+    pub(crate) fn wanted(&self) -> Result<Option<TicketStatus>, String> {
+        match self.status.as_deref().map(|s| (s, TicketStatus::parse(s))) {
+            None => Ok(None),
+            Some((_, Some(status))) => Ok(Some(status)),
+            Some((text, None)) => Err(format!(
+                "status {text:?} is not a ticket status: use open, acked or resolved"
+            )),
+        }
+    }
+}
+
 /// Every ticket, oldest first; only those in `status` when it is given.
 pub async fn list(State(app): State<Arc<App>>, Query(query): Query<ListQuery>) -> Response {
-    let wanted = match query.status.as_deref().map(|s| (s, TicketStatus::parse(s))) {
-        None => None,
-        Some((_, Some(status))) => Some(status),
-        Some((text, None)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("status {text:?} is not a ticket status: use open, acked or resolved"),
-            )
-        }
+    let wanted = match query.wanted() {
+        Ok(wanted) => wanted,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
     match read(&app, stored_tickets).await {
         Ok(tickets) => {

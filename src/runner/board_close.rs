@@ -57,6 +57,29 @@ pub struct ClosedPlace {
     pub reached: i64,
 }
 
+impl From<Standing> for ClosedPlace {
+    fn from(standing: Standing) -> ClosedPlace {
+        ClosedPlace {
+            member: standing.member,
+            score: standing.score,
+            reached: standing.reached,
+        }
+    }
+}
+
+impl CloseJob {
+    /// This close as the job `seq` of `occurrence`, ready to run.
+    fn job(self, seq: u64, occurrence: DateTime<Utc>) -> FanoutJob {
+        FanoutJob {
+            seq,
+            work: Work::BoardClose { close: self },
+            occurrence,
+            cursor: None,
+            waiting_for: None,
+        }
+    }
+}
+
 /// How many places the close rules of `board` reach, if it has any.
 fn close_top(rules: &RuleSet, board: &str) -> Option<usize> {
     let indices = rules.index.leaderboard_close.get(board)?;
@@ -157,11 +180,7 @@ impl Runner {
                     .store
                     .leaderboard_top(&close.board, &close.period, close.top)?
                     .into_iter()
-                    .map(|standing| ClosedPlace {
-                        member: standing.member,
-                        score: standing.score,
-                        reached: standing.reached,
-                    })
+                    .map(ClosedPlace::from)
                     .collect();
                 // The places are this store's — or, in a cluster partition, those of
                 // every partition (`gather.rs`), once they are known.
@@ -174,15 +193,8 @@ impl Runner {
                     Some(Gathered::Close { places, .. }) => places,
                     Some(Gathered::Draw { .. }) => Vec::new(),
                     None => {
-                        let job = FanoutJob {
-                            seq,
-                            work: Work::BoardClose { close },
-                            occurrence,
-                            cursor: None,
-                            waiting_for: None,
-                        };
                         let mut write = StepWrite::default();
-                        self.park(job, key, &mut write);
+                        self.park(close.job(seq, occurrence), key, &mut write);
                         self.open.push(write);
                         self.commit()?;
                         return Ok(0);
@@ -227,13 +239,7 @@ impl Runner {
             );
             bookkeeping.meta_remove.push(job_name(seq));
         } else {
-            let job = FanoutJob {
-                seq,
-                work: Work::BoardClose { close },
-                occurrence,
-                cursor: None,
-                waiting_for: None,
-            };
+            let job = close.job(seq, occurrence);
             bookkeeping.meta_put.push(job.meta());
             self.jobs.push_front(job);
         }
