@@ -136,7 +136,7 @@ async fn budgets_stock_and_ticket_numbers_hold_across_partitions_through_a_failo
     // beyond their need: 1/(2·partitions) of what was left.
     let paid = awarded(&first);
     assert!(
-        paid <= BUDGET && paid >= BUDGET / 2,
+        (BUDGET / 2..=BUDGET).contains(&paid),
         "paid {paid} of a budget of {BUDGET}"
     );
 
