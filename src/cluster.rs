@@ -20,8 +20,10 @@
 //! | [`serving`] | the partition stores open here, for reads |
 //! | [`http`] | the API a node serves: ingest, member reads (or forwarding), its view |
 //! | [`reads`] | reads over every partition: leaderboards, tickets, campaigns, rewards, draws |
+//! | [`commands`] | redemptions and adjustments by API, answered once their owner applied them |
 
 pub mod apply;
+pub mod commands;
 pub mod gather;
 pub mod http;
 pub mod lease;

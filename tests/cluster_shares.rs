@@ -565,3 +565,130 @@ async fn an_owner_whose_grant_log_was_claimed_by_another_node_cannot_record_a_gr
     assert_eq!(c.shares.budget("launch"), points);
     assert_eq!(c.pending, vec![(2, third)]);
 }
+
+/// `POST base + path` with `body`: the status and the JSON answer.
+async fn post_json(http: &reqwest::Client, base: &str, path: &str, body: Value) -> (u16, Value) {
+    let response = http
+        .post(format!("{base}{path}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redemptions_and_adjustments_by_api_are_answered_once_their_owner_applied_them() {
+    let nats = Nats::start();
+    let rules = support::daemon::rules_dir(RULES);
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<ClusterNode> = (0..2)
+        .map(|n| {
+            ClusterNode::start(
+                &nats.url,
+                &format!("n{n}"),
+                rules.path(),
+                dirs[n].path(),
+                PARTITIONS,
+                LEASE_MS,
+            )
+        })
+        .collect();
+    let http = client();
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    until_spread(&http, &bases, PARTITIONS).await;
+    post_until_acknowledged(&http, || bases[0].clone(), &purchases("a")).await;
+    let members = members_when(&http, &bases[0], "applied the purchases", |_| true).await;
+    let rich: Vec<(&String, i64)> = members
+        .iter()
+        .map(|(id, m)| (id, m["points"].as_i64().unwrap()))
+        .filter(|(_, points)| *points > 0)
+        .take(MUGS + 1)
+        .collect();
+    assert_eq!(rich.len(), MUGS + 1);
+
+    // A redemption, answered with what the owner granted, through either node; the
+    // same key again is the same redemption.
+    let (member, points) = rich[0];
+    let path = format!("/v1/members/{member}/redeem");
+    let (status, first) = post_json(
+        &http,
+        &bases[0],
+        &path,
+        json!({"key": "k-0", "reward": "mug"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["status"], "accepted");
+    assert_eq!(first["redemption"]["status"], "granted");
+    assert_eq!(first["balance"], points - 1);
+    let (status, again) = post_json(
+        &http,
+        &bases[1],
+        &path,
+        json!({"key": "k-0", "reward": "mug"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(again["redemption"], first["redemption"]);
+    // The stock runs out across partitions: four more are granted, the fifth refused.
+    let mut answers = Vec::new();
+    for (n, (member, _)) in rich[1..].iter().enumerate() {
+        let base = &bases[n % 2];
+        let body = json!({"key": format!("k-{}", n + 1), "reward": "mug"});
+        answers.push(post_json(&http, base, &format!("/v1/members/{member}/redeem"), body).await);
+    }
+    let granted = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(granted, MUGS - 1, "{answers:?}");
+    let (status, refused) = answers.last().unwrap();
+    assert_eq!(*status, 422, "{refused}");
+    assert_eq!(refused["error"], "out of stock");
+
+    // An adjustment, answered with its ledger entry; one the balance cannot take is
+    // refused with why.
+    let path = format!("/v1/members/{member}/points");
+    let (status, adjusted) = post_json(
+        &http,
+        &bases[1],
+        &path,
+        json!({"key": "adj-1", "amount": 50, "reason": "goodwill", "operator": "ana"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{adjusted}");
+    assert_eq!(adjusted["entry"]["amount"], 50);
+    assert_eq!(adjusted["balance"], points - 1 + 50);
+    let (status, refused) = post_json(
+        &http,
+        &bases[0],
+        &path,
+        json!({"key": "adj-2", "amount": -100000, "reason": "too much", "operator": "ana"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("balance"),
+        "{refused}"
+    );
+
+    // Nobody and a bad body, refused before anything is published.
+    let (status, _) = post_json(
+        &http,
+        &bases[0],
+        "/v1/members/nobody/redeem",
+        json!({"key": "k-x", "reward": "mug"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, bad) = post_json(
+        &http,
+        &bases[0],
+        &format!("/v1/members/{member}/redeem"),
+        json!({"reward": "mug"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(bad["error"].as_str().unwrap().starts_with("key:"), "{bad}");
+}

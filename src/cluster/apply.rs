@@ -244,9 +244,10 @@ async fn apply_and_deliver(
         .map_err(|e| ApplyError::Task(e.to_string()))?;
         runner = back;
         match outcome? {
-            Group::Committed { last } => {
+            Group::Committed { last, rejected } => {
                 node.metrics.cluster_group(started.elapsed());
                 applied = last;
+                progress.refused(rejected);
                 progress.set_rules(runner.rules());
                 progress.committed(last);
                 if last >= target {
@@ -512,8 +513,12 @@ fn read_body(message: &Message) -> Result<Body, String> {
 /// What became of a group.
 #[derive(Debug, PartialEq)]
 pub enum Group {
-    /// Committed, up to and including this sequence.
-    Committed { last: u64 },
+    /// Committed, up to and including this sequence, with the events their steps
+    /// refused (id, why): an API command waits for its answer.
+    Committed {
+        last: u64,
+        rejected: Vec<(String, String)>,
+    },
     /// Every message was at or below the sequence already applied.
     AlreadyApplied,
     /// The lease lapsed: nothing was committed, and the open group must be dropped
@@ -532,6 +537,7 @@ pub fn apply_group(
     let mut last = applied;
     // Recorded once the group is committed: the steps that queued them may be in it.
     let mut settled = Vec::new();
+    let mut rejected = Vec::new();
     for delivered in group {
         if delivered.sequence <= last {
             continue;
@@ -546,6 +552,7 @@ pub fn apply_group(
                 }
                 if let Applied::Rejected(why) = runner.apply_event(event, *received)? {
                     tracing::info!(event = %event.id, %why, "event refused by its step");
+                    rejected.push((event.id.clone(), why));
                 }
             }
             Body::Tick(at) => {
@@ -587,7 +594,7 @@ pub fn apply_group(
             tracing::error!(seq = row.seq, %error, "cannot record how a delivery ended: this node may send it again");
         }
     }
-    Ok(Group::Committed { last })
+    Ok(Group::Committed { last, rejected })
 }
 
 /// From here on the partition runs `files`: what fell due by `at` runs under the rules
@@ -678,7 +685,10 @@ mod tests {
         let mut runner = runner();
         let group = [purchase(4, "a"), purchase(9, "b")];
         let outcome = apply_group(&mut runner, 0, &group, || true).unwrap();
-        assert_eq!(outcome, Group::Committed { last: 9 });
+        assert!(
+            matches!(outcome, Group::Committed { last: 9, .. }),
+            "{outcome:?}"
+        );
         assert_eq!(points(&runner), 20);
         assert_eq!(applied(&runner), Some(9));
     }
@@ -695,7 +705,10 @@ mod tests {
             || true,
         )
         .unwrap();
-        assert_eq!(outcome, Group::Committed { last: 5 });
+        assert!(
+            matches!(outcome, Group::Committed { last: 5, .. }),
+            "{outcome:?}"
+        );
         assert_eq!(points(&runner), 20);
         let again = apply_group(&mut runner, 5, &[purchase(5, "b")], || true).unwrap();
         assert_eq!(again, Group::AlreadyApplied);
@@ -805,7 +818,10 @@ mod tests {
             purchase(3, "b"),
         ];
         let outcome = apply_group(&mut runner, 0, &group, || true).unwrap();
-        assert_eq!(outcome, Group::Committed { last: 3 });
+        assert!(
+            matches!(outcome, Group::Committed { last: 3, .. }),
+            "{outcome:?}"
+        );
         assert_eq!(points(&runner), 20);
         assert_eq!(runner.store().meta_get(RULES_META).unwrap(), None);
     }
@@ -874,7 +890,10 @@ mod tests {
             body: Body::Skipped("not JSON".to_string()),
         };
         let outcome = apply_group(&mut runner, 0, &[junk, purchase(4, "a")], || true).unwrap();
-        assert_eq!(outcome, Group::Committed { last: 4 });
+        assert!(
+            matches!(outcome, Group::Committed { last: 4, .. }),
+            "{outcome:?}"
+        );
         assert_eq!(points(&runner), 10);
     }
 }

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use super::apply::RECEIVED_HEADER;
 use super::ownership::owner_of;
 use super::partition::Partition;
-use super::{reads, serving, shares, Node};
+use super::{commands, reads, serving, shares, Node};
 use crate::clock::{Clock, SystemClock, MAX_AHEAD};
 use crate::daemon::api::HistoryQuery;
 use crate::daemon::guard::{require_token, Token};
@@ -45,6 +45,12 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/members/{id}", get(member))
         .route("/v1/members/{id}/ledger", get(ledger))
         .route("/v1/members/{id}/history", get(history))
+        .route("/v1/members/{id}/redeem", post(commands::redeem))
+        .route("/v1/members/{id}/points", post(commands::points))
+        .route(
+            "/v1/cluster/members/{id}/commands/{key}",
+            get(commands::outcome),
+        )
         .route("/v1/leaderboards/{id}", get(reads::board))
         .route("/v1/tickets", get(reads::tickets))
         .route("/v1/campaigns", get(reads::campaigns))

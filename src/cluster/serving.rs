@@ -1,7 +1,7 @@
 //! The partition stores this node has open, for reads and for `GET /v1/cluster`: the
 //! applier of a partition opens its entry when it starts and closes it when it stops.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -22,7 +22,13 @@ pub struct Progress {
     /// The stream sequence of the partition's latest snapshot stored or restored here
     /// (0: none).
     snapshot: AtomicU64,
+    /// The latest events refused by their step here (id, why), for the answer to the
+    /// API command that sent one; kept in memory only, the last [`REFUSALS_KEPT`].
+    refusals: Mutex<VecDeque<(String, String)>>,
 }
+
+/// How many refusals a partition remembers for the answers to API commands.
+const REFUSALS_KEPT: usize = 4096;
 
 impl Progress {
     pub fn new(store: Arc<Store>, applied: u64, rules: Arc<RuleSet>) -> Progress {
@@ -32,6 +38,7 @@ impl Progress {
             caught_up: AtomicBool::new(false),
             rules: Mutex::new(rules),
             snapshot: AtomicU64::new(0),
+            refusals: Mutex::default(),
         }
     }
 
@@ -61,6 +68,26 @@ impl Progress {
 
     pub fn committed(&self, last: u64) {
         self.applied.store(last, Ordering::Release);
+    }
+
+    /// Remembers events refused by their step in a group just committed.
+    pub fn refused(&self, refusals: Vec<(String, String)>) {
+        if refusals.is_empty() {
+            return;
+        }
+        let mut kept = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.extend(refusals);
+        let over = kept.len().saturating_sub(REFUSALS_KEPT);
+        kept.drain(..over);
+    }
+
+    /// Why event `id` was refused here, if it was and is still remembered.
+    pub fn refusal(&self, id: &str) -> Option<String> {
+        let kept = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.iter()
+            .rev()
+            .find(|(refused, _)| refused == id)
+            .map(|(_, why)| why.clone())
     }
 
     pub fn caught_up(&self) -> bool {

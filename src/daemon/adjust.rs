@@ -44,21 +44,40 @@ pub async fn post_points(
 async fn answer(app: &App, id: String, key: String, status: &str) -> Response {
     let found = read(app, {
         let (id, key) = (id.clone(), key.clone());
-        move |store| {
-            let balance = store.member(&id)?.map(|m| m.points);
-            let entry = store
-                .ledger(&id)?
-                .into_iter()
-                .rev()
-                .find(|e| e.event.as_deref() == Some(key.as_str()));
-            Ok((balance, entry))
-        }
+        move |store| adjustment_outcome(store, &id, &key)
     })
     .await;
-    let (balance, entry) = match found {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    match found {
+        Ok((balance, entry)) => adjustment_answer(&id, &key, status, balance, entry),
+        Err(response) => response,
+    }
+}
+
+/// What an adjustment by API is answered from: the member's balance, and the ledger
+/// entry of the event `key`.
+pub(crate) fn adjustment_outcome(
+    store: &crate::store::Store,
+    id: &str,
+    key: &str,
+) -> Result<(Option<i64>, Option<crate::engine::LedgerEntry>), crate::store::StoreError> {
+    let balance = store.member(id)?.map(|m| m.points);
+    let entry = store
+        .ledger(id)?
+        .into_iter()
+        .rev()
+        .find(|e| e.event.as_deref() == Some(key));
+    Ok((balance, entry))
+}
+
+/// The answer to an adjustment by API: the member's balance and the ledger entry of
+/// the event `key` (the single process and a cluster node alike).
+pub(crate) fn adjustment_answer(
+    id: &str,
+    key: &str,
+    status: &str,
+    balance: Option<i64>,
+    entry: Option<crate::engine::LedgerEntry>,
+) -> Response {
     let is_adjustment = entry
         .as_ref()
         .is_some_and(|e| e.rule == crate::engine::ADJUSTMENT_RULE);
@@ -77,7 +96,7 @@ async fn answer(app: &App, id: String, key: String, status: &str) -> Response {
 }
 
 /// The `rally.points` event for a body, or a message naming the body's field at fault.
-fn adjustment_event(
+pub(crate) fn adjustment_event(
     member: &str,
     body: &[u8],
     now: chrono::DateTime<chrono::FixedOffset>,

@@ -28,7 +28,7 @@
 //! and synced by the writer before they are answered), then stop the writer after the
 //! jobs already queued. Nothing acknowledged is ever left unsynced.
 
-mod adjust;
+pub(crate) mod adjust;
 pub(crate) mod api;
 pub mod bench;
 mod dashboard;
@@ -39,12 +39,12 @@ pub mod ingest;
 mod journal;
 mod json_errors;
 pub(crate) mod leaderboards;
-mod member_command;
+pub(crate) mod member_command;
 mod messages;
 pub(crate) mod reload;
 mod report;
 mod retention;
-mod rewards;
+pub(crate) mod rewards;
 pub mod serve;
 mod session;
 pub(crate) mod telemetry;

@@ -46,17 +46,35 @@ pub async fn post_redeem(
 async fn answer(app: &App, id: String, key: String, status: &str) -> Response {
     let found = read(app, {
         let (id, key) = (id.clone(), key.clone());
-        move |store| {
-            let balance = store.member(&id)?.map(|m| m.points);
-            let redemption = crate::runner::rewards::redemption(store, &key)?;
-            Ok((balance, redemption))
-        }
+        move |store| redemption_outcome(store, &id, &key)
     })
     .await;
-    let (balance, redemption) = match found {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    match found {
+        Ok((balance, redemption)) => redemption_answer(&id, &key, status, balance, redemption),
+        Err(response) => response,
+    }
+}
+
+/// What a redemption by API is answered from: the member's balance, and the
+/// redemption recorded under `key`.
+pub(crate) fn redemption_outcome(
+    store: &crate::store::Store,
+    id: &str,
+    key: &str,
+) -> Result<(Option<i64>, Option<crate::rewards::Redemption>), crate::store::StoreError> {
+    let balance = store.member(id)?.map(|m| m.points);
+    Ok((balance, crate::runner::rewards::redemption(store, key)?))
+}
+
+/// The answer to a redemption by API: the member's balance and the redemption
+/// recorded under `key` (the single process and a cluster node alike).
+pub(crate) fn redemption_answer(
+    id: &str,
+    key: &str,
+    status: &str,
+    balance: Option<i64>,
+    redemption: Option<crate::rewards::Redemption>,
+) -> Response {
     let Some(redemption) = redemption.filter(|r| r.member == id) else {
         return error(
             StatusCode::CONFLICT,
@@ -82,7 +100,7 @@ async fn answer(app: &App, id: String, key: String, status: &str) -> Response {
 }
 
 /// The `redeem` event for a body, or a message naming the body's field at fault.
-fn redeem_event(
+pub(crate) fn redeem_event(
     member: &str,
     body: &[u8],
     now: chrono::DateTime<chrono::FixedOffset>,

@@ -1,0 +1,264 @@
+//! `POST /v1/members/{id}/redeem` and `POST /v1/members/{id}/points` on a cluster
+//! node. The body becomes the very event the single process makes (its id is the
+//! body's `key`), published to the member's partition; the answer waits until the
+//! partition's owner has applied it and is read from the owner's store — so a cluster
+//! answers these commands as the single process does, read-your-write, in the same
+//! shapes (`daemon/rewards.rs`, `daemon/adjust.rs`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+use super::apply::RECEIVED_HEADER;
+use super::http::{error, FORWARDED};
+use super::ownership::owner_of;
+use super::partition::Partition;
+use super::Node;
+use crate::clock::{Clock, SystemClock};
+use crate::daemon::{adjust, rewards};
+use crate::event::Event;
+
+/// How long an answer waits for the owner to apply the command.
+const APPLIED_WITHIN: Duration = Duration::from_secs(10);
+
+/// What a command is, for its answer.
+#[derive(Clone, Copy)]
+enum Command {
+    Redemption,
+    Adjustment,
+}
+
+/// Where a command stands on its partition's owner: what its answer is read from.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct Outcome {
+    /// The member exists.
+    member: bool,
+    /// The owner has applied the event (or refused it in its step).
+    applied: bool,
+    balance: Option<i64>,
+    redemption: Option<crate::rewards::Redemption>,
+    entry: Option<crate::engine::LedgerEntry>,
+    /// Why its step refused it, while the owner remembers.
+    refused: Option<String>,
+}
+
+pub(super) async fn redeem(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let made =
+        |id: &str, body: &[u8], now: DateTime<FixedOffset>| rewards::redeem_event(id, body, now);
+    command(&node, &id, body, Command::Redemption, made).await
+}
+
+pub(super) async fn points(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let made =
+        |id: &str, body: &[u8], now: DateTime<FixedOffset>| adjust::adjustment_event(id, body, now);
+    command(&node, &id, body, Command::Adjustment, made).await
+}
+
+/// `GET /v1/cluster/members/{id}/commands/{key}`: the command's outcome as this node,
+/// its member's owner, has it; 503 from any other node.
+pub(super) async fn outcome(
+    State(node): State<Arc<Node>>,
+    Path((id, key)): Path<(String, String)>,
+) -> Response {
+    match outcome_here(&node, &id, &key).await {
+        Some(Ok(outcome)) => Json(outcome).into_response(),
+        Some(Err(response)) => response,
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the partition of {id:?} is not applied here now"),
+        ),
+    }
+}
+
+async fn command(
+    node: &Arc<Node>,
+    id: &str,
+    body: Result<Bytes, BytesRejection>,
+    command: Command,
+    make: impl FnOnce(&str, &[u8], DateTime<FixedOffset>) -> Result<Event, String>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    let received = SystemClock.now();
+    let event = match make(id, &body, received.fixed_offset()) {
+        Ok(event) => event,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let key = event.id.clone();
+    let before = match outcome_of(node, id, &key).await {
+        Ok(outcome) => outcome,
+        Err(response) => return response,
+    };
+    if !before.member {
+        let what = match command {
+            Command::Redemption => "a redemption",
+            Command::Adjustment => "an adjustment",
+        };
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no member {id:?}: {what} never creates a member"),
+        );
+    }
+    let status = if before.applied {
+        "duplicate"
+    } else {
+        match publish(node, id, &event, received).await {
+            Ok(true) => "duplicate",
+            Ok(false) => "accepted",
+            Err(response) => return response,
+        }
+    };
+    // Read-your-write: the answer is the owner's, once it has applied the event.
+    let deadline = Instant::now() + APPLIED_WITHIN;
+    let mut outcome = before;
+    while !outcome.applied {
+        if Instant::now() >= deadline {
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the command is in the stream ({status}) but its partition's owner has not \
+                     applied it within {} s: retry with the same key for its answer",
+                    APPLIED_WITHIN.as_secs()
+                ),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        outcome = match outcome_of(node, id, &key).await {
+            Ok(outcome) => outcome,
+            // A partition moving: its next owner applies it; keep asking.
+            Err(_) => continue,
+        };
+    }
+    if let Some(why) = outcome.refused {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, why);
+    }
+    match command {
+        Command::Redemption => {
+            rewards::redemption_answer(id, &key, status, outcome.balance, outcome.redemption)
+        }
+        Command::Adjustment => {
+            adjust::adjustment_answer(id, &key, status, outcome.balance, outcome.entry)
+        }
+    }
+}
+
+/// Publishes the command's event to its member's partition; whether JetStream found it
+/// a duplicate.
+async fn publish(
+    node: &Node,
+    id: &str,
+    event: &Event,
+    received: DateTime<chrono::Utc>,
+) -> Result<bool, Response> {
+    let subject = Partition::of(id, node.settings.partitions).subject();
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", event.id.as_str());
+    let stamp = crate::member::rfc3339(received);
+    headers.insert(RECEIVED_HEADER, stamp.as_str());
+    let unavailable = |e: String| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("JetStream did not acknowledge the command ({e}): retry with the same key"),
+        )
+    };
+    let ack = node
+        .jetstream
+        .publish_with_headers(subject, headers, event.to_json().to_string().into())
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    let ack = ack.await.map_err(|e| unavailable(e.to_string()))?;
+    Ok(ack.duplicate)
+}
+
+/// The command's outcome from its member's owner: this node, or another asked over
+/// HTTP.
+async fn outcome_of(node: &Arc<Node>, id: &str, key: &str) -> Result<Outcome, Response> {
+    if let Some(outcome) = outcome_here(node, id, key).await {
+        return outcome;
+    }
+    let partition = Partition::of(id, node.settings.partitions);
+    let unavailable = |why: String| error(StatusCode::SERVICE_UNAVAILABLE, why);
+    let owner = match owner_of(node, partition).await {
+        Ok(Some(owner)) if owner.node != node.name => owner,
+        Ok(_) => {
+            return Err(unavailable(format!(
+                "partition {partition} has no owner right now (its lease is moving): retry \
+                 shortly with the same key"
+            )))
+        }
+        Err(e) => return Err(unavailable(format!("NATS: {e}"))),
+    };
+    let url = format!(
+        "{}/v1/cluster/members/{id}/commands/{key}",
+        owner.http.trim_end_matches('/')
+    );
+    let mut request = node.forward.get(&url).header(FORWARDED, "1");
+    if let Some(token) = &node.token {
+        request = request.bearer_auth(token);
+    }
+    let failed = |e: String| {
+        error(
+            StatusCode::BAD_GATEWAY,
+            format!("the owner of partition {partition} at {}: {e}", owner.http),
+        )
+    };
+    let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(failed(format!("answered {}", response.status())));
+    }
+    let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
+    serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))
+}
+
+/// The command's outcome from the member's partition store, if this node applies it
+/// under a lease and has caught up; `None` otherwise.
+async fn outcome_here(node: &Node, id: &str, key: &str) -> Option<Result<Outcome, Response>> {
+    let partition = Partition::of(id, node.settings.partitions);
+    let progress = node
+        .serving
+        .get(partition)
+        .filter(|progress| progress.caught_up() && node.leases.holds(partition, Instant::now()))?;
+    let refused = progress.refusal(key);
+    let store = Arc::clone(&progress.store);
+    let (id, key) = (id.to_string(), key.to_string());
+    let read = tokio::task::spawn_blocking(move || -> Result<Outcome, crate::store::StoreError> {
+        let (balance, redemption) = rewards::redemption_outcome(&store, &id, &key)?;
+        let (_, entry) = adjust::adjustment_outcome(&store, &id, &key)?;
+        Ok(Outcome {
+            member: balance.is_some(),
+            applied: store.seen(&key)? || refused.is_some(),
+            balance,
+            redemption,
+            entry,
+            refused,
+        })
+    })
+    .await;
+    Some(match read {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(e)) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("store: {e}"),
+        )),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    })
+}
