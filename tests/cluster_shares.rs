@@ -58,6 +58,12 @@ rules:
     actions: [ { tag: acked } ]
 "#;
 
+/// Node `n` (named `n<n>`) of the cluster on `nats`, on `rules`, its data in `dir`.
+fn node(nats: &Nats, n: usize, rules: &std::path::Path, dir: &tempfile::TempDir) -> ClusterNode {
+    let name = format!("n{n}");
+    ClusterNode::start(&nats.url, &name, rules, dir.path(), PARTITIONS, LEASE_MS)
+}
+
 fn purchases(round: &str) -> Vec<Value> {
     (0..MEMBERS)
         .map(|m| json!({"id": format!("{round}-{m}"), "type": "purchase", "member": format!("m-{m}")}))
@@ -113,16 +119,7 @@ async fn budgets_stock_and_ticket_numbers_hold_across_partitions_through_a_failo
     let nats = Nats::start();
     let rules = support::daemon::rules_dir(RULES);
     let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let start = |n: usize| {
-        ClusterNode::start(
-            &nats.url,
-            &format!("n{n}"),
-            rules.path(),
-            dirs[n].path(),
-            PARTITIONS,
-            LEASE_MS,
-        )
-    };
+    let start = |n: usize| node(&nats, n, rules.path(), &dirs[n]);
     let mut nodes = [start(0), start(1)];
     let http = client();
     let bases = [nodes[0].base.clone(), nodes[1].base.clone()];
@@ -386,16 +383,7 @@ rules:
     ));
     let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let nodes: Vec<ClusterNode> = (0..2)
-        .map(|n| {
-            ClusterNode::start(
-                &nats.url,
-                &format!("n{n}"),
-                rules.path(),
-                dirs[n].path(),
-                PARTITIONS,
-                LEASE_MS,
-            )
-        })
+        .map(|n| node(&nats, n, rules.path(), &dirs[n]))
         .collect();
     let http = client();
     let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
@@ -585,16 +573,7 @@ async fn redemptions_and_adjustments_by_api_are_answered_once_their_owner_applie
     let rules = support::daemon::rules_dir(RULES);
     let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let nodes: Vec<ClusterNode> = (0..2)
-        .map(|n| {
-            ClusterNode::start(
-                &nats.url,
-                &format!("n{n}"),
-                rules.path(),
-                dirs[n].path(),
-                PARTITIONS,
-                LEASE_MS,
-            )
-        })
+        .map(|n| node(&nats, n, rules.path(), &dirs[n]))
         .collect();
     let http = client();
     let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();

@@ -19,8 +19,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
 use super::apply::RECEIVED_HEADER;
-use super::http::{error, FORWARDED};
-use super::ownership::owner_of;
+use super::http::{ask_owner, error};
 use super::partition::Partition;
 use super::Node;
 use crate::clock::{Clock, SystemClock};
@@ -196,37 +195,12 @@ async fn outcome_of(node: &Arc<Node>, id: &str, key: &str) -> Result<Outcome, Re
         return outcome;
     }
     let partition = Partition::of(id, node.settings.partitions);
-    let unavailable = |why: String| error(StatusCode::SERVICE_UNAVAILABLE, why);
-    let owner = match owner_of(node, partition).await {
-        Ok(Some(owner)) if owner.node != node.name => owner,
-        Ok(_) => {
-            return Err(unavailable(format!(
-                "partition {partition} has no owner right now (its lease is moving): retry \
-                 shortly with the same key"
-            )))
-        }
-        Err(e) => return Err(unavailable(format!("NATS: {e}"))),
-    };
-    let url = format!(
-        "{}/v1/cluster/members/{id}/commands/{key}",
-        owner.http.trim_end_matches('/')
-    );
-    let mut request = node.forward.get(&url).header(FORWARDED, "1");
-    if let Some(token) = &node.token {
-        request = request.bearer_auth(token);
-    }
-    let failed = |e: String| {
-        error(
-            StatusCode::BAD_GATEWAY,
-            format!("the owner of partition {partition} at {}: {e}", owner.http),
-        )
-    };
-    let response = request.send().await.map_err(|e| failed(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(failed(format!("answered {}", response.status())));
-    }
-    let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
-    serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))
+    ask_owner(
+        node,
+        partition,
+        &format!("/v1/cluster/members/{id}/commands/{key}"),
+    )
+    .await
 }
 
 /// The command's outcome from the member's partition store, if this node applies it

@@ -439,6 +439,46 @@ async fn on_owner(
     forward(node, &owner.http, &path).await
 }
 
+/// `GET path` from the node that owns `partition` (another node: a partition of this
+/// one is read here), as JSON; an error answer when there is no owner right now or it
+/// does not answer well.
+pub(super) async fn ask_owner<T: serde::de::DeserializeOwned>(
+    node: &Node,
+    partition: Partition,
+    path: &str,
+) -> Result<T, Response> {
+    let owner = match owner_of(node, partition).await {
+        Ok(Some(owner)) if owner.node != node.name => owner,
+        Ok(_) => {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "partition {partition} has no owner right now (its lease is moving): \
+                     retry shortly"
+                ),
+            ))
+        }
+        Err(e) => return Err(error(StatusCode::SERVICE_UNAVAILABLE, format!("NATS: {e}"))),
+    };
+    let url = format!("{}{path}", owner.http.trim_end_matches('/'));
+    let mut request = node.forward.get(&url).header(FORWARDED, "1");
+    if let Some(token) = &node.token {
+        request = request.bearer_auth(token);
+    }
+    let failed = |e: String| {
+        error(
+            StatusCode::BAD_GATEWAY,
+            format!("the owner of partition {partition} at {}: {e}", owner.http),
+        )
+    };
+    let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(failed(format!("answered {}", response.status())));
+    }
+    let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
+    serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))
+}
+
 /// Relays `GET path` from the owner at `base`, status and body.
 async fn forward(node: &Node, base: &str, path: &str) -> Response {
     let url = format!("{}{}", base.trim_end_matches('/'), path);

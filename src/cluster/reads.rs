@@ -17,8 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::{error, FORWARDED};
-use super::ownership::owner_of;
+use super::http::{ask_owner, error};
 use super::partition::Partition;
 use super::Node;
 use crate::clock::{Clock, SystemClock};
@@ -128,37 +127,7 @@ async fn partition_part(
     if let Some(part) = local_part(node, partition, read).await {
         return part;
     }
-    let unavailable = |why: String| error(StatusCode::SERVICE_UNAVAILABLE, why);
-    let owner = match owner_of(node, partition).await {
-        Ok(Some(owner)) if owner.node != node.name => owner,
-        Ok(_) => {
-            return Err(unavailable(format!(
-                "partition {partition} has no owner right now (its lease is moving): retry shortly"
-            )))
-        }
-        Err(e) => return Err(unavailable(format!("NATS: {e}"))),
-    };
-    let url = format!(
-        "{}{}",
-        owner.http.trim_end_matches('/'),
-        read.path(partition)
-    );
-    let mut request = node.forward.get(&url).header(FORWARDED, "1");
-    if let Some(token) = &node.token {
-        request = request.bearer_auth(token);
-    }
-    let failed = |e: String| {
-        error(
-            StatusCode::BAD_GATEWAY,
-            format!("the owner of partition {partition} at {}: {e}", owner.http),
-        )
-    };
-    let response = request.send().await.map_err(|e| failed(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(failed(format!("answered {}", response.status())));
-    }
-    let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
-    serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))
+    ask_owner(node, partition, &read.path(partition)).await
 }
 
 /// The part of `partition` from its store, if this node applies it under a lease and
