@@ -302,6 +302,20 @@ async fn budgets_stock_and_ticket_numbers_hold_across_partitions_through_a_failo
         .map(|t| t["number"].as_u64().unwrap())
         .collect();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    // Resolving by API, through either node, answers with the ticket once it changed;
+    // a second time is refused, an unknown ticket is not found.
+    let ticket = tickets[0]["id"].as_str().unwrap();
+    let path = format!("/v1/tickets/{ticket}/resolve");
+    for (base, want) in [(&bases[1], 200), (&bases[0], 409)] {
+        let (status, answer) = post_json(&http, base, &path, json!({"by": "ana"})).await;
+        assert_eq!(status, want, "{answer}");
+        if want == 200 {
+            assert_eq!(answer["status"], "resolved", "{answer}");
+            assert_eq!(answer["id"], ticket);
+        }
+    }
+    let (status, _) = post_json(&http, &bases[0], "/v1/tickets/T-9999/ack", json!({})).await;
+    assert_eq!(status, 404);
     let Some((200, campaigns)) = get_json(&http, &bases[1], "/v1/campaigns").await else {
         panic!("no campaigns");
     };

@@ -1,9 +1,10 @@
-//! `POST /v1/members/{id}/redeem` and `POST /v1/members/{id}/points` on a cluster
-//! node. The body becomes the very event the single process makes (its id is the
-//! body's `key`), published to the member's partition; the answer waits until the
-//! partition's owner has applied it and is read from the owner's store — so a cluster
-//! answers these commands as the single process does, read-your-write, in the same
-//! shapes (`daemon/rewards.rs`, `daemon/adjust.rs`).
+//! `POST /v1/members/{id}/redeem`, `POST /v1/members/{id}/points` and
+//! `POST /v1/tickets/{id}/ack|resolve` on a cluster node. The request becomes the very
+//! event the single process's command makes (a redemption's or adjustment's id is the
+//! body's `key`), published to the partition of its member or ticket; the answer waits
+//! until the partition's owner has applied it and is read from the owner's store — so
+//! a cluster answers these commands as the single process does, read-your-write, in
+//! the same shapes (`daemon/rewards.rs`, `daemon/adjust.rs`, `daemon/tickets.rs`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -120,7 +121,8 @@ async fn command(
     let status = if before.applied {
         "duplicate"
     } else {
-        match publish(node, id, &event, received).await {
+        let partition = Partition::of(id, node.settings.partitions);
+        match publish(node, partition, &event, received).await {
             Ok(true) => "duplicate",
             Ok(false) => "accepted",
             Err(response) => return response,
@@ -160,15 +162,15 @@ async fn command(
     }
 }
 
-/// Publishes the command's event to its member's partition; whether JetStream found it
-/// a duplicate.
+/// Publishes the command's event to `partition`; whether JetStream found it a
+/// duplicate.
 async fn publish(
     node: &Node,
-    id: &str,
+    partition: Partition,
     event: &Event,
     received: DateTime<chrono::Utc>,
 ) -> Result<bool, Response> {
-    let subject = Partition::of(id, node.settings.partitions).subject();
+    let subject = partition.subject();
     let mut headers = HeaderMap::new();
     headers.insert("Nats-Msg-Id", event.id.as_str());
     let stamp = crate::member::rfc3339(received);
@@ -227,6 +229,205 @@ async fn outcome_here(node: &Node, id: &str, key: &str) -> Option<Result<Outcome
         })
     })
     .await;
+    Some(match read {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(e)) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("store: {e}"),
+        )),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    })
+}
+
+pub(super) async fn ticket_ack(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    ticket_command(&node, &id, false, body).await
+}
+
+pub(super) async fn ticket_resolve(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    ticket_command(&node, &id, true, body).await
+}
+
+/// Where a ticket command stands on the ticket's owner.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct TicketOutcome {
+    ticket: Option<crate::tickets::Ticket>,
+    /// The command's event was applied (or refused by its step).
+    applied: bool,
+    refused: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct TicketQuery {
+    /// The command's event id.
+    event: String,
+}
+
+/// `GET /v1/cluster/partitions/{n}/tickets/{id}?event=`: the ticket and the command's
+/// outcome as this node, the partition's owner, has them; 503 from any other node.
+pub(super) async fn ticket_outcome(
+    State(node): State<Arc<Node>>,
+    Path((partition, id)): Path<(u32, String)>,
+    axum::extract::Query(query): axum::extract::Query<TicketQuery>,
+) -> Response {
+    match ticket_outcome_here(&node, Partition(partition), &id, &query.event).await {
+        Some(Ok(outcome)) => Json(outcome).into_response(),
+        Some(Err(response)) => response,
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("partition {partition} is not applied here now"),
+        ),
+    }
+}
+
+/// Acknowledges or resolves ticket `id`, as a `rally.ticket.*` event published to the
+/// partition holding it; answered with the ticket once its owner has applied it, 404
+/// for a ticket that does not exist, 409 for a change the ticket refuses.
+async fn ticket_command(
+    node: &Arc<Node>,
+    id: &str,
+    resolve: bool,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    let handling = match crate::daemon::tickets::Handling::read(&body) {
+        Ok(handling) => handling,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let no_such = || error(StatusCode::NOT_FOUND, format!("no ticket {id:?}"));
+    let partition = match super::http::holder_of_ticket(node, id).await {
+        Ok(partition) => partition,
+        Err(super::http::Route::Rejected(_)) => return no_such(),
+        Err(super::http::Route::Unavailable(e)) => {
+            return error(StatusCode::SERVICE_UNAVAILABLE, format!("NATS: {e}"))
+        }
+    };
+    let received = SystemClock.now();
+    // A command by API has no key: each is its own event, as each request is its own
+    // command in the single process.
+    let kind = if resolve { "resolve" } else { "ack" };
+    let event_id = format!(
+        "api.ticket.{kind}.{id}.{}.{}",
+        node.name,
+        received.timestamp_nanos_opt().unwrap_or_default()
+    );
+    let before = match ticket_outcome_of(node, partition, id, &event_id).await {
+        Ok(outcome) => outcome,
+        Err(response) => return response,
+    };
+    if before.ticket.is_none() {
+        return no_such();
+    }
+    let mut data = serde_json::Map::new();
+    data.insert("ticket".into(), id.into());
+    if let Some(by) = handling.by {
+        data.insert("by".into(), by.into());
+    }
+    if let Some(note) = handling.note {
+        data.insert("note".into(), note.into());
+    }
+    let value = serde_json::json!({
+        "id": event_id,
+        "type": format!("rally.ticket.{kind}"),
+        "at": crate::member::rfc3339(received),
+        "data": data,
+    });
+    let event = match crate::event::from_value(value, crate::event::AtPolicy::Required) {
+        Ok(event) => event,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("{}: {}", e.field, e.message),
+            )
+        }
+    };
+    if let Err(response) = publish(node, partition, &event, received).await {
+        return response;
+    }
+    let deadline = Instant::now() + APPLIED_WITHIN;
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Ok(outcome) = ticket_outcome_of(node, partition, id, &event_id).await {
+            if let Some(why) = outcome.refused {
+                return error(StatusCode::CONFLICT, why);
+            }
+            if outcome.applied {
+                return match outcome.ticket {
+                    Some(ticket) => Json(ticket).into_response(),
+                    None => no_such(),
+                };
+            }
+        }
+        if Instant::now() >= deadline {
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the command is in the stream but the ticket's owner has not applied it \
+                     within {} s: read the ticket with GET /v1/tickets",
+                    APPLIED_WITHIN.as_secs()
+                ),
+            );
+        }
+    }
+}
+
+/// The ticket command's outcome from the ticket's owner: this node, or another.
+async fn ticket_outcome_of(
+    node: &Arc<Node>,
+    partition: Partition,
+    id: &str,
+    event: &str,
+) -> Result<TicketOutcome, Response> {
+    if let Some(outcome) = ticket_outcome_here(node, partition, id, event).await {
+        return outcome;
+    }
+    let path = format!(
+        "/v1/cluster/partitions/{}/tickets/{id}?event={event}",
+        partition.0
+    );
+    ask_owner(node, partition, &path).await
+}
+
+/// The ticket and the command's outcome from the partition's store, if this node
+/// applies it under a lease and has caught up; `None` otherwise.
+async fn ticket_outcome_here(
+    node: &Node,
+    partition: Partition,
+    id: &str,
+    event: &str,
+) -> Option<Result<TicketOutcome, Response>> {
+    let progress = node
+        .serving
+        .get(partition)
+        .filter(|progress| progress.caught_up() && node.leases.holds(partition, Instant::now()))?;
+    let refused = progress.refusal(event);
+    let store = Arc::clone(&progress.store);
+    let (number, event) = (crate::tickets::parse_id(id), event.to_string());
+    let read =
+        tokio::task::spawn_blocking(move || -> Result<TicketOutcome, crate::store::StoreError> {
+            let ticket = match number.map(|n| store.ticket(n)).transpose()?.flatten() {
+                Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
+                    crate::store::StoreError::corrupt("tickets", event.as_bytes(), e)
+                })?),
+                None => None,
+            };
+            Ok(TicketOutcome {
+                ticket,
+                applied: store.seen(&event)? || refused.is_some(),
+                refused,
+            })
+        })
+        .await;
     Some(match read {
         Ok(Ok(outcome)) => Ok(outcome),
         Ok(Err(e)) => Err(error(

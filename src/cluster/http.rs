@@ -51,6 +51,12 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1/cluster/members/{id}/commands/{key}",
             get(commands::outcome),
         )
+        .route("/v1/tickets/{id}/ack", post(commands::ticket_ack))
+        .route("/v1/tickets/{id}/resolve", post(commands::ticket_resolve))
+        .route(
+            "/v1/cluster/partitions/{partition}/tickets/{id}",
+            get(commands::ticket_outcome),
+        )
         .route("/v1/leaderboards/{id}", get(reads::board))
         .route("/v1/tickets", get(reads::tickets))
         .route("/v1/campaigns", get(reads::campaigns))
@@ -298,7 +304,7 @@ fn refused_here(event: &Event, received: chrono::DateTime<chrono::Utc>) -> Optio
 }
 
 /// Why a ticket command has no partition to go to.
-enum Route {
+pub(super) enum Route {
     Rejected(String),
     Unavailable(String),
 }
@@ -306,7 +312,11 @@ enum Route {
 /// The partition holding the ticket a ticket command names: the one its number's run
 /// was granted to (`shares.rs`). Only ticket commands come without a member.
 async fn ticket_partition(node: &Node, event: &Event) -> Result<Partition, Route> {
-    let id = event.data_str("ticket").unwrap_or_default();
+    holder_of_ticket(node, event.data_str("ticket").unwrap_or_default()).await
+}
+
+/// The partition holding ticket `id` (`T-<n>`).
+pub(super) async fn holder_of_ticket(node: &Node, id: &str) -> Result<Partition, Route> {
     let no_such = || Route::Rejected(format!("data.ticket: no ticket {id:?} in this cluster"));
     let number = tickets::parse_id(id).ok_or_else(no_such)?;
     let key = shares::ticket_run_key(shares::ticket_run(number));

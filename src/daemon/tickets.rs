@@ -60,9 +60,20 @@ pub async fn list(State(app): State<Arc<App>>, Query(query): Query<ListQuery>) -
 /// The optional body of an ack or a resolve: who, and a note.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Handling {
-    by: Option<String>,
-    note: Option<String>,
+pub(crate) struct Handling {
+    pub by: Option<String>,
+    pub note: Option<String>,
+}
+
+impl Handling {
+    /// An empty body, or `{"by": ..., "note": ...}`; what is wrong with any other.
+    pub(crate) fn read(body: &[u8]) -> Result<Handling, String> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Handling::default());
+        }
+        serde_json::from_slice::<Handling>(body)
+            .map_err(|e| format!("the body must be empty or {{\"by\": ..., \"note\": ...}}: {e}"))
+    }
 }
 
 pub async fn ack(
@@ -91,18 +102,9 @@ async fn change(
         Ok(body) => body,
         Err(rejection) => return error(rejection.status(), rejection.body_text()),
     };
-    let handling = if body.iter().all(u8::is_ascii_whitespace) {
-        Handling::default()
-    } else {
-        match serde_json::from_slice::<Handling>(&body) {
-            Ok(handling) => handling,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("the body must be empty or {{\"by\": ..., \"note\": ...}}: {e}"),
-                )
-            }
-        }
+    let handling = match Handling::read(&body) {
+        Ok(handling) => handling,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let command = TicketCommand {
         id,
