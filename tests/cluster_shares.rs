@@ -666,6 +666,23 @@ async fn redemptions_and_adjustments_by_api_are_answered_once_their_owner_applie
         "{refused}"
     );
 
+    // A member whose id needs escaping is read, and forwarded, whole.
+    let odd = json!({"id": "odd-1", "type": "purchase", "member": "m/ 1?x"});
+    post_until_acknowledged(&http, || bases[0].clone(), &[odd]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let read = [
+            get_json(&http, &bases[0], "/v1/members/m%2F%201%3Fx/ledger").await,
+            get_json(&http, &bases[1], "/v1/members/m%2F%201%3Fx/ledger").await,
+        ];
+        if read.iter().all(|r| matches!(r, Some((200, _)))) {
+            assert_eq!(read[0], read[1]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{read:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Nobody and a bad body, refused before anything is published.
     let (status, _) = post_json(
         &http,

@@ -20,7 +20,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
 use super::apply::RECEIVED_HEADER;
-use super::http::{ask_owner, error};
+use super::http::{ask_owner, error, segment};
 use super::partition::Partition;
 use super::Node;
 use crate::clock::{Clock, SystemClock};
@@ -200,7 +200,11 @@ async fn outcome_of(node: &Arc<Node>, id: &str, key: &str) -> Result<Outcome, Re
     ask_owner(
         node,
         partition,
-        &format!("/v1/cluster/members/{id}/commands/{key}"),
+        &format!(
+            "/v1/cluster/members/{}/commands/{}",
+            segment(id),
+            segment(key)
+        ),
     )
     .await
 }
@@ -392,8 +396,10 @@ async fn ticket_outcome_of(
         return outcome;
     }
     let path = format!(
-        "/v1/cluster/partitions/{}/tickets/{id}?event={event}",
-        partition.0
+        "/v1/cluster/partitions/{}/tickets/{}?event={}",
+        partition.0,
+        segment(id),
+        segment(event)
     );
     ask_owner(node, partition, &path).await
 }

@@ -350,7 +350,7 @@ async fn member(
     Path(id): Path<String>,
     headers: HttpHeaders,
 ) -> Response {
-    let path = format!("/v1/members/{id}");
+    let path = format!("/v1/members/{}", segment(&id));
     on_owner(&node, &id, &headers, path, |store, rules, id| {
         Ok(store
             .member(id)?
@@ -365,7 +365,7 @@ async fn ledger(
     Path(id): Path<String>,
     headers: HttpHeaders,
 ) -> Response {
-    let path = format!("/v1/members/{id}/ledger");
+    let path = format!("/v1/members/{}/ledger", segment(&id));
     on_owner(&node, &id, &headers, path, |store, _, id| {
         Ok(match store.member(id)? {
             Some(_) => Some(json!({ "ledger": store.ledger(id)? })),
@@ -383,7 +383,7 @@ async fn history(
     headers: HttpHeaders,
 ) -> Response {
     let limit = query.limit();
-    let path = format!("/v1/members/{id}/history?limit={limit}");
+    let path = format!("/v1/members/{}/history?limit={limit}", segment(&id));
     on_owner(&node, &id, &headers, path, move |store, _, id| {
         Ok(match store.member(id)? {
             Some(_) => Some(json!({
@@ -447,6 +447,20 @@ async fn on_owner(
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("NATS: {e}")),
     };
     forward(node, &owner.http, &path).await
+}
+
+/// `text` as one segment of a URL's path or a query value: all but unreserved
+/// characters percent-encoded, so an id with `/`, `?` or a space is forwarded whole.
+pub(super) fn segment(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 /// `GET path` from the node that owns `partition` (another node: a partition of this
@@ -542,4 +556,15 @@ async fn cluster(State(node): State<Arc<Node>>) -> Json<Value> {
         "partitions": node.settings.partitions,
         "owned": owned,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_forwarded_as_one_segment_whatever_it_holds() {
+        assert_eq!(segment("m-1_a.b~"), "m-1_a.b~");
+        assert_eq!(segment("a/b c?d#é"), "a%2Fb%20c%3Fd%23%C3%A9");
+    }
 }

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::{ask_owner, error};
+use super::http::{ask_owner, error, segment};
 use super::partition::Partition;
 use super::Node;
 use crate::clock::{Clock, SystemClock};
@@ -52,6 +52,7 @@ impl Read {
         let base = format!("/v1/cluster/partitions/{}", partition.0);
         match self {
             Read::Board { id, period, size } => {
+                let (id, period) = (segment(id), segment(period));
                 format!("{base}/leaderboards/{id}?period={period}&size={size}")
             }
             Read::Tickets => format!("{base}/tickets"),
