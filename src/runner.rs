@@ -465,10 +465,13 @@ impl Runner {
     fn step(&mut self, member: Option<Member>, input: &Input<'_>, at: DateTime<Utc>) -> Outcome {
         let now = self.clock.advance(at);
         self.before = Before::of(member.as_ref());
-        let Some(sharing) = &mut self.sharing else {
-            return engine::step(&self.context(now), member, input);
+        let may_run_short = match &mut self.sharing {
+            Some(sharing) => sharing.start_step(&self.rules),
+            None => false,
         };
-        sharing.start_step();
+        if !may_run_short {
+            return engine::step(&self.context(now), member, input);
+        }
         loop {
             let outcome = engine::step(&self.context(now), member.clone(), input);
             let Some(sharing) = self.sharing.as_mut().filter(|_| !outcome.shorts.is_empty()) else {

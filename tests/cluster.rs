@@ -499,20 +499,18 @@ async fn the_shipped_rules_run_in_cluster_mode() {
     ];
     let statuses = post_until_acknowledged(&http, || node.base.clone(), &events).await;
     assert_eq!(statuses, ["accepted", "accepted", "accepted"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some((200, view)) = get_json(&http, &node.base, "/v1/members/m").await {
-            if view["counters"]["posts_week"] == 1 && view["points_lifetime"].as_i64() > Some(0) {
-                break;
+    support::until(Duration::from_secs(30), async || {
+        match get_json(&http, &node.base, "/v1/members/m").await {
+            Some((200, view))
+                if view["counters"]["posts_week"] == 1
+                    && view["points_lifetime"].as_i64() > Some(0) =>
+            {
+                Ok(())
             }
+            read => Err(format!("m was never applied: {read:?}\n{}", node.log())),
         }
-        assert!(
-            Instant::now() < deadline,
-            "m was never applied:\n{}",
-            node.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

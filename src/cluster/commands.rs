@@ -30,11 +30,29 @@ use crate::event::Event;
 /// How long an answer waits for the owner to apply the command.
 const APPLIED_WITHIN: Duration = Duration::from_secs(10);
 
-/// What a command is, for its answer.
+/// What a command is: the event its body makes, and its answer.
 #[derive(Clone, Copy)]
 enum Command {
     Redemption,
     Adjustment,
+}
+
+impl Command {
+    /// The single process's event for the body, or what is wrong with the body.
+    fn event(self, id: &str, body: &[u8], now: DateTime<FixedOffset>) -> Result<Event, String> {
+        match self {
+            Command::Redemption => rewards::redeem_event(id, body, now),
+            Command::Adjustment => adjust::adjustment_event(id, body, now),
+        }
+    }
+
+    /// What it is called in a 404.
+    fn what(self) -> &'static str {
+        match self {
+            Command::Redemption => "a redemption",
+            Command::Adjustment => "an adjustment",
+        }
+    }
 }
 
 /// Where a command stands on its partition's owner: what its answer is read from.
@@ -56,9 +74,7 @@ pub(super) async fn redeem(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let made =
-        |id: &str, body: &[u8], now: DateTime<FixedOffset>| rewards::redeem_event(id, body, now);
-    command(&node, &id, body, Command::Redemption, made).await
+    command(&node, &id, body, Command::Redemption).await
 }
 
 pub(super) async fn points(
@@ -66,9 +82,7 @@ pub(super) async fn points(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let made =
-        |id: &str, body: &[u8], now: DateTime<FixedOffset>| adjust::adjustment_event(id, body, now);
-    command(&node, &id, body, Command::Adjustment, made).await
+    command(&node, &id, body, Command::Adjustment).await
 }
 
 /// `GET /v1/cluster/members/{id}/commands/{key}`: the command's outcome as this node,
@@ -92,14 +106,13 @@ async fn command(
     id: &str,
     body: Result<Bytes, BytesRejection>,
     command: Command,
-    make: impl FnOnce(&str, &[u8], DateTime<FixedOffset>) -> Result<Event, String>,
 ) -> Response {
     let body = match body {
         Ok(body) => body,
         Err(rejection) => return error(rejection.status(), rejection.body_text()),
     };
     let received = SystemClock.now();
-    let event = match make(id, &body, received.fixed_offset()) {
+    let event = match command.event(id, &body, received.fixed_offset()) {
         Ok(event) => event,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
@@ -109,10 +122,7 @@ async fn command(
         Err(response) => return response,
     };
     if !before.member {
-        let what = match command {
-            Command::Redemption => "a redemption",
-            Command::Adjustment => "an adjustment",
-        };
+        let what = command.what();
         return error(
             StatusCode::NOT_FOUND,
             format!("no member {id:?}: {what} never creates a member"),

@@ -31,6 +31,9 @@ pub(super) struct Sharing {
     at: u64,
     /// Rounds asked for the current step.
     rounds: usize,
+    /// Whether the rules of this version can run short of anything, asked once per
+    /// rule set: a step that cannot is run once, without a copy of its member.
+    pools: Option<(String, bool)>,
 }
 
 /// What came of asking for more.
@@ -53,6 +56,7 @@ impl Sharing {
             pending: by_sequence,
             at: 0,
             rounds: 0,
+            pools: None,
         }
     }
 
@@ -69,9 +73,23 @@ impl Sharing {
         }
     }
 
-    /// A step starts.
-    pub fn start_step(&mut self) {
+    /// A step starts: whether it may run short (the rules have a budget, a stock, a
+    /// codes pool or an escalation), so the runner keeps its member to run it again.
+    pub fn start_step(&mut self, rules: &RuleSet) -> bool {
         self.rounds = 0;
+        match &self.pools {
+            Some((version, pools)) if *version == rules.version => *pools,
+            _ => {
+                let pools = rules.campaigns.iter().any(|c| c.budget_points.is_some())
+                    || rules
+                        .rewards
+                        .iter()
+                        .any(|r| r.stock.is_some() || r.codes.is_some())
+                    || !rules.escalations.is_empty();
+                self.pools = Some((rules.version.clone(), pools));
+                pools
+            }
+        }
     }
 
     /// Asks for what `shorts` name.

@@ -50,3 +50,19 @@ rules:
     actions:
       - points: 5
 "#;
+
+/// Asks `check` every 50 ms until it answers `Ok`, and returns that; fails with its
+/// last `Err` (what was seen instead) once `within` has passed.
+pub async fn until<T>(
+    within: std::time::Duration,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(std::time::Instant::now() < deadline, "{seen}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
