@@ -91,7 +91,8 @@ fn main() {
     };
     let start = Instant::now();
     let cpu_start = cpu_time();
-    feed::feed(&mut runner, BufReader::new(file), None, &mut progress).expect("the replay runs");
+    feed::feed_ahead(&mut runner, BufReader::new(file), None, &mut progress)
+        .expect("the replay runs");
     let elapsed = start.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_start);
     let after = memory();

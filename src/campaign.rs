@@ -31,6 +31,9 @@ pub struct Transition {
 /// spring-forward gap means the instant the gap ends (the first valid time after it);
 /// a time repeated by a fall-back means its first, earlier occurrence.
 pub fn local_to_utc(local: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
+    if let Some(at) = crate::localtime::single_instant(local, zone) {
+        return at;
+    }
     match zone.from_local_datetime(&local) {
         LocalResult::Single(at) => at.with_timezone(&Utc),
         LocalResult::Ambiguous(first, second) => first.min(second).with_timezone(&Utc),
@@ -48,7 +51,7 @@ fn end_of_gap(local: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
     let mut after = seconds(local.checked_add_signed(day));
     let is_past = |secs: i64| {
         DateTime::from_timestamp(secs, 0)
-            .is_some_and(|at| at.with_timezone(&zone).naive_local() > local)
+            .is_some_and(|at| crate::localtime::to_local(at, zone) > local)
     };
     while after - before > 1 {
         let mid = before + (after - before) / 2;

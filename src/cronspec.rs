@@ -122,7 +122,7 @@ impl CronSpec {
 
     /// The latest occurrence at or before `at`.
     pub fn latest_at_or_before(&self, at: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
-        let local = at.with_timezone(&zone).naive_local();
+        let local = crate::localtime::to_local(at, zone);
         // A time in a fall-back overlap can run on its first pass, whose naive time is
         // later than `at`'s own naive time (when `at` is in the second pass).
         let start = local
@@ -174,7 +174,7 @@ impl CronSpec {
 /// time can run after `after` although its naive time is earlier, so the search starts
 /// as far back as the clock will be set.
 fn naive_search_start(after: DateTime<Utc>, zone: Tz) -> NaiveDateTime {
-    let local = |at: DateTime<Utc>| at.with_timezone(&zone).naive_local();
+    let local = |at: DateTime<Utc>| crate::localtime::to_local(at, zone);
     let shift = Duration::hours(LONGEST_SHIFT);
     let behind = after
         .checked_add_signed(shift)

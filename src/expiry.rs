@@ -59,7 +59,7 @@ impl PointsExpiry {
         let valid_until = match self.after {
             Validity::Exactly(d) => awarded.checked_add_signed(d),
             Validity::Months(n) => {
-                let local = awarded.with_timezone(&zone).naive_local();
+                let local = crate::localtime::to_local(awarded, zone);
                 local
                     .checked_add_months(Months::new(n))
                     .map(|end| crate::campaign::local_to_utc(end, zone))

@@ -5,6 +5,10 @@
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
+mod offsets;
+
+pub use offsets::{single_instant, to_local, utc_offset};
+
 /// How a local wall-clock time may be written, wherever Rally reads one (campaign
 /// phases and ends, `sim --until`).
 pub const LOCAL_TIME_FORMS: &str =
@@ -40,7 +44,7 @@ pub fn member_zone(timezone_attr: Option<&str>, default: Tz) -> Tz {
 
 /// The local calendar day of `at` in `zone`.
 pub fn local_day(at: DateTime<Utc>, zone: Tz) -> NaiveDate {
-    at.with_timezone(&zone).date_naive()
+    to_local(at, zone).date()
 }
 
 /// A calendar period a limit or a counter reset is counted in.

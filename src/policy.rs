@@ -113,7 +113,7 @@ fn quiet_until(
     zone: Tz,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let local = now.with_timezone(&zone).naive_local();
+    let local = crate::localtime::to_local(now, zone);
     let (today, time) = (local.date(), local.time());
     let ends_on = if start < end {
         (start <= time && time < end).then_some(today)

@@ -43,11 +43,8 @@ pub(super) struct Watch {
 
 impl Watch {
     pub fn new(rules: &RuleSet, member: &Member) -> Self {
-        let values = rules
-            .index
-            .milestone_counters
-            .iter()
-            .map(|name| member.counter(name))
+        let values = member
+            .sorted_counters(&rules.index.milestone_counters)
             .collect();
         Watch { values }
     }
@@ -68,11 +65,8 @@ impl Run<'_> {
     pub fn detect(&mut self, depth: u32, cause: Option<usize>) {
         let rules = self.rules();
         let mut rose = Vec::new();
-        for (slot, name) in rules.index.milestone_counters.iter().enumerate() {
-            let now = self.member.counter(name);
-            let Some(before) = self.watch.values.get_mut(slot) else {
-                continue;
-            };
+        let counters = self.member.sorted_counters(&rules.index.milestone_counters);
+        for ((slot, now), before) in counters.enumerate().zip(&mut self.watch.values) {
             let from = std::mem::replace(before, now);
             if now > from {
                 rose.push(Rise {
@@ -113,10 +107,10 @@ impl Run<'_> {
         let Some(new_tier) = level_for(&tiers.levels, value) else {
             return;
         };
-        let old = self.member.tier.clone();
-        if old.as_deref() == Some(new_tier) {
+        if self.member.tier.as_deref() == Some(new_tier) {
             return;
         }
+        let old = self.member.tier.take();
         if old.is_none() {
             // Joining the ladder at the bottom is where a member starts, not a change.
             self.member.tier = Some(new_tier.to_string());

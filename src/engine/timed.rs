@@ -220,8 +220,12 @@ impl Run<'_> {
             return;
         }
         if let Some(expr) = audience.and_then(|a| a.condition.as_ref()) {
-            let sandbox = rules.sandbox.clone();
-            let value = sandbox.eval_bool(expr, self.bindings());
+            // A phase or schedule runs this for every member at once: most audiences
+            // (`member.points > 0`) are decided without building Rhai's bindings.
+            let value = match expr.native_bool(&self.member, self.event) {
+                Some(value) => Ok(value),
+                None => rules.sandbox.clone().eval_bool(expr, self.bindings()),
+            };
             self.check(|run| Check::Audience {
                 expr: Some(expr.text.trim().to_string()),
                 value: value.as_ref().ok().copied(),

@@ -1,7 +1,7 @@
 //! What one step changes of the metrics: derived from the outcome and what the member
 //! was before it, so the engine's step knows nothing of them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -300,23 +300,26 @@ impl Tally {
             let Some(phase) = phases.at(index, campaign, now) else {
                 continue;
             };
-            let since = phase.since.clone();
+            let since = &phase.since;
             let marks = &mut outcome.member.book.metrics;
-            let joins = active && marks.phases.get(&campaign.id) != Some(&since);
+            let joins = active && marks.phases.get(&campaign.id) != Some(since);
             if joins {
                 marks.phases.insert(campaign.id.clone(), since.clone());
             }
-            let counts = self
-                .touch_campaigns()
-                .entry(campaign.id.clone())
-                .or_default()
-                .entry(since)
-                .or_default();
-            counts.name = phase.name.clone();
-            counts.participants += u64::from(joins);
-            counts.points += points;
-            counts.gmv += gmv;
-            counts.budget_used += budget;
+            // Every active step of every member passes here: the keys are copied
+            // only the first time a campaign's phase is counted.
+            let campaigns = self.touch_campaigns();
+            with_entry(campaigns, &campaign.id, |by_phase| {
+                with_entry(by_phase, since, |counts| {
+                    if counts.name != phase.name {
+                        counts.name = phase.name.clone();
+                    }
+                    counts.participants += u64::from(joins);
+                    counts.points += points;
+                    counts.gmv += gmv;
+                    counts.budget_used += budget;
+                })
+            });
         }
     }
 
@@ -456,6 +459,15 @@ fn bump(
     match rules.get_mut(rule) {
         Some(counts) => change(counts),
         None => change(rules.entry(rule.to_owned()).or_default()),
+    }
+}
+
+/// Calls `f` with `map[key]`, made with its default first where it is missing: the
+/// key is copied only then.
+fn with_entry<V: Default>(map: &mut BTreeMap<String, V>, key: &str, f: impl FnOnce(&mut V)) {
+    match map.get_mut(key) {
+        Some(value) => f(value),
+        None => f(map.entry(key.to_owned()).or_default()),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The compiled rule set: what the engine runs. Every reference here is resolved, every
 //! expression compiled, every duration and cron parsed — a step never parses anything.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -139,7 +139,7 @@ impl Default for Retention {
 pub enum Activity {
     /// Every type except `leave`, `unsubscribe` and `rally.*`.
     Default,
-    Only(HashSet<String>),
+    Only(foldhash::HashSet<String>),
 }
 
 impl Activity {

@@ -4,7 +4,7 @@
 //! fails or the store is opened again — one type, so "forget" forgets both (STYLE
 //! habit 10), and a commit is the only way in.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::member::Member;
 use crate::store::StepWrite;

@@ -6,7 +6,7 @@
 //! stated once: [`OpenGroup::close`] is the only way out, and it hands the writes to
 //! the commit while forgetting the rest (STYLE habit 10).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use crate::member::Member;
 use crate::store::{StepWrite, TimerKey};

@@ -1,8 +1,6 @@
 //! `settings:` — the rule set's time zone, what counts as activity, the daily point cap,
 //! the messaging policy and how long records are kept.
 
-use std::collections::HashSet;
-
 use chrono::{Duration, NaiveTime};
 use chrono_tz::Tz;
 
@@ -47,7 +45,8 @@ pub fn compile(ctx: &mut Ctx, section: Option<&Section>) -> Settings {
         .get("activity")
         .and_then(|v| one_or_many(d, v, "activity"))
     {
-        let types: HashSet<String> = list.into_iter().filter_map(|v| event_type(d, v)).collect();
+        let types: foldhash::HashSet<String> =
+            list.into_iter().filter_map(|v| event_type(d, v)).collect();
         settings.activity = Activity::Only(types);
     }
     if let Some(points) = f.get("points") {
