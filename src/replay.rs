@@ -39,6 +39,10 @@ pub enum ReplayError {
 /// Journal lines read per store scan.
 const SCAN: usize = 1024;
 
+/// Scans the reader thread may be ahead of the runner: what bounds the memory held
+/// between the two, however long the journal.
+const SCANS_AHEAD: usize = 4;
+
 /// Entries applied between commits: as the daemon groups steps.
 const GROUP: usize = 128;
 
@@ -241,22 +245,62 @@ impl Replayer {
 }
 
 /// Every journal line of `store` from `from` on, read in scans of [`SCAN`].
+///
+/// Reading and decoding the lines needs nothing of the runner, so a thread of its own
+/// does it a few scans ahead of `f` (as `feed::feed_ahead` reads events for `sim`).
 pub fn each_line(
     store: &Store,
     from: u64,
     mut f: impl FnMut(JournalLine) -> Result<(), ReplayError>,
 ) -> Result<(), ReplayError> {
-    let mut next = from;
-    loop {
-        let lines = crate::runner::journal_lines(store, next, SCAN)?;
-        let Some(last) = lines.last() else {
-            return Ok(());
-        };
-        next = last.seq + 1;
-        for line in lines {
-            f(line)?;
-        }
-    }
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(SCANS_AHEAD);
+        let reader = std::thread::Builder::new()
+            .name("rally-journal-reader".into())
+            .spawn_scoped(scope, move || {
+                let mut next = from;
+                loop {
+                    let lines = crate::runner::journal_lines(store, next, SCAN);
+                    let last = match &lines {
+                        Ok(lines) => lines.last().map(|line| line.seq),
+                        Err(_) => None,
+                    };
+                    // The last scan: empty, or an error the applier reports.
+                    let Some(last) = last else {
+                        let _ = sender.send(lines);
+                        return;
+                    };
+                    next = last + 1;
+                    if sender.send(lines).is_err() {
+                        // The applier stopped on an error of its own.
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| ReplayError::Entry {
+                seq: from,
+                message: format!("cannot start the journal reader thread: {e}"),
+            })?;
+        let applied = (|| -> Result<(), ReplayError> {
+            for lines in &receiver {
+                for line in lines? {
+                    f(line)?;
+                }
+            }
+            Ok(())
+        })();
+        // The receiver is gone: a reader still going stops at its next send.
+        drop(receiver);
+        let read = reader.join();
+        applied?;
+        read.map_err(|panic| ReplayError::Entry {
+            seq: from,
+            message: format!(
+                "the journal reader thread panicked: {}",
+                crate::feed::panic_text(panic.as_ref())
+            ),
+        })
+    })
 }
 
 /// The outcome of a self-check: entries replayed, and every difference found

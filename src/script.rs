@@ -118,6 +118,17 @@ impl Expr {
         self.native.as_ref()?.eval(member, event)
     }
 
+    /// The amount's value without Rhai, when the expression is simple enough and every
+    /// value it reads is a plain number (see `native`); `None`: evaluate it with
+    /// [`Sandbox::eval_number`], which gives the same answer, only slower.
+    pub fn native_amount(
+        &self,
+        member: &crate::member::Member,
+        event: Option<&crate::event::Event>,
+    ) -> Option<crate::money::Decimal> {
+        self.native.as_ref()?.amount(member, event)
+    }
+
     /// Attribute names the text sets by a literal name (`set("vip_since", ..)`).
     pub fn literal_set_keys(&self) -> Vec<String> {
         fields::literal_set_keys(&self.ast)

@@ -29,9 +29,12 @@ impl Run<'_> {
                     let requested = match amount {
                         Amount::Fixed(n) => *n,
                         Amount::Expr(expr) => {
-                            let value = sandbox
-                                .eval_number(expr, self.bindings())
-                                .map_err(|e| Failed::script(e, expr))?;
+                            let value = match expr.native_amount(&self.member, self.event) {
+                                Some(value) => value,
+                                None => sandbox
+                                    .eval_number(expr, self.bindings())
+                                    .map_err(|e| Failed::script(e, expr))?,
+                            };
                             if self.tracing() {
                                 computed = Some((expr.text.trim().to_string(), self.reads(expr)));
                             }

@@ -6,13 +6,18 @@
 //! condition's work, so the compiled AST is translated once, at load, into [`Native`],
 //! which reads the member and the event directly.
 //!
+//! Amounts (`event.data.amount / 10`, `member.points * 2`) are translated the same
+//! way, into [`Num`]: reads joined by `+`, `-`, `*` and `/`.
+//!
 //! The translation is an accelerator, never a second language: [`Native::eval`]
 //! answers only when every value it meets has the type Rhai would give it and the
-//! operator is one whose Rhai meaning is plain (integers, strings and booleans of the
-//! same type). Anything else — a missing field (`()`), a decimal, mixed types, a
-//! non-event trigger — answers `None`, and the caller evaluates the text with Rhai as
-//! before, so results and error messages are Rhai's own. Every value read is pure, so
-//! giving up half-way and starting again in Rhai changes nothing.
+//! operator is one whose Rhai meaning is plain (integers and decimals, which Rhai
+//! compares and computes as decimals when one side is; strings and booleans of the
+//! same type). Anything else — a missing field (`()`), mixed types, a non-event
+//! trigger, an overflow or a division by zero — answers `None`, and the caller
+//! evaluates the text with Rhai as before, so results and error messages are Rhai's
+//! own. Every value read is pure, so giving up half-way and starting again in Rhai
+//! changes nothing.
 
 use rhai::{ASTFlags, Expr, FnCallExpr, Stmt, AST};
 use rust_decimal::prelude::ToPrimitive;
@@ -22,9 +27,28 @@ use crate::event::Event;
 use crate::member::Member;
 use crate::money::Decimal;
 
-/// A condition translated from Rhai (see the module docs).
+/// An expression translated from Rhai (see the module docs): as a condition, as an
+/// amount, or both (`member.left` is either; Rhai decides which it must be).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Native(Node);
+pub struct Native {
+    condition: Option<Node>,
+    amount: Option<Num>,
+}
+
+/// An amount: a read, or two amounts joined by an arithmetic operator.
+#[derive(Debug, Clone, PartialEq)]
+enum Num {
+    Read(Operand),
+    Arith(Arith, Box<Num>, Box<Num>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Node {
@@ -61,6 +85,8 @@ enum Op {
 #[derive(Debug, Clone, PartialEq)]
 enum Operand {
     Int(i64),
+    /// A decimal literal (`12.5`).
+    Dec(Decimal),
     Str(String),
     Bool(bool),
     Event(EventField),
@@ -99,6 +125,9 @@ enum MemberField {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Val<'a> {
     Int(i64),
+    /// Rhai's `decimal`: a JSON number that is not an integer, a counter that is not
+    /// whole.
+    Dec(Decimal),
     Str(&'a str),
     Bool(bool),
 }
@@ -110,18 +139,88 @@ impl Native {
         if ast.iter_functions().next().is_some() {
             return None;
         }
-        match ast.statements() {
-            [Stmt::Expr(expr)] => node(expr).map(Native),
+        let native = match ast.statements() {
+            [Stmt::Expr(expr)] => Native {
+                condition: node(expr),
+                amount: num(expr),
+            },
             // Rhai's optimiser makes an expression that is one call a call statement.
-            [Stmt::FnCall(call, _)] => operator(call).map(Native),
-            _ => None,
-        }
+            [Stmt::FnCall(call, _)] => Native {
+                condition: operator(call),
+                amount: arith(call),
+            },
+            _ => return None,
+        };
+        (native.condition.is_some() || native.amount.is_some()).then_some(native)
     }
 
     /// The condition's value for `member` and `event`; `None` when Rhai must decide.
     pub fn eval(&self, member: &Member, event: Option<&Event>) -> Option<bool> {
-        self.0.eval(&Sources { member, event })
+        self.condition.as_ref()?.eval(&Sources { member, event })
     }
+
+    /// The amount's value for `member` and `event`, as `Sandbox::eval_number` gives
+    /// it; `None` when Rhai must decide.
+    pub fn amount(&self, member: &Member, event: Option<&Event>) -> Option<Decimal> {
+        match self.amount.as_ref()?.eval(&Sources { member, event })? {
+            Number::Int(i) => Some(Decimal::from(i)),
+            Number::Dec(d) => Some(d),
+        }
+    }
+}
+
+/// An amount's value, typed as Rhai types it.
+#[derive(Debug, Clone, Copy)]
+enum Number {
+    Int(i64),
+    Dec(Decimal),
+}
+
+impl Number {
+    fn decimal(self) -> Decimal {
+        match self {
+            Number::Int(i) => Decimal::from(i),
+            Number::Dec(d) => d,
+        }
+    }
+}
+
+impl Num {
+    fn eval(&self, at: &Sources<'_>) -> Option<Number> {
+        match self {
+            Num::Read(operand) => match operand.read(at)? {
+                Val::Int(i) => Some(Number::Int(i)),
+                Val::Dec(d) => Some(Number::Dec(d)),
+                Val::Str(_) | Val::Bool(_) => None,
+            },
+            Num::Arith(op, left, right) => compute(*op, left.eval(at)?, right.eval(at)?),
+        }
+    }
+}
+
+/// Rhai's built-in arithmetic: integers with integers (checked; `/` truncates),
+/// otherwise both as decimals (checked). An overflow or a division by zero is an
+/// error in Rhai: left to it, for its message.
+fn compute(op: Arith, left: Number, right: Number) -> Option<Number> {
+    if let (Number::Int(x), Number::Int(y)) = (left, right) {
+        let value = match op {
+            Arith::Add => x.checked_add(y),
+            Arith::Sub => x.checked_sub(y),
+            Arith::Mul => x.checked_mul(y),
+            Arith::Div if y == 0 => None,
+            Arith::Div => x.checked_div(y),
+        };
+        return value.map(Number::Int);
+    }
+    let (x, y) = (left.decimal(), right.decimal());
+    let value = match op {
+        Arith::Add => x.checked_add(y),
+        Arith::Sub => x.checked_sub(y),
+        Arith::Mul => x.checked_mul(y),
+        Arith::Div if y.is_zero() => None,
+        Arith::Div => x.checked_div(y),
+    };
+    value.map(Number::Dec)
 }
 
 struct Sources<'a> {
@@ -151,7 +250,7 @@ impl Node {
             Node::Not(inner) => inner.eval(at).map(|b| !b),
             Node::Value(operand) => match operand.read(at)? {
                 Val::Bool(b) => Some(b),
-                Val::Int(_) | Val::Str(_) => None,
+                Val::Int(_) | Val::Dec(_) | Val::Str(_) => None,
             },
             Node::Compare(op, left, right) => compare(*op, left.read(at)?, right.read(at)?),
             Node::Holds(Marks::Tags, name) => Some(at.member.tags.contains(name)),
@@ -171,9 +270,24 @@ fn compare(op: Op, left: Val<'_>, right: Val<'_>) -> Option<bool> {
             Op::Gt => a > b,
             Op::Ge => a >= b,
         }),
+        // Rhai compares an integer with a decimal as two decimals.
+        (Val::Dec(a), Val::Dec(b)) => Some(order(op, a.cmp(&b))),
+        (Val::Dec(a), Val::Int(b)) => Some(order(op, a.cmp(&Decimal::from(b)))),
+        (Val::Int(a), Val::Dec(b)) => Some(order(op, Decimal::from(a).cmp(&b))),
         (Val::Str(a), Val::Str(b)) => equality(op, a == b),
         (Val::Bool(a), Val::Bool(b)) => equality(op, a == b),
         _ => None,
+    }
+}
+
+fn order(op: Op, ordering: std::cmp::Ordering) -> bool {
+    match op {
+        Op::Eq => ordering.is_eq(),
+        Op::Ne => ordering.is_ne(),
+        Op::Lt => ordering.is_lt(),
+        Op::Le => ordering.is_le(),
+        Op::Gt => ordering.is_gt(),
+        Op::Ge => ordering.is_ge(),
     }
 }
 
@@ -189,6 +303,7 @@ impl Operand {
     fn read<'a>(&'a self, at: &Sources<'a>) -> Option<Val<'a>> {
         match self {
             Operand::Int(i) => Some(Val::Int(*i)),
+            Operand::Dec(d) => Some(Val::Dec(*d)),
             Operand::Str(s) => Some(Val::Str(s)),
             Operand::Bool(b) => Some(Val::Bool(*b)),
             Operand::Event(field) => field.read(at.event?),
@@ -257,19 +372,23 @@ impl MemberField {
     }
 }
 
-/// A counter as `convert::number` gives it to Rhai: whole values are `INT`.
+/// A counter as `convert::number` gives it to Rhai: whole values are `INT`, others
+/// decimals.
 fn counter(value: Decimal) -> Option<Val<'static>> {
-    if !value.is_integer() {
-        return None;
-    }
-    value.to_i64().map(Val::Int)
+    Some(match value.is_integer().then(|| value.to_i64()).flatten() {
+        Some(int) => Val::Int(int),
+        None => Val::Dec(value.normalize()),
+    })
 }
 
 /// A JSON value as `convert::json_to_dynamic` gives it to Rhai, when plain.
 fn json(value: &Value) -> Option<Val<'_>> {
     match value {
         Value::Bool(b) => Some(Val::Bool(*b)),
-        Value::Number(n) => n.as_i64().map(Val::Int),
+        Value::Number(n) => match n.as_i64() {
+            Some(int) => Some(Val::Int(int)),
+            None => crate::money::from_json(n).map(Val::Dec),
+        },
         Value::String(s) => Some(Val::Str(s)),
         Value::Null | Value::Array(_) | Value::Object(_) => None,
     }
@@ -308,6 +427,29 @@ fn operator(call: &FnCallExpr) -> Option<Node> {
     }
 }
 
+/// An amount: a read, or `+`, `-`, `*`, `/` as Rhai's own operators.
+fn num(expr: &Expr) -> Option<Num> {
+    match expr {
+        Expr::FnCall(call, _) => arith(call),
+        _ => operand(expr).map(Num::Read),
+    }
+}
+
+fn arith(call: &FnCallExpr) -> Option<Num> {
+    call.op_token.as_ref()?;
+    let [left, right] = call.args.as_slice() else {
+        return None;
+    };
+    let op = match call.name.as_str() {
+        "+" => Arith::Add,
+        "-" => Arith::Sub,
+        "*" => Arith::Mul,
+        "/" => Arith::Div,
+        _ => return None,
+    };
+    Some(Num::Arith(op, Box::new(num(left)?), Box::new(num(right)?)))
+}
+
 /// `"name" in member.tags`: Rhai parses `a in b` as the call `contains(b, a)` (and
 /// `a !in b` as `!contains(b, a)`). A script defining its own `contains` is never
 /// translated (`Native::translate`), so the call is the built-in one.
@@ -337,6 +479,8 @@ fn holds(call: &FnCallExpr) -> Option<Node> {
 fn operand(expr: &Expr) -> Option<Operand> {
     match expr {
         Expr::IntegerConstant(i, _) => Some(Operand::Int(*i)),
+        // Without floats, Rhai reads `12.5` as a decimal constant.
+        Expr::DynamicConstant(value, _) => value.as_decimal().ok().map(Operand::Dec),
         Expr::StringConstant(s, _) => Some(Operand::Str(s.to_string())),
         Expr::BoolConstant(b, _) => Some(Operand::Bool(*b)),
         Expr::Dot(dot, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
