@@ -84,7 +84,7 @@ pub struct Expr {
     pub at: SourcePos,
     /// The expression translated for evaluation without Rhai, when it is simple
     /// enough (see `native`); never for a script.
-    native: Option<native::Native>,
+    native: Option<Box<native::Native>>,
 }
 
 impl Expr {
@@ -259,7 +259,7 @@ impl Sandbox {
             .map_err(|e| vec![errors::compile_error(&e)])?;
         self.resolve_calls(&ast)?;
         ast.set_source(&*at.file);
-        let native = native::Native::translate(&ast);
+        let native = native::Native::translate(&ast).map(Box::new);
         Ok(Expr {
             ast,
             text: text.to_string(),
