@@ -1,7 +1,7 @@
 //! The metrics as stored: one [`Tally`] in memory, the rows it changed written back
 //! with the step that changed them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -154,7 +154,9 @@ pub struct Tally {
     pub reengagement: BTreeMap<String, BTreeMap<String, Winback>>,
     /// By campaign, then its phase's start (RFC 3339).
     pub campaigns: BTreeMap<String, BTreeMap<String, PhaseCounts>>,
-    dirty: BTreeSet<Row>,
+    /// Rows changed since the last flush, each once: a few per group, looked through
+    /// on every step (a short vector beats a tree at that size), written in order.
+    dirty: Vec<Row>,
 }
 
 impl Tally {
@@ -202,9 +204,16 @@ impl Tally {
         Ok(tally)
     }
 
+    /// `row` is to be written back at the next flush.
+    fn mark(&mut self, row: Row) {
+        if !self.dirty.contains(&row) {
+            self.dirty.push(row);
+        }
+    }
+
     /// The day's counts, to change: the row is written back at the next flush.
     pub(super) fn day(&mut self, day: NaiveDate) -> &mut Day {
-        self.dirty.insert(Row::Day(day));
+        self.mark(Row::Day(day));
         self.days.entry(day).or_default()
     }
 
@@ -224,32 +233,34 @@ impl Tally {
         if !presence.present(previous, day) {
             return false;
         }
-        self.dirty.extend(previous.map(row));
-        self.dirty.insert(row(day));
+        if let Some(previous) = previous {
+            self.mark(row(previous));
+        }
+        self.mark(row(day));
         true
     }
 
     pub(super) fn touch_tiers(&mut self) -> &mut BTreeMap<String, u64> {
-        self.dirty.insert(Row::Tiers);
+        self.mark(Row::Tiers);
         &mut self.tiers
     }
 
     pub(super) fn touch_cohorts(&mut self) -> &mut BTreeMap<String, Cohort> {
-        self.dirty.insert(Row::Cohorts);
+        self.mark(Row::Cohorts);
         &mut self.cohorts
     }
 
     pub(super) fn touch_reengagement(
         &mut self,
     ) -> &mut BTreeMap<String, BTreeMap<String, Winback>> {
-        self.dirty.insert(Row::Reengagement);
+        self.mark(Row::Reengagement);
         &mut self.reengagement
     }
 
     pub(super) fn touch_campaigns(
         &mut self,
     ) -> &mut BTreeMap<String, BTreeMap<String, PhaseCounts>> {
-        self.dirty.insert(Row::Campaigns);
+        self.mark(Row::Campaigns);
         &mut self.campaigns
     }
 
@@ -257,7 +268,9 @@ impl Tally {
     /// commits in the batch of the steps that changed them (one write per row per
     /// group, however many of its steps changed it).
     pub fn flush(&mut self, write: &mut StepWrite) {
-        for row in std::mem::take(&mut self.dirty) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        for row in dirty {
             let (name, bytes) = match &row {
                 Row::Day(day) => (format!("{DAY}{day}"), encode(self.days.get(day))),
                 Row::Active(day) => (

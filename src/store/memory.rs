@@ -306,9 +306,9 @@ impl Tables {
         back: &Bound<Vec<u8>>,
         last: bool,
     ) -> Option<(IVec, IVec)> {
-        let bounds = (front.clone(), back.clone());
         match tree {
             TreeId::Seen => {
+                let bounds = (front.clone(), back.clone());
                 let within = self.seen.iter().filter(|key| {
                     use std::ops::RangeBounds;
                     bounds.contains(&key.to_vec())
@@ -334,11 +334,21 @@ impl Tables {
                 Some((IVec::from(key), IVec::from(value)))
             }
             _ => {
-                let mut rows = self.rows[tree.index()].range(bounds);
+                // Borrowed bounds: a timer scan seeks once per event or so.
+                let bounds = (as_bytes(front), as_bytes(back));
+                let mut rows = self.rows[tree.index()].range::<[u8], _>(bounds);
                 let (key, value) = if last { rows.next_back() } else { rows.next() }?;
                 Some((IVec::from(key.as_slice()), value.clone()))
             }
         }
+    }
+}
+
+fn as_bytes(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(key) => Bound::Included(key.as_slice()),
+        Bound::Excluded(key) => Bound::Excluded(key.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
     }
 }
 
