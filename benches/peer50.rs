@@ -103,9 +103,10 @@ fn sim(round: usize, dir: &std::path::Path, events: &std::path::Path, count: usi
         .expect("running rally");
     let elapsed = start.elapsed();
     assert!(status.success(), "rally sim failed: {status}");
-    let doc: serde_json::Value =
-        serde_json::from_reader(std::fs::File::open(out.path()).expect("the output"))
-            .expect("a JSON document");
+    let doc: serde_json::Value = serde_json::from_reader(std::io::BufReader::new(
+        std::fs::File::open(out.path()).expect("the output"),
+    ))
+    .expect("a JSON document");
     let firings = doc["firings"].as_array().map_or(0, Vec::len);
     println!(
         "  round {round}  rally sim (binary)   {:>8.0} events/s   {firings} firings",
