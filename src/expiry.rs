@@ -19,6 +19,13 @@ use chrono_tz::Tz;
 /// The longest validity, in months: ten years, as [`crate::duration::MAX`].
 pub const MAX_MONTHS: u32 = 120;
 
+thread_local! {
+    /// The due of the last local hour whose awards all share one (see
+    /// [`PointsExpiry::due`]): the policy, the zone, the local hour since the epoch.
+    static LAST_HOUR: std::cell::Cell<Option<(PointsExpiry, Tz, i64, DateTime<Utc>)>> =
+        const { std::cell::Cell::new(None) };
+}
+
 /// `settings.points.expire`: how long awarded points stay spendable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PointsExpiry {
@@ -51,6 +58,34 @@ impl PointsExpiry {
     /// Always later than `awarded`; saturates at the end of time rather than
     /// overflowing (validity is bounded, so it never does for a real instant).
     pub fn due(&self, awarded: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+        let (Validity::Months(months), Some(_)) = (self.after, self.at_end_of) else {
+            return self.computed_due(awarded, zone);
+        };
+        // Calendar months carried to the end of a period (`12 months`, `at_end_of:
+        // month`) give every award of a local hour the same due, whenever the end of
+        // validity's own hour reads once on the clock: then the end's day is its local
+        // date's, the same for the whole hour (see `exact_due`). Awards come in runs,
+        // so the last such hour is remembered (per thread: it is pure arithmetic).
+        let local = crate::localtime::to_local(awarded, zone);
+        let hour = local.and_utc().timestamp().div_euclid(3600);
+        let known = LAST_HOUR
+            .get()
+            .filter(|last| last.0 == *self && last.1 == zone);
+        if let Some((.., due)) = known.filter(|last| last.2 == hour) {
+            return due;
+        }
+        let due = self.computed_due(awarded, zone);
+        let whole_hour = local
+            .checked_add_months(Months::new(months))
+            .and_then(|end| crate::localtime::single_instant(end, zone))
+            .is_some();
+        if whole_hour {
+            LAST_HOUR.set(Some((*self, zone, hour, due)));
+        }
+        due
+    }
+
+    fn computed_due(&self, awarded: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
         let due = self.exact_due(awarded, zone);
         DateTime::from_timestamp_millis(due.timestamp_millis()).unwrap_or(due)
     }

@@ -170,3 +170,36 @@ fn a_due_time_is_in_whole_milliseconds_like_the_timer_that_expires_it() {
     let awarded = utc("2026-12-01T17:36:57.476248350Z");
     assert_eq!(exact.due(awarded, Tz::UTC), utc("2026-12-01T17:37:00.476Z"));
 }
+
+/// The due remembered for a local hour is the due computed afresh: awards every 7
+/// minutes 13 seconds over two years, in zones whose clocks change at 02:00 (New
+/// York), at midnight (Santiago), by half an hour (Lord Howe) and never (Shanghai).
+#[test]
+fn a_due_remembered_for_the_hour_is_the_due_computed_afresh() {
+    let zones = [
+        chrono_tz::America::New_York,
+        chrono_tz::America::Santiago,
+        chrono_tz::Australia::Lord_Howe,
+        chrono_tz::Asia::Shanghai,
+    ];
+    let policies = [
+        months(12, Some(EndOf::Month)),
+        months(1, Some(EndOf::Day)),
+        months(6, Some(EndOf::Week)),
+        months(3, Some(EndOf::Year)),
+        months(12, None),
+    ];
+    let from = utc("2026-01-01T00:00:00Z").timestamp();
+    for zone in zones {
+        for policy in policies {
+            for i in 0..(2 * 366 * 24 * 60 / 7) {
+                let awarded = DateTime::from_timestamp(from + i * (7 * 60 + 13), 0).unwrap();
+                assert_eq!(
+                    policy.due(awarded, zone),
+                    policy.computed_due(awarded, zone),
+                    "{policy:?} awarded {awarded} in {zone}"
+                );
+            }
+        }
+    }
+}
