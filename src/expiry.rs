@@ -19,11 +19,19 @@ use chrono_tz::Tz;
 /// The longest validity, in months: ten years, as [`crate::duration::MAX`].
 pub const MAX_MONTHS: u32 = 120;
 
+/// The due of a local hour whose awards all share one (see [`PointsExpiry::due`]).
+#[derive(Clone, Copy)]
+struct HourDue {
+    policy: PointsExpiry,
+    zone: Tz,
+    /// Local wall-clock hours since the epoch.
+    hour: i64,
+    due: DateTime<Utc>,
+}
+
 thread_local! {
-    /// The due of the last local hour whose awards all share one (see
-    /// [`PointsExpiry::due`]): the policy, the zone, the local hour since the epoch.
-    static LAST_HOUR: std::cell::Cell<Option<(PointsExpiry, Tz, i64, DateTime<Utc>)>> =
-        const { std::cell::Cell::new(None) };
+    /// The last such hour.
+    static LAST_HOUR: std::cell::Cell<Option<HourDue>> = const { std::cell::Cell::new(None) };
 }
 
 /// `settings.points.expire`: how long awarded points stay spendable.
@@ -70,9 +78,9 @@ impl PointsExpiry {
         let hour = local.and_utc().timestamp().div_euclid(3600);
         let known = LAST_HOUR
             .get()
-            .filter(|last| last.0 == *self && last.1 == zone);
-        if let Some((.., due)) = known.filter(|last| last.2 == hour) {
-            return due;
+            .filter(|last| last.policy == *self && last.zone == zone && last.hour == hour);
+        if let Some(known) = known {
+            return known.due;
         }
         let due = self.computed_due(awarded, zone);
         let whole_hour = local
@@ -80,7 +88,12 @@ impl PointsExpiry {
             .and_then(|end| crate::localtime::single_instant(end, zone))
             .is_some();
         if whole_hour {
-            LAST_HOUR.set(Some((*self, zone, hour, due)));
+            LAST_HOUR.set(Some(HourDue {
+                policy: *self,
+                zone,
+                hour,
+                due,
+            }));
         }
         due
     }
