@@ -91,12 +91,15 @@ async fn a_draw_killed_midway_keeps_its_winners_and_awards_each_winner_once() {
     ]);
 
     let http = client();
-    // Killed every tenth of a second until one run finishes the draw: each run resumes
-    // from the last batch the one before committed.
+    // Killed after 10 ms, then 20, 30 … (up to 200) until one run finishes the draw:
+    // each run resumes from the last batch the one before committed. Growing, so that
+    // the first kills land before a fast machine finishes the whole draw, and later
+    // runs live long enough to commit batches.
     let mut killed_unfinished = 0;
-    for _ in 0..100 {
+    for attempt in 1..=100 {
         let mut daemon = Daemon::start(rules.path(), &store, &[]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let pause = Duration::from_millis((10 * attempt).min(200));
+        tokio::time::sleep(pause).await;
         let finished = daemon.log().contains("draw finished");
         daemon.kill();
         if finished {
