@@ -174,7 +174,7 @@ impl Member {
     /// Starts the member-local period of `now` for every counter that resets: one
     /// whose value belongs to an earlier period reads 0 from here on. Returns the
     /// counters that started a new period (their milestones may pay again).
-    pub fn start_periods(&mut self, rules: &RuleSet, now: DateTime<Utc>) -> Vec<String> {
+    pub fn start_periods<'r>(&mut self, rules: &'r RuleSet, now: DateTime<Utc>) -> Vec<&'r str> {
         let mut restarted = Vec::new();
         if rules.counters.iter().all(|counter| counter.reset.is_none()) {
             return restarted;
@@ -189,20 +189,25 @@ impl Member {
                 continue;
             };
             localtime::write_period_key(period, day, &mut key);
-            if self.book.counter_periods.get(&counter.id) == Some(&key) {
+            let stored = self.book.counter_periods.get_mut(&counter.id);
+            if stored.as_deref() == Some(&key) {
                 continue;
             }
-            let key = key.clone();
             if let Some(value) = self.counters.get_mut(&counter.id) {
                 *value = Decimal::ZERO;
             }
-            if self
-                .book
-                .counter_periods
-                .insert(counter.id.clone(), key)
-                .is_some()
-            {
-                restarted.push(counter.id.clone());
+            // A member's first step of each day starts their daily counters' periods:
+            // the stored key is rewritten in place.
+            match stored {
+                Some(stored) => {
+                    stored.clone_from(&key);
+                    restarted.push(counter.id.as_str());
+                }
+                None => {
+                    self.book
+                        .counter_periods
+                        .insert(counter.id.clone(), key.clone());
+                }
             }
         }
         restarted
