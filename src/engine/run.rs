@@ -103,7 +103,7 @@ impl<'a> Run<'a> {
         // Before anything reads a counter: the whole step sees resetting counters as
         // they are in `now`'s period, and a reset is not a fall the watch remembers.
         for counter in member.start_periods(ctx.rules, ctx.now) {
-            super::cascade::forget_milestones(ctx.rules, &mut member, &counter);
+            super::cascade::forget_milestones(ctx.rules, &mut member, counter);
         }
         let watch = Watch::new(ctx.rules, &member);
         let trace =
