@@ -81,7 +81,7 @@ async fn a_close_killed_midway_awards_each_place_once_by_its_rank() {
     ]);
 
     let http = client();
-    // Killed sooner and sooner after it listens until a run finishes the close: each
+    // Killed later and later after it listens until a run finishes the close: each
     // run resumes from the last batch the one before committed.
     let mut killed_unfinished = 0;
     for attempt in 0..100u64 {
