@@ -20,7 +20,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
 use super::apply::RECEIVED_HEADER;
-use super::http::{ask_owner, error, segment};
+use super::http::{answer_here, ask_owner, error, read_here, segment};
 use super::partition::Partition;
 use super::Node;
 use crate::clock::{Clock, SystemClock};
@@ -91,14 +91,9 @@ pub(super) async fn outcome(
     State(node): State<Arc<Node>>,
     Path((id, key)): Path<(String, String)>,
 ) -> Response {
-    match outcome_here(&node, &id, &key).await {
-        Some(Ok(outcome)) => Json(outcome).into_response(),
-        Some(Err(response)) => response,
-        None => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the partition of {id:?} is not applied here now"),
-        ),
-    }
+    answer_here(outcome_here(&node, &id, &key).await, || {
+        format!("the partition of {id:?} is not applied here now")
+    })
 }
 
 async fn command(
@@ -223,34 +218,24 @@ async fn outcome_of(node: &Arc<Node>, id: &str, key: &str) -> Result<Outcome, Re
 /// under a lease and has caught up; `None` otherwise.
 async fn outcome_here(node: &Node, id: &str, key: &str) -> Option<Result<Outcome, Response>> {
     let partition = Partition::of(id, node.settings.partitions);
-    let progress = node
-        .serving
-        .get(partition)
-        .filter(|progress| progress.caught_up() && node.leases.holds(partition, Instant::now()))?;
-    let refused = progress.refusal(key);
-    let store = Arc::clone(&progress.store);
-    let (id, key) = (id.to_string(), key.to_string());
-    let read = tokio::task::spawn_blocking(move || -> Result<Outcome, crate::store::StoreError> {
-        let (balance, redemption) = rewards::redemption_outcome(&store, &id, &key)?;
-        let (_, entry) = adjust::adjustment_outcome(&store, &id, &key)?;
-        Ok(Outcome {
-            member: balance.is_some(),
-            applied: store.seen(&key)? || refused.is_some(),
-            balance,
-            redemption,
-            entry,
-            refused,
-        })
+    read_here(node, partition, |progress| {
+        let refused = progress.refusal(key);
+        let store = Arc::clone(&progress.store);
+        let (id, key) = (id.to_string(), key.to_string());
+        move || {
+            let (balance, redemption) = rewards::redemption_outcome(&store, &id, &key)?;
+            let (_, entry) = adjust::adjustment_outcome(&store, &id, &key)?;
+            Ok(Outcome {
+                member: balance.is_some(),
+                applied: store.seen(&key)? || refused.is_some(),
+                balance,
+                redemption,
+                entry,
+                refused,
+            })
+        }
     })
-    .await;
-    Some(match read {
-        Ok(Ok(outcome)) => Ok(outcome),
-        Ok(Err(e)) => Err(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("store: {e}"),
-        )),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    })
+    .await
 }
 
 pub(super) async fn ticket_ack(
@@ -291,14 +276,10 @@ pub(super) async fn ticket_outcome(
     Path((partition, id)): Path<(u32, String)>,
     axum::extract::Query(query): axum::extract::Query<TicketQuery>,
 ) -> Response {
-    match ticket_outcome_here(&node, Partition(partition), &id, &query.event).await {
-        Some(Ok(outcome)) => Json(outcome).into_response(),
-        Some(Err(response)) => response,
-        None => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("partition {partition} is not applied here now"),
-        ),
-    }
+    let found = ticket_outcome_here(&node, Partition(partition), &id, &query.event).await;
+    answer_here(found, || {
+        format!("partition {partition} is not applied here now")
+    })
 }
 
 /// Acknowledges or resolves ticket `id`, as a `rally.ticket.*` event published to the
@@ -422,15 +403,11 @@ async fn ticket_outcome_here(
     id: &str,
     event: &str,
 ) -> Option<Result<TicketOutcome, Response>> {
-    let progress = node
-        .serving
-        .get(partition)
-        .filter(|progress| progress.caught_up() && node.leases.holds(partition, Instant::now()))?;
-    let refused = progress.refusal(event);
-    let store = Arc::clone(&progress.store);
-    let (number, event) = (crate::tickets::parse_id(id), event.to_string());
-    let read =
-        tokio::task::spawn_blocking(move || -> Result<TicketOutcome, crate::store::StoreError> {
+    read_here(node, partition, |progress| {
+        let refused = progress.refusal(event);
+        let store = Arc::clone(&progress.store);
+        let (number, event) = (crate::tickets::parse_id(id), event.to_string());
+        move || {
             let ticket = match number.map(|n| store.ticket(n)).transpose()?.flatten() {
                 Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
                     crate::store::StoreError::corrupt("tickets", event.as_bytes(), e)
@@ -442,14 +419,7 @@ async fn ticket_outcome_here(
                 applied: store.seen(&event)? || refused.is_some(),
                 refused,
             })
-        })
-        .await;
-    Some(match read {
-        Ok(Ok(outcome)) => Ok(outcome),
-        Ok(Err(e)) => Err(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("store: {e}"),
-        )),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        }
     })
+    .await
 }

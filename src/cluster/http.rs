@@ -463,6 +463,47 @@ pub(super) fn segment(text: &str) -> String {
     encoded
 }
 
+/// What `read` finds in `partition`'s store, if this node applies it under a lease
+/// and has caught up; `None` otherwise (then its owner is to be asked). `prepare`
+/// takes what the read needs from the partition's progress, on this task; the read
+/// itself runs off the async threads.
+pub(super) async fn read_here<T, F>(
+    node: &Node,
+    partition: Partition,
+    prepare: impl FnOnce(&serving::Progress) -> F,
+) -> Option<Result<T, Response>>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    let progress = node
+        .serving
+        .get(partition)
+        .filter(|progress| progress.caught_up() && node.leases.holds(partition, Instant::now()))?;
+    let read = prepare(&progress);
+    Some(match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(found)) => Ok(found),
+        Ok(Err(e)) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("store: {e}"),
+        )),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    })
+}
+
+/// A [`read_here`] answered to the node that asked: 503 when this node does not apply
+/// the partition (any more).
+pub(super) fn answer_here<T: serde::Serialize>(
+    found: Option<Result<T, Response>>,
+    not_here: impl FnOnce() -> String,
+) -> Response {
+    match found {
+        Some(Ok(found)) => Json(found).into_response(),
+        Some(Err(response)) => response,
+        None => error(StatusCode::SERVICE_UNAVAILABLE, not_here()),
+    }
+}
+
 /// `GET path` from the node that owns `partition` (another node: a partition of this
 /// one is read here), as JSON; an error answer when there is no owner right now or it
 /// does not answer well.

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::{ask_owner, error, segment};
+use super::http::{answer_here, ask_owner, error, read_here, segment};
 use super::partition::Partition;
 use super::Node;
 use crate::clock::{Clock, SystemClock};
@@ -138,33 +137,19 @@ async fn local_part(
     partition: Partition,
     read: &Read,
 ) -> Option<Result<Value, Response>> {
-    let progress = node
-        .serving
-        .get(partition)
-        .filter(|progress| progress.caught_up() && node.leases.holds(partition, Instant::now()))?;
-    let store = Arc::clone(&progress.store);
-    let read = read.clone();
-    let part = tokio::task::spawn_blocking(move || read.answer(&store)).await;
-    Some(match part {
-        Ok(Ok(part)) => Ok(part),
-        Ok(Err(e)) => Err(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("store: {e}"),
-        )),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    read_here(node, partition, |progress| {
+        let store = Arc::clone(&progress.store);
+        let read = read.clone();
+        move || read.answer(&store)
     })
+    .await
 }
 
 /// A partition's part as its owner answers it to another node; 503 from any other.
 async fn answer_for(node: &Node, partition: u32, read: Read) -> Response {
-    match local_part(node, Partition(partition), &read).await {
-        Some(Ok(part)) => Json(part).into_response(),
-        Some(Err(response)) => response,
-        None => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("partition {partition} is not applied here now"),
-        ),
-    }
+    answer_here(local_part(node, Partition(partition), &read).await, || {
+        format!("partition {partition} is not applied here now")
+    })
 }
 
 #[derive(Deserialize)]
