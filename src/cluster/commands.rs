@@ -291,13 +291,9 @@ async fn ticket_command(
     resolve: bool,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
-    let handling = match crate::daemon::tickets::Handling::read(&body) {
+    let handling = match crate::daemon::tickets::Handling::from_request(body) {
         Ok(handling) => handling,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        Err((status, message)) => return error(status, message),
     };
     let no_such = || error(StatusCode::NOT_FOUND, format!("no ticket {id:?}"));
     let partition = match super::http::holder_of_ticket(node, id).await {

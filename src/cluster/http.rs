@@ -182,9 +182,8 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
         .into_response()
 }
 
-pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
-}
+/// The single process's error body, `{"error": message}`: a node answers as it does.
+pub(super) use crate::daemon::api::error;
 
 /// Validates as the single process does, publishes every valid event on its
 /// partition's subject, and answers once JetStream acknowledged every publish.

@@ -74,6 +74,16 @@ impl Handling {
         serde_json::from_slice::<Handling>(body)
             .map_err(|e| format!("the body must be empty or {{\"by\": ..., \"note\": ...}}: {e}"))
     }
+
+    /// A request's body as [`Handling::read`] takes it, or the status and message for
+    /// a body that could not be read or is not one (the single process and a cluster
+    /// node answer alike).
+    pub(crate) fn from_request(
+        body: Result<Bytes, BytesRejection>,
+    ) -> Result<Handling, (StatusCode, String)> {
+        let body = body.map_err(|rejection| (rejection.status(), rejection.body_text()))?;
+        Handling::read(&body).map_err(|message| (StatusCode::BAD_REQUEST, message))
+    }
 }
 
 pub async fn ack(
@@ -98,13 +108,9 @@ async fn change(
     resolve: bool,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
-    let handling = match Handling::read(&body) {
+    let handling = match Handling::from_request(body) {
         Ok(handling) => handling,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        Err((status, message)) => return error(status, message),
     };
     let command = TicketCommand {
         id,
