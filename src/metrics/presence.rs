@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -44,6 +44,37 @@ impl Presence {
             open: self.open.get(&day).copied().unwrap_or(0),
             closed: self.closed.get(&day).cloned().unwrap_or_default(),
         }
+    }
+
+    /// The row of `day` as JSON, byte for byte as `serde_json` writes [`Presence::day`]'s
+    /// row. A member present again changes the row of the day they were last present,
+    /// whose `closed` map holds a date for every later day someone came back on: most
+    /// commits rewrite dozens of such rows, and writing their dates through the
+    /// formatter (and copying the map first) grew to the largest cost of a long replay.
+    pub fn encode_day(&self, day: NaiveDate) -> Vec<u8> {
+        let closed = self.closed.get(&day);
+        let plain_years = closed.is_none_or(|next| next.keys().all(|d| four_digit_year(*d)));
+        if !plain_years {
+            // Years the fast path does not write as chrono does: serde's own encoding.
+            return serde_json::to_vec(&self.day(day)).unwrap_or_default();
+        }
+        let mut out = Vec::with_capacity(40 + closed.map_or(0, |next| next.len() * 16));
+        out.extend_from_slice(b"{\"first\":");
+        push_number(&mut out, self.first.get(&day).copied().unwrap_or(0));
+        out.extend_from_slice(b",\"open\":");
+        push_number(&mut out, self.open.get(&day).copied().unwrap_or(0));
+        out.extend_from_slice(b",\"closed\":{");
+        for (n, (next, count)) in closed.into_iter().flatten().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            push_date(&mut out, *next);
+            out.extend_from_slice(b"\":");
+            push_number(&mut out, *count);
+        }
+        out.extend_from_slice(b"}}");
+        out
     }
 
     /// Puts back the row of `day`, as read.
@@ -114,6 +145,41 @@ impl Presence {
     }
 }
 
+fn four_digit_year(day: NaiveDate) -> bool {
+    (1000..=9999).contains(&day.year())
+}
+
+/// `YYYY-MM-DD`, as chrono writes a day of a four-digit year.
+fn push_date(out: &mut Vec<u8>, day: NaiveDate) {
+    push_digits(out, day.year() as u32, 4);
+    out.push(b'-');
+    push_digits(out, day.month(), 2);
+    out.push(b'-');
+    push_digits(out, day.day(), 2);
+}
+
+/// `value`'s last `width` decimal digits, zero-padded.
+fn push_digits(out: &mut Vec<u8>, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        out.push(b'0' + ((value / 10u32.pow(place)) % 10) as u8);
+    }
+}
+
+/// `value` in decimal, as JSON writes a whole number.
+fn push_number(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +246,48 @@ mod tests {
             again.load_day(d(day), presence.day(d(day)));
         }
         assert_eq!(again, presence);
+    }
+
+    /// The fast encoding is serde's, byte for byte: for every day of members' random
+    /// days present, counts past one digit, and years the fast path leaves to serde.
+    #[test]
+    fn a_days_row_encodes_as_serde_writes_it() {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(7);
+        let start = NaiveDate::from_ymd_opt(2026, 10, 20).unwrap();
+        let mut presence = Presence::default();
+        for _ in 0..2_000 {
+            let mut previous = None;
+            for _ in 0..rng.gen_range(1..12) {
+                let day = previous.unwrap_or(start) + chrono::Duration::days(rng.gen_range(0..9));
+                presence.present(previous, day);
+                previous = Some(day);
+            }
+        }
+        let far = [
+            NaiveDate::from_ymd_opt(999, 12, 31).unwrap(),
+            NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(-5, 3, 1).unwrap(),
+        ];
+        presence.present(None, far[0]);
+        presence.present(Some(far[0]), far[1]);
+        presence.present(Some(far[2]), start);
+        let days = (0..120)
+            .map(|n| start + chrono::Duration::days(n))
+            .chain(far);
+        for day in days {
+            let serde = serde_json::to_vec(&presence.day(day)).unwrap();
+            let fast = presence.encode_day(day);
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(serde).unwrap(),
+                "{day}"
+            );
+        }
+        assert!(presence
+            .closed
+            .values()
+            .any(|next| next.values().any(|n| *n >= 10)));
     }
 
     #[test]

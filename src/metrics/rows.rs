@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::presence::{Presence, PresenceDay};
@@ -273,18 +273,9 @@ impl Tally {
         for row in dirty {
             let (name, bytes) = match &row {
                 Row::Day(day) => (format!("{DAY}{day}"), encode(self.days.get(day))),
-                Row::Active(day) => (
-                    format!("{ACTIVE}{day}"),
-                    encode(Some(&self.active.day(*day))),
-                ),
-                Row::Buyers(day) => (
-                    format!("{BUYERS}{day}"),
-                    encode(Some(&self.buyers.day(*day))),
-                ),
-                Row::Rebuyers(day) => (
-                    format!("{REBUYERS}{day}"),
-                    encode(Some(&self.rebuyers.day(*day))),
-                ),
+                Row::Active(day) => (day_row(ACTIVE, *day), self.active.encode_day(*day)),
+                Row::Buyers(day) => (day_row(BUYERS, *day), self.buyers.encode_day(*day)),
+                Row::Rebuyers(day) => (day_row(REBUYERS, *day), self.rebuyers.encode_day(*day)),
                 Row::Tiers => (TIERS.to_string(), encode(Some(&self.tiers))),
                 Row::Cohorts => (COHORTS.to_string(), encode(Some(&self.cohorts))),
                 Row::Reengagement => (REENGAGEMENT.to_string(), encode(Some(&self.reengagement))),
@@ -293,6 +284,21 @@ impl Tally {
             write.meta_put.push((name, bytes));
         }
     }
+}
+
+/// The name of a row kept per day: `prefix` and the day as chrono writes it
+/// (`YYYY-MM-DD`), which a flush writes dozens of times; the formatter only for years
+/// of other than four digits.
+fn day_row(prefix: &str, day: NaiveDate) -> String {
+    if !(1000..=9999).contains(&day.year()) {
+        return format!("{prefix}{day}");
+    }
+    let mut key = String::with_capacity(10);
+    crate::localtime::write_period_key(crate::localtime::Period::Day, day, &mut key);
+    let mut name = String::with_capacity(prefix.len() + key.len());
+    name.push_str(prefix);
+    name.push_str(&key);
+    name
 }
 
 /// JSON of maps with text, date and number keys and plain fields: it cannot fail.
@@ -322,6 +328,21 @@ mod tests {
 
     /// A day's rule counts are hashed in memory; stored, they read in id order as an
     /// ordered map wrote them, and read back the same.
+    #[test]
+    fn a_day_rows_name_is_the_prefix_and_the_day_as_chrono_writes_it() {
+        for (y, m, d) in [
+            (2026, 11, 3),
+            (1000, 1, 1),
+            (9999, 12, 31),
+            (999, 5, 6),
+            (10_000, 2, 7),
+            (-3, 4, 5),
+        ] {
+            let day = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(day_row(ACTIVE, day), format!("{ACTIVE}{day}"));
+        }
+    }
+
     #[test]
     fn a_days_rules_are_written_in_id_order_and_read_back_whole() {
         let mut day = Day::default();
