@@ -9,14 +9,23 @@ use chrono::{DateTime, Utc};
 
 use super::{document, self_check, Source};
 use crate::rules::RuleSet;
-use crate::store::Store;
+use crate::store::{CacheSize, Store};
+
+/// sled's page cache for reading a data directory through: the journal and the
+/// history are read once, in key order, so a cache the size of the daemon's would
+/// only let the process grow with them (`RALLY_CACHE_MB` still decides when set).
+const READING_CACHE: CacheSize = CacheSize::mib(16);
 
 /// Opens `data` for reading the journal, saying what to do when a daemon holds it.
 fn open(data: &Path) -> Result<Store, String> {
     if !data.exists() {
         return Err(format!("no data directory at {}", data.display()));
     }
-    Store::open(data).map_err(|e| {
+    let cache = match std::env::var_os("RALLY_CACHE_MB") {
+        None => READING_CACHE,
+        Some(_) => CacheSize::from_env().map_err(|e| format!("RALLY_CACHE_MB: {e}"))?,
+    };
+    Store::open_with(data, cache, Arc::default()).map_err(|e| {
         format!(
             "cannot open the store in {}: {e} (while a daemon holds it, export its journal with GET /v1/journal and replay that with --journal FILE)",
             data.display()

@@ -19,16 +19,7 @@ const MAX_REPORTED: usize = 20;
 pub fn stores(live: &Store, replayed: &Store) -> Result<Vec<String>, StoreError> {
     let mut out = Differences::default();
     members(live, replayed, &mut out)?;
-    out.rows(
-        "ledger entry",
-        values(live.ledger_all()?),
-        values(replayed.ledger_all()?),
-    );
-    out.rows(
-        "firing",
-        values(live.firings_all()?),
-        values(replayed.firings_all()?),
-    );
+    history(live, replayed, &mut out)?;
     out.rows("ticket", tickets(live)?, tickets(replayed)?);
     out.keyed(
         "campaign record",
@@ -94,6 +85,43 @@ impl Differences {
         }
     }
 
+    /// Two sequences that must be equal, element by element, read as they are
+    /// compared; the first difference is reported with the member it belongs to.
+    fn streamed<T: serde::Serialize>(
+        &mut self,
+        kind: &str,
+        mut live: impl Iterator<Item = Result<T, StoreError>>,
+        mut replayed: impl Iterator<Item = Result<T, StoreError>>,
+        member: impl Fn(&T) -> &str,
+    ) -> Result<(), StoreError> {
+        let (mut live_count, mut replayed_count) = (0u64, 0u64);
+        loop {
+            match (live.next().transpose()?, replayed.next().transpose()?) {
+                (Some(a), Some(b)) => {
+                    live_count += 1;
+                    replayed_count += 1;
+                    let (value_a, value_b) = (value(&a), value(&b));
+                    if value_a != value_b {
+                        self.push(format!(
+                            "{kind} #{live_count} (member {:?}, in id order): live {value_a}, replayed {value_b}",
+                            member(&a),
+                        ));
+                        return Ok(());
+                    }
+                }
+                (Some(_), None) => live_count += 1,
+                (None, Some(_)) => replayed_count += 1,
+                (None, None) => break,
+            }
+        }
+        if live_count != replayed_count {
+            self.push(format!(
+                "{kind} count: {live_count} live, {replayed_count} replayed"
+            ));
+        }
+        Ok(())
+    }
+
     /// Two maps that must be equal, key by key.
     fn keyed(
         &mut self,
@@ -116,10 +144,31 @@ impl Differences {
     }
 }
 
-fn values<T: serde::Serialize>(rows: Vec<T>) -> Vec<Value> {
-    rows.iter()
-        .map(|row| serde_json::to_value(row).unwrap_or(Value::Null))
-        .collect()
+fn value<T: serde::Serialize>(row: &T) -> Value {
+    serde_json::to_value(row).unwrap_or(Value::Null)
+}
+
+/// The ledger and the firings, compared entry by entry, member by member (in id
+/// order), each member's in the order committed. Read a history row at a time from
+/// both stores: the history grows with the events, and the self-check must not hold
+/// it all (twice) to compare it.
+fn history(live: &Store, replayed: &Store, out: &mut Differences) -> Result<(), StoreError> {
+    let ledger = |store: &Store| -> Result<_, StoreError> {
+        Ok(store.history_by_member()?.flat_map(|row| match row {
+            Ok((ledger, _)) => ledger.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        }))
+    };
+    out.streamed("ledger entry", ledger(live)?, ledger(replayed)?, |e| {
+        &e.member
+    })?;
+    let firings = |store: &Store| -> Result<_, StoreError> {
+        Ok(store.history_by_member()?.flat_map(|row| match row {
+            Ok((_, firings)) => firings.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        }))
+    };
+    out.streamed("firing", firings(live)?, firings(replayed)?, |f| &f.member)
 }
 
 /// Members, compared field by field, in id order, a batch at a time.
@@ -236,5 +285,100 @@ fn messages(store: &Store) -> Result<BTreeMap<String, Value>, StoreError> {
                 }),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Firing, LedgerEntry};
+    use crate::store::StepWrite;
+
+    fn entry(member: &str, amount: i64, balance: i64) -> LedgerEntry {
+        LedgerEntry {
+            member: member.into(),
+            amount,
+            balance,
+            reason: "r".into(),
+            rule: "r".into(),
+            event: None,
+            at: chrono::DateTime::UNIX_EPOCH,
+            requested: None,
+            clipped_by: None,
+            operator: None,
+            from: None,
+        }
+    }
+
+    fn firing(member: &str, rule: &str) -> Firing {
+        Firing {
+            rule: rule.into(),
+            member: member.into(),
+            trigger: "event".into(),
+            at: chrono::DateTime::UNIX_EPOCH,
+            event: None,
+            version: String::new(),
+        }
+    }
+
+    /// One step per (ledger, firings) given, each in its own group.
+    fn store(steps: &[(Vec<LedgerEntry>, Vec<Firing>)]) -> Store {
+        let store = Store::in_memory().unwrap();
+        for (ledger, firings) in steps {
+            store
+                .commit(&[StepWrite {
+                    ledger: ledger.clone(),
+                    firings: firings.clone(),
+                    ..StepWrite::default()
+                }])
+                .unwrap();
+        }
+        store
+    }
+
+    fn live() -> Vec<(Vec<LedgerEntry>, Vec<Firing>)> {
+        vec![
+            (vec![entry("b", 5, 5)], vec![firing("b", "x")]),
+            (vec![entry("a", 5, 5)], vec![firing("a", "x")]),
+            (vec![entry("a", 3, 8)], vec![firing("a", "y")]),
+        ]
+    }
+
+    #[test]
+    fn the_same_history_has_no_difference() {
+        assert_eq!(
+            stores(&store(&live()), &store(&live())).unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
+    /// Read a row at a time, member by member: the first entry that differs is
+    /// named with its member and its place, and an entry missing is counted.
+    #[test]
+    fn the_first_ledger_entry_or_firing_that_differs_is_named_with_its_member() {
+        let mut replayed = live();
+        replayed[2].0[0].amount = 4;
+        let found = stores(&store(&live()), &store(&replayed)).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        // Member "a" sorts first: its second entry is the second of the walk.
+        assert!(
+            found[0].starts_with("ledger entry #2 (member \"a\""),
+            "{found:?}"
+        );
+        assert!(found[0].contains("\"amount\":3") && found[0].contains("\"amount\":4"));
+
+        let mut replayed = live();
+        replayed[0].1[0].rule = "z".into();
+        let found = stores(&store(&live()), &store(&replayed)).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("firing #3 (member \"b\""), "{found:?}");
+
+        let mut replayed = live();
+        replayed.push((vec![entry("b", 1, 6)], vec![]));
+        let found = stores(&store(&live()), &store(&replayed)).unwrap();
+        assert_eq!(
+            found,
+            vec!["ledger entry count: 3 live, 4 replayed".to_string()]
+        );
     }
 }

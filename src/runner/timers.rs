@@ -13,7 +13,7 @@ use super::{campaign_meta, Runner, TransitionRecord};
 use crate::engine::Input;
 use crate::rules::{CatchUp, Trigger};
 use crate::store::keys::TimerKey;
-use crate::store::{StepWrite, StoreError};
+use crate::store::{Row, StepWrite, StoreError};
 
 /// Timer kinds in the index.
 pub const PHASE: &str = "phase";
@@ -99,7 +99,7 @@ impl Runner {
         let to_end = self.pace == Pace::ToEnd;
         // The common case — nothing due — must not touch the open group.
         let fanout_now = to_end && self.fanout_pending();
-        if !fanout_now && !self.anything_due(now)? {
+        if !fanout_now && !self.maybe_due(now) {
             return Ok(0);
         }
         let mut steps = 0;
@@ -112,15 +112,14 @@ impl Runner {
             if self.group_arms_due_timer(now) {
                 self.commit()?;
             }
-            let due = self.unpopped_due(millis(now), TIMER_BATCH)?;
-            if due.is_empty() {
-                break;
-            }
+            let (due, next) = self.unpopped_due(millis(now), TIMER_BATCH)?;
+            let mut all_run = next.is_some();
             for (key, payload) in due {
                 // A step of this batch armed a timer due before this one (an
                 // inactivity deadline re-armed by its pop, a lot's expiry): it runs
                 // first, so fetch again — the top of the loop commits it.
                 if self.group_arms_timer_before(key.due) {
+                    all_run = false;
                     break;
                 }
                 steps += 1;
@@ -135,6 +134,17 @@ impl Runner {
                 if to_end && self.fanout_pending() {
                     // A global trigger fell due: run it over every member before any
                     // later timer, so things happen in time order.
+                    all_run = false;
+                    break;
+                }
+            }
+            // Everything in the store due by `now` ran, and nothing else is due
+            // before `next`: the next arrivals need not scan again until then (a
+            // timer the group armed is the group's to tell, and lowers the floor
+            // when it commits).
+            if let (true, Some(next)) = (all_run, next) {
+                if !self.group_arms_due_timer(now) {
+                    self.committed.found_next_timer(next);
                     break;
                 }
             }
@@ -156,36 +166,28 @@ impl Runner {
         self.open.earliest_armed().is_some_and(|armed| armed < due)
     }
 
-    /// Whether a timer is due at `now`, committed or in the open group.
-    fn anything_due(&mut self, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    /// Whether a timer may be due at `now`, committed or in the open group: false only
+    /// when the store's next timer is known to be later (no scan for that).
+    fn maybe_due(&self, now: DateTime<Utc>) -> bool {
         if self.group_arms_due_timer(now) {
-            return Ok(true);
+            return true;
         }
         let limit = millis(now);
-        if self
-            .committed
+        self.committed
             .due_floor()
-            .is_some_and(|floor| limit < floor)
-        {
-            return Ok(false);
-        }
-        // The next timer not popped yet, due or not: if it is not due, it is the new
-        // floor, and the next events need not look again until then.
-        let next = self
-            .unpopped_due(i64::MAX, 1)?
-            .first()
-            .map_or(i64::MAX, |(key, _)| key.due);
-        self.committed.found_next_timer(next);
-        Ok(next <= limit)
+            .is_none_or(|floor| floor <= limit)
     }
 
     /// Up to `max` timers due at `up_to` (Unix millis) that the open group has not
-    /// popped yet.
-    fn unpopped_due(&self, up_to: i64, max: usize) -> Result<Vec<(TimerKey, Vec<u8>)>, StoreError> {
-        match self.open.popped() {
-            Some(last) => self.store.timers_due_after(last, up_to, max),
-            None => self.store.timers_due(up_to, max),
-        }
+    /// popped yet, and when fewer were due, when the next one after them falls due
+    /// (see [`crate::store::Store::timers_due_and_next`]).
+    fn unpopped_due(
+        &self,
+        up_to: i64,
+        max: usize,
+    ) -> Result<(Vec<Row<TimerKey>>, Option<i64>), StoreError> {
+        self.store
+            .timers_due_and_next(self.open.popped(), up_to, max)
     }
 
     fn pop(&mut self, key: TimerKey, payload: &[u8]) -> Result<(), StoreError> {

@@ -103,6 +103,7 @@ pub use faults::{Fault, Faults, UNTIL_CLEARED};
 pub use keys::{KeyError, TimerKey};
 use keyspace::{Backing, Keyspace};
 use memory::Memory;
+pub use read::{MemberHistory, Row};
 pub use retention::{Trimmed, Verdict};
 pub use write::{history_row_count, StepWrite};
 

@@ -231,6 +231,21 @@ impl Store {
             }))
     }
 
+    /// Every member's ledger entries and firings, member by member (in id order), each
+    /// member's oldest first: read a row at a time, so a walk of a long history holds
+    /// one row, not all of them (the self-check compares two stores this way).
+    pub fn history_by_member(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<MemberHistory, StoreError>>, StoreError> {
+        let opened = self.opened()?;
+        opened.database.history_kept()?;
+        Ok(opened.keyspaces.history.iter().map(|row| {
+            let (key, value) = row.map_err(StoreError::sled("scanning the history"))?;
+            let row: history::Row = json(TreeId::History, &key, &value)?;
+            Ok((row.ledger, row.firings))
+        }))
+    }
+
     /// Every ledger entry of every member, in the order they were committed. Reads the
     /// whole keyspace: for `sim` and exports, not for the hot path.
     pub fn ledger_all(&self) -> Result<Vec<LedgerEntry>, StoreError> {
@@ -295,6 +310,37 @@ impl Store {
         timer_rows(rows, max)
     }
 
+    /// Up to `max` timers due at or before `up_to`, smallest first, past `after` when
+    /// given (as [`Store::timers_due_after`]); and, when fewer than `max` were due, when
+    /// the next timer past them falls due (`i64::MAX`: there is none). One scan tells
+    /// a caller both what to run and that nothing more is due before then; it reads
+    /// one row past those it returns.
+    pub fn timers_due_and_next(
+        &self,
+        after: Option<&TimerKey>,
+        up_to: i64,
+        max: usize,
+    ) -> Result<(Vec<Row<TimerKey>>, Option<i64>), StoreError> {
+        let timers = &self.opened()?.keyspaces.timers;
+        let rows = match after {
+            Some(after) => timers.range((Bound::Excluded(after.encode()), Bound::Unbounded)),
+            None => timers.iter(),
+        };
+        let mut due = Vec::new();
+        for row in rows {
+            if due.len() == max {
+                return Ok((due, None));
+            }
+            let (key, value) = row.map_err(StoreError::sled("scanning the timers"))?;
+            let key = timer_key(&key)?;
+            if key.due > up_to {
+                return Ok((due, Some(key.due)));
+            }
+            due.push((key, value.to_vec()));
+        }
+        Ok((due, Some(i64::MAX)))
+    }
+
     /// The timer that falls due first, if any: what a clock sleeps until.
     pub fn next_timer(&self) -> Result<Option<TimerKey>, StoreError> {
         let first = self
@@ -342,6 +388,9 @@ impl Store {
 pub(super) fn decode_member(key: &[u8], value: &[u8]) -> Result<Member, StoreError> {
     rmp_serde::from_slice(value).map_err(|e| StoreError::corrupt(TreeId::Members.name(), key, e))
 }
+
+/// One history row of a member: a step's ledger entries and firings.
+pub type MemberHistory = (Vec<LedgerEntry>, Vec<Firing>);
 
 fn json<T: DeserializeOwned>(tree: TreeId, key: &[u8], value: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(value).map_err(|e| StoreError::corrupt(tree.name(), key, e))
