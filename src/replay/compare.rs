@@ -1,16 +1,18 @@
 //! What a self-check compares between the live store and its replay: members, the
-//! ledger and firings, tickets, campaign records, draws, reward records and
+//! ledger and firings (as the replay makes them, [`History`]), tickets, campaign records, draws, reward records and
 //! redemptions, the community metrics (`metrics.*`), armed timers, the messages queued
 //! and every leaderboard's rows. Delivery (a message's status, attempts, errors, and
 //! the counts of deliveries among the metrics) is not the engine's doing and is left
 //! out; so are rows retention removed from the live store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
+use crate::engine::{Firing, LedgerEntry};
 use crate::outbox::OutboxRow;
-use crate::store::{Store, StoreError};
+use crate::runner::Journaled;
+use crate::store::{MemberHistory, Store, StoreError};
 
 /// Differences reported at most: the first ones say what went wrong.
 const MAX_REPORTED: usize = 20;
@@ -19,7 +21,6 @@ const MAX_REPORTED: usize = 20;
 pub fn stores(live: &Store, replayed: &Store) -> Result<Vec<String>, StoreError> {
     let mut out = Differences::default();
     members(live, replayed, &mut out)?;
-    history(live, replayed, &mut out)?;
     out.rows("ticket", tickets(live)?, tickets(replayed)?);
     out.keyed(
         "campaign record",
@@ -47,7 +48,7 @@ pub fn stores(live: &Store, replayed: &Store) -> Result<Vec<String>, StoreError>
         steps_metrics(replayed)?,
     );
     out.rows("timer", timers(live)?, timers(replayed)?);
-    out.keyed("message", messages(live)?, messages(replayed)?);
+    messages(live, replayed, &mut out)?;
     out.rows(
         "leaderboard row",
         leaderboard_rows(live)?,
@@ -85,43 +86,6 @@ impl Differences {
         }
     }
 
-    /// Two sequences that must be equal, element by element, read as they are
-    /// compared; the first difference is reported with the member it belongs to.
-    fn streamed<T: serde::Serialize>(
-        &mut self,
-        kind: &str,
-        mut live: impl Iterator<Item = Result<T, StoreError>>,
-        mut replayed: impl Iterator<Item = Result<T, StoreError>>,
-        member: impl Fn(&T) -> &str,
-    ) -> Result<(), StoreError> {
-        let (mut live_count, mut replayed_count) = (0u64, 0u64);
-        loop {
-            match (live.next().transpose()?, replayed.next().transpose()?) {
-                (Some(a), Some(b)) => {
-                    live_count += 1;
-                    replayed_count += 1;
-                    let (value_a, value_b) = (value(&a), value(&b));
-                    if value_a != value_b {
-                        self.push(format!(
-                            "{kind} #{live_count} (member {:?}, in id order): live {value_a}, replayed {value_b}",
-                            member(&a),
-                        ));
-                        return Ok(());
-                    }
-                }
-                (Some(_), None) => live_count += 1,
-                (None, Some(_)) => replayed_count += 1,
-                (None, None) => break,
-            }
-        }
-        if live_count != replayed_count {
-            self.push(format!(
-                "{kind} count: {live_count} live, {replayed_count} replayed"
-            ));
-        }
-        Ok(())
-    }
-
     /// Two maps that must be equal, key by key.
     fn keyed(
         &mut self,
@@ -146,29 +110,6 @@ impl Differences {
 
 fn value<T: serde::Serialize>(row: &T) -> Value {
     serde_json::to_value(row).unwrap_or(Value::Null)
-}
-
-/// The ledger and the firings, compared entry by entry, member by member (in id
-/// order), each member's in the order committed. Read a history row at a time from
-/// both stores: the history grows with the events, and the self-check must not hold
-/// it all (twice) to compare it.
-fn history(live: &Store, replayed: &Store, out: &mut Differences) -> Result<(), StoreError> {
-    let ledger = |store: &Store| -> Result<_, StoreError> {
-        Ok(store.history_by_member()?.flat_map(|row| match row {
-            Ok((ledger, _)) => ledger.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e)],
-        }))
-    };
-    out.streamed("ledger entry", ledger(live)?, ledger(replayed)?, |e| {
-        &e.member
-    })?;
-    let firings = |store: &Store| -> Result<_, StoreError> {
-        Ok(store.history_by_member()?.flat_map(|row| match row {
-            Ok((_, firings)) => firings.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e)],
-        }))
-    };
-    out.streamed("firing", firings(live)?, firings(replayed)?, |f| &f.member)
 }
 
 /// Members, compared field by field, in id order, a batch at a time.
@@ -261,29 +202,243 @@ fn timers(store: &Store) -> Result<Vec<Value>, StoreError> {
         .collect())
 }
 
-/// Messages as the engine queued them, by number: what delivery changed is left out.
-fn messages(store: &Store) -> Result<BTreeMap<String, Value>, StoreError> {
-    let mut out = BTreeMap::new();
-    let mut from = 0;
+/// Messages as the engine queued them, by number, a batch of each store at a time
+/// (the outbox grows with the events): what delivery changed is left out.
+fn messages(live: &Store, replayed: &Store, out: &mut Differences) -> Result<(), StoreError> {
+    let mut live = Messages::new(live);
+    let mut replayed = Messages::new(replayed);
     loop {
-        let rows = store.outbox_scan(from, 1024)?;
-        let Some((last, _)) = rows.last() else {
-            return Ok(out);
-        };
-        from = last + 1;
-        for (seq, bytes) in rows {
-            let Ok(row) = OutboxRow::decode(seq, &bytes) else {
-                out.insert(seq.to_string(), Value::String("(cannot be read)".into()));
-                continue;
-            };
-            out.insert(
-                seq.to_string(),
-                serde_json::json!({
-                    "member": row.member, "rule": row.rule, "channel": row.channel,
-                    "template": row.template, "to": row.to, "subject": row.subject,
-                    "body": row.body, "marketing": row.marketing, "created_at": row.created_at.to_rfc3339(),
-                }),
+        match (live.peek()?, replayed.peek()?) {
+            (None, None) => return Ok(()),
+            (Some((a, _)), Some((b, _))) if a == b => {
+                let (seq, a) = live.take();
+                let (_, b) = replayed.take();
+                if a != b {
+                    out.push(format!("message {seq}: live {a}, replayed {b}"));
+                }
+            }
+            (Some((a, _)), b) if b.is_none_or(|(b, _)| a < b) => {
+                let (seq, a) = live.take();
+                out.push(format!("message {seq}: live {a}, not in the replay"));
+            }
+            _ => {
+                let (seq, b) = replayed.take();
+                out.push(format!("message {seq}: not live, replayed {b}"));
+            }
+        }
+    }
+}
+
+/// One store's outbox, in number order, read a batch at a time.
+struct Messages<'s> {
+    store: &'s Store,
+    batch: std::collections::VecDeque<(u64, Value)>,
+    from: u64,
+    done: bool,
+}
+
+impl<'s> Messages<'s> {
+    fn new(store: &'s Store) -> Self {
+        Messages {
+            store,
+            batch: Default::default(),
+            from: 0,
+            done: false,
+        }
+    }
+
+    /// The next message, reading the next batch when this one is used up.
+    fn peek(&mut self) -> Result<Option<&(u64, Value)>, StoreError> {
+        if self.batch.is_empty() && !self.done {
+            let rows = self.store.outbox_scan(self.from, 1024)?;
+            match rows.last() {
+                Some((last, _)) => self.from = last + 1,
+                None => self.done = true,
+            }
+            self.batch.extend(
+                rows.into_iter()
+                    .map(|(seq, bytes)| (seq, queued(seq, &bytes))),
             );
+        }
+        Ok(self.batch.front())
+    }
+
+    /// The message [`Messages::peek`] saw.
+    fn take(&mut self) -> (u64, Value) {
+        self.batch.pop_front().unwrap_or((0, Value::Null))
+    }
+}
+
+/// A message as the engine queued it.
+fn queued(seq: u64, bytes: &[u8]) -> Value {
+    let Ok(row) = OutboxRow::decode(seq, bytes) else {
+        return Value::String("(cannot be read)".into());
+    };
+    serde_json::json!({
+        "member": row.member, "rule": row.rule, "channel": row.channel,
+        "template": row.template, "to": row.to, "subject": row.subject,
+        "body": row.body, "marketing": row.marketing, "created_at": row.created_at.to_rfc3339(),
+    })
+}
+
+/// The replay's ledger entries and firings, compared with the live store's history as
+/// the replay makes them, step by step: each member's entries must be the live ones
+/// of that member, in the same order. What is held is one cursor per member into the
+/// live history (the row it is in), never the history itself: a self-check of a long
+/// journal needs memory for its members, not its events.
+pub struct History<'a> {
+    live: &'a Store,
+    cursors: HashMap<String, Cursors>,
+    /// Entries the replay made: (ledger entries, firings).
+    replayed: (u64, u64),
+    ledger_differs: bool,
+    firings_differ: bool,
+    out: Differences,
+}
+
+#[derive(Default)]
+struct Cursors {
+    ledger: Cursor<LedgerEntry>,
+    firings: Cursor<Firing>,
+}
+
+/// Where the walk of one member's live entries of one kind is: the history row it is
+/// in (by key) and the next entry of it.
+struct Cursor<T> {
+    row: Option<Vec<u8>>,
+    entries: std::vec::IntoIter<T>,
+    /// Entries of this member and kind taken so far.
+    taken: u64,
+}
+
+impl<T> Default for Cursor<T> {
+    fn default() -> Self {
+        Cursor {
+            row: None,
+            entries: Vec::new().into_iter(),
+            taken: 0,
+        }
+    }
+}
+
+impl<T> Cursor<T> {
+    /// The member's next live entry of this kind, reading history rows as needed
+    /// (`pick` takes this kind's entries out of a row).
+    fn next(
+        &mut self,
+        live: &Store,
+        member: &str,
+        pick: fn(MemberHistory) -> Vec<T>,
+    ) -> Result<Option<T>, StoreError> {
+        loop {
+            if let Some(entry) = self.entries.next() {
+                self.taken += 1;
+                return Ok(Some(entry));
+            }
+            let Some((key, row)) = live.member_history_after(member, self.row.as_deref())? else {
+                return Ok(None);
+            };
+            self.row = Some(key);
+            self.entries = pick(row).into_iter();
+        }
+    }
+}
+
+impl<'a> History<'a> {
+    pub fn new(live: &'a Store) -> Self {
+        History {
+            live,
+            cursors: HashMap::new(),
+            replayed: (0, 0),
+            ledger_differs: false,
+            firings_differ: false,
+            out: Differences::default(),
+        }
+    }
+
+    /// What the replay's steps since the last call recorded, in step order.
+    pub fn check(&mut self, steps: &[Journaled]) -> Result<(), StoreError> {
+        for step in steps {
+            for entry in &step.ledger {
+                self.replayed.0 += 1;
+                if self.ledger_differs {
+                    continue;
+                }
+                let cursor = &mut cursors(&mut self.cursors, &entry.member).ledger;
+                let live = cursor.next(self.live, &entry.member, |(ledger, _)| ledger)?;
+                let at = cursor.taken;
+                self.ledger_differs = differs(
+                    &mut self.out,
+                    "ledger entry",
+                    at,
+                    &entry.member,
+                    live,
+                    entry,
+                );
+            }
+            for firing in &step.firings {
+                self.replayed.1 += 1;
+                if self.firings_differ {
+                    continue;
+                }
+                let cursor = &mut cursors(&mut self.cursors, &firing.member).firings;
+                let live = cursor.next(self.live, &firing.member, |(_, firings)| firings)?;
+                let at = cursor.taken;
+                self.firings_differ =
+                    differs(&mut self.out, "firing", at, &firing.member, live, firing);
+            }
+        }
+        Ok(())
+    }
+
+    /// The differences found, and the counts when they differ: every replayed entry
+    /// matched its member's next live one, so equal counts mean the live history has
+    /// nothing the replay did not make.
+    pub fn finish(mut self) -> Result<Vec<String>, StoreError> {
+        let live = self.live.history_counts()?;
+        for (kind, live, replayed) in [
+            ("ledger entry", live.0, self.replayed.0),
+            ("firing", live.1, self.replayed.1),
+        ] {
+            if live != replayed {
+                self.out
+                    .push(format!("{kind} count: {live} live, {replayed} replayed"));
+            }
+        }
+        Ok(self.out.found)
+    }
+}
+
+/// The member's cursors, made on their first entry.
+fn cursors<'c>(all: &'c mut HashMap<String, Cursors>, member: &str) -> &'c mut Cursors {
+    all.entry(member.to_string()).or_default()
+}
+
+/// Compares a replayed entry with the member's next live one (`None`: the live
+/// history has no more); says so and returns true when they differ.
+fn differs<T: serde::Serialize>(
+    out: &mut Differences,
+    kind: &str,
+    taken: u64,
+    member: &str,
+    live: Option<T>,
+    replayed: &T,
+) -> bool {
+    let replayed = value(replayed);
+    match live.map(|live| value(&live)) {
+        Some(live) if live == replayed => false,
+        Some(live) => {
+            out.push(format!(
+                "member {member:?}'s {kind} #{taken}: live {live}, replayed {replayed}"
+            ));
+            true
+        }
+        None => {
+            out.push(format!(
+                "member {member:?}'s {kind} #{}: not in the live history, replayed {replayed}",
+                taken + 1
+            ));
+            true
         }
     }
 }
@@ -291,14 +446,14 @@ fn messages(store: &Store) -> Result<BTreeMap<String, Value>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Firing, LedgerEntry};
+    use crate::outbox::Status;
     use crate::store::StepWrite;
 
-    fn entry(member: &str, amount: i64, balance: i64) -> LedgerEntry {
+    fn entry(member: &str, amount: i64) -> LedgerEntry {
         LedgerEntry {
             member: member.into(),
             amount,
-            balance,
+            balance: amount,
             reason: "r".into(),
             rule: "r".into(),
             event: None,
@@ -321,14 +476,30 @@ mod tests {
         }
     }
 
-    /// One step per (ledger, firings) given, each in its own group.
-    fn store(steps: &[(Vec<LedgerEntry>, Vec<Firing>)]) -> Store {
+    fn step(ledger: Vec<LedgerEntry>, firings: Vec<Firing>) -> Journaled {
+        Journaled {
+            ledger,
+            firings,
+            ..Journaled::default()
+        }
+    }
+
+    /// The live run: three steps of two members, each step committed on its own.
+    fn steps() -> Vec<Journaled> {
+        vec![
+            step(vec![entry("b", 5)], vec![firing("b", "x")]),
+            step(vec![entry("a", 5), entry("a", 1)], vec![firing("a", "x")]),
+            step(vec![entry("a", 3)], vec![firing("a", "y")]),
+        ]
+    }
+
+    fn live(steps: &[Journaled]) -> Store {
         let store = Store::in_memory().unwrap();
-        for (ledger, firings) in steps {
+        for step in steps {
             store
                 .commit(&[StepWrite {
-                    ledger: ledger.clone(),
-                    firings: firings.clone(),
+                    ledger: step.ledger.clone(),
+                    firings: step.firings.clone(),
                     ..StepWrite::default()
                 }])
                 .unwrap();
@@ -336,49 +507,128 @@ mod tests {
         store
     }
 
-    fn live() -> Vec<(Vec<LedgerEntry>, Vec<Firing>)> {
-        vec![
-            (vec![entry("b", 5, 5)], vec![firing("b", "x")]),
-            (vec![entry("a", 5, 5)], vec![firing("a", "x")]),
-            (vec![entry("a", 3, 8)], vec![firing("a", "y")]),
-        ]
+    /// The replay's steps checked a few at a time, as the self-check does.
+    fn check(live: &Store, replayed: &[Journaled]) -> Vec<String> {
+        let mut history = History::new(live);
+        for steps in replayed.chunks(2) {
+            history.check(steps).unwrap();
+        }
+        history.finish().unwrap()
     }
 
     #[test]
-    fn the_same_history_has_no_difference() {
-        assert_eq!(
-            stores(&store(&live()), &store(&live())).unwrap(),
-            Vec::<String>::new()
-        );
+    fn the_same_steps_as_the_live_history_have_no_difference() {
+        assert_eq!(check(&live(&steps()), &steps()), Vec::<String>::new());
     }
 
-    /// Read a row at a time, member by member: the first entry that differs is
-    /// named with its member and its place, and an entry missing is counted.
+    /// Each member's entries are walked in the live history's order, a row at a time:
+    /// the first that differs is named with its member and its place among theirs.
     #[test]
     fn the_first_ledger_entry_or_firing_that_differs_is_named_with_its_member() {
-        let mut replayed = live();
-        replayed[2].0[0].amount = 4;
-        let found = stores(&store(&live()), &store(&replayed)).unwrap();
+        let live = live(&steps());
+        let mut replayed = steps();
+        replayed[2].ledger[0].amount = 4;
+        let found = check(&live, &replayed);
         assert_eq!(found.len(), 1, "{found:?}");
-        // Member "a" sorts first: its second entry is the second of the walk.
+        // Member "a"'s third entry: the second row's two, then this one.
         assert!(
-            found[0].starts_with("ledger entry #2 (member \"a\""),
+            found[0].starts_with("member \"a\"'s ledger entry #3: live"),
             "{found:?}"
         );
         assert!(found[0].contains("\"amount\":3") && found[0].contains("\"amount\":4"));
 
-        let mut replayed = live();
-        replayed[0].1[0].rule = "z".into();
-        let found = stores(&store(&live()), &store(&replayed)).unwrap();
+        let mut replayed = steps();
+        replayed[0].firings[0].rule = "z".into();
+        let found = check(&live, &replayed);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with("firing #3 (member \"b\""), "{found:?}");
-
-        let mut replayed = live();
-        replayed.push((vec![entry("b", 1, 6)], vec![]));
-        let found = stores(&store(&live()), &store(&replayed)).unwrap();
-        assert_eq!(
-            found,
-            vec!["ledger entry count: 3 live, 4 replayed".to_string()]
+        assert!(
+            found[0].starts_with("member \"b\"'s firing #1: live"),
+            "{found:?}"
         );
+    }
+
+    /// An entry the live history lacks is said so; one the replay lacks shows in the
+    /// counts, which are compared over the whole history.
+    #[test]
+    fn an_entry_more_or_less_than_live_is_found() {
+        let live = live(&steps());
+        let mut more = steps();
+        more.push(step(vec![entry("b", 1)], vec![]));
+        assert_eq!(
+            check(&live, &more),
+            vec![
+                format!(
+                    "member \"b\"'s ledger entry #2: not in the live history, replayed {}",
+                    value(&entry("b", 1))
+                ),
+                "ledger entry count: 4 live, 5 replayed".to_string(),
+            ]
+        );
+        let mut fewer = steps();
+        fewer[2].firings.clear();
+        assert_eq!(
+            check(&live, &fewer),
+            vec!["firing count: 3 live, 2 replayed".to_string()]
+        );
+    }
+
+    fn message(seq: u64, body: &str) -> (u64, Vec<u8>) {
+        let row = crate::outbox::OutboxRow {
+            seq,
+            key: format!("r|{seq}|m"),
+            member: Some("m".into()),
+            rule: Some("r".into()),
+            channel: "console".into(),
+            template: None,
+            to: "m".into(),
+            subject: String::new(),
+            body: body.into(),
+            html: false,
+            webhook_body: None,
+            marketing: true,
+            status: Status::Pending,
+            due: chrono::DateTime::UNIX_EPOCH,
+            attempts: 0,
+            first_failed_at: None,
+            last_error: None,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            sent_at: None,
+        };
+        (seq, row.encode().unwrap())
+    }
+
+    fn outbox(rows: Vec<(u64, Vec<u8>)>) -> Store {
+        let store = Store::in_memory_without_history().unwrap();
+        store
+            .commit(&[StepWrite {
+                outbox_put: rows,
+                ..StepWrite::default()
+            }])
+            .unwrap();
+        store
+    }
+
+    /// Messages are read a batch at a time from both stores and matched by number,
+    /// past the first batch too: a changed body, one only live, one only replayed.
+    #[test]
+    fn messages_are_matched_by_number_batch_by_batch() {
+        let rows = |n: u64| (1..=n).map(|seq| message(seq, "hi")).collect::<Vec<_>>();
+        let mut live_rows = rows(3_000);
+        live_rows.retain(|(seq, _)| *seq != 1_500);
+        live_rows[2_500] = message(2_502, "changed");
+        let mut replayed_rows = rows(3_000);
+        replayed_rows.retain(|(seq, _)| *seq != 2_999);
+        let mut out = Differences::default();
+        messages(&outbox(live_rows), &outbox(replayed_rows), &mut out).unwrap();
+        assert_eq!(out.found.len(), 3, "{:?}", out.found);
+        assert!(out.found[0].starts_with("message 1500: not live, replayed"));
+        assert!(out.found[1].starts_with("message 2502: live") && out.found[1].contains("changed"));
+        assert!(
+            out.found[2].starts_with("message 2999: live")
+                && out.found[2].ends_with("not in the replay")
+        );
+        let mut none = Differences::default();
+        messages(&outbox(rows(2_100)), &outbox(rows(2_100)), &mut none).unwrap();
+        assert!(none.found.is_empty());
     }
 }

@@ -231,19 +231,47 @@ impl Store {
             }))
     }
 
-    /// Every member's ledger entries and firings, member by member (in id order), each
-    /// member's oldest first: read a row at a time, so a walk of a long history holds
-    /// one row, not all of them (the self-check compares two stores this way).
-    pub fn history_by_member(
+    /// The member's history row after the one whose key is `after` (the first row
+    /// when `None`), with its key: a reader walking one member's history a row at a
+    /// time holds that row only (the self-check walks every member's this way, in
+    /// step with the replay).
+    pub fn member_history_after(
         &self,
-    ) -> Result<impl Iterator<Item = Result<MemberHistory, StoreError>>, StoreError> {
+        member: &str,
+        after: Option<&[u8]>,
+    ) -> Result<Option<(Vec<u8>, MemberHistory)>, StoreError> {
         let opened = self.opened()?;
         opened.database.history_kept()?;
-        Ok(opened.keyspaces.history.iter().map(|row| {
+        let prefix = keys::member_prefix(member);
+        let history = &opened.keyspaces.history;
+        let mut rows = match after {
+            Some(after) => history.range::<&[u8], _>((Bound::Excluded(after), Bound::Unbounded)),
+            None => history.range(prefix.as_slice()..),
+        };
+        let Some(row) = rows.next() else {
+            return Ok(None);
+        };
+        let (key, value) = row.map_err(StoreError::sled("scanning the history"))?;
+        if !key.starts_with(&prefix) {
+            return Ok(None);
+        }
+        let row: history::Row = json(TreeId::History, &key, &value)?;
+        Ok(Some((key.to_vec(), (row.ledger, row.firings))))
+    }
+
+    /// How many ledger entries and firings the whole history holds, read a row at a
+    /// time.
+    pub fn history_counts(&self) -> Result<(u64, u64), StoreError> {
+        let opened = self.opened()?;
+        opened.database.history_kept()?;
+        let mut counts = (0, 0);
+        for row in opened.keyspaces.history.iter() {
             let (key, value) = row.map_err(StoreError::sled("scanning the history"))?;
             let row: history::Row = json(TreeId::History, &key, &value)?;
-            Ok((row.ledger, row.firings))
-        }))
+            counts.0 += row.ledger.len() as u64;
+            counts.1 += row.firings.len() as u64;
+        }
+        Ok(counts)
     }
 
     /// Every ledger entry of every member, in the order they were committed. Reads the
