@@ -151,6 +151,9 @@ pub struct Runner {
     event_journal: Option<journal::Journal>,
     next_ticket: u64,
     next_outbox: u64,
+    /// The first day (as [`crate::store::dedup::first_kept_day`] numbers it) whose
+    /// event ids an in-memory store still holds: see `Runner::forget_old_event_ids`.
+    ids_kept_from: u32,
     /// The one time every step runs at (SPEC §2.7): monotone, kept in the store with
     /// every commit so a restart (or an import) continues from it.
     clock: StepClock,
@@ -203,6 +206,7 @@ impl Runner {
             store: Arc::new(store),
             next_ticket,
             next_outbox,
+            ids_kept_from: 0,
             rules,
             open: OpenGroup::default(),
             committed: Committed::default(),
@@ -631,7 +635,27 @@ impl Runner {
             return result;
         }
         self.committed.committed(&mut writes);
+        self.forget_old_event_ids()?;
         result
+    }
+
+    /// In a store held in memory (`sim`, replay, backtest, `rally test`), the ids of
+    /// events past the de-duplication window are removed as the clock passes each day,
+    /// as the daemon's retention removes them from its files: a run's memory then
+    /// holds a window of ids, not one per event it ever applied. What is refused does
+    /// not change — an event that old is refused by its `at` ([`crate::store::dedup`]).
+    fn forget_old_event_ids(&mut self) -> Result<(), StoreError> {
+        let Some(now) = self.clock.now() else {
+            return Ok(());
+        };
+        let window = self.rules.settings.retention.event_ids;
+        let first_kept = crate::store::dedup::first_kept_day(now, window);
+        if first_kept <= self.ids_kept_from || !self.store.is_in_memory() {
+            return Ok(());
+        }
+        self.ids_kept_from = first_kept;
+        while self.store.trim_seen(1024, first_kept)?.next.is_some() {}
+        Ok(())
     }
 
     /// Opens the store again after an I/O error ([`Store::reopen`]) and forgets all

@@ -192,3 +192,52 @@ fn sim_refuses_a_line_more_than_the_window_out_of_order_as_the_daemon_would() {
     );
     assert_eq!(doc["members"]["m-1"]["points"], 15, "{}", doc["members"]);
 }
+
+/// A run on a store held in memory (`sim`, replay, backtest) forgets the ids past the
+/// window as its clock passes each day, as the daemon's retention does: its memory
+/// holds a window of ids, not one per event. Inside the window an id is still a
+/// duplicate; past it, the event is refused by its `at` all the same.
+#[test]
+fn a_run_in_memory_forgets_the_ids_past_the_window_and_refuses_the_same() {
+    use rally::runner::{Applied, Runner};
+    let text = RULES.replace(
+        "settings:\n  timezone: UTC\n",
+        "settings:\n  timezone: UTC\n  retention: { event_ids: 3d }\n",
+    );
+    let rules = rules::from_sources(&[("rules.yaml", text.as_str())], &|_| None).unwrap();
+    let mut runner =
+        Runner::new(Store::in_memory_without_history().unwrap(), Arc::new(rules)).unwrap();
+    let start = t("2026-03-01T10:00:00Z");
+    let apply = |runner: &mut Runner, id: &str, at: DateTime<Utc>, now: DateTime<Utc>| {
+        let event =
+            rally::event::parse_line(&event(id, at), rally::event::AtPolicy::Required).unwrap();
+        let applied = runner.apply_event(&event, now).unwrap();
+        runner.commit().unwrap();
+        applied
+    };
+    for day in 0..10u64 {
+        let at = start + Days::new(day);
+        assert!(matches!(
+            apply(&mut runner, &format!("e-{day}"), at, at),
+            Applied::Accepted(_)
+        ));
+    }
+    let store = runner.shared_store();
+    let remembered: Vec<bool> = (0..10)
+        .map(|day| store.seen(&format!("e-{day}")).unwrap())
+        .collect();
+    // The clock reads day 9: days 5 to 9 are kept (the window and a spare day).
+    assert_eq!(
+        remembered,
+        [false, false, false, false, false, true, true, true, true, true]
+    );
+    let now = start + Days::new(9);
+    assert!(matches!(
+        apply(&mut runner, "e-8", start + Days::new(8), now),
+        Applied::Duplicate
+    ));
+    assert!(matches!(
+        apply(&mut runner, "e-1", start + Days::new(1), now),
+        Applied::Rejected(_)
+    ));
+}

@@ -11,7 +11,9 @@
 //! Since the step clock never goes back, a forgotten id can only come back as a
 //! refusal. The same rule runs in `sim`, `import`, replay and the daemon (it is part
 //! of the step's arrival, [`crate::runner::Runner::apply_event`]), so they agree on
-//! which events were applied; only the daemon removes rows.
+//! which events were applied. The daemon's retention removes rows from its files; a
+//! run on a store in memory (`sim`, replay, backtest) removes them as its clock passes
+//! each day, so its memory holds a window of ids, not one per event.
 //!
 //! Rows are found by age through `seen_by_day` (the day of the event's `at`, then the
 //! ids of a group filed under it, see [`Record`]), written in the batch that writes
@@ -377,13 +379,18 @@ mod tests {
         assert!(store.seen("undated").unwrap());
     }
 
+    /// A store in memory without history (`sim`, replay) files its ids by day too:
+    /// its runner trims them (`Runner::forget_old_event_ids`).
     #[test]
-    fn a_store_nothing_trims_files_no_ids_by_day() {
+    fn a_store_in_memory_files_ids_by_day_for_its_runner_to_trim() {
         let store = Store::in_memory_without_history().unwrap();
         applied(&store, "e-1", t("2026-01-01T08:00:00Z"));
+        applied(&store, "e-2", t("2026-01-03T08:00:00Z"));
         assert!(store.seen("e-1").unwrap());
-        let opened = store.opened().unwrap();
-        assert_eq!(opened.keyspaces.seen_by_day.len(), 0);
+        let first_kept = first_kept_day(t("2026-01-04T08:00:00Z"), Duration::days(1));
+        assert_eq!(store.trim_seen(10, first_kept).unwrap().removed, 1);
+        assert!(!store.seen("e-1").unwrap());
+        assert!(store.seen("e-2").unwrap());
     }
 
     fn t(text: &str) -> DateTime<Utc> {

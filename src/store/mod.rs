@@ -183,7 +183,9 @@ impl Database {
             Database::Memory(memory) => write::Form {
                 decoded_members: true,
                 history: memory.keeps_history,
-                seen_by_day: memory.keeps_history,
+                // Filed by day so the runner can forget ids past the window (see
+                // `Runner::forget_old_event_ids`), as the daemon's retention does.
+                seen_by_day: true,
             },
         }
     }
@@ -403,6 +405,14 @@ impl Store {
     /// of it, growing with every event.
     pub fn in_memory_without_history() -> Result<Store, StoreError> {
         Store::memory(false)
+    }
+
+    /// Whether the rows live in this process's memory ([`Store::in_memory`]): nothing
+    /// else trims them, so the runner forgets old event ids itself (see
+    /// [`crate::runner::Runner::commit`]).
+    pub fn is_in_memory(&self) -> bool {
+        self.opened()
+            .is_ok_and(|opened| matches!(opened.database, Database::Memory(_)))
     }
 
     fn memory(keeps_history: bool) -> Result<Store, StoreError> {
