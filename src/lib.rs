@@ -44,6 +44,7 @@ pub mod clock;
 pub mod cluster;
 pub mod cronspec;
 pub mod daemon;
+mod digits;
 pub mod duration;
 pub mod engine;
 pub mod event;

@@ -15,6 +15,8 @@ use std::ops::Bound;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use crate::digits::{push_padded, push_u64};
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Presence {
     /// Members by the first day they were present.
@@ -60,9 +62,9 @@ impl Presence {
         }
         let mut out = Vec::with_capacity(40 + closed.map_or(0, |next| next.len() * 16));
         out.extend_from_slice(b"{\"first\":");
-        push_number(&mut out, self.first.get(&day).copied().unwrap_or(0));
+        push_u64(&mut out, self.first.get(&day).copied().unwrap_or(0));
         out.extend_from_slice(b",\"open\":");
-        push_number(&mut out, self.open.get(&day).copied().unwrap_or(0));
+        push_u64(&mut out, self.open.get(&day).copied().unwrap_or(0));
         out.extend_from_slice(b",\"closed\":{");
         for (n, (next, count)) in closed.into_iter().flatten().enumerate() {
             if n > 0 {
@@ -71,7 +73,7 @@ impl Presence {
             out.push(b'"');
             push_date(&mut out, *next);
             out.extend_from_slice(b"\":");
-            push_number(&mut out, *count);
+            push_u64(&mut out, *count);
         }
         out.extend_from_slice(b"}}");
         out
@@ -151,33 +153,11 @@ fn four_digit_year(day: NaiveDate) -> bool {
 
 /// `YYYY-MM-DD`, as chrono writes a day of a four-digit year.
 fn push_date(out: &mut Vec<u8>, day: NaiveDate) {
-    push_digits(out, day.year() as u32, 4);
+    push_padded(out, day.year() as u32, 4);
     out.push(b'-');
-    push_digits(out, day.month(), 2);
+    push_padded(out, day.month(), 2);
     out.push(b'-');
-    push_digits(out, day.day(), 2);
-}
-
-/// `value`'s last `width` decimal digits, zero-padded.
-fn push_digits(out: &mut Vec<u8>, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        out.push(b'0' + ((value / 10u32.pow(place)) % 10) as u8);
-    }
-}
-
-/// `value` in decimal, as JSON writes a whole number.
-fn push_number(out: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+    push_padded(out, day.day(), 2);
 }
 
 #[cfg(test)]

@@ -109,22 +109,7 @@ impl<'a> Object<'a> {
 
     fn integer(&mut self, key: &str, value: i64) {
         self.key(key);
-        let mut digits = [0u8; 20];
-        let mut rest = value.unsigned_abs();
-        let mut first = digits.len();
-        loop {
-            first -= 1;
-            // A digit, below 10.
-            digits[first] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        if value < 0 {
-            self.out.push(b'-');
-        }
-        self.out.extend_from_slice(&digits[first..]);
+        crate::digits::push_i64(self.out, value);
     }
 
     /// A time as [`rfc3339`] writes it, which never needs escaping.
