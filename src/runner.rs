@@ -635,7 +635,7 @@ impl Runner {
             return result;
         }
         self.committed.committed(&mut writes);
-        self.forget_old_event_ids()?;
+        self.forget_old_event_ids();
         result
     }
 
@@ -644,18 +644,28 @@ impl Runner {
     /// as the daemon's retention removes them from its files: a run's memory then
     /// holds a window of ids, not one per event it ever applied. What is refused does
     /// not change — an event that old is refused by its `at` ([`crate::store::dedup`]).
-    fn forget_old_event_ids(&mut self) -> Result<(), StoreError> {
+    /// Forgetting only saves memory, so a failure to (an injected read fault) is not
+    /// the commit's: the ids stay, and the next commit tries again.
+    fn forget_old_event_ids(&mut self) {
         let Some(now) = self.clock.now() else {
-            return Ok(());
+            return;
         };
         let window = self.rules.settings.retention.event_ids;
         let first_kept = crate::store::dedup::first_kept_day(now, window);
         if first_kept <= self.ids_kept_from || !self.store.is_in_memory() {
-            return Ok(());
+            return;
+        }
+        loop {
+            match self.store.trim_seen(1024, first_kept) {
+                Ok(trimmed) if trimmed.next.is_some() => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "forgetting old event ids; the next commit tries again");
+                    return;
+                }
+            }
         }
         self.ids_kept_from = first_kept;
-        while self.store.trim_seen(1024, first_kept)?.next.is_some() {}
-        Ok(())
     }
 
     /// Opens the store again after an I/O error ([`Store::reopen`]) and forgets all
