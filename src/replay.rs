@@ -343,14 +343,34 @@ pub fn self_check(live: &Store) -> Result<SelfCheck, ReplayError> {
     let clock = crate::runner::stored_clock(live)?;
     replayer.finish(&mut runner, clock)?;
     history.check(&runner.take_journal())?;
+    let retention = &runner.rules().settings.retention;
+    let removed_before = |window| removed_before(clock, window);
     let mut differences = replayer.divergences.clone();
-    differences.extend(history.finish()?);
-    differences.extend(crate::replay::compare::stores(live, runner.store())?);
+    differences.extend(history.finish(removed_before(retention.history))?);
+    differences.extend(crate::replay::compare::stores(
+        live,
+        runner.store(),
+        removed_before(retention.messages),
+    )?);
     Ok(SelfCheck {
         entries: replayer.applied,
         members: live.member_count()?,
         differences,
     })
+}
+
+/// What a retention of `window` (`None`: keep everything) may have removed from a
+/// live store whose clock last read `clock` is older than this: the clock less the
+/// window, and a day more for a pass that read a wall clock ahead of the step clock
+/// last stored.
+fn removed_before(
+    clock: Option<DateTime<Utc>>,
+    window: Option<chrono::Duration>,
+) -> Option<DateTime<Utc>> {
+    let (clock, window) = clock.zip(window)?;
+    clock
+        .checked_sub_signed(window)?
+        .checked_add_signed(chrono::Duration::days(1))
 }
 
 /// Where a replay reads the journal from.

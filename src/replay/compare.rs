@@ -6,10 +6,12 @@
 //! the metrics) is not the engine's doing and is left out.
 //!
 //! Rows that `retention.messages` or `retention.history` removed from the live store
-//! (both keep everything unless set) are not told apart from rows missing: the replay
-//! makes them again, and they are reported as differences.
+//! (both keep everything unless set) are made again by the replay: one missing live
+//! counts as removed when it is older than the live rules' window as of the live
+//! clock (a day's slack besides), and as a difference otherwise.
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::engine::{Firing, LedgerEntry};
@@ -20,8 +22,14 @@ use crate::store::{MemberHistory, Store, StoreError};
 /// Differences reported at most: the first ones say what went wrong.
 const MAX_REPORTED: usize = 20;
 
-/// Every difference between `live` and `replayed`, up to [`MAX_REPORTED`].
-pub fn stores(live: &Store, replayed: &Store) -> Result<Vec<String>, StoreError> {
+/// Every difference between `live` and `replayed`, up to [`MAX_REPORTED`]. A replayed
+/// message missing from the live store counts as removed by `retention.messages` when
+/// it was queued before `messages_removed_before` (see [`History`] for the history).
+pub fn stores(
+    live: &Store,
+    replayed: &Store,
+    messages_removed_before: Option<DateTime<Utc>>,
+) -> Result<Vec<String>, StoreError> {
     let mut out = Differences::default();
     members(live, replayed, &mut out)?;
     out.rows("ticket", tickets(live)?, tickets(replayed)?);
@@ -51,7 +59,7 @@ pub fn stores(live: &Store, replayed: &Store) -> Result<Vec<String>, StoreError>
         steps_metrics(replayed)?,
     );
     out.rows("timer", timers(live)?, timers(replayed)?);
-    messages(live, replayed, &mut out)?;
+    messages(live, replayed, messages_removed_before, &mut out)?;
     out.rows(
         "leaderboard row",
         leaderboard_rows(live)?,
@@ -207,7 +215,12 @@ fn timers(store: &Store) -> Result<Vec<Value>, StoreError> {
 
 /// Messages as the engine queued them, by number, a batch of each store at a time
 /// (the outbox grows with the events): what delivery changed is left out.
-fn messages(live: &Store, replayed: &Store, out: &mut Differences) -> Result<(), StoreError> {
+fn messages(
+    live: &Store,
+    replayed: &Store,
+    removed_before: Option<DateTime<Utc>>,
+    out: &mut Differences,
+) -> Result<(), StoreError> {
     let mut live = Messages::new(live);
     let mut replayed = Messages::new(replayed);
     loop {
@@ -226,7 +239,15 @@ fn messages(live: &Store, replayed: &Store, out: &mut Differences) -> Result<(),
             }
             _ => {
                 let (seq, b) = replayed.take();
-                out.push(format!("message {seq}: not live, replayed {b}"));
+                let queued = b["created_at"]
+                    .as_str()
+                    .and_then(|at| at.parse::<DateTime<Utc>>().ok());
+                let removed = removed_before
+                    .zip(queued)
+                    .is_some_and(|(before, queued)| queued < before);
+                if !removed {
+                    out.push(format!("message {seq}: not live, replayed {b}"));
+                }
             }
         }
     }
@@ -289,6 +310,12 @@ fn queued(seq: u64, bytes: &[u8]) -> Value {
 /// of that member, in the same order. What is held is one cursor per member into the
 /// live history (the row it is in), never the history itself: a self-check of a long
 /// journal needs memory for its members, not its events.
+///
+/// `retention.history` removes a member's oldest rows first, so a live history may
+/// lack what the replay makes first. Replayed entries before a member's first match
+/// are set aside (their count and the newest's time, per member); [`History::finish`]
+/// takes them as removed only when the live rules keep history for less than their
+/// age, and reports them otherwise.
 pub struct History<'a> {
     live: &'a Store,
     cursors: HashMap<String, Cursors>,
@@ -306,12 +333,25 @@ struct Cursors {
 }
 
 /// Where the walk of one member's live entries of one kind is: the history row it is
-/// in (by key) and the next entry of it.
+/// in (by key), the next entry of it, and what was set aside before the first match.
 struct Cursor<T> {
     row: Option<Vec<u8>>,
     entries: std::vec::IntoIter<T>,
     /// Entries of this member and kind taken so far.
     taken: u64,
+    /// Whether a replayed entry has matched a live one yet.
+    matched: bool,
+    aside: Aside,
+}
+
+/// Replayed entries of a member found before any matched the live history: perhaps
+/// what retention removed.
+#[derive(Default)]
+struct Aside {
+    count: u64,
+    newest: Option<DateTime<Utc>>,
+    /// The first, as it would be reported: the live entry then next, and the replayed.
+    first: Option<(Option<Value>, Value)>,
 }
 
 impl<T> Default for Cursor<T> {
@@ -320,30 +360,61 @@ impl<T> Default for Cursor<T> {
             row: None,
             entries: Vec::new().into_iter(),
             taken: 0,
+            matched: false,
+            aside: Aside::default(),
         }
     }
 }
 
-impl<T> Cursor<T> {
-    /// The member's next live entry of this kind, reading history rows as needed
-    /// (`pick` takes this kind's entries out of a row).
-    fn next(
+impl<T: serde::Serialize> Cursor<T> {
+    /// The member's next live entry of this kind, not taken, reading history rows as
+    /// needed (`pick` takes this kind's entries out of a row).
+    fn peek(
         &mut self,
         live: &Store,
         member: &str,
         pick: fn(MemberHistory) -> Vec<T>,
-    ) -> Result<Option<T>, StoreError> {
-        loop {
-            if let Some(entry) = self.entries.next() {
-                self.taken += 1;
-                return Ok(Some(entry));
-            }
+    ) -> Result<Option<&T>, StoreError> {
+        while self.entries.as_slice().is_empty() {
             let Some((key, row)) = live.member_history_after(member, self.row.as_deref())? else {
                 return Ok(None);
             };
             self.row = Some(key);
             self.entries = pick(row).into_iter();
         }
+        Ok(self.entries.as_slice().first())
+    }
+
+    /// Compares a replayed entry (at `at`) with the member's next live one; reports
+    /// and returns true when they differ.
+    #[allow(clippy::too_many_arguments)]
+    fn compare(
+        &mut self,
+        live: &Store,
+        member: &str,
+        pick: fn(MemberHistory) -> Vec<T>,
+        replayed: &T,
+        at: DateTime<Utc>,
+        kind: &str,
+        out: &mut Differences,
+    ) -> Result<bool, StoreError> {
+        let replayed = value(replayed);
+        let next = self.peek(live, member, pick)?.map(value);
+        if next.as_ref() == Some(&replayed) {
+            self.entries.next();
+            self.taken += 1;
+            self.matched = true;
+            return Ok(false);
+        }
+        if !self.matched {
+            let aside = &mut self.aside;
+            aside.count += 1;
+            aside.newest = Some(aside.newest.map_or(at, |newest| newest.max(at)));
+            aside.first.get_or_insert((next, replayed));
+            return Ok(false);
+        }
+        report(out, kind, self.taken + 1, member, next, &replayed);
+        Ok(true)
     }
 }
 
@@ -368,16 +439,15 @@ impl<'a> History<'a> {
                     continue;
                 }
                 let cursor = &mut cursors(&mut self.cursors, &entry.member).ledger;
-                let live = cursor.next(self.live, &entry.member, |(ledger, _)| ledger)?;
-                let at = cursor.taken;
-                self.ledger_differs = differs(
-                    &mut self.out,
-                    "ledger entry",
-                    at,
+                self.ledger_differs = cursor.compare(
+                    self.live,
                     &entry.member,
-                    live,
+                    |(ledger, _)| ledger,
                     entry,
-                );
+                    entry.at,
+                    "ledger entry",
+                    &mut self.out,
+                )?;
             }
             for firing in &step.firings {
                 self.replayed.1 += 1;
@@ -385,23 +455,59 @@ impl<'a> History<'a> {
                     continue;
                 }
                 let cursor = &mut cursors(&mut self.cursors, &firing.member).firings;
-                let live = cursor.next(self.live, &firing.member, |(_, firings)| firings)?;
-                let at = cursor.taken;
-                self.firings_differ =
-                    differs(&mut self.out, "firing", at, &firing.member, live, firing);
+                self.firings_differ = cursor.compare(
+                    self.live,
+                    &firing.member,
+                    |(_, firings)| firings,
+                    firing,
+                    firing.at,
+                    "firing",
+                    &mut self.out,
+                )?;
             }
         }
         Ok(())
     }
 
     /// The differences found, and the counts when they differ: every replayed entry
-    /// matched its member's next live one, so equal counts mean the live history has
-    /// nothing the replay did not make.
-    pub fn finish(mut self) -> Result<Vec<String>, StoreError> {
+    /// matched its member's next live one or was set aside, so equal counts mean the
+    /// live history has nothing the replay did not make. What was set aside counts
+    /// as removed when `removed_before` (from the live rules' `retention.history`,
+    /// `None` when they keep everything) is later than its newest; else it is
+    /// reported, members in id order.
+    pub fn finish(
+        mut self,
+        removed_before: Option<DateTime<Utc>>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut members: Vec<(&String, &Cursors)> = self
+            .cursors
+            .iter()
+            .filter(|(_, c)| c.ledger.aside.count + c.firings.aside.count > 0)
+            .collect();
+        members.sort_by(|a, b| a.0.cmp(b.0));
+        let mut removed = (0, 0);
+        for (member, cursors) in members {
+            for (kind, aside, removed) in [
+                ("ledger entry", &cursors.ledger.aside, &mut removed.0),
+                ("firing", &cursors.firings.aside, &mut removed.1),
+            ] {
+                let Some((live, replayed)) = &aside.first else {
+                    continue;
+                };
+                let gone = removed_before
+                    .zip(aside.newest)
+                    .is_some_and(|(before, newest)| newest < before);
+                if gone {
+                    *removed += aside.count;
+                } else {
+                    report(&mut self.out, kind, 1, member, live.clone(), replayed);
+                }
+            }
+        }
         let live = self.live.history_counts()?;
         for (kind, live, replayed) in [
-            ("ledger entry", live.0, self.replayed.0),
-            ("firing", live.1, self.replayed.1),
+            ("ledger entry", live.0, self.replayed.0 - removed.0),
+            ("firing", live.1, self.replayed.1 - removed.1),
         ] {
             if live != replayed {
                 self.out
@@ -417,33 +523,22 @@ fn cursors<'c>(all: &'c mut HashMap<String, Cursors>, member: &str) -> &'c mut C
     all.entry(member.to_string()).or_default()
 }
 
-/// Compares a replayed entry with the member's next live one (`None`: the live
-/// history has no more); says so and returns true when they differ.
-fn differs<T: serde::Serialize>(
+/// Reports a replayed entry that is not the member's `at`-th live one (`live`: what is
+/// there instead, `None` when nothing is).
+fn report(
     out: &mut Differences,
     kind: &str,
-    taken: u64,
+    at: u64,
     member: &str,
-    live: Option<T>,
-    replayed: &T,
-) -> bool {
-    let replayed = value(replayed);
-    match live.map(|live| value(&live)) {
-        Some(live) if live == replayed => false,
-        Some(live) => {
-            out.push(format!(
-                "member {member:?}'s {kind} #{taken}: live {live}, replayed {replayed}"
-            ));
-            true
-        }
-        None => {
-            out.push(format!(
-                "member {member:?}'s {kind} #{}: not in the live history, replayed {replayed}",
-                taken + 1
-            ));
-            true
-        }
-    }
+    live: Option<Value>,
+    replayed: &Value,
+) {
+    out.push(match live {
+        Some(live) => format!("member {member:?}'s {kind} #{at}: live {live}, replayed {replayed}"),
+        None => format!(
+            "member {member:?}'s {kind} #{at}: not in the live history, replayed {replayed}"
+        ),
+    });
 }
 
 #[cfg(test)]
@@ -516,7 +611,7 @@ mod tests {
         for steps in replayed.chunks(2) {
             history.check(steps).unwrap();
         }
-        history.finish().unwrap()
+        history.finish(None).unwrap()
     }
 
     #[test]
@@ -575,6 +670,62 @@ mod tests {
         );
     }
 
+    fn at_day(mut entry: LedgerEntry, day: i64) -> LedgerEntry {
+        entry.at = chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(day);
+        entry
+    }
+
+    /// `retention.history` removed member "a"'s oldest rows live: the replay makes
+    /// them again. They count as removed when older than the window as of the live
+    /// clock, and are reported when the rules keep everything or they are too new.
+    #[test]
+    fn entries_retention_removed_live_count_as_removed_only_when_old_enough() {
+        let replayed = vec![
+            step(vec![at_day(entry("a", 5), 1)], vec![]),
+            step(vec![at_day(entry("a", 2), 2)], vec![]),
+            step(
+                vec![at_day(entry("a", 7), 9), at_day(entry("b", 1), 9)],
+                vec![],
+            ),
+        ];
+        // Live kept only the day-9 rows.
+        let live = live(&replayed[2..]);
+        let finish = |removed_before: Option<i64>| {
+            let mut history = History::new(&live);
+            history.check(&replayed).unwrap();
+            history
+                .finish(
+                    removed_before
+                        .map(|day| chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(day)),
+                )
+                .unwrap()
+        };
+        assert_eq!(finish(Some(5)), Vec::<String>::new());
+        for too_early in [None, Some(2)] {
+            let found = finish(too_early);
+            assert_eq!(found.len(), 2, "{found:?}");
+            assert!(
+                found[0].starts_with("member \"a\"'s ledger entry #1: live"),
+                "{found:?}"
+            );
+            assert_eq!(found[1], "ledger entry count: 2 live, 4 replayed");
+        }
+        // Set aside only before a member's first match: a gap later is a difference.
+        let mut gap = replayed.clone();
+        gap.insert(3, step(vec![at_day(entry("b", 9), 1)], vec![]));
+        let mut history = History::new(&live);
+        history.check(&gap).unwrap();
+        let found = history
+            .finish(Some(
+                chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(5),
+            ))
+            .unwrap();
+        assert!(
+            found[0].starts_with("member \"b\"'s ledger entry #2: not in the live history"),
+            "{found:?}"
+        );
+    }
+
     fn message(seq: u64, body: &str) -> (u64, Vec<u8>) {
         let row = crate::outbox::OutboxRow {
             seq,
@@ -622,7 +773,7 @@ mod tests {
         let mut replayed_rows = rows(3_000);
         replayed_rows.retain(|(seq, _)| *seq != 2_999);
         let mut out = Differences::default();
-        messages(&outbox(live_rows), &outbox(replayed_rows), &mut out).unwrap();
+        messages(&outbox(live_rows), &outbox(replayed_rows), None, &mut out).unwrap();
         assert_eq!(out.found.len(), 3, "{:?}", out.found);
         assert!(out.found[0].starts_with("message 1500: not live, replayed"));
         assert!(out.found[1].starts_with("message 2502: live") && out.found[1].contains("changed"));
@@ -630,8 +781,29 @@ mod tests {
             out.found[2].starts_with("message 2999: live")
                 && out.found[2].ends_with("not in the replay")
         );
+        // Missing live and queued before the retention's cutoff: removed, not reported.
+        let mut removed = Differences::default();
+        let cutoff = chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(1);
+        messages(
+            &outbox(rows(10)[5..].to_vec()),
+            &outbox(rows(10)),
+            Some(cutoff),
+            &mut removed,
+        )
+        .unwrap();
+        assert!(removed.found.is_empty(), "{:?}", removed.found);
+        let mut too_new = Differences::default();
+        let cutoff = chrono::DateTime::UNIX_EPOCH;
+        messages(
+            &outbox(rows(10)[5..].to_vec()),
+            &outbox(rows(10)),
+            Some(cutoff),
+            &mut too_new,
+        )
+        .unwrap();
+        assert_eq!(too_new.found.len(), 5, "{:?}", too_new.found);
         let mut none = Differences::default();
-        messages(&outbox(rows(2_100)), &outbox(rows(2_100)), &mut none).unwrap();
+        messages(&outbox(rows(2_100)), &outbox(rows(2_100)), None, &mut none).unwrap();
         assert!(none.found.is_empty());
     }
 }
