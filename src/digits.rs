@@ -1,6 +1,7 @@
-//! Whole numbers written as decimal digits straight into a byte buffer: for the few
-//! hot places that write JSON by hand (the simulation's records, the metrics' presence
-//! rows), where the formatter costs more than the rest of the work.
+//! Whole numbers written as decimal digits straight into a buffer: for the few hot
+//! places that write JSON or keys by hand (the simulation's records, the metrics'
+//! presence rows, period keys), where the formatter costs more than the rest of the
+//! work.
 
 /// `value` in decimal, as JSON writes a whole number.
 pub fn push_u64(out: &mut Vec<u8>, mut value: u64) {
@@ -26,11 +27,16 @@ pub fn push_i64(out: &mut Vec<u8>, value: i64) {
     push_u64(out, value.unsigned_abs());
 }
 
-/// `value`'s last `width` decimal digits, zero-padded.
+/// `value`'s last `width` decimal digits, zero-padded, as ASCII bytes.
+pub fn padded(value: u32, width: u32) -> impl Iterator<Item = u8> {
+    (0..width)
+        .rev()
+        .map(move |place| b'0' + ((value / 10u32.pow(place)) % 10) as u8)
+}
+
+/// [`padded`] digits appended to `out`.
 pub fn push_padded(out: &mut Vec<u8>, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        out.push(b'0' + ((value / 10u32.pow(place)) % 10) as u8);
-    }
+    out.extend(padded(value, width));
 }
 
 #[cfg(test)]

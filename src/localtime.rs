@@ -104,10 +104,7 @@ pub fn write_period_key(period: Period, day: NaiveDate, key: &mut String) {
 
 /// `value`'s last `width` decimal digits, zero-padded (`value` < 10^width).
 fn push_digits(key: &mut String, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = (value / 10u32.pow(place)) % 10;
-        key.push(char::from(b'0' + digit as u8));
-    }
+    key.extend(crate::digits::padded(value, width).map(char::from));
 }
 
 #[cfg(test)]

@@ -326,8 +326,6 @@ mod decimal_text {
 mod tests {
     use super::*;
 
-    /// A day's rule counts are hashed in memory; stored, they read in id order as an
-    /// ordered map wrote them, and read back the same.
     #[test]
     fn a_day_rows_name_is_the_prefix_and_the_day_as_chrono_writes_it() {
         for (y, m, d) in [
@@ -343,6 +341,8 @@ mod tests {
         }
     }
 
+    /// A day's rule counts are hashed in memory; stored, they read in id order as an
+    /// ordered map wrote them, and read back the same.
     #[test]
     fn a_days_rules_are_written_in_id_order_and_read_back_whole() {
         let mut day = Day::default();

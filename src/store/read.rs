@@ -310,36 +310,9 @@ impl Store {
         timer_rows(rows, max)
     }
 
-    /// Like [`Store::timers_due`], but only timers whose key sorts after `after`: a
-    /// caller that popped timers not yet committed resumes past them.
-    pub fn timers_due_after(
-        &self,
-        after: &TimerKey,
-        up_to: i64,
-        max: usize,
-    ) -> Result<Vec<Row<TimerKey>>, StoreError> {
-        let start = after.encode();
-        let rows = match up_to.checked_add(1) {
-            Some(end) => {
-                let end = keys::due_prefix(end).to_vec();
-                // An empty range: sled refuses one whose start is past its end.
-                if start >= end {
-                    return Ok(Vec::new());
-                }
-                let range = (Bound::Excluded(start), Bound::Excluded(end));
-                self.opened()?.keyspaces.timers.range(range)
-            }
-            None => self
-                .opened()?
-                .keyspaces
-                .timers
-                .range((Bound::Excluded(start), Bound::Unbounded)),
-        };
-        timer_rows(rows, max)
-    }
-
-    /// Up to `max` timers due at or before `up_to`, smallest first, past `after` when
-    /// given (as [`Store::timers_due_after`]); and, when fewer than `max` were due, when
+    /// Up to `max` timers due at or before `up_to`, smallest first, only those whose
+    /// key sorts after `after` when given (a caller that popped timers not yet
+    /// committed resumes past them); and, when fewer than `max` were due, when
     /// the next timer past them falls due (`i64::MAX`: there is none). One scan tells
     /// a caller both what to run and that nothing more is due before then; it reads
     /// one row past those it returns.

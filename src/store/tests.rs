@@ -434,21 +434,28 @@ fn timers_due_after_a_key_resume_past_it(fresh: fn() -> Store) {
         TimerKey::new(11, "inactive", "m-2"),
     ];
     set_timers(&store, &timers);
-    let keys = |rows: Vec<(TimerKey, Vec<u8>)>| -> Vec<TimerKey> {
-        rows.into_iter().map(|(k, _)| k).collect()
+    let due = |after: &TimerKey, up_to: i64, max: usize| -> (Vec<TimerKey>, Option<i64>) {
+        let (rows, next) = store.timers_due_and_next(Some(after), up_to, max).unwrap();
+        (rows.into_iter().map(|(k, _)| k).collect(), next)
     };
-    let after_first = store.timers_due_after(&timers[0], 10, 100).unwrap();
-    assert_eq!(keys(after_first), [timers[1].clone(), timers[2].clone()]);
-    let after_same_due = store.timers_due_after(&timers[1], 10, 100).unwrap();
-    assert_eq!(keys(after_same_due), [timers[2].clone()]);
-    assert_eq!(store.timers_due_after(&timers[0], 10, 1).unwrap().len(), 1);
-    // A key past `up_to`: nothing, rather than a backwards range.
-    assert!(store
-        .timers_due_after(&timers[3], 10, 100)
-        .unwrap()
-        .is_empty());
-    let to_the_end = store.timers_due_after(&timers[2], i64::MAX, 100).unwrap();
-    assert_eq!(keys(to_the_end), [timers[3].clone()]);
+    // Past the rows it returns, when the next timer falls due.
+    let after_first = due(&timers[0], 10, 100);
+    assert_eq!(
+        after_first,
+        (vec![timers[1].clone(), timers[2].clone()], Some(11))
+    );
+    let after_same_due = due(&timers[1], 10, 100);
+    assert_eq!(after_same_due.0, [timers[2].clone()]);
+    // `max` reached: what comes next is not looked at.
+    assert_eq!(due(&timers[0], 10, 1), (vec![timers[1].clone()], None));
+    // A key past `up_to`: nothing due, and the next one's time.
+    assert_eq!(due(&timers[3], 10, 100), (vec![], Some(i64::MAX)));
+    assert_eq!(due(&timers[2], 10, 100), (vec![], Some(11)));
+    let to_the_end = due(&timers[2], i64::MAX, 100);
+    assert_eq!(to_the_end, (vec![timers[3].clone()], Some(i64::MAX)));
+    // From the start.
+    let (first, next) = store.timers_due_and_next(None, -5, 100).unwrap();
+    assert_eq!((first.len(), next), (1, Some(10)));
 }
 
 fn a_step_that_clears_and_sets_the_same_timer_leaves_it_set(fresh: fn() -> Store) {
