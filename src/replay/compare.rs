@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::engine::{Firing, LedgerEntry};
 use crate::outbox::OutboxRow;
 use crate::runner::Journaled;
-use crate::store::{MemberHistory, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Differences reported at most: the first ones say what went wrong.
 const MAX_REPORTED: usize = 20;
@@ -330,6 +330,18 @@ pub struct History<'a> {
 struct Cursors {
     ledger: Cursor<LedgerEntry>,
     firings: Cursor<Firing>,
+    /// The row one cursor read last, for the other, which walks the same rows: each
+    /// row is read and decoded once, not once per kind.
+    last: Option<LastRow>,
+}
+
+/// A member's history row as read, with what of it is not taken yet.
+struct LastRow {
+    /// The key it was read after (`None`: the member's first row).
+    after: Option<Vec<u8>>,
+    key: Vec<u8>,
+    ledger: Option<Vec<LedgerEntry>>,
+    firings: Option<Vec<Firing>>,
 }
 
 /// Where the walk of one member's live entries of one kind is: the history row it is
@@ -368,19 +380,41 @@ impl<T> Default for Cursor<T> {
 
 impl<T: serde::Serialize> Cursor<T> {
     /// The member's next live entry of this kind, not taken, reading history rows as
-    /// needed (`pick` takes this kind's entries out of a row).
+    /// needed — or taking this kind's part of the row the other cursor read last
+    /// (`pick` takes this kind's part out of a row).
     fn peek(
         &mut self,
         live: &Store,
         member: &str,
-        pick: fn(MemberHistory) -> Vec<T>,
+        last: &mut Option<LastRow>,
+        pick: fn(&mut LastRow) -> Option<Vec<T>>,
     ) -> Result<Option<&T>, StoreError> {
         while self.entries.as_slice().is_empty() {
-            let Some((key, row)) = live.member_history_after(member, self.row.as_deref())? else {
-                return Ok(None);
+            let cached = last
+                .as_mut()
+                .filter(|row| row.after == self.row)
+                .and_then(|row| pick(row).map(|part| (row.key.clone(), part)));
+            let (key, part) = match cached {
+                Some(found) => found,
+                None => {
+                    let Some((key, (ledger, firings))) =
+                        live.member_history_after(member, self.row.as_deref())?
+                    else {
+                        return Ok(None);
+                    };
+                    let mut row = LastRow {
+                        after: self.row.take(),
+                        key: key.clone(),
+                        ledger: Some(ledger),
+                        firings: Some(firings),
+                    };
+                    let part = pick(&mut row).unwrap_or_default();
+                    *last = Some(row);
+                    (key, part)
+                }
             };
             self.row = Some(key);
-            self.entries = pick(row).into_iter();
+            self.entries = part.into_iter();
         }
         Ok(self.entries.as_slice().first())
     }
@@ -392,14 +426,15 @@ impl<T: serde::Serialize> Cursor<T> {
         &mut self,
         live: &Store,
         member: &str,
-        pick: fn(MemberHistory) -> Vec<T>,
+        last: &mut Option<LastRow>,
+        pick: fn(&mut LastRow) -> Option<Vec<T>>,
         replayed: &T,
         at: DateTime<Utc>,
         kind: &str,
         out: &mut Differences,
     ) -> Result<bool, StoreError> {
         let replayed = value(replayed);
-        let next = self.peek(live, member, pick)?.map(value);
+        let next = self.peek(live, member, last, pick)?.map(value);
         if next.as_ref() == Some(&replayed) {
             self.entries.next();
             self.taken += 1;
@@ -438,11 +473,12 @@ impl<'a> History<'a> {
                 if self.ledger_differs {
                     continue;
                 }
-                let cursor = &mut cursors(&mut self.cursors, &entry.member).ledger;
-                self.ledger_differs = cursor.compare(
+                let member = cursors(&mut self.cursors, &entry.member);
+                self.ledger_differs = member.ledger.compare(
                     self.live,
                     &entry.member,
-                    |(ledger, _)| ledger,
+                    &mut member.last,
+                    |row| row.ledger.take(),
                     entry,
                     entry.at,
                     "ledger entry",
@@ -454,11 +490,12 @@ impl<'a> History<'a> {
                 if self.firings_differ {
                     continue;
                 }
-                let cursor = &mut cursors(&mut self.cursors, &firing.member).firings;
-                self.firings_differ = cursor.compare(
+                let member = cursors(&mut self.cursors, &firing.member);
+                self.firings_differ = member.firings.compare(
                     self.live,
                     &firing.member,
-                    |(_, firings)| firings,
+                    &mut member.last,
+                    |row| row.firings.take(),
                     firing,
                     firing.at,
                     "firing",
