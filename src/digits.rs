@@ -27,15 +27,20 @@ pub fn push_i64(out: &mut Vec<u8>, value: i64) {
     push_u64(out, value.unsigned_abs());
 }
 
-/// `value`'s last `width` decimal digits, zero-padded, as ASCII bytes.
-pub fn padded(value: u32, width: u32) -> impl Iterator<Item = u8> {
-    (0..width)
-        .rev()
-        .map(move |place| b'0' + ((value / 10u32.pow(place)) % 10) as u8)
+/// `value`'s last `width` (at most 4) decimal digits, zero-padded, as ASCII bytes:
+/// the years, months and days of keys and rows.
+pub fn padded(value: u32, width: usize) -> impl Iterator<Item = u8> {
+    let digits = [
+        b'0' + (value / 1000 % 10) as u8,
+        b'0' + (value / 100 % 10) as u8,
+        b'0' + (value / 10 % 10) as u8,
+        b'0' + (value % 10) as u8,
+    ];
+    digits.into_iter().skip(4 - width.min(4))
 }
 
 /// [`padded`] digits appended to `out`.
-pub fn push_padded(out: &mut Vec<u8>, value: u32, width: u32) {
+pub fn push_padded(out: &mut Vec<u8>, value: u32, width: usize) {
     out.extend(padded(value, width));
 }
 
@@ -56,6 +61,7 @@ mod tests {
         let mut out = Vec::new();
         push_padded(&mut out, 7, 4);
         push_padded(&mut out, 123_456, 2);
-        assert_eq!(out, b"000756");
+        push_padded(&mut out, 98_765, 9);
+        assert_eq!(out, b"0007568765");
     }
 }

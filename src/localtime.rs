@@ -60,51 +60,107 @@ pub enum Period {
 /// A stable key naming the period containing `at` (e.g. `2026-11-26`, `2026-W48`,
 /// `2026-11`, `ever`). Two instants share a period exactly when their keys are equal.
 pub fn period_key(period: Period, at: DateTime<Utc>, zone: Tz) -> String {
-    let mut key = String::with_capacity(10);
-    write_period_key(period, local_day(at, zone), &mut key);
-    key
+    PeriodKey::of(period, local_day(at, zone)).to_string()
 }
 
 /// Writes the key of the period containing the local `day` into `key` (emptied
-/// first): for callers that check several periods on every step without allocating.
+/// first).
 pub fn write_period_key(period: Period, day: NaiveDate, key: &mut String) {
-    use std::fmt::Write as _;
     key.clear();
-    // Every step of a member with resetting counters or limits writes a few keys:
-    // four-digit years (all of them, in practice) skip the formatter. Other years
-    // take `write!`, which the fast path matches digit for digit.
-    let (year, second, separator) = match period {
-        Period::Day | Period::Month => (day.year(), day.month(), "-"),
-        Period::Week => {
-            let week = day.iso_week();
-            (week.year(), week.week(), "-W")
-        }
-        Period::Ever => {
-            key.push_str("ever");
-            return;
-        }
-    };
-    if (1000..=9999).contains(&year) {
-        push_digits(key, year as u32, 4);
-        key.push_str(separator);
-        push_digits(key, second, 2);
-        if period == Period::Day {
-            key.push('-');
-            push_digits(key, day.day(), 2);
-        }
-        return;
-    }
-    // Writing to a String cannot fail.
-    let _ = match period {
-        Period::Day => write!(key, "{:04}-{:02}-{:02}", day.year(), day.month(), day.day()),
-        Period::Week => write!(key, "{year}-W{second:02}"),
-        _ => write!(key, "{year}-{second:02}"),
-    };
+    key.push_str(PeriodKey::of(period, day).as_str());
 }
 
-/// `value`'s last `width` decimal digits, zero-padded (`value` < 10^width).
-fn push_digits(key: &mut String, value: u32, width: u32) {
-    key.extend(crate::digits::padded(value, width).map(char::from));
+/// A period's key (see [`period_key`]) held in place, not on the heap: every step
+/// checks a few of them (resetting counters, limits) against the keys a member
+/// holds, and copies one only when a period starts.
+#[derive(Clone, Copy)]
+pub struct PeriodKey {
+    /// Room for the longest key chrono's dates give (`-262143-12-31`).
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl PeriodKey {
+    /// The key of the period containing the local `day`.
+    pub fn of(period: Period, day: NaiveDate) -> PeriodKey {
+        let mut key = PeriodKey {
+            bytes: [0; 16],
+            len: 0,
+        };
+        let (year, second) = match period {
+            Period::Day | Period::Month => (day.year(), day.month()),
+            Period::Week => {
+                let week = day.iso_week();
+                (week.year(), week.week())
+            }
+            Period::Ever => {
+                key.push(b"ever");
+                return key;
+            }
+        };
+        // Four-digit years (all of them, in practice) skip the formatter; other
+        // years take `write!`, which the fast path matches digit for digit.
+        if (1000..=9999).contains(&year) {
+            key.push_padded(year as u32, 4);
+            key.push(if period == Period::Week { b"-W" } else { b"-" });
+            key.push_padded(second, 2);
+            if period == Period::Day {
+                key.push(b"-");
+                key.push_padded(day.day(), 2);
+            }
+            return key;
+        }
+        use std::fmt::Write as _;
+        // Every chrono date fits the buffer, so the writes cannot fail.
+        let _ = match period {
+            Period::Day => write!(key, "{:04}-{:02}-{:02}", day.year(), day.month(), day.day()),
+            Period::Week => write!(key, "{year}-W{second:02}"),
+            _ => write!(key, "{year}-{second:02}"),
+        };
+        key
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and whole `&str`s are ever written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+
+    /// Appends `bytes` if they fit; returns whether they did.
+    fn push(&mut self, bytes: &[u8]) -> bool {
+        let Some(room) = self.bytes.get_mut(self.len..self.len + bytes.len()) else {
+            return false;
+        };
+        room.copy_from_slice(bytes);
+        self.len += bytes.len();
+        true
+    }
+
+    /// `value`'s last `width` (at most 4) decimal digits, zero-padded.
+    fn push_padded(&mut self, value: u32, width: usize) {
+        for digit in crate::digits::padded(value, width) {
+            self.push(&[digit]);
+        }
+    }
+}
+
+impl std::fmt::Write for PeriodKey {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        if self.push(text.as_bytes()) {
+            Ok(())
+        } else {
+            Err(std::fmt::Error)
+        }
+    }
+}
+
+impl std::fmt::Display for PeriodKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[cfg(test)]

@@ -181,16 +181,18 @@ impl Member {
         }
         let zone = localtime::member_zone(self.attr_str("timezone"), rules.settings.timezone);
         let day = localtime::local_day(now, zone);
-        // Every step checks every resetting counter: one buffer, no allocation unless
-        // a period starts.
-        let mut key = String::with_capacity(10);
+        // Every step checks every resetting counter: no allocation unless a period
+        // starts.
         for counter in &rules.counters {
             let Some(period) = counter.reset else {
                 continue;
             };
-            localtime::write_period_key(period, day, &mut key);
+            let key = localtime::PeriodKey::of(period, day);
             let stored = self.book.counter_periods.get_mut(&counter.id);
-            if stored.as_deref() == Some(&key) {
+            if stored
+                .as_deref()
+                .is_some_and(|stored| stored.as_bytes() == key.as_bytes())
+            {
                 continue;
             }
             if let Some(value) = self.counters.get_mut(&counter.id) {
@@ -200,13 +202,14 @@ impl Member {
             // the stored key is rewritten in place.
             match stored {
                 Some(stored) => {
-                    stored.clone_from(&key);
+                    stored.clear();
+                    stored.push_str(key.as_str());
                     restarted.push(counter.id.as_str());
                 }
                 None => {
                     self.book
                         .counter_periods
-                        .insert(counter.id.clone(), key.clone());
+                        .insert(counter.id.clone(), key.to_string());
                 }
             }
         }

@@ -23,6 +23,13 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
+/// Whether `a` and `b` are stored alike (so equal): cheaper than comparing their
+/// values, which must bring them to one scale. Equal values may still be stored
+/// differently (`1.0` and `1`), so `false` means only "compare them".
+pub fn same_bits(a: Decimal, b: Decimal) -> bool {
+    a.serialize() == b.serialize()
+}
+
 /// Largest purchase amount accepted: ten billion, far above any real order, small
 /// enough that every accepted amount (with [`MAX_PLACES`]) has at most 14 significant
 /// digits and prints exactly.

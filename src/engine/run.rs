@@ -297,7 +297,10 @@ impl<'a> Run<'a> {
         }
         let before = Snapshot::before(rule, &self.member);
         let ledger_len = self.ledger.len();
-        let budget_before = self.budget_spent.clone();
+        // Only the budget of the rule's own campaign can change (`award`): what it
+        // stood at is all a failure needs to put back.
+        let budget_campaign = rule.during.as_ref().map(|during| &during.campaign);
+        let budget_before = budget_campaign.and_then(|id| self.budget_spent.get(id).copied());
         let messages_len = self.messages.len();
         let tickets_len = self.tickets.len();
         let credits_len = self.credits.len();
@@ -310,7 +313,16 @@ impl<'a> Run<'a> {
         if let Err(failed) = applied {
             before.restore(&mut self.member);
             self.ledger.truncate(ledger_len);
-            self.budget_spent = budget_before;
+            if let Some(id) = budget_campaign {
+                match budget_before {
+                    Some(spent) => {
+                        self.budget_spent.insert(id.clone(), spent);
+                    }
+                    None => {
+                        self.budget_spent.remove(id);
+                    }
+                }
+            }
             self.messages.truncate(messages_len);
             self.tickets.truncate(tickets_len);
             self.credits.truncate(credits_len);

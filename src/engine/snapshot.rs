@@ -1,25 +1,23 @@
 //! What a rule attempt keeps to restore the member if one of its actions fails (all or
 //! nothing, see `run.rs`). Cloning the whole member for every rule attempt cost more
-//! than most rules' work; a rule whose only actions are fixed awards of points touches
+//! than most rules' work; a rule whose only actions award or deduct points touches
 //! four fields, so only those are kept for it; one that also tags, untags or gives
 //! badges keeps the tags and badges besides, and checks their bounds alone: none of
 //! those actions can touch the attributes, whose size (`Member::size`) is the costly
 //! part to measure.
 
-use super::actions::MAX_AWARD;
 use std::collections::BTreeSet;
 
 use crate::member::{Member, Size};
-use crate::money::Decimal;
-use crate::rules::{Action, Amount, Rule};
+use crate::rules::{Action, Rule};
 
 pub(super) enum Snapshot {
     /// The whole member, and its size for the growth bounds (`member::bounds`).
     Whole(Box<Member>, Size),
-    /// The fields a fixed award changes (`Run::award`, `Run::move_points`): balance,
-    /// lifetime points, the daily cap's day total and the expiry lots; and the tags
-    /// and badges when the rule changes them. Awards never make the member bigger, so
-    /// only the tags' and badges' bounds apply.
+    /// The fields an award or a deduction changes (`Run::award`, `Run::move_points`):
+    /// balance, lifetime points, the daily cap's day total and the expiry lots; and
+    /// the tags and badges when the rule changes them. Points never make the member
+    /// bigger, so only the tags' and badges' bounds apply.
     Points {
         points: i64,
         points_lifetime: i64,
@@ -100,8 +98,10 @@ impl Snapshot {
 
 /// What of the member a rule's actions can change, as far as its snapshot goes.
 enum Touches {
-    /// Only fixed awards (`points: 5`, never a deduction) within the largest one action
-    /// may move, which cannot fail: the fields `Snapshot::Points` keeps.
+    /// Only awards and deductions, fixed or computed: the fields `Snapshot::Points`
+    /// keeps. (Computing an amount reads the member and changes nothing; an amount
+    /// that fails, or is too large, or would take the balance below zero, fails
+    /// before anything moves.)
     Points,
     /// Those awards and tags, untags and badges: the tags and badges besides.
     PointsAndMarks,
@@ -113,10 +113,7 @@ fn touches(rule: &Rule) -> Touches {
     let mut marks = false;
     for action in &rule.actions {
         match action {
-            Action::Points {
-                amount: Amount::Fixed(n),
-                ..
-            } if *n >= Decimal::ZERO && *n <= Decimal::from(MAX_AWARD) => {}
+            Action::Points { .. } => {}
             Action::Tag(_) | Action::Untag(_) | Action::Badge(_) => marks = true,
             _ => return Touches::Anything,
         }
@@ -196,7 +193,7 @@ mod tests {
 rules:
   - id: award
     trigger: { event: a }
-    actions: [ { points: 5 } ]
+    actions: [ { points: 5 }, { points: "-event.data.n" }, { points: 2000000 } ]
   - id: marks
     trigger: { event: a }
     actions: [ { points: 5 }, { tag: t }, { untag: u }, { badge: b } ]

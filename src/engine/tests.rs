@@ -404,6 +404,81 @@ rules:
 }
 
 #[test]
+fn a_failed_rule_gives_back_the_budget_it_used_and_no_more() {
+    let rules = rule_set(
+        r#"
+campaigns:
+  - id: launch
+    phases: [ { name: on, start: "2026-11-01T00:00:00" } ]
+    budget: { points: 1000 }
+rules:
+  - id: pays
+    priority: 2
+    trigger: { event: both }
+    during: { campaign: launch }
+    actions: [ { points: 5 } ]
+  - id: fails
+    priority: 1
+    trigger: { event: [both, solo] }
+    during: { campaign: launch }
+    actions: [ { points: 10 }, { points: -1000 } ]
+"#,
+    );
+    let mut sim = Sim::new(&rules);
+    // Alone, the failing rule leaves no spend at all, not a zero.
+    let o = sim.send(ev("e1", "solo", "m", "2026-11-05T00:00:00Z", "{}"));
+    assert_eq!(o.failures.len(), 1, "{:?}", o.failures);
+    assert!(o.budget_spent.is_empty(), "{:?}", o.budget_spent);
+    // After a rule that paid, it gives back its own 10 and leaves the other's 5.
+    let o = sim.send(ev("e2", "both", "m", "2026-11-05T01:00:00Z", "{}"));
+    assert_eq!(o.failures.len(), 1, "{:?}", o.failures);
+    assert_eq!(o.budget_spent.get("launch"), Some(&5));
+    assert_eq!(sim.member("m").points, 5);
+}
+
+#[test]
+fn a_failed_rule_takes_back_computed_awards_and_deductions_whole() {
+    let rules = rule_set(
+        r#"
+settings:
+  points: { daily_cap: 100, expire: { after: 30d } }
+rules:
+  - id: earn
+    trigger: { event: earn }
+    actions: [ { points: "event.data.n" } ]
+  - id: swing
+    trigger: { event: swing }
+    actions:
+      - points: "event.data.n"
+      - points: "-event.data.take"
+      - points: -1000
+"#,
+    );
+    let mut sim = Sim::new(&rules);
+    sim.send(ev("e1", "earn", "m", "2026-11-05T00:00:00Z", r#"{"n":30}"#));
+    sim.send(ev("e2", "earn", "m", "2026-11-06T00:00:00Z", r#"{"n":20}"#));
+    let before = sim.member("m").clone();
+    let o = sim.send(ev(
+        "e3",
+        "swing",
+        "m",
+        "2026-11-06T01:00:00Z",
+        r#"{"n":40,"take":35}"#,
+    ));
+    assert_eq!(o.failures.len(), 1, "{:?}", o.failures);
+    assert!(o.ledger.is_empty(), "{:?}", o.ledger);
+    let after = sim.member("m");
+    assert_eq!(after.points, before.points);
+    assert_eq!(after.points_lifetime, before.points_lifetime);
+    assert_eq!(after.book.points_day, before.book.points_day);
+    assert_eq!(after.book.points_lots, before.book.points_lots);
+    // The day's total and the lots are as they were: the next award is capped and
+    // spent as if the failed rule had never run.
+    let o = sim.send(ev("e4", "earn", "m", "2026-11-06T02:00:00Z", r#"{"n":90}"#));
+    assert_eq!(o.ledger[0].amount, 80, "100 a day, 20 of it used");
+}
+
+#[test]
 fn tags_badges_and_set_change_the_member() {
     let rules = rule_set(
         r#"

@@ -112,3 +112,13 @@ fn counters_stored_as_floats_before_decimals_still_read() {
     assert_eq!(back.counters["spend_total"], dec("199.5"));
     assert_eq!(back.counters["purchases"], dec("3"));
 }
+
+#[test]
+fn same_bits_says_equal_only_for_decimals_stored_alike() {
+    assert!(same_bits(dec("12.5"), dec("12.5")));
+    assert!(!same_bits(dec("12.5"), dec("12.6")));
+    assert!(!same_bits(dec("-1"), dec("1")));
+    // Equal values, stored at two scales: not alike, so the caller compares values.
+    assert!(!same_bits(dec("1.0"), dec("1")));
+    assert_eq!(dec("1.0"), dec("1"));
+}
