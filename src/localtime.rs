@@ -60,7 +60,9 @@ pub enum Period {
 /// A stable key naming the period containing `at` (e.g. `2026-11-26`, `2026-W48`,
 /// `2026-11`, `ever`). Two instants share a period exactly when their keys are equal.
 pub fn period_key(period: Period, at: DateTime<Utc>, zone: Tz) -> String {
-    PeriodKey::of(period, local_day(at, zone)).to_string()
+    PeriodKey::of(period, local_day(at, zone))
+        .as_str()
+        .to_owned()
 }
 
 /// Writes the key of the period containing the local `day` into `key` (emptied

@@ -39,10 +39,6 @@ pub(super) struct Rise {
 /// every change to the member).
 pub(super) struct Watch {
     values: Vec<Decimal>,
-    /// The tier measure's value when the ladder was last read, and the level it gave
-    /// (an index into the levels): every change to the member reads the ladder, and
-    /// most leave the measure where it was.
-    level: Option<(Decimal, Option<usize>)>,
 }
 
 impl Watch {
@@ -50,35 +46,17 @@ impl Watch {
         let values = member
             .sorted_counters(&rules.index.milestone_counters)
             .collect();
-        Watch {
-            values,
-            level: None,
-        }
-    }
-
-    /// The name of the level `value` stands on, found again only when `value` is not
-    /// the one last asked about.
-    fn level<'l>(
-        &mut self,
-        levels: &'l [crate::rules::TierLevel],
-        value: Decimal,
-    ) -> Option<&'l str> {
-        let index = match self.level {
-            Some((seen, index)) if crate::money::same_bits(seen, value) => index,
-            _ => {
-                let index = level_for(levels, value);
-                self.level = Some((value, index));
-                index
-            }
-        };
-        Some(levels.get(index?)?.name.as_str())
+        Watch { values }
     }
 }
 
-/// The highest level whose `from` `value` reaches, or the lowest.
-fn level_for(levels: &[crate::rules::TierLevel], value: Decimal) -> Option<usize> {
-    let reached = levels.iter().rposition(|level| value >= level.from);
-    reached.or(if levels.is_empty() { None } else { Some(0) })
+fn level_for(levels: &[crate::rules::TierLevel], value: Decimal) -> Option<&str> {
+    levels
+        .iter()
+        .rev()
+        .find(|level| value >= level.from)
+        .or(levels.first())
+        .map(|level| level.name.as_str())
 }
 
 impl Run<'_> {
@@ -127,7 +105,7 @@ impl Run<'_> {
         let Some(value) = self.tier_value() else {
             return;
         };
-        let Some(new_tier) = self.watch.level(&tiers.levels, value) else {
+        let Some(new_tier) = level_for(&tiers.levels, value) else {
             return;
         };
         if self.member.tier.as_deref() == Some(new_tier) {

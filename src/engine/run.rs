@@ -83,6 +83,23 @@ impl Failed {
     }
 }
 
+/// The period a rule's `limit` counts in, as `rule_limits` stores it: a calendar
+/// period's key is made in place, since most steps only compare it.
+enum LimitKey {
+    Period(localtime::PeriodKey),
+    /// A campaign's run (`per: campaign`).
+    Cycle(String),
+}
+
+impl LimitKey {
+    fn as_str(&self) -> &str {
+        match self {
+            LimitKey::Period(key) => key.as_str(),
+            LimitKey::Cycle(key) => key,
+        }
+    }
+}
+
 impl<'a> Run<'a> {
     pub fn new(
         ctx: &'a Context<'a>,
@@ -252,14 +269,14 @@ impl<'a> Run<'a> {
                     return false;
                 };
                 let used = match self.member.book.rule_limits.get(&rule.id) {
-                    Some((period, count)) if *period == key => *count,
+                    Some((period, count)) if period == key.as_str() => *count,
                     _ => 0,
                 };
                 let pass = used < limit.times;
                 self.check(|_| Check::Limit {
                     times: limit.times,
                     per: limit_per(limit.per).to_string(),
-                    period: Some(key.clone()),
+                    period: Some(key.as_str().to_string()),
                     used,
                     left: limit.times.saturating_sub(used),
                     pass,
@@ -331,10 +348,22 @@ impl<'a> Run<'a> {
             return false;
         }
         if let Some((key, used)) = limit_key {
-            self.member
-                .book
-                .rule_limits
-                .insert(rule.id.clone(), (key, used + 1));
+            // Rewritten in place: a rule with a limit fires again and again.
+            match self.member.book.rule_limits.get_mut(&rule.id) {
+                Some((period, count)) => {
+                    if period != key.as_str() {
+                        period.clear();
+                        period.push_str(key.as_str());
+                    }
+                    *count = used + 1;
+                }
+                None => {
+                    self.member
+                        .book
+                        .rule_limits
+                        .insert(rule.id.clone(), (key.as_str().to_owned(), used + 1));
+                }
+            }
         }
         *self.fired.entry(index).or_insert(0) += 1;
         self.fired_traced();
@@ -353,7 +382,7 @@ impl<'a> Run<'a> {
 
     /// The period a `limit` counts in; `None` when the rule's campaign has no current
     /// run (then the rule cannot fire anyway).
-    fn limit_key(&self, rule: &Rule, per: LimitPer) -> Option<String> {
+    fn limit_key(&self, rule: &Rule, per: LimitPer) -> Option<LimitKey> {
         let period = match per {
             LimitPer::Day => Period::Day,
             LimitPer::Week => Period::Week,
@@ -362,10 +391,11 @@ impl<'a> Run<'a> {
             LimitPer::Campaign => {
                 let id = &rule.during.as_ref()?.campaign;
                 let campaign = self.rules().campaigns.iter().find(|c| c.id == *id)?;
-                return crate::campaign::cycle_key(campaign, self.now());
+                return crate::campaign::cycle_key(campaign, self.now()).map(LimitKey::Cycle);
             }
         };
-        Some(localtime::period_key(period, self.now(), self.zone()))
+        let day = localtime::local_day(self.now(), self.zone());
+        Some(LimitKey::Period(localtime::PeriodKey::of(period, day)))
     }
 
     pub fn fail(&mut self, rule: &Rule, failed: Failed) {

@@ -523,8 +523,9 @@ rules:
 "#,
     );
     let mut sim = Sim::new(&rules);
-    // Mon 2 Nov .. Sun 8 Nov is one week; 9 Nov starts the next.
-    for (i, day) in ["02", "03", "04", "09", "10"].iter().enumerate() {
+    // Mon 2 Nov .. Sun 8 Nov is one week; 9 Nov starts the next, whose limit is
+    // used up by the 10th (the 11th pays nothing).
+    for (i, day) in ["02", "03", "04", "09", "10", "11"].iter().enumerate() {
         sim.send(ev(
             &format!("e{i}"),
             "post",
