@@ -47,6 +47,9 @@ impl OpenGroup {
     /// Adds a step's write with `member`'s new state, which the next steps find.
     pub(super) fn push_step(&mut self, member: Member, mut write: StepWrite) {
         self.members.insert(member.id.clone(), self.writes.len());
+        // Room for this one member only: a step writes one, and growing the empty
+        // vector would make room for four (large) members on every step.
+        write.members.reserve_exact(1);
         write.members.push(member);
         self.push(write);
     }
