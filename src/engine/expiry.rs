@@ -182,16 +182,19 @@ impl Run<'_> {
     /// reminder. Returns the timer writes: what to set and what to clear.
     pub fn arm_expiry_timer(&mut self) -> (Vec<(TimerKey, Vec<u8>)>, Vec<TimerKey>) {
         let rules = self.rules();
-        let windows: Vec<(&str, Duration)> = self
-            .reminder_rules()
-            .into_iter()
-            .map(|(index, before)| (rules.rules[index].id.as_str(), before))
-            .collect();
+        // Every step asks: the windows are read off the rules, not collected.
+        let windows = rules.index.points_expiring.iter().filter_map(|&index| {
+            let rule = &rules.rules[index];
+            match rule.trigger {
+                Trigger::PointsExpiring(before) => Some((rule.id.as_str(), before)),
+                _ => None,
+            }
+        });
         let wanted = self
             .member
             .book
             .points_lots
-            .next_wake(&windows)
+            .next_wake(windows)
             .map(|at: DateTime<Utc>| at.timestamp_millis());
         let armed = self.member.book.expiry_timer;
         if armed == wanted {

@@ -19,6 +19,7 @@ use super::run::{Failed, Run};
 use crate::member::Member;
 use crate::rules::{RuleSet, Trigger};
 use crate::store::keys::TimerKey;
+use std::borrow::Cow;
 
 /// The timer kind of inactivity deadlines in the timer index; the timer's id is the
 /// member id.
@@ -39,28 +40,31 @@ pub enum Outlook {
 }
 
 /// The member's current silence: when it began (`last_active`, Unix millis) and the
-/// inactivity rules that fired in it.
-struct Silence {
+/// inactivity rules that fired in it (borrowed from the member: every step asks for
+/// the next deadline, and only firing changes the list).
+struct Silence<'m> {
     began: i64,
-    fired: Vec<String>,
+    fired: Cow<'m, [String]>,
 }
 
 /// `None` when the member is not silent in a way inactivity rules watch.
-fn silence(rules: &RuleSet, member: &Member) -> Option<Silence> {
+fn silence<'m>(rules: &RuleSet, member: &'m Member) -> Option<Silence<'m>> {
     if member.left {
         return None;
     }
     let began = member.last_active?.timestamp_millis();
     let book = &member.book;
     let fired = match (&book.silence_rules, book.silence_fired) {
-        (Some((fired_began, ids)), _) if *fired_began == began => ids.clone(),
+        (Some((fired_began, ids)), _) if *fired_began == began => Cow::Borrowed(&ids[..]),
         // Written before rules were kept one by one: every rule whose deadline was
         // at or before `through` had fired.
-        (_, Some((fired_began, through))) if fired_began == began => deadlines(rules, began)
-            .filter(|&(deadline, _)| deadline <= through)
-            .map(|(_, index)| rules.rules[index].id.clone())
-            .collect(),
-        _ => Vec::new(),
+        (_, Some((fired_began, through))) if fired_began == began => Cow::Owned(
+            deadlines(rules, began)
+                .filter(|&(deadline, _)| deadline <= through)
+                .map(|(_, index)| rules.rules[index].id.clone())
+                .collect(),
+        ),
+        _ => Cow::Borrowed(&[][..]),
     };
     Some(Silence { began, fired })
 }
@@ -146,7 +150,7 @@ impl Run<'_> {
     /// have not fired in the current silence, and records them as fired.
     fn fire_silence_rules(&mut self, by: i64) {
         let rules = self.rules();
-        let Some(Silence { began, mut fired }) = silence(rules, &self.member) else {
+        let Some(Silence { began, fired }) = silence(rules, &self.member) else {
             self.note(|_| {
                 "the member is not silent in a way inactivity rules watch (never active, or left)"
                     .to_string()
@@ -157,6 +161,7 @@ impl Run<'_> {
             .filter(|&(deadline, index)| deadline <= by && !fired.contains(&rules.rules[index].id))
             .collect();
         due_rules.sort();
+        let mut fired = fired.into_owned();
         fired.extend(
             due_rules
                 .iter()

@@ -172,14 +172,17 @@ impl Lots {
 
     /// When the member's expiry timer must next pop: the earliest lot due or
     /// reminder not yet given.
-    pub fn next_wake(&self, rules: &[(&str, Duration)]) -> Option<DateTime<Utc>> {
+    pub fn next_wake<'r>(
+        &self,
+        rules: impl Iterator<Item = (&'r str, Duration)> + Clone,
+    ) -> Option<DateTime<Utc>> {
         self.lots
             .iter()
             .flat_map(|lot| {
                 let reminders = rules
-                    .iter()
+                    .clone()
                     .filter(|(id, _)| !lot.warned.iter().any(|w| w == id))
-                    .map(|(_, before)| remind_at(lot.due, *before));
+                    .map(|(_, before)| remind_at(lot.due, before));
                 std::iter::once(lot.due).chain(reminders)
             })
             .min()

@@ -149,11 +149,11 @@ fn a_reminder_falls_due_once_per_lot_and_the_timer_wakes_for_the_earliest() {
     lots.add(10, at(1), at(20));
     lots.add(20, at(2), at(25));
     let rules = [("remind", Duration::days(7))];
-    assert_eq!(lots.next_wake(&rules), Some(at(13)));
+    assert_eq!(lots.next_wake(rules.iter().copied()), Some(at(13)));
     assert_eq!(lots.reminders_due(&rules, at(13)), vec![(0, 0)]);
     lots.mark_warned(0, "remind");
     assert!(lots.reminders_due(&rules, at(13)).is_empty());
-    assert_eq!(lots.next_wake(&rules), Some(at(18)));
+    assert_eq!(lots.next_wake(rules.iter().copied()), Some(at(18)));
     // A lot already due gets no reminder: it expires instead.
     assert_eq!(
         lots.reminders_due(&rules, at(25)),
