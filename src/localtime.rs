@@ -159,12 +159,6 @@ impl std::fmt::Write for PeriodKey {
     }
 }
 
-impl std::fmt::Display for PeriodKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -206,7 +206,7 @@ impl Member {
                 None => {
                     self.book
                         .counter_periods
-                        .insert(counter.id.clone(), key.to_string());
+                        .insert(counter.id.clone(), key.as_str().to_owned());
                 }
             }
         }
