@@ -139,17 +139,17 @@ impl Member {
     /// The counters `names` name, in their order, where `names` is sorted (as the
     /// milestone index keeps them): what a milestone watch reads after every change
     /// to the member, in one walk of the counters rather than a search per name.
-    pub fn sorted_counters<'s>(
+    pub fn sorted_counters<'s, N: AsRef<str>>(
         &'s self,
-        names: &'s [String],
+        names: &'s [N],
     ) -> impl Iterator<Item = Decimal> + 's {
         let mut stored = self.counters.iter().peekable();
-        names.iter().map(move |name| match name.as_str() {
-            "points" | "points_lifetime" => self.counter(name),
-            _ => {
+        names.iter().map(move |name| match name.as_ref() {
+            name @ ("points" | "points_lifetime") => self.counter(name),
+            name => {
                 while stored.next_if(|(key, _)| before(key, name)).is_some() {}
                 stored
-                    .next_if(|(key, _)| *key == name)
+                    .next_if(|(key, _)| key.as_str() == name)
                     .map_or(Decimal::ZERO, |(_, value)| *value)
             }
         })

@@ -51,17 +51,29 @@ impl Before {
     pub fn of(member: Option<&Member>) -> Before {
         match member {
             None => Before::default(),
-            Some(member) => Before {
-                existed: true,
-                last_active: member.last_active,
-                left: member.left,
-                points: member.points,
-                tier: member.tier.clone(),
-                purchases: member.counter("purchases"),
-                spend: member.counter("spend_total"),
-            },
+            Some(member) => {
+                let (purchases, spend) = sales(member);
+                Before {
+                    existed: true,
+                    last_active: member.last_active,
+                    left: member.left,
+                    points: member.points,
+                    tier: member.tier.clone(),
+                    purchases,
+                    spend,
+                }
+            }
         }
     }
+}
+
+/// The member's `purchases` and `spend_total` counters, read in one walk of their
+/// counters (every step reads them before and after).
+fn sales(member: &Member) -> (Decimal, Decimal) {
+    let mut counters = member.sorted_counters(&["purchases", "spend_total"]);
+    let purchases = counters.next().unwrap_or_default();
+    let spend = counters.next().unwrap_or_default();
+    (purchases, spend)
 }
 
 impl Tally {
@@ -114,8 +126,9 @@ impl Tally {
         if let Some(at) = active_at {
             self.activity(rules, before, &mut outcome.member, at, zone);
         }
-        let purchases = outcome.member.counter("purchases") - before.purchases;
-        let gmv = outcome.member.counter("spend_total") - before.spend;
+        let (purchases, spend) = sales(&outcome.member);
+        let purchases = purchases - before.purchases;
+        let gmv = spend - before.spend;
         if purchases > Decimal::ZERO {
             self.purchase(&mut outcome.member, purchases, gmv, now, today);
         }
