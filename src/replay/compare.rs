@@ -319,11 +319,62 @@ fn queued(seq: u64, bytes: &[u8]) -> Value {
 pub struct History<'a> {
     live: &'a Store,
     cursors: HashMap<String, Cursors>,
-    /// Entries the replay made: (ledger entries, firings).
-    replayed: (u64, u64),
-    ledger_differs: bool,
-    firings_differ: bool,
+    ledger: Progress,
+    firings: Progress,
     out: Differences,
+}
+
+/// How far the check of one kind of entry has come, across members.
+#[derive(Default)]
+struct Progress {
+    /// Entries of this kind the replay made.
+    replayed: u64,
+    /// A difference was reported: the rest of this kind is only counted.
+    differs: bool,
+}
+
+/// A kind of history entry the check walks: ledger entries and firings alike.
+trait Entry: serde::Serialize + Sized {
+    /// How a difference names it.
+    const KIND: &'static str;
+    fn member(&self) -> &str;
+    fn at(&self) -> DateTime<Utc>;
+    /// This kind's cursor among a member's, and the row either cursor read last.
+    fn parts(cursors: &mut Cursors) -> (&mut Cursor<Self>, &mut Option<LastRow>);
+    /// This kind's part of a history row, taken out of it.
+    fn pick(row: &mut LastRow) -> Option<Vec<Self>>;
+}
+
+impl Entry for LedgerEntry {
+    const KIND: &'static str = "ledger entry";
+    fn member(&self) -> &str {
+        &self.member
+    }
+    fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+    fn parts(cursors: &mut Cursors) -> (&mut Cursor<Self>, &mut Option<LastRow>) {
+        (&mut cursors.ledger, &mut cursors.last)
+    }
+    fn pick(row: &mut LastRow) -> Option<Vec<Self>> {
+        row.ledger.take()
+    }
+}
+
+impl Entry for Firing {
+    const KIND: &'static str = "firing";
+    fn member(&self) -> &str {
+        &self.member
+    }
+    fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+    fn parts(cursors: &mut Cursors) -> (&mut Cursor<Self>, &mut Option<LastRow>) {
+        (&mut cursors.firings, &mut cursors.last)
+    }
+    fn pick(row: &mut LastRow) -> Option<Vec<Self>> {
+        row.firings.take()
+    }
 }
 
 #[derive(Default)]
@@ -378,22 +429,20 @@ impl<T> Default for Cursor<T> {
     }
 }
 
-impl<T: serde::Serialize> Cursor<T> {
+impl<T: Entry> Cursor<T> {
     /// The member's next live entry of this kind, not taken, reading history rows as
-    /// needed — or taking this kind's part of the row the other cursor read last
-    /// (`pick` takes this kind's part out of a row).
+    /// needed — or taking this kind's part of the row the other cursor read last.
     fn peek(
         &mut self,
         live: &Store,
         member: &str,
         last: &mut Option<LastRow>,
-        pick: fn(&mut LastRow) -> Option<Vec<T>>,
     ) -> Result<Option<&T>, StoreError> {
         while self.entries.as_slice().is_empty() {
             let cached = last
                 .as_mut()
                 .filter(|row| row.after == self.row)
-                .and_then(|row| pick(row).map(|part| (row.key.clone(), part)));
+                .and_then(|row| T::pick(row).map(|part| (row.key.clone(), part)));
             let (key, part) = match cached {
                 Some(found) => found,
                 None => {
@@ -408,7 +457,7 @@ impl<T: serde::Serialize> Cursor<T> {
                         ledger: Some(ledger),
                         firings: Some(firings),
                     };
-                    let part = pick(&mut row).unwrap_or_default();
+                    let part = T::pick(&mut row).unwrap_or_default();
                     *last = Some(row);
                     (key, part)
                 }
@@ -419,22 +468,18 @@ impl<T: serde::Serialize> Cursor<T> {
         Ok(self.entries.as_slice().first())
     }
 
-    /// Compares a replayed entry (at `at`) with the member's next live one; reports
-    /// and returns true when they differ.
-    #[allow(clippy::too_many_arguments)]
+    /// Compares a replayed entry with its member's next live one; reports and
+    /// returns true when they differ.
     fn compare(
         &mut self,
         live: &Store,
-        member: &str,
         last: &mut Option<LastRow>,
-        pick: fn(&mut LastRow) -> Option<Vec<T>>,
-        replayed: &T,
-        at: DateTime<Utc>,
-        kind: &str,
+        entry: &T,
         out: &mut Differences,
     ) -> Result<bool, StoreError> {
-        let replayed = value(replayed);
-        let next = self.peek(live, member, last, pick)?.map(value);
+        let (member, at) = (entry.member(), entry.at());
+        let replayed = value(entry);
+        let next = self.peek(live, member, last)?.map(value);
         if next.as_ref() == Some(&replayed) {
             self.entries.next();
             self.taken += 1;
@@ -448,7 +493,7 @@ impl<T: serde::Serialize> Cursor<T> {
             aside.first.get_or_insert((next, replayed));
             return Ok(false);
         }
-        report(out, kind, self.taken + 1, member, next, &replayed);
+        report(out, T::KIND, self.taken + 1, member, next, &replayed);
         Ok(true)
     }
 }
@@ -458,49 +503,27 @@ impl<'a> History<'a> {
         History {
             live,
             cursors: HashMap::new(),
-            replayed: (0, 0),
-            ledger_differs: false,
-            firings_differ: false,
+            ledger: Progress::default(),
+            firings: Progress::default(),
             out: Differences::default(),
         }
     }
 
     /// What the replay's steps since the last call recorded, in step order.
     pub fn check(&mut self, steps: &[Journaled]) -> Result<(), StoreError> {
+        let History {
+            live,
+            cursors,
+            ledger,
+            firings,
+            out,
+        } = self;
         for step in steps {
             for entry in &step.ledger {
-                self.replayed.0 += 1;
-                if self.ledger_differs {
-                    continue;
-                }
-                let member = cursors(&mut self.cursors, &entry.member);
-                self.ledger_differs = member.ledger.compare(
-                    self.live,
-                    &entry.member,
-                    &mut member.last,
-                    |row| row.ledger.take(),
-                    entry,
-                    entry.at,
-                    "ledger entry",
-                    &mut self.out,
-                )?;
+                check_entry(live, cursors, ledger, out, entry)?;
             }
             for firing in &step.firings {
-                self.replayed.1 += 1;
-                if self.firings_differ {
-                    continue;
-                }
-                let member = cursors(&mut self.cursors, &firing.member);
-                self.firings_differ = member.firings.compare(
-                    self.live,
-                    &firing.member,
-                    &mut member.last,
-                    |row| row.firings.take(),
-                    firing,
-                    firing.at,
-                    "firing",
-                    &mut self.out,
-                )?;
+                check_entry(live, cursors, firings, out, firing)?;
             }
         }
         Ok(())
@@ -525,8 +548,8 @@ impl<'a> History<'a> {
         let mut removed = (0, 0);
         for (member, cursors) in members {
             for (kind, aside, removed) in [
-                ("ledger entry", &cursors.ledger.aside, &mut removed.0),
-                ("firing", &cursors.firings.aside, &mut removed.1),
+                (LedgerEntry::KIND, &cursors.ledger.aside, &mut removed.0),
+                (Firing::KIND, &cursors.firings.aside, &mut removed.1),
             ] {
                 let Some((live, replayed)) = &aside.first else {
                     continue;
@@ -543,8 +566,8 @@ impl<'a> History<'a> {
         }
         let live = self.live.history_counts()?;
         for (kind, live, replayed) in [
-            ("ledger entry", live.0, self.replayed.0 - removed.0),
-            ("firing", live.1, self.replayed.1 - removed.1),
+            (LedgerEntry::KIND, live.0, self.ledger.replayed - removed.0),
+            (Firing::KIND, live.1, self.firings.replayed - removed.1),
         ] {
             if live != replayed {
                 self.out
@@ -555,9 +578,23 @@ impl<'a> History<'a> {
     }
 }
 
-/// The member's cursors, made on their first entry.
-fn cursors<'c>(all: &'c mut HashMap<String, Cursors>, member: &str) -> &'c mut Cursors {
-    all.entry(member.to_string()).or_default()
+/// One replayed entry against its member's next live one, until the first difference
+/// of its kind; after that, only counted.
+fn check_entry<T: Entry>(
+    live: &Store,
+    cursors: &mut HashMap<String, Cursors>,
+    progress: &mut Progress,
+    out: &mut Differences,
+    entry: &T,
+) -> Result<(), StoreError> {
+    progress.replayed += 1;
+    if progress.differs {
+        return Ok(());
+    }
+    let member = cursors.entry(entry.member().to_string()).or_default();
+    let (cursor, last) = T::parts(member);
+    progress.differs = cursor.compare(live, last, entry, out)?;
+    Ok(())
 }
 
 /// Reports a replayed entry that is not the member's `at`-th live one (`live`: what is
