@@ -8,6 +8,7 @@
 //! nothing (a board is a view; it never fails a step).
 
 use chrono::{DateTime, Utc};
+use smallvec::SmallVec;
 
 use super::run::campaign_bindings;
 use crate::leaderboard::{gain, period_of, RankMove};
@@ -23,7 +24,7 @@ pub(super) fn measure_before(
     rules: &RuleSet,
     started: &Member,
     now: DateTime<Utc>,
-) -> Option<Vec<Option<Decimal>>> {
+) -> Option<Measures> {
     if rules.leaderboards.is_empty() {
         return None;
     }
@@ -34,7 +35,7 @@ pub(super) fn measure_before(
 /// kept score there gains the difference, and its row moves.
 pub(super) fn moves(
     rules: &RuleSet,
-    before: Option<Vec<Option<Decimal>>>,
+    before: Option<Measures>,
     member: &mut Member,
     now: DateTime<Utc>,
 ) -> Vec<RankMove> {
@@ -67,7 +68,12 @@ pub(super) fn moves(
     out
 }
 
-fn measures(rules: &RuleSet, member: &Member, now: DateTime<Utc>) -> Vec<Option<Decimal>> {
+/// Each board's measure, in the order of the rules' boards (`None` where its
+/// expression failed). Inline for a few boards: every step measures twice, and a
+/// vector was two allocations per step.
+pub(super) type Measures = SmallVec<[Option<Decimal>; 4]>;
+
+fn measures(rules: &RuleSet, member: &Member, now: DateTime<Utc>) -> Measures {
     let mut bindings: Option<Bindings> = None;
     rules
         .leaderboards

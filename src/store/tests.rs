@@ -776,7 +776,7 @@ fn a_member_written_before_fields_were_appended_reads_them_as_defaults(fresh: fn
     let member = store.member("m-1").unwrap().unwrap();
     assert_eq!(member.points, 7);
     assert_eq!(member.created_at, Some(at(0)));
-    assert_eq!(member.book, crate::member::Bookkeeping::default());
+    assert_eq!(*member.book, crate::member::Bookkeeping::default());
     assert!(member.tags.is_empty());
 }
 
