@@ -17,7 +17,7 @@ use rally::member::Member;
 
 /// The same allocator as the `rally` binary.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: rally::allocator::Allocator = rally::allocator::Allocator;
 
 /// What every engine fires on this workload.
 const PEER_FIRINGS: usize = 40_130;

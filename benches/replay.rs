@@ -24,7 +24,7 @@ use rally::store::Store;
 
 /// The same allocator as the `rally` binary.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: rally::allocator::Allocator = rally::allocator::Allocator;
 
 const EVENTS: usize = 1_000_000;
 const MEMBERS: usize = 10_000;

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 /// The same allocator as the `rally` binary.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: rally::allocator::Allocator = rally::allocator::Allocator;
 
 const EVENTS: usize = 100_000;
 const MEMBERS: usize = 10_000;

@@ -18,7 +18,7 @@ use rally::rules::{self, RuleSet};
 
 /// The same allocator as the `rally` binary.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: rally::allocator::Allocator = rally::allocator::Allocator;
 
 const EVENTS: usize = 200_000;
 const MEMBERS: usize = 10_000;

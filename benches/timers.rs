@@ -18,7 +18,7 @@ use rally::store::{StepWrite, Store};
 
 /// The same allocator as the `rally` binary.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: rally::allocator::Allocator = rally::allocator::Allocator;
 
 const RULES: &str = r#"
 rules:

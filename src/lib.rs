@@ -38,6 +38,7 @@
 //! - a step is all-or-nothing: its changes commit in one sled batch or not at all;
 //! - points are integers and a balance never goes below zero.
 
+pub mod allocator;
 pub mod backtest;
 pub mod campaign;
 pub mod clock;

@@ -15,9 +15,9 @@ use rally::rules::{self, RuleError};
 use rally::script::RandomKey;
 
 /// sled allocates on every transaction and read; glibc's allocator was a third of
-/// `rally sim`'s profile.
+/// `rally sim`'s profile. mimalloc, called as `src/allocator.rs` says.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: rally::allocator::Allocator = rally::allocator::Allocator;
 
 /// Raises this process's soft open-files limit to its hard limit, for the daemon's
 /// client connections (whose default cap follows it). The soft limit is often 1,024
