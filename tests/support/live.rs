@@ -20,10 +20,25 @@ pub struct Live {
 
 impl Live {
     /// Starts a daemon on the rules in `rules` and the data in `data`.
+    ///
+    /// A daemon this process stopped a moment ago on the same data may still hold
+    /// the files' lock: sled lets go of it from a background thread some moments after
+    /// the drop (spacejam/sled#1234; `Store::reopen` waits the same way). Under load
+    /// that took long enough for a restart to fail, so the start is tried again while
+    /// that is the reason, for a few seconds.
     pub async fn start(rules: &Path, data: &Path, clock: Arc<dyn Clock>) -> Live {
-        Live::try_start(rules, data, clock)
-            .await
-            .expect("the daemon starts")
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match Live::try_start(rules, data, Arc::clone(&clock)).await {
+                Err(why)
+                    if why.contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                started => return started.expect("the daemon starts"),
+            }
+        }
     }
 
     /// Like [`Live::start`], but a daemon that refuses to start says why.
