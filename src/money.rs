@@ -13,7 +13,6 @@
 //! which is exactly what was written for any number of up to 15 significant digits —
 //! every amount Rally accepts. The same holds on the way out ([`to_json`]).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -116,10 +115,9 @@ pub fn whole_points(d: Decimal) -> Option<i64> {
 pub mod counters {
     use super::*;
 
-    pub fn serialize<S: Serializer>(
-        counters: &BTreeMap<String, Decimal>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
+    use crate::member::Counters;
+
+    pub fn serialize<S: Serializer>(counters: &Counters, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(counters.len()))?;
         for (name, value) in counters {
             map.serialize_entry(name, &value.normalize().to_string())?;
@@ -127,25 +125,23 @@ pub mod counters {
         map.end()
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<BTreeMap<String, Decimal>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Counters, D::Error> {
         deserializer.deserialize_map(CountersVisitor)
     }
 
     struct CountersVisitor;
 
     impl<'de> Visitor<'de> for CountersVisitor {
-        type Value = BTreeMap<String, Decimal>;
+        type Value = Counters;
 
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a map of counter names to decimals")
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
+            let mut out = Counters::new();
             while let Some((name, Counter(value))) = access.next_entry::<String, Counter>()? {
-                out.insert(name, value);
+                out.insert(&name, value);
             }
             Ok(out)
         }

@@ -54,7 +54,7 @@ impl Run<'_> {
     fn trace_builtin(&mut self, before: &crate::member::Member) {
         let after = &self.member;
         let mut notes = Vec::new();
-        let names: std::collections::BTreeSet<&String> = before
+        let names: std::collections::BTreeSet<&str> = before
             .counters
             .keys()
             .chain(after.counters.keys())
@@ -216,9 +216,9 @@ impl Run<'_> {
             None => (Decimal::ONE, false),
         };
         member.book.last_checkin_day = Some(day);
-        member.counters.insert("checkin_streak".into(), new_streak);
+        member.counters.insert("checkin_streak", new_streak);
         if new_streak > member.counter("checkin_best") {
-            member.counters.insert("checkin_best".into(), new_streak);
+            member.counters.insert("checkin_best", new_streak);
         }
         if broken {
             // A broken streak is a new streak: its milestones pay again.

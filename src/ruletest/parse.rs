@@ -311,7 +311,7 @@ fn starting_member(
             cx.check_counter(&key.at, &key.name);
             match convert::decimal(&mut cx.d, value, &key.name) {
                 Some(n) => {
-                    member.counters.insert(key.name.clone(), n);
+                    member.counters.insert(&key.name, n);
                 }
                 None => ok = false,
             }

@@ -153,7 +153,7 @@ pub(super) fn member_value(m: &Member, shape: &MemberShape) -> Dynamic {
         let mut counters: Map = m
             .counters
             .iter()
-            .map(|(name, v)| (name.as_str().into(), number(*v)))
+            .map(|(name, v)| (name.into(), number(*v)))
             .collect();
         for name in BUILTIN_COUNTERS {
             counters.insert(name.into(), number(m.counter(name)));

@@ -39,10 +39,9 @@ fn member() -> Member {
     m.tier = Some("silver".into());
     m.tags.insert("vip".into());
     m.badges.push("streak-7".into());
-    m.counters.insert("purchases".into(), Decimal::from(10));
-    m.counters
-        .insert("spend_total".into(), Decimal::new(12345, 1));
-    m.counters.insert("events.checkin".into(), Decimal::from(7));
+    m.counters.insert("purchases", Decimal::from(10));
+    m.counters.insert("spend_total", Decimal::new(12345, 1));
+    m.counters.insert("events.checkin", Decimal::from(7));
     m.attrs.insert("name".into(), json!("Lin"));
     m.attrs.insert("age".into(), json!(31));
     m.attrs.insert("points".into(), json!("attrs must not win"));

@@ -721,7 +721,7 @@ fn a_member_reads_back_exactly_with_attributes_of_every_json_kind(fresh: fn() ->
     .unwrap();
     member
         .counters
-        .insert("spend_total".into(), "1579.25".parse().unwrap());
+        .insert("spend_total", "1579.25".parse().unwrap());
     member.book.silence_fired = Some((1, 2));
     store
         .commit(&[StepWrite {

@@ -7,9 +7,8 @@ use super::*;
 fn bindings_with(spend_total: &str, purchases: i64) -> Bindings {
     let mut m = Member::new("m-1");
     m.counters
-        .insert("spend_total".into(), spend_total.parse().unwrap());
-    m.counters
-        .insert("purchases".into(), Decimal::from(purchases));
+        .insert("spend_total", spend_total.parse().unwrap());
+    m.counters.insert("purchases", Decimal::from(purchases));
     Bindings::new(&m, Some(&purchase()), now(), &json!({}))
 }
 
