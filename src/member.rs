@@ -10,7 +10,7 @@
 //! [`Member::start_periods`] is the one place that applies this: the engine calls it at
 //! the start of every step, and [`Member::view_at`] for what is shown.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,10 +21,13 @@ use crate::money::{self, Decimal};
 use crate::rules::RuleSet;
 
 mod bounds;
-mod counters;
+mod names;
 pub(crate) mod stored_time;
 pub use bounds::{Size, MAX_ATTRS, MAX_ATTRS_BYTES, MAX_BADGES, MAX_NAME_BYTES, MAX_TAGS};
-pub use counters::Counters;
+pub use names::NameMap;
+
+/// A member's counters by name (see [`Member::counters`]).
+pub type Counters = NameMap<Decimal>;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -77,13 +80,13 @@ pub struct Bookkeeping {
     #[serde(serialize_with = "stored_time::option_day_and")]
     pub points_day: Option<(NaiveDate, i64)>,
     /// Per rule with a `limit`: the period key and how often it fired in it.
-    pub rule_limits: BTreeMap<String, (String, u32)>,
+    pub rule_limits: NameMap<(String, u32)>,
     /// Per reward with a `limit`: the period key and how often the member redeemed it
     /// in it.
-    pub reward_limits: BTreeMap<String, (String, u32)>,
+    pub reward_limits: NameMap<(String, u32)>,
     /// Per custom counter with a `reset`: the period key its value belongs to (set by
     /// [`Member::start_periods`] for every such counter a step has seen).
-    pub counter_periods: BTreeMap<String, String>,
+    pub counter_periods: NameMap<String>,
     /// Marketing messages on one member-local day, for `settings.messaging.max_per_day`.
     #[serde(serialize_with = "stored_time::option_day_and")]
     pub messages_day: Option<(NaiveDate, u32)>,
@@ -102,7 +105,7 @@ pub struct Bookkeeping {
     /// highest multiple paid for an `every` rule. A counter that falls and rises again
     /// (points redeemed and re-earned) pays nothing twice. Cleared for a counter's
     /// rules when it resets (a new period, a broken streak).
-    pub milestones: BTreeMap<String, u64>,
+    pub milestones: NameMap<u64>,
     /// The inactivity rules that fired in the current silence: `(last_active, rule
     /// ids)`. Kept per rule, not as a high-water deadline, so a rule added or
     /// shortened by a reload still reaches a member already past its deadline, and a
@@ -118,7 +121,7 @@ pub struct Bookkeeping {
     /// Per leaderboard, the member's score in the period it last gained in: where its
     /// row in the ranking is, so a step moves it without reading the index (see
     /// [`crate::leaderboard`]).
-    pub leaderboards: BTreeMap<String, crate::leaderboard::BoardScore>,
+    pub leaderboards: NameMap<crate::leaderboard::BoardScore>,
     /// What the community metrics last counted the member for (`src/metrics`).
     pub metrics: crate::metrics::Marks,
 }
@@ -151,7 +154,7 @@ impl Member {
         let mut stored = self.counters.walk();
         names.iter().map(move |name| match name.as_ref() {
             name @ ("points" | "points_lifetime") => self.counter(name),
-            name => stored.value(name).unwrap_or_default(),
+            name => stored.value(name).copied().unwrap_or_default(),
         })
     }
 
@@ -206,7 +209,7 @@ impl Member {
                 None => {
                     self.book
                         .counter_periods
-                        .insert(counter.id.clone(), key.as_str().to_owned());
+                        .insert(&counter.id, key.as_str().to_owned());
                 }
             }
         }

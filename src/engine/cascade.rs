@@ -262,7 +262,7 @@ impl Run<'_> {
         for mark in marks {
             self.consider(index, |run| why(run, Some(mark)));
             if self.try_rule(index, depth) {
-                self.member.book.milestones.insert(id.clone(), mark);
+                self.member.book.milestones.insert(id, mark);
             }
         }
     }

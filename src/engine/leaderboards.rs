@@ -62,7 +62,7 @@ pub(super) fn moves(
             now,
         ));
         if let Some(kept) = kept {
-            member.book.leaderboards.insert(board.id.clone(), kept);
+            member.book.leaderboards.insert(&board.id, kept);
         }
     }
     out

@@ -134,7 +134,7 @@ impl Run<'_> {
             self.member
                 .book
                 .reward_limits
-                .insert(judged.redemption.reward.clone(), count);
+                .insert(&judged.redemption.reward, count);
         }
         self.member_changed();
     }

@@ -317,7 +317,7 @@ impl Tally {
             let marks = &mut outcome.member.book.metrics;
             let joins = active && marks.phases.get(&campaign.id) != Some(since);
             if joins {
-                marks.phases.insert(campaign.id.clone(), since.clone());
+                marks.phases.insert(&campaign.id, since.clone());
             }
             // Every active step of every member passes here: the keys are copied
             // only the first time a campaign's phase is counted.

@@ -1,8 +1,6 @@
 //! What a member carries for the metrics: which day it was last counted in for each
 //! distinct count, so a step knows in O(1) whether it is news.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -29,5 +27,5 @@ pub struct Marks {
     pub winback: Option<(String, String, DateTime<Utc>)>,
     /// Per campaign, the start (RFC 3339) of the phase the member was last counted a
     /// participant of.
-    pub phases: BTreeMap<String, String>,
+    pub phases: crate::member::NameMap<String>,
 }

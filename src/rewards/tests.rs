@@ -184,9 +184,7 @@ fn a_balance_below_the_cost_is_refused_naming_both() {
 fn the_limit_counts_in_the_members_period_and_a_new_period_starts_afresh() {
     let rules = rules("A\n");
     let mut m = member(1000);
-    m.book
-        .reward_limits
-        .insert("mug".into(), ("2026-11".into(), 1));
+    m.book.reward_limits.insert("mug", ("2026-11".into(), 1));
     let refusal = judge(&rules, &BTreeMap::new(), &m, "mug", at(NOV_5)).unwrap_err();
     assert_eq!(refusal.to_string(), "limit reached: 1 per month");
     let december = judge(
