@@ -6,7 +6,7 @@
 //! keyspace), so the store's encodings, orderings and decodings are shared, not
 //! copied:
 //! - A `BTreeMap` orders byte strings as sled does (lexicographically), so scans,
-//!   ranges and `first`/`last` give the rows in the same order.
+//!   ranges and `first`/`last` give the rows in the same order ([`Rows`]).
 //! - All the maps sit behind one lock, and a [`Batch`] is applied under it whole: a
 //!   reader sees every write of a group or none, as with sled's batches.
 //! - A scan ([`Cursor`]) holds no lock between rows: it remembers the last key it
@@ -31,12 +31,13 @@
 //! Nothing here fails: the only errors a memory store returns are the ones a test
 //! injects through [`Faults`](super::Faults), checked by the callers as for sled.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sled::IVec;
 
+use super::memory_rows::Rows;
 use super::write::{self, Batch};
 use super::{read, TreeId, SEEN_APPLIED};
 use crate::member::Member;
@@ -46,7 +47,7 @@ use crate::member::Member;
 pub(super) struct Tables {
     /// The keyspaces kept as bytes, by [`TreeId::index`]; the maps of `members` and
     /// `seen` stay empty (they are kept below).
-    rows: [BTreeMap<Vec<u8>, IVec>; TreeId::COUNT],
+    rows: [Rows; TreeId::COUNT],
     /// Members as they are: every step rewrites its member, and encoding it (as sled
     /// must) would cost more than the rest of the commit.
     members: Members,
@@ -251,7 +252,7 @@ impl Members {
 
 impl Tables {
     /// The map of a keyspace kept as bytes (any but `members` and `seen`).
-    pub(super) fn rows_mut(&mut self, tree: TreeId) -> &mut BTreeMap<Vec<u8>, IVec> {
+    pub(super) fn rows_mut(&mut self, tree: TreeId) -> &mut Rows {
         &mut self.rows[tree.index()]
     }
 
@@ -342,9 +343,9 @@ impl Tables {
             _ => {
                 // Borrowed bounds: a timer scan seeks once per event or so.
                 let bounds = (as_bytes(front), as_bytes(back));
-                let mut rows = self.rows[tree.index()].range::<[u8], _>(bounds);
+                let mut rows = self.rows[tree.index()].range(bounds);
                 let (key, value) = if last { rows.next_back() } else { rows.next() }?;
-                Some((IVec::from(key.as_slice()), value.clone()))
+                Some((IVec::from(key), value.clone()))
             }
         }
     }
