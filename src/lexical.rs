@@ -25,12 +25,6 @@ pub fn cmp(a: &[u8], b: &[u8]) -> Ordering {
     }
 }
 
-/// `a == b` for byte strings.
-#[inline]
-pub fn eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && compare_equal_lengths(a, b) == Ordering::Equal
-}
-
 /// Compares two strings of the same length.
 #[inline]
 fn compare_equal_lengths(x: &[u8], y: &[u8]) -> Ordering {
@@ -148,7 +142,6 @@ mod tests {
         for a in &strings {
             for b in &strings {
                 assert_eq!(cmp(a, b), a.as_slice().cmp(b.as_slice()), "{a:?} {b:?}");
-                assert_eq!(eq(a, b), a == b, "{a:?} {b:?}");
             }
         }
     }
@@ -173,7 +166,6 @@ mod tests {
         for a in &strings {
             for b in &strings {
                 assert_eq!(cmp(a, b), a.as_slice().cmp(b.as_slice()), "{a:?} {b:?}");
-                assert_eq!(eq(a, b), a == b, "{a:?} {b:?}");
             }
         }
     }

@@ -8,7 +8,6 @@
 //! | [`member`] | a member's state and the shape `sim` and the API print |
 //! | [`expiry`] | points expiry: when a lot of points falls due (calendar months, period ends), lots spent oldest first |
 //! | [`money`] | exact amounts: decimals for counters and spend, the rounding of points |
-//! | [`lexical`] | the order of byte strings (names, in-memory keys), compared a word at a time |
 //! | [`localtime`] | member-local days, weeks and months: the one place that decides "today" |
 //! | [`campaign`] | campaign phase schedules: the current phase, transitions, DST rules |
 //! | [`clock`] | time (SPEC §2.7): clock readings, and the one monotone step clock |
@@ -54,7 +53,7 @@ pub mod expiry;
 pub mod feed;
 pub mod import;
 pub mod leaderboard;
-pub mod lexical;
+mod lexical;
 pub mod localtime;
 pub mod member;
 pub mod messaging;
