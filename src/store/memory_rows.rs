@@ -76,7 +76,7 @@ impl Borrow<KeyBytes> for Key {
     }
 }
 
-// `Key` and `KeyBytes` order as their bytes do, as `Borrow` requires.
+// `Key` orders as the `KeyBytes` it borrows as, as `Borrow` requires: by its bytes.
 impl Ord for KeyBytes {
     fn cmp(&self, other: &Self) -> Ordering {
         lexical::cmp(&self.0, &other.0)
@@ -91,7 +91,7 @@ impl PartialOrd for KeyBytes {
 
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
-        lexical::cmp(&self.0, &other.0)
+        KeyBytes::of(&self.0).cmp(KeyBytes::of(&other.0))
     }
 }
 
