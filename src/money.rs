@@ -29,6 +29,18 @@ pub fn same_bits(a: Decimal, b: Decimal) -> bool {
     a.serialize() == b.serialize()
 }
 
+/// `a.cmp(&b)`. Decimals of one scale — integers most often: points, tier bounds,
+/// counts — order as their integer mantissas, which is a few instructions against the
+/// rescaling `Decimal`'s own comparison does first (a tier ladder compares every level
+/// after every change to a member).
+pub fn compare(a: Decimal, b: Decimal) -> std::cmp::Ordering {
+    if a.scale() == b.scale() {
+        a.mantissa().cmp(&b.mantissa())
+    } else {
+        a.cmp(&b)
+    }
+}
+
 /// Largest purchase amount accepted: ten billion, far above any real order, small
 /// enough that every accepted amount (with [`MAX_PLACES`]) has at most 14 significant
 /// digits and prints exactly.

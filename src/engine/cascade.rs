@@ -54,7 +54,7 @@ fn level_for(levels: &[crate::rules::TierLevel], value: Decimal) -> Option<&str>
     levels
         .iter()
         .rev()
-        .find(|level| value >= level.from)
+        .find(|level| crate::money::compare(value, level.from).is_ge())
         .or(levels.first())
         .map(|level| level.name.as_str())
 }
@@ -69,7 +69,7 @@ impl Run<'_> {
         for ((slot, now), before) in counters.enumerate().zip(&mut self.watch.values) {
             let from = std::mem::replace(before, now);
             // Most changes leave most counters as they were: alike bits cannot rise.
-            if !crate::money::same_bits(now, from) && now > from {
+            if !crate::money::same_bits(now, from) && crate::money::compare(now, from).is_gt() {
                 rose.push(Rise {
                     slot,
                     from,

@@ -387,7 +387,10 @@ pub fn explain_step(
     options: Options,
 ) -> (Outcome, StepTrace) {
     let (outcome, trace) = super::run_step(ctx, member, input, Some(options));
-    (outcome, trace.unwrap_or_else(|| empty_trace(ctx, input)))
+    (
+        outcome,
+        trace.map_or_else(|| empty_trace(ctx, input), |trace| *trace),
+    )
 }
 
 /// Re-runs one step of a member from the member's state before it (`None` for a

@@ -176,7 +176,7 @@ pub fn step(ctx: &Context<'_>, member: Option<Member>, input: &Input<'_>) -> Out
         .and_then(|tap| tap.wants(input.member_id()));
     let (outcome, trace) = run_step(ctx, member, input, options);
     if let (Some(tap), Some(trace)) = (ctx.rules.explain.as_deref(), trace) {
-        tap.push(trace);
+        tap.push(*trace);
     }
     outcome
 }
@@ -187,7 +187,7 @@ fn run_step(
     member: Option<Member>,
     input: &Input<'_>,
     explain: Option<explain::Options>,
-) -> (Outcome, Option<explain::StepTrace>) {
+) -> (Outcome, Option<Box<explain::StepTrace>>) {
     let member = member.unwrap_or_else(|| {
         let mut member = Member::new(input.member_id());
         member.created_at = Some(ctx.now);

@@ -414,7 +414,9 @@ impl<'a> Run<'a> {
     }
 
     /// The step's outcome, and its trace when one was kept.
-    pub fn finish(mut self) -> (Outcome, Option<super::explain::StepTrace>) {
+    /// The trace is boxed: the pair is moved several times on its way out of a step,
+    /// and most steps keep none.
+    pub fn finish(mut self) -> (Outcome, Option<Box<super::explain::StepTrace>>) {
         let (mut timers_set, mut timers_clear) = self.arm_silence_timer();
         timers_set.append(&mut self.after_timers);
         let (expiry_set, expiry_clear) = self.arm_expiry_timer();
@@ -437,7 +439,7 @@ impl<'a> Run<'a> {
             leaderboards: Vec::new(),
             shorts: self.shorts,
         };
-        let trace = trace.map(|recorder| recorder.finish(rules, &outcome));
+        let trace = trace.map(|recorder| Box::new(recorder.finish(rules, &outcome)));
         (outcome, trace)
     }
 }

@@ -134,3 +134,42 @@ fn same_bits_says_equal_only_for_decimals_stored_alike() {
     assert!(!same_bits(dec("1.0"), dec("1")));
     assert_eq!(dec("1.0"), dec("1"));
 }
+
+#[test]
+fn compare_orders_as_decimals_do() {
+    let texts = [
+        "0",
+        "-0",
+        "0.0",
+        "1",
+        "-1",
+        "1.0",
+        "0.1",
+        "-0.1",
+        "0.10",
+        "12.5",
+        "12.50",
+        "12.49",
+        "999",
+        "1000",
+        "1000.0001",
+        "-1000",
+        "79228162514264337593543950335",
+        "-79228162514264337593543950335",
+        "7922816251426433759354395033.5",
+        "1e-28",
+    ];
+    let values: Vec<Decimal> = texts
+        .iter()
+        .map(|t| {
+            Decimal::from_scientific(t)
+                .or_else(|_| Decimal::from_str(t))
+                .unwrap()
+        })
+        .collect();
+    for a in &values {
+        for b in &values {
+            assert_eq!(compare(*a, *b), a.cmp(b), "{a} {b}");
+        }
+    }
+}
