@@ -33,38 +33,7 @@ type Name = SmartString<Compact>;
 #[derive(Clone, PartialEq)]
 pub struct NameMap<V> {
     /// Sorted by name; each name at most once.
-    entries: Vec<Entry<V>>,
-}
-
-/// One name and its value, with the name's first word beside it (see [`first_word`]).
-#[derive(Clone, PartialEq)]
-pub struct Entry<V> {
-    word: u64,
-    name: Name,
-    value: V,
-}
-
-impl<V> Entry<V> {
-    /// How this entry's name orders against `name`, whose first word is `word`: most
-    /// names differ in their first eight bytes, and those are settled by one integer
-    /// compare, without reaching into the name.
-    fn cmp_name(&self, word: u64, name: &[u8]) -> Ordering {
-        self.word
-            .cmp(&word)
-            .then_with(|| lexical::cmp(self.name.as_bytes(), name))
-    }
-}
-
-/// A name's first eight bytes as a big-endian word, zero past its end. Where two
-/// names' words differ they order as the names do: at the first byte that differs
-/// either both names have a byte, or the shorter name has ended there and is a prefix
-/// of the longer (its zero cannot be above the other's byte). Equal words leave the
-/// order to the full names.
-fn first_word(name: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    let len = name.len().min(8);
-    bytes[..len].copy_from_slice(&name[..len]);
-    u64::from_be_bytes(bytes)
+    entries: Vec<(Name, V)>,
 }
 
 impl<V> Default for NameMap<V> {
@@ -85,14 +54,13 @@ impl<V> NameMap<V> {
     /// binary search's unpredictable branches. A longer map is searched.
     fn search(&self, name: &str) -> Result<usize, usize> {
         let name = name.as_bytes();
-        let word = first_word(name);
         if self.entries.len() > SCANNED {
             return self
                 .entries
-                .binary_search_by(|entry| entry.cmp_name(word, name));
+                .binary_search_by(|(key, _)| lexical::cmp(key.as_bytes(), name));
         }
-        for (at, entry) in self.entries.iter().enumerate() {
-            match entry.cmp_name(word, name) {
+        for (at, (key, _)) in self.entries.iter().enumerate() {
+            match lexical::cmp(key.as_bytes(), name) {
                 Ordering::Less => {}
                 Ordering::Equal => return Ok(at),
                 Ordering::Greater => return Err(at),
@@ -102,12 +70,12 @@ impl<V> NameMap<V> {
     }
 
     pub fn get(&self, name: &str) -> Option<&V> {
-        self.search(name).ok().map(|at| &self.entries[at].value)
+        self.search(name).ok().map(|at| &self.entries[at].1)
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut V> {
         match self.search(name) {
-            Ok(at) => Some(&mut self.entries[at].value),
+            Ok(at) => Some(&mut self.entries[at].1),
             Err(_) => None,
         }
     }
@@ -119,23 +87,16 @@ impl<V> NameMap<V> {
     /// Sets `name`'s value; returns its previous one, if it had one.
     pub fn insert(&mut self, name: &str, value: V) -> Option<V> {
         match self.search(name) {
-            Ok(at) => Some(std::mem::replace(&mut self.entries[at].value, value)),
+            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
             Err(at) => {
-                let entry = Entry {
-                    word: first_word(name.as_bytes()),
-                    name: Name::from(name),
-                    value,
-                };
-                self.entries.insert(at, entry);
+                self.entries.insert(at, (Name::from(name), value));
                 None
             }
         }
     }
 
     pub fn remove(&mut self, name: &str) -> Option<V> {
-        self.search(name)
-            .ok()
-            .map(|at| self.entries.remove(at).value)
+        self.search(name).ok().map(|at| self.entries.remove(at).1)
     }
 
     pub fn len(&self) -> usize {
@@ -153,7 +114,7 @@ impl<V> NameMap<V> {
 
     /// Every name, in order.
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
-        self.entries.iter().map(|entry| entry.name.as_str())
+        self.entries.iter().map(|(name, _)| name.as_str())
     }
 
     /// A reader that finds names asked for in sorted order by walking forward, never
@@ -167,7 +128,7 @@ impl<V> NameMap<V> {
 
 /// Reads entries by names asked for in ascending order, in one pass over them.
 pub struct Walk<'a, V> {
-    rest: &'a [Entry<V>],
+    rest: &'a [(Name, V)],
 }
 
 impl<'a, V> Walk<'a, V> {
@@ -175,13 +136,12 @@ impl<'a, V> Walk<'a, V> {
     /// (a name out of order reads as absent); `None` when there is none.
     pub fn value(&mut self, name: &str) -> Option<&'a V> {
         let name = name.as_bytes();
-        let word = first_word(name);
-        while let Some((entry, rest)) = self.rest.split_first() {
-            match entry.cmp_name(word, name) {
+        while let Some(((key, value), rest)) = self.rest.split_first() {
+            match lexical::cmp(key.as_bytes(), name) {
                 Ordering::Less => self.rest = rest,
                 Ordering::Equal => {
                     self.rest = rest;
-                    return Some(&entry.value);
+                    return Some(value);
                 }
                 Ordering::Greater => return None,
             }
@@ -198,10 +158,10 @@ impl<V: fmt::Debug> fmt::Debug for NameMap<V> {
 
 /// The entries in name order ([`NameMap::iter`]).
 pub type Iter<'a, V> =
-    std::iter::Map<std::slice::Iter<'a, Entry<V>>, fn(&'a Entry<V>) -> (&'a str, &'a V)>;
+    std::iter::Map<std::slice::Iter<'a, (Name, V)>, fn(&'a (Name, V)) -> (&'a str, &'a V)>;
 
-fn entry<V>(entry: &Entry<V>) -> (&str, &V) {
-    (entry.name.as_str(), &entry.value)
+fn entry<V>((name, value): &(Name, V)) -> (&str, &V) {
+    (name.as_str(), value)
 }
 
 impl<'a, V> IntoIterator for &'a NameMap<V> {
@@ -307,57 +267,6 @@ mod tests {
         assert_eq!(counters.remove("é"), None);
         assert_eq!(counters.len(), map.len());
         assert!(!counters.is_empty());
-    }
-
-    /// An entry orders against a name exactly as the two names' bytes do, whether its
-    /// first word settles it or not: names shorter than a word, longer, equal in their
-    /// first word, and ones whose zero bytes look like the padding.
-    #[test]
-    fn first_words_order_names_as_their_bytes_do() {
-        let mut names: Vec<String> = NAMES.iter().map(|n| n.to_string()).collect();
-        names.extend(
-            [
-                "a",
-                "a\0",
-                "a\0\0\0\0\0\0\0\0",
-                "\0",
-                "events.",
-                "events.c",
-                "events.comment",
-                "events.post",
-                "abcdefgh",
-                "abcdefghi",
-                "abcdefgg",
-                "abcdefgi",
-                "\u{7f}",
-                "\u{80}",
-                "\u{10ffff}",
-            ]
-            .map(String::from),
-        );
-        // Few distinct characters, so many names share long prefixes.
-        let mut seed: u64 = 0x5EED;
-        for _ in 0..300 {
-            let mut name = String::new();
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            for i in 0..(seed >> 59) {
-                name.push(['a', 'b', '\0', 'é'][((seed >> (2 * i)) & 3) as usize]);
-            }
-            names.push(name);
-        }
-        for a in &names {
-            let entry = Entry {
-                word: first_word(a.as_bytes()),
-                name: Name::from(a.as_str()),
-                value: (),
-            };
-            for b in &names {
-                let order = entry.cmp_name(first_word(b.as_bytes()), b.as_bytes());
-                assert_eq!(order, a.cmp(b), "{a:?} {b:?}");
-            }
-        }
     }
 
     #[test]
