@@ -35,9 +35,9 @@ pub struct Member {
     pub id: String,
     /// When Rally first saw the member: a schedule or phase that fell due before
     /// that instant does not include them.
-    #[serde(serialize_with = "stored_time::option_utc")]
+    #[serde(with = "stored_time::option_utc")]
     pub created_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "stored_time::option_utc")]
+    #[serde(with = "stored_time::option_utc")]
     pub joined_at: Option<DateTime<Utc>>,
     /// Profile attributes (`name`, `email`, `timezone`, `locale`, and anything set by
     /// `profile` events or `set` actions).
@@ -57,7 +57,7 @@ pub struct Member {
     /// stored as their text (see [`money::counters`]).
     #[serde(with = "money::counters")]
     pub counters: Counters,
-    #[serde(serialize_with = "stored_time::option_utc")]
+    #[serde(with = "stored_time::option_utc")]
     pub last_active: Option<DateTime<Utc>>,
     /// A `leave` event: no inactivity triggers or marketing until active again.
     pub left: bool,
@@ -74,10 +74,10 @@ pub struct Member {
 #[serde(default)]
 pub struct Bookkeeping {
     /// Member-local day of the last check-in that counted toward the streak.
-    #[serde(serialize_with = "stored_time::option_day")]
+    #[serde(with = "stored_time::option_day")]
     pub last_checkin_day: Option<NaiveDate>,
     /// Points awarded on one member-local day, for `settings.points.daily_cap`.
-    #[serde(serialize_with = "stored_time::option_day_and")]
+    #[serde(with = "stored_time::option_day_and")]
     pub points_day: Option<(NaiveDate, i64)>,
     /// Per rule with a `limit`: the period key and how often it fired in it.
     pub rule_limits: NameMap<(String, u32)>,
@@ -88,7 +88,7 @@ pub struct Bookkeeping {
     /// [`Member::start_periods`] for every such counter a step has seen).
     pub counter_periods: NameMap<String>,
     /// Marketing messages on one member-local day, for `settings.messaging.max_per_day`.
-    #[serde(serialize_with = "stored_time::option_day_and")]
+    #[serde(with = "stored_time::option_day_and")]
     pub messages_day: Option<(NaiveDate, u32)>,
     /// The member's one inactivity timer: its due time (Unix millis). It is never
     /// later than the member's next inactivity deadline, but may be earlier: activity

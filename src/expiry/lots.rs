@@ -17,10 +17,10 @@ pub struct Lot {
     /// Points left in the lot: awarded, less what was spent from it.
     pub amount: i64,
     /// When its first points were awarded.
-    #[serde(serialize_with = "crate::member::stored_time::utc")]
+    #[serde(with = "crate::member::stored_time::utc")]
     pub since: DateTime<Utc>,
     /// When what is left of it expires.
-    #[serde(serialize_with = "crate::member::stored_time::utc")]
+    #[serde(with = "crate::member::stored_time::utc")]
     pub due: DateTime<Utc>,
     /// The `points_expiring` rules that have considered it: each warns once per lot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -10,18 +10,18 @@ use serde::{Deserialize, Serialize};
 #[serde(default)]
 pub struct Marks {
     /// The last day (`settings.timezone`) the member was counted active.
-    #[serde(serialize_with = "crate::member::stored_time::option_day")]
+    #[serde(with = "crate::member::stored_time::option_day")]
     pub active_day: Option<NaiveDate>,
     /// The first day it was active: its cohort's week.
-    #[serde(serialize_with = "crate::member::stored_time::option_day")]
+    #[serde(with = "crate::member::stored_time::option_day")]
     pub joined_day: Option<NaiveDate>,
     /// The last day it was counted a buyer, and a repeat buyer.
-    #[serde(serialize_with = "crate::member::stored_time::option_day")]
+    #[serde(with = "crate::member::stored_time::option_day")]
     pub bought_day: Option<NaiveDate>,
-    #[serde(serialize_with = "crate::member::stored_time::option_day")]
+    #[serde(with = "crate::member::stored_time::option_day")]
     pub rebought_day: Option<NaiveDate>,
     /// Its latest purchase: a purchase within 30 days of it is a repeat purchase.
-    #[serde(serialize_with = "crate::member::stored_time::option_utc")]
+    #[serde(with = "crate::member::stored_time::option_utc")]
     pub last_purchase: Option<DateTime<Utc>>,
     /// The latest re-engagement message not answered yet: `(rule, template, sent at)`.
     pub winback: Option<(String, String, DateTime<Utc>)>,
