@@ -640,18 +640,33 @@ fn sim(
     let doc = if events == "-" {
         // Not `stdin().lock()`: the lines are read on a thread of their own, and a lock
         // stays on the thread that took it.
-        rally::sim::simulate_seeded(set, BufReader::new(io::stdin()), until, key)
+        rally::sim::simulate_seeded(
+            set,
+            BufReader::with_capacity(rally::sim::IO_BUFFER, io::stdin()),
+            until,
+            key,
+        )
     } else {
         let file = File::open(events).map_err(|e| format!("cannot open {events}: {e}"))?;
-        rally::sim::simulate_seeded(set, BufReader::new(file), until, key)
+        rally::sim::simulate_seeded(
+            set,
+            BufReader::with_capacity(rally::sim::IO_BUFFER, file),
+            until,
+            key,
+        )
     }
     .map_err(|e| e.to_string())?;
     let written = match out {
         Some(path) => File::create(path)
-            .and_then(|file| write_document(&doc, BufWriter::new(file)))
+            .and_then(|file| {
+                write_document(&doc, BufWriter::with_capacity(rally::sim::IO_BUFFER, file))
+            })
             .map_err(|e| format!("cannot write {}: {e}", path.display())),
-        None => write_document(&doc, BufWriter::new(io::stdout().lock()))
-            .map_err(|e| format!("writing output: {e}")),
+        None => write_document(
+            &doc,
+            BufWriter::with_capacity(rally::sim::IO_BUFFER, io::stdout().lock()),
+        )
+        .map_err(|e| format!("writing output: {e}")),
     };
     written?;
     if let (Some(explain), Some(tap)) = (explain, tap) {

@@ -45,7 +45,7 @@ pub struct Spill<T> {
 impl<T: Serialize + DeserializeOwned> Spill<T> {
     pub fn new() -> Self {
         let (file, failed) = match unnamed_file() {
-            Ok(file) => (Some(BufWriter::new(file)), None),
+            Ok(file) => (Some(BufWriter::with_capacity(super::IO_BUFFER, file)), None),
             Err(e) => (None, Some(format!("cannot create a temporary file: {e}"))),
         };
         Spill {
@@ -119,7 +119,7 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
         writer.flush().map_err(|e| e.to_string())?;
         let mut reader = writer.get_ref().try_clone().map_err(|e| e.to_string())?;
         reader.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-        let mut records = BufReader::new(&reader);
+        let mut records = BufReader::with_capacity(super::IO_BUFFER, &reader);
         let mut bytes = Vec::new();
         let short = |e: io::Error| match e.kind() {
             io::ErrorKind::UnexpectedEof => {
