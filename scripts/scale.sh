@@ -9,7 +9,7 @@
 #     wall clock);
 #   - the daemon's resident memory (VmRSS, VmHWM) with the members loaded;
 #   - its start time, and how long the first retention pass takes;
-#   - p99 of GET /v1/members/{id} under write load (scripts/scale_load.py).
+#   - p99 of GET /v1/members/{id} alone and under write load (scripts/scale_load.py).
 #
 # A member who only joined has no inactivity timer (nothing to be silent from), so
 # the timer sweep's cost is measured by `cargo bench --bench timers`, and the timers
@@ -106,6 +106,7 @@ say "first start: $STARTED to answer /healthz"
 await_retention
 say "first retention pass over $(since "$BEGAN") after the start"
 say "memory after the catch-up: $(memory)"
+say "reads alone: $(python3 "$ROOT/scripts/scale_load.py" "127.0.0.1:$PORT" "$N" "$LOAD_SECONDS" 0)"
 say "reads under write load: $(python3 "$ROOT/scripts/scale_load.py" "127.0.0.1:$PORT" "$N" \
     "$LOAD_SECONDS" "$LOAD_RATE")"
 say "memory after the load: $(memory)"

@@ -6,6 +6,7 @@ connection, and prints the read latencies (measured by this client, Python's own
 overhead included) as JSON.
 
 usage: scale_load.py HOST:PORT MEMBERS SECONDS WRITES_PER_SECOND
+       (0 writes per second: the reads alone, for what the writes add to them)
 """
 import http.client
 import json
@@ -69,8 +70,9 @@ def reader(addr, members, seconds, out):
 def main():
     addr, members, seconds, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
     out = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=writer, args=(addr, members, seconds, rate, out)),
-             multiprocessing.Process(target=reader, args=(addr, members, seconds, out))]
+    procs = [multiprocessing.Process(target=reader, args=(addr, members, seconds, out))]
+    if rate > 0:
+        procs.append(multiprocessing.Process(target=writer, args=(addr, members, seconds, rate, out)))
     for p in procs:
         p.start()
     results = [out.get() for _ in procs]
