@@ -896,7 +896,14 @@ fn import(dir: &Path, data: &Path, events: &str) -> Result<ExitCode, String> {
         rally::import::import_with_cache(cache, set, data, io::stdin().lock(), wall, progress)
     } else {
         let file = File::open(events).map_err(|e| format!("cannot open {events}: {e}"))?;
-        rally::import::import_with_cache(cache, set, data, BufReader::new(file), wall, progress)
+        rally::import::import_with_cache(
+            cache,
+            set,
+            data,
+            BufReader::with_capacity(rally::sim::IO_BUFFER, file),
+            wall,
+            progress,
+        )
     }
     .map_err(|e| e.to_string())?;
     let text = serde_json::to_string_pretty(&done).map_err(|e| e.to_string())?;
@@ -941,7 +948,12 @@ fn community_report(
                 rally::report::from_events(set, io::stdin().lock(), until, &params)
             } else {
                 let file = File::open(events).map_err(|e| format!("cannot open {events}: {e}"))?;
-                rally::report::from_events(set, BufReader::new(file), until, &params)
+                rally::report::from_events(
+                    set,
+                    BufReader::with_capacity(rally::sim::IO_BUFFER, file),
+                    until,
+                    &params,
+                )
             }
         }
         (None, None, None) => {

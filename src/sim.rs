@@ -34,7 +34,8 @@ pub enum SimError {
 
 /// The buffer `sim` reads its events, spills its records and writes its document
 /// through: a document of 100,000 events is some 45 MB, which the standard 8 KiB
-/// buffers wrote and read back in about 10,000 system calls.
+/// buffers wrote and read back in about 10,000 system calls. `import` and `report
+/// --events` read their events through one too.
 pub const IO_BUFFER: usize = 256 * 1024;
 
 mod leaderboards;
