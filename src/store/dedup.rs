@@ -186,10 +186,11 @@ impl Store {
     /// goes whole, so a call takes at least one row, however many ids it holds. Each
     /// call starts from the oldest day: what the last one removed is gone.
     ///
-    /// Bounded by ids, not rows: a row holds hundreds of ids, and sled keeps every
-    /// page a batch changes until the whole batch is applied — a piece of 256 rows
-    /// was 77,000 removals in one batch, and the daemon's first pass over a million
-    /// imported ids took its memory from 430 MiB to 3.3 GiB.
+    /// Bounded by ids, not rows: a row holds hundreds of ids, and sled's memory grows
+    /// with the removals a batch makes before it can consolidate the pages they
+    /// change. Pieces of 256 rows were 77,000 removals a batch, and the daemon's first
+    /// pass over a million imported ids took it from 430 MiB to 3.3 GiB; pieces of
+    /// 256 ids keep it under 400 MiB (README, Performance).
     pub fn trim_seen(&self, max: usize, first_kept: u32) -> Result<super::Trimmed<()>, StoreError> {
         let opened = self.opened()?;
         let mut batch = Batch::default();
