@@ -182,9 +182,9 @@ impl Store {
     /// Removes the ids of events filed under days before `first_kept` (see
     /// [`first_kept_day`]), at most `max` of them, each `seen` row with its
     /// `seen_by_day` row, in one batch; returns how many ids, and `next` when there may
-    /// be more. A `seen_by_day` row (a group's ids, about 4 KiB of them)
-    /// goes whole, so a call takes at least one row, however many ids it holds. Each
-    /// call starts from the oldest day: what the last one removed is gone.
+    /// be more. A `seen_by_day` row (a group's ids, up to about 4 KiB) goes whole, so
+    /// a call takes at least one row, however many ids it holds. Each call starts
+    /// from the oldest day: what the last one removed is gone.
     ///
     /// Bounded by ids, not rows: a row holds hundreds of ids, and sled's memory grows
     /// with the removals a batch makes before it can consolidate the pages they
@@ -296,9 +296,9 @@ mod tests {
         assert_eq!(opened.keyspaces.seen_by_day.len(), 1);
     }
 
-    /// A piece is bounded by the ids it removes (sled holds every page a batch
-    /// changes until the batch is applied), and a row goes whole: one that holds more
-    /// ids than the bound still goes alone.
+    /// A piece is bounded by the ids it removes (sled's memory grows with the
+    /// removals of one batch), and a row goes whole: one that holds more ids than the
+    /// bound still goes alone.
     #[test]
     fn a_piece_removes_at_most_max_ids_in_whole_rows() {
         let store = Store::open_temporary().unwrap();
