@@ -244,6 +244,25 @@ mod tests {
         store.commit(&[step]).unwrap();
     }
 
+    /// `event-00000`, `event-00001`, …: ids that sort in the order they are made.
+    fn numbered_ids(count: usize) -> Vec<String> {
+        (0..count).map(|n| format!("event-{n:05}")).collect()
+    }
+
+    /// Applies events with these ids, all at `at`, in one commit: one group, whose ids
+    /// are filed in as many `seen_by_day` rows as they fill.
+    fn applied_in_one_group(store: &Store, ids: &[String], at: DateTime<Utc>) {
+        let group: Vec<StepWrite> = ids
+            .iter()
+            .map(|id| StepWrite {
+                event_id: Some(id.clone()),
+                event_at: Some(at),
+                ..StepWrite::default()
+            })
+            .collect();
+        store.commit(&group).unwrap();
+    }
+
     fn remembered(store: &Store, ids: &[&str]) -> Vec<bool> {
         ids.iter().map(|id| store.seen(id).unwrap()).collect()
     }
@@ -303,14 +322,7 @@ mod tests {
     fn a_piece_removes_at_most_max_ids_in_whole_rows() {
         let store = Store::open_temporary().unwrap();
         let at = t("2026-01-01T08:00:00Z");
-        let group: Vec<StepWrite> = (0..2_000)
-            .map(|n| StepWrite {
-                event_id: Some(format!("event-{n:05}")),
-                event_at: Some(at),
-                ..StepWrite::default()
-            })
-            .collect();
-        store.commit(&group).unwrap();
+        applied_in_one_group(&store, &numbered_ids(2_000), at);
         let opened = store.opened().unwrap();
         let per_row: Vec<usize> = opened
             .keyspaces
@@ -352,16 +364,8 @@ mod tests {
     fn a_large_group_files_a_days_ids_in_rows_of_about_row_bytes() {
         let store = Store::open_temporary().unwrap();
         let at = t("2026-01-01T08:00:00Z");
-        let ids: Vec<String> = (0..1_000).map(|n| format!("event-{n:05}")).collect();
-        let group: Vec<StepWrite> = ids
-            .iter()
-            .map(|id| StepWrite {
-                event_id: Some(id.clone()),
-                event_at: Some(at),
-                ..StepWrite::default()
-            })
-            .collect();
-        store.commit(&group).unwrap();
+        let ids = numbered_ids(1_000);
+        applied_in_one_group(&store, &ids, at);
         let opened = store.opened().unwrap();
         let rows: Vec<(sled::IVec, sled::IVec)> = opened
             .keyspaces
