@@ -31,12 +31,13 @@
 //! Nothing here fails: the only errors a memory store returns are the ones a test
 //! injects through [`Faults`](super::Faults), checked by the callers as for sled.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sled::IVec;
 
+use super::memory_members::Members;
 use super::memory_rows::Rows;
 use super::write::{self, Batch};
 use super::{read, TreeId, SEEN_APPLIED};
@@ -162,93 +163,10 @@ impl Memory {
     }
 }
 
-/// Members by id, whose order is the order of its UTF-8 bytes, as sled's. A step looks
-/// its member up twice (checked out, then put back), so by hash; the order lives in
-/// a set of ids beside it, which changes only when a member is added or removed.
-///
-/// A member checked out for a step keeps its slot (empty) until the commit puts the
-/// new state back.
-#[derive(Default)]
-pub(super) struct Members {
-    /// `None`: checked out, and read as not stored.
-    slots: HashMap<Id, Option<Member>, Hashing>,
-    /// Every id of `slots`, in order.
-    order: BTreeSet<Box<str>>,
-    /// How many slots are checked out.
-    out: usize,
-}
-
-/// A member's id as a slot's key: inline when it fits in 23 bytes, so a lookup
-/// compares it in the slot it has already loaded instead of reaching for a string
-/// elsewhere on the heap (two lookups a step).
-type Id = smartstring::SmartString<smartstring::Compact>;
-
 /// foldhash: a few times faster than std's SipHash on short ids, and seeded per
 /// process as std's is, so ids chosen to collide cannot be planned ahead. Nothing is
 /// read in hash order.
-type Hashing = foldhash::fast::RandomState;
-
-impl Members {
-    fn get(&self, id: &str) -> Option<&Member> {
-        self.slots.get(id)?.as_ref()
-    }
-
-    /// Stores `member`, in its slot when it has one (as it mostly does).
-    fn put(&mut self, member: Member) {
-        match self.slots.get_mut(member.id.as_str()) {
-            Some(slot) => {
-                if slot.is_none() {
-                    self.out -= 1;
-                }
-                *slot = Some(member);
-            }
-            None => {
-                self.order.insert(member.id.as_str().into());
-                self.slots
-                    .insert(Id::from(member.id.as_str()), Some(member));
-            }
-        }
-    }
-
-    fn remove(&mut self, id: &str) {
-        if let Some(slot) = self.slots.remove(id) {
-            self.order.remove(id);
-            if slot.is_none() {
-                self.out -= 1;
-            }
-        }
-    }
-
-    fn check_out(&mut self, id: &str) -> Option<Member> {
-        let member = self.slots.get_mut(id)?.take()?;
-        self.out += 1;
-        Some(member)
-    }
-
-    fn len(&self) -> usize {
-        self.slots.len() - self.out
-    }
-
-    /// The members stored between two bounds, in id order from either end.
-    fn range<'a>(
-        &'a self,
-        bounds: (Bound<&str>, Bound<&str>),
-    ) -> impl DoubleEndedIterator<Item = (&'a str, &'a Member)> + 'a {
-        self.order
-            .range::<str, _>(bounds)
-            .filter_map(|id| Some((&**id, self.get(id)?)))
-    }
-
-    /// Every member stored, in id order, taken out: the store is left without members.
-    fn take_all(&mut self) -> Vec<Member> {
-        let mut slots = std::mem::take(&mut self.slots);
-        self.out = 0;
-        std::mem::take(&mut self.order)
-            .into_iter()
-            .filter_map(|id| slots.remove(&*id).flatten())
-            .collect()
-    }
-}
+pub(super) type Hashing = foldhash::fast::RandomState;
 
 impl Tables {
     /// The map of a keyspace kept as bytes (any but `members` and `seen`).
@@ -452,67 +370,6 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_checked_out_member_reads_as_not_stored_until_put_back() {
-        let mut members = Members::default();
-        for id in ["m-1", "m-2", "m-3"] {
-            members.put(Member::new(id));
-        }
-        let out = members.check_out("m-2").unwrap();
-        assert!(members.get("m-2").is_none());
-        assert!(members.check_out("m-2").is_none());
-        assert_eq!(members.len(), 2);
-        let ids = |members: &Members| -> Vec<String> {
-            members
-                .range((Bound::Unbounded, Bound::Unbounded))
-                .map(|(id, _)| id.to_string())
-                .collect()
-        };
-        assert_eq!(ids(&members), ["m-1", "m-3"]);
-        assert_eq!(
-            members
-                .range((Bound::Excluded("m-1"), Bound::Unbounded))
-                .next_back()
-                .map(|(id, _)| id),
-            Some("m-3")
-        );
-        members.put(out);
-        assert_eq!(members.len(), 3);
-        assert_eq!(ids(&members), ["m-1", "m-2", "m-3"]);
-        members.check_out("m-3");
-        members.remove("m-3");
-        assert_eq!(members.len(), 2);
-        assert_eq!(ids(&members), ["m-1", "m-2"]);
-    }
-
-    #[test]
-    fn members_are_taken_out_in_id_order_and_the_store_then_holds_none() {
-        let mut members = Members::default();
-        // Added out of order; "m-10" sorts before "m-9" as sled's bytes do. An id too
-        // long to be kept inline (36 bytes) is found and ordered as the short ones.
-        let long = "0b8f2c4e-7d1a-4f6b-9c3e-5a2d8e1f0c7b";
-        for id in ["m-9", "m-10", long, "m-2", "a", "m-\u{fc}"] {
-            members.put(Member::new(id));
-        }
-        members.check_out("m-2");
-        let out = members.check_out(long).map(|m| m.id);
-        assert_eq!(out.as_deref(), Some(long));
-        assert!(members.get(long).is_none());
-        members.put(Member::new(long));
-        assert_eq!(members.get(long).map(|m| m.id.as_str()), Some(long));
-        let taken: Vec<String> = members.take_all().into_iter().map(|m| m.id).collect();
-        assert_eq!(taken, [long, "a", "m-10", "m-9", "m-\u{fc}"]);
-        assert_eq!(members.len(), 0);
-        assert!(members.get("a").is_none());
-        assert_eq!(
-            members.range((Bound::Unbounded, Bound::Unbounded)).count(),
-            0
-        );
-        // The checked-out member comes back into an empty store.
-        members.put(Member::new("m-2"));
-        assert_eq!(members.len(), 1);
-    }
 
     #[test]
     fn a_prefixs_successor_is_past_every_key_that_starts_with_it() {

@@ -85,6 +85,7 @@ mod journal;
 pub mod keys;
 mod keyspace;
 mod memory;
+mod memory_members;
 mod memory_rows;
 mod outbox_counted;
 mod outbox_index;
