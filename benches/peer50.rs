@@ -28,6 +28,8 @@ fn workload() -> PathBuf {
 }
 
 fn main() {
+    // As the `rally` binary does for every command that runs to its end.
+    rally::allocator::keep_freed_pages();
     let dir = workload();
     let events_file = dir.join("events.jsonl");
     let Ok(text) = std::fs::read_to_string(&events_file) else {

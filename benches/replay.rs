@@ -32,6 +32,8 @@ const MEMBERS: usize = 10_000;
 const SAMPLES: usize = 4;
 
 fn main() {
+    // As the `rally` binary does for every command that runs to its end.
+    rally::allocator::keep_freed_pages();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let sled = args.iter().any(|a| a == "sled");
     let events = args

@@ -20,6 +20,8 @@ const EVENTS: usize = 100_000;
 const MEMBERS: usize = 10_000;
 
 fn main() {
+    // As the `rally` binary does for every command that runs to its end.
+    rally::allocator::keep_freed_pages();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let events = dir.path().join("events.jsonl");
     let mut text = common::events(EVENTS, MEMBERS).join("\n");

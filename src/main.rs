@@ -364,6 +364,9 @@ fn parse_until(text: &str) -> Result<Until, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run { .. } | Command::Bench { .. }) {
+        rally::allocator::keep_freed_pages();
+    }
     let result = match cli.command {
         Command::Check { rules } => check(&rules),
         Command::Test {
