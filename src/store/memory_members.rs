@@ -107,7 +107,7 @@ impl Members {
     }
 }
 
-/// Members per chunk of [`Places`]: a megabyte of address space, touched only as
+/// Members per chunk of [`Places`]: a megabyte, allocated whole and written only as
 /// members arrive.
 const CHUNK: usize = 4096;
 
