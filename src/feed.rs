@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::event::{self, AtPolicy, Event};
 use crate::runner::{Applied, Runner};
-use crate::store::StoreError;
+use crate::store::{Prefetch, StoreError};
 
 /// Steps per transaction: large groups amortise sled's per-transaction cost.
 const GROUP: usize = 128;
@@ -121,11 +121,38 @@ fn apply_all(
     observer: &mut (impl Observer + ?Sized),
 ) -> Result<(), FeedError> {
     for batch in receiver {
-        for read in batch {
+        let mut reads = batch.into_iter();
+        while let Some(read) = reads.next() {
+            prefetch_ahead(runner, reads.as_slice());
             apply(runner, read?, latest, observer)?;
         }
     }
     Ok(())
+}
+
+/// Starts fetching the members of the next events (`ahead`, the next one first) into
+/// the cache, each level some events before the step that reads it: a step's loads
+/// are then under way while the steps before it run (see [`crate::prefetch`]).
+fn prefetch_ahead(runner: &Runner, ahead: &[io::Result<Read>]) {
+    let member = |events_ahead: usize| match ahead.get(events_ahead - 1)? {
+        Ok(Read::Parsed {
+            event: Ok(event), ..
+        }) => event.member.as_deref(),
+        _ => None,
+    };
+    let mut members = [("", Prefetch::Place); 3];
+    let mut asked = 0;
+    for (events_ahead, depth) in [
+        (4, Prefetch::Place),
+        (2, Prefetch::Member),
+        (1, Prefetch::Book),
+    ] {
+        if let Some(id) = member(events_ahead) {
+            members[asked] = (id, depth);
+            asked += 1;
+        }
+    }
+    runner.store().prefetch_members(&members[..asked]);
 }
 
 /// The reader thread: every line of `input`, in batches, until the end of the file, a

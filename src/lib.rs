@@ -61,6 +61,7 @@ pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod policy;
+mod prefetch;
 pub mod replay;
 pub mod report;
 pub mod rewards;

@@ -127,6 +127,27 @@ pub struct Bookkeeping {
 }
 
 impl Member {
+    /// Starts fetching what a step reads first beyond the member itself — its
+    /// bookkeeping, counters, id and attributes — into the cache (see
+    /// [`crate::prefetch`]). The member must be in the cache already, or this waits
+    /// for it.
+    pub fn prefetch(&self) {
+        crate::prefetch::value(&*self.book);
+        self.counters.prefetch();
+        crate::prefetch::bytes(self.id.as_ptr(), self.id.len());
+        if let Some(first) = self.attrs.iter().next() {
+            crate::prefetch::value(first.0);
+        }
+    }
+
+    /// Starts fetching the bookkeeping's own entries (see [`Member::prefetch`], which
+    /// must have run a while before).
+    pub fn prefetch_book(&self) {
+        self.book.counter_periods.prefetch();
+        self.book.rule_limits.prefetch();
+        self.book.milestones.prefetch();
+    }
+
     pub fn new(id: &str) -> Self {
         Member {
             id: id.to_string(),

@@ -107,6 +107,14 @@ impl<V> NameMap<V> {
         self.entries.is_empty()
     }
 
+    /// Starts fetching the entries into the cache (see [`crate::prefetch`]).
+    pub fn prefetch(&self) {
+        crate::prefetch::bytes(
+            self.entries.as_ptr(),
+            std::mem::size_of_val(self.entries.as_slice()),
+        );
+    }
+
     /// Every entry, in name order.
     pub fn iter(&self) -> Iter<'_, V> {
         self.entries.iter().map(entry)

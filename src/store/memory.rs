@@ -40,8 +40,12 @@ use sled::IVec;
 use super::memory_members::Members;
 use super::memory_rows::Rows;
 use super::write::{self, Batch};
-use super::{read, TreeId, SEEN_APPLIED};
+use super::{read, Prefetch, TreeId, SEEN_APPLIED};
 use crate::member::Member;
+
+/// How many members ahead a run over members in id order fetches their places (see
+/// [`Memory::members_after`]).
+const PLACES_AHEAD: usize = 3;
 
 /// Every keyspace's rows.
 #[derive(Default)]
@@ -125,9 +129,7 @@ impl Memory {
                 None => tables.remove(tree, &key),
             }
         }
-        for member in members {
-            tables.members.put(member);
-        }
+        tables.members.put_all(members);
     }
 
     /// The member with this id, as committed.
@@ -141,15 +143,33 @@ impl Memory {
         self.write().members.check_out(id)
     }
 
+    pub(super) fn prefetch(&self, ahead: &[(&str, Prefetch)]) {
+        let tables = self.read();
+        for &(id, depth) in ahead {
+            tables.members.prefetch(id, depth);
+        }
+    }
+
     /// Up to `max` members after `after`, in id order.
     pub(super) fn members_after(&self, after: Bound<&str>, max: usize) -> Vec<Member> {
         let tables = self.read();
-        tables
-            .members
-            .range((after, Bound::Unbounded))
-            .take(max)
-            .map(|(_, member)| member.clone())
-            .collect()
+        let members = &tables.members;
+        // Copied one after the other from wherever each lies: the places of the next
+        // few are fetched ahead, and the contents of the next (see `crate::prefetch`).
+        let bounds = (after, Bound::Unbounded);
+        let mut places_ahead = members.ids(bounds).skip(PLACES_AHEAD);
+        let mut next = members.ids(bounds).skip(1);
+        let mut copied = Vec::with_capacity(max.min(members.len()));
+        for (_, member) in members.range(bounds).take(max) {
+            if let Some(id) = places_ahead.next() {
+                members.prefetch(id, Prefetch::Place);
+            }
+            if let Some(id) = next.next() {
+                members.prefetch(id, Prefetch::Member);
+            }
+            copied.push(member.clone());
+        }
+        copied
     }
 
     /// Every member, in id order, taken out of the store (see

@@ -15,6 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
 use super::memory::Hashing;
+use super::Prefetch;
 use crate::member::Member;
 
 /// Members by id, in sled's order on request. A member checked out for a step keeps
@@ -77,6 +78,27 @@ impl Members {
         Some(member)
     }
 
+    /// Starts fetching what a step of member `id` will read (see
+    /// [`crate::prefetch`]), to the depth asked.
+    pub(super) fn prefetch(&self, id: &str, depth: Prefetch) {
+        let Some(&place) = self.by_id.get(id) else {
+            return;
+        };
+        match depth {
+            Prefetch::Place => crate::prefetch::value(self.places.slot(place)),
+            Prefetch::Member => {
+                if let Some(member) = self.places.get(place) {
+                    member.prefetch();
+                }
+            }
+            Prefetch::Book => {
+                if let Some(member) = self.places.get(place) {
+                    member.prefetch_book();
+                }
+            }
+        }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.by_id.len() - self.out
     }
@@ -89,6 +111,28 @@ impl Members {
         self.order
             .range::<str, _>(bounds)
             .filter_map(|id| Some((&**id, self.get(id)?)))
+    }
+
+    /// The ids of the members stored between two bounds, in order, without reading
+    /// the members.
+    pub(super) fn ids<'a>(
+        &'a self,
+        bounds: (Bound<&str>, Bound<&str>),
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        self.order.range::<str, _>(bounds).map(|id| &**id)
+    }
+
+    /// Stores every member of `members`, in order, each as [`Members::put`] does; the
+    /// places of the next few are fetched ahead (see [`crate::prefetch`]).
+    pub(super) fn put_all(&mut self, members: Vec<Member>) {
+        const AHEAD: usize = 4;
+        let mut members = members.into_iter();
+        while let Some(member) = members.next() {
+            if let Some(ahead) = members.as_slice().get(AHEAD - 1) {
+                self.prefetch(&ahead.id, Prefetch::Place);
+            }
+            self.put(member);
+        }
     }
 
     /// Every member stored, in id order, taken out: the store is left without members.
@@ -140,6 +184,14 @@ impl Places {
         self.chunks.get(place / CHUNK)?.get(place % CHUNK)?.as_ref()
     }
 
+    /// The place's slot (not read: for its address). `place` must have come from
+    /// [`Places::add`].
+    fn slot(&self, place: usize) -> *const Option<Member> {
+        self.chunks[place / CHUNK]
+            .as_ptr()
+            .wrapping_add(place % CHUNK)
+    }
+
     /// The place's slot, empty while its member is checked out. `place` must have
     /// come from [`Places::add`].
     fn slot_mut(&mut self, place: usize) -> &mut Option<Member> {
@@ -189,6 +241,54 @@ mod tests {
         members.remove("m-3");
         assert_eq!(members.len(), 2);
         assert_eq!(ids(&members), ["m-1", "m-2"]);
+    }
+
+    #[test]
+    fn members_put_together_each_land_in_their_place() {
+        let mut members = Members::default();
+        for id in ["m-1", "m-2", "m-3"] {
+            members.put(Member::new(id));
+        }
+        let mut two = members.check_out("m-2").unwrap();
+        two.points = 2;
+        // More than the places fetched ahead, old and new, one checked out.
+        let mut group = vec![two];
+        for id in ["m-4", "m-5", "m-6", "m-7", "m-8", "m-1"] {
+            let mut member = Member::new(id);
+            member.points = 10;
+            group.push(member);
+        }
+        members.put_all(group);
+        assert_eq!(members.len(), 8);
+        let points = |id: &str| members.get(id).map(|member| member.points);
+        assert_eq!(points("m-2"), Some(2));
+        assert_eq!(points("m-1"), Some(10));
+        assert_eq!(points("m-3"), Some(0));
+        assert_eq!(points("m-8"), Some(10));
+        assert_eq!(members.out, 0);
+    }
+
+    #[test]
+    fn prefetching_a_member_absent_checked_out_or_removed_reads_nothing() {
+        let mut members = Members::default();
+        for id in ["m-1", "m-2", "m-3"] {
+            members.put(Member::new(id));
+        }
+        let out = members.check_out("m-2").unwrap();
+        members.remove("m-3");
+        for id in ["m-1", "m-2", "m-3", "m-9", ""] {
+            for depth in [Prefetch::Place, Prefetch::Member, Prefetch::Book] {
+                members.prefetch(id, depth);
+            }
+        }
+        assert!(members.get("m-2").is_none());
+        members.put(out);
+        assert_eq!(
+            members
+                .ids((Bound::Unbounded, Bound::Unbounded))
+                .collect::<Vec<_>>(),
+            ["m-1", "m-2"]
+        );
     }
 
     #[test]

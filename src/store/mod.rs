@@ -109,6 +109,19 @@ pub use read::{MemberHistory, Row};
 pub use retention::{Trimmed, Verdict};
 pub use write::{history_row_count, StepWrite};
 
+/// How much of a member [`Store::prefetch_members`] asks for: each level is reached
+/// through pointers the one before fetched, so a caller asks for them in turn, some
+/// steps apart.
+#[derive(Clone, Copy, Debug)]
+pub enum Prefetch {
+    /// Where the member is kept.
+    Place,
+    /// Its bookkeeping, counters, id and attributes.
+    Member,
+    /// The bookkeeping's own entries.
+    Book,
+}
+
 /// The value of a `seen` row. A status byte rather than a time: the store reads no clock.
 pub const SEEN_APPLIED: &[u8] = &[1];
 

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use super::history;
 use super::keys::{self, TimerKey};
 use super::keyspace::{self, Keyspace};
-use super::{Database, Fault, Store, StoreError, TreeId};
+use super::{Database, Fault, Prefetch, Store, StoreError, TreeId};
 use crate::engine::{Firing, LedgerEntry};
 use crate::member::Member;
 
@@ -72,6 +72,17 @@ impl Store {
         }
         drop(opened);
         self.member(id)
+    }
+
+    /// Starts fetching into the processor's cache what the steps of the members of
+    /// the next events will read, in a memory store (see [`crate::prefetch`]);
+    /// nothing in sled. `ahead` names members with how deep to fetch each.
+    pub fn prefetch_members(&self, ahead: &[(&str, Prefetch)]) {
+        if let Ok(opened) = self.opened() {
+            if let Database::Memory(memory) = &opened.database {
+                memory.prefetch(ahead);
+            }
+        }
     }
 
     /// Every member, ordered by id.
