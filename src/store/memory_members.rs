@@ -210,12 +210,18 @@ impl Places {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_checked_out_member_reads_as_not_stored_until_put_back() {
+    /// Members `m-1`, `m-2` and `m-3`, new.
+    fn three_members() -> Members {
         let mut members = Members::default();
         for id in ["m-1", "m-2", "m-3"] {
             members.put(Member::new(id));
         }
+        members
+    }
+
+    #[test]
+    fn a_checked_out_member_reads_as_not_stored_until_put_back() {
+        let mut members = three_members();
         let out = members.check_out("m-2").unwrap();
         assert!(members.get("m-2").is_none());
         assert!(members.check_out("m-2").is_none());
@@ -245,10 +251,7 @@ mod tests {
 
     #[test]
     fn members_put_together_each_land_in_their_place() {
-        let mut members = Members::default();
-        for id in ["m-1", "m-2", "m-3"] {
-            members.put(Member::new(id));
-        }
+        let mut members = three_members();
         let mut two = members.check_out("m-2").unwrap();
         two.points = 2;
         // More than the places fetched ahead, old and new, one checked out.
@@ -270,10 +273,7 @@ mod tests {
 
     #[test]
     fn prefetching_a_member_absent_checked_out_or_removed_reads_nothing() {
-        let mut members = Members::default();
-        for id in ["m-1", "m-2", "m-3"] {
-            members.put(Member::new(id));
-        }
+        let mut members = three_members();
         let out = members.check_out("m-2").unwrap();
         members.remove("m-3");
         for id in ["m-1", "m-2", "m-3", "m-9", ""] {
