@@ -80,12 +80,12 @@ fn step(n: u64) -> StepWrite {
     StepWrite {
         event_id: Some(event.clone()),
         ledger: vec![LedgerEntry {
-            member: id.clone(),
+            member: id.as_str().into(),
             amount: 5,
             balance: member.points,
             reason: "daily-checkin".into(),
             rule: "daily-checkin".into(),
-            event: Some(event.clone()),
+            event: Some(event.as_str().into()),
             at: now,
             requested: None,
             clipped_by: None,
@@ -94,10 +94,10 @@ fn step(n: u64) -> StepWrite {
         }],
         firings: vec![Firing {
             rule: "daily-checkin".into(),
-            member: id.clone(),
+            member: id.as_str().into(),
             trigger: "event".into(),
             at: now,
-            event: Some(event),
+            event: Some(event.as_str().into()),
             version: "v1".into(),
         }],
         timers_clear: vec![TimerKey::new(millis - 1000, "inactive", id.clone())],

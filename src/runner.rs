@@ -424,7 +424,7 @@ impl Runner {
         };
         let outcome = self.step(member, &Input::Event(event), now);
         let mut report = Report {
-            fired: outcome.firings.iter().map(|f| f.rule.clone()).collect(),
+            fired: outcome.firings.iter().map(|f| f.rule.to_string()).collect(),
             failures: outcome.failures.clone(),
         };
         self.credited = Report::default();

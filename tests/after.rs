@@ -81,7 +81,7 @@ fn the_timer_is_durable_and_fires_once_at_its_due_time_after_a_reopen() {
         .take_journal()
         .into_iter()
         .flat_map(|o| o.firings)
-        .map(|f| (f.rule, f.member, f.at))
+        .map(|f| (f.rule.into(), f.member.into(), f.at))
         .collect();
     assert_eq!(
         firings,

@@ -47,7 +47,7 @@ fn fired(runner: &mut Runner) -> Vec<(String, String, DateTime<Utc>)> {
         .take_journal()
         .into_iter()
         .flat_map(|o| o.firings)
-        .map(|f| (f.rule, f.member, f.at))
+        .map(|f| (f.rule.into(), f.member.into(), f.at))
         .collect()
 }
 

@@ -67,7 +67,12 @@ fn prizes(runner: &mut Runner, until: &str) -> Vec<(String, String)> {
         .into_iter()
         .flat_map(|o| o.firings)
         .filter(|f| f.rule == "prize")
-        .map(|f| (rally::member::rfc3339(f.at), f.event.unwrap_or_default()))
+        .map(|f| {
+            (
+                rally::member::rfc3339(f.at),
+                f.event.unwrap_or_default().into(),
+            )
+        })
         .collect()
 }
 

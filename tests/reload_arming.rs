@@ -66,7 +66,7 @@ fn entries(runner: &mut Runner, until: &str) -> Vec<(String, String)> {
         .into_iter()
         .flat_map(|o| o.firings)
         .filter(|f| f.rule.starts_with("enter-"))
-        .map(|f| (f.rule, rally::member::rfc3339(f.at)))
+        .map(|f| (f.rule.into(), rally::member::rfc3339(f.at)))
         .collect()
 }
 

@@ -64,7 +64,13 @@ fn fired(runner: &mut Runner) -> Vec<(String, String, String)> {
         .take_journal()
         .into_iter()
         .flat_map(|step| step.firings)
-        .map(|f| (f.rule, f.member, f.at.format("%m-%d").to_string()))
+        .map(|f| {
+            (
+                f.rule.into(),
+                f.member.into(),
+                f.at.format("%m-%d").to_string(),
+            )
+        })
         .collect()
 }
 

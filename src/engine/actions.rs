@@ -2,7 +2,7 @@
 //! the member if any action fails, so a rule applies all of its actions or none.
 
 use super::explain::{CapState, Effect};
-use super::outcome::LedgerEntry;
+use super::outcome::{LedgerEntry, Name};
 use super::run::{Failed, Run};
 use crate::localtime;
 use crate::money::{self, Decimal};
@@ -244,12 +244,12 @@ impl Run<'_> {
             from: None,
         });
         self.ledger.push(LedgerEntry {
-            member: self.member.id.clone(),
+            member: Name::from(self.member.id.as_str()),
             amount,
             balance: self.member.points,
-            reason: reason.unwrap_or(&rule.id).to_string(),
-            rule: rule.id.clone(),
-            event: self.event.map(|e| e.id.clone()),
+            reason: Name::from(reason.unwrap_or(&rule.id)),
+            rule: Name::from(rule.id.as_str()),
+            event: self.event.map(|e| Name::from(e.id.as_str())),
             at: self.now(),
             requested: clipped_by.as_ref().map(|_| requested),
             clipped_by,

@@ -11,7 +11,7 @@
 
 use thiserror::Error;
 
-use super::outcome::LedgerEntry;
+use super::outcome::{LedgerEntry, Name};
 use super::run::Run;
 use crate::event::Event;
 use crate::member::Member;
@@ -79,12 +79,12 @@ impl Run<'_> {
             format!("points adjusted by {operator}: {amount:+} → balance {balance}")
         });
         self.ledger.push(LedgerEntry {
-            member: self.member.id.clone(),
+            member: Name::from(self.member.id.as_str()),
             amount,
             balance,
-            reason: event.data_str("reason").unwrap_or_default().to_string(),
-            rule: ADJUSTMENT_RULE.to_string(),
-            event: Some(event.id.clone()),
+            reason: Name::from(event.data_str("reason").unwrap_or_default()),
+            rule: Name::from(ADJUSTMENT_RULE),
+            event: Some(Name::from(event.id.as_str())),
             at: self.now(),
             requested: None,
             clipped_by: None,

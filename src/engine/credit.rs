@@ -180,7 +180,7 @@ impl Run<'_> {
                     }
                     for entry in &mut self.ledger[ledger_len..] {
                         entry.from = Some(credit.from.clone());
-                        entry.event.clone_from(&credit.event);
+                        entry.event = credit.event.as_deref().map(super::Name::from);
                     }
                 }
                 None => self

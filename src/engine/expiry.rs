@@ -17,7 +17,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::explain::Why;
-use super::outcome::LedgerEntry;
+use super::outcome::{LedgerEntry, Name};
 use super::run::Run;
 use crate::rules::Trigger;
 use crate::store::keys::TimerKey;
@@ -103,11 +103,11 @@ impl Run<'_> {
                 )
             });
             self.ledger.push(LedgerEntry {
-                member: self.member.id.clone(),
+                member: Name::from(self.member.id.as_str()),
                 amount: -amount,
                 balance,
-                reason: EXPIRED.to_string(),
-                rule: EXPIRY_RULE.to_string(),
+                reason: Name::from(EXPIRED),
+                rule: Name::from(EXPIRY_RULE),
                 event: None,
                 at: now,
                 requested: None,

@@ -43,7 +43,7 @@ pub use credit::{Credit, MAX_CREDIT_DEPTH, REFERRALS, REFERRAL_RULE};
 pub use draw::{draw_score, would_fire, Best, Candidate};
 pub use expiry::{EXPIRY_RULE, POINTS_EXPIRY};
 pub use messages::{member_context, notification, OpenedTicket};
-pub use outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
+pub use outcome::{Firing, LedgerEntry, Name, Outcome, RuleFailure};
 pub use timed::{next_silence_deadline, silence_outlook, Outlook, INACTIVE};
 
 use crate::event::Event;

@@ -9,17 +9,22 @@ use serde::{Deserialize, Serialize};
 use crate::member::Member;
 use crate::store::keys::TimerKey;
 
+/// A name or id a step records, kept inline when it fits in 23 bytes (a rule's id, a
+/// member's, an event's, a trigger kind): a firing names five and a ledger entry four,
+/// and most steps make one or both.
+pub type Name = smartstring::SmartString<smartstring::Compact>;
+
 /// One award or deduction (SPEC §2.3): member, amount, balance after, reason, rule,
 /// triggering event, time — and, when a cap clipped it, what was asked and which cap.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
-    pub member: String,
+    pub member: Name,
     pub amount: i64,
     pub balance: i64,
-    pub reason: String,
-    pub rule: String,
+    pub reason: Name,
+    pub rule: Name,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event: Option<String>,
+    pub event: Option<Name>,
     #[serde(with = "utc")]
     pub at: DateTime<Utc>,
     /// The amount the rule asked for, when a cap awarded less.
@@ -41,18 +46,18 @@ pub struct LedgerEntry {
 /// A rule that fired (the rule history).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Firing {
-    pub rule: String,
-    pub member: String,
+    pub rule: Name,
+    pub member: Name,
     /// The trigger kind: `event`, `milestone`, `tier`, `inactive`, `returned`, `after`,
     /// `phase`, `schedule`.
-    pub trigger: String,
+    pub trigger: Name,
     #[serde(with = "utc")]
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event: Option<String>,
+    pub event: Option<Name>,
     /// The rule-set version that produced it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub version: String,
+    #[serde(default, skip_serializing_if = "Name::is_empty")]
+    pub version: Name,
 }
 
 /// A rule that failed for this step and changed nothing (SPEC §2.4).

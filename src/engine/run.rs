@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, VecDeque};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
+use smallvec::SmallVec;
 
 use super::cascade::{Cascade, Watch};
 use super::explain::{Check, Options, Recorder};
-use super::outcome::{Firing, LedgerEntry, Outcome, RuleFailure};
+use super::outcome::{Firing, LedgerEntry, Name, Outcome, RuleFailure};
 use super::snapshot::Snapshot;
 use super::{Context, Input};
 use crate::event::Event;
@@ -42,8 +43,9 @@ pub(super) struct Run<'a> {
     rule: &'a str,
     pub watch: Watch,
     pub queue: VecDeque<Cascade>,
-    /// Firings per rule index in this step, for the loop bound.
-    fired: BTreeMap<usize, u32>,
+    /// Firings per rule index in this step, for the loop bound: a few rules fire in
+    /// a step, so a short list kept inline, not a map allocated by most steps.
+    fired: SmallVec<[(usize, u32); 4]>,
     /// Points awarded per campaign in this step, on top of `Context::budget_used`.
     pub budget_spent: BTreeMap<String, i64>,
     pub messages: Vec<crate::outbox::OutboxRow>,
@@ -138,7 +140,7 @@ impl<'a> Run<'a> {
             rule: "",
             watch,
             queue: VecDeque::new(),
-            fired: BTreeMap::new(),
+            fired: SmallVec::new(),
             budget_spent: BTreeMap::new(),
             messages: Vec::new(),
             tickets: Vec::new(),
@@ -220,7 +222,11 @@ impl<'a> Run<'a> {
         let rules = self.rules();
         let rule = &rules.rules[index];
         self.rule = &rule.id;
-        let fired = self.fired.get(&index).copied().unwrap_or(0);
+        let fired = self
+            .fired
+            .iter()
+            .find(|(rule, _)| *rule == index)
+            .map_or(0, |&(_, times)| times);
         if depth > MAX_CASCADE_DEPTH || fired >= MAX_FIRINGS_PER_RULE {
             self.check(|_| Check::Loop {
                 firings: fired,
@@ -365,15 +371,18 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        *self.fired.entry(index).or_insert(0) += 1;
+        match self.fired.iter_mut().find(|(rule, _)| *rule == index) {
+            Some((_, times)) => *times += 1,
+            None => self.fired.push((index, 1)),
+        }
         self.fired_traced();
         self.firings.push(Firing {
-            rule: rule.id.clone(),
-            member: self.member.id.clone(),
-            trigger: rule.trigger.kind().to_string(),
+            rule: Name::from(rule.id.as_str()),
+            member: Name::from(self.member.id.as_str()),
+            trigger: Name::from(rule.trigger.kind()),
             at: self.now(),
-            event: self.event.map(|e| e.id.clone()),
-            version: rules.version.clone(),
+            event: self.event.map(|e| Name::from(e.id.as_str())),
+            version: Name::from(rules.version.as_str()),
         });
         self.member_changed();
         self.detect(depth + 1, Some(index));

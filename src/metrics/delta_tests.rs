@@ -248,7 +248,7 @@ fn points_split_into_issued_redeemed_and_deducted_and_tiers_move() {
         member: "m".into(),
         amount,
         balance: 0,
-        reason: String::new(),
+        reason: Default::default(),
         rule: rule.into(),
         event: None,
         at: at("2026-11-01T02:00:00Z"),

@@ -644,7 +644,7 @@ mod tests {
             trigger: "event".into(),
             at: chrono::DateTime::UNIX_EPOCH,
             event: None,
-            version: String::new(),
+            version: Default::default(),
         }
     }
 

@@ -401,7 +401,7 @@ impl SilencePass {
             return;
         }
         for firing in &outcome.firings {
-            if let Some(reach) = self.reach.get_mut(&firing.rule) {
+            if let Some(reach) = self.reach.get_mut(firing.rule.as_str()) {
                 reach.fired_now += 1;
             }
         }

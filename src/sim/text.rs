@@ -209,12 +209,12 @@ mod tests {
         for (i, text) in AWKWARD.iter().enumerate() {
             let some = |s: &str| (i % 2 == 0).then(|| s.to_string());
             let entry = LedgerEntry {
-                member: text.to_string(),
+                member: (*text).into(),
                 amount: [5, -300, 0, i64::MIN, i64::MAX][i % 5],
                 balance: 1_000_000_007,
-                reason: text.to_string(),
-                rule: format!("rule-{text}"),
-                event: some(text),
+                reason: (*text).into(),
+                rule: format!("rule-{text}").into(),
+                event: (i % 2 == 0).then(|| (*text).into()),
                 at: at("2026-11-01T08:30:05.250Z"),
                 requested: (i % 3 == 0).then_some(-7),
                 clipped_by: some("budget:double11"),
@@ -233,15 +233,15 @@ mod tests {
     fn firings_are_written_as_the_pretty_printer_writes_them() {
         for (i, text) in AWKWARD.iter().enumerate() {
             let firing = Firing {
-                rule: text.to_string(),
+                rule: (*text).into(),
                 member: "m-1".into(),
                 trigger: "event".into(),
                 at: at("2026-11-01T00:00:00Z"),
-                event: (i % 2 == 1).then(|| text.to_string()),
+                event: (i % 2 == 1).then(|| (*text).into()),
                 version: if i % 3 == 0 {
-                    String::new()
+                    Default::default()
                 } else {
-                    text.to_string()
+                    (*text).into()
                 },
             };
             assert_eq!(by_hand(&firing), pretty(&firing), "{text:?}");

@@ -175,16 +175,36 @@ pub const RANK_PLACES: u32 = 4;
 
 impl RankKey {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = rank_prefix(&self.board, &self.period);
+        RankKey::encode_parts(
+            &self.board,
+            &self.period,
+            self.score,
+            self.reached,
+            &self.member,
+        )
+    }
+
+    /// [`RankKey::encode`] of the key with these fields, without building it: a step
+    /// that moves a member on a board writes two keys, and owning their names first
+    /// cost six copies.
+    pub fn encode_parts(
+        board: &str,
+        period: &str,
+        score: crate::money::Decimal,
+        reached: i64,
+        member: &str,
+    ) -> Vec<u8> {
+        let mut out = rank_prefix(board, period);
+        out.reserve(16 + 8 + member.len() + 2);
         // The score in units of 10^-RANK_PLACES: a decimal's 96-bit mantissa times at
         // most 10^4 fits an i128 whatever its scale.
-        let score = self.score.round_dp(RANK_PLACES);
+        let score = score.round_dp(RANK_PLACES);
         let units = score.mantissa() * 10_i128.pow(RANK_PLACES - score.scale());
         // Sign bit flipped: ascending; every bit inverted: descending.
         let ascending = (units as u128) ^ (1 << 127);
         out.extend_from_slice(&(!ascending).to_be_bytes());
-        out.extend_from_slice(&i64_key(self.reached));
-        push_str(&mut out, &self.member);
+        out.extend_from_slice(&i64_key(reached));
+        push_str(&mut out, member);
         out
     }
 

@@ -15,14 +15,13 @@ use crate::leaderboard::{Place, RankMove, Standing};
 /// The row `moved.from` to remove (if the member had one) and the row to write.
 pub(super) fn row_keys(moved: &RankMove) -> (Option<Vec<u8>>, Vec<u8>) {
     let key = |place: &Place| {
-        RankKey {
-            board: moved.board.clone(),
-            period: moved.period.clone(),
-            score: place.score,
-            reached: place.reached,
-            member: moved.member.clone(),
-        }
-        .encode()
+        RankKey::encode_parts(
+            &moved.board,
+            &moved.period,
+            place.score,
+            place.reached,
+            &moved.member,
+        )
     };
     (moved.from.as_ref().map(key), key(&moved.to))
 }

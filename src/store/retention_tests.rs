@@ -284,7 +284,7 @@ fn points_at(member: &str, at: DateTime<Utc>) -> StepWrite {
             trigger: "event".into(),
             at,
             event: None,
-            version: String::new(),
+            version: Default::default(),
         }],
         ..StepWrite::default()
     }

@@ -33,7 +33,7 @@ fn firing(member: &str, rule: &str) -> Firing {
         trigger: "event".into(),
         at: at(0),
         event: None,
-        version: String::new(),
+        version: Default::default(),
     }
 }
 
@@ -248,7 +248,7 @@ fn ledger_numbering_continues_after_reopening_instead_of_overwriting() {
         .ledger("m-1")
         .unwrap()
         .into_iter()
-        .map(|e| e.reason)
+        .map(|e| e.reason.into())
         .collect();
     assert_eq!(reasons, ["e-1", "e-2"]);
 }
@@ -298,7 +298,7 @@ fn firings_returns_the_most_recent_ones_oldest_first(fresh: fn() -> Store) {
         .firings("m-1", 2)
         .unwrap()
         .into_iter()
-        .map(|f| f.rule)
+        .map(|f| f.rule.into())
         .collect();
     assert_eq!(rules, ["c", "d"]);
     assert_eq!(store.firings_all().unwrap().len(), 8);
@@ -322,7 +322,7 @@ fn a_step_keeps_its_members_ledger_and_firings_in_one_history_row(fresh: fn() ->
         .ledger("m-1")
         .unwrap()
         .into_iter()
-        .map(|e| e.reason)
+        .map(|e| e.reason.into())
         .collect();
     assert_eq!(reasons, ["1", "2", "3", "4"]);
     // The most recent three span both rows.
@@ -330,7 +330,7 @@ fn a_step_keeps_its_members_ledger_and_firings_in_one_history_row(fresh: fn() ->
         .firings("m-1", 3)
         .unwrap()
         .into_iter()
-        .map(|f| f.rule)
+        .map(|f| f.rule.into())
         .collect();
     assert_eq!(rules, ["b", "c", "d"]);
     assert!(store.firings("m-1", 0).unwrap().is_empty());

@@ -173,15 +173,10 @@ fn prepare(
         }
         next.history += step.history_rows;
         for timer in &step.timers_clear {
-            remove(&mut batch, TreeId::Timers, &timer.encode());
+            batch.remove_owned(TreeId::Timers, timer.encode());
         }
         for (timer, value) in &step.timers_set {
-            put(
-                &mut batch,
-                TreeId::Timers,
-                &timer.encode(),
-                value.as_slice(),
-            );
+            batch.insert_owned(TreeId::Timers, timer.encode(), value.as_slice());
         }
         for (seq, value) in &step.outbox_put {
             let key = keys::u64_key(*seq);
@@ -211,9 +206,9 @@ fn prepare(
         for moved in &step.leaderboards {
             let (remove_key, put_key) = super::ranks::row_keys(moved);
             if let Some(key) = remove_key {
-                remove(&mut batch, TreeId::Leaderboards, &key);
+                batch.remove_owned(TreeId::Leaderboards, key);
             }
-            put(&mut batch, TreeId::Leaderboards, &put_key, IVec::default());
+            batch.insert_owned(TreeId::Leaderboards, put_key, IVec::default());
         }
         if let Some(event_id) = &step.event_id {
             seen.seen(&mut batch, event_id, step.event_at);
@@ -264,6 +259,16 @@ impl Batch {
 
     pub(super) fn remove(&mut self, keyspace: TreeId, key: &[u8]) {
         self.writes.push((keyspace, key.to_vec(), None));
+    }
+
+    /// As [`Batch::insert`], for a key encoded for this write alone: kept, not copied.
+    pub(super) fn insert_owned(&mut self, keyspace: TreeId, key: Vec<u8>, value: impl Into<IVec>) {
+        self.writes.push((keyspace, key, Some(value.into())));
+    }
+
+    /// As [`Batch::remove`], for a key encoded for this write alone.
+    pub(super) fn remove_owned(&mut self, keyspace: TreeId, key: Vec<u8>) {
+        self.writes.push((keyspace, key, None));
     }
 
     pub(super) fn put_member(&mut self, member: Member) {
