@@ -23,7 +23,7 @@ mod sharing;
 mod tickets;
 mod timers;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -129,6 +129,10 @@ pub struct Runner {
     /// the next timer); forgotten together when a commit fails.
     committed: Committed,
     campaigns: BTreeMap<String, CampaignRecord>,
+    /// Campaigns whose records the open group's awards changed: their rows are
+    /// written once, at the commit, not at each award (a record holds every phase
+    /// change, and most steps of a campaign award points).
+    campaigns_awarded: BTreeSet<String>,
     budget_used: BTreeMap<String, i64>,
     /// What has been issued of each reward, committed or in the open group.
     rewards: BTreeMap<String, crate::rewards::RewardRecord>,
@@ -211,6 +215,7 @@ impl Runner {
             open: OpenGroup::default(),
             committed: Committed::default(),
             campaigns,
+            campaigns_awarded: BTreeSet::new(),
             budget_used,
             rewards,
             jobs,
@@ -424,7 +429,11 @@ impl Runner {
         };
         let outcome = self.step(member, &Input::Event(event), now);
         let mut report = Report {
-            fired: outcome.firings.iter().map(|f| f.rule.to_string()).collect(),
+            fired: outcome
+                .firings
+                .iter()
+                .map(|f| f.rule.as_str().to_owned())
+                .collect(),
             failures: outcome.failures.clone(),
         };
         self.credited = Report::default();
@@ -545,7 +554,9 @@ impl Runner {
             let record = self.campaigns.entry(campaign.clone()).or_default();
             record.points_awarded += points;
             *self.budget_used.entry(campaign.clone()).or_insert(0) += points;
-            write.meta_put.push(campaign_meta(campaign, record));
+            if !self.campaigns_awarded.contains(campaign) {
+                self.campaigns_awarded.insert(campaign.clone());
+            }
         }
         rewards::absorb(&mut self.rewards, &outcome.redemptions, &mut write);
         self.queue_messages(&mut write, &outcome.messages);
@@ -606,6 +617,7 @@ impl Runner {
         if self.open.is_empty() {
             return Ok(());
         }
+        let awarded = std::mem::take(&mut self.campaigns_awarded);
         if let Some(why) = self.open.broken().map(str::to_string) {
             drop(self.open.close());
             self.committed.forget();
@@ -617,6 +629,19 @@ impl Runner {
                 meta_put: vec![(CLOCK_META.to_string(), clock)],
                 ..StepWrite::default()
             });
+        }
+        // The campaign records the group's awards changed, as they stand after its
+        // last step: a later write of the same row wins, so this is the row stored
+        // whatever else of the group wrote it.
+        let records = StepWrite {
+            meta_put: awarded
+                .iter()
+                .filter_map(|id| Some(campaign_meta(id, self.campaigns.get(id)?)))
+                .collect(),
+            ..StepWrite::default()
+        };
+        if !records.meta_put.is_empty() {
+            self.open.push(records);
         }
         // The metrics rows the group's steps changed, once each, in the same batch.
         let mut metrics = StepWrite::default();
@@ -674,6 +699,7 @@ impl Runner {
     /// be gone from the files), and the records read at start.
     pub fn reopen_store(&mut self) -> Result<(), StoreError> {
         drop(self.open.close());
+        self.campaigns_awarded.clear();
         self.committed.forget();
         self.store.reopen()?;
         self.reload_records()

@@ -114,3 +114,99 @@ fn a_ticket_resolve_naming_the_tickets_own_member_is_accepted() {
     let tickets = runner.all_tickets().unwrap();
     assert_eq!(tickets[0].status, rally::tickets::TicketStatus::Resolved);
 }
+
+const CAMPAIGN: &str = r#"
+campaigns:
+  - id: launch
+    timezone: UTC
+    phases:
+      - { name: warmup, start: "2026-11-26T00:00:00" }
+      - { name: peak, start: "2026-11-26T12:00:00" }
+    end: "2026-11-27T00:00:00"
+    budget: { points: 1000 }
+rules:
+  - id: buy
+    trigger: { event: purchase }
+    during: { campaign: launch }
+    actions:
+      - points: 10
+"#;
+
+/// The campaign's row as stored, and as the runner holds it.
+fn campaign_row(runner: &rally::runner::Runner) -> (serde_json::Value, serde_json::Value) {
+    let stored = runner
+        .store()
+        .meta_get(&format!("{}launch", rally::runner::CAMPAIGN_META))
+        .unwrap()
+        .expect("the campaign's row is stored");
+    let held = serde_json::to_value(&runner.campaigns()["launch"]).unwrap();
+    (serde_json::from_slice(&stored).unwrap(), held)
+}
+
+/// A campaign's row is written once per group for its awards, at the commit: the row
+/// stored is the record after the group's last step, awards before and after a phase
+/// change in the same group included, and a group that is not committed leaves no
+/// award behind to write with the next one.
+#[test]
+fn a_groups_awards_in_a_campaign_are_stored_with_its_phase_changes_at_the_commit() {
+    let mut runner = runner(CAMPAIGN);
+    runner.arm(t("2026-11-25T23:00:00Z")).unwrap();
+    runner.commit().unwrap();
+    let purchase = |n: u32, at: &str| {
+        event(&format!(
+            r#"{{"id":"p-{n}","type":"purchase","member":"m-{n}","at":"{at}","data":{{"amount":5}}}}"#
+        ))
+    };
+    for (n, at) in [
+        (1, "2026-11-26T08:00:00Z"),
+        (2, "2026-11-26T11:00:00Z"),
+        // The peak starts between these two, in the same group.
+        (3, "2026-11-26T13:00:00Z"),
+    ] {
+        runner.apply_event(&purchase(n, at), t(at)).unwrap();
+    }
+    assert!(
+        runner
+            .store()
+            .meta_get(&format!("{}launch", rally::runner::CAMPAIGN_META))
+            .unwrap()
+            .is_none_or(|row| !String::from_utf8_lossy(&row).contains("30")),
+        "nothing of the group is stored before its commit"
+    );
+    runner.commit().unwrap();
+    let (stored, held) = campaign_row(&runner);
+    assert_eq!(stored, held);
+    assert_eq!(stored["points_awarded"], 30);
+    assert_eq!(
+        stored["transitions"].as_array().map(Vec::len),
+        Some(2),
+        "warmup and peak: {stored}"
+    );
+
+    // A group with an award that never commits: the next group's commit writes the
+    // record as it was reloaded, with that group's own award only.
+    runner
+        .apply_event(
+            &purchase(4, "2026-11-26T14:00:00Z"),
+            t("2026-11-26T14:00:00Z"),
+        )
+        .unwrap();
+    runner
+        .store()
+        .faults()
+        .inject(rally::store::Fault::Commit, 1);
+    assert!(runner.commit().is_err());
+    runner
+        .apply_event(
+            &purchase(5, "2026-11-26T15:00:00Z"),
+            t("2026-11-26T15:00:00Z"),
+        )
+        .unwrap();
+    runner.commit().unwrap();
+    let (stored, held) = campaign_row(&runner);
+    assert_eq!(stored, held);
+    assert_eq!(
+        stored["points_awarded"], 40,
+        "p-4's group was dropped: {stored}"
+    );
+}
