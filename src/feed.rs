@@ -38,9 +38,10 @@ const BATCHES_AHEAD: usize = 4;
 
 /// What became of one line of the file.
 pub enum Line {
-    /// Applied, to this member (`None` for a ticket command without one).
+    /// Applied, to this member (`None` for a ticket command without one); the id kept
+    /// inline when short, as every accepted line names one.
     Accepted {
-        member: Option<String>,
+        member: Option<crate::engine::Name>,
     },
     Duplicate,
     /// The line number (from 1) and why.
@@ -290,7 +291,7 @@ fn apply_event(
     }
     Ok(match runner.apply_event(event, at)? {
         Applied::Accepted(_) => Ok(Line::Accepted {
-            member: event.member.clone(),
+            member: event.member.as_deref().map(crate::engine::Name::from),
         }),
         Applied::Duplicate => Ok(Line::Duplicate),
         Applied::Rejected(error) => Err(error),

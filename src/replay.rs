@@ -129,7 +129,7 @@ impl Replayer {
                     Applied::Accepted(_) => observer.seen(
                         runner,
                         Line::Accepted {
-                            member: event.member.clone(),
+                            member: event.member.as_deref().map(crate::engine::Name::from),
                         },
                     ),
                     Applied::Duplicate => self

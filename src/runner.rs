@@ -407,7 +407,7 @@ impl Runner {
         write.event_id = Some(event.id.clone());
         write.event_at = Some(event.at_utc());
         self.record_event(&mut write, now, event);
-        self.open.add_event(event.id.clone());
+        self.open.add_event(&event.id);
         let owned;
         let (event, member) = match ticket_member {
             Some(id) => {

@@ -97,10 +97,16 @@ impl Observer for Recording {
                     .unwrap_or(None);
                 // Looked up before it is added to: most members never change their
                 // consent, and keep no entry.
-                let before = self.consent.get(&id).and_then(|changes| changes.last());
+                let before = self
+                    .consent
+                    .get(id.as_str())
+                    .and_then(|changes| changes.last());
                 if before.and_then(|(_, w)| *w) != withheld {
                     if let Some(now) = runner.now() {
-                        self.consent.entry(id).or_default().push((now, withheld));
+                        self.consent
+                            .entry(id.into())
+                            .or_default()
+                            .push((now, withheld));
                     }
                 }
             }

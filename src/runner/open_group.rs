@@ -8,6 +8,7 @@
 
 use foldhash::{HashMap, HashSet};
 
+use crate::engine::Name;
 use crate::member::Member;
 use crate::store::{StepWrite, TimerKey};
 use crate::tickets::Ticket;
@@ -16,10 +17,11 @@ use crate::tickets::Ticket;
 pub(super) struct OpenGroup {
     writes: Vec<StepWrite>,
     /// Members changed by the group: the index of the write that holds each one's
-    /// latest state (kept there, not copied).
-    members: HashMap<String, usize>,
+    /// latest state (kept there, not copied). Ids kept inline when short: every step
+    /// adds one, and every event its own id below.
+    members: HashMap<Name, usize>,
     /// Event ids of the group.
-    events: HashSet<String>,
+    events: HashSet<Name>,
     /// Tickets changed by the group, newer than what the store holds.
     tickets: HashMap<u64, Ticket>,
     /// The last timer the group popped. Timers pop in key order, so every due timer
@@ -46,7 +48,8 @@ impl OpenGroup {
 
     /// Adds a step's write with `member`'s new state, which the next steps find.
     pub(super) fn push_step(&mut self, member: Member, mut write: StepWrite) {
-        self.members.insert(member.id.clone(), self.writes.len());
+        self.members
+            .insert(Name::from(member.id.as_str()), self.writes.len());
         // Room for this one member only: a step writes one, and growing the empty
         // vector would make room for four (large) members on every step.
         write.members.reserve_exact(1);
@@ -81,8 +84,8 @@ impl OpenGroup {
         self.events.contains(id)
     }
 
-    pub(super) fn add_event(&mut self, id: String) {
-        self.events.insert(id);
+    pub(super) fn add_event(&mut self, id: &str) {
+        self.events.insert(Name::from(id));
     }
 
     pub(super) fn ticket(&self, number: u64) -> Option<&Ticket> {
@@ -146,7 +149,7 @@ mod tests {
                 ..StepWrite::default()
             },
         );
-        open.add_event("e-1".into());
+        open.add_event("e-1");
         assert!(open.pop(TimerKey::new(1, "inactive", "m-1")).is_none());
         assert_eq!(open.member("m-1").map(|m| m.id.as_str()), Some("m-1"));
         let writes = open.close();
