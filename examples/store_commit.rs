@@ -78,7 +78,7 @@ fn step(n: u64) -> StepWrite {
     let event = format!("e-{n}");
     let millis = now.timestamp_millis();
     StepWrite {
-        event_id: Some(event.clone()),
+        event_id: Some(event.as_str().into()),
         ledger: vec![LedgerEntry {
             member: id.as_str().into(),
             amount: 5,

@@ -194,9 +194,14 @@ impl Member {
 
     /// Starts the member-local period of `now` for every counter that resets: one
     /// whose value belongs to an earlier period reads 0 from here on. Returns the
-    /// counters that started a new period (their milestones may pay again).
-    pub fn start_periods<'r>(&mut self, rules: &'r RuleSet, now: DateTime<Utc>) -> Vec<&'r str> {
-        let mut restarted = Vec::new();
+    /// counters that started a new period (their milestones may pay again), inline:
+    /// a member's first step of each day restarts their daily counters.
+    pub fn start_periods<'r>(
+        &mut self,
+        rules: &'r RuleSet,
+        now: DateTime<Utc>,
+    ) -> smallvec::SmallVec<[&'r str; 2]> {
+        let mut restarted = smallvec::SmallVec::new();
         if rules.counters.iter().all(|counter| counter.reset.is_none()) {
             return restarted;
         }

@@ -64,7 +64,7 @@ pub enum Applied {
 /// failed. (Everything else went into the open group.)
 #[derive(Debug, Default)]
 pub struct Report {
-    pub fired: Vec<String>,
+    pub fired: Vec<crate::engine::Name>,
     pub failures: Vec<crate::engine::RuleFailure>,
 }
 
@@ -404,7 +404,7 @@ impl Runner {
             Some(Err(message)) => return Ok(Applied::Rejected(message)),
             None => (StepWrite::default(), None),
         };
-        write.event_id = Some(event.id.clone());
+        write.event_id = Some(event.id.as_str().into());
         write.event_at = Some(event.at_utc());
         self.record_event(&mut write, now, event);
         self.open.add_event(&event.id);
@@ -429,11 +429,7 @@ impl Runner {
         };
         let outcome = self.step(member, &Input::Event(event), now);
         let mut report = Report {
-            fired: outcome
-                .firings
-                .iter()
-                .map(|f| f.rule.as_str().to_owned())
-                .collect(),
+            fired: outcome.firings.iter().map(|f| f.rule.clone()).collect(),
             failures: outcome.failures.clone(),
         };
         self.credited = Report::default();

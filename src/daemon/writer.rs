@@ -189,7 +189,7 @@ struct Group {
     waiting: Vec<Waiting>,
     steps: usize,
     /// Rules that fired in this group, counted once the group is durable.
-    firings: Vec<String>,
+    firings: Vec<crate::engine::Name>,
     /// Ticket commands, answered once the group is durable.
     tickets: Vec<TicketWaiting>,
     /// Rule swaps, answered once their arming is durable (and their silence pass,
@@ -410,7 +410,7 @@ impl Writer {
     fn apply(
         &mut self,
         events: &[Event],
-        firings: &mut Vec<String>,
+        firings: &mut Vec<crate::engine::Name>,
         reply: oneshot::Sender<Result<Vec<Ack>, Unavailable>>,
     ) -> Waiting {
         let mut acks = Vec::with_capacity(events.len());

@@ -7,6 +7,7 @@ use crate::member::Member;
 use crate::money::Decimal;
 use crate::rules::{Measure, RuleSet, Threshold, TierChange};
 use rust_decimal::prelude::ToPrimitive;
+use smallvec::SmallVec;
 
 /// Something a change to the member caused, waiting for its rules to run.
 pub(super) enum Cascade {
@@ -14,7 +15,7 @@ pub(super) enum Cascade {
     /// in rule order, not counter by counter: which rule meets the daily cap or the
     /// campaign budget first must not depend on the counters' names.
     Milestones {
-        rose: Vec<Rise>,
+        rose: Rises,
         depth: u32,
         /// The rule whose effects caused it; `None` for the event's own effects.
         cause: Option<usize>,
@@ -27,6 +28,14 @@ pub(super) enum Cascade {
     },
 }
 
+/// Cascades waiting to run, in the order they were caused: rarely more than one or
+/// two in a step, so kept inline.
+pub(super) type Queue = SmallVec<[Cascade; 2]>;
+
+/// The watched counters that rose in one change: one or two at a time, kept inline
+/// (most events raise one, and a vector was an allocation for each).
+pub(super) type Rises = SmallVec<[Rise; 2]>;
+
 /// One watched counter rising: its position in `RuleIndex::milestone_counters`.
 pub(super) struct Rise {
     slot: usize,
@@ -38,7 +47,7 @@ pub(super) struct Rise {
 /// `RuleIndex::milestone_counters` (a vector, not a map by name: it is compared after
 /// every change to the member).
 pub(super) struct Watch {
-    values: Vec<Decimal>,
+    values: SmallVec<[Decimal; 8]>,
 }
 
 impl Watch {
@@ -64,7 +73,7 @@ impl Run<'_> {
     /// by rule `cause` (`None`: the event's own effects).
     pub fn detect(&mut self, depth: u32, cause: Option<usize>) {
         let rules = self.rules();
-        let mut rose = Vec::new();
+        let mut rose = Rises::new();
         let counters = self.member.sorted_counters(&rules.index.milestone_counters);
         for ((slot, now), before) in counters.enumerate().zip(&mut self.watch.values) {
             let from = std::mem::replace(before, now);
@@ -78,8 +87,7 @@ impl Run<'_> {
             }
         }
         if !rose.is_empty() {
-            self.queue
-                .push_back(Cascade::Milestones { rose, depth, cause });
+            self.queue.push(Cascade::Milestones { rose, depth, cause });
         }
         self.detect_tier(depth, cause);
     }
@@ -126,7 +134,7 @@ impl Run<'_> {
         };
         self.member.tier = Some(new_tier.to_string());
         self.member_changed();
-        self.queue.push_back(Cascade::Tier {
+        self.queue.push(Cascade::Tier {
             to: new_tier.to_string(),
             up,
             depth,
@@ -168,48 +176,59 @@ impl Run<'_> {
         }
     }
 
-    /// Runs queued cascades until none are left.
+    /// Runs queued cascades until none are left, in the order they were queued: what
+    /// the queued ones cause is queued behind them, so running the queue as it stands,
+    /// then what that queued, keeps the order of a first-in, first-out queue.
     pub fn drain(&mut self) {
-        while let Some(cascade) = self.queue.pop_front() {
-            let rules = self.rules();
-            match cascade {
-                Cascade::Milestones { rose, depth, cause } => {
-                    for &(index, slot) in &rules.index.milestones {
-                        let Some(rise) = rose.iter().find(|rise| rise.slot == slot) else {
-                            continue;
-                        };
-                        let crate::rules::Trigger::Milestone { threshold, .. } =
-                            rules.rules[index].trigger
-                        else {
-                            continue;
-                        };
-                        self.run_milestone(index, threshold, rise, depth, cause);
-                    }
+        loop {
+            let queued = std::mem::take(&mut self.queue);
+            if queued.is_empty() {
+                return;
+            }
+            for cascade in queued {
+                self.run_cascade(cascade);
+            }
+        }
+    }
+
+    fn run_cascade(&mut self, cascade: Cascade) {
+        let rules = self.rules();
+        match cascade {
+            Cascade::Milestones { rose, depth, cause } => {
+                for &(index, slot) in &rules.index.milestones {
+                    let Some(rise) = rose.iter().find(|rise| rise.slot == slot) else {
+                        continue;
+                    };
+                    let crate::rules::Trigger::Milestone { threshold, .. } =
+                        rules.rules[index].trigger
+                    else {
+                        continue;
+                    };
+                    self.run_milestone(index, threshold, rise, depth, cause);
                 }
-                Cascade::Tier {
-                    to,
-                    up,
-                    depth,
-                    cause,
-                } => {
-                    for &index in &rules.index.tier {
-                        let crate::rules::Trigger::Tier(change) = &rules.rules[index].trigger
-                        else {
-                            continue;
-                        };
-                        let matches = match change {
-                            TierChange::Named(name) => *name == to,
-                            TierChange::Up => up,
-                            TierChange::Down => !up,
-                        };
-                        if matches {
-                            self.consider(index, |run| Why::Tier {
-                                to: to.clone(),
-                                up,
-                                cause: cause.map(|i| run.rules().rules[i].id.clone()),
-                            });
-                            self.try_rule(index, depth);
-                        }
+            }
+            Cascade::Tier {
+                to,
+                up,
+                depth,
+                cause,
+            } => {
+                for &index in &rules.index.tier {
+                    let crate::rules::Trigger::Tier(change) = &rules.rules[index].trigger else {
+                        continue;
+                    };
+                    let matches = match change {
+                        TierChange::Named(name) => *name == to,
+                        TierChange::Up => up,
+                        TierChange::Down => !up,
+                    };
+                    if matches {
+                        self.consider(index, |run| Why::Tier {
+                            to: to.clone(),
+                            up,
+                            cause: cause.map(|i| run.rules().rules[i].id.clone()),
+                        });
+                        self.try_rule(index, depth);
                     }
                 }
             }

@@ -1,14 +1,14 @@
 //! One step in progress: the working member, what it produced so far, and running a
 //! rule all-or-nothing.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 use smallvec::SmallVec;
 
-use super::cascade::{Cascade, Watch};
+use super::cascade::{Queue, Watch};
 use super::explain::{Check, Options, Recorder};
 use super::outcome::{Firing, LedgerEntry, Name, Outcome, RuleFailure};
 use super::snapshot::Snapshot;
@@ -42,7 +42,7 @@ pub(super) struct Run<'a> {
     /// The rule evaluating now, whose draws `random()` continues.
     rule: &'a str,
     pub watch: Watch,
-    pub queue: VecDeque<Cascade>,
+    pub queue: Queue,
     /// Firings per rule index in this step, for the loop bound: a few rules fire in
     /// a step, so a short list kept inline, not a map allocated by most steps.
     fired: SmallVec<[(usize, u32); 4]>,
@@ -139,7 +139,7 @@ impl<'a> Run<'a> {
             input,
             rule: "",
             watch,
-            queue: VecDeque::new(),
+            queue: Queue::new(),
             fired: SmallVec::new(),
             budget_spent: BTreeMap::new(),
             messages: Vec::new(),

@@ -32,7 +32,7 @@ impl Runner {
             let outcome = self.step(member, &Input::Credit(&credit), credit.at);
             self.credited
                 .fired
-                .extend(outcome.firings.iter().map(|f| f.rule.as_str().to_owned()));
+                .extend(outcome.firings.iter().map(|f| f.rule.clone()));
             self.credited
                 .failures
                 .extend(outcome.failures.iter().cloned());

@@ -186,7 +186,7 @@ mod tests {
             for i in 0..2_000 {
                 // Long ids: most of what is written is removed below.
                 let step = StepWrite {
-                    event_id: Some(format!("e-{i}-{}", "x".repeat(1_000))),
+                    event_id: Some(format!("e-{i}-{}", "x".repeat(1_000)).into()),
                     event_at: Some(chrono::DateTime::UNIX_EPOCH),
                     members: vec![Member::new(&format!("m-{i}"))],
                     ..StepWrite::default()

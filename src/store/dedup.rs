@@ -255,7 +255,7 @@ mod tests {
         let group: Vec<StepWrite> = ids
             .iter()
             .map(|id| StepWrite {
-                event_id: Some(id.clone()),
+                event_id: Some(id.as_str().into()),
                 event_at: Some(at),
                 ..StepWrite::default()
             })

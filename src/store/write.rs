@@ -17,7 +17,7 @@ pub struct StepWrite {
     /// The event this step applied, recorded as seen in the same batch. `None` for
     /// steps without an event (timers, acks by API). The caller checks [`Store::seen`]
     /// before stepping: the store does not refuse a repeated id.
-    pub event_id: Option<String>,
+    pub event_id: Option<crate::engine::Name>,
     /// The `at` of that event: its id is remembered by it for the de-duplication
     /// window ([`super::dedup`]). An id written without one is never forgotten.
     pub event_at: Option<chrono::DateTime<chrono::Utc>>,
