@@ -669,6 +669,40 @@ rules:
     assert_eq!(sim.fired("up"), 2);
 }
 
+/// One change queues a milestone and a tier change; the milestone's rule raises the
+/// counter again, queueing a second milestone, which runs after the tier change that
+/// was queued before it (first in, first out), not before.
+#[test]
+fn cascades_run_in_the_order_they_were_caused() {
+    let rules = rule_set(
+        r#"
+tiers:
+  by: points_lifetime
+  levels:
+    - { name: member, from: 0 }
+    - { name: silver, from: 100 }
+rules:
+  - id: earn
+    trigger: { event: purchase }
+    actions: [ { points: 100 } ]
+  - id: at-100
+    trigger: { milestone: points_lifetime, at: 100 }
+    actions: [ { points: 5 } ]
+  - id: at-105
+    trigger: { milestone: points_lifetime, at: 105 }
+    actions: [ { tag: past-105 } ]
+  - id: silver
+    trigger: { tier: silver }
+    actions: [ { badge: silver } ]
+"#,
+    );
+    let mut sim = Sim::new(&rules);
+    sim.send(ev("e0", "join", "m", "2026-11-05T00:00:00Z", "{}"));
+    let o = sim.send(ev("e1", "purchase", "m", "2026-11-05T01:00:00Z", "{}"));
+    let order: Vec<&str> = o.firings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(order, ["earn", "at-100", "silver", "at-105"]);
+}
+
 #[test]
 fn tier_down_fires_when_the_measure_falls() {
     let rules = rule_set(
