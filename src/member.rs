@@ -24,7 +24,7 @@ mod bounds;
 mod names;
 pub(crate) mod stored_time;
 pub use bounds::{Size, MAX_ATTRS, MAX_ATTRS_BYTES, MAX_BADGES, MAX_NAME_BYTES, MAX_TAGS};
-pub use names::NameMap;
+pub use names::{Name, NameMap};
 
 /// A member's counters by name (see [`Member::counters`]).
 pub type Counters = NameMap<Decimal>;
@@ -46,7 +46,8 @@ pub struct Member {
     pub points: i64,
     /// Every point ever awarded (deductions do not lower it): what tiers usually climb on.
     pub points_lifetime: i64,
-    pub tier: Option<String>,
+    /// Kept inline ([`Name`]): every change to the member compares it.
+    pub tier: Option<Name>,
     /// Sorted, so output is deterministic.
     pub tags: BTreeSet<String>,
     /// In the order they were awarded; each at most once.
@@ -79,14 +80,17 @@ pub struct Bookkeeping {
     /// Points awarded on one member-local day, for `settings.points.daily_cap`.
     #[serde(with = "stored_time::option_day_and")]
     pub points_day: Option<(NaiveDate, i64)>,
-    /// Per rule with a `limit`: the period key and how often it fired in it.
-    pub rule_limits: NameMap<(String, u32)>,
+    /// Per rule with a `limit`: the period key and how often it fired in it. Keys
+    /// are kept inline (every period key fits), beside the rule's name: a step with
+    /// such a rule compares its period's key without chasing a pointer.
+    pub rule_limits: NameMap<(Name, u32)>,
     /// Per reward with a `limit`: the period key and how often the member redeemed it
     /// in it.
     pub reward_limits: NameMap<(String, u32)>,
     /// Per custom counter with a `reset`: the period key its value belongs to (set by
-    /// [`Member::start_periods`] for every such counter a step has seen).
-    pub counter_periods: NameMap<String>,
+    /// [`Member::start_periods`] for every such counter a step has seen), inline:
+    /// every step compares each one.
+    pub counter_periods: NameMap<Name>,
     /// Marketing messages on one member-local day, for `settings.messaging.max_per_day`.
     #[serde(with = "stored_time::option_day_and")]
     pub messages_day: Option<(NaiveDate, u32)>,
@@ -235,7 +239,7 @@ impl Member {
                 None => {
                     self.book
                         .counter_periods
-                        .insert(&counter.id, key.as_str().to_owned());
+                        .insert(&counter.id, key.as_str().into());
                 }
             }
         }

@@ -279,13 +279,13 @@ pub fn judge(
         }
     }
     if !reward.tiers.is_empty() {
-        let tier = member.tier.clone().unwrap_or_default();
-        if !reward.tiers.contains(&tier) {
+        let tier = member.tier.as_deref().unwrap_or_default();
+        if !reward.tiers.iter().any(|allowed| allowed == tier) {
             return Err(Refusal::Tier {
                 tier: if tier.is_empty() {
                     "(none)".into()
                 } else {
-                    tier
+                    tier.to_owned()
                 },
                 allowed: reward.tiers.join(", "),
             });

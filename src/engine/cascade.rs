@@ -122,7 +122,7 @@ impl Run<'_> {
         let old = self.member.tier.take();
         if old.is_none() {
             // Joining the ladder at the bottom is where a member starts, not a change.
-            self.member.tier = Some(new_tier.to_string());
+            self.member.tier = Some(new_tier.into());
             self.member_changed();
             return;
         }
@@ -132,7 +132,7 @@ impl Run<'_> {
             (Some(a), Some(b)) => b > a,
             _ => true,
         };
-        self.member.tier = Some(new_tier.to_string());
+        self.member.tier = Some(new_tier.into());
         self.member_changed();
         self.queue.push(Cascade::Tier {
             to: new_tier.to_string(),

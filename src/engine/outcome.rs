@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::member::Member;
 use crate::store::keys::TimerKey;
 
-/// A name or id a step records, kept inline when it fits in 23 bytes (a rule's id, a
+/// Names and ids a step records are kept inline when they fit (a rule's id, a
 /// member's, an event's, a trigger kind): a firing names five and a ledger entry four,
 /// and most steps make one or both.
-pub type Name = smartstring::SmartString<smartstring::Compact>;
+pub use crate::member::Name;
 
 /// One award or deduction (SPEC §2.3): member, amount, balance after, reason, rule,
 /// triggering event, time — and, when a cap clipped it, what was asked and which cap.

@@ -367,7 +367,7 @@ impl<'a> Run<'a> {
                     self.member
                         .book
                         .rule_limits
-                        .insert(&rule.id, (key.as_str().to_owned(), used + 1));
+                        .insert(&rule.id, (key.as_str().into(), used + 1));
                 }
             }
         }

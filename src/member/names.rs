@@ -26,8 +26,10 @@ use crate::lexical;
 /// Maps up to this long are scanned, longer ones searched (see [`NameMap::search`]).
 const SCANNED: usize = 16;
 
-/// A key, inline when short.
-type Name = SmartString<Compact>;
+/// A name, key or id kept inline when it fits in 23 bytes — a map's key here, and
+/// elsewhere a rule's or member's id, a tier, a period's key — so reading it does not
+/// chase a pointer; written and read (serde) as the string it is.
+pub type Name = SmartString<Compact>;
 
 /// Values by name, in name order.
 #[derive(Clone, PartialEq)]

@@ -42,7 +42,7 @@ pub struct Before {
     last_active: Option<DateTime<Utc>>,
     left: bool,
     points: i64,
-    tier: Option<String>,
+    tier: Option<crate::member::Name>,
     purchases: Decimal,
     spend: Decimal,
 }
@@ -112,12 +112,12 @@ impl Tally {
         if before.tier != member.tier {
             let tiers = self.touch_tiers();
             if let Some(old) = &before.tier {
-                if let Some(count) = tiers.get_mut(old) {
+                if let Some(count) = tiers.get_mut(old.as_str()) {
                     *count = count.saturating_sub(1);
                 }
             }
             if let Some(new) = &member.tier {
-                *tiers.entry(new.clone()).or_default() += 1;
+                *tiers.entry(new.to_string()).or_default() += 1;
             }
         }
         let active_at = member
@@ -315,9 +315,10 @@ impl Tally {
             };
             let since = &phase.since;
             let marks = &mut outcome.member.book.metrics;
-            let joins = active && marks.phases.get(&campaign.id) != Some(since);
+            let counted = marks.phases.get(&campaign.id).map(|s| s.as_str());
+            let joins = active && counted != Some(since.as_str());
             if joins {
-                marks.phases.insert(&campaign.id, since.clone());
+                marks.phases.insert(&campaign.id, since.as_str().into());
             }
             // Every active step of every member passes here: the keys are copied
             // only the first time a campaign's phase is counted.

@@ -26,6 +26,6 @@ pub struct Marks {
     /// The latest re-engagement message not answered yet: `(rule, template, sent at)`.
     pub winback: Option<(String, String, DateTime<Utc>)>,
     /// Per campaign, the start (RFC 3339) of the phase the member was last counted a
-    /// participant of.
-    pub phases: crate::member::NameMap<String>,
+    /// participant of, inline: every active step of a campaign's member compares it.
+    pub phases: crate::member::NameMap<crate::member::Name>,
 }

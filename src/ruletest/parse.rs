@@ -289,7 +289,7 @@ fn starting_member(
     if let Some(v) = f.get("tier") {
         if let Some(tier) = convert::string(&mut cx.d, v, "tier") {
             cx.check_tier(v, tier);
-            member.tier = Some(tier.to_string());
+            member.tier = Some(tier.into());
         }
     }
     if let Some(v) = f.get("tags") {

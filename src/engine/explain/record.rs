@@ -83,7 +83,7 @@ impl Recorder {
 fn glance(member: &Member) -> Glance {
     Glance {
         points: member.points,
-        tier: member.tier.clone(),
+        tier: member.tier.as_deref().map(String::from),
     }
 }
 
