@@ -80,7 +80,7 @@ fn step(round: usize, set: &rally::rules::RuleSet, events: &[Event]) {
         let member = event.member.as_ref().and_then(|m| members.remove(m));
         let outcome = engine::step(&ctx, member, &Input::Event(event));
         firings += outcome.firings.len();
-        members.insert(outcome.member.id.clone(), outcome.member);
+        members.insert(outcome.member.id.to_string(), outcome.member);
     }
     let elapsed = start.elapsed();
     println!(

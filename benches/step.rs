@@ -72,7 +72,7 @@ fn report(name: &str, set: &RuleSet, events: &[Event]) {
         let outcome = engine::step(&ctx, member, &Input::Event(event));
         times.push(start.elapsed());
         failures += outcome.failures.len();
-        members.insert(outcome.member.id.clone(), outcome.member);
+        members.insert(outcome.member.id.to_string(), outcome.member);
     }
     let elapsed = all.elapsed();
     times.sort_unstable();

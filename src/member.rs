@@ -32,7 +32,8 @@ pub type Counters = NameMap<Decimal>;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Member {
-    pub id: String,
+    /// Kept inline when it fits ([`Name`]): every step reads it.
+    pub id: Name,
     /// When Rally first saw the member: a schedule or phase that fell due before
     /// that instant does not include them.
     #[serde(with = "stored_time::option_utc")]
@@ -154,7 +155,7 @@ impl Member {
 
     pub fn new(id: &str) -> Self {
         Member {
-            id: id.to_string(),
+            id: id.into(),
             ..Member::default()
         }
     }

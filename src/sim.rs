@@ -176,7 +176,7 @@ pub fn simulate_with(
     if let Some(start) = runner.now() {
         for member in runner.store().members()? {
             if let Some(why) = crate::policy::withheld_consent(&member) {
-                consent.insert(member.id.clone(), vec![(start, Some(why))]);
+                consent.insert(member.id.to_string(), vec![(start, Some(why))]);
             }
         }
     }

@@ -252,7 +252,10 @@ rules:
 
     fn points(runner: &Runner) -> BTreeMap<String, i64> {
         let members = runner.store().members_after(None, 100).unwrap();
-        members.into_iter().map(|m| (m.id, m.points)).collect()
+        members
+            .into_iter()
+            .map(|m| (m.id.to_string(), m.points))
+            .collect()
     }
 
     fn apply(runner: &mut Runner, messages: &[Delivered]) {

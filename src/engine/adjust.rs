@@ -63,7 +63,7 @@ impl Run<'_> {
         if let Some(refusal) = refuse_adjustment(Some(&self.member), event) {
             self.failures.push(super::RuleFailure {
                 rule: ADJUSTMENT_RULE.to_string(),
-                member: self.member.id.clone(),
+                member: self.member.id.to_string(),
                 at: format!("event {}", event.id),
                 error: refusal.to_string(),
                 event: Some(event.id.clone()),

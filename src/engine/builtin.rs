@@ -194,7 +194,7 @@ impl Run<'_> {
             self.member = before;
             self.failures.push(super::outcome::RuleFailure {
                 rule: format!("({})", event.kind),
-                member: self.member.id.clone(),
+                member: self.member.id.to_string(),
                 at: format!("event {}", event.id),
                 error: format!("{} data not merged: {problem}", event.kind),
                 event: Some(event.id.clone()),
@@ -267,7 +267,7 @@ impl Run<'_> {
                             let failed = Failed::script(e, expr);
                             self.failures.push(super::RuleFailure {
                                 rule: format!("counter:{}", counter.id),
-                                member: self.member.id.clone(),
+                                member: self.member.id.to_string(),
                                 at: failed.at.unwrap_or_default(),
                                 error: failed.message,
                                 event: Some(event.id.clone()),

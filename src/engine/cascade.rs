@@ -163,7 +163,7 @@ impl Run<'_> {
                         let failed = Failed::script(e, expr);
                         self.failures.push(crate::engine::RuleFailure {
                             rule: "tiers".into(),
-                            member: self.member.id.clone(),
+                            member: self.member.id.to_string(),
                             at: failed.at.unwrap_or_default(),
                             error: format!("tier measure failed: {}", failed.message),
                             event: self.event.map(|e| e.id.clone()),

@@ -104,7 +104,7 @@ impl Run<'_> {
         }
         self.push_credit(Credit {
             member,
-            from: self.member.id.clone(),
+            from: self.member.id.to_string(),
             rule: rule.id.clone(),
             points,
             reason: spec.reason.clone(),
@@ -135,7 +135,7 @@ impl Run<'_> {
         };
         self.push_credit(Credit {
             member,
-            from: self.member.id.clone(),
+            from: self.member.id.to_string(),
             rule: REFERRAL_RULE.to_string(),
             points: 0,
             reason: None,

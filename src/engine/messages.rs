@@ -39,7 +39,7 @@ pub fn member_context(member: &Member) -> Value {
     for (key, value) in &member.attrs {
         map.entry(key.clone()).or_insert_with(|| value.clone());
     }
-    map.insert("id".into(), Value::String(member.id.clone()));
+    map.insert("id".into(), Value::String(member.id.to_string()));
     Value::Object(map)
 }
 
@@ -105,7 +105,7 @@ impl Run<'_> {
                     .map_err(|e| Failed::new(e.to_string()))?,
             ),
             (None, ChannelKind::Smtp(_)) => self.member.attr_str("email").map(str::to_string),
-            (None, _) => Some(self.member.id.clone()),
+            (None, _) => Some(self.member.id.to_string()),
         };
         let webhook_body = webhook_body(
             rules,
@@ -156,7 +156,7 @@ impl Run<'_> {
         self.messages.push(OutboxRow {
             seq: 0,
             key: format!("{}|{}|{}|{n}", rule.id, self.instance(), self.member.id),
-            member: Some(self.member.id.clone()),
+            member: Some(self.member.id.to_string()),
             rule: Some(rule.id.clone()),
             channel: channel.to_string(),
             template: Some(template.to_string()),

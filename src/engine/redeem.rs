@@ -76,7 +76,7 @@ pub(super) fn judge(
         ),
     };
     let redemption = Redemption {
-        member: member.id.clone(),
+        member: member.id.to_string(),
         reward: reward.to_string(),
         event: event.id.clone(),
         at: ctx.now,

@@ -414,7 +414,7 @@ impl<'a> Run<'a> {
         self.failed_traced(&rule.id, &failed.message, &at);
         self.failures.push(RuleFailure {
             rule: rule.id.clone(),
-            member: self.member.id.clone(),
+            member: self.member.id.to_string(),
             at,
             error: failed.message,
             event: self.event.map(|e| e.id.clone()),

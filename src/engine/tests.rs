@@ -82,7 +82,7 @@ impl<'a> Sim<'a> {
             .cloned();
         let outcome = step(&ctx, before, &Input::Event(&event));
         self.members
-            .insert(outcome.member.id.clone(), outcome.member.clone());
+            .insert(outcome.member.id.to_string(), outcome.member.clone());
         self.outcomes.push(outcome);
         self.outcomes.last().unwrap()
     }

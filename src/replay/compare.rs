@@ -165,7 +165,7 @@ fn members(live: &Store, replayed: &Store, out: &mut Differences) -> Result<(), 
             return Ok(());
         }
         match a.last() {
-            Some(last) => after = Some(last.id.clone()),
+            Some(last) => after = Some(last.id.to_string()),
             None => return Ok(()),
         }
     }

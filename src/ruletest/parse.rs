@@ -201,7 +201,7 @@ fn test(cx: &mut Ctx, value: &Value, names: &mut BTreeMap<String, SourcePos>) ->
     });
     let known: BTreeSet<String> = members
         .iter()
-        .map(|m: &Member| m.id.clone())
+        .map(|m: &Member| m.id.to_string())
         .chain(
             events
                 .iter()

@@ -61,7 +61,7 @@ impl Committed {
         }
         for write in writes {
             for member in write.members.drain(..) {
-                self.members.insert(member.id.clone(), member);
+                self.members.insert(member.id.to_string(), member);
             }
         }
     }

@@ -96,7 +96,7 @@ impl Runner {
                 let now = self.clock.advance(occurrence);
                 let ctx = self.context(now);
                 for member in batch {
-                    cursor = Some(member.id.clone());
+                    cursor = Some(member.id.to_string());
                     // Members who did not exist at the occurrence are not its audience.
                     if member.created_at.is_some_and(|c| c > occurrence) {
                         continue;
@@ -105,7 +105,10 @@ impl Runner {
                     if would_fire(&ctx, member, &draw.rule) {
                         draw.eligible += 1;
                         let score = draw_score(self.random_key, &draw.rule, occurrence, &id);
-                        draw.best.offer(Candidate { score, member: id });
+                        draw.best.offer(Candidate {
+                            score,
+                            member: id.to_string(),
+                        });
                     }
                 }
             }

@@ -306,7 +306,7 @@ impl Runner {
         let done = batch.len() < FANOUT_BATCH;
         let mut steps = 0;
         for member in batch {
-            job.cursor = Some(member.id.clone());
+            job.cursor = Some(member.id.to_string());
             // Members who did not exist at the occurrence are not its audience.
             if member
                 .created_at

@@ -306,7 +306,11 @@ mod tests {
         assert!(members.get(long).is_none());
         members.put(Member::new(long));
         assert_eq!(members.get(long).map(|m| m.id.as_str()), Some(long));
-        let taken: Vec<String> = members.take_all().into_iter().map(|m| m.id).collect();
+        let taken: Vec<String> = members
+            .take_all()
+            .into_iter()
+            .map(|m| m.id.to_string())
+            .collect();
         assert_eq!(taken, [long, "a", "m-10", "m-9", "m-\u{fc}"]);
         assert_eq!(members.len(), 0);
         assert!(members.get("a").is_none());
@@ -366,7 +370,7 @@ mod tests {
         let taken: Vec<(String, i64)> = members
             .take_all()
             .into_iter()
-            .map(|m| (m.id, m.points))
+            .map(|m| (m.id.to_string(), m.points))
             .collect();
         let expected: Vec<(String, i64)> = kept.iter().map(|&n| (id(n), n as i64)).collect();
         assert_eq!(taken, expected);

@@ -118,7 +118,7 @@ impl Store {
                 if batch.is_empty() {
                     let bound = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
                     batch.extend(memory.members_after(bound, MEMBERS_PER_READ));
-                    after = batch.back().map(|member: &Member| member.id.clone());
+                    after = batch.back().map(|member: &Member| member.id.to_string());
                 }
                 batch.pop_front().map(Ok)
             });

@@ -127,7 +127,12 @@ fn keyspaces_do_not_see_each_others_rows(fresh: fn() -> Store) {
     };
     store.commit(&[step]).unwrap();
     assert_eq!(store.member_count().unwrap(), 2);
-    let ids: Vec<String> = store.members().unwrap().into_iter().map(|m| m.id).collect();
+    let ids: Vec<String> = store
+        .members()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id.to_string())
+        .collect();
     assert_eq!(ids, ["m-1", "x"]);
     assert_eq!(store.members_after(Some("m-1"), 10).unwrap().len(), 1);
     assert_eq!(store.meta_get("x").unwrap(), Some(b"meta".to_vec()));
@@ -351,7 +356,12 @@ fn members_are_listed_by_id(fresh: fn() -> Store) {
         ..StepWrite::default()
     };
     store.commit(&[step]).unwrap();
-    let ids: Vec<String> = store.members().unwrap().into_iter().map(|m| m.id).collect();
+    let ids: Vec<String> = store
+        .members()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id.to_string())
+        .collect();
     assert_eq!(ids, ["m-a", "m-b", "m-c"]);
 }
 
@@ -618,7 +628,7 @@ fn members_are_walked_in_batches_in_id_order(fresh: fn() -> Store) {
     let walked: Vec<String> = store
         .members_iter()
         .unwrap()
-        .map(|m| m.unwrap().id)
+        .map(|m| m.unwrap().id.to_string())
         .collect();
     assert_eq!(walked, sorted);
     assert_eq!(store.member_count().unwrap(), 600);
@@ -626,7 +636,7 @@ fn members_are_walked_in_batches_in_id_order(fresh: fn() -> Store) {
         .members_after(Some(&sorted[10]), 3)
         .unwrap()
         .into_iter()
-        .map(|m| m.id)
+        .map(|m| m.id.to_string())
         .collect();
     assert_eq!(page, sorted[11..14]);
     // The members keyspace read row by row gives them encoded, as sled holds them.

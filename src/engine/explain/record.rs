@@ -31,7 +31,7 @@ impl Recorder {
         Recorder {
             options,
             trace: StepTrace {
-                member: member.id.clone(),
+                member: member.id.to_string(),
                 at: now,
                 input: InputView::of(input, now),
                 before: glance(member),
