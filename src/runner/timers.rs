@@ -293,7 +293,7 @@ impl Runner {
         let phase: Option<String> = serde_json::from_slice::<serde_json::Value>(payload)
             .ok()
             .and_then(|v| v.get("phase").and_then(|p| p.as_str()).map(str::to_string));
-        let record = self.campaigns.entry(campaign_id.clone()).or_default();
+        let record = self.campaigns.entry(campaign_id.to_string()).or_default();
         record.transitions.push(TransitionRecord {
             phase: phase.clone(),
             at: due,

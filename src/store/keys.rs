@@ -14,7 +14,11 @@
 //! A key made of a single string (members, seen events, meta) is the string's UTF-8
 //! bytes as they are: nothing follows it, so it needs no separator.
 
+use std::borrow::Cow;
+
 use thiserror::Error;
+
+use crate::member::Name;
 
 /// Ends a string component inside a composite key.
 const SEPARATOR: [u8; 2] = [0x00, 0x01];
@@ -42,13 +46,14 @@ pub struct TimerKey {
     pub due: i64,
     /// What kind of timer (`inactive`, `phase`, `schedule`, `sla`, ...): the clock's
     /// dispatch key.
-    pub kind: String,
-    /// Which one of its kind (a member id, a rule id, a ticket id, ...).
-    pub id: String,
+    pub kind: Name,
+    /// Which one of its kind (a member id, a rule id, a ticket id, ...). Both kept
+    /// inline when short ([`Name`]): most steps arm or pop a timer.
+    pub id: Name,
 }
 
 impl TimerKey {
-    pub fn new(due: i64, kind: impl Into<String>, id: impl Into<String>) -> Self {
+    pub fn new(due: i64, kind: impl Into<Name>, id: impl Into<Name>) -> Self {
         TimerKey {
             due,
             kind: kind.into(),
@@ -67,8 +72,8 @@ impl TimerKey {
     pub fn decode(key: &[u8]) -> Result<Self, KeyError> {
         let mut rest = key;
         let due = take_i64(&mut rest)?;
-        let kind = take_str(&mut rest)?;
-        let id = take_str(&mut rest)?;
+        let kind = Name::from(take_text(&mut rest)?.as_ref());
+        let id = Name::from(take_text(&mut rest)?.as_ref());
         finish(rest)?;
         Ok(TimerKey { due, kind, id })
     }
@@ -299,22 +304,44 @@ fn push_str(out: &mut Vec<u8>, text: &str) {
 }
 
 fn take_str(rest: &mut &[u8]) -> Result<String, KeyError> {
-    let mut text = Vec::new();
+    take_text(rest).map(Cow::into_owned)
+}
+
+/// The text up to the next separator, unescaped: borrowed from the key when it holds
+/// no escaped NUL (ids almost never do), so a caller that keeps it inline copies
+/// nothing to the heap.
+fn take_text<'k>(rest: &mut &'k [u8]) -> Result<Cow<'k, str>, KeyError> {
+    let bytes = *rest;
+    // The text so far, once an escape made it differ from the key's bytes.
+    let mut unescaped: Option<Vec<u8>> = None;
+    let mut start = 0;
     let mut i = 0;
-    while let Some(&byte) = rest.get(i) {
+    while let Some(&byte) = bytes.get(i) {
         if byte != 0x00 {
-            text.push(byte);
             i += 1;
             continue;
         }
-        match rest.get(i + 1) {
+        match bytes.get(i + 1) {
             Some(&ESCAPED_NUL) => {
+                let text = unescaped.get_or_insert_with(Vec::new);
+                text.extend_from_slice(&bytes[start..i]);
                 text.push(0x00);
                 i += 2;
+                start = i;
             }
             Some(&SEPARATOR_END) => {
-                *rest = &rest[i + 2..];
-                return String::from_utf8(text).map_err(|_| KeyError::NotUtf8);
+                *rest = &bytes[i + 2..];
+                return match unescaped {
+                    None => std::str::from_utf8(&bytes[..i])
+                        .map(Cow::Borrowed)
+                        .map_err(|_| KeyError::NotUtf8),
+                    Some(mut text) => {
+                        text.extend_from_slice(&bytes[start..i]);
+                        String::from_utf8(text)
+                            .map(Cow::Owned)
+                            .map_err(|_| KeyError::NotUtf8)
+                    }
+                };
             }
             Some(&byte) => return Err(KeyError::BadEscape { byte }),
             None => break,

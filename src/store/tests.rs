@@ -404,7 +404,7 @@ fn set_timers(store: &Store, timers: &[TimerKey]) {
     let step = StepWrite {
         timers_set: timers
             .iter()
-            .map(|t| (t.clone(), t.id.clone().into_bytes()))
+            .map(|t| (t.clone(), t.id.as_bytes().to_vec()))
             .collect(),
         ..StepWrite::default()
     };

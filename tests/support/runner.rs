@@ -62,6 +62,6 @@ pub fn timers(store: &Store) -> Vec<(i64, String, String)> {
         .timers_due(i64::MAX, usize::MAX)
         .expect("the timer index")
         .into_iter()
-        .map(|(key, _)| (key.due, key.kind, key.id))
+        .map(|(key, _)| (key.due, key.kind.to_string(), key.id.to_string()))
         .collect()
 }
