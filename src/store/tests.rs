@@ -127,12 +127,7 @@ fn keyspaces_do_not_see_each_others_rows(fresh: fn() -> Store) {
     };
     store.commit(&[step]).unwrap();
     assert_eq!(store.member_count().unwrap(), 2);
-    let ids: Vec<String> = store
-        .members()
-        .unwrap()
-        .into_iter()
-        .map(|m| m.id.to_string())
-        .collect();
+    let ids = member_ids(&store);
     assert_eq!(ids, ["m-1", "x"]);
     assert_eq!(store.members_after(Some("m-1"), 10).unwrap().len(), 1);
     assert_eq!(store.meta_get("x").unwrap(), Some(b"meta".to_vec()));
@@ -349,6 +344,16 @@ fn later_steps_of_a_group_win_for_the_same_member(fresh: fn() -> Store) {
     assert_eq!(store.ledger("m-1").unwrap().len(), 2);
 }
 
+/// The ids of every stored member, in the order `Store::members` lists them.
+fn member_ids(store: &Store) -> Vec<String> {
+    store
+        .members()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id.to_string())
+        .collect()
+}
+
 fn members_are_listed_by_id(fresh: fn() -> Store) {
     let store = fresh();
     let step = StepWrite {
@@ -356,12 +361,7 @@ fn members_are_listed_by_id(fresh: fn() -> Store) {
         ..StepWrite::default()
     };
     store.commit(&[step]).unwrap();
-    let ids: Vec<String> = store
-        .members()
-        .unwrap()
-        .into_iter()
-        .map(|m| m.id.to_string())
-        .collect();
+    let ids = member_ids(&store);
     assert_eq!(ids, ["m-a", "m-b", "m-c"]);
 }
 
