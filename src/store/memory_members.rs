@@ -36,7 +36,7 @@ pub(super) struct Members {
 /// A member's id as a key: inline when it fits in 23 bytes, so a lookup compares it
 /// in the bucket it has already loaded instead of reaching for a string elsewhere on
 /// the heap (two lookups a step).
-type Id = smartstring::SmartString<smartstring::Compact>;
+type Id = crate::member::Name;
 
 impl Members {
     pub(super) fn get(&self, id: &str) -> Option<&Member> {
