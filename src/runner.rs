@@ -555,7 +555,7 @@ impl Runner {
             }
         }
         rewards::absorb(&mut self.rewards, &outcome.redemptions, &mut write);
-        self.queue_messages(&mut write, &outcome.messages);
+        self.queue_messages(&mut write, &mut outcome.messages);
         for opened in &outcome.tickets {
             self.next_ticket = self.next_ticket.max(opened.ticket.number + 1);
             self.metrics

@@ -1,5 +1,6 @@
 //! The `Runner` as the daemon drives it — no journal, outcomes moved into the store
-//! writes — checked through what reaches the store.
+//! writes — checked through what reaches the store; one test keeps the journal `sim`
+//! and replays read, to hold it to the same rows.
 
 mod support;
 
@@ -208,5 +209,64 @@ fn a_groups_awards_in_a_campaign_are_stored_with_its_phase_changes_at_the_commit
     assert_eq!(
         stored["points_awarded"], 40,
         "p-4's group was dropped: {stored}"
+    );
+}
+
+/// What the journal records of a queued message is the row the outbox holds, number
+/// and all — for a rule's `send` and for an escalation's notification alike (the two
+/// are queued by different paths of the runner).
+#[test]
+fn journaled_messages_carry_the_numbers_the_outbox_gave_them() {
+    let rules = r#"
+channels:
+  staff: { kind: log }
+  mail: { kind: log }
+templates:
+  sorry: { body: "Sorry about that." }
+escalations:
+  - id: support
+    levels:
+      - { notify: { channel: staff, to: support-team }, within: 2h }
+      - { notify: { channel: staff, to: "lead@shop.example" } }
+rules:
+  - id: low-rating
+    trigger: { event: feedback }
+    actions:
+      - send: { template: sorry, channel: mail, to: "m@shop.example" }
+      - escalate: { policy: support, severity: high, summary: "low rating" }
+"#;
+    let mut runner = runner(rules);
+    runner.keep_journal();
+    let at = t("2026-11-26T08:00:00Z");
+    let feedback =
+        event(r#"{"id":"f-1","type":"feedback","member":"m","at":"2026-11-26T08:00:00Z"}"#);
+    runner.apply_event(&feedback, at).unwrap();
+    runner.run_due(at + Duration::hours(3)).unwrap();
+    runner.commit().unwrap();
+
+    let journaled: Vec<(u64, Option<String>, String)> = runner
+        .take_journal()
+        .into_iter()
+        .flat_map(|step| step.messages)
+        .map(|row| (row.seq, row.rule, row.to))
+        .collect();
+    let stored: Vec<(u64, Option<String>, String)> = runner
+        .store()
+        .outbox_scan(0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|(seq, bytes)| {
+            let row = rally::outbox::OutboxRow::decode(seq, &bytes).unwrap();
+            (row.seq, row.rule, row.to)
+        })
+        .collect();
+    // Three rows: the apology and the first level's notice (queued by the step), and,
+    // the deadline passed, the second level's (queued by the SLA timer).
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    assert_eq!(journaled, stored);
+    assert_eq!(
+        stored.iter().map(|(seq, ..)| *seq).collect::<Vec<_>>(),
+        [stored[0].0, stored[0].0 + 1, stored[0].0 + 2],
+        "numbered one after the other"
     );
 }

@@ -21,16 +21,12 @@ pub(super) struct AcceptedCommand {
 }
 
 impl Runner {
-    /// Numbers `rows` and adds them to `write`; returns them numbered.
-    pub(super) fn queue_messages(
-        &mut self,
-        write: &mut StepWrite,
-        rows: &[OutboxRow],
-    ) -> Vec<OutboxRow> {
+    /// Numbers `rows` as the outbox's next rows, in place, and adds them to `write`:
+    /// whatever records the rows afterwards (the journal) records them as the outbox
+    /// holds them, number and all.
+    pub(super) fn queue_messages(&mut self, write: &mut StepWrite, rows: &mut [OutboxRow]) {
         self.metrics.queued(rows, self.rules.settings.timezone);
-        let mut queued = Vec::with_capacity(rows.len());
         for row in rows {
-            let mut row = row.clone();
             row.seq = self.next_outbox;
             self.next_outbox += 1;
             match row.encode() {
@@ -39,9 +35,7 @@ impl Runner {
                     tracing::error!(key = %row.key, error = %e, "cannot encode an outbox row")
                 }
             }
-            queued.push(row);
         }
-        queued
     }
 
     /// Stores `ticket` in `write` and arms its SLA timer when it has a deadline.
@@ -174,14 +168,14 @@ impl Runner {
                     let member = self
                         .member(&ticket.member)?
                         .unwrap_or_else(|| crate::member::Member::new(&ticket.member));
-                    let rows: Vec<OutboxRow> =
+                    let mut rows: Vec<OutboxRow> =
                         crate::engine::notification(&self.rules, &member, &ticket, due)
                             .into_iter()
                             .collect();
-                    let queued = self.queue_messages(&mut write, &rows);
+                    self.queue_messages(&mut write, &mut rows);
                     if let Some(journal) = &mut self.journal {
                         journal.push(super::Journaled {
-                            messages: queued,
+                            messages: rows,
                             ..super::Journaled::default()
                         });
                     }
