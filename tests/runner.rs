@@ -11,6 +11,9 @@ use support::runner::{event, runner, t};
 const RULES: &str = r#"
 channels:
   staff: { kind: log }
+  mail: { kind: log }
+templates:
+  sorry: { body: "Sorry about that." }
 escalations:
   - id: support
     levels:
@@ -21,6 +24,7 @@ rules:
     trigger: { event: feedback }
     actions:
       - points: 1
+      - send: { template: sorry, channel: mail, to: "m@shop.example" }
       - escalate: { policy: support, severity: high, summary: "low rating" }
 "#;
 
@@ -217,25 +221,7 @@ fn a_groups_awards_in_a_campaign_are_stored_with_its_phase_changes_at_the_commit
 /// are queued by different paths of the runner).
 #[test]
 fn journaled_messages_carry_the_numbers_the_outbox_gave_them() {
-    let rules = r#"
-channels:
-  staff: { kind: log }
-  mail: { kind: log }
-templates:
-  sorry: { body: "Sorry about that." }
-escalations:
-  - id: support
-    levels:
-      - { notify: { channel: staff, to: support-team }, within: 2h }
-      - { notify: { channel: staff, to: "lead@shop.example" } }
-rules:
-  - id: low-rating
-    trigger: { event: feedback }
-    actions:
-      - send: { template: sorry, channel: mail, to: "m@shop.example" }
-      - escalate: { policy: support, severity: high, summary: "low rating" }
-"#;
-    let mut runner = runner(rules);
+    let mut runner = runner(RULES);
     runner.keep_journal();
     let at = t("2026-11-26T08:00:00Z");
     let feedback =
